@@ -76,6 +76,30 @@
 #define FACTEDIT_API extern
 #endif
 
+/* Hostile-size limits, checked while parsing (override before including). */
+#ifndef FACTEDIT_MAX_LAYERS
+#define FACTEDIT_MAX_LAYERS 256
+#endif
+#ifndef FACTEDIT_MAX_WIDTH
+#define FACTEDIT_MAX_WIDTH 16384
+#endif
+#ifndef FACTEDIT_MAX_HEADS
+#define FACTEDIT_MAX_HEADS 1024
+#endif
+#ifndef FACTEDIT_MAX_VOCAB
+#define FACTEDIT_MAX_VOCAB (1 << 20)
+#endif
+#ifndef FACTEDIT_MAX_CONTEXT
+#define FACTEDIT_MAX_CONTEXT (1 << 16)
+#endif
+
+#ifndef FACTEDIT_MAX_JSON_DEPTH
+#define FACTEDIT_MAX_JSON_DEPTH 64
+#endif
+#ifndef FACTEDIT_MAX_JSON_BYTES
+#define FACTEDIT_MAX_JSON_BYTES ((size_t)1 << 30)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -99,6 +123,86 @@ typedef enum fe_result {
 typedef struct fe_error { fe_result code; char msg[256]; } fe_error;
 
 FACTEDIT_API const char *fe_result_string(fe_result r);
+
+/* ============================================================================== >>api-json = */
+/* factedit part: JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
+   tokenizer's encoder.json.
+
+   >>api-json
+   - Whole document parsed into a DOM owned by one fe_json (an arena: a few big blocks, freed at once).
+   - Strings are decoded to UTF-8 (\uXXXX escapes, surrogate pairs joined) and NUL-terminated;
+     they may contain NULs from \u0000, so use len. Raw bytes >= 0x80 inside strings are copied
+     through unchecked: invalid UTF-8 in the input stays invalid UTF-8 in the value.
+   - Numbers are doubles (out-of-range numbers such as 1e999 are rejected, not turned into inf).
+   - Rejected: trailing garbage, unterminated strings, unescaped control characters (< 0x20),
+     bad escapes, unpaired surrogates, leading zeros, '+', NaN/Infinity, comments, trailing commas.
+   - Duplicate object keys are kept (in order); fe_json_get returns the first.
+   - The children of an array or object are stored contiguously: v->child[i] is the i-th child for
+     i < v->count (fe_json_at does this with a range check), and ->next walks the same list.
+   - fe_json_get is a linear scan: for big objects (encoder.json) walk the children instead.
+   - Limits: nesting depth FACTEDIT_MAX_JSON_DEPTH (checked before recursing), input size
+     FACTEDIT_MAX_JSON_BYTES. Errors are fe_err_format (syntax, message names the byte offset),
+     fe_err_limit, fe_err_range (number overflows a double), fe_err_nomem, fe_err_arg. */
+
+
+typedef enum fe_json_type { fe_json_null, fe_json_bool, fe_json_number, fe_json_string, fe_json_array, fe_json_object } fe_json_type;
+typedef struct fe_json_value {
+    fe_json_type type;
+    int boolean; double number;
+    const char *str; size_t len;          /* string value: decoded UTF-8, NUL-terminated (may contain NULs from \u0000; use len) */
+    const char *key; size_t key_len;      /* member key when this value sits in an object, else NULL */
+    struct fe_json_value *child, *next;   /* first element/member; next sibling */
+    size_t count;                         /* number of children */
+} fe_json_value;
+typedef struct fe_json fe_json;           /* owns all nodes and strings (arena); root below */
+
+FACTEDIT_API fe_result fe_json_parse(fe_json **out, const char *text, size_t len, void *alloc_user, fe_error *err);
+FACTEDIT_API const fe_json_value *fe_json_root(const fe_json *doc);
+FACTEDIT_API void fe_json_free(fe_json *doc);
+FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const char *key);   /* NULL if absent or obj not an object */
+FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i);         /* NULL if out of range (arrays and objects) */
+
+/* ======================================================================= >>api-safetensors = */
+/* factedit part: safetensors reader (from memory) and float16 / bfloat16 conversions. Needs json.h.
+
+   >>api-safetensors
+   File layout: u64 little-endian N | N bytes of JSON header | data section. The header maps
+   tensor names to {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]} with offsets
+   relative to the data section; an optional "__metadata__" object of strings is skipped.
+   fe_safetensors_parse validates everything and keeps pointers into `bytes` (no copy): the caller
+   keeps the buffer alive (and unchanged) until fe_safetensors_free.
+   Checked: N fits in the file; header is valid JSON and an object; every dtype is known (F32,
+   F16, BF16 convert to float32; F64, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3,
+   F8_E5M2 are known but not convertible); shape = at most 8 non-negative integers, element count
+   overflow-checked; data_offsets = [begin, end] integers with begin <= end <= data section size;
+   end - begin == numel * dtype size; no two tensors overlap; no duplicate names; no NUL in names.
+   Gaps in the data section and bytes after the last tensor are allowed.
+   Result codes: fe_err_format (malformed header or inconsistent entry), fe_err_range (header or a
+   tensor reaches past the end of the file), fe_err_unsupported (unknown dtype; converting a
+   non-float dtype), fe_err_limit (> 8 dims, size overflow, header > FACTEDIT_MAX_JSON_BYTES),
+   fe_err_nomem, fe_err_arg. Tensors keep header (JSON) order in one array, so
+   fe_safetensors_at(st, i) == fe_safetensors_at(st, 0) + i; find is a binary search. */
+
+typedef enum fe_dtype { fe_dtype_f32, fe_dtype_f16, fe_dtype_bf16, fe_dtype_other } fe_dtype;
+typedef struct fe_st_tensor {
+    const char *name;                  /* NUL-terminated, owned by the fe_safetensors */
+    fe_dtype dtype; char dtype_name[8];/* dtype_name as in the file: "F32", "I64", ... */
+    int ndim; size_t shape[8]; size_t numel;
+    const unsigned char *data;         /* points into the caller's bytes; may be unaligned */
+    size_t nbytes;                     /* numel * element size */
+} fe_st_tensor;
+typedef struct fe_safetensors fe_safetensors;
+
+FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user, fe_error *err); /* keeps pointers into bytes: caller keeps bytes alive */
+FACTEDIT_API size_t fe_safetensors_count(const fe_safetensors *st);
+FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i);          /* NULL if out of range */
+FACTEDIT_API const fe_st_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name); /* NULL if absent */
+FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe_error *err);   /* F32/F16/BF16 -> numel floats */
+FACTEDIT_API void fe_safetensors_free(fe_safetensors *st);
+
+FACTEDIT_API float fe_f16_to_f32(uint16_t h);     /* exact, incl. subnormals, inf, nan */
+FACTEDIT_API float fe_bf16_to_f32(uint16_t h);    /* exact */
+FACTEDIT_API uint16_t fe_f32_to_bf16(float f);    /* round to nearest even; NaN stays (quiet) NaN */
 
 /* ======================================================================= >>api-model === */
 
@@ -177,6 +281,77 @@ FACTEDIT_API void fe_free(void *p, void *alloc_user);
 /* Fills a model's weights with GPT-2-like random values (N(0, 0.02), projections scaled by
    1/sqrt(2L), layer norms 1/0): for tests, benchmarks and untrained starts. */
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed);
+
+/* ========================================================================= >>api-tokenizer = */
+/* factedit part: GPT-2 byte-level BPE tokenizer.
+
+   >>api-tokenizer
+   Vocabulary
+   - fe_vocab_load_mem(encoder_json, merges): encoder.json (= HF vocab.json, {"token": id}) plus
+     vocab.bpe (= HF merges.txt, one merge "A B" per line, rank = line order). Ids are taken from
+     encoder.json, so pruned vocabularies with densely renumbered ids work. Checked: ids are
+     integers in 0..N-1 for N entries, each used once (else fe_err_range / fe_err_format); every
+     token string uses only GPT-2's 256-character byte alphabet; both parts and the result of every
+     merge are in the encoder; no merge appears twice (fe_err_format naming the line).
+   - encoder_json == NULL: the encoder is derived from the merges in GPT-2's layout: ids 0..255
+     are the byte tokens in bytes_to_unicode order (printable bytes 33..126, 161..172, 174..255,
+     then the other 68 bytes), id 256+i is merge i's concatenation, and the last id is
+     <|endoftext|>. For GPT-2's vocab.bpe this reproduces encoder.json exactly (50257 tokens).
+   - A first line starting with "#version" is skipped (its absence is tolerated); blank lines are
+     allowed only at the end; "\r\n" line ends are accepted.
+   Encoding
+   - Pre-tokenization is GPT-2's regex
+       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+     as a hand-written scanner over UTF-8. \p{L}, \p{N} and \s are JavaScript's (the reference
+     is the npm package gpt-3-encoder): Unicode FACTEDIT_UNICODE_VERSION tables from node 20
+     (generator: gen_unicode.js). Contractions are case-sensitive, as in GPT-2.
+   - Invalid UTF-8 (stray continuation bytes, overlong forms, surrogates, > U+10FFFF, truncated
+     sequences): every byte that does not start a valid character is a one-byte character of the
+     "other" class ([^\s\p{L}\p{N}]). With all 256 byte tokens encoding never fails on content, and
+     decode(encode(x)) == x byte for byte for every input, NULs included (lengths are explicit).
+     (The JS reference would first replace such bytes by U+FFFD; valid UTF-8 encodes identically.)
+   - "<|endoftext|>" in the text is plain text, not the special token.
+   - BPE: the reference algorithm (repeatedly merge every occurrence of the lowest-ranked adjacent
+     pair, left to right) implemented with a heap, so it is O(n log n) per pre-token even for
+     megabyte-long runs of letters. No cache: fe_vocab stays read-only and shareable by threads.
+   - A vocabulary without some byte token (a pruned one) cannot encode text holding that byte:
+     fe_encode returns fe_err_unsupported naming the byte.
+   Subject span (ROME's find_token_range): the subject's FIRST occurrence in the prompt (Python's
+   str.index, as ROME does), measured in bytes of the decoded tokens; [*begin, *end) are the prompt
+   tokens that overlap it. ROME measures in characters of per-token decodes, which differs only when
+   a token splits a multi-byte character; bytes are exact there.
+   All functions are thread-safe on a shared const fe_vocab. */
+
+#define FACTEDIT_UNICODE_VERSION "17.0"   /* of the letter/number/space tables (see gen_unicode.js) */
+
+typedef struct fe_vocab fe_vocab;
+
+/* encoder_json may be NULL (derive GPT-2's encoder from the merges). Buffers are not kept. */
+FACTEDIT_API fe_result fe_vocab_load_mem(fe_vocab **out, const char *encoder_json, size_t encoder_len,
+                                         const char *merges, size_t merges_len, void *alloc_user, fe_error *err);
+#ifndef FACTEDIT_NO_STDIO
+/* Reads dir/vocab.bpe (or dir/merges.txt) and, if present, dir/encoder.json (or dir/vocab.json). */
+FACTEDIT_API fe_result fe_vocab_load_dir(fe_vocab **out, const char *dir, void *alloc_user, fe_error *err);
+#endif
+FACTEDIT_API void fe_vocab_free(fe_vocab *v);
+FACTEDIT_API size_t fe_vocab_size(const fe_vocab *v);
+FACTEDIT_API int fe_vocab_eot(const fe_vocab *v);   /* id of <|endoftext|>, or -1 if the vocabulary has none */
+/* *ids is allocated with the vocabulary's allocator (never NULL on success, even for 0 tokens);
+   release it with fe_ids_free. */
+FACTEDIT_API fe_result fe_encode(const fe_vocab *v, const char *text, size_t len, int **ids, size_t *n, fe_error *err);
+FACTEDIT_API void fe_ids_free(const fe_vocab *v, int *ids);
+/* *text (allocated with the vocabulary's allocator) is NUL-terminated, the NUL not counted in
+   *len (len may be NULL); free it with fe_text_free.
+   An id outside 0..size-1 gives fe_err_range. */
+FACTEDIT_API fe_result fe_decode(const fe_vocab *v, const int *ids, size_t n, char **text, size_t *len, fe_error *err);
+FACTEDIT_API void fe_text_free(const fe_vocab *v, char *text);
+/* Raw bytes of one token (not NUL-terminated), or NULL with *len = 0 for an invalid id. */
+FACTEDIT_API const char *fe_token_bytes(const fe_vocab *v, int id, size_t *len);
+/* Token range [*begin, *end) of the prompt's tokens overlapping the subject's first occurrence.
+   Errors: empty or NULL subject / prompt NULL (fe_err_arg), subject not in prompt (fe_err_arg,
+   the message quotes both), and fe_encode's errors. */
+FACTEDIT_API fe_result fe_subject_span(const fe_vocab *v, const char *prompt, const char *subject,
+                                       size_t *begin, size_t *end, fe_error *err);
 
 /* ======================================================================= >>api-rng ===== */
 
@@ -265,6 +440,7 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
 #include <math.h>
 #include <float.h>
 #include <limits.h>
+#include <locale.h>
 
 #if !defined(FACTEDIT_NO_STDIO) && (defined(__unix__) || defined(__APPLE__))
 #include <sys/mman.h>
@@ -292,28 +468,13 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
 #define FACTEDIT_ASSERT(x) assert(x)
 #endif
 
-#ifndef FACTEDIT_MAX_LAYERS
-#define FACTEDIT_MAX_LAYERS 256
-#endif
-#ifndef FACTEDIT_MAX_WIDTH
-#define FACTEDIT_MAX_WIDTH 16384
-#endif
-#ifndef FACTEDIT_MAX_HEADS
-#define FACTEDIT_MAX_HEADS 1024
-#endif
-#ifndef FACTEDIT_MAX_VOCAB
-#define FACTEDIT_MAX_VOCAB (1 << 20)
-#endif
-#ifndef FACTEDIT_MAX_CONTEXT
-#define FACTEDIT_MAX_CONTEXT (1 << 16)
-#endif
-
 #define FACTEDIT__PRIV static
 
 /* ======================================================================= >>impl-util === */
 
 FACTEDIT__PRIV void *fe__malloc(void *u, size_t n) { return FACTEDIT_MALLOC(n ? n : 1, u); }
 FACTEDIT__PRIV void *fe__calloc(void *u, size_t n) { void *p = fe__malloc(u, n); if (p) memset(p, 0, n ? n : 1); return p; }
+FACTEDIT__PRIV void *fe__realloc(void *u, void *p, size_t n) { return FACTEDIT_REALLOC(p, n ? n : 1, u); }
 FACTEDIT__PRIV void fe__free(void *u, void *p) { if (p) FACTEDIT_FREE(p, u); }
 FACTEDIT_API void fe_free(void *p, void *alloc_user) { fe__free(alloc_user, p); }
 
@@ -360,12 +521,535 @@ FACTEDIT__PRIV uint32_t fe__rd32le(const unsigned char *p) { return (uint32_t)p[
 FACTEDIT__PRIV void fe__wr32le(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24); }
 FACTEDIT__PRIV int fe__little_endian(void) { const uint16_t one = 1; unsigned char c; memcpy(&c, &one, 1); return c == 1; }
 
-FACTEDIT__PRIV float fe__bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
-FACTEDIT__PRIV uint16_t fe__f32_to_bf16(float f) {
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);                                        /* round to nearest even */
-    return (uint16_t)(u >> 16);
+/* >>impl-json */
+
+/* Arena block: header, then cap bytes of data. The header is padded to 16 bytes so data
+   inherits malloc's alignment (nodes hold doubles and pointers). */
+typedef struct fe__jblock { struct fe__jblock *next; size_t cap, used; } fe__jblock;
+#define FACTEDIT__JHDR ((sizeof(fe__jblock) + 15) & ~(size_t)15)
+
+struct fe_json {
+    void *user;
+    fe__jblock *blocks;   /* blocks->... : the head is the one currently being filled */
+    size_t next_cap;      /* size of the next ordinary block (doubles, capped at 64 MB) */
+    fe_json_value *root;
+};
+
+static void *fe__json_alloc(fe_json *d, size_t n, size_t align) {
+    fe__jblock *b = d->blocks;
+    size_t cap;
+    if (b) {
+        size_t off = (b->used + align - 1) & ~(align - 1);
+        if (off <= b->cap && n <= b->cap - off) { b->used = off + n; return (unsigned char *)b + FACTEDIT__JHDR + off; }
+    }
+    if (n > d->next_cap / 2) {  /* big request (a long string, a 50k-member object): own block */
+        if (!fe__add(n, FACTEDIT__JHDR, &cap)) return NULL;
+        b = (fe__jblock *)fe__malloc(d->user, cap);
+        if (!b) return NULL;
+        b->cap = n; b->used = n;
+        /* link behind the head so the head keeps filling its free space */
+        if (d->blocks) { b->next = d->blocks->next; d->blocks->next = b; } else { b->next = NULL; d->blocks = b; }
+        return (unsigned char *)b + FACTEDIT__JHDR;
+    }
+    b = (fe__jblock *)fe__malloc(d->user, FACTEDIT__JHDR + d->next_cap);
+    if (!b) return NULL;
+    b->cap = d->next_cap; b->used = n; b->next = d->blocks; d->blocks = b;
+    if (d->next_cap < ((size_t)1 << 26)) d->next_cap *= 2;
+    return (unsigned char *)b + FACTEDIT__JHDR;
+}
+
+typedef struct fe__jp {
+    const unsigned char *s; size_t n, i;   /* input and cursor */
+    fe_json *doc; fe_error *err;
+    fe_json_value *stk; size_t top, cap;   /* values of the open containers, moved to the arena on close */
+} fe__jp;
+
+static fe_result fe__jp_fail(fe__jp *p, fe_result code, const char *what) {
+    if (p->i >= p->n) return fe__fail(p->err, code, "json: %s at byte offset %lu (end of input)", what, (unsigned long)p->i);
+    if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f)
+        return fe__fail(p->err, code, "json: %s at byte offset %lu ('%c')", what, (unsigned long)p->i, p->s[p->i]);
+    return fe__fail(p->err, code, "json: %s at byte offset %lu (byte 0x%02x)", what, (unsigned long)p->i, p->s[p->i]);
+}
+
+static void fe__jp_ws(fe__jp *p) {
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r')) p->i++;
+}
+
+static int fe__jp_hex4(const unsigned char *s) {
+    int v = 0, k;
+    for (k = 0; k < 4; k++) {
+        int c = s[k], d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* String at p->i (the opening quote) -> decoded, NUL-terminated copy in the arena. */
+static fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_len) {
+    size_t start = p->i + 1, j = start, len = 0;
+    int escaped = 0;
+    char *o;
+    /* pass 1: find the closing quote; the decoded string is never longer than the raw one */
+    while (j < p->n && p->s[j] != '"') {
+        if (p->s[j] == '\\') { escaped = 1; j += 2; }
+        else if (p->s[j] < 0x20) { p->i = j; return fe__jp_fail(p, fe_err_format, "unescaped control character in string"); }
+        else j++;
+    }
+    if (j >= p->n) return fe__jp_fail(p, fe_err_format, "unterminated string starting");
+    o = (char *)fe__json_alloc(p->doc, j - start + 1, 1);
+    if (!o) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-byte string", (unsigned long)(j - start));
+    if (!escaped) { memcpy(o, p->s + start, j - start); len = j - start; }
+    else {
+        size_t k = start;
+        while (k < j) {
+            unsigned c = p->s[k];
+            if (c != '\\') { o[len++] = (char)c; k++; continue; }
+            p->i = k;  /* error offsets point at the backslash */
+            c = p->s[k + 1];
+            k += 2;
+            switch (c) {
+            case '"': o[len++] = '"'; break;   case '\\': o[len++] = '\\'; break;
+            case '/': o[len++] = '/'; break;   case 'b': o[len++] = '\b'; break;
+            case 'f': o[len++] = '\f'; break;  case 'n': o[len++] = '\n'; break;
+            case 'r': o[len++] = '\r'; break;  case 't': o[len++] = '\t'; break;
+            case 'u': {
+                long cp;
+                int h = (k + 4 <= j) ? fe__jp_hex4(p->s + k) : -1;
+                if (h < 0) return fe__jp_fail(p, fe_err_format, "bad \\u escape (need 4 hex digits)");
+                k += 4; cp = h;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return fe__jp_fail(p, fe_err_format, "unpaired low surrogate in \\u escape");
+                if (cp >= 0xD800 && cp <= 0xDBFF) {  /* UTF-16 pair: \uD83D\uDE00 -> U+1F600 */
+                    int lo = (k + 6 <= j && p->s[k] == '\\' && p->s[k + 1] == 'u') ? fe__jp_hex4(p->s + k + 2) : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF) return fe__jp_fail(p, fe_err_format, "unpaired high surrogate in \\u escape");
+                    k += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                if (cp < 0x80) o[len++] = (char)cp;
+                else if (cp < 0x800) { o[len++] = (char)(0xC0 | (cp >> 6)); o[len++] = (char)(0x80 | (cp & 0x3F)); }
+                else if (cp < 0x10000) {
+                    o[len++] = (char)(0xE0 | (cp >> 12)); o[len++] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[len++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    o[len++] = (char)(0xF0 | (cp >> 18)); o[len++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                    o[len++] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[len++] = (char)(0x80 | (cp & 0x3F));
+                }
+                break;
+            }
+            default: return fe__jp_fail(p, fe_err_format, "bad escape in string");
+            }
+        }
+    }
+    o[len] = 0;
+    p->i = j + 1;
+    *out = o; *out_len = len;
+    return fe_ok;
+}
+
+/* Number at p->i, grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? checked here, value by strtod. */
+static fe_result fe__jp_number(fe__jp *p, double *out) {
+    const unsigned char *s = p->s;
+    size_t start = p->i, j = p->i, n = p->n, dlen, need;
+    char buf[96], *tmp = buf, *endp;
+    const char *dp;
+    if (j < n && s[j] == '-') j++;
+    if (j < n && s[j] == '0') j++;
+    else if (j < n && s[j] >= '1' && s[j] <= '9') while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+    else { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit)"); }
+    if (j < n && s[j] == '.') {
+        j++;
+        if (j >= n || s[j] < '0' || s[j] > '9') { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit after '.')"); }
+        while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+        j++;
+        if (j < n && (s[j] == '+' || s[j] == '-')) j++;
+        if (j >= n || s[j] < '0' || s[j] > '9') { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit in the exponent)"); }
+        while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+    }
+    /* strtod wants the locale's decimal point and a NUL-terminated copy */
+    dp = localeconv()->decimal_point;
+    dlen = (dp && *dp) ? strlen(dp) : 1;
+    need = (j - start) + dlen + 1;
+    if (need > sizeof buf) {
+        tmp = (char *)fe__malloc(p->doc->user, need);
+        if (!tmp) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-character number", (unsigned long)(j - start));
+    }
+    {
+        size_t k, w = 0;
+        for (k = start; k < j; k++) {
+            if (s[k] == '.') { memcpy(tmp + w, (dp && *dp) ? dp : ".", dlen); w += dlen; }
+            else tmp[w++] = (char)s[k];
+        }
+        tmp[w] = 0;
+    }
+    *out = strtod(tmp, &endp);
+    if (tmp != buf) fe__free(p->doc->user, tmp);
+    if (*out == HUGE_VAL || *out == -HUGE_VAL) { p->i = start; return fe__jp_fail(p, fe_err_range, "number too large for a double"); }
+    p->i = j;
+    return fe_ok;
+}
+
+static fe_result fe__jp_push(fe__jp *p) {
+    if (p->top == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256, bytes;
+        fe_json_value *s;
+        if (!fe__mul(cap, sizeof(fe_json_value), &bytes)) return fe__fail(p->err, fe_err_limit, "json: too many values");
+        s = (fe_json_value *)fe__realloc(p->doc->user, p->stk, bytes);
+        if (!s) return fe__fail(p->err, fe_err_nomem, "json: out of memory (%lu open values)", (unsigned long)p->top);
+        p->stk = s; p->cap = cap;
+    }
+    memset(&p->stk[p->top], 0, sizeof(fe_json_value));
+    p->top++;
+    return fe_ok;
+}
+
+/* Parses one value and pushes it on p->stk. Containers push their children above themselves
+   while open, then move them into one contiguous arena array when they close. */
+static fe_result fe__jp_value(fe__jp *p, int depth) {
+    fe_result r;
+    size_t k;
+    unsigned char c;
+    fe__jp_ws(p);
+    if (p->i >= p->n) return fe__jp_fail(p, fe_err_format, "unexpected end of input, expected a value");
+    if ((r = fe__jp_push(p)) != fe_ok) return r;
+    k = p->top - 1;
+    c = p->s[p->i];
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        unsigned char close = obj ? '}' : ']';
+        size_t count, bytes, m;
+        fe_json_value *kids = NULL;
+        if (depth >= FACTEDIT_MAX_JSON_DEPTH)
+            return fe__fail(p->err, fe_err_limit, "json: nesting deeper than FACTEDIT_MAX_JSON_DEPTH (%d) at byte offset %lu", FACTEDIT_MAX_JSON_DEPTH, (unsigned long)p->i);
+        p->i++;
+        fe__jp_ws(p);
+        if (p->i < p->n && p->s[p->i] == close) p->i++;
+        else for (;;) {
+            const char *key = NULL;
+            size_t key_len = 0;
+            if (obj) {
+                fe__jp_ws(p);
+                if (p->i >= p->n || p->s[p->i] != '"') return fe__jp_fail(p, fe_err_format, "expected a string key");
+                if ((r = fe__jp_string(p, &key, &key_len)) != fe_ok) return r;
+                fe__jp_ws(p);
+                if (p->i >= p->n || p->s[p->i] != ':') return fe__jp_fail(p, fe_err_format, "expected ':' after key");
+                p->i++;
+            }
+            if ((r = fe__jp_value(p, depth + 1)) != fe_ok) return r;
+            p->stk[p->top - 1].key = key; p->stk[p->top - 1].key_len = key_len;
+            fe__jp_ws(p);
+            if (p->i < p->n && p->s[p->i] == ',') { p->i++; continue; }
+            if (p->i < p->n && p->s[p->i] == close) { p->i++; break; }
+            return fe__jp_fail(p, fe_err_format, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+        count = p->top - (k + 1);
+        if (count) {
+            if (!fe__mul(count, sizeof(fe_json_value), &bytes)) return fe__fail(p->err, fe_err_limit, "json: container too large");
+            kids = (fe_json_value *)fe__json_alloc(p->doc, bytes, 16);
+            if (!kids) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a container of %lu values", (unsigned long)count);
+            memcpy(kids, p->stk + k + 1, bytes);
+            for (m = 0; m + 1 < count; m++) kids[m].next = &kids[m + 1];
+        }
+        p->top = k + 1;
+        p->stk[k].type = obj ? fe_json_object : fe_json_array;
+        p->stk[k].child = kids; p->stk[k].count = count;
+        return fe_ok;
+    }
+    if (c == '"') {
+        p->stk[k].type = fe_json_string;
+        return fe__jp_string(p, &p->stk[k].str, &p->stk[k].len);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        p->stk[k].type = fe_json_number;
+        return fe__jp_number(p, &p->stk[k].number);
+    }
+    if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) { p->stk[k].type = fe_json_bool; p->stk[k].boolean = 1; p->i += 4; return fe_ok; }
+    if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) { p->stk[k].type = fe_json_bool; p->i += 5; return fe_ok; }
+    if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) { p->stk[k].type = fe_json_null; p->i += 4; return fe_ok; }
+    return fe__jp_fail(p, fe_err_format, "unexpected character, expected a value");
+}
+
+FACTEDIT_API fe_result fe_json_parse(fe_json **out, const char *text, size_t len, void *alloc_user, fe_error *err) {
+    fe__jp p;
+    fe_json *d;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "json: out is NULL");
+    *out = NULL;
+    if (!text && len) return fe__fail(err, fe_err_arg, "json: text is NULL");
+    if (len > FACTEDIT_MAX_JSON_BYTES)
+        return fe__fail(err, fe_err_limit, "json: input of %lu bytes exceeds FACTEDIT_MAX_JSON_BYTES (%lu)", (unsigned long)len, (unsigned long)FACTEDIT_MAX_JSON_BYTES);
+    d = (fe_json *)fe__calloc(alloc_user, sizeof(fe_json));
+    if (!d) return fe__fail(err, fe_err_nomem, "json: out of memory");
+    d->user = alloc_user;
+    /* first block ~ twice the input (a node is ~88 bytes per value of >= 2 input bytes, so big
+       documents grow by doubling from there) */
+    d->next_cap = len < 2048 ? 4096 : len < ((size_t)1 << 25) ? len * 2 : ((size_t)1 << 26);
+    memset(&p, 0, sizeof p);
+    p.s = (const unsigned char *)text; p.n = len; p.doc = d; p.err = err;
+    r = fe__jp_value(&p, 0);
+    if (r == fe_ok) {
+        fe__jp_ws(&p);
+        if (p.i != p.n) r = fe__jp_fail(&p, fe_err_format, "trailing characters after the JSON value");
+    }
+    if (r == fe_ok) {
+        d->root = (fe_json_value *)fe__json_alloc(d, sizeof(fe_json_value), 16);
+        if (!d->root) r = fe__fail(err, fe_err_nomem, "json: out of memory");
+        else *d->root = p.stk[0];
+    }
+    fe__free(alloc_user, p.stk);
+    if (r != fe_ok) { fe_json_free(d); return r; }
+    *out = d;
+    return fe_ok;
+}
+
+FACTEDIT_API const fe_json_value *fe_json_root(const fe_json *doc) { return doc ? doc->root : NULL; }
+
+FACTEDIT_API void fe_json_free(fe_json *doc) {
+    fe__jblock *b, *nb;
+    if (!doc) return;
+    for (b = doc->blocks; b; b = nb) { nb = b->next; fe__free(doc->user, b); }
+    fe__free(doc->user, doc);
+}
+
+FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const char *key) {
+    size_t i, n;
+    if (!obj || !key || obj->type != fe_json_object) return NULL;
+    n = strlen(key);
+    for (i = 0; i < obj->count; i++)
+        if (obj->child[i].key_len == n && !memcmp(obj->child[i].key, key, n)) return &obj->child[i];
+    return NULL;
+}
+
+FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i) {
+    if (!arr || (arr->type != fe_json_array && arr->type != fe_json_object) || i >= arr->count) return NULL;
+    return &arr->child[i];
+}
+
+/* >>impl-safetensors */
+
+FACTEDIT_API float fe_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    float f;
+    if (exp == 0) {  /* zero or subnormal: man * 2^-24, exact in float32 */
+        f = (float)man * 5.9604644775390625e-8f;
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    } else if (exp == 0x1f) bits = sign | 0x7f800000u | (man << 13);          /* inf / nan (payload kept) */
+    else bits = sign | ((exp + (127 - 15)) << 23) | (man << 13);             /* rebias exponent */
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+FACTEDIT_API float fe_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+FACTEDIT_API uint16_t fe_f32_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40);  /* NaN: keep sign, force quiet */
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);                   /* ties to even; overflow -> inf */
+}
+
+struct fe_safetensors {
+    void *user;
+    fe_json *doc;            /* owns the tensor names (the header's keys) */
+    fe_st_tensor *t; size_t n;
+    fe_st_tensor **by_name;  /* sorted by name, for find */
+};
+
+static const struct { const char *name; fe_dtype dtype; size_t size; } fe__st_dtypes[] = {
+    {"F32", fe_dtype_f32, 4}, {"F16", fe_dtype_f16, 2}, {"BF16", fe_dtype_bf16, 2},
+    {"F64", fe_dtype_other, 8}, {"I64", fe_dtype_other, 8}, {"I32", fe_dtype_other, 4},
+    {"I16", fe_dtype_other, 2}, {"I8", fe_dtype_other, 1}, {"U64", fe_dtype_other, 8},
+    {"U32", fe_dtype_other, 4}, {"U16", fe_dtype_other, 2}, {"U8", fe_dtype_other, 1},
+    {"BOOL", fe_dtype_other, 1}, {"F8_E4M3", fe_dtype_other, 1}, {"F8_E5M2", fe_dtype_other, 1}
+};
+
+/* JSON number -> size_t if it is a non-negative integer that a double holds exactly (< 2^53). */
+static int fe__st_uint(const fe_json_value *v, size_t *out) {
+    if (!v || v->type != fe_json_number || !(v->number >= 0) || v->number >= 9007199254740992.0 ||
+        v->number != floor(v->number) || v->number > (double)(size_t)-1) return 0;
+    *out = (size_t)v->number;
+    return 1;
+}
+
+static int fe__st_cmp_offset(const void *a, const void *b) {
+    const fe_st_tensor *x = *(const fe_st_tensor *const *)a, *y = *(const fe_st_tensor *const *)b;
+    if (x->data != y->data) return x->data < y->data ? -1 : 1;
+    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
+}
+static int fe__st_cmp_name(const void *a, const void *b) {
+    return strcmp((*(const fe_st_tensor *const *)a)->name, (*(const fe_st_tensor *const *)b)->name);
+}
+
+/* Fills t from one header entry; data = start of the data section (dlen bytes). */
+static fe_result fe__st_entry(fe_st_tensor *t, const fe_json_value *e, const unsigned char *data, size_t dlen, fe_error *err) {
+    const char *nm = e->key;
+    const fe_json_value *dt = fe_json_get(e, "dtype"), *sh = fe_json_get(e, "shape"), *off = fe_json_get(e, "data_offsets");
+    size_t i, k, esize = 0, begin, end, want;
+    if (e->type != fe_json_object) return fe__fail(err, fe_err_format, "safetensors: entry of tensor '%.96s' is not an object", nm);
+    if (!dt || dt->type != fe_json_string) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"dtype\" string", nm);
+    if (!sh || sh->type != fe_json_array) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"shape\" array", nm);
+    if (!off || off->type != fe_json_array) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"data_offsets\" array", nm);
+    t->name = nm;
+    for (k = 0; k < sizeof fe__st_dtypes / sizeof fe__st_dtypes[0]; k++)
+        if (!strcmp(dt->str, fe__st_dtypes[k].name) && dt->len == strlen(fe__st_dtypes[k].name)) {
+            t->dtype = fe__st_dtypes[k].dtype; esize = fe__st_dtypes[k].size;
+            memcpy(t->dtype_name, fe__st_dtypes[k].name, strlen(fe__st_dtypes[k].name) + 1);
+        }
+    if (!esize) return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has unknown dtype '%.16s'", nm, dt->str);
+    if (sh->count > 8) return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' has %lu dimensions, at most 8 supported", nm, (unsigned long)sh->count);
+    t->ndim = (int)sh->count;
+    t->numel = 1;
+    for (i = 0; i < sh->count; i++) {
+        if (!fe__st_uint(&sh->child[i], &t->shape[i]))
+            return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' shape[%lu] is not a non-negative integer", nm, (unsigned long)i);
+        if (!fe__mul(t->numel, t->shape[i], &t->numel))
+            return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' element count overflows size_t", nm);
+    }
+    if (off->count != 2 || !fe__st_uint(&off->child[0], &begin) || !fe__st_uint(&off->child[1], &end))
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' data_offsets must be [begin, end] non-negative integers", nm);
+    if (begin > end) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' data_offsets [%lu, %lu) has begin > end", nm, (unsigned long)begin, (unsigned long)end);
+    if (end > dlen)
+        return fe__fail(err, fe_err_range, "safetensors: tensor '%.96s' data range [%lu, %lu) exceeds data section of %lu bytes",
+                        nm, (unsigned long)begin, (unsigned long)end, (unsigned long)dlen);
+    if (!fe__mul(t->numel, esize, &want)) return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' byte size overflows size_t", nm);
+    if (end - begin != want)
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has %lu data bytes but %s x %lu elements need %lu",
+                        nm, (unsigned long)(end - begin), t->dtype_name, (unsigned long)t->numel, (unsigned long)want);
+    t->data = data + begin;
+    t->nbytes = want;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user, fe_error *err) {
+    const unsigned char *b = (const unsigned char *)bytes, *data;
+    uint64_t hlen = 0;
+    size_t i, k, n, dlen, bytes_t;
+    const fe_json_value *root;
+    fe_safetensors *st;
+    fe_error jerr;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "safetensors: out is NULL");
+    *out = NULL;
+    if (!b && len) return fe__fail(err, fe_err_arg, "safetensors: bytes is NULL");
+    if (len < 8) return fe__fail(err, fe_err_format, "safetensors: file of %lu bytes is too short for the 8-byte header length", (unsigned long)len);
+    for (i = 0; i < 8; i++) hlen |= (uint64_t)b[i] << (8 * i);
+    if (hlen > (uint64_t)(len - 8))
+        return fe__fail(err, fe_err_range, "safetensors: header length %llu exceeds the %lu bytes after the length prefix (truncated file?)",
+                        (unsigned long long)hlen, (unsigned long)(len - 8));
+    if (hlen > FACTEDIT_MAX_JSON_BYTES)
+        return fe__fail(err, fe_err_limit, "safetensors: header of %llu bytes exceeds FACTEDIT_MAX_JSON_BYTES", (unsigned long long)hlen);
+    data = b + 8 + (size_t)hlen;
+    dlen = len - 8 - (size_t)hlen;
+    st = (fe_safetensors *)fe__calloc(alloc_user, sizeof(fe_safetensors));
+    if (!st) return fe__fail(err, fe_err_nomem, "safetensors: out of memory");
+    st->user = alloc_user;
+    memset(&jerr, 0, sizeof jerr);
+    if ((r = fe_json_parse(&st->doc, (const char *)b + 8, (size_t)hlen, alloc_user, &jerr)) != fe_ok) {
+        fe__fail(err, r, "safetensors: header: %s", jerr.msg);
+        goto fail;
+    }
+    root = fe_json_root(st->doc);
+    if (root->type != fe_json_object) { r = fe__fail(err, fe_err_format, "safetensors: header is not a JSON object"); goto fail; }
+    /* the tensor array and the by-name index in one allocation */
+    if (!fe__mul(root->count, sizeof(fe_st_tensor) + sizeof(fe_st_tensor *), &bytes_t)) { r = fe__fail(err, fe_err_limit, "safetensors: too many tensors"); goto fail; }
+    st->t = (fe_st_tensor *)fe__calloc(alloc_user, bytes_t);
+    if (!st->t) { r = fe__fail(err, fe_err_nomem, "safetensors: out of memory for %lu tensors", (unsigned long)root->count); goto fail; }
+    st->by_name = (fe_st_tensor **)(void *)(st->t + root->count);
+    for (i = 0, n = 0; i < root->count; i++) {
+        const fe_json_value *e = &root->child[i];
+        if (strlen(e->key) != e->key_len) { r = fe__fail(err, fe_err_format, "safetensors: tensor name '%.96s...' contains a NUL byte", e->key); goto fail; }
+        if (!strcmp(e->key, "__metadata__")) {
+            if (e->type != fe_json_object) { r = fe__fail(err, fe_err_format, "safetensors: __metadata__ is not an object"); goto fail; }
+            for (k = 0; k < e->count; k++)
+                if (e->child[k].type != fe_json_string) {
+                    r = fe__fail(err, fe_err_format, "safetensors: __metadata__ value '%.96s' is not a string", e->child[k].key);
+                    goto fail;
+                }
+            continue;
+        }
+        if ((r = fe__st_entry(&st->t[n], e, data, dlen, err)) != fe_ok) goto fail;
+        st->by_name[n] = &st->t[n];
+        n++;
+    }
+    st->n = n;
+    /* overlaps: sort by start; every non-empty tensor must start at or after the furthest end so far */
+    qsort(st->by_name, n, sizeof(fe_st_tensor *), fe__st_cmp_offset);
+    for (i = 0, k = n; i < n; i++) {   /* k = index of the tensor with the furthest end so far */
+        const fe_st_tensor *t = st->by_name[i];
+        if (!t->nbytes) continue;
+        if (k < n && t->data < st->by_name[k]->data + st->by_name[k]->nbytes) {
+            const fe_st_tensor *u = st->by_name[k];
+            r = fe__fail(err, fe_err_format, "safetensors: tensors '%.80s' [%lu, %lu) and '%.80s' [%lu, %lu) overlap",
+                         u->name, (unsigned long)(u->data - data), (unsigned long)(u->data - data + u->nbytes),
+                         t->name, (unsigned long)(t->data - data), (unsigned long)(t->data - data + t->nbytes));
+            goto fail;
+        }
+        k = i;
+    }
+    qsort(st->by_name, n, sizeof(fe_st_tensor *), fe__st_cmp_name);
+    for (i = 1; i < n; i++)
+        if (!strcmp(st->by_name[i - 1]->name, st->by_name[i]->name)) {
+            r = fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' appears twice in the header", st->by_name[i]->name);
+            goto fail;
+        }
+    *out = st;
+    return fe_ok;
+fail:
+    fe_safetensors_free(st);
+    return r;
+}
+
+FACTEDIT_API size_t fe_safetensors_count(const fe_safetensors *st) { return st ? st->n : 0; }
+FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i) { return st && i < st->n ? &st->t[i] : NULL; }
+
+FACTEDIT_API const fe_st_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name) {
+    size_t lo = 0, hi;
+    if (!st || !name) return NULL;
+    hi = st->n;
+    while (lo < hi) {   /* binary search in by_name */
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->by_name[mid]->name, name);
+        if (!c) return st->by_name[mid];
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return NULL;
+}
+
+FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe_error *err) {
+    size_t i;
+    const unsigned char *p;
+    if (!t || (!out && t->numel)) return fe__fail(err, fe_err_arg, "safetensors: tensor or output is NULL");
+    p = t->data;
+    /* bytes are assembled little-endian by hand: works for unaligned data and big-endian hosts */
+    switch (t->dtype) {
+    case fe_dtype_f32:
+        for (i = 0; i < t->numel; i++, p += 4) {
+            uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            memcpy(&out[i], &u, 4);
+        }
+        return fe_ok;
+    case fe_dtype_f16:
+        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        return fe_ok;
+    case fe_dtype_bf16:
+        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        return fe_ok;
+    default:
+        return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has dtype %s, which does not convert to float32", t->name, t->dtype_name);
+    }
+}
+
+FACTEDIT_API void fe_safetensors_free(fe_safetensors *st) {
+    if (!st) return;
+    fe_json_free(st->doc);
+    fe__free(st->user, st->t);
+    fe__free(st->user, st);
 }
 
 /* ======================================================================= >>impl-rng ==== */
@@ -696,7 +1380,7 @@ FACTEDIT__PRIV void fe__decode_params(float *dst, const unsigned char *src, size
     if (version == 3 && fe__little_endian()) { memcpy(dst, src, n * 4); return; }
     for (i = 0; i < n; i++) {
         if (version == 3) { uint32_t u = fe__rd32le(src + 4 * i); memcpy(dst + i, &u, 4); }
-        else dst[i] = fe__bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+        else dst[i] = fe_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
     }
 }
 
@@ -742,7 +1426,7 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
     for (i = 0; i < m->num_params; i++) {
         unsigned char *p = b + FACTEDIT__HEADER_BYTES + i * (version == 3 ? 4 : 2);
         if (version == 3) { uint32_t u; memcpy(&u, m->blob + i, 4); fe__wr32le(p, u); }
-        else { uint16_t h = fe__f32_to_bf16(m->blob[i]); p[0] = (unsigned char)h; p[1] = (unsigned char)(h >> 8); }
+        else { uint16_t h = fe_f32_to_bf16(m->blob[i]); p[0] = (unsigned char)h; p[1] = (unsigned char)(h >> 8); }
     }
     *bytes = b;
     *len = total;
@@ -888,6 +1572,836 @@ FACTEDIT_API fe_result fe_model_load_file(fe_model **out, const char *path, cons
     return r;
 }
 #endif /* FACTEDIT_NO_STDIO */
+
+/* >>impl-tokenizer */
+
+/* Code point classes of the pre-tokenizer regex. */
+enum { FACTEDIT__CL_OTHER = 0, FACTEDIT__CL_LETTER = 1, FACTEDIT__CL_NUMBER = 2, FACTEDIT__CL_SPACE = 3 };
+
+/* Generated by gen_unicode.js with node v20.20.2, Unicode 17.0 (ICU 78.2): 1627 entries.
+   Entry = (first code point << 2) | class, the class holding up to the next entry's code point. */
+static const uint32_t fe__uclass_table[1627] = {
+    0x0,0x27,0x38,0x83,0x84,0xc2,0xe8,0x105,0x16c,0x185,
+    0x1ec,0x283,0x284,0x2a9,0x2ac,0x2ca,0x2d0,0x2d5,0x2d8,0x2e6,
+    0x2e9,0x2ec,0x2f2,0x2fc,0x301,0x35c,0x361,0x3dc,0x3e1,0xb08,
+    0xb19,0xb48,0xb81,0xb94,0xbb1,0xbb4,0xbb9,0xbbc,0xdc1,0xdd4,
+    0xdd9,0xde0,0xde9,0xdf8,0xdfd,0xe00,0xe19,0xe1c,0xe21,0xe2c,
+    0xe31,0xe34,0xe39,0xe88,0xe8d,0xfd8,0xfdd,0x1208,0x1229,0x14c0,
+    0x14c5,0x155c,0x1565,0x1568,0x1581,0x1624,0x1741,0x17ac,0x17bd,0x17cc,
+    0x1881,0x192c,0x1982,0x19a8,0x19b9,0x19c0,0x19c5,0x1b50,0x1b55,0x1b58,
+    0x1b95,0x1b9c,0x1bb9,0x1bc2,0x1be9,0x1bf4,0x1bfd,0x1c00,0x1c41,0x1c44,
+    0x1c49,0x1cc0,0x1d35,0x1e98,0x1ec5,0x1ec8,0x1f02,0x1f29,0x1fac,0x1fd1,
+    0x1fd8,0x1fe9,0x1fec,0x2001,0x2058,0x2069,0x206c,0x2091,0x2094,0x20a1,
+    0x20a4,0x2101,0x2164,0x2181,0x21ac,0x21c1,0x2220,0x2225,0x2240,0x2281,
+    0x2328,0x2411,0x24e8,0x24f5,0x24f8,0x2541,0x2544,0x2561,0x2588,0x259a,
+    0x25c0,0x25c5,0x2604,0x2615,0x2634,0x263d,0x2644,0x264d,0x26a4,0x26a9,
+    0x26c4,0x26c9,0x26cc,0x26d9,0x26e8,0x26f5,0x26f8,0x2739,0x273c,0x2771,
+    0x2778,0x277d,0x2788,0x279a,0x27c1,0x27c8,0x27d2,0x27e8,0x27f1,0x27f4,
+    0x2815,0x282c,0x283d,0x2844,0x284d,0x28a4,0x28a9,0x28c4,0x28c9,0x28d0,
+    0x28d5,0x28dc,0x28e1,0x28e8,0x2965,0x2974,0x2979,0x297c,0x299a,0x29c0,
+    0x29c9,0x29d4,0x2a15,0x2a38,0x2a3d,0x2a48,0x2a4d,0x2aa4,0x2aa9,0x2ac4,
+    0x2ac9,0x2ad0,0x2ad5,0x2ae8,0x2af5,0x2af8,0x2b41,0x2b44,0x2b81,0x2b88,
+    0x2b9a,0x2bc0,0x2be5,0x2be8,0x2c15,0x2c34,0x2c3d,0x2c44,0x2c4d,0x2ca4,
+    0x2ca9,0x2cc4,0x2cc9,0x2cd0,0x2cd5,0x2ce8,0x2cf5,0x2cf8,0x2d71,0x2d78,
+    0x2d7d,0x2d88,0x2d9a,0x2dc0,0x2dc5,0x2dca,0x2de0,0x2e0d,0x2e10,0x2e15,
+    0x2e2c,0x2e39,0x2e44,0x2e49,0x2e58,0x2e65,0x2e6c,0x2e71,0x2e74,0x2e79,
+    0x2e80,0x2e8d,0x2e94,0x2ea1,0x2eac,0x2eb9,0x2ee8,0x2f41,0x2f44,0x2f9a,
+    0x2fcc,0x3015,0x3034,0x3039,0x3044,0x3049,0x30a4,0x30a9,0x30e8,0x30f5,
+    0x30f8,0x3161,0x316c,0x3171,0x3178,0x3181,0x3188,0x319a,0x31c0,0x31e2,
+    0x31fc,0x3201,0x3204,0x3215,0x3234,0x3239,0x3244,0x3249,0x32a4,0x32a9,
+    0x32d0,0x32d5,0x32e8,0x32f5,0x32f8,0x3371,0x337c,0x3381,0x3388,0x339a,
+    0x33c0,0x33c5,0x33cc,0x3411,0x3434,0x3439,0x3444,0x3449,0x34ec,0x34f5,
+    0x34f8,0x3539,0x353c,0x3551,0x355c,0x3562,0x357d,0x3588,0x359a,0x35e4,
+    0x35e9,0x3600,0x3615,0x365c,0x3669,0x36c8,0x36cd,0x36f0,0x36f5,0x36f8,
+    0x3701,0x371c,0x379a,0x37c0,0x3805,0x38c4,0x38c9,0x38d0,0x3901,0x391c,
+    0x3942,0x3968,0x3a05,0x3a0c,0x3a11,0x3a14,0x3a19,0x3a2c,0x3a31,0x3a90,
+    0x3a95,0x3a98,0x3a9d,0x3ac4,0x3ac9,0x3ad0,0x3af5,0x3af8,0x3b01,0x3b14,
+    0x3b19,0x3b1c,0x3b42,0x3b68,0x3b71,0x3b80,0x3c01,0x3c04,0x3c82,0x3cd0,
+    0x3d01,0x3d20,0x3d25,0x3db4,0x3e21,0x3e34,0x4001,0x40ac,0x40fd,0x4102,
+    0x4128,0x4141,0x4158,0x4169,0x4178,0x4185,0x4188,0x4195,0x419c,0x41b9,
+    0x41c4,0x41d5,0x4208,0x4239,0x423c,0x4242,0x4268,0x4281,0x4318,0x431d,
+    0x4320,0x4335,0x4338,0x4341,0x43ec,0x43f1,0x4924,0x4929,0x4938,0x4941,
+    0x495c,0x4961,0x4964,0x4969,0x4978,0x4981,0x4a24,0x4a29,0x4a38,0x4a41,
+    0x4ac4,0x4ac9,0x4ad8,0x4ae1,0x4afc,0x4b01,0x4b04,0x4b09,0x4b18,0x4b21,
+    0x4b5c,0x4b61,0x4c44,0x4c49,0x4c58,0x4c61,0x4d6c,0x4da6,0x4df4,0x4e01,
+    0x4e40,0x4e81,0x4fd8,0x4fe1,0x4ff8,0x5005,0x59b4,0x59bd,0x5a03,0x5a05,
+    0x5a6c,0x5a81,0x5bac,0x5bba,0x5bc5,0x5be4,0x5c01,0x5c48,0x5c7d,0x5cc8,
+    0x5d01,0x5d48,0x5d81,0x5db4,0x5db9,0x5dc4,0x5e01,0x5ed0,0x5f5d,0x5f60,
+    0x5f71,0x5f74,0x5f82,0x5fa8,0x5fc2,0x5fe8,0x6042,0x6068,0x6081,0x61e4,
+    0x6201,0x6214,0x621d,0x62a4,0x62a9,0x62ac,0x62c1,0x63d8,0x6401,0x647c,
+    0x651a,0x6541,0x65b8,0x65c1,0x65d4,0x6601,0x66b0,0x66c1,0x6728,0x6742,
+    0x676c,0x6801,0x685c,0x6881,0x6954,0x6a02,0x6a28,0x6a42,0x6a68,0x6a9d,
+    0x6aa0,0x6c15,0x6cd0,0x6d15,0x6d34,0x6d42,0x6d68,0x6e0d,0x6e84,0x6eb9,
+    0x6ec2,0x6ee9,0x6f98,0x7001,0x7090,0x7102,0x7128,0x7135,0x7142,0x7169,
+    0x71f8,0x7201,0x722c,0x7241,0x72ec,0x72f5,0x7300,0x73a5,0x73b4,0x73b9,
+    0x73d0,0x73d5,0x73dc,0x73e9,0x73ec,0x7401,0x7700,0x7801,0x7c58,0x7c61,
+    0x7c78,0x7c81,0x7d18,0x7d21,0x7d38,0x7d41,0x7d60,0x7d65,0x7d68,0x7d6d,
+    0x7d70,0x7d75,0x7d78,0x7d7d,0x7df8,0x7e01,0x7ed4,0x7ed9,0x7ef4,0x7ef9,
+    0x7efc,0x7f09,0x7f14,0x7f19,0x7f34,0x7f41,0x7f50,0x7f59,0x7f70,0x7f81,
+    0x7fb4,0x7fc9,0x7fd4,0x7fd9,0x7ff4,0x8003,0x802c,0x80a3,0x80a8,0x80bf,
+    0x80c0,0x817f,0x8180,0x81c2,0x81c5,0x81c8,0x81d2,0x81e8,0x81fd,0x8202,
+    0x8228,0x8241,0x8274,0x8409,0x840c,0x841d,0x8420,0x8429,0x8450,0x8455,
+    0x8458,0x8465,0x8478,0x8491,0x8494,0x8499,0x849c,0x84a1,0x84a4,0x84a9,
+    0x84b8,0x84bd,0x84e8,0x84f1,0x8500,0x8515,0x8528,0x8539,0x853c,0x8542,
+    0x860d,0x8616,0x8628,0x9182,0x9270,0x93aa,0x9400,0x9dda,0x9e50,0xb001,
+    0xb394,0xb3ad,0xb3bc,0xb3c9,0xb3d0,0xb3f6,0xb3f8,0xb401,0xb498,0xb49d,
+    0xb4a0,0xb4b5,0xb4b8,0xb4c1,0xb5a0,0xb5bd,0xb5c0,0xb601,0xb65c,0xb681,
+    0xb69c,0xb6a1,0xb6bc,0xb6c1,0xb6dc,0xb6e1,0xb6fc,0xb701,0xb71c,0xb721,
+    0xb73c,0xb741,0xb75c,0xb761,0xb77c,0xb8bd,0xb8c0,0xc003,0xc004,0xc015,
+    0xc01e,0xc020,0xc086,0xc0a8,0xc0c5,0xc0d8,0xc0e2,0xc0ed,0xc0f4,0xc105,
+    0xc25c,0xc275,0xc280,0xc285,0xc3ec,0xc3f1,0xc400,0xc415,0xc4c0,0xc4c5,
+    0xc63c,0xc64a,0xc658,0xc681,0xc700,0xc7c1,0xc800,0xc882,0xc8a8,0xc922,
+    0xc940,0xc946,0xc980,0xca02,0xca28,0xcac6,0xcb00,0xd001,0x13700,0x13801,
+    0x29234,0x29341,0x293f8,0x29401,0x29834,0x29841,0x29882,0x298a9,0x298b0,0x29901,
+    0x299bc,0x299fd,0x29a78,0x29a81,0x29b9a,0x29bc0,0x29c5d,0x29c80,0x29c89,0x29e24,
+    0x29e2d,0x29f74,0x29fc5,0x2a008,0x2a00d,0x2a018,0x2a01d,0x2a02c,0x2a031,0x2a08c,
+    0x2a0c2,0x2a0d8,0x2a101,0x2a1d0,0x2a209,0x2a2d0,0x2a342,0x2a368,0x2a3c9,0x2a3e0,
+    0x2a3ed,0x2a3f0,0x2a3f5,0x2a3fc,0x2a402,0x2a429,0x2a498,0x2a4c1,0x2a51c,0x2a581,
+    0x2a5f4,0x2a611,0x2a6cc,0x2a73d,0x2a742,0x2a768,0x2a781,0x2a794,0x2a799,0x2a7c2,
+    0x2a7e9,0x2a7fc,0x2a801,0x2a8a4,0x2a901,0x2a90c,0x2a911,0x2a930,0x2a942,0x2a968,
+    0x2a981,0x2a9dc,0x2a9e9,0x2a9ec,0x2a9f9,0x2aac0,0x2aac5,0x2aac8,0x2aad5,0x2aadc,
+    0x2aae5,0x2aaf8,0x2ab01,0x2ab04,0x2ab09,0x2ab0c,0x2ab6d,0x2ab78,0x2ab81,0x2abac,
+    0x2abc9,0x2abd4,0x2ac05,0x2ac1c,0x2ac25,0x2ac3c,0x2ac45,0x2ac5c,0x2ac81,0x2ac9c,
+    0x2aca1,0x2acbc,0x2acc1,0x2ad6c,0x2ad71,0x2ada8,0x2adc1,0x2af8c,0x2afc2,0x2afe8,
+    0x2b001,0x35e90,0x35ec1,0x35f1c,0x35f2d,0x35ff0,0x3e401,0x3e9b8,0x3e9c1,0x3eb68,
+    0x3ec01,0x3ec1c,0x3ec4d,0x3ec60,0x3ec75,0x3ec78,0x3ec7d,0x3eca4,0x3eca9,0x3ecdc,
+    0x3ece1,0x3ecf4,0x3ecf9,0x3ecfc,0x3ed01,0x3ed08,0x3ed0d,0x3ed14,0x3ed19,0x3eec8,
+    0x3ef4d,0x3f4f8,0x3f541,0x3f640,0x3f649,0x3f720,0x3f7c1,0x3f7f0,0x3f9c1,0x3f9d4,
+    0x3f9d9,0x3fbf4,0x3fbff,0x3fc00,0x3fc42,0x3fc68,0x3fc85,0x3fcec,0x3fd05,0x3fd6c,
+    0x3fd99,0x3fefc,0x3ff09,0x3ff20,0x3ff29,0x3ff40,0x3ff49,0x3ff60,0x3ff69,0x3ff74,
+    0x40001,0x40030,0x40035,0x4009c,0x400a1,0x400ec,0x400f1,0x400f8,0x400fd,0x40138,
+    0x40141,0x40178,0x40201,0x403ec,0x4041e,0x404d0,0x40502,0x405e4,0x4062a,0x40630,
+    0x40a01,0x40a74,0x40a81,0x40b44,0x40b86,0x40bf0,0x40c01,0x40c82,0x40c90,0x40cb5,
+    0x40d06,0x40d09,0x40d2a,0x40d2c,0x40d41,0x40dd8,0x40e01,0x40e78,0x40e81,0x40f10,
+    0x40f21,0x40f40,0x40f46,0x40f58,0x41001,0x41278,0x41282,0x412a8,0x412c1,0x41350,
+    0x41361,0x413f0,0x41401,0x414a0,0x414c1,0x41590,0x415c1,0x415ec,0x415f1,0x4162c,
+    0x41631,0x4164c,0x41651,0x41658,0x4165d,0x41688,0x4168d,0x416c8,0x416cd,0x416e8,
+    0x416ed,0x416f4,0x41701,0x417d0,0x41801,0x41cdc,0x41d01,0x41d58,0x41d81,0x41da0,
+    0x41e01,0x41e18,0x41e1d,0x41ec4,0x41ec9,0x41eec,0x42001,0x42018,0x42021,0x42024,
+    0x42029,0x420d8,0x420dd,0x420e4,0x420f1,0x420f4,0x420fd,0x42158,0x42162,0x42181,
+    0x421dc,0x421e6,0x42201,0x4227c,0x4229e,0x422c0,0x42381,0x423cc,0x423d1,0x423d8,
+    0x423ee,0x42401,0x4245a,0x42470,0x42481,0x424e8,0x42501,0x42568,0x42601,0x426e0,
+    0x426f2,0x426f9,0x42702,0x42740,0x4274a,0x42801,0x42804,0x42841,0x42850,0x42855,
+    0x42860,0x42865,0x428d8,0x42902,0x42924,0x42981,0x429f6,0x429fc,0x42a01,0x42a76,
+    0x42a80,0x42b01,0x42b20,0x42b25,0x42b94,0x42bae,0x42bc0,0x42c01,0x42cd8,0x42d01,
+    0x42d58,0x42d62,0x42d81,0x42dcc,0x42de2,0x42e01,0x42e48,0x42ea6,0x42ec0,0x43001,
+    0x43124,0x43201,0x432cc,0x43301,0x433cc,0x433ea,0x43401,0x43490,0x434c2,0x434e8,
+    0x43502,0x43529,0x43598,0x435bd,0x43618,0x43982,0x439fc,0x43a01,0x43aa8,0x43ac1,
+    0x43ac8,0x43b09,0x43b20,0x43c01,0x43c76,0x43c9d,0x43ca0,0x43cc1,0x43d18,0x43d46,
+    0x43d54,0x43dc1,0x43e08,0x43ec1,0x43f16,0x43f30,0x43f81,0x43fdc,0x4400d,0x440e0,
+    0x4414a,0x441c0,0x441c5,0x441cc,0x441d5,0x441d8,0x4420d,0x442c0,0x44341,0x443a4,
+    0x443c2,0x443e8,0x4440d,0x4449c,0x444da,0x44500,0x44511,0x44514,0x4451d,0x44520,
+    0x44541,0x445cc,0x445d9,0x445dc,0x4460d,0x446cc,0x44705,0x44714,0x44742,0x44769,
+    0x4476c,0x44771,0x44774,0x44786,0x447d4,0x44801,0x44848,0x4484d,0x448b0,0x448fd,
+    0x44904,0x44a01,0x44a1c,0x44a21,0x44a24,0x44a29,0x44a38,0x44a3d,0x44a78,0x44a7d,
+    0x44aa4,0x44ac1,0x44b7c,0x44bc2,0x44be8,0x44c15,0x44c34,0x44c3d,0x44c44,0x44c4d,
+    0x44ca4,0x44ca9,0x44cc4,0x44cc9,0x44cd0,0x44cd5,0x44ce8,0x44cf5,0x44cf8,0x44d41,
+    0x44d44,0x44d75,0x44d88,0x44e01,0x44e28,0x44e2d,0x44e30,0x44e39,0x44e3c,0x44e41,
+    0x44ed8,0x44edd,0x44ee0,0x44f45,0x44f48,0x44f4d,0x44f50,0x45001,0x450d4,0x4511d,
+    0x4512c,0x45142,0x45168,0x4517d,0x45188,0x45201,0x452c0,0x45311,0x45318,0x4531d,
+    0x45320,0x45342,0x45368,0x45601,0x456bc,0x45761,0x45770,0x45801,0x458c0,0x45911,
+    0x45914,0x45942,0x45968,0x45a01,0x45aac,0x45ae1,0x45ae4,0x45b02,0x45b28,0x45b42,
+    0x45b90,0x45c01,0x45c6c,0x45cc2,0x45cf0,0x45d01,0x45d1c,0x46001,0x460b0,0x46281,
+    0x46382,0x463cc,0x463fd,0x4641c,0x46425,0x46428,0x46431,0x46450,0x46455,0x4645c,
+    0x46461,0x464c0,0x464fd,0x46500,0x46505,0x46508,0x46542,0x46568,0x46681,0x466a0,
+    0x466a9,0x46744,0x46785,0x46788,0x4678d,0x46790,0x46801,0x46804,0x4682d,0x468cc,
+    0x468e9,0x468ec,0x46941,0x46944,0x46971,0x46a28,0x46a75,0x46a78,0x46ac1,0x46be4,
+    0x46f01,0x46f84,0x46fc2,0x46fe8,0x47001,0x47024,0x47029,0x470bc,0x47101,0x47104,
+    0x47142,0x471b4,0x471c9,0x47240,0x47401,0x4741c,0x47421,0x47428,0x4742d,0x474c4,
+    0x47519,0x4751c,0x47542,0x47568,0x47581,0x47598,0x4759d,0x475a4,0x475a9,0x47628,
+    0x47661,0x47664,0x47682,0x476a8,0x476c1,0x47770,0x47782,0x477a8,0x47b81,0x47bcc,
+    0x47c09,0x47c0c,0x47c11,0x47c44,0x47c49,0x47cd0,0x47d42,0x47d68,0x47ec1,0x47ec4,
+    0x47f02,0x47f54,0x48001,0x48e68,0x49002,0x491bc,0x49201,0x49510,0x4be41,0x4bfc4,
+    0x4c001,0x4d0c0,0x4d105,0x4d11c,0x4d181,0x50fec,0x51001,0x5191c,0x58401,0x58478,
+    0x584c2,0x584e8,0x5a001,0x5a8e4,0x5a901,0x5a97c,0x5a982,0x5a9a8,0x5a9c1,0x5aafc,
+    0x5ab02,0x5ab28,0x5ab41,0x5abb8,0x5ac01,0x5acc0,0x5ad01,0x5ad10,0x5ad42,0x5ad68,
+    0x5ad6e,0x5ad88,0x5ad8d,0x5ade0,0x5adf5,0x5ae40,0x5b501,0x5b5b4,0x5b5c2,0x5b5e8,
+    0x5b901,0x5ba02,0x5ba5c,0x5ba81,0x5bae4,0x5baed,0x5bb50,0x5bc01,0x5bd2c,0x5bd41,
+    0x5bd44,0x5be4d,0x5be80,0x5bf81,0x5bf88,0x5bf8d,0x5bf90,0x5bfc9,0x5bfd2,0x5bfdc,
+    0x5c001,0x63358,0x633fd,0x6347c,0x63601,0x637cc,0x6bfc1,0x6bfd0,0x6bfd5,0x6bff0,
+    0x6bff5,0x6bffc,0x6c001,0x6c48c,0x6c4c9,0x6c4cc,0x6c541,0x6c54c,0x6c555,0x6c558,
+    0x6c591,0x6c5a0,0x6c5c1,0x6cbf0,0x6f001,0x6f1ac,0x6f1c1,0x6f1f4,0x6f201,0x6f224,
+    0x6f241,0x6f268,0x733c2,0x733e8,0x74b02,0x74b50,0x74b82,0x74bd0,0x74d82,0x74de4,
+    0x75001,0x75154,0x75159,0x75274,0x75279,0x75280,0x75289,0x7528c,0x75295,0x7529c,
+    0x752a5,0x752b4,0x752b9,0x752e8,0x752ed,0x752f0,0x752f5,0x75310,0x75315,0x75418,
+    0x7541d,0x7542c,0x75435,0x75454,0x75459,0x75474,0x75479,0x754e8,0x754ed,0x754fc,
+    0x75501,0x75514,0x75519,0x7551c,0x75529,0x75544,0x75549,0x75a98,0x75aa1,0x75b04,
+    0x75b09,0x75b6c,0x75b71,0x75bec,0x75bf1,0x75c54,0x75c59,0x75cd4,0x75cd9,0x75d3c,
+    0x75d41,0x75dbc,0x75dc1,0x75e24,0x75e29,0x75ea4,0x75ea9,0x75f0c,0x75f11,0x75f30,
+    0x75f3a,0x76000,0x77c01,0x77c7c,0x77c95,0x77cac,0x780c1,0x781b8,0x78401,0x784b4,
+    0x784dd,0x784f8,0x78502,0x78528,0x78539,0x7853c,0x78a41,0x78ab8,0x78b01,0x78bb0,
+    0x78bc2,0x78be8,0x79341,0x793b0,0x793c2,0x793e8,0x79741,0x797b8,0x797c1,0x797c6,
+    0x797ec,0x79b01,0x79b7c,0x79b81,0x79b8c,0x79b91,0x79b98,0x79b9d,0x79bb8,0x79bc1,
+    0x79bd4,0x79bf9,0x79c00,0x79f81,0x79f9c,0x79fa1,0x79fb0,0x79fb5,0x79fbc,0x79fc1,
+    0x79ffc,0x7a001,0x7a314,0x7a31e,0x7a340,0x7a401,0x7a510,0x7a52d,0x7a530,0x7a542,
+    0x7a568,0x7b1c6,0x7b2b0,0x7b2b6,0x7b2c0,0x7b2c6,0x7b2d4,0x7b406,0x7b4b8,0x7b4be,
+    0x7b4f8,0x7b801,0x7b810,0x7b815,0x7b880,0x7b885,0x7b88c,0x7b891,0x7b894,0x7b89d,
+    0x7b8a0,0x7b8a5,0x7b8cc,0x7b8d1,0x7b8e0,0x7b8e5,0x7b8e8,0x7b8ed,0x7b8f0,0x7b909,
+    0x7b90c,0x7b91d,0x7b920,0x7b925,0x7b928,0x7b92d,0x7b930,0x7b935,0x7b940,0x7b945,
+    0x7b94c,0x7b951,0x7b954,0x7b95d,0x7b960,0x7b965,0x7b968,0x7b96d,0x7b970,0x7b975,
+    0x7b978,0x7b97d,0x7b980,0x7b985,0x7b98c,0x7b991,0x7b994,0x7b99d,0x7b9ac,0x7b9b1,
+    0x7b9cc,0x7b9d1,0x7b9e0,0x7b9e5,0x7b9f4,0x7b9f9,0x7b9fc,0x7ba01,0x7ba28,0x7ba2d,
+    0x7ba70,0x7ba85,0x7ba90,0x7ba95,0x7baa8,0x7baad,0x7baf0,0x7c402,0x7c434,0x7efc2,
+    0x7efe8,0x80001,0xa9b80,0xa9c01,0xae078,0xae081,0xb3ab8,0xb3ac1,0xbaf84,0xbafc1,
+    0xbb978,0xbe001,0xbe878,0xc0001,0xc4d2c,0xc4d41,0xcd1e8,
+};
+
+/* Class of a code point: binary search for the last run starting at or before cp. */
+static int fe__uclass_search(uint32_t cp) {
+    size_t lo = 0, hi = sizeof fe__uclass_table / sizeof fe__uclass_table[0];
+    uint32_t key = (cp << 2) | 3u;
+    while (hi - lo > 1) {   /* invariant: table[lo] <= key < table[hi] (table[0] is code point 0) */
+        size_t mid = lo + (hi - lo) / 2;
+        if (fe__uclass_table[mid] <= key) lo = mid; else hi = mid;
+    }
+    return (int)(fe__uclass_table[lo] & 3u);
+}
+static int fe__uclass(uint32_t cp) {
+    if (cp < 128) {   /* fast path for ASCII, which is most text (the test checks it against the table) */
+        if ((cp | 32u) - 'a' < 26u) return FACTEDIT__CL_LETTER;
+        if (cp - '0' < 10u) return FACTEDIT__CL_NUMBER;
+        if (cp == ' ' || cp - 9u < 5u) return FACTEDIT__CL_SPACE;
+        return FACTEDIT__CL_OTHER;
+    }
+    return fe__uclass_search(cp);
+}
+
+/* Length (1..4) of the valid UTF-8 character at s[0..n) and its code point, or 0 when the bytes
+   are not the shortest encoding of a non-surrogate code point <= U+10FFFF. */
+static size_t fe__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
+    uint32_t c = s[0], min;
+    size_t len, i;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07; min = 0x10000; }
+    else return 0;
+    if (len > n) return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3Fu);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+/* Byte length and class of the character at s[p]; a byte that does not start a valid character is
+   a one-byte "other" character, which keeps encoding total and byte-exact on any input. */
+static size_t fe__char_at(const unsigned char *s, size_t n, size_t p, int *cls) {
+    uint32_t cp = 0;
+    size_t l = fe__utf8_decode(s + p, n - p, &cp);
+    if (!l) { *cls = FACTEDIT__CL_OTHER; return 1; }
+    *cls = fe__uclass(cp);
+    return l;
+}
+
+/* End of the pre-token starting at s[p] (p < n): the match of GPT-2's regex
+   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ at p. The regex takes
+   the first alternative that matches, which is the order of the checks below. */
+static size_t fe__pretoken_end(const unsigned char *s, size_t n, size_t p) {
+    int c, c2;
+    size_t q, l, last;
+    if (s[p] == '\'' && p + 1 < n) {
+        unsigned char a = s[p + 1], b = p + 2 < n ? s[p + 2] : 0;
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return p + 2;
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return p + 3;
+    }
+    q = p + fe__char_at(s, n, p, &c);
+    if (s[p] == ' ' && q < n) {   /* " ?X+": one plain space joins a following non-space run */
+        l = fe__char_at(s, n, q, &c2);
+        if (c2 != FACTEDIT__CL_SPACE) { c = c2; q += l; }
+    }
+    if (c != FACTEDIT__CL_SPACE) {   /* a run of one class (letters, numbers or others) */
+        while (q < n) { l = fe__char_at(s, n, q, &c2); if (c2 != c) break; q += l; }
+        return q;
+    }
+    /* Whitespace: \s+(?!\S) backtracks one character when the run is followed by a non-space, so
+       the run's last character can start the next token (" word"); a single one stays (\s+). */
+    last = p;
+    while (q < n) { l = fe__char_at(s, n, q, &c2); if (c2 != FACTEDIT__CL_SPACE) break; last = q; q += l; }
+    return (q < n && last > p) ? last : q;
+}
+
+/* GPT-2's byte alphabet: printable bytes stand for themselves, the 68 others (0..32, 127..160,
+   173) become U+0100..U+0143 in byte order, so every token is a printable string. */
+static int fe__byte_printable(unsigned b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
+/* Byte of an alphabet code point, or -1 if cp is not in the alphabet. */
+static int fe__alphabet_byte(uint32_t cp) {
+    if (cp < 256) return fe__byte_printable(cp) ? (int)cp : -1;
+    if (cp < 256 + 33) return (int)cp - 256;                 /* bytes 0..32 */
+    if (cp < 256 + 67) return (int)cp - (256 + 33) + 127;    /* bytes 127..160 */
+    return cp == 256 + 67 ? 173 : -1;
+}
+/* Converts an alphabet string (UTF-8) to the raw bytes it stands for; out needs len bytes.
+   Returns 0 if a character is not valid UTF-8 or not in the alphabet. */
+static int fe__alphabet_decode(const char *s, size_t len, unsigned char *out, size_t *out_len) {
+    size_t i = 0, k = 0;
+    while (i < len) {
+        uint32_t cp = 0;
+        size_t l = fe__utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        int b = l ? fe__alphabet_byte(cp) : -1;
+        if (b < 0) return 0;
+        out[k++] = (unsigned char)b;
+        i += l;
+    }
+    *out_len = k;
+    return 1;
+}
+
+/* Merge table entry: the adjacent pair (a, b) merges at rank into token id. */
+typedef struct fe__merge { uint64_t key; int rank, id; } fe__merge;
+
+struct fe_vocab {
+    void *user;              /* allocator context */
+    size_t n;                /* number of tokens */
+    unsigned char *bytes;    /* raw bytes of all tokens, back to back */
+    size_t *off;             /* token i is bytes[off[i] .. off[i+1]) */
+    int *strs; size_t strs_cap;           /* open addressing: token bytes -> id (-1 empty) */
+    fe__merge *merges; size_t merges_cap; /* open addressing: pair -> merge (rank -1 empty) */
+    size_t n_merges;
+    int byte_id[256];        /* token of each single byte, -1 if the vocabulary lacks it */
+    int eot;
+};
+
+static uint64_t fe__tok_hash_bytes(const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+    uint64_t h = 14695981039346656037u;   /* FNV-1a over a then b, so a+b hashes without a copy */
+    size_t i;
+    for (i = 0; i < la; i++) h = (h ^ a[i]) * 1099511628211u;
+    for (i = 0; i < lb; i++) h = (h ^ b[i]) * 1099511628211u;
+    return h;
+}
+static uint64_t fe__tok_hash_pair(uint64_t k) {   /* splitmix64 finalizer: spreads the id bits */
+    k ^= k >> 30; k *= 0xbf58476d1ce4e5b9u; k ^= k >> 27; k *= 0x94d049bb133111ebu; return k ^ (k >> 31);
+}
+static uint64_t fe__tok_pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+
+/* Id of the token whose bytes are a followed by b, or -1. */
+static int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+    size_t mask = v->strs_cap - 1, i = (size_t)fe__tok_hash_bytes(a, la, b, lb) & mask;
+    for (;; i = (i + 1) & mask) {
+        int id = v->strs[i];
+        const unsigned char *t;
+        if (id < 0) return -1;
+        t = v->bytes + v->off[id];
+        if (v->off[id + 1] - v->off[id] == la + lb && !memcmp(t, a, la) && (!lb || !memcmp(t + la, b, lb))) return id;
+    }
+}
+/* Adds token id to the string table; returns the id already holding the same bytes, or -1. */
+static int fe__str_add(fe_vocab *v, int id) {
+    const unsigned char *s = v->bytes + v->off[id];
+    size_t len = v->off[id + 1] - v->off[id], mask = v->strs_cap - 1;
+    size_t i = (size_t)fe__tok_hash_bytes(s, len, NULL, 0) & mask;
+    for (;; i = (i + 1) & mask) {
+        int o = v->strs[i];
+        if (o < 0) { v->strs[i] = id; return -1; }
+        if (v->off[o + 1] - v->off[o] == len && !memcmp(v->bytes + v->off[o], s, len)) return o;
+    }
+}
+static const fe__merge *fe__merge_find(const fe_vocab *v, int a, int b) {
+    uint64_t key = fe__tok_pair_key(a, b);
+    size_t mask = v->merges_cap - 1, i = (size_t)fe__tok_hash_pair(key) & mask;
+    for (;; i = (i + 1) & mask) {
+        const fe__merge *m = &v->merges[i];
+        if (m->rank < 0) return NULL;
+        if (m->key == key) return m;
+    }
+}
+
+/* Smallest power of two >= 2n (load factor <= 1/2 keeps probes short), at least 16. */
+static int fe__tok_table_cap(size_t n, size_t *cap) {
+    size_t c = 16;
+    while (c / 2 < n) { if (c > (size_t)-1 / 4) return 0; c *= 2; }
+    *cap = c;
+    return 1;
+}
+
+FACTEDIT_API void fe_vocab_free(fe_vocab *v) {
+    if (!v) return;
+    fe__free(v->user, v->bytes); fe__free(v->user, v->off);
+    fe__free(v->user, v->strs); fe__free(v->user, v->merges);
+    fe__free(v->user, v);
+}
+FACTEDIT_API size_t fe_vocab_size(const fe_vocab *v) { return v ? v->n : 0; }
+FACTEDIT_API int fe_vocab_eot(const fe_vocab *v) { return v ? v->eot : -1; }
+FACTEDIT_API const char *fe_token_bytes(const fe_vocab *v, int id, size_t *len) {
+    if (!v || id < 0 || (size_t)id >= v->n) { if (len) *len = 0; return NULL; }
+    if (len) *len = v->off[id + 1] - v->off[id];
+    return (const char *)v->bytes + v->off[id];
+}
+
+/* ---- loading ---- */
+
+/* One merge line: parts A and B as raw bytes in a scratch buffer, and where the line is. */
+typedef struct fe__merge_line { size_t a, la, b, lb, line; const char *src; size_t src_len; } fe__merge_line;
+
+/* Splits the merges text into lines "A B"; parts are converted to raw bytes into raw (which needs
+   len bytes: a part never has more raw bytes than UTF-8 bytes). */
+static fe_result fe__parse_merges(const char *text, size_t len, fe__merge_line *ml, size_t *count,
+                                  unsigned char *raw, fe_error *err) {
+    size_t pos = 0, line = 0, nm = 0, k = 0, blank = 0;
+    while (pos < len) {
+        const char *s = text + pos, *nl = (const char *)memchr(s, '\n', len - pos), *sp;
+        size_t l = nl ? (size_t)(nl - s) : len - pos, l2;
+        pos += l + (nl != NULL);
+        line++;
+        if (l && s[l - 1] == '\r') l--;
+        if (line == 1 && l >= 8 && !memcmp(s, "#version", 8)) continue;
+        if (!l) { if (!blank) blank = line; continue; }
+        if (blank)   /* a blank line would shift the ranks (and derived ids) of all later merges */
+            return fe__fail(err, fe_err_format, "merges line %zu: blank line before the last merge", blank);
+        sp = (const char *)memchr(s, ' ', l);
+        if (!sp || sp == s || sp == s + l - 1 || memchr(sp + 1, ' ', l - (size_t)(sp + 1 - s)))
+            return fe__fail(err, fe_err_format, "merges line %zu: expected two tokens separated by one space: \"%.*s\"",
+                            line, (int)(l < 80 ? l : 80), s);
+        ml[nm].line = line; ml[nm].src = s; ml[nm].src_len = l;
+        ml[nm].a = k;
+        if (!fe__alphabet_decode(s, (size_t)(sp - s), raw + k, &ml[nm].la)) goto bad_char;
+        k += ml[nm].la;
+        ml[nm].b = k;
+        if (!fe__alphabet_decode(sp + 1, l - (size_t)(sp + 1 - s), raw + k, &l2)) goto bad_char;
+        ml[nm].lb = l2;
+        k += l2;
+        if (++nm > FACTEDIT_MAX_VOCAB)
+            return fe__fail(err, fe_err_limit, "merges: more than FACTEDIT_MAX_VOCAB (%d) merges", FACTEDIT_MAX_VOCAB);
+        continue;
+    bad_char:
+        return fe__fail(err, fe_err_format, "merges line %zu: \"%.*s\" has a character outside GPT-2's byte alphabet",
+                        line, (int)(l < 80 ? l : 80), s);
+    }
+    *count = nm;
+    return fe_ok;
+}
+
+/* Token table of GPT-2's layout: 256 byte tokens, one token per merge, then <|endoftext|>. */
+static fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+    static const char eot[] = "<|endoftext|>";
+    size_t total = 256 + sizeof eot - 1, i, k = 0, id = 0, sz;
+    unsigned b, pass;
+    v->n = 256 + nm + 1;
+    if (v->n > FACTEDIT_MAX_VOCAB)
+        return fe__fail(err, fe_err_limit, "merges: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", v->n, FACTEDIT_MAX_VOCAB);
+    for (i = 0; i < nm; i++)
+        if (!fe__add(total, ml[i].la + ml[i].lb, &total)) return fe__fail(err, fe_err_limit, "merges: size overflow");
+    v->bytes = (unsigned char *)fe__malloc(v->user, total);
+    if (!fe__mul(v->n + 1, sizeof *v->off, &sz) || !v->bytes ||
+        !(v->off = (size_t *)fe__malloc(v->user, sz)))
+        return fe__fail(err, fe_err_nomem, "merges: out of memory for %zu tokens", v->n);
+    for (pass = 0; pass < 2; pass++)   /* printable bytes first, then the rest: bytes_to_unicode order */
+        for (b = 0; b < 256; b++)
+            if (fe__byte_printable(b) == !pass) { v->off[id++] = k; v->bytes[k++] = (unsigned char)b; }
+    for (i = 0; i < nm; i++) {
+        v->off[id++] = k;
+        memcpy(v->bytes + k, raw + ml[i].a, ml[i].la); k += ml[i].la;
+        memcpy(v->bytes + k, raw + ml[i].b, ml[i].lb); k += ml[i].lb;
+    }
+    v->off[id] = k;
+    memcpy(v->bytes + k, eot, sizeof eot - 1);
+    v->off[id + 1] = k + sizeof eot - 1;
+    v->eot = (int)id;
+    return fe_ok;
+}
+
+/* Token table from encoder.json: {"token": id, ...} with ids 0..N-1 each used once. */
+static fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size_t len, fe_error *err) {
+    fe_json *doc = NULL;
+    const fe_json_value *root, *m, **by_id = NULL;
+    size_t n, total = 0, k = 0, i, sz;
+    fe_result rc = fe_json_parse(&doc, text, len, v->user, err);
+    if (rc != fe_ok) {
+        if (err) { char msg[sizeof err->msg]; memcpy(msg, err->msg, sizeof msg); fe__fail(err, rc, "encoder.json: %s", msg); }
+        return rc;
+    }
+    root = fe_json_root(doc);
+    if (!root || root->type != fe_json_object || root->count == 0) {
+        rc = fe__fail(err, fe_err_format, "encoder.json: expected a non-empty object {\"token\": id, ...}");
+        goto done;
+    }
+    n = root->count;
+    if (n > FACTEDIT_MAX_VOCAB) { rc = fe__fail(err, fe_err_limit, "encoder.json: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", n, FACTEDIT_MAX_VOCAB); goto done; }
+    by_id = (const fe_json_value **)fe__calloc(v->user, n * sizeof *by_id);
+    if (!by_id) { rc = fe__fail(err, fe_err_nomem, "encoder.json: out of memory"); goto done; }
+    for (m = root->child; m; m = m->next) {
+        double d = m->number;
+        int ok = m->type == fe_json_number && d >= 0 && d <= 2147483647.0 && d == (double)(long)d;
+        const char *key = m->key ? m->key : "";
+        int kl = (int)(m->key_len < 80 ? m->key_len : 80);
+        if (!ok) { rc = fe__fail(err, fe_err_range, "encoder.json: token \"%.*s\" has no valid id (want an integer >= 0)", kl, key); goto done; }
+        if ((size_t)d >= n) {
+            rc = fe__fail(err, fe_err_format, "encoder.json: ids are not contiguous: token \"%.*s\" has id %ld, but there are %zu tokens", kl, key, (long)d, n);
+            goto done;
+        }
+        if (by_id[(size_t)d]) {
+            rc = fe__fail(err, fe_err_format, "encoder.json: id %ld is used twice (\"%.*s\")", (long)d, kl, key);
+            goto done;
+        }
+        by_id[(size_t)d] = m;
+        total += m->key_len;   /* cannot overflow: the keys are inside the parsed document */
+    }
+    v->n = n;
+    v->bytes = (unsigned char *)fe__malloc(v->user, total);
+    if (!fe__mul(n + 1, sizeof *v->off, &sz) || !v->bytes || !(v->off = (size_t *)fe__malloc(v->user, sz))) {
+        rc = fe__fail(err, fe_err_nomem, "encoder.json: out of memory for %zu tokens", n);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        size_t l = 0;
+        m = by_id[i];
+        v->off[i] = k;
+        if (!m->key || !fe__alphabet_decode(m->key, m->key_len, v->bytes + k, &l)) {
+            rc = fe__fail(err, fe_err_format, "encoder.json: token \"%.*s\" (id %zu) has a character outside GPT-2's byte alphabet",
+                          (int)(m->key_len < 80 ? m->key_len : 80), m->key ? m->key : "", i);
+            goto done;
+        }
+        k += l;
+    }
+    v->off[n] = k;
+done:
+    fe__free(v->user, (void *)by_id);
+    fe_json_free(doc);
+    return rc;
+}
+
+/* Builds the string table (rejecting repeated tokens), the byte tokens and <|endoftext|>. */
+static fe_result fe__vocab_index(fe_vocab *v, const fe__merge_line *ml, int derived, fe_error *err) {
+    size_t i, sz;
+    if (!fe__tok_table_cap(v->n, &v->strs_cap) || !fe__mul(v->strs_cap, sizeof *v->strs, &sz) ||
+        !(v->strs = (int *)fe__malloc(v->user, sz)))
+        return fe__fail(err, fe_err_nomem, "vocabulary: out of memory");
+    for (i = 0; i < v->strs_cap; i++) v->strs[i] = -1;
+    for (i = 0; i < v->n; i++) {
+        int o = fe__str_add(v, (int)i);
+        if (o < 0) continue;
+        if (derived) {   /* i is a merge or <|endoftext|>; o is a merge (byte tokens are 1 byte, merges longer) */
+            const fe__merge_line *L = &ml[(i + 1 < v->n ? i : (size_t)o) - 256];
+            int ql = (int)(L->src_len < 80 ? L->src_len : 80);
+            if (i + 1 < v->n)
+                return fe__fail(err, fe_err_format, "merges line %zu: \"%.*s\" makes the same token as line %zu",
+                                L->line, ql, L->src, ml[o - 256].line);
+            return fe__fail(err, fe_err_format, "merges line %zu: \"%.*s\" makes <|endoftext|>", L->line, ql, L->src);
+        }
+        return fe__fail(err, fe_err_format, "encoder.json: ids %d and %zu are the same token", o, i);
+    }
+    for (i = 0; i < 256; i++) { unsigned char b = (unsigned char)i; v->byte_id[i] = fe__str_find(v, &b, 1, NULL, 0); }
+    if (!derived) v->eot = fe__str_find(v, (const unsigned char *)"<|endoftext|>", 13, NULL, 0);
+    return fe_ok;
+}
+
+/* Merge table: (id of A, id of B) -> (rank = line order, id of A+B). */
+static fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+    size_t i, sz, mask;
+    if (!fe__tok_table_cap(nm, &v->merges_cap) || !fe__mul(v->merges_cap, sizeof *v->merges, &sz) ||
+        !(v->merges = (fe__merge *)fe__malloc(v->user, sz)))
+        return fe__fail(err, fe_err_nomem, "merges: out of memory");
+    for (i = 0; i < v->merges_cap; i++) { v->merges[i].key = 0; v->merges[i].rank = -1; v->merges[i].id = -1; }
+    mask = v->merges_cap - 1;
+    for (i = 0; i < nm; i++) {
+        const fe__merge_line *L = &ml[i];
+        int a = fe__str_find(v, raw + L->a, L->la, NULL, 0), b = fe__str_find(v, raw + L->b, L->lb, NULL, 0);
+        int r = fe__str_find(v, raw + L->a, L->la, raw + L->b, L->lb);
+        uint64_t key = fe__tok_pair_key(a, b);
+        size_t h;
+        int ql = (int)(L->src_len < 80 ? L->src_len : 80);
+        if (a < 0 || b < 0)
+            return fe__fail(err, fe_err_format, "merges line %zu: a part of \"%.*s\" is not in the vocabulary", L->line, ql, L->src);
+        if (r < 0)
+            return fe__fail(err, fe_err_format, "merges line %zu: the result of \"%.*s\" is not in the vocabulary", L->line, ql, L->src);
+        for (h = (size_t)fe__tok_hash_pair(key) & mask; v->merges[h].rank >= 0; h = (h + 1) & mask)
+            if (v->merges[h].key == key)
+                return fe__fail(err, fe_err_format, "merges line %zu: \"%.*s\" repeats line %zu",
+                                L->line, ql, L->src, ml[v->merges[h].rank].line);
+        v->merges[h].key = key; v->merges[h].rank = (int)i; v->merges[h].id = r;
+    }
+    v->n_merges = nm;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_vocab_load_mem(fe_vocab **out, const char *encoder_json, size_t encoder_len,
+                                         const char *merges, size_t merges_len, void *alloc_user, fe_error *err) {
+    fe_vocab *v;
+    fe__merge_line *ml = NULL;
+    unsigned char *raw = NULL;
+    size_t nm = 0, lines = 1, sz, i;
+    fe_result rc;
+    if (!out) return fe__fail(err, fe_err_arg, "fe_vocab_load_mem: out is NULL");
+    *out = NULL;
+    if (!merges && merges_len) return fe__fail(err, fe_err_arg, "fe_vocab_load_mem: merges is NULL");
+    for (i = 0; i < merges_len; i++) lines += merges[i] == '\n';
+    v = (fe_vocab *)fe__calloc(alloc_user, sizeof *v);
+    if (!v) return fe__fail(err, fe_err_nomem, "fe_vocab_load_mem: out of memory");
+    v->user = alloc_user;
+    v->eot = -1;
+    if (!fe__mul(lines, sizeof *ml, &sz) || !(ml = (fe__merge_line *)fe__malloc(alloc_user, sz)) ||
+        !(raw = (unsigned char *)fe__malloc(alloc_user, merges_len))) {
+        rc = fe__fail(err, fe_err_nomem, "merges: out of memory");
+        goto done;
+    }
+    rc = fe__parse_merges(merges, merges_len, ml, &nm, raw, err);
+    if (rc == fe_ok)
+        rc = encoder_json ? fe__vocab_from_json(v, encoder_json, encoder_len, err) : fe__vocab_derive(v, ml, nm, raw, err);
+    if (rc == fe_ok) rc = fe__vocab_index(v, ml, encoder_json == NULL, err);
+    if (rc == fe_ok) rc = fe__vocab_merges(v, ml, nm, raw, err);
+done:
+    fe__free(alloc_user, ml);
+    fe__free(alloc_user, raw);
+    if (rc != fe_ok) { fe_vocab_free(v); return rc; }
+    *out = v;
+    return fe_ok;
+}
+
+#ifndef FACTEDIT_NO_STDIO
+/* Reads dir/name whole. *found = 0 (and fe_ok) when the file cannot be opened, so the caller can
+   try another name. */
+static fe_result fe__tok_read_file(void *user, const char *dir, const char *name, char **buf, size_t *len,
+                                   int *found, fe_error *err) {
+    size_t dl = strlen(dir), nl = strlen(name), cap = 1 << 16, n = 0;
+    int sep = dl && dir[dl - 1] != '/' && dir[dl - 1] != '\\';
+    char *path = (char *)fe__malloc(user, dl + nl + 2), *b = NULL;
+    FILE *f;
+    fe_result rc = fe_ok;
+    *buf = NULL; *len = 0; *found = 0;
+    if (!path) return fe__fail(err, fe_err_nomem, "out of memory");
+    memcpy(path, dir, dl);
+    if (sep) path[dl] = '/';
+    memcpy(path + dl + sep, name, nl + 1);
+    f = fopen(path, "rb");
+    if (!f) { fe__free(user, path); return fe_ok; }
+    *found = 1;
+    for (;;) {
+        char *nb = (char *)fe__realloc(user, b, cap);
+        if (!nb) { rc = fe__fail(err, fe_err_nomem, "%s: out of memory", path); break; }
+        b = nb;
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap) {
+            if (ferror(f)) rc = fe__fail(err, fe_err_io, "%s: read error", path);
+            break;
+        }
+        if (cap > (size_t)-1 / 2) { rc = fe__fail(err, fe_err_limit, "%s: file too large", path); break; }
+        cap *= 2;
+    }
+    fclose(f);
+    fe__free(user, path);
+    if (rc != fe_ok) { fe__free(user, b); return rc; }
+    *buf = b; *len = n;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_vocab_load_dir(fe_vocab **out, const char *dir, void *alloc_user, fe_error *err) {
+    char *enc = NULL, *mer = NULL;
+    size_t enc_len = 0, mer_len = 0;
+    int found = 0;
+    fe_result rc;
+    if (!out || !dir) return fe__fail(err, fe_err_arg, "fe_vocab_load_dir: NULL argument");
+    *out = NULL;
+    rc = fe__tok_read_file(alloc_user, dir, "vocab.bpe", &mer, &mer_len, &found, err);
+    if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "merges.txt", &mer, &mer_len, &found, err);
+    if (rc == fe_ok && !found) rc = fe__fail(err, fe_err_io, "%s: cannot open vocab.bpe or merges.txt", dir);
+    if (rc == fe_ok) rc = fe__tok_read_file(alloc_user, dir, "encoder.json", &enc, &enc_len, &found, err);
+    if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "vocab.json", &enc, &enc_len, &found, err);
+    if (rc == fe_ok) rc = fe_vocab_load_mem(out, enc, enc_len, mer, mer_len, alloc_user, err);
+    fe__free(alloc_user, enc);
+    fe__free(alloc_user, mer);
+    return rc;
+}
+#endif
+
+/* ---- encoding ---- */
+
+/* Candidate merge of the symbol at pos with its right neighbour: tokens a, b -> to at rank. */
+typedef struct fe__bpe_item { int rank, a, b, to; size_t pos; } fe__bpe_item;
+
+/* Scratch of one fe_encode call: the current word as a linked list of symbols (indexed by their
+   first byte), a heap of candidate merges ordered by (rank, pos), and pairs put off until the
+   current rank's pass ends. */
+typedef struct fe__bpe {
+    void *user;
+    int *id; size_t *prev, *next; size_t cap;
+    fe__bpe_item *heap; size_t nheap, heap_cap;
+    fe__bpe_item *pend; size_t npend, pend_cap;
+    int *out; size_t nout, out_cap;
+} fe__bpe;
+#define FACTEDIT__NONE ((size_t)-1)
+
+/* Makes room for need elements of size elem in *p (capacity *cap, doubled). */
+static int fe__tok_grow(void *user, void **p, size_t *cap, size_t need, size_t elem) {
+    size_t c = *cap ? *cap : 16, sz;
+    void *np;
+    if (need <= *cap) return 1;
+    while (c < need) { if (c > (size_t)-1 / 2) return 0; c *= 2; }
+    if (!fe__mul(c, elem, &sz) || !(np = fe__realloc(user, *p, sz))) return 0;
+    *p = np; *cap = c;
+    return 1;
+}
+
+static int fe__bpe_less(const fe__bpe_item *x, const fe__bpe_item *y) {
+    return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos;
+}
+static void fe__bpe_push(fe__bpe *w, fe__bpe_item it) {   /* capacity ensured by the caller */
+    size_t i = w->nheap++;
+    while (i > 0 && fe__bpe_less(&it, &w->heap[(i - 1) / 2])) { w->heap[i] = w->heap[(i - 1) / 2]; i = (i - 1) / 2; }
+    w->heap[i] = it;
+}
+static fe__bpe_item fe__bpe_pop(fe__bpe *w) {
+    fe__bpe_item top = w->heap[0], last = w->heap[--w->nheap];
+    size_t i = 0, n = w->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && fe__bpe_less(&w->heap[c + 1], &w->heap[c])) c++;
+        if (!fe__bpe_less(&w->heap[c], &last)) break;
+        w->heap[i] = w->heap[c]; i = c;
+    }
+    if (n) w->heap[i] = last;
+    return top;
+}
+
+/* Queues the pair (symbol at pos, its right neighbour) if the vocabulary merges it. The reference
+   merges every occurrence of the chosen pair before choosing again, so a new pair ranked below the
+   pass in progress waits in pend (only possible with merge lists that are not in training order). */
+static int fe__bpe_add(const fe_vocab *v, fe__bpe *w, size_t pos, int cur_rank) {
+    fe__bpe_item it;
+    const fe__merge *m = fe__merge_find(v, w->id[pos], w->id[w->next[pos]]);
+    if (!m) return 1;
+    it.rank = m->rank; it.a = w->id[pos]; it.b = w->id[w->next[pos]]; it.to = m->id; it.pos = pos;
+    if (it.rank < cur_rank) {
+        if (!fe__tok_grow(w->user, (void **)&w->pend, &w->pend_cap, w->npend + 1, sizeof *w->pend)) return 0;
+        w->pend[w->npend++] = it;
+        return 1;
+    }
+    if (!fe__tok_grow(w->user, (void **)&w->heap, &w->heap_cap, w->nheap + 1, sizeof *w->heap)) return 0;
+    fe__bpe_push(w, it);
+    return 1;
+}
+
+/* BPE of one pre-token s[0..m), appending its ids to w->out. */
+static fe_result fe__bpe_word(const fe_vocab *v, fe__bpe *w, const unsigned char *s, size_t m, fe_error *err) {
+    size_t i;
+    int cur = -1;
+    for (i = 0; i < m; i++)
+        if (v->byte_id[s[i]] < 0)
+            return fe__fail(err, fe_err_unsupported, "encode: byte 0x%02x has no token in this vocabulary", (unsigned)s[i]);
+    if (!fe__tok_grow(w->user, (void **)&w->out, &w->out_cap, w->nout + m, sizeof *w->out)) goto nomem;
+    if (m == 1) { w->out[w->nout++] = v->byte_id[s[0]]; return fe_ok; }
+    if (m > w->cap) {   /* id, prev and next grow together */
+        size_t c = w->cap;
+        if (!fe__tok_grow(w->user, (void **)&w->id, &c, m, sizeof *w->id)) goto nomem;
+        c = w->cap;
+        if (!fe__tok_grow(w->user, (void **)&w->prev, &c, m, sizeof *w->prev)) goto nomem;
+        c = w->cap;
+        if (!fe__tok_grow(w->user, (void **)&w->next, &c, m, sizeof *w->next)) goto nomem;
+        w->cap = c;
+    }
+    for (i = 0; i < m; i++) {
+        w->id[i] = v->byte_id[s[i]];
+        w->prev[i] = i ? i - 1 : FACTEDIT__NONE;
+        w->next[i] = i + 1 < m ? i + 1 : FACTEDIT__NONE;
+    }
+    w->nheap = w->npend = 0;
+    for (i = 0; i + 1 < m; i++)
+        if (!fe__bpe_add(v, w, i, cur)) goto nomem;
+    for (;;) {
+        fe__bpe_item it;
+        size_t r;
+        if (w->npend && (!w->nheap || w->heap[0].rank != cur)) {   /* pass over: release the put-off pairs */
+            if (!fe__tok_grow(w->user, (void **)&w->heap, &w->heap_cap, w->nheap + w->npend, sizeof *w->heap)) goto nomem;
+            for (i = 0; i < w->npend; i++) fe__bpe_push(w, w->pend[i]);
+            w->npend = 0;
+        }
+        if (!w->nheap) break;
+        it = fe__bpe_pop(w);
+        /* Stale if either symbol was merged since: a merged symbol gets a longer token (a new id),
+           and a symbol's right neighbour changes only when the symbol itself merges. */
+        if (w->id[it.pos] != it.a || (r = w->next[it.pos]) == FACTEDIT__NONE || w->id[r] != it.b) continue;
+        cur = it.rank;
+        w->id[it.pos] = it.to;
+        w->id[r] = -1;
+        w->next[it.pos] = w->next[r];
+        if (w->next[r] != FACTEDIT__NONE) w->prev[w->next[r]] = it.pos;
+        if (w->prev[it.pos] != FACTEDIT__NONE && !fe__bpe_add(v, w, w->prev[it.pos], cur)) goto nomem;
+        if (w->next[it.pos] != FACTEDIT__NONE && !fe__bpe_add(v, w, it.pos, cur)) goto nomem;
+    }
+    for (i = 0; i != FACTEDIT__NONE; i = w->next[i]) w->out[w->nout++] = w->id[i];
+    return fe_ok;
+nomem:
+    return fe__fail(err, fe_err_nomem, "encode: out of memory");
+}
+
+FACTEDIT_API fe_result fe_encode(const fe_vocab *v, const char *text, size_t len, int **ids, size_t *n, fe_error *err) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t p = 0;
+    fe__bpe w;
+    fe_result rc = fe_ok;
+    if (ids) *ids = NULL;
+    if (n) *n = 0;
+    if (!v || !ids || !n || (!text && len)) return fe__fail(err, fe_err_arg, "fe_encode: NULL argument");
+    memset(&w, 0, sizeof w);
+    w.user = v->user;
+    if (!fe__tok_grow(w.user, (void **)&w.out, &w.out_cap, len / 4 + 1, sizeof *w.out))   /* ~4 bytes per token in English */
+        rc = fe__fail(err, fe_err_nomem, "encode: out of memory");
+    while (rc == fe_ok && p < len) {
+        size_t e = fe__pretoken_end(s, len, p);
+        rc = fe__bpe_word(v, &w, s + p, e - p, err);
+        p = e;
+    }
+    fe__free(w.user, w.id); fe__free(w.user, w.prev); fe__free(w.user, w.next);
+    fe__free(w.user, w.heap); fe__free(w.user, w.pend);
+    if (rc != fe_ok) { fe__free(w.user, w.out); return rc; }
+    *ids = w.out;
+    *n = w.nout;
+    return fe_ok;
+}
+
+FACTEDIT_API void fe_ids_free(const fe_vocab *v, int *ids) { if (v) fe__free(v->user, ids); }
+FACTEDIT_API void fe_text_free(const fe_vocab *v, char *text) { if (v) fe__free(v->user, text); }
+
+FACTEDIT_API fe_result fe_decode(const fe_vocab *v, const int *ids, size_t n, char **text, size_t *len, fe_error *err) {
+    size_t i, total = 0, k = 0;
+    char *t;
+    if (text) *text = NULL;
+    if (len) *len = 0;
+    if (!v || !text || (!ids && n)) return fe__fail(err, fe_err_arg, "fe_decode: NULL argument");
+    for (i = 0; i < n; i++) {
+        if (ids[i] < 0 || (size_t)ids[i] >= v->n)
+            return fe__fail(err, fe_err_range, "decode: ids[%zu] = %d is not a token id (vocabulary has %zu)", i, ids[i], v->n);
+        total += v->off[ids[i] + 1] - v->off[ids[i]];
+        if (total > (size_t)-1 / 2) return fe__fail(err, fe_err_limit, "decode: text too long");
+    }
+    t = (char *)fe__malloc(v->user, total + 1);
+    if (!t) return fe__fail(err, fe_err_nomem, "decode: out of memory for %zu bytes", total);
+    for (i = 0; i < n; i++) {
+        size_t l = v->off[ids[i] + 1] - v->off[ids[i]];
+        memcpy(t + k, v->bytes + v->off[ids[i]], l);
+        k += l;
+    }
+    t[total] = '\0';
+    *text = t;
+    if (len) *len = total;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_subject_span(const fe_vocab *v, const char *prompt, const char *subject,
+                                       size_t *begin, size_t *end, fe_error *err) {
+    const char *hit;
+    size_t s, e, pos = 0, i, n = 0;
+    int *ids = NULL;
+    fe_result rc;
+    if (!v || !prompt || !subject || !begin || !end) return fe__fail(err, fe_err_arg, "fe_subject_span: NULL argument");
+    if (!*subject) return fe__fail(err, fe_err_arg, "subject is empty");
+    hit = strstr(prompt, subject);   /* first occurrence, as ROME's find_token_range (str.index) */
+    if (!hit) return fe__fail(err, fe_err_arg, "subject \"%.80s\" not found in prompt \"%.120s\"", subject, prompt);
+    s = (size_t)(hit - prompt);
+    e = s + strlen(subject);
+    rc = fe_encode(v, prompt, strlen(prompt), &ids, &n, err);
+    if (rc != fe_ok) return rc;
+    *begin = *end = 0;
+    for (i = 0; i < n; i++) {   /* tokens tile the prompt byte for byte, so both ends are found */
+        pos += v->off[ids[i] + 1] - v->off[ids[i]];
+        if (pos <= s) *begin = i + 1;
+        if (pos >= e) { *end = i + 1; break; }
+    }
+    fe_ids_free(v, ids);
+    return fe_ok;
+}
 
 /* ======================================================================= >>impl-forward */
 

@@ -1,0 +1,65 @@
+# factedit: make (build everything), make test, make test-asan, make bench, make demo.
+# Only a C compiler, make and libc are needed. OPENMP=0 builds without OpenMP.
+CC      ?= cc
+CXX     ?= c++
+OPENMP  ?= 1
+ARCH    ?= -march=native
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wpedantic -Werror
+CSTD    := -std=c99
+ifeq ($(OPENMP),1)
+OMPFLAG := -fopenmp
+endif
+CFLAGS_ALL = $(CSTD) $(OPT) $(ARCH) $(OMPFLAG) $(WARN) $(EXTRA_CFLAGS)
+LDLIBS  := -lm
+B       := build
+
+TOOLS   := $(B)/factedit $(B)/oracle_check
+TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model $(B)/test_compile
+# Each entry: the command tests/run.sh runs (run from the repository root).
+TEST_CMDS := \
+  "$(B)/test_json" \
+  "$(B)/test_safetensors" \
+  "$(B)/test_tokenizer tools/gpt2 tests/data/tiny_a/tokenizer_cases.json tests/data/tokenizer_cases_extra.json tests/data/subject_spans.json" \
+  "$(B)/test_model" \
+  "$(B)/test_compile" \
+  "$(B)/oracle_check tests/data/tiny_a --vocab tools/gpt2"
+
+.PHONY: all test test-asan bench clean
+all: $(TOOLS) $(TESTS)
+
+$(B):
+	@mkdir -p $(B)
+
+# The bundled GPT-2 vocabulary is compiled into the CLI (vocab.bpe alone: the encoder is derived).
+$(B)/embed: tools/embed.c | $(B)
+	$(CC) $(CSTD) -O2 $(WARN) $< -o $@
+$(B)/gpt2_vocab.c: tools/gpt2/vocab.bpe $(B)/embed
+	$(B)/embed fe_gpt2_vocab_bpe $< > $@
+
+$(B)/factedit: tools/factedit.c tools/fe_convert.c tools/fe_convert.h $(B)/gpt2_vocab.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tools/factedit.c tools/fe_convert.c $(B)/gpt2_vocab.c -o $@ $(LDLIBS)
+$(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tools/oracle_check.c tools/fe_convert.c -o $@ $(LDLIBS)
+
+$(B)/test_%: tests/test_%.c factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. $< $(wildcard tools/fe_convert.c) -o $@ $(LDLIBS)
+
+# The header itself: C99 and C++, gcc and clang if present, two translation units,
+# FACTEDIT_STATIC, custom allocator, no SIMD, no stdio. Builds and runs tests/compile_main.c.
+$(B)/test_compile: tests/compile_check.sh tests/compile_main.c tests/compile_other.c factedit.h | $(B)
+	sh tests/compile_check.sh $(B) > $(B)/compile_check.log 2>&1 || (cat $(B)/compile_check.log; false)
+	cp tests/compile_report.sh $@ && chmod +x $@
+
+test: all
+	@sh tests/run.sh $(TEST_CMDS)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	$(MAKE) B=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPENMP=0 test
+
+bench: $(B)/factedit
+	$(B)/factedit bench
+
+clean:
+	rm -rf $(B)
