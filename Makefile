@@ -15,14 +15,14 @@ LDLIBS  := -lm
 B       := build
 
 TOOLS   := $(B)/factedit $(B)/oracle_check
-TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model $(B)/test_compile
+TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model
 # Each entry: the command tests/run.sh runs (run from the repository root).
 TEST_CMDS := \
   "$(B)/test_json" \
   "$(B)/test_safetensors" \
   "$(B)/test_tokenizer tools/gpt2 tests/data/tiny_a/tokenizer_cases.json tests/data/tokenizer_cases_extra.json tests/data/subject_spans.json" \
   "$(B)/test_model" \
-  "$(B)/test_compile" \
+  "sh tests/compile_check.sh $(B)" \
   "$(B)/oracle_check tests/data/tiny_a --vocab tools/gpt2"
 
 .PHONY: all test test-asan bench clean
@@ -47,9 +47,7 @@ $(B)/test_%: tests/test_%.c factedit.h tests/test.h | $(B)
 
 # The header itself: C99 and C++, gcc and clang if present, two translation units,
 # FACTEDIT_STATIC, custom allocator, no SIMD, no stdio. Builds and runs tests/compile_main.c.
-$(B)/test_compile: tests/compile_check.sh tests/compile_main.c tests/compile_other.c factedit.h | $(B)
-	sh tests/compile_check.sh $(B) > $(B)/compile_check.log 2>&1 || (cat $(B)/compile_check.log; false)
-	cp tests/compile_report.sh $@ && chmod +x $@
+$(B)/test_compile: | $(B)
 
 test: all
 	@sh tests/run.sh $(TEST_CMDS)

@@ -71,7 +71,11 @@
 #include <stdint.h>
 
 #ifdef FACTEDIT_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define FACTEDIT_API static __attribute__((unused))
+#else
 #define FACTEDIT_API static
+#endif
 #else
 #define FACTEDIT_API extern
 #endif
@@ -1394,8 +1398,8 @@ FACTEDIT__PRIV fe_result fe__model_finish(fe_model *m, const fe_load_opts *opts,
 
 FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts, fe_error *err) {
     fe_config c;
-    size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], np, expect;
-    int version;
+    size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], np = 0, expect = 0;
+    int version = 0;
     fe_model *m;
     fe_result r;
     if (!out || !bytes) return fe__fail(err, fe_err_arg, "checkpoint: NULL argument");

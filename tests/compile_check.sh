@@ -1,0 +1,34 @@
+#!/bin/sh
+# Compiles factedit.h in every configuration the README promises and runs each build.
+# Usage: sh tests/compile_check.sh BUILD_DIR. Prints FAIL lines and "N passed, M failed".
+B=${1:-build}/compile
+mkdir -p "$B"
+W="-Wall -Wextra -Wpedantic -Werror"
+passed=0; failed=0
+try() { # name, compiler+flags (main and other compiled alike)
+  name=$1; shift
+  other=tests/compile_other.c
+  case "$*" in *FACTEDIT_STATIC*) other="-DTEST_SINGLE_TU";; esac
+  if "$@" -I. tests/compile_main.c $other -o "$B/$name" -lm > "$B/$name.log" 2>&1 && "$B/$name" >> "$B/$name.log" 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL compile/run: $name ($*)"; sed 's/^/    /' "$B/$name.log" | head -20
+  fi
+}
+for cc in gcc clang; do
+  command -v $cc >/dev/null 2>&1 || { echo "note: $cc not installed, skipped"; continue; }
+  try "$cc-c99" $cc -std=c99 -O1 $W
+  try "$cc-c99-native" $cc -std=c99 -O1 -march=native $W
+  try "$cc-static" $cc -std=c99 -O1 $W -DFACTEDIT_STATIC
+  try "$cc-alloc" $cc -std=c99 -O1 $W -DTEST_CUSTOM_ALLOC
+  try "$cc-nosimd" $cc -std=c99 -O1 -march=native $W -DFACTEDIT_NO_SIMD
+  try "$cc-nostdio" $cc -std=c99 -O1 $W -DFACTEDIT_NO_STDIO
+  try "$cc-avx2" $cc -std=c99 -O1 -mavx2 -mfma $W
+done
+for cxx in g++ clang++; do
+  command -v $cxx >/dev/null 2>&1 || { echo "note: $cxx not installed, skipped"; continue; }
+  try "$cxx-cxx" $cxx -x c++ -std=c++11 -O1 -march=native $W
+  try "$cxx-cxx-alloc" $cxx -x c++ -std=c++11 -O1 $W -DTEST_CUSTOM_ALLOC
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,356 @@
+/* Model loading (every hostile header), save/load round trips, mmap copy-on-write, SIMD matmul
+   versus the scalar reference, KV cache versus a full forward, batches, hooks, sampling and
+   thread-count independence. Runs from the repository root. */
+#define FACTEDIT_IMPLEMENTATION
+#include "factedit.h"
+#include "test.h"
+#include <stdlib.h>
+#include <string.h>
+
+static fe_model *random_model(int L, int NH, int C, int V, int T, uint64_t seed) {
+    fe_config c;
+    fe_model *m;
+    fe_error e;
+    c.num_layers = L; c.num_heads = NH; c.channels = C; c.vocab_size = V; c.padded_vocab_size = (V + 127) / 128 * 128; c.max_seq_len = T;
+    if (fe_model_new(&m, &c, NULL, &e) != fe_ok) { printf("model: %s\n", e.msg); return NULL; }
+    fe_model_randomize(m, seed);
+    return m;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double w = 0.0;
+    size_t i;
+    for (i = 0; i < n; i++) { double d = fabs((double)a[i] - (double)b[i]); if (!(d <= w)) w = d; }
+    return w;
+}
+
+static void put32(unsigned char *p, int32_t v) { fe__wr32le(p, (uint32_t)v); }
+
+/* Loading a corrupted copy must fail with `code` and a message containing `part`. */
+static void bad_ckpt(const char *what, const unsigned char *bytes, size_t len, fe_result code, const char *part) {
+    fe_model *m = (fe_model *)1;
+    fe_error e;
+    fe_result r;
+    memset(&e, 0, sizeof e);
+    r = fe_model_load_mem(&m, bytes, len, NULL, &e);
+    CHECKF(r == code && m == NULL, "%s: got %d (%s), want %d", what, (int)r, e.msg, (int)code);
+    CHECKF(strstr(e.msg, part) != NULL, "%s: message '%s' lacks '%s'", what, e.msg, part);
+}
+
+static void test_hostile_checkpoints(void) {
+    fe_model *m = random_model(2, 2, 8, 50, 16, 1), *m2;
+    unsigned char *b, *c;
+    size_t n;
+    fe_error e;
+    float nan = NAN;
+    TEST("hostile checkpoints") {
+        CHECK_CODE(fe_model_save_mem(m, 3, &b, &n, &e), fe_ok);
+        c = (unsigned char *)malloc(n);
+        CHECK_CODE(fe_model_load_mem(&m2, b, n, NULL, &e), fe_ok);
+        CHECK(m2 && fe_model_checksum(m2) == fe_model_checksum(m));
+        fe_model_free(m2);
+        bad_ckpt("empty", b, 0, fe_err_format, "header alone needs 1024");
+        bad_ckpt("truncated header", b, 1000, fe_err_format, "header alone needs 1024");
+        bad_ckpt("truncated data", b, n - 4, fe_err_format, "needs");
+        memcpy(c, b, n); put32(c, 12345);
+        bad_ckpt("wrong magic", c, n, fe_err_format, "bad magic 12345");
+        memcpy(c, b, n); put32(c + 4, 4);
+        bad_ckpt("wrong version", c, n, fe_err_unsupported, "version 4");
+        memcpy(c, b, n); put32(c + 16, 0);
+        bad_ckpt("zero layers", c, n, fe_err_limit, "0 layers");
+        memcpy(c, b, n); put32(c + 16, 1 << 30);
+        bad_ckpt("huge layers", c, n, fe_err_limit, "layers");
+        memcpy(c, b, n); put32(c + 24, -8);
+        bad_ckpt("negative width", c, n, fe_err_limit, "width");
+        memcpy(c, b, n); put32(c + 24, 9);
+        bad_ckpt("width not multiple of heads", c, n, fe_err_format, "not a multiple");
+        memcpy(c, b, n); put32(c + 28, 10);
+        bad_ckpt("padded vocab below vocab", c, n, fe_err_format, "padded vocabulary");
+        memcpy(c, b, n); put32(c + 12, 1 << 30);
+        bad_ckpt("huge vocab", c, n, fe_err_limit, "vocabulary");
+        memcpy(c, b, n); put32(c + 8, 17);
+        bad_ckpt("header disagrees with length", c, n, fe_err_format, "needs");
+        memcpy(c, b, n); put32(c + 24, 16000); put32(c + 16, 256); put32(c + 20, 1000);
+        bad_ckpt("dims huge but within limits", c, n, fe_err_format, "needs");
+        memcpy(c, b, n); memcpy(c + 1024 + 4 * 100, &nan, 4);
+        bad_ckpt("NaN weight", c, n, fe_err_numeric, "NaN");
+        {
+            fe_load_opts o;
+            memset(&o, 0, sizeof o);
+            o.allow_nonfinite = 1;
+            CHECK_CODE(fe_model_load_mem(&m2, c, n, &o, &e), fe_ok);
+            fe_model_free(m2);
+        }
+        CHECK_CODE(fe_model_load_mem(NULL, b, n, NULL, &e), fe_err_arg);
+        CHECK_CODE(fe_model_load_file(&m2, "tests/data/does-not-exist.bin", NULL, &e), fe_err_io);
+        CHECK(strstr(e.msg, "does-not-exist.bin") != NULL);
+        CHECK_CODE(fe_model_load_file(&m2, "tests/data", NULL, &e), fe_err_io);
+        free(c);
+        free(b);
+    }
+    fe_model_free(m);
+}
+
+static void test_save_load(void) {
+    fe_model *m = random_model(2, 2, 16, 70, 16, 2), *m2;
+    fe_error e;
+    const char *path = "build/test_model_tmp.bin";
+    TEST("save/load fp32 and bf16, mmap is copy-on-write") {
+        uint64_t sum = fe_model_checksum(m), sum_after;
+        unsigned char *bytes;
+        size_t len, i;
+        CHECK_CODE(fe_model_save_file(m, path, 3, &e), fe_ok);
+        CHECK_CODE(fe_model_load_file(&m2, path, NULL, &e), fe_ok);
+        CHECK(fe_model_checksum(m2) == sum && m2->load_checksum == sum);
+        CHECK(m2->fe__map != NULL);  /* fp32 on POSIX: mapped, not copied */
+        m2->params.fcprojw[5] += 1.0f;   /* an "edit" of the mapping */
+        fe_model_free(m2);
+        CHECK_CODE(fe_model_load_file(&m2, path, NULL, &e), fe_ok);
+        CHECK(fe_model_checksum(m2) == sum);  /* the file was never written */
+        fe_model_free(m2);
+        /* bf16: every weight rounded to nearest even bf16 */
+        CHECK_CODE(fe_model_save_file(m, path, 5, &e), fe_ok);
+        CHECK_CODE(fe_model_load_file(&m2, path, NULL, &e), fe_ok);
+        CHECK(m2->file_version == 5);
+        for (i = 0; i < m->num_params; i++)
+            if (m2->blob[i] != fe_bf16_to_f32(fe_f32_to_bf16(m->blob[i]))) break;
+        CHECK(i == m->num_params);
+        fe_model_free(m2);
+        /* no mmap path gives the same */
+        CHECK_CODE(fe_model_save_file(m, path, 3, &e), fe_ok);
+        {
+            fe_load_opts o;
+            memset(&o, 0, sizeof o);
+            o.no_mmap = 1;
+            CHECK_CODE(fe_model_load_file(&m2, path, &o, &e), fe_ok);
+            CHECK(fe_model_checksum(m2) == sum && m2->fe__map == NULL);
+            fe_model_free(m2);
+        }
+        CHECK_CODE(fe_read_file(path, &bytes, &len, NULL, &e), fe_ok);
+        sum_after = 0;
+        for (i = 0; i < 8; i++) sum_after += bytes[i];
+        CHECK(sum_after > 0);
+        free(bytes);
+        CHECK_CODE(fe_model_save_file(m, "build/no-such-dir/x.bin", 3, &e), fe_err_io);
+        CHECK(strstr(e.msg, "no-such-dir") != NULL);
+        CHECK_CODE(fe_model_save_mem(m, 4, &bytes, &len, &e), fe_err_arg);
+        remove(path);
+    }
+    fe_model_free(m);
+}
+
+static void test_matmul(void) {
+    /* shapes chosen to hit every tail: T and OC not multiples of 4, C not a multiple of 16 */
+    static const int shapes[][3] = {{1, 36, 108}, {7, 36, 144}, {5, 768, 2304}, {3, 17, 5}, {64, 100, 33}, {2, 1, 1}};
+    size_t k;
+    fe_rng r;
+    fe_rng_seed(&r, 3);
+    TEST("SIMD matmul == scalar reference") {
+        for (k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            int T = shapes[k][0], C = shapes[k][1], OC = shapes[k][2];
+            size_t i;
+            float *x = (float *)malloc(sizeof(float) * T * C), *w = (float *)malloc(sizeof(float) * OC * C), *bias = (float *)malloc(sizeof(float) * OC);
+            float *a = (float *)malloc(sizeof(float) * T * (OC + 3)), *b = (float *)malloc(sizeof(float) * T * (OC + 3));
+            double worst, scale = sqrt((double)C);
+            for (i = 0; i < (size_t)T * C; i++) x[i] = (float)fe_rng_normal(&r);
+            for (i = 0; i < (size_t)OC * C; i++) w[i] = (float)fe_rng_normal(&r);
+            for (i = 0; i < (size_t)OC; i++) bias[i] = (float)fe_rng_normal(&r);
+            for (i = 0; i < (size_t)T * (OC + 3); i++) a[i] = b[i] = 42.0f;
+            fe_matmul(a, OC + 3, x, w, bias, T, C, OC);     /* ldo > OC: the gap must stay untouched */
+            fe_matmul_ref(b, OC + 3, x, w, bias, T, C, OC);
+            worst = max_abs_diff(a, b, (size_t)T * (OC + 3));
+            CHECKF(worst <= 1e-5 * scale, "matmul T=%d C=%d OC=%d (%s): worst %.3g", T, C, OC, fe_simd_name(), worst);
+            CHECK(a[OC] == 42.0f && a[OC + 2] == 42.0f);
+            free(x); free(w); free(bias); free(a); free(b);
+        }
+    }
+}
+
+static void test_kv_cache_and_batch(void) {
+    fe_model *m = random_model(3, 4, 32, 90, 24, 4);
+    fe_state *full, *inc, *bat;
+    fe_error e;
+    fe_forward_opts o;
+    int toks[10] = {5, 17, 3, 88, 41, 0, 89, 12, 12, 7}, two[20], i;
+    TEST("KV cache and batch rows equal a full forward") {
+        memset(&o, 0, sizeof o);
+        o.all_logits = 1;
+        CHECK_CODE(fe_state_new(&full, m, 1, 10, 0, &e), fe_ok);
+        CHECK_CODE(fe_state_new(&inc, m, 1, 10, 0, &e), fe_ok);
+        CHECK_CODE(fe_state_new(&bat, m, 2, 10, 0, &e), fe_ok);
+        CHECK_CODE(fe_forward(m, full, toks, 10, &o, &e), fe_ok);
+        /* 6 tokens, then 1, then 3, with the cache */
+        o.all_logits = 0;
+        CHECK_CODE(fe_forward(m, inc, toks, 6, &o, &e), fe_ok);
+        o.pos0 = 6;
+        CHECK_CODE(fe_forward(m, inc, toks + 6, 1, &o, &e), fe_ok);
+        CHECK(max_abs_diff(fe_state_logits(inc, 0, -1), fe_state_logits(full, 0, 6), 90) <= 1e-5);
+        o.pos0 = 7;
+        CHECK_CODE(fe_forward(m, inc, toks + 7, 3, &o, &e), fe_ok);
+        CHECK(max_abs_diff(fe_state_logits(inc, 0, -1), fe_state_logits(full, 0, 9), 90) <= 1e-5);
+        CHECK(fe_state_logits(inc, 0, 8) == NULL);  /* only the last position has logits */
+        CHECK(max_abs_diff(fe_state_act(inc, fe_site_key, 2, 0, 8), fe_state_act(full, fe_site_key, 2, 0, 8), 128) <= 1e-5);
+        /* a batch of two rows: row 1 = the same tokens, row 0 = different ones */
+        for (i = 0; i < 10; i++) { two[i] = (toks[i] + 1) % 90; two[10 + i] = toks[i]; }
+        o.pos0 = 0;
+        CHECK_CODE(fe_forward(m, bat, two, 10, &o, &e), fe_ok);
+        CHECK(max_abs_diff(fe_state_logits(bat, 1, -1), fe_state_logits(full, 0, 9), 90) == 0.0);
+        /* errors */
+        o.pos0 = 8;
+        CHECK_CODE(fe_forward(m, inc, toks, 3, &o, &e), fe_err_range);
+        CHECK(strstr(e.msg, "exceed") != NULL);
+        o.pos0 = 0;
+        CHECK_CODE(fe_forward(m, inc, toks, 0, &o, &e), fe_err_arg);
+        toks[3] = 90;
+        CHECK_CODE(fe_forward(m, inc, toks, 5, &o, &e), fe_err_range);
+        CHECK(strstr(e.msg, "token id 90") != NULL);
+        toks[3] = -1;
+        CHECK_CODE(fe_forward(m, inc, toks, 5, &o, &e), fe_err_range);
+        toks[3] = 88;
+        fe_state_free(bat);
+        CHECK_CODE(fe_state_new(&bat, m, 1, 25, 0, &e), fe_err_range);   /* beyond maxT = 24 */
+        CHECK_CODE(fe_state_new(&bat, m, 0, 5, 0, &e), fe_err_arg);
+        fe_state_free(full); fe_state_free(inc);
+    }
+    fe_model_free(m);
+}
+
+typedef struct hook_ctx { int layer, pos; float add; int calls; } hook_ctx;
+static void add_hook(void *u, fe_site site, int layer, int b, int pos0, int npos, float *rows, int width) {
+    hook_ctx *h = (hook_ctx *)u;
+    (void)b;
+    h->calls++;
+    if (site == fe_site_mlp && layer == h->layer && h->pos >= pos0 && h->pos < pos0 + npos) {
+        int i;
+        for (i = 0; i < width; i++) rows[(size_t)(h->pos - pos0) * width + i] += h->add;
+    }
+}
+
+static void test_hooks(void) {
+    fe_model *m = random_model(3, 2, 16, 40, 16, 5);
+    fe_state *s, *s2;
+    fe_error e;
+    fe_forward_opts o;
+    hook_ctx h;
+    int toks[6] = {1, 2, 3, 4, 5, 6}, l;
+    TEST("hooks see every site and their changes flow downstream only") {
+        fe_state_new(&s, m, 1, 6, 0, &e);
+        fe_state_new(&s2, m, 1, 6, 0, &e);
+        memset(&o, 0, sizeof o);
+        o.all_logits = 1;
+        fe_forward(m, s, toks, 6, &o, &e);
+        h.layer = 1; h.pos = 3; h.add = 0.5f; h.calls = 0;
+        o.hook = add_hook; o.hook_user = &h;
+        CHECK_CODE(fe_forward(m, s2, toks, 6, &o, &e), fe_ok);
+        CHECK(h.calls == 1 + 3 * 4);   /* embed once, then attn/key/mlp/resid per layer */
+        /* positions before 3 and layers below 1 are unchanged; position 3 onward changes */
+        CHECK(max_abs_diff(fe_state_act(s, fe_site_resid, 2, 0, 2), fe_state_act(s2, fe_site_resid, 2, 0, 2), 16) == 0.0);
+        CHECK(max_abs_diff(fe_state_act(s, fe_site_resid, 0, 0, 3), fe_state_act(s2, fe_site_resid, 0, 0, 3), 16) == 0.0);
+        CHECK(fabs(fe_state_act(s2, fe_site_mlp, 1, 0, 3)[0] - fe_state_act(s, fe_site_mlp, 1, 0, 3)[0] - 0.5) < 1e-6);
+        CHECK(max_abs_diff(fe_state_act(s, fe_site_resid, 2, 0, 3), fe_state_act(s2, fe_site_resid, 2, 0, 3), 16) > 0.1);
+        CHECK(max_abs_diff(fe_state_act(s, fe_site_resid, 2, 0, 5), fe_state_act(s2, fe_site_resid, 2, 0, 5), 16) > 0.0);
+        /* restarting at layer 2 from the stored residual reproduces the hooked run exactly */
+        {
+            float saved[6 * 40];
+            for (l = 0; l < 6; l++) memcpy(saved + l * 40, fe_state_logits(s2, 0, l), sizeof(float) * 40);
+            memset(fe_state_act(s2, fe_site_resid, 2, 0, 0), 0, sizeof(float) * 16 * 6);  /* layer 2 is recomputed */
+            o.hook = NULL; o.layer0 = 2;
+            CHECK_CODE(fe_forward(m, s2, NULL, 6, &o, &e), fe_ok);
+            for (l = 0; l < 6; l++) CHECK(max_abs_diff(fe_state_logits(s2, 0, l), saved + l * 40, 40) == 0.0);
+        }
+        CHECK(fe_state_act(s, fe_site_key, 5, 0, 0) == NULL && fe_state_act(s, fe_site_mlp, 0, 0, 6) == NULL);
+        fe_state_free(s); fe_state_free(s2);
+    }
+    fe_model_free(m);
+}
+
+static void test_sampling(void) {
+    float logits[6] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 0.5f}, scratch[12];
+    fe_sample_opts o;
+    fe_rng r, r2;
+    int i, counts[6] = {0}, same = 1;
+    TEST("sampling: greedy, top-k, top-p, temperature, seeded") {
+        memset(&o, 0, sizeof o);
+        CHECK(fe_sample(logits, 6, &o, NULL, NULL) == 1);
+        o.temperature = 1.0f; o.top_k = 1;
+        fe_rng_seed(&r, 1);
+        for (i = 0; i < 50; i++) CHECK(fe_sample(logits, 6, &o, &r, scratch) == 1);
+        o.top_k = 2;
+        for (i = 0; i < 2000; i++) counts[fe_sample(logits, 6, &o, &r, scratch)]++;
+        CHECK(counts[0] == 0 && counts[2] == 0 && counts[4] == 0 && counts[5] == 0);
+        CHECKF(counts[1] > 900 && counts[3] > 800, "top-2 counts %d %d", counts[1], counts[3]);
+        o.top_k = 0; o.top_p = 0.3f;   /* the top token alone holds more than 30% */
+        for (i = 0; i < 100; i++) CHECK(fe_sample(logits, 6, &o, &r, scratch) == 1);
+        o.top_p = 0.0f; o.temperature = 0.7f;
+        fe_rng_seed(&r, 9); fe_rng_seed(&r2, 9);
+        for (i = 0; i < 100; i++) same &= fe_sample(logits, 6, &o, &r, scratch) == fe_sample(logits, 6, &o, &r2, scratch);
+        CHECK(same);
+    }
+}
+
+static void test_generate_and_threads(void) {
+    fe_model *m = random_model(2, 2, 16, 60, 32, 6);
+    fe_error e;
+    int prompt[4] = {3, 1, 4, 1}, a[20], b[20], i, same = 1;
+    fe_sample_opts o;
+    fe_rng r;
+    TEST("generation: KV cache equals recomputation, errors") {
+        CHECK_CODE(fe_generate(m, prompt, 4, 20, NULL, NULL, a, &e), fe_ok);
+        /* recompute each step with a fresh full forward */
+        {
+            int seq[24];
+            fe_state *s;
+            memcpy(seq, prompt, sizeof prompt);
+            for (i = 0; i < 20; i++) {
+                fe_state_new(&s, m, 1, 4 + i, 0, &e);
+                fe_forward(m, s, seq, 4 + i, NULL, &e);
+                seq[4 + i] = fe_sample(fe_state_logits(s, 0, -1), 60, NULL, NULL, NULL);
+                fe_state_free(s);
+                same &= seq[4 + i] == a[i];
+            }
+            CHECK(same);
+        }
+        memset(&o, 0, sizeof o);
+        o.temperature = 0.9f; o.top_k = 10;
+        fe_rng_seed(&r, 5);
+        CHECK_CODE(fe_generate(m, prompt, 4, 20, &o, &r, a, &e), fe_ok);
+        fe_rng_seed(&r, 5);
+        CHECK_CODE(fe_generate(m, prompt, 4, 20, &o, &r, b, &e), fe_ok);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        CHECK_CODE(fe_generate(m, prompt, 0, 5, NULL, NULL, a, &e), fe_err_arg);
+        CHECK_CODE(fe_generate(m, prompt, 4, 40, NULL, NULL, a, &e), fe_err_range);
+        CHECK(strstr(e.msg, "context of 32") != NULL);
+    }
+    fe_model_free(m);
+#ifdef _OPENMP
+    TEST("results do not depend on the thread count") {
+        fe_model *big = random_model(2, 4, 256, 1000, 64, 7);
+        fe_state *s1, *s2;
+        int toks[64];
+        fe_forward_opts fo;
+        for (i = 0; i < 64; i++) toks[i] = (i * 37) % 1000;
+        memset(&fo, 0, sizeof fo);
+        fo.all_logits = 1;
+        fe_state_new(&s1, big, 1, 64, 0, &e);
+        fe_state_new(&s2, big, 1, 64, 0, &e);
+        omp_set_num_threads(1);
+        fe_forward(big, s1, toks, 64, &fo, &e);
+        omp_set_num_threads(2);
+        fe_forward(big, s2, toks, 64, &fo, &e);
+        CHECK(memcmp(fe_state_logits(s1, 0, 0), fe_state_logits(s2, 0, 0), sizeof(float) * 1000 * 64) == 0);
+        fe_state_free(s1); fe_state_free(s2);
+        fe_model_free(big);
+    }
+#endif
+}
+
+int main(void) {
+    test_hostile_checkpoints();
+    test_save_load();
+    test_matmul();
+    test_kv_cache_and_batch();
+    test_hooks();
+    test_sampling();
+    test_generate_and_threads();
+    return t_summary();
+}
