@@ -45,10 +45,6 @@ $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h fa
 $(B)/test_%: tests/test_%.c factedit.h tests/test.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. $< $(wildcard tools/fe_convert.c) -o $@ $(LDLIBS)
 
-# The header itself: C99 and C++, gcc and clang if present, two translation units,
-# FACTEDIT_STATIC, custom allocator, no SIMD, no stdio. Builds and runs tests/compile_main.c.
-$(B)/test_compile: | $(B)
-
 test: all
 	@sh tests/run.sh $(TEST_CMDS)
 

@@ -1096,6 +1096,9 @@ typedef __m512 fe__vf;
 #define fe__vzero() _mm512_setzero_ps()
 #define fe__vload(p) _mm512_loadu_ps(p)
 #define fe__vfma(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define fe__vstore(p, v) _mm512_storeu_ps(p, v)
+#define fe__vbcast(x) _mm512_set1_ps(x)
+#define FACTEDIT__MR 12
 static float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
     float t[16];
@@ -1113,6 +1116,9 @@ typedef __m256 fe__vf;
 #define fe__vzero() _mm256_setzero_ps()
 #define fe__vload(p) _mm256_loadu_ps(p)
 #define fe__vfma(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define fe__vstore(p, v) _mm256_storeu_ps(p, v)
+#define fe__vbcast(x) _mm256_set1_ps(x)
+#define FACTEDIT__MR 6
 static float fe__vhsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi); lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo)); lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
@@ -1126,6 +1132,9 @@ typedef float32x4_t fe__vf;
 #define fe__vzero() vdupq_n_f32(0.0f)
 #define fe__vload(p) vld1q_f32(p)
 #define fe__vfma(a, b, c) vfmaq_f32(c, a, b)
+#define fe__vstore(p, v) vst1q_f32(p, v)
+#define fe__vbcast(x) vdupq_n_f32(x)
+#define FACTEDIT__MR 12
 #define fe__vhsum(v) vaddvq_f32(v)
 #else
 #define FACTEDIT_SIMD_NAME "scalar"
@@ -1183,18 +1192,122 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 }
 #endif
 
-/* out (T,OC) = inp (T,C) . w (OC,C)^T + bias. Threads split the output columns in blocks of
-   4; each output is computed by one thread in a fixed order (thread-count independent). */
+#ifdef FACTEDIT__VW
+/* Packed GEMM for T >= FACTEDIT__GEMM_MIN_T rows. The weights of NR = 2 vectors of output columns
+   and KC inputs are packed into a small panel bp[KC][NR] (on the stack, L1-resident); a micro-kernel
+   then keeps an MR x NR tile of outputs in registers and, for every k, broadcasts MR input values
+   against the two weight vectors: MR*2 FMAs per 2 loads. Output tiles are read back between KC
+   blocks, so every output is still summed in one fixed order (k ascending). */
+#define FACTEDIT__NR (2 * FACTEDIT__VW)
+#define FACTEDIT__KC 256
+#define FACTEDIT__GEMM_MIN_T 4
+
+/* Packs w[o0 .. o0+nr) x [k0 .. k0+kc) into bp[kc][NR], zero-filling columns nr..NR. */
+FACTEDIT__PRIV void fe__pack_panel(float *bp, const float *w, int C, int o0, int nr, int k0, int kc) {
+    int j, k;
+    for (j = 0; j < FACTEDIT__NR; j++) {
+        const float *wr = w + (size_t)(o0 + j) * C + k0;
+        if (j < nr) for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = wr[k];
+        else for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = 0.0f;
+    }
+}
+
+/* One row r of the micro-kernel, spelled out by the FACTEDIT__ROWS_n macros below. */
+#define FACTEDIT__DECL(r) fe__vf c##r##a, c##r##b;
+#define FACTEDIT__LOAD(r) if (init) { c##r##a = i0; c##r##b = i1; } else { c##r##a = fe__vload(ct + (r) * ldc); c##r##b = fe__vload(ct + (r) * ldc + FACTEDIT__VW); }
+#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(a[(size_t)(r) * lda + k]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
+#define FACTEDIT__STORE(r) fe__vstore(ct + (r) * ldc, c##r##a); fe__vstore(ct + (r) * ldc + FACTEDIT__VW, c##r##b);
+#define FACTEDIT__ROWS_1(X) X(0)
+#define FACTEDIT__ROWS_2(X) X(0) X(1)
+#define FACTEDIT__ROWS_4(X) X(0) X(1) X(2) X(3)
+#define FACTEDIT__ROWS_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define FACTEDIT__ROWS_8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define FACTEDIT__ROWS_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+/* ct: the (MR,NR) output tile, rows ldc apart: starts from init0/init1 (the bias) when init,
+   else from the partial sums in ct. a: MR input rows `lda` apart, at column k0. */
+#define FACTEDIT__KERNEL(name, ROWS) \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *a, size_t lda, const float *bp, int kc) { \
+        int k; \
+        fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
+        ROWS(FACTEDIT__DECL) \
+        ROWS(FACTEDIT__LOAD) \
+        for (k = 0; k < kc; k++) { \
+            fe__vf b0 = fe__vload(bp + (size_t)k * FACTEDIT__NR), b1 = fe__vload(bp + (size_t)k * FACTEDIT__NR + FACTEDIT__VW); \
+            ROWS(FACTEDIT__FMA) \
+        } \
+        ROWS(FACTEDIT__STORE) \
+    }
+FACTEDIT__KERNEL(fe__kernel_1, FACTEDIT__ROWS_1)
+FACTEDIT__KERNEL(fe__kernel_2, FACTEDIT__ROWS_2)
+FACTEDIT__KERNEL(fe__kernel_4, FACTEDIT__ROWS_4)
+#if FACTEDIT__MR == 12
+FACTEDIT__KERNEL(fe__kernel_8, FACTEDIT__ROWS_8)
+FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_12)
+#else
+FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_6)
+#endif
+
+/* All T rows against one panel of NR output columns starting at o0 (nr of them valid). Full
+   panels are computed in place in out; a partial one (the last panel) goes through a tile. */
+FACTEDIT__PRIV void fe__gemm_panel(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int o0, int nr) {
+    float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR];
+    int k0, t, r, j;
+    for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (bias && j < nr) ? bias[o0 + j] : 0.0f;
+    for (k0 = 0; k0 < C; k0 += FACTEDIT__KC) {
+        int kc = C - k0 < FACTEDIT__KC ? C - k0 : FACTEDIT__KC;
+        fe__pack_panel(bp, w, C, o0, nr, k0, kc);
+        for (t = 0; t < T;) {
+            int mr = T - t >= FACTEDIT__MR ? FACTEDIT__MR : T - t >= 8 && FACTEDIT__MR > 8 ? 8 : T - t >= 4 ? 4 : T - t >= 2 ? 2 : 1;
+            float *ct = out + (size_t)t * ldo + o0;
+            size_t ldc = ldo;
+            const float *a = inp + (size_t)t * C + k0;
+            if (nr < FACTEDIT__NR) {
+                ct = tile; ldc = FACTEDIT__NR;
+                if (k0) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = out[(size_t)(t + r) * ldo + o0 + j];
+            }
+            switch (mr) {
+            case 1: fe__kernel_1(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            case 2: fe__kernel_2(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            case 4: fe__kernel_4(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+#if FACTEDIT__MR == 12
+            case 8: fe__kernel_8(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+#endif
+            default: fe__kernel_mr(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            }
+            if (nr < FACTEDIT__NR)
+                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) out[(size_t)(t + r) * ldo + o0 + j] = tile[r * FACTEDIT__NR + j];
+            t += mr;
+        }
+    }
+}
+#endif
+
+/* out (T,OC) = inp (T,C) . w (OC,C)^T + bias. Threads split the output columns (panels of NR,
+   or blocks of 4 for few rows); each output is computed by one thread in a fixed order, so the
+   result does not depend on the thread count. Few rows (decoding): dot-product tiles that stream
+   each weight row once, which is what a bandwidth-bound GEMV wants. */
 FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
 FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
 #ifdef FACTEDIT__VW
-    int ob, nob = (OC + 3) / 4;
+    int ob;
+    if (T >= FACTEDIT__GEMM_MIN_T) {
+        int np = (OC + FACTEDIT__NR - 1) / FACTEDIT__NR;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)T * OC * C > 100000)
 #endif
-    for (ob = 0; ob < nob; ob++) {
-        int t, o0 = ob * 4, no = OC - o0 < 4 ? OC - o0 : 4;
-        for (t = 0; t < T; t += 4) fe__tile(out, ldo, inp, w, bias, C, t, T - t < 4 ? T - t : 4, o0, no);
+        for (ob = 0; ob < np; ob++) {
+            int o0 = ob * FACTEDIT__NR;
+            fe__gemm_panel(out, ldo, inp, w, bias, T, C, o0, OC - o0 < FACTEDIT__NR ? OC - o0 : FACTEDIT__NR);
+        }
+    } else {
+        int nob = (OC + 3) / 4;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)T * OC * C > 100000)
+#endif
+        for (ob = 0; ob < nob; ob++) {
+            int t, o0 = ob * 4, no = OC - o0 < 4 ? OC - o0 : 4;
+            for (t = 0; t < T; t += 4) fe__tile(out, ldo, inp, w, bias, C, t, T - t < 4 ? T - t : 4, o0, no);
+        }
     }
 #else
     fe_matmul_ref(out, ldo, inp, w, bias, T, C, OC);

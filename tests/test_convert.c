@@ -1,20 +1,24 @@
-/* Tests for the HF -> llm.c converter on the oracle's tiny_a model (4 layers, 3 heads, C 36, V 101, maxT 40).
+/* Tests for the HF -> llm.c converter (tools/fe_convert.c) on the oracle's tiny_a model (4 layers,
+   3 heads, C 36, V 101, maxT 40), from tests/data/tiny_a (run from the repository root).
    Note: the oracle's model_noprefix_f32 / model_f16 / model_bf16 files lack every h.N.attn.c_attn.bias,
-   so the test checks that they are rejected and converts "repaired" copies (the c_attn biases added
-   from hf/model.safetensors as F32) for the cross-format comparisons. */
-#define _POSIX_C_SOURCE 200809L
+   so the test checks that they are rejected, converts "repaired" copies (the c_attn biases added
+   from hf/model.safetensors as F32) for the cross-format comparisons, and converts them as they are
+   with missing_from = hf/model.safetensors. */
+#define _POSIX_C_SOURCE 200809L   /* getpid */
 #include "t_alloc.h"
-#define FACTEDIT_PARTS_BUILD
-#include "../convert.c"
-#include "../test.h"
+#define FACTEDIT_IMPLEMENTATION
+#include "factedit.h"
+#include "fe_convert.h"
+#include "test.h"
+#include <unistd.h>
 
-#define ORACLE "/work/shared/oracle/tiny_a/"
+#define ORACLE "tests/data/tiny_a/"
 enum { V = 101, VP = 128, C = 36, L = 4, NH = 3, T = 40 };
 
 static unsigned char *read_all(const char *path, size_t *len) {
     unsigned char *b = NULL;
     fe_error e;
-    if (fe__cv_read(path, &b, len, &e) != fe_ok) printf("cannot read %s: %s\n", path, e.msg);
+    if (fe_read_file(path, &b, len, NULL, &e) != fe_ok) printf("cannot read %s: %s\n", path, e.msg);
     return b;
 }
 
@@ -136,6 +140,33 @@ static size_t max_rel(const unsigned char *a, const unsigned char *b, int b_bf16
         if (d > 1e-2 * fabs(x) + 1e-7) bad++;
     }
     return bad;
+}
+
+/* on_fill callback: collects the names of the tensors taken from missing_from */
+typedef struct fills { int n; char names[16][64]; } fills;
+static void on_fill(void *user, const char *name) {
+    fills *f = (fills *)user;
+    if (f->n < 16) snprintf(f->names[f->n], sizeof f->names[0], "%s", name);
+    f->n++;
+}
+
+/* fe_convert_hf_model with missing_from; on success the checkpoint bytes (fp32) in *ck */
+static fe_result conv_ref(const unsigned char *st, size_t len, const unsigned char *ref, size_t ref_len, fills *f,
+                          unsigned char **ck, size_t *ck_len, fe_error *e) {
+    fe_convert_opts o;
+    fe_model *m = NULL;
+    fe_result r;
+    memset(&o, 0, sizeof o);
+    o.n_head = 3; o.on_fill = on_fill; o.on_fill_user = f;
+    f->n = 0;
+    *ck = NULL; *ck_len = 0;
+    r = fe_convert_hf_model(&m, st, len, NULL, 0, ref, ref_len, &o, e);
+    if (r == fe_ok) {
+        CHECK(m != NULL && m->load_checksum == fe_model_checksum(m));
+        CHECK_CODE(fe_model_save_mem(m, 3, ck, ck_len, e), fe_ok);
+    } else CHECK(m == NULL);
+    fe_model_free(m);
+    return r;
 }
 
 int main(void) {
@@ -308,6 +339,21 @@ int main(void) {
         b = ents_build(&s, &len);
         conv_bad(b, len, cfg, 0, 3, fe_err_unsupported, "unexpected tensor 'transformer.score.weight'");
         free(b);
+        s.n = 0; ents_add_st(&s, st_hf, "transformer.");   /* "h.01" is not layer 1 */
+        s.e[s.n] = *ents_find(&s, "h.1.ln_1.weight"); strcpy(s.e[s.n].name, "h.01.ln_1.weight"); s.n++;
+        b = ents_build(&s, &len);
+        conv_bad(b, len, NULL, 3, 3, fe_err_unsupported, "unexpected tensor 'h.01.ln_1.weight'");
+        free(b);
+        s.n = 0; ents_add_st(&s, st_hf, "transformer.");   /* junk in a layer beyond the last does not add a layer */
+        s.e[s.n] = *ents_find(&s, "h.1.ln_1.weight"); strcpy(s.e[s.n].name, "h.9.foo"); s.n++;
+        b = ents_build(&s, &len);
+        conv_bad(b, len, NULL, 3, 3, fe_err_unsupported, "unexpected tensor 'h.9.foo'");
+        free(b);
+        s.n = 0; ents_add_st(&s, st_hf, "");   /* a key outside the prefix */
+        s.e[s.n] = *ents_find(&s, "transformer.ln_f.bias"); strcpy(s.e[s.n].name, "ln_f.bias"); s.n++;
+        b = ents_build(&s, &len);
+        conv_bad(b, len, NULL, 3, 3, fe_err_unsupported, "unexpected tensor 'ln_f.bias'");
+        free(b);
         conv_bad(hf, 100, cfg, 0, 3, fe_err_range, "safetensors: header length");
         conv_bad(hf, 4, cfg, 0, 3, fe_err_format, "too short");
     }
@@ -374,11 +420,152 @@ int main(void) {
         c2 = replace(cfg, "\"scale_attn_by_inverse_layer_idx\": false", "\"scale_attn_by_inverse_layer_idx\": true");
         conv_bad(hf, hf_len, c2, 0, 3, fe_err_unsupported, "scale_attn_by_inverse_layer_idx = true");
         free(c2);
+        c2 = replace(cfg, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
+        conv_bad(hf, hf_len, c2, 0, 3, fe_err_unsupported, "tie_word_embeddings = false");
+        free(c2);
+        c2 = replace(cfg, "\"n_inner\": null", "\"n_inner\": 100");
+        conv_bad(hf, hf_len, c2, 0, 3, fe_err_mismatch, "config.json n_inner = 100 but the weights give 144");
+        free(c2);
         conv_bad(hf, hf_len, "{\"n_head\": 3,}", 0, 3, fe_err_format, "convert: config.json: json: expected a string key at byte offset 13");
         conv_bad(hf, hf_len, "[3]", 0, 3, fe_err_format, "config.json is not a JSON object");
         CHECK_CODE(fe_convert_hf(hf, hf_len, "{\"n_head\": 3}", 13, 0, 3, &out, &len, NULL, &e), fe_ok);  /* minimal config */
         CHECK(out && len == ref_len && !memcmp(out, ref, len));
         fe_convert_free(out, NULL); out = NULL;
+    }
+    TEST("missing_from: the oracle files as they are") {
+        const unsigned char *srcs[3];
+        size_t lens[3];
+        const char *names[3] = {"noprefix_f32", "f16", "bf16"};
+        int k;
+        fills f;
+        srcs[0] = np; srcs[1] = f16; srcs[2] = bf16;
+        lens[0] = np_len; lens[1] = f16_len; lens[2] = bf16_len;
+        for (k = 0; k < 3; k++) {
+            double worst;
+            CHECKF(conv_ref(srcs[k], lens[k], hf, hf_len, &f, &out, &len, &e) == fe_ok, "%s: %s", names[k], e.msg);
+            CHECKF(f.n == 4 && !strcmp(f.names[0], "h.0.attn.c_attn.bias") && !strcmp(f.names[3], "h.3.attn.c_attn.bias"),
+                   "%s: %d tensors filled, first '%s'", names[k], f.n, f.n ? f.names[0] : "");
+            if (out) {
+                CHECK(len == ref_len && !memcmp(out, ref, 1024));
+                if (k == 0) CHECKF(!memcmp(out, ref, len), "noprefix f32 + missing_from is not byte-identical to hf/");
+                else CHECK(max_rel(ref, out, 0, nparams, &worst) == 0);
+                /* the filled c_attn biases are exactly the F32 values */
+                CHECK(!memcmp(out + 1024 + 4 * off_of(P_QKVB), ref + 1024 + 4 * off_of(P_QKVB), 4 * (size_t)L * 3 * C));
+            }
+            fe_free(out, NULL); out = NULL;
+        }
+        /* the other way round: a complete file never takes anything from missing_from */
+        CHECK(conv_ref(hf, hf_len, np, np_len, &f, &out, &len, &e) == fe_ok && f.n == 0 && out && !memcmp(out, ref, len));
+        fe_free(out, NULL); out = NULL;
+        /* the f16 file filled from the bf16 one: still missing */
+        CHECK_CODE(conv_ref(f16, f16_len, bf16, bf16_len, &f, &out, &len, &e), fe_err_format);
+        CHECKF(strstr(e.msg, "missing tensor 'h.0.attn.c_attn.bias' (not in the missing-from file either)") != NULL, "%s", e.msg);
+        CHECK(f.n == 0);
+    }
+    TEST("missing_from: not the same model") {
+        static unsigned char other[C * 4];
+        unsigned char *rb;
+        size_t rl;
+        fills f;
+        float x;
+        /* one value changed well beyond half-precision rounding */
+        s.n = 0; ents_add_st(&s, st_hf, "");
+        memcpy(other, ents_find(&s, "transformer.ln_f.bias")->data, sizeof other);
+        memcpy(&x, other + 4 * 5, 4); x += 0.05f; memcpy(other + 4 * 5, &x, 4);
+        ents_find(&s, "transformer.ln_f.bias")->data = other;
+        rb = ents_build(&s, &rl);
+        CHECK_CODE(conv_ref(f16, f16_len, rb, rl, &f, &out, &len, &e), fe_err_mismatch);
+        CHECKF(strstr(e.msg, "tensor 'ln_f.bias' differs between the input and the missing-from file (element 5): not the same model") != NULL, "%s", e.msg);
+        free(rb);
+        /* fewer layers */
+        s.n = 0; ents_add_st(&s, st_hf, "transformer.");
+        {
+            static const char *const drop[] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+            size_t d;
+            char nm[64];
+            for (d = 0; d < sizeof drop / sizeof drop[0]; d++) { snprintf(nm, sizeof nm, "h.3.%s", drop[d]); ents_drop(&s, nm); }
+        }
+        rb = ents_build(&s, &rl);
+        CHECK_CODE(conv_ref(np, np_len, rb, rl, &f, &out, &len, &e), fe_err_mismatch);
+        CHECKF(strstr(e.msg, "the input has 4 layers, the missing-from file 3") != NULL, "%s", e.msg);
+        free(rb);
+        /* the reference's copy of a missing tensor has the wrong shape */
+        s.n = 0; ents_add_st(&s, st_hf, "");
+        ents_find(&s, "transformer.h.2.attn.c_attn.bias")->shape[0] = 3 * C - 1;
+        ents_find(&s, "transformer.h.2.attn.c_attn.bias")->nbytes -= 4;
+        rb = ents_build(&s, &rl);
+        CHECK_CODE(conv_ref(np, np_len, rb, rl, &f, &out, &len, &e), fe_err_mismatch);
+        CHECKF(strstr(e.msg, "tensor 'transformer.h.2.attn.c_attn.bias' of the missing-from file has shape [107], expected [108]") != NULL, "%s", e.msg);
+        free(rb);
+        /* a present tensor with another shape in the reference */
+        s.n = 0; ents_add_st(&s, st_hf, "");
+        ents_find(&s, "transformer.ln_f.bias")->shape[0] = C - 1;
+        ents_find(&s, "transformer.ln_f.bias")->nbytes -= 4;
+        rb = ents_build(&s, &rl);
+        CHECK_CODE(conv_ref(np, np_len, rb, rl, &f, &out, &len, &e), fe_err_mismatch);
+        CHECKF(strstr(e.msg, "'transformer.ln_f.bias' of the missing-from file has another dtype or shape") != NULL, "%s", e.msg);
+        free(rb);
+        /* a broken reference file */
+        CHECK_CODE(conv_ref(np, np_len, hf, 100, &f, &out, &len, &e), fe_err_range);
+        CHECKF(strstr(e.msg, "convert: missing-from file: safetensors: header length") != NULL, "%s", e.msg);
+        /* NaN in a filled tensor is reported under the reference's name */
+        {
+            static unsigned char nanbuf[3 * C * 4];
+            float nanv = (float)NAN;
+            s.n = 0; ents_add_st(&s, st_hf, "");
+            memcpy(nanbuf, ents_find(&s, "transformer.h.1.attn.c_attn.bias")->data, sizeof nanbuf);
+            memcpy(nanbuf + 4 * 9, &nanv, 4);
+            ents_find(&s, "transformer.h.1.attn.c_attn.bias")->data = nanbuf;
+            rb = ents_build(&s, &rl);
+            CHECK_CODE(conv_ref(np, np_len, rb, rl, &f, &out, &len, &e), fe_err_numeric);
+            CHECKF(strstr(e.msg, "tensor 'transformer.h.1.attn.c_attn.bias' element 9 is NaN") != NULL, "%s", e.msg);
+            CHECK(f.n == 0);
+            free(rb);
+        }
+    }
+    TEST("fe_convert_hf_model_files") {
+        fe_convert_opts o;
+        fe_model *m = NULL;
+        fills f;
+        unsigned char *ck = NULL;
+        size_t ck_len = 0;
+        memset(&o, 0, sizeof o);
+        o.on_fill = on_fill; o.on_fill_user = &f; f.n = 0;
+        o.n_head = 3;
+        CHECK_CODE(fe_convert_hf_model_files(&m, ORACLE "model_bf16.safetensors", NULL, ORACLE "hf/model.safetensors", &o, &e), fe_ok);
+        CHECK(m && f.n == 4 && m->config.num_layers == L && m->config.num_heads == NH && m->config.padded_vocab_size == VP);
+        if (m) {
+            CHECK_CODE(fe_model_save_mem(m, 3, &ck, &ck_len, &e), fe_ok);
+            CHECK(ck && ck_len == ref_len);
+            fe_free(ck, NULL);
+        }
+        fe_model_free(m); m = NULL;
+        o.n_head = 0;
+        CHECK_CODE(fe_convert_hf_model_files(&m, ORACLE "hf/model.safetensors", ORACLE "hf/config.json", NULL, &o, &e), fe_ok);
+        CHECK(m && m->load_checksum == fe_model_checksum(m));
+        if (m) {
+            fe_model *m2 = NULL;
+            CHECK_CODE(fe_model_load_mem(&m2, ref, ref_len, NULL, &e), fe_ok);
+            CHECK(m2 && fe_model_checksum(m2) == fe_model_checksum(m));
+            fe_model_free(m2);
+        }
+        fe_model_free(m); m = NULL;
+        CHECK_CODE(fe_convert_hf_model_files(&m, ORACLE "model_f16.safetensors", NULL, ORACLE "nope.safetensors", &o, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "convert: missing-from: cannot open 'tests/data/tiny_a/nope.safetensors'") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_convert_hf_model_files(&m, ORACLE "model_f16.safetensors", ORACLE "nope.json", NULL, &o, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "convert: config: cannot open") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_convert_hf_model_files(&m, ORACLE "cases.json", NULL, NULL, &o, &e), fe_err_range);
+        CHECKF(strstr(e.msg, "convert: 'tests/data/tiny_a/cases.json': safetensors:") != NULL, "%s", e.msg);
+        CHECK(m == NULL);
+        CHECK_CODE(fe_convert_hf_model_files(&m, NULL, NULL, NULL, &o, &e), fe_err_arg);
+        CHECK_CODE(fe_convert_hf_model_files(NULL, ORACLE "hf/model.safetensors", NULL, NULL, &o, &e), fe_err_arg);
+        CHECK_CODE(fe_convert_hf_model(NULL, hf, hf_len, NULL, 0, NULL, 0, &o, &e), fe_err_arg);
+        CHECK_CODE(fe_convert_hf_model(&m, hf, hf_len, NULL, 0, NULL, 0, NULL, &e), fe_err_arg);   /* opts NULL: n_head unknown */
+        CHECK(strstr(e.msg, "n_head unknown") != NULL);
+        CHECK_CODE(fe_convert_hf_model(&m, hf, hf_len, cfg, cfg_len, NULL, 0, NULL, &e), fe_ok);   /* opts NULL, config */
+        CHECK(m && e.code == fe_ok && e.msg[0] == 0);
+        fe_model_free(m); m = NULL;
     }
     TEST("file wrapper: atomic write") {
         FILE *f;
@@ -434,6 +621,19 @@ int main(void) {
         CHECK(a.live == 1 && len == 1024 + 2 * nparams);
         fe_convert_free(out, &a); out = NULL;
         CHECK(a.live == 0);
+        /* with missing_from and the model API */
+        for (k = 0;; k++) {
+            fe_result r;
+            fe_convert_opts o;
+            fe_model *m = NULL;
+            memset(&o, 0, sizeof o);
+            o.n_head = 3; o.alloc_user = &a;
+            a.live = 0; a.calls = 0; a.fail_after = k;
+            r = fe_convert_hf_model(&m, f16, f16_len, NULL, 0, hf, hf_len, &o, &e);
+            if (r == fe_ok) { CHECK(a.live > 0); fe_model_free(m); CHECK(a.live == 0); break; }
+            CHECKF(r == fe_err_nomem && m == NULL && a.live == 0, "model: failure %ld: %d, %ld live", k, (int)r, a.live);
+        }
+        CHECK(k > 3);
     }
     TEST("arguments") {
         CHECK_CODE(fe_convert_hf(hf, hf_len, NULL, 0, 3, 3, NULL, &len, NULL, &e), fe_err_arg);
