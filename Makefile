@@ -57,3 +57,11 @@ bench: $(B)/factedit
 
 clean:
 	rm -rf $(B)
+
+# The demo world's data (demo/README-data.md): corpus, held-out prompts, CounterFact requests and
+# a pruned GPT-2 vocabulary, built from demo/known_1000.json + demo/templates.txt.
+$(B)/demo_data: tools/demo_data.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. $< -o $@ $(LDLIBS)
+$(B)/test_demo_data: tools/demo_data.c
+all: $(B)/demo_data $(B)/test_demo_data
+TEST_CMDS += "$(B)/test_demo_data demo/known_1000.json demo/templates.txt tools/gpt2 $(B)/test_demo_data_out"

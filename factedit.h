@@ -409,6 +409,11 @@ FACTEDIT_API const float *fe_state_logits(const fe_state *s, int b, int pos);
    width floats (C or 4C for the key). Writable: tracing copies states in and out. */
 FACTEDIT_API float *fe_state_act(fe_state *s, fe_site site, int layer, int b, int pos);
 FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site);
+/* out (T,OC) = inp (T,C) . w (OC,C)^T + bias (OC, or NULL); out rows are ldo floats apart.
+   fe_matmul is the SIMD kernel the forward uses, fe_matmul_ref the scalar reference. */
+FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
+FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
+FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon" or "scalar" */
 /* Softmax of one row of logits into probs (V floats), numerically stable. */
 FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V);
 
@@ -1140,12 +1145,10 @@ typedef float32x4_t fe__vf;
 #define FACTEDIT_SIMD_NAME "scalar"
 #endif
 
-FACTEDIT_API const char *fe_simd_name(void);
 FACTEDIT_API const char *fe_simd_name(void) { return FACTEDIT_SIMD_NAME; }
 
 /* Scalar reference. inp (T,C) w (OC,C) bias (OC) or NULL -> out (T,OC); out rows are
    `ldo` floats apart (ldo >= OC). */
-FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
 FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
     int t, o, i;
     for (t = 0; t < T; t++)
@@ -1286,7 +1289,6 @@ FACTEDIT__PRIV void fe__gemm_panel(float *out, size_t ldo, const float *inp, con
    or blocks of 4 for few rows); each output is computed by one thread in a fixed order, so the
    result does not depend on the thread count. Few rows (decoding): dot-product tiles that stream
    each weight row once, which is what a bandwidth-bound GEMV wants. */
-FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
 FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
 #ifdef FACTEDIT__VW
     int ob;

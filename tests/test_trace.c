@@ -211,9 +211,11 @@ static fe_model *t_random_model(int L, int NH, int C, int V, int maxT, uint64_t 
     fe_model_randomize(m, seed);
     /* GPT-2's init gives near-uniform next-token distributions; sharper logits and stronger
        attention make the scores differ from low and from each other */
-    for (i = 0; i < (size_t)V * C; i++) m->params.wte[i] *= 25.0f;
+    for (i = 0; i < (size_t)V * C; i++) m->params.wte[i] *= 10.0f;
     for (i = 0; i < m->param_sizes[4]; i++) m->params.qkvw[i] *= 8.0f;
     for (i = 0; i < m->param_sizes[10]; i++) m->params.fcw[i] *= 8.0f;
+    for (i = 0; i < m->param_sizes[6]; i++) m->params.attprojw[i] *= 10.0f;
+    for (i = 0; i < m->param_sizes[12]; i++) m->params.fcprojw[i] *= 10.0f;
     return m;
 }
 
@@ -256,7 +258,7 @@ static void t_fast_plain(void) {
                 }
                 /* the last token restored in the last layer is the clean state: score == high */
                 CHECKF(fabs(f.scores[0][(size_t)(T - 1) * L + L - 1] - f.high) < 1e-6, "hidden (T-1, L-1) %.7f vs high %.7f", f.scores[0][(size_t)(T - 1) * L + L - 1], f.high);
-                CHECKF(spread > 1e-3, "scores hardly move (%.2e): test model too flat", spread);
+                CHECKF(spread > 5e-3, "scores hardly move (%.2e): test model too flat", spread);
                 fe_trace_result_free(&f); fe_trace_result_free(&p);
             }
             snprintf(name, sizeof name, "sever fast == plain L%d T%d seed %d", L, T, 42 + (int)wi);

@@ -1,0 +1,267 @@
+/* factedit bench [--json] [--quick]: figures for this machine, measured in one run.
+   Random-weight models are made in memory (nothing is downloaded or committed).
+   First the machine: FMA peak (1 thread, all threads) and read bandwidth; then the forward's
+   matmuls at GPT-2 124M shapes, full forwards, KV-cached decoding, the causal-trace grid and one
+   ROME edit. Benchmarks print figures; they never assert. */
+#include "factedit.h"
+#include "bench.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* FMA peak: 12 independent accumulator chains per thread, enough to cover FMA latency x ports. */
+static double fma_loop(long iters) {
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    long i;
+    float out[16];
+    for (i = 0; i < iters; i++) {
+        a0 = _mm512_fmadd_ps(a0, m, c); a1 = _mm512_fmadd_ps(a1, m, c); a2 = _mm512_fmadd_ps(a2, m, c); a3 = _mm512_fmadd_ps(a3, m, c);
+        a4 = _mm512_fmadd_ps(a4, m, c); a5 = _mm512_fmadd_ps(a5, m, c); a6 = _mm512_fmadd_ps(a6, m, c); a7 = _mm512_fmadd_ps(a7, m, c);
+        a8 = _mm512_fmadd_ps(a8, m, c); a9 = _mm512_fmadd_ps(a9, m, c); a10 = _mm512_fmadd_ps(a10, m, c); a11 = _mm512_fmadd_ps(a11, m, c);
+    }
+    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    _mm512_storeu_ps(out, a0);
+    return out[0] + (double)iters * 12 * 16 * 2;
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    long i;
+    float out[8];
+    for (i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c); a3 = _mm256_fmadd_ps(a3, m, c);
+        a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c); a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c);
+        a8 = _mm256_fmadd_ps(a8, m, c); a9 = _mm256_fmadd_ps(a9, m, c); a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
+    }
+    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    _mm256_storeu_ps(out, a0);
+    return out[0] + (double)iters * 12 * 8 * 2;
+#else
+    float a[12];
+    long i;
+    int j;
+    for (j = 0; j < 12; j++) a[j] = 1.0f;
+    for (i = 0; i < iters; i++) for (j = 0; j < 12; j++) a[j] = a[j] * 0.999999f + 1e-7f;
+    return a[0] + (double)iters * 12 * 2;
+#endif
+}
+
+/* GFLOP/s of fma_loop on `threads` threads (best of 3). */
+static double peak_gflops(int threads) {
+    long iters = 20000000;
+    double best = 0.0;
+    int rep;
+    for (rep = 0; rep < 3; rep++) {
+        double t0 = now(), flops = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+#endif
+        {
+            double f = fma_loop(iters);
+            flops += f - fmod(f, 2.0 * 12) ; /* the float result keeps the loop alive; flops dominate */
+        }
+        (void)threads;
+        {
+            double dt = now() - t0, g = flops / dt / 1e9;
+            if (g > best) best = g;
+        }
+    }
+    return best;
+}
+
+/* Read bandwidth in GB/s over a buffer much larger than the caches (all threads, best of 3). */
+static double read_bandwidth(void) {
+    size_t n = (size_t)256 << 20 >> 2, i;  /* 256 MB of floats */
+    float *buf = (float *)malloc(n * sizeof(float));
+    double best = 0.0, sink = 0.0;
+    int rep;
+    if (!buf) return 0.0;
+    for (i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    for (rep = 0; rep < 3; rep++) {
+        double t0 = now(), s = 0.0, dt;
+        long k;
+#ifdef _OPENMP
+#pragma omp parallel for reduction(+ : s) schedule(static)
+#endif
+        for (k = 0; k < (long)(n / 4096); k++) {
+            const float *p = buf + (size_t)k * 4096;
+            float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            int j;
+            for (j = 0; j < 4096; j += 4) { a0 += p[j]; a1 += p[j + 1]; a2 += p[j + 2]; a3 += p[j + 3]; }
+            s += a0 + a1 + a2 + a3;
+        }
+        dt = now() - t0;
+        sink += s;
+        if (n * 4.0 / dt / 1e9 > best) best = n * 4.0 / dt / 1e9;
+    }
+    free(buf);
+    return best + 0.0 * sink;
+}
+
+static fe_model *model_124m(fe_error *e) {
+    fe_config c = {1024, 50257, 50304, 12, 12, 768};
+    fe_model *m;
+    if (fe_model_new(&m, &c, NULL, e) != fe_ok) return NULL;
+    fe_model_randomize(m, 1234);
+    return m;
+}
+
+static double forward_ms(const fe_model *m, int T, int all_logits, fe_error *e) {
+    fe_state *s;
+    fe_forward_opts o;
+    int *toks = (int *)malloc(sizeof(int) * (size_t)T), i, rep;
+    double best = 1e30;
+    for (i = 0; i < T; i++) toks[i] = (i * 7919) % m->config.vocab_size;
+    if (fe_state_new(&s, m, 1, T, 0, e) != fe_ok) { free(toks); return -1.0; }
+    memset(&o, 0, sizeof o);
+    o.all_logits = all_logits;
+    for (rep = 0; rep < 4; rep++) {
+        double t0 = now(), dt;
+        fe_forward(m, s, toks, T, &o, e);
+        dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    fe_state_free(s);
+    free(toks);
+    return best * 1e3;
+}
+
+int fe_cmd_bench(int argc, char **argv) {
+    int json = 0, quick = 0, i, ti, si, threads = max_threads();
+    static const int Ts[4] = {1, 16, 64, 256};
+    static const int shapes[5][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}, {768, 50257}};
+    double mm[4][5], peak1, peak, bw, f64, f256, f64all, f256all, tok_s = 0.0, bound_tok_s;
+    double trace_s = -1.0, trace_plain_s = -1.0, edit_s = -1.0;
+    fe_model *m;
+    fe_error e;
+    float *x, *w, *o;
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: factedit bench [--json] [--quick]\n"
+                   "  Measures FMA peak, read bandwidth, matmul GFLOP/s at GPT-2 124M shapes, forward time,\n"
+                   "  decoding tokens/s, the causal-trace grid and one ROME edit on random-weight models.\n"
+                   "  --quick skips the trace grid's plain path (the slowest figure).\n");
+            return 0;
+        } else { fprintf(stderr, "factedit bench: unknown option '%s' (try --help)\n", argv[i]); return 2; }
+    }
+    if (!json) fprintf(stderr, "measuring the machine...\n");
+    peak1 = peak_gflops(1);
+    peak = peak_gflops(threads);
+    bw = read_bandwidth();
+    /* matmuls */
+    x = (float *)malloc(sizeof(float) * 256 * 3072);
+    w = (float *)malloc(sizeof(float) * (size_t)3072 * 50257);
+    o = (float *)malloc(sizeof(float) * (size_t)256 * 50257);
+    if (!x || !w || !o) { fprintf(stderr, "factedit bench: out of memory\n"); return 1; }
+    for (i = 0; i < 256 * 3072; i++) x[i] = 0.01f * (float)(i % 17);
+    for (i = 0; i < 3072 * 50257; i++) w[i] = 0.001f * (float)(i % 13);
+    for (ti = 0; ti < 4; ti++)
+        for (si = 0; si < 5; si++) {
+            int T = Ts[ti], C = shapes[si][0], OC = shapes[si][1], rep;
+            double best = 1e30;
+            for (rep = 0; rep < 3; rep++) {
+                double t0 = now(), dt;
+                fe_matmul(o, (size_t)OC, x, w, NULL, T, C, OC);
+                dt = now() - t0;
+                if (dt < best) best = dt;
+            }
+            mm[ti][si] = 2.0 * T * C * OC / best / 1e9;
+        }
+    free(x); free(w); free(o);
+    if (!json) fprintf(stderr, "forward passes...\n");
+    m = model_124m(&e);
+    if (!m) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+    f64 = forward_ms(m, 64, 0, &e);
+    f256 = forward_ms(m, 256, 0, &e);
+    f64all = forward_ms(m, 64, 1, &e);
+    f256all = forward_ms(m, 256, 1, &e);
+    {   /* decoding: 64-token prompt, then 32 tokens with the KV cache */
+        int prompt[64], out[32];
+        double t0, t1;
+        fe_state *s;
+        fe_forward_opts fo;
+        int tok = 1;
+        for (i = 0; i < 64; i++) prompt[i] = (i * 31) % 50257;
+        fe_state_new(&s, m, 1, 96, 0, &e);
+        memset(&fo, 0, sizeof fo);
+        fe_forward(m, s, prompt, 64, &fo, &e);
+        t0 = now();
+        for (i = 0; i < 32; i++) {
+            tok = fe_sample(fe_state_logits(s, 0, -1), 50257, NULL, NULL, NULL);
+            out[i] = tok;
+            fo.pos0 = 64 + i;
+            fe_forward(m, s, &tok, 1, &fo, &e);
+        }
+        t1 = now();
+        tok_s = 32.0 / (t1 - t0);
+        fe_state_free(s);
+        (void)out;
+    }
+    /* every weight is read once per decoded token: the bound is bandwidth / weight bytes */
+    bound_tok_s = bw * 1e9 / ((double)m->num_params * 4.0);
+    bench_trace_edit(m, quick, &trace_s, &trace_plain_s, &edit_s);
+    fe_model_free(m);
+    if (json) {
+        printf("{\"peak_gflops_1t\": %.1f, \"peak_gflops\": %.1f, \"bandwidth_gbs\": %.1f, \"threads\": %d, \"simd\": \"%s\", \"matmul\": [",
+               peak1, peak, bw, threads, fe_simd_name());
+        for (ti = 0; ti < 4; ti++)
+            for (si = 0; si < 5; si++)
+                printf("%s{\"T\": %d, \"in\": %d, \"out\": %d, \"gflops\": %.1f}", ti + si ? ", " : "", Ts[ti], shapes[si][0], shapes[si][1], mm[ti][si]);
+        printf("], \"forward_ms_T64\": %.1f, \"forward_ms_T256\": %.1f, \"generate_tok_s\": %.1f, ", f64, f256, tok_s);
+        if (trace_s >= 0) printf("\"trace_grid_s\": %.2f, ", trace_s); else printf("\"trace_grid_s\": null, ");
+        if (trace_plain_s >= 0) printf("\"trace_grid_plain_s\": %.2f, ", trace_plain_s); else printf("\"trace_grid_plain_s\": null, ");
+        if (edit_s >= 0) printf("\"edit_s\": %.2f}\n", edit_s); else printf("\"edit_s\": null}\n");
+        return 0;
+    }
+    printf("machine: %d thread%s, SIMD %s\n", threads, threads == 1 ? "" : "s", fe_simd_name());
+    printf("  FMA peak      %7.1f GFLOP/s (1 thread)   %7.1f GFLOP/s (%d threads)\n", peak1, peak, threads);
+    printf("  read bandwidth %6.1f GB/s\n", bw);
+    printf("matmul GFLOP/s (%% of the %d-thread peak)\n  %-6s", threads, "T");
+    for (si = 0; si < 5; si++) printf(" %5d->%-6d", shapes[si][0], shapes[si][1]);
+    printf("\n");
+    for (ti = 0; ti < 4; ti++) {
+        printf("  %-6d", Ts[ti]);
+        for (si = 0; si < 5; si++) printf(" %6.1f (%3.0f%%)", mm[ti][si], 100.0 * mm[ti][si] / peak);
+        printf("\n");
+    }
+    {
+        double fl64 = 2.0 * 64 * 85.0e6 + 2.0 * 768 * 50257, fl256 = 2.0 * 256 * 85.0e6 + 2.0 * 768 * 50257;
+        printf("forward, 124M shape (last-position logits / all logits)\n");
+        printf("  T=64   %8.1f ms (%5.1f GFLOP/s, %3.0f%% of peak) / %8.1f ms\n", f64, fl64 / f64 / 1e6, 100.0 * fl64 / f64 / 1e6 / peak, f64all);
+        printf("  T=256  %8.1f ms (%5.1f GFLOP/s, %3.0f%% of peak) / %8.1f ms\n", f256, fl256 / f256 / 1e6, 100.0 * fl256 / f256 / 1e6 / peak, f256all);
+    }
+    printf("decoding after a 64-token prompt: %.1f tokens/s (bandwidth bound %.1f, %.0f%%)\n", tok_s, bound_tok_s, 100.0 * tok_s / bound_tok_s);
+    if (trace_s >= 0) printf("trace grid, 3 kinds, 12 tokens, 10 samples: %.2f s fast", trace_s);
+    else printf("trace grid: not available");
+    if (trace_plain_s >= 0) printf(", %.2f s plain (%.1fx)\n", trace_plain_s, trace_plain_s / trace_s); else printf("\n");
+    if (edit_s >= 0) printf("ROME edit (random 124M shape, identity covariance): %.2f s\n", edit_s);
+    else printf("ROME edit: not available\n");
+    return 0;
+}
