@@ -26,6 +26,7 @@ TEST_CMDS := \
   "$(B)/oracle_check tests/data/tiny_a --vocab tools/gpt2"
 
 .PHONY: all test test-asan bench clean
+.DELETE_ON_ERROR:
 all: $(TOOLS) $(TESTS)
 
 $(B):
@@ -65,3 +66,16 @@ $(B)/demo_data: tools/demo_data.c factedit.h | $(B)
 $(B)/test_demo_data: tools/demo_data.c
 all: $(B)/demo_data $(B)/test_demo_data
 TEST_CMDS += "$(B)/test_demo_data demo/known_1000.json demo/templates.txt tools/gpt2 $(B)/test_demo_data_out"
+
+# The converter's tests and the command-line tool's tests (tests/test_cli.sh runs $(B)/factedit).
+$(B)/test_convert: tools/fe_convert.c tools/fe_convert.h tests/t_alloc.h
+TESTS += $(B)/test_convert
+all: $(B)/test_convert
+TEST_CMDS += "$(B)/test_convert" "sh tests/test_cli.sh $(B)/factedit"
+
+# `make demo-data`: the demo world's data in $(B)/demo_world (see demo/README-data.md).
+DEMO_SEED ?= 1
+.PHONY: demo-data
+demo-data: $(B)/demo_world/corpus.txt
+$(B)/demo_world/corpus.txt: $(B)/demo_data demo/known_1000.json demo/templates.txt tools/gpt2/vocab.bpe tools/gpt2/encoder.json
+	$(B)/demo_data --facts demo/known_1000.json --templates demo/templates.txt --gpt2-vocab tools/gpt2 --out $(B)/demo_world --seed $(DEMO_SEED)

@@ -281,6 +281,7 @@ FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, siz
 /* Writes bytes to path atomically (temp file + fsync + rename); the old file survives a failure. */
 FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes, size_t len, fe_error *err);
 #endif
+FACTEDIT_API void *fe_malloc(size_t n, void *alloc_user);   /* through FACTEDIT_MALLOC */
 FACTEDIT_API void fe_free(void *p, void *alloc_user);
 /* Fills a model's weights with GPT-2-like random values (N(0, 0.02), projections scaled by
    1/sqrt(2L), layer norms 1/0): for tests, benchmarks and untrained starts. */
@@ -425,8 +426,8 @@ typedef struct fe_sample_opts {
     float top_p;        /* 0 or 1: off */
 } fe_sample_opts;
 
-/* Picks the next token from logits (V floats). scratch: 2*V floats or NULL (then it
-   allocates nothing and falls back to greedy when top-k/top-p need room). */
+/* Picks the next token from logits (V floats). scratch: room for 2*V floats (8-byte aligned),
+   or NULL, which means greedy. Temperature 0 is greedy; top-k and top-p sort the vocabulary. */
 FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, fe_rng *rng, float *scratch);
 /* Greedy/sampled continuation of a prompt with the KV cache: writes n_new ids to out. */
 FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
@@ -486,6 +487,7 @@ FACTEDIT__PRIV void *fe__calloc(void *u, size_t n) { void *p = fe__malloc(u, n);
 FACTEDIT__PRIV void *fe__realloc(void *u, void *p, size_t n) { return FACTEDIT_REALLOC(p, n ? n : 1, u); }
 FACTEDIT__PRIV void fe__free(void *u, void *p) { if (p) FACTEDIT_FREE(p, u); }
 FACTEDIT_API void fe_free(void *p, void *alloc_user) { fe__free(alloc_user, p); }
+FACTEDIT_API void *fe_malloc(size_t n, void *alloc_user) { return fe__malloc(alloc_user, n); }
 
 /* a*b and a+b with overflow check: 0 on overflow. */
 FACTEDIT__PRIV int fe__mul(size_t a, size_t b, size_t *out) { if (a && b > (size_t)-1 / a) return 0; *out = a * b; return 1; }
@@ -1530,23 +1532,33 @@ FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len, fe_error *err) {
-    size_t total, i;
-    unsigned char *b;
+/* The 1024-byte llm.c header of m. */
+FACTEDIT__PRIV void fe__ckpt_header(const fe_model *m, int version, unsigned char *b) {
     const fe_config *c = &m->config;
-    if (version != 3 && version != 5) return fe__fail(err, fe_err_arg, "save: version %d (want 3 = fp32 or 5 = bf16)", version);
-    if (!fe__mul(m->num_params, version == 3 ? 4 : 2, &total) || !fe__add(total, FACTEDIT__HEADER_BYTES, &total)) return fe__fail(err, fe_err_limit, "save: size overflow");
-    b = (unsigned char *)fe__calloc(m->alloc_user, total);
-    if (!b) return fe__fail(err, fe_err_nomem, "save: cannot allocate %zu bytes", total);
+    memset(b, 0, FACTEDIT__HEADER_BYTES);
     fe__wr32le(b, FACTEDIT__MAGIC); fe__wr32le(b + 4, (uint32_t)version);
     fe__wr32le(b + 8, (uint32_t)c->max_seq_len); fe__wr32le(b + 12, (uint32_t)c->vocab_size);
     fe__wr32le(b + 16, (uint32_t)c->num_layers); fe__wr32le(b + 20, (uint32_t)c->num_heads);
     fe__wr32le(b + 24, (uint32_t)c->channels); fe__wr32le(b + 28, (uint32_t)c->padded_vocab_size);
-    for (i = 0; i < m->num_params; i++) {
-        unsigned char *p = b + FACTEDIT__HEADER_BYTES + i * (version == 3 ? 4 : 2);
-        if (version == 3) { uint32_t u; memcpy(&u, m->blob + i, 4); fe__wr32le(p, u); }
-        else { uint16_t h = fe_f32_to_bf16(m->blob[i]); p[0] = (unsigned char)h; p[1] = (unsigned char)(h >> 8); }
+}
+/* n parameters as little-endian fp32 (version 3) or bf16 rounded to nearest even (5). */
+FACTEDIT__PRIV void fe__ckpt_encode(const float *x, size_t n, int version, unsigned char *p) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (version == 3) { uint32_t u; memcpy(&u, x + i, 4); fe__wr32le(p + 4 * i, u); }
+        else { uint16_t h = fe_f32_to_bf16(x[i]); p[2 * i] = (unsigned char)h; p[2 * i + 1] = (unsigned char)(h >> 8); }
     }
+}
+
+FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len, fe_error *err) {
+    size_t total;
+    unsigned char *b;
+    if (version != 3 && version != 5) return fe__fail(err, fe_err_arg, "save: version %d (want 3 = fp32 or 5 = bf16)", version);
+    if (!fe__mul(m->num_params, version == 3 ? 4 : 2, &total) || !fe__add(total, FACTEDIT__HEADER_BYTES, &total)) return fe__fail(err, fe_err_limit, "save: size overflow");
+    b = (unsigned char *)fe__malloc(m->alloc_user, total);
+    if (!b) return fe__fail(err, fe_err_nomem, "save: cannot allocate %zu bytes", total);
+    fe__ckpt_header(m, version, b);
+    fe__ckpt_encode(m->blob, m->num_params, version, b + FACTEDIT__HEADER_BYTES);
     *bytes = b;
     *len = total;
     fe__ok(err);
@@ -1583,6 +1595,12 @@ FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, siz
     long sz;
     unsigned char *b;
     *bytes = NULL; *len = 0;
+#ifdef FACTEDIT__POSIX
+    {   /* a directory opens fine with fopen on Linux but has no size: say what it is */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return fe__fail(err, fe_err_io, "'%s' is not a regular file", path);
+    }
+#endif
     f = fopen(path, "rb");
     if (!f) return fe__fail(err, fe_err_io, "cannot open '%s'", path);
     if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return fe__fail(err, fe_err_io, "cannot size '%s' (not a regular file?)", path); }
@@ -1595,50 +1613,76 @@ FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, siz
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes, size_t len, fe_error *err) {
-    char tmp[4096];
-    int ok = 1;
-    size_t n = strlen(path);
-    if (n + 32 > sizeof tmp) return fe__fail(err, fe_err_arg, "path too long: '%.64s...'", path);
+/* Atomic writes: a temp file beside the target, written, flushed to disk, then renamed over it.
+   After a failure (or a crash) the old file is still there, whole. */
+typedef struct fe__atomic { char tmp[4096]; const char *path; int ok; int fd; FILE *f; } fe__atomic;
+
+FACTEDIT__PRIV fe_result fe__atomic_open(fe__atomic *a, const char *path, fe_error *err) {
+    if (strlen(path) + 32 > sizeof a->tmp) return fe__fail(err, fe_err_arg, "path too long: '%.64s...'", path);
+    a->path = path;
+    a->ok = 1;
+    a->f = NULL;
 #ifdef FACTEDIT__POSIX
-    {
-        /* write, fsync, close, rename: after a crash there is either the old or the new file */
-        const unsigned char *p = (const unsigned char *)bytes;
-        size_t left = len;
-        int fd;
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", tmp);
-        while (ok && left > 0) {
-            ssize_t w = write(fd, p, left > ((size_t)1 << 30) ? ((size_t)1 << 30) : left);
-            if (w <= 0) ok = 0; else { p += w; left -= (size_t)w; }
-        }
-        ok = ok && fsync(fd) == 0;
-        ok = (close(fd) == 0) && ok;
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (a->fd < 0) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", a->tmp);
+#else
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", a->tmp);
+#endif
+    return fe_ok;
+}
+FACTEDIT__PRIV void fe__atomic_write(fe__atomic *a, const void *bytes, size_t n) {
+#ifdef FACTEDIT__POSIX
+    const unsigned char *p = (const unsigned char *)bytes;
+    while (a->ok && n > 0) {
+        ssize_t w = write(a->fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
+        if (w <= 0) a->ok = 0; else { p += w; n -= (size_t)w; }
     }
 #else
-    {
-        FILE *f;
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        f = fopen(tmp, "wb");
-        if (!f) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", tmp);
-        ok = fwrite(bytes, 1, len, f) == len;
-        ok = (fflush(f) == 0) && ok;
-        ok = (fclose(f) == 0) && ok;
-    }
+    if (a->ok && n && fwrite(bytes, 1, n, a->f) != n) a->ok = 0;
 #endif
-    if (!ok) { remove(tmp); return fe__fail(err, fe_err_io, "cannot write %zu bytes to '%s' (disk full?); '%s' left unchanged", len, tmp, path); }
-    if (rename(tmp, path) != 0) { remove(tmp); return fe__fail(err, fe_err_io, "cannot rename '%s' to '%s'", tmp, path); }
+}
+FACTEDIT__PRIV fe_result fe__atomic_commit(fe__atomic *a, fe_error *err) {
+    int ok = a->ok;
+#ifdef FACTEDIT__POSIX
+    ok = ok && fsync(a->fd) == 0;
+    ok = (close(a->fd) == 0) && ok;
+#else
+    ok = ok && fflush(a->f) == 0;
+    ok = (fclose(a->f) == 0) && ok;
+#endif
+    if (!ok) { remove(a->tmp); return fe__fail(err, fe_err_io, "cannot write '%s' (disk full?); '%s' left unchanged", a->tmp, a->path); }
+    if (rename(a->tmp, a->path) != 0) { remove(a->tmp); return fe__fail(err, fe_err_io, "cannot rename '%s' to '%s'", a->tmp, a->path); }
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, int version, fe_error *err) {
-    unsigned char *b;
-    size_t n;
-    fe_result r = fe_model_save_mem(m, version, &b, &n, err);
+FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes, size_t len, fe_error *err) {
+    fe__atomic a;
+    fe_result r = fe__atomic_open(&a, path, err);
     if (r) return r;
-    r = fe_write_file_atomic(path, b, n, err);
-    fe__free(m->alloc_user, b);
+    fe__atomic_write(&a, bytes, len);
+    return fe__atomic_commit(&a, err);
+}
+
+FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, int version, fe_error *err) {
+    /* streamed in chunks: no second model-sized buffer */
+    unsigned char chunk[1 << 16];
+    fe__atomic a;
+    fe_result r;
+    size_t i = 0, per = version == 3 ? 4 : 2;
+    if (version != 3 && version != 5) return fe__fail(err, fe_err_arg, "save: version %d (want 3 = fp32 or 5 = bf16)", version);
+    if ((r = fe__atomic_open(&a, path, err)) != fe_ok) return r;
+    fe__ckpt_header(m, version, chunk);
+    fe__atomic_write(&a, chunk, FACTEDIT__HEADER_BYTES);
+    while (i < m->num_params) {
+        size_t n = m->num_params - i < sizeof chunk / per ? m->num_params - i : sizeof chunk / per;
+        fe__ckpt_encode(m->blob + i, n, version, chunk);
+        fe__atomic_write(&a, chunk, n * per);
+        i += n;
+    }
+    r = fe__atomic_commit(&a, err);
     if (!r) fe__ok(err);
     return r;
 }
@@ -2740,36 +2784,36 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
 
 FACTEDIT__PRIV int fe__argmax(const float *x, int n) { int i, best = 0; for (i = 1; i < n; i++) if (x[i] > x[best]) best = i; return best; }
 
+/* (probability, id) pairs sorted by probability, ties by id: deterministic across libcs. */
+typedef struct fe__prob_id { float p; int id; } fe__prob_id;
+FACTEDIT__PRIV int fe__prob_desc(const void *a, const void *b) {
+    const fe__prob_id *x = (const fe__prob_id *)a, *y = (const fe__prob_id *)b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;
+}
+
 FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, fe_rng *rng, float *scratch) {
-    int i, k, n;
-    float mx, *p, *idx;
-    double sum, r, acc;
-    if (!o || o->temperature <= 0.0f || !rng) return fe__argmax(logits, V);
-    if (!scratch) return fe__argmax(logits, V);
-    p = scratch; idx = scratch + V;
+    int i, n = V;
+    float mx;
+    double sum = 0.0, r, acc;
+    fe__prob_id *pi = (fe__prob_id *)(void *)scratch;
+    if (!o || o->temperature <= 0.0f || !rng || !scratch) return fe__argmax(logits, V);
     mx = logits[fe__argmax(logits, V)];
-    for (i = 0; i < V; i++) { p[i] = expf((logits[i] - mx) / o->temperature); idx[i] = (float)i; }
-    /* keep the top-k (or all): partial selection sort by probability, stable on ties by id */
-    k = (o->top_k > 0 && o->top_k < V) ? o->top_k : V;
-    n = V;
-    if (k < V || (o->top_p > 0.0f && o->top_p < 1.0f)) {
-        int lim = k;
-        for (i = 0; i < lim; i++) {
-            int j, best = i;
-            for (j = i + 1; j < n; j++) if (p[j] > p[best]) best = j;
-            if (best != i) { float t = p[i]; p[i] = p[best]; p[best] = t; t = idx[i]; idx[i] = idx[best]; idx[best] = t; }
-        }
-        n = lim;
+    for (i = 0; i < V; i++) { pi[i].p = expf((logits[i] - mx) / o->temperature); pi[i].id = i; }
+    if ((o->top_k > 0 && o->top_k < V) || (o->top_p > 0.0f && o->top_p < 1.0f)) {
+        qsort(pi, (size_t)V, sizeof *pi, fe__prob_desc);   /* O(V log V) */
+        if (o->top_k > 0 && o->top_k < V) n = o->top_k;
         if (o->top_p > 0.0f && o->top_p < 1.0f) {
+            /* the smallest prefix whose mass reaches top_p of the (top-k) mass */
             double tot = 0.0, run = 0.0;
-            for (i = 0; i < n; i++) tot += p[i];
-            for (i = 0; i < n; i++) { run += p[i]; if (run >= o->top_p * tot) { n = i + 1; break; } }
+            for (i = 0; i < n; i++) tot += pi[i].p;
+            for (i = 0; i < n; i++) { run += pi[i].p; if (run >= o->top_p * tot) { n = i + 1; break; } }
         }
     }
-    for (sum = 0.0, i = 0; i < n; i++) sum += p[i];
+    for (i = 0; i < n; i++) sum += pi[i].p;
     r = fe_rng_uniform(rng) * sum;
-    for (acc = 0.0, i = 0; i < n; i++) { acc += p[i]; if (r < acc) return (int)idx[i]; }
-    return (int)idx[n - 1];
+    for (acc = 0.0, i = 0; i < n; i++) { acc += pi[i].p; if (r < acc) return pi[i].id; }
+    return pi[n - 1].id;
 }
 
 FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err) {

@@ -4,7 +4,7 @@
 # non-zero without reporting a failure counts as one failure: the total never hides a crash.
 passed=0; failed=0
 for cmd in "$@"; do
-  name=${cmd%% *}
+  name=${cmd%% *}; case "$name" in sh) name=${cmd#sh }; name=${name%% *};; esac
   out=$(sh -c "$cmd" 2>&1); rc=$?
   printf '%s\n' "$out" | grep -v '^[0-9]* passed, [0-9]* failed$' | sed "s#^#  #"
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)

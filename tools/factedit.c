@@ -316,7 +316,8 @@ static void print_ids(const int *ids, size_t n) {
     for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
 }
 
-static int padded_vocab(int V) { return (int)(((long)V + 127) / 128 * 128); }
+/* llm.c pads the vocabulary to a multiple of 128 (a V this large fails the config check anyway) */
+static int padded_vocab(int V) { return V > INT_MAX - 127 ? V : (V + 127) / 128 * 128; }
 
 /* ================================================================== convert ============= */
 
@@ -473,9 +474,9 @@ static int cmd_generate(int argc, char **argv) {
         rc = EXIT_FAIL;
         goto done;
     }
-    if ((long)n_prompt + n_new > (long)m->config.max_seq_len + 1) {
-        fprintf(stderr, "factedit generate: the prompt (%zu tokens) + -n %d exceed the model's context of %d tokens: use -n %ld or less\n",
-                n_prompt, n_new, m->config.max_seq_len, (long)m->config.max_seq_len + 1 - (long)n_prompt);
+    if ((long long)n_prompt + n_new > (long long)m->config.max_seq_len + 1) {
+        fprintf(stderr, "factedit generate: the prompt (%zu tokens) + -n %d exceed the model's context of %d tokens: use -n %lld or less\n",
+                n_prompt, n_new, m->config.max_seq_len, (long long)m->config.max_seq_len + 1 - (long long)n_prompt);
         rc = EXIT_FAIL;
         goto done;
     }

@@ -188,16 +188,14 @@ static void check_tokenizer(oc *c, const char *vocab_dir) {
 }
 
 /* Converts a safetensors file (n_head etc. from cfg_path) to an llm.c checkpoint in memory.
-   Tensors the file lacks are taken from ref_path (see README: some reference files lack them). */
+   Tensors the file lacks are taken from ref_path: three of the reference files lack the
+   c_attn biases (a defect of the reference data), so they are filled from the hf/ original. */
 static fe_result convert_file(const char *st_path, const char *cfg_path, const char *ref_path, int version, unsigned char **out, size_t *out_len, fe_error *e) {
-    unsigned char *st = NULL, *cfg = NULL;
-    size_t st_len, cfg_len;
+    fe_model *m;
     fe_result r;
-    (void)ref_path;
-    if ((r = fe_read_file(st_path, &st, &st_len, NULL, e)) != fe_ok) return r;
-    if ((r = fe_read_file(cfg_path, &cfg, &cfg_len, NULL, e)) != fe_ok) { free(st); return r; }
-    r = fe_convert_hf(st, st_len, (const char *)cfg, cfg_len, 0, version, out, out_len, NULL, e);
-    free(st); free(cfg);
+    if ((r = fe_convert_hf_model_files(&m, st_path, cfg_path, ref_path, NULL, e)) != fe_ok) return r;
+    r = fe_model_save_mem(m, version, out, out_len, e);
+    fe_model_free(m);
     return r;
 }
 
