@@ -62,7 +62,8 @@ DD_FN fe_result dd_fail(fe_error *err, fe_result code, const char *fmt, ...) {
 DD_FN fe_result dd_prefix(fe_error *err, fe_result code, const char *pre) {
     if (err) {
         char tmp[sizeof err->msg];
-        size_t cap = sizeof tmp - 1, lp = strlen(pre), lm = strnlen(err->msg, sizeof err->msg);
+        size_t cap = sizeof tmp - 1, lp = strlen(pre), lm = 0;
+        while (lm < sizeof err->msg - 1 && err->msg[lm]) lm++;
         if (lp > cap) lp = cap;
         memcpy(tmp, pre, lp);
         if (lp + 2 <= cap) { memcpy(tmp + lp, ": ", 2); lp += 2; }
@@ -450,7 +451,7 @@ typedef struct dd_out {
     dd_texts texts;            /* other texts the pruned vocabulary must tokenize as GPT-2 does */
     size_t n_train_templates, n_heldout_templates;
     size_t n_heldout, n_cases, n_cases_skipped;
-    size_t n_merges, vocab_size, corpus_tokens;
+    size_t n_merges, vocab_size, corpus_tokens, longest_line;
 } dd_out;
 
 DD_FN void dd_out_free(dd_out *o) {
@@ -1010,9 +1011,9 @@ done:
 }
 
 /* Encodes every text with both vocabularies and fails unless the token strings are identical.
-   *ntokens (may be NULL) gets the total number of tokens. */
-DD_FN fe_result dd_verify(const fe_vocab *full, const fe_vocab *pruned, const dd_texts *t, const char *what, size_t *ntokens, fe_error *err) {
-    size_t i, k, total = 0;
+   *ntokens and *longest (may be NULL) get the total and the largest number of tokens of a text. */
+DD_FN fe_result dd_verify(const fe_vocab *full, const fe_vocab *pruned, const dd_texts *t, const char *what, size_t *ntokens, size_t *longest, fe_error *err) {
+    size_t i, k, total = 0, most = 0;
     for (i = 0; i < t->n; i++) {
         size_t len, na = 0, nb = 0;
         const char *s = dd_texts_at(t, i, &len);
@@ -1032,8 +1033,10 @@ DD_FN fe_result dd_verify(const fe_vocab *full, const fe_vocab *pruned, const dd
             return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary tokenizes %s text %zu \"%.80s\" differently from GPT-2 (token %zu; %zu vs %zu tokens)",
                            what, i, s, k, nb, na);
         total += na;
+        if (na > most) most = na;
     }
     if (ntokens) *ntokens = total;
+    if (longest) *longest = most;
     return fe_ok;
 }
 
@@ -1059,11 +1062,11 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
         }
     }
     fe_vocab_free(derived);
-    if ((r = dd_verify(full, pruned, &o->lines, "corpus line", &o->corpus_tokens, err)) != fe_ok) return r;
-    if ((r = dd_verify(full, pruned, &o->texts, "prompt", NULL, err)) != fe_ok) return r;
+    if ((r = dd_verify(full, pruned, &o->lines, "corpus line", &o->corpus_tokens, &o->longest_line, err)) != fe_ok) return r;
+    if ((r = dd_verify(full, pruned, &o->texts, "prompt", NULL, NULL, err)) != fe_ok) return r;
     memset(&whole, 0, sizeof whole);
     dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.n);
-    r = whole.oom ? dd_fail(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, err);
+    r = whole.oom ? dd_fail(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
     dd_texts_free(&whole);
     return r;
 }
@@ -1180,7 +1183,7 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
     if ((r = fe_read_file(opt->facts, &facts, &facts_len, NULL, err)) != fe_ok) goto done;
     if ((r = fe_read_file(opt->templates, &tmpls, &tmpls_len, NULL, err)) != fe_ok) goto done;
     if ((r = dd_world_load(&w, (const char *)facts, facts_len, opt->facts, (const char *)tmpls, tmpls_len, opt->templates, err)) != fe_ok) goto done;
-    if ((r = fe_vocab_load_dir(&full, opt->gpt2_vocab, NULL, err)) != fe_ok) { r = dd_prefix(err, r, opt->gpt2_vocab); goto done; }
+    if ((r = fe_vocab_load_dir(&full, opt->gpt2_vocab, NULL, err)) != fe_ok) goto done;   /* the message names the directory */
     if ((r = dd_path(path, sizeof path, opt->gpt2_vocab, "vocab.bpe", err)) != fe_ok) goto done;
     if ((r = fe_read_file(path, &merges, &merges_len, NULL, err)) != fe_ok) goto done;
     if ((r = dd_build(&w, full, (const char *)merges, merges_len, path, opt->seed, opt->templates, o, err)) != fe_ok) goto done;
@@ -1194,17 +1197,17 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
     if ((r = dd_write(vocab_dir, "encoder.json", &o->encoder, err)) != fe_ok) goto done;
     if ((r = dd_write(vocab_dir, "vocab.bpe", &o->merges, err)) != fe_ok) goto done;
     /* What was written is what a trainer will load: check it once more from the files. */
-    if ((r = fe_vocab_load_dir(&pruned, vocab_dir, NULL, err)) != fe_ok) { r = dd_prefix(err, r, vocab_dir); goto done; }
+    if ((r = fe_vocab_load_dir(&pruned, vocab_dir, NULL, err)) != fe_ok) goto done;
     if ((r = dd_check_pruned(full, pruned, o, err)) != fe_ok) goto done;
 
     if (log) {
         fprintf(log, "facts            %zu (%zu relations), seed %llu\n", w.nfacts, w.nrels, (unsigned long long)opt->seed);
         fprintf(log, "templates        %zu train, %zu heldout\n", o->n_train_templates, o->n_heldout_templates);
-        fprintf(log, "corpus.txt       %zu lines, %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines)\n",
-                o->lines.n, o->corpus.n, o->corpus_tokens, o->lines.n);
+        fprintf(log, "corpus.txt       %zu lines, %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines), longest line %zu tokens\n",
+                o->lines.n, o->corpus.n, o->corpus_tokens, o->lines.n, o->longest_line);
         fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.n);
-        fprintf(log, "counterfact.json %zu cases (%zu facts skipped: the only attribute of their relation), %zu bytes\n",
-                o->n_cases, o->n_cases_skipped, o->counterfact.n);
+        fprintf(log, "counterfact.json %zu cases (%zu fact%s skipped: the only attribute of %s relation), %zu bytes\n",
+                o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.n);
         fprintf(log, "vocab            %zu tokens = 256 bytes + %zu merges + <|endoftext|> (GPT-2: %zu); encoder.json %zu bytes, vocab.bpe %zu bytes\n",
                 o->vocab_size, o->n_merges, fe_vocab_size(full), o->encoder.n, o->merges.n);
         fprintf(log, "verified         %zu corpus lines + %zu other texts + the whole corpus tokenize identically with the pruned and the GPT-2 vocabulary\n",
