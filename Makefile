@@ -15,13 +15,14 @@ LDLIBS  := -lm
 B       := build
 
 TOOLS   := $(B)/factedit $(B)/oracle_check
-TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model
+TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model $(B)/test_rome
 # Each entry: the command tests/run.sh runs (run from the repository root).
 TEST_CMDS := \
   "$(B)/test_json" \
   "$(B)/test_safetensors" \
   "$(B)/test_tokenizer tools/gpt2 tests/data/tiny_a/tokenizer_cases.json tests/data/tokenizer_cases_extra.json tests/data/subject_spans.json" \
   "$(B)/test_model" \
+  "$(B)/test_rome" \
   "sh tests/compile_check.sh $(B)" \
   "$(B)/oracle_check tests/data/tiny_a --vocab tools/gpt2"
 
@@ -79,3 +80,43 @@ DEMO_SEED ?= 1
 demo-data: $(B)/demo_world/corpus.txt
 $(B)/demo_world/corpus.txt: $(B)/demo_data demo/known_1000.json demo/templates.txt tools/gpt2/vocab.bpe tools/gpt2/encoder.json
 	$(B)/demo_data --facts demo/known_1000.json --templates demo/templates.txt --gpt2-vocab tools/gpt2 --out $(B)/demo_world --seed $(DEMO_SEED)
+
+# Fuzzing (tests/fuzz/README.md; findings in tests/fuzz/FINDINGS.md).
+# `make fuzz [FUZZ_SECONDS=60]`: builds every target with clang's libFuzzer + ASan + UBSan and runs each
+# for FUZZ_SECONDS on a copy of its corpus in $(B)/fuzz/corpus/<target> (the committed corpus is only
+# read), printing execs and time per target; crashes go to $(B)/fuzz/crashes/<target>/. `make -j2 fuzz`
+# runs two targets at once; `make fuzz-run-json` runs one. `make fuzz-replay` (and `make test`, and
+# `make test-asan` under the sanitizers) replays the committed corpora and regression inputs through a
+# build without libFuzzer.
+FUZZ_TARGETS := json checkpoint safetensors vocab tokenizer demo_data
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_NICE    ?= nice -n 10
+FUZZ_ARGS    ?=
+FUZZ_CFLAGS  ?=
+FUZZ_FLAGS    = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN) $(FUZZ_CFLAGS) -Itools -I.
+FUZZ_DEPS    := tests/fuzz/fuzz.h tests/fuzz/fuzz_bpe.h factedit.h tools/fe_convert.c tools/fe_convert.h tools/demo_data.c
+.PHONY: fuzz fuzz-build fuzz-replay $(FUZZ_TARGETS:%=fuzz-run-%)
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< tools/fe_convert.c -o $@ -lm
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+$(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(B)/fuzz/fuzz_%
+	@rm -rf $(B)/fuzz/corpus/$* && mkdir -p $(B)/fuzz/corpus/$* $(B)/fuzz/crashes/$* && cp tests/fuzz/corpus/$*/* $(B)/fuzz/corpus/$*/
+	@echo "fuzz $*: running $(FUZZ_SECONDS) s (log: $(B)/fuzz/$*.log)"
+	@$(FUZZ_NICE) $(B)/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  -artifact_prefix=$(B)/fuzz/crashes/$*/ $(FUZZ_ARGS) $(B)/fuzz/corpus/$* tests/fuzz/regress/$* > $(B)/fuzz/$*.log 2>&1; rc=$$?; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(B)/fuzz/$*.log | tail -n 1); \
+	  secs=$$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' $(B)/fuzz/$*.log | tail -n 1); \
+	  printf 'fuzz %-12s %s execs in %s s, corpus %s files, exit %s\n' $* "$${execs:-?}" "$${secs:-?}" "$$(ls $(B)/fuzz/corpus/$* | wc -l)" $$rc; \
+	  if [ $$rc -ne 0 ]; then grep -E 'ERROR|invariant|SUMMARY|Test unit written|artifact' $(B)/fuzz/$*.log | head -n 20; exit 1; fi
+
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%)
+$(B)/fuzz_replay_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) | $(B)
+	$(CC) $(CFLAGS_ALL) -DFUZZ_REPLAY -Itools -I. $< tools/fe_convert.c -o $@ $(LDLIBS)
+all: $(FUZZ_REPLAY)
+FUZZ_REPLAY_CMDS := $(foreach t,$(FUZZ_TARGETS),"$(B)/fuzz_replay_$(t) tests/fuzz/corpus/$(t) tests/fuzz/regress/$(t)")
+TEST_CMDS += $(FUZZ_REPLAY_CMDS)
+fuzz-replay: $(FUZZ_REPLAY)
+	@sh tests/run.sh $(FUZZ_REPLAY_CMDS)

@@ -432,6 +432,192 @@ FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, 
 /* Greedy/sampled continuation of a prompt with the KV cache: writes n_new ids to out. */
 FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
 
+/* factedit part: backward pass, training loss + AdamW, and ROME (Meng et al. 2022): the value
+   objective, its solvers (nonlinear CG, ROME's Adam), keys, key covariance, the rank-one update
+   and edits as objects. Included right after factedit.h (needs its private helpers and the
+   fe_state internals in the implementation).
+
+   >>api-backward
+   fe_backward runs the GPT-2 stack backwards from the activations an fe_state holds (every
+   position [0, n) of every row, n = fe_state_positions(s) = last computed position + 1):
+       dlogits -> tied head (wte) -> ln_f -> blocks L-1 .. 0 -> embeddings (wte rows, wpe)
+   It serves two uses with one implementation:
+   - activation gradients: stop at (stop_site, stop_layer) and get d loss / d (that site) for
+     every row and position in dsite (B, n, width). Sites: fe_site_resid / fe_site_mlp of layer l
+     (equal: resid_l = resid_mid_l + mlp_l), fe_site_key (4C, input of mlp.c_proj), fe_site_attn
+     (= d resid_mid_l), fe_site_embed (d of the token embedding = d of embed + wpe).
+     ROME's v* gradient is dsite at (fe_site_mlp, layer) at the lookup positions.
+   - weight gradients: grads (num_params floats, the fe_model blob layout: fe_params_view gives
+     the 16 pointers) is ACCUMULATED (+=) for every parameter downstream of the stop point; a
+     full backward (stop_site = fe_site_embed) needs the token ids for wte's rows.
+   Hooks: the stored activations are what the forward computed after every hook, and the
+   backward treats a hook as the identity. That is exact for additive hooks (ROME's delta, noise)
+   and wrong upstream of a hook that overwrites a state (restoration): those get gradient as if
+   nothing was overwritten.
+   first_pos > 0 treats positions < first_pos as constants (no gradient flows into them): exact
+   for dsite at positions >= first_pos, and a speed-up when only later positions matter (ROME:
+   first_pos = the smallest lookup). Not allowed with grads.
+
+   Training: fe_lm_loss (mean over rows of the mean cross-entropy over the row's positions whose
+   target is >= 0) and fe_lm_grad (forward + loss + full backward). fe_adamw_update is llm.c's
+   AdamW (bias-corrected moments; decoupled weight decay applied to every parameter).
+
+   >>api-rome
+   Value objective (ROME's compute_v) for a delta added to layer `layer`'s MLP output at each
+   prompt's lookup position (and at the lookup of every KL prompt):
+       nll  = mean over prompts of  -sum_j log p(target[j]) / len(target), logits of the last layer,
+              prompt i's last len(target) positions predicting target[0..]
+       kl   = mean over KL prompts of KL(p_delta || p_0) of the next-token distribution at its lookup
+       wd   = v_weight_decay * |delta| / |target_init|^2  (ROME's formula: |delta|, not squared)
+       loss = nll + kl_factor * kl + wd
+   target_init = the clean MLP output at prompt 0's lookup. All prompts run as rows of one state,
+   right-padded (causal attention: padding never changes earlier positions); each evaluation
+   recomputes layers >= layer only and runs the backward from the logits down to the MLP output
+   of `layer`, positions >= the smallest lookup only.
+   Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search, restarts;
+   projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
+   20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
+   Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
+   Covariance: C = E[k k^T] (uncentered, accumulated in double); u = normalize((C + ridge I)^-1 k*)
+   by Jacobi-preconditioned linear CG in double (no covariance: u = k* / |k*|, ROME without
+   mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
+   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in]).
+   Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
+   it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
+   layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
+/* ====================================================================== >>api-backward == */
+
+typedef struct fe_backward_opts {
+    fe_site stop_site;   /* fe_site_embed: full backward; resid/mlp/key/attn: stop inside block stop_layer */
+    int stop_layer;      /* ignored for fe_site_embed */
+    float *dsite;        /* out (B, n, width) or NULL: d loss / d (stop site); positions < first_pos are 0 */
+    float *grads;        /* in/out or NULL: num_params floats (fe_model blob layout), accumulated (+=) */
+    const int *tokens;   /* (B, n) ids: needed with grads and stop_site == fe_site_embed (wte rows) */
+    int first_pos;       /* positions < first_pos get no gradient (must be 0 with grads) */
+} fe_backward_opts;
+
+/* Positions [0, n) that fe_backward covers: the last position the forward computed, plus one. */
+FACTEDIT_API int fe_state_positions(const fe_state *s);
+/* Pointers into a gradient (or any) blob of num_params floats laid out like fe_model's params. */
+FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob);
+/* dlogits: (B, n, V), n = fe_state_positions(s). Rows of positions whose logits the forward did
+   not keep (all_logits = 0: every position but the last) must be zero (else fe_err_arg). */
+FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err);
+
+/* Mean over rows (with >= 1 target) of the mean cross-entropy over positions with target >= 0.
+   Reads logits of positions [0, n) (forward with all_logits = 1 over [0, n)); targets (B, n).
+   dlogits (B, n, V) may be NULL; it is overwritten with d loss / d logits. */
+FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss, float *dlogits, fe_error *err);
+/* Forward of inputs (B, n) + fe_lm_loss + full backward: grads (num_params) += d loss / d params. */
+FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n, float *grads, double *loss, fe_error *err);
+/* AdamW step t (1-based) over n parameters: m, v are the moment buffers (start at 0). */
+FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+                                  float beta1, float beta2, float eps, float weight_decay, int t);
+
+/* ========================================================================== >>api-rome == */
+
+typedef struct fe_rome_prompt { const int *ids; int n; int lookup; } fe_rome_prompt;
+
+typedef struct fe_vobj_spec {
+    int layer;                          /* the edited layer */
+    const fe_rome_prompt *prompts;      /* rewriting prompts: context + prompt + target[:-1]; lookup = subject's last token */
+    int n_prompts;
+    const int *target; int n_target;    /* the new object's tokens */
+    const fe_rome_prompt *kl_prompts;   /* ROME: "{subject} is a", lookup = subject's last token; may be NULL */
+    int n_kl;
+    float kl_factor;                    /* ROME: 0.0625 */
+    float v_weight_decay;               /* ROME: 0.5 */
+} fe_vobj_spec;
+
+typedef struct fe_vparts { double loss, nll, kl, wd; } fe_vparts;
+typedef struct fe_vobj fe_vobj;
+
+/* Runs the clean forward (target_init, the KL reference distributions). */
+FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *spec, fe_error *err);
+FACTEDIT_API void fe_vobj_free(fe_vobj *o);
+FACTEDIT_API const float *fe_vobj_target_init(const fe_vobj *o);   /* C floats */
+/* Loss parts at delta (C floats; NULL = 0) and, if grad != NULL, d loss / d delta (C floats). */
+FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *parts, float *grad, fe_error *err);
+
+typedef enum fe_solver { fe_solver_cg = 0, fe_solver_adam = 1 } fe_solver;
+
+/* progress: once per accepted iterate (CG) or per evaluation (Adam). */
+typedef void (*fe_rome_progress_fn)(void *user, int iter, int evals, const fe_vparts *parts, double delta_norm);
+
+typedef struct fe_rome_hparams {
+    int layer;                   /* ROME on GPT-2 XL: 17 */
+    float kl_factor;             /* 0.0625 */
+    float v_weight_decay;        /* 0.5 */
+    float clamp_norm_factor;     /* 4: |delta| <= 4 |target_init|; <= 0: no clamp */
+    fe_solver solver;            /* fe_solver_cg (default) or fe_solver_adam (ROME's) */
+    int max_iters;               /* CG iterations (30); Adam: evaluations (ROME's v_num_grad_steps, 20) */
+    int max_evals;               /* CG: cap on gradient evaluations (0: 4 * max_iters) */
+    double loss_stop;            /* 5e-2 */
+    float v_lr;                  /* Adam: 0.5 */
+    double cov_ridge;            /* added to the covariance's diagonal before solving (0 = none) */
+    fe_rome_progress_fn progress; void *progress_user;
+} fe_rome_hparams;
+
+typedef struct fe_rome_report {
+    int iters, evals;            /* solver iterations and gradient evaluations */
+    int status;                  /* 0 loss < loss_stop, 1 converged (tiny gradient / no progress), 2 iteration or evaluation cap */
+    fe_vparts first, last;       /* at delta = 0 and at the returned delta */
+    double delta_norm, clamp;    /* |delta| and the clamp radius */
+    int cg_iters;                /* linear CG iterations for u (0 without covariance) */
+} fe_rome_report;
+
+/* Defaults above; layer = round(17/48 * L) (17 for GPT-2 XL's 48 layers). */
+FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m);
+/* Minimizes the value objective from delta = 0; delta (C floats) receives the result. */
+FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err);
+
+/* Keys (4C) and MLP outputs (C) of layer `layer` at each prompt's lookup; either may be NULL. */
+FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys, float *mlp_out, fe_error *err);
+
+/* Uncentered second moment of keys, accumulated in double. m2 is dim x dim, symmetric. */
+typedef struct fe_cov { int dim; double count; double *m2; void *alloc_user; } fe_cov;
+FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_error *err);
+FACTEDIT_API void fe_cov_free(fe_cov *c);
+FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err);   /* n keys of dim floats */
+/* Every position of B sequences of n tokens (B, n): keys of layer `layer`. */
+FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err);
+FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out);     /* dim x dim: m2 / count */
+/* x = (m2 / count + ridge I)^-1 rhs by Jacobi-preconditioned CG in double, relative residual
+   <= tol (<= 0: 1e-10), at most max_iter (<= 0: 10 dim) iterations; *iters may be NULL. */
+FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err);
+
+/* A rank-one edit of layer `layer`'s mlp.c_proj: W[o][i] += right[o] * u[i]. */
+typedef struct fe_edit {
+    int layer, C;
+    float *u;                    /* 4C: the key direction (unit norm) */
+    float *right;                /* C */
+    float *vstar;                /* C: target_init + delta */
+    float *saved;                /* C x 4C: the layer's c_proj weight before apply (NULL when not applied) */
+    uint64_t hash_after;         /* hash of that matrix right after apply */
+    int applied;
+    fe_rome_report report;
+    void *alloc_user;
+} fe_edit;
+
+/* The request in tokens. Context templates are prefixes put before the prompt (ROME: "{}" and
+   ten generated texts); prefixes == NULL means the empty prefix only. */
+typedef struct fe_rome_request {
+    const int *prompt; int n_prompt;          /* unprefixed prompt, without the target */
+    int subject_last;                         /* index in prompt of the subject's last token */
+    const int *target; int n_target;          /* new object, e.g. " Paris" */
+    const int *const *prefixes; const int *n_prefixes; int num_prefixes;
+    const int *kl_prompt; int n_kl; int kl_lookup;   /* n_kl = 0: no KL term */
+} fe_rome_request;
+
+FACTEDIT_API fe_result fe_edit_new(fe_edit **out, const fe_model *m, int layer, fe_error *err);
+FACTEDIT_API void fe_edit_free(fe_edit *e);
+/* right = (vstar - cur_output) / (cur_input . u); copies u and vstar into the edit. */
+FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input, const float *cur_output, fe_error *err);
+FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err);
+FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err);
+/* ROME end to end: k*, u (cov may be NULL), v* by the chosen solver, right. Not applied. */
+FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err);
+
 #ifdef __cplusplus
 }
 #endif
@@ -2845,6 +3031,1135 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
     }
     fe__free(m->alloc_user, scratch);
     fe_state_free(s);
+    return r;
+}
+
+/* ===================================================================== >>impl-backward == */
+/* Each backward kernel sits under the forward it undoes (llm.c style). Gradients of inputs are
+   accumulated (+=), so residual branches simply add; callers zero buffers first. Work is split
+   by output element (columns of dinp, rows of dw, heads of attention): every number is summed
+   by one thread in a fixed order, so results do not depend on the thread count. */
+
+/* y (n) += a x (n): SIMD with the header's vector macros when it has them. */
+FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
+    int i = 0;
+#if defined(FACTEDIT__VW) && defined(fe__vstore) && defined(fe__vbcast)
+    fe__vf va = fe__vbcast(a);
+    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(va, fe__vload(x + i), fe__vload(y + i)));
+#endif
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* matmul: out (N,OC) = inp (N,C) . w (OC,C)^T + b (OC).
+   dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
+   Blocked: 256 rows at a time (the dinp / inp block stays in L2), dinp by column blocks of 128
+   (threads), dw by output rows (threads). Zero gradients are skipped. Every element sums its
+   terms in a fixed order (t-block, then o or t ascending): thread-count independent. */
+FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
+    int t0;
+    for (t0 = 0; t0 < N; t0 += 256) {
+        int tn = N - t0 < 256 ? N - t0 : 256;
+        if (dinp) {
+            int ib, nib = (C + 127) / 128;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)tn * OC * C > 100000)
+#endif
+            for (ib = 0; ib < nib; ib++) {
+                int i0 = ib * 128, len = C - i0 < 128 ? C - i0 : 128, o, t;
+                for (o = 0; o < OC; o++) {
+                    const float *wr = w + (size_t)o * C + i0;
+                    for (t = t0; t < t0 + tn; t++) {
+                        float g = dout[(size_t)t * OC + o];
+                        if (g != 0.0f) fe__axpy(dinp + (size_t)t * C + i0, g, wr, len);
+                    }
+                }
+            }
+        }
+        if (dw || db) {
+            int o;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)tn * OC * C > 100000)
+#endif
+            for (o = 0; o < OC; o++) {
+                int t;
+                for (t = t0; t < t0 + tn; t++) {
+                    float g = dout[(size_t)t * OC + o];
+                    if (g == 0.0f) continue;
+                    if (dw) fe__axpy(dw + (size_t)o * C, g, inp + (size_t)t * C, C);
+                    if (db) db[o] += g;
+                }
+            }
+        }
+    }
+}
+
+/* layernorm: out = (inp - mean) * rstd * w + b over rows of C (mean, rstd saved by the forward).
+   dinp (N,C) += ...;  dw, db (C) += ... (may be NULL). */
+FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                                           const float *rstd, const float *w, int N, int C) {
+    int n, i;
+    for (n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C, m = mean[n], s = rstd[n], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s, dnorm = w[i] * dy[i];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        for (i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s, dnorm = w[i] * dy[i];
+            if (dw) dw[i] += norm * dy[i];
+            if (db) db[i] += dy[i];
+            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        }
+    }
+}
+
+/* gelu (tanh): key = 0.5 x (1 + tanh(s (x + 0.044715 x^3))), x = fch.  d (N) *= gelu'(fch), in place. */
+FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
+    size_t i;
+    for (i = 0; i < N; i++) {
+        float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(arg), sech2 = 1.0f - th * th;
+        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * FACTEDIT__GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        d[i] *= local;
+    }
+}
+
+/* attention (one row of the batch): for head h, position t,
+       a[t][t2] = softmax_{t2 <= t}(q_t . k_t2 / sqrt(hs)),  y_t = sum_t2 a[t][t2] v_t2.
+   qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn,C) in, dqkv (Tn,3C) +=.
+   Positions t in [fp, Tn) send gradient; dk, dv land at every t2 <= t. scratch: NH * Tn floats. */
+FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att, const float *qkv, int T, int Tn, int C, int NH, int fp) {
+    int hs = C / NH, h;
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t C3 = 3 * (size_t)C;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)Tn * Tn * C > 50000)
+#endif
+    for (h = 0; h < NH; h++) {
+        float *da = scratch + (size_t)h * Tn;
+        int t, t2, i;
+        for (t = fp; t < Tn; t++) {
+            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)t * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
+            float *dq = dqkv + (size_t)t * C3 + h * hs, sum = 0.0f;
+            /* y = a . v:  da = dy . v,  dv += a dy */
+            for (t2 = 0; t2 <= t; t2++) {
+                const float *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
+                float *dv = dqkv + (size_t)t2 * C3 + 2 * C + h * hs, d = 0.0f;
+                for (i = 0; i < hs; i++) { d += dy[i] * v[i]; dv[i] += a[t2] * dy[i]; }
+                da[t2] = d;
+                sum += a[t2] * d;
+            }
+            /* softmax: dpre = a (da - sum a da); pre = scale q . k */
+            for (t2 = 0; t2 <= t; t2++) {
+                const float *k = qkv + (size_t)t2 * C3 + C + h * hs;
+                float *dk = dqkv + (size_t)t2 * C3 + C + h * hs, dpre = a[t2] * (da[t2] - sum) * scale;
+                for (i = 0; i < hs; i++) { dq[i] += dpre * k[i]; dk[i] += dpre * q[i]; }
+            }
+        }
+    }
+}
+
+FACTEDIT_API int fe_state_positions(const fe_state *s) { return s->last_pos + 1; }
+
+FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob) {
+    fe_params p;
+    float **q[FACTEDIT_NUM_PARAM_TENSORS];
+    int i;
+    q[0] = &p.wte; q[1] = &p.wpe; q[2] = &p.ln1w; q[3] = &p.ln1b; q[4] = &p.qkvw; q[5] = &p.qkvb; q[6] = &p.attprojw; q[7] = &p.attprojb;
+    q[8] = &p.ln2w; q[9] = &p.ln2b; q[10] = &p.fcw; q[11] = &p.fcb; q[12] = &p.fcprojw; q[13] = &p.fcprojb; q[14] = &p.lnfw; q[15] = &p.lnfb;
+    for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) { *q[i] = blob; if (blob) blob += m->param_sizes[i]; }
+    return p;
+}
+
+FACTEDIT__PRIV int fe__row_nonzero(const float *x, size_t n) { size_t i; for (i = 0; i < n; i++) if (x[i] != 0.0f) return 1; return 0; }
+
+/* Rows [0, Tn) of every batch row of a state buffer (row stride T) as one contiguous (B*Tn, width)
+   matrix: the buffer itself when Tn == T, else a copy in tmp. */
+FACTEDIT__PRIV const float *fe__rows(const float *buf, size_t width, int B, int T, int Tn, float *tmp) {
+    int b;
+    if (Tn == T) return buf;
+    for (b = 0; b < B; b++) memcpy(tmp + (size_t)b * Tn * width, buf + (size_t)b * T * width, sizeof(float) * (size_t)Tn * width);
+    return tmp;
+}
+
+FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err) {
+    const fe_config *c = &m->config;
+    const fe_params *P = &m->params;
+    fe_params G;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T, Tn, B, M, fp, b, l, t, lo, stop_in_block, nz = 0;
+    size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C, width, per, bytes, cnt;
+    float *work, *dres, *dC, *d3, *d4, *datt, *tmp, *zl, *zx;
+    int *zrow;
+    const int grads = o && o->grads != NULL;
+    fe_site site;
+    if (!o || !dlogits) return fe__fail(err, fe_err_arg, "backward: NULL options or dlogits");
+    if (s->model != m) return fe__fail(err, fe_err_arg, "backward: state was made for another model");
+    T = s->T; B = s->B; Tn = s->last_pos + 1; fp = o->first_pos; site = o->stop_site; M = B * Tn;
+    if (Tn < 1) return fe__fail(err, fe_err_arg, "backward: the state holds no forward with logits");
+    if ((int)site < 0 || site >= fe_site_count) return fe__fail(err, fe_err_arg, "backward: bad stop site %d", (int)site);
+    if (site != fe_site_embed && (o->stop_layer < 0 || o->stop_layer >= L))
+        return fe__fail(err, fe_err_range, "backward: stop layer %d outside [0, %d)", o->stop_layer, L);
+    if (fp < 0 || fp >= Tn) return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", fp, Tn);
+    if (grads && fp) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
+    if (grads && site == fe_site_embed) {
+        if (!o->tokens) return fe__fail(err, fe_err_arg, "backward: weight gradients of wte need the token ids");
+        for (b = 0; b < M; b++)
+            if (o->tokens[b] < 0 || o->tokens[b] >= V) return fe__fail(err, fe_err_range, "backward: token id %d outside the vocabulary", o->tokens[b]);
+    }
+    /* logits (and ln_f's activations) exist only where the forward kept them; count the rows
+       that carry gradient (positions >= first_pos) */
+    for (b = 0; b < B; b++)
+        for (t = 0; t < Tn; t++) {
+            int kept = s->all_logits ? (t >= s->logits_pos0 && t < s->logits_pos0 + s->logits_n) : t == s->last_pos;
+            if (!fe__row_nonzero(dlogits + ((size_t)b * Tn + t) * V, (size_t)V)) continue;
+            if (!kept) return fe__fail(err, fe_err_arg, "backward: gradient at row %d position %d, whose logits the forward did not keep (all_logits)", b, t);
+            nz += t >= fp;
+        }
+    /* blocks L-1 .. lo are done whole; block lo-1 in part when the stop site is inside it */
+    stop_in_block = site == fe_site_key || site == fe_site_attn;
+    lo = site == fe_site_embed ? 0 : o->stop_layer + 1;
+    width = site == fe_site_key ? C4 : (size_t)C;
+    /* scratch, rows in (B, Tn) layout: dres, dC (M,C), d3 (M,3C), d4 (M,4C), tmp (M,4C) for
+       gathered activations, datt (NH,Tn); head: compact dlogits (nz,V), inputs (nz,C), row ids */
+    per = (size_t)M * (2 * (size_t)C + C3 + 2 * C4) + (size_t)NH * Tn;
+    if (!fe__mul((size_t)nz, (size_t)V + C, &cnt) || !fe__add(per, cnt, &per) || !fe__add(per, (size_t)nz + 1, &per) || !fe__mul(per, sizeof(float), &bytes))
+        return fe__fail(err, fe_err_limit, "backward: size overflow");
+    work = (float *)fe__malloc(m->alloc_user, bytes);
+    if (!work) return fe__fail(err, fe_err_nomem, "backward: cannot allocate %lu bytes", (unsigned long)bytes);
+    dres = work; dC = dres + (size_t)M * C; d3 = dC + (size_t)M * C; d4 = d3 + (size_t)M * C3; tmp = d4 + (size_t)M * C4;
+    datt = tmp + (size_t)M * C4; zl = datt + (size_t)NH * Tn; zx = zl + (size_t)nz * V; zrow = (int *)(zx + (size_t)nz * C);
+    G = fe_params_view(m, o->grads);
+    memset(dres, 0, sizeof(float) * (size_t)M * C);
+
+    /* head: logits = lnf . wte^T (tied), over the rows that carry gradient, gathered: one pass over wte */
+    nz = 0;
+    for (b = 0; b < B; b++)
+        for (t = fp; t < Tn; t++) {
+            const float *dl = dlogits + ((size_t)b * Tn + t) * V;
+            if (!fe__row_nonzero(dl, (size_t)V)) continue;
+            memcpy(zl + (size_t)nz * V, dl, sizeof(float) * V);
+            memcpy(zx + (size_t)nz * C, s->lnf + ((size_t)b * T + t) * C, sizeof(float) * C);
+            zrow[nz++] = b * Tn + t;
+        }
+    memset(dC, 0, sizeof(float) * (size_t)nz * C);
+    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
+    /* ln_f: lnf = LN(resid_{L-1}) */
+    for (t = 0; t < nz; t++) {
+        int r = zrow[t];
+        size_t sr = (size_t)(r / Tn) * T + (size_t)(r % Tn);
+        fe__layernorm_backward(dres + (size_t)r * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C, s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
+    }
+
+    for (l = L - 1; l >= lo - stop_in_block && l >= 0; l--) {
+        const fe__layer_acts *a = &s->layers[l];
+        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
+        int partial = l < lo;   /* the stop site is inside this block */
+        int N = Tn - fp;
+#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + fp) * (w))   /* state rows of batch row b from fp */
+#define FACTEDIT__WR(buf, w) ((buf) + ((size_t)b * Tn + fp) * (w))  /* scratch rows of batch row b from fp */
+        /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
+        /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
+        memset(d4, 0, sizeof(float) * (size_t)M * C4);
+        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C);
+        if (grads) fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, fe__rows(a->key, C4, B, T, Tn, tmp), NULL, M, 4 * C, C);
+        if (partial && site == fe_site_key) break;
+        /* GELU: key = gelu(fch) */
+        for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)N * C4);
+        /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C);
+        if (grads) fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, fe__rows(a->ln2, (size_t)C, B, T, Tn, tmp), NULL, M, C, 4 * C);
+        /* ln_2: ln2 = LN(resid_mid) */
+        for (b = 0; b < B; b++)
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
+                                   FACTEDIT__SR(a->resid_mid, C), FACTEDIT__SR(a->ln2_mean, 1), FACTEDIT__SR(a->ln2_rstd, 1), P->ln2w + (size_t)l * C, N, C);
+        if (partial) break;  /* site attn: d attn = d resid_mid */
+        /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
+        /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C);
+        if (grads) fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, fe__rows(a->atty, (size_t)C, B, T, Tn, tmp), NULL, M, C, C);
+        /* causal self-attention: atty = attention(qkv); positions < fp keep no gradient */
+        memset(d3, 0, sizeof(float) * (size_t)M * C3);
+        for (b = 0; b < B; b++) {
+            fe__attention_backward(d3 + (size_t)b * Tn * C3, datt, dC + (size_t)b * Tn * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, Tn, C, NH, fp);
+            if (fp) memset(d3 + (size_t)b * Tn * C3, 0, sizeof(float) * (size_t)fp * C3);
+        }
+        /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C);
+        if (grads) fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, fe__rows(a->ln1, (size_t)C, B, T, Tn, tmp), NULL, M, C, 3 * C);
+        /* ln_1: ln1 = LN(x) */
+        for (b = 0; b < B; b++)
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
+                                   FACTEDIT__SR(x, C), FACTEDIT__SR(a->ln1_mean, 1), FACTEDIT__SR(a->ln1_rstd, 1), P->ln1w + (size_t)l * C, N, C);
+#undef FACTEDIT__SR
+#undef FACTEDIT__WR
+    }
+    if (o->dsite) memcpy(o->dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);   /* rows < fp are 0 */
+    /* encoder: encoded = wte[token] (site embed) + wpe[t] */
+    if (site == fe_site_embed && grads)
+        for (b = 0; b < B; b++)
+            for (t = 0; t < Tn; t++) {
+                const float *d = dres + ((size_t)b * Tn + t) * C;
+                fe__axpy(G.wte + (size_t)o->tokens[(size_t)b * Tn + t] * C, 1.0f, d, C);
+                fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
+            }
+    fe__free(m->alloc_user, work);
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ------------------------------------------------------------------------ training ---- */
+
+/* log-sum-exp of one row of logits, in double */
+FACTEDIT__PRIV double fe__logsumexp(const float *z, int V) {
+    int i;
+    double mx = -INFINITY, s = 0.0;
+    for (i = 0; i < V; i++) if (z[i] > mx) mx = z[i];
+    for (i = 0; i < V; i++) s += exp((double)z[i] - mx);
+    return mx + log(s);
+}
+
+FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss, float *dlogits, fe_error *err) {
+    int B = s->B, V = m->config.vocab_size, b, t, i, rows = 0;
+    double total = 0.0;
+    if (s->model != m) return fe__fail(err, fe_err_arg, "loss: state was made for another model");
+    if (n < 1 || n > s->T || !targets) return fe__fail(err, fe_err_arg, "loss: bad length %d or NULL targets", n);
+    if (!s->all_logits || s->logits_pos0 > 0 || s->logits_pos0 + s->logits_n < n)
+        return fe__fail(err, fe_err_arg, "loss: the state lacks logits for positions [0, %d) (forward with all_logits)", n);
+    for (b = 0; b < B; b++) {
+        int cnt = 0;
+        for (t = 0; t < n; t++) {
+            int y = targets[(size_t)b * n + t];
+            if (y >= V) return fe__fail(err, fe_err_range, "loss: target %d outside the vocabulary", y);
+            cnt += y >= 0;
+        }
+        rows += cnt > 0;
+    }
+    if (dlogits) memset(dlogits, 0, sizeof(float) * (size_t)B * n * V);
+    for (b = 0; b < B; b++) {
+        int cnt = 0;
+        double rl = 0.0;
+        for (t = 0; t < n; t++) cnt += targets[(size_t)b * n + t] >= 0;
+        if (!cnt) continue;
+        for (t = 0; t < n; t++) {
+            int y = targets[(size_t)b * n + t];
+            const float *z = s->logits + ((size_t)b * s->T + t) * V;
+            double lse;
+            if (y < 0) continue;
+            lse = fe__logsumexp(z, V);
+            rl += lse - z[y];
+            if (dlogits) {
+                float *d = dlogits + ((size_t)b * n + t) * V;
+                double scale = 1.0 / ((double)cnt * rows);
+                for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * scale);
+                d[y] -= (float)scale;
+            }
+        }
+        total += rl / cnt;
+    }
+    if (loss) *loss = rows ? total / rows : 0.0;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n, float *grads, double *loss, fe_error *err) {
+    fe_forward_opts fo;
+    fe_backward_opts bo;
+    float *dl;
+    size_t cnt;
+    fe_result r;
+    memset(&fo, 0, sizeof fo);
+    fo.all_logits = 1;
+    if ((r = fe_forward(m, s, inputs, n, &fo, err)) != fe_ok) return r;
+    if (!fe__mul3((size_t)s->B, (size_t)n, (size_t)m->config.vocab_size, &cnt) || !fe__mul(cnt, sizeof(float), &cnt))
+        return fe__fail(err, fe_err_limit, "lm_grad: size overflow");
+    dl = (float *)fe__malloc(m->alloc_user, cnt);
+    if (!dl) return fe__fail(err, fe_err_nomem, "lm_grad: out of memory");
+    r = fe_lm_loss(m, s, targets, n, loss, dl, err);
+    if (r == fe_ok && grads) {
+        memset(&bo, 0, sizeof bo);
+        bo.stop_site = fe_site_embed; bo.grads = grads; bo.tokens = inputs;
+        r = fe_backward(m, s, dl, &bo, err);
+    }
+    fe__free(m->alloc_user, dl);
+    return r;
+}
+
+FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float g = grads[i], mi = beta1 * m[i] + (1.0f - beta1) * g, vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        float mhat = mi / bc1, vhat = vi / bc2;
+        m[i] = mi; v[i] = vi;
+        params[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * params[i]);
+    }
+}
+
+/* ======================================================================== >>impl-ncg ==== */
+/* Nonlinear conjugate gradient, Polak-Ribiere+ with strong-Wolfe line search (Nocedal & Wright,
+   algorithms 3.5/3.6 with cubic interpolation), optionally projected onto the ball |x| <= radius:
+   the line search walks the projected path P(x + a d) (P(y) = y, or radius y / |y| outside), and
+   at the boundary the gradient used for directions and convergence is its tangent part when the
+   descent direction points outward. Restarts (steepest descent) every restart_every iterations,
+   when the direction is not a descent direction, and when the boundary becomes (in)active. */
+
+typedef fe_result (*fe__fg_fn)(void *user, const double *x, double *f, double *g, fe_error *err);
+typedef struct fe__ncg_opts {
+    int max_iters, max_evals;   /* defaults 100, 4 max_iters */
+    double f_stop;              /* stop when f < f_stop (-inf: off) */
+    double gtol;                /* stop when |projected g| <= gtol (0: 1e-10) */
+    double radius;              /* <= 0: unconstrained */
+    double init_step;           /* length of the first trial step (<= 0: 1, or radius / 4) */
+    int restart_every;          /* <= 0: n */
+    double ftol;                /* stop when f_prev - f <= ftol * max(1, |f|) (0: off) */
+    double c2;                  /* strong-Wolfe curvature constant (0: 0.1) */
+    int max_ls;                 /* evaluations per line search (0: 20) */
+    void (*progress)(void *user, int iter, int evals, double f, const double *x);
+    void *progress_user;
+} fe__ncg_opts;
+typedef struct fe__ncg_info { int iters, evals, restarts, status; double f; } fe__ncg_info;  /* status as fe_rome_report */
+
+FACTEDIT__PRIV double fe__dot(const double *a, const double *b, int n) { double s = 0.0; int i; for (i = 0; i < n; i++) s += a[i] * b[i]; return s; }
+
+typedef struct fe__ls {
+    int n; double R; const double *x, *d; double *y, *g;   /* trial point and gradient */
+    fe__fg_fn fg; void *user; int *evals;
+} fe__ls;
+
+/* phi(a) = f(P(x + a d)) and phi'(a); trial point in ls->y, its gradient in ls->g. */
+FACTEDIT__PRIV fe_result fe__ls_eval(fe__ls *ls, double a, double *phi, double *dphi, fe_error *err) {
+    int i, n = ls->n;
+    double ny, yd, yg, gd;
+    fe_result r;
+    for (i = 0; i < n; i++) ls->y[i] = ls->x[i] + a * ls->d[i];
+    ny = sqrt(fe__dot(ls->y, ls->y, n));
+    if (ls->R > 0 && ny > ls->R) {
+        double k = ls->R / ny;
+        for (i = 0; i < n; i++) ls->y[i] *= k;
+    }
+    (*ls->evals)++;
+    if ((r = ls->fg(ls->user, ls->y, phi, ls->g, err)) != fe_ok) return r;
+    gd = fe__dot(ls->g, ls->d, n);
+    if (ls->R > 0 && ny > ls->R) {   /* dP/da = (R/|y|)(d - (yhat . d) yhat) */
+        yd = fe__dot(ls->y, ls->d, n) / ls->R;
+        yg = fe__dot(ls->y, ls->g, n) / ls->R;
+        *dphi = (ls->R / ny) * (gd - yd * yg);
+    } else *dphi = gd;
+    if (!(*phi == *phi) || !(*dphi == *dphi)) return fe__fail(err, fe_err_numeric, "ncg: objective is NaN");
+    return fe_ok;
+}
+
+/* Safeguarded cubic minimizer between (a, fa, ga) and (b, fb, gb), kept in the middle 80%. */
+FACTEDIT__PRIV double fe__cubic_min(double a, double fa, double ga, double b, double fb, double gb) {
+    double d1 = ga + gb - 3.0 * (fa - fb) / (a - b), disc = d1 * d1 - ga * gb, d2, z, lo = a < b ? a : b, hi = a < b ? b : a, w = hi - lo;
+    if (disc >= 0.0) {
+        d2 = (b > a ? 1.0 : -1.0) * sqrt(disc);
+        z = b - (b - a) * (gb + d2 - d1) / (gb - ga + 2.0 * d2);
+        if (z == z && z > lo + 0.1 * w && z < hi - 0.1 * w) return z;
+        if (z == z && z >= lo && z <= hi) return z < lo + 0.1 * w ? lo + 0.1 * w : hi - 0.1 * w;
+    }
+    return 0.5 * (a + b);
+}
+
+/* Strong-Wolfe search from phi(0) = f0, phi'(0) = g0 < 0. On success (*ok = 1) xbest/gbest/fbest
+   hold the accepted point; otherwise the best Armijo point, if any (*ok = 2), or nothing (*ok = 0). */
+FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, double a1, int max_evals, double c2, double *xbest, double *gbest, double *fbest,
+                                         double *abest, int *ok, fe_error *err) {
+    const double c1 = 1e-4;
+    double a_prev = 0.0, f_prev = f0, g_prev = g0, a = a1, f, g, best = f0;
+    int i, n = ls->n, used = 0;
+    fe_result r;
+    double lo = 0, flo = 0, glo = 0, hi = 0, fhi = 0, ghi = 0;
+    int zoom = 0;
+    *ok = 0;
+#define FACTEDIT__LS_KEEP() do { if (f < best && f <= f0 + c1 * a * g0) { best = f; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; *ok = 2; } } while (0)
+    /* bracketing phase */
+    for (i = 0; i < max_evals && !zoom; i++) {
+        if ((r = fe__ls_eval(ls, a, &f, &g, err)) != fe_ok) return r;
+        used++;
+        FACTEDIT__LS_KEEP();
+        if (f > f0 + c1 * a * g0 || (i > 0 && f >= f_prev)) { lo = a_prev; flo = f_prev; glo = g_prev; hi = a; fhi = f; ghi = g; zoom = 1; break; }
+        if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
+        if (g >= 0) { lo = a; flo = f; glo = g; hi = a_prev; fhi = f_prev; ghi = g_prev; zoom = 1; break; }
+        a_prev = a; f_prev = f; g_prev = g;
+        a *= 3.0;
+    }
+    /* zoom phase: lo satisfies Armijo with the lowest value so far, [lo, hi] holds a Wolfe point */
+    while (zoom && used < max_evals) {
+        a = fe__cubic_min(lo, flo, glo, hi, fhi, ghi);
+        if (fabs(hi - lo) <= 1e-14 * (fabs(lo) + fabs(hi))) break;
+        if ((r = fe__ls_eval(ls, a, &f, &g, err)) != fe_ok) return r;
+        used++;
+        FACTEDIT__LS_KEEP();
+        if (f > f0 + c1 * a * g0 || f >= flo) { hi = a; fhi = f; ghi = g; }
+        else {
+            if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
+            if (g * (hi - lo) >= 0) { hi = lo; fhi = flo; ghi = glo; }
+            lo = a; flo = f; glo = g;
+        }
+    }
+#undef FACTEDIT__LS_KEEP
+    return fe_ok;
+}
+
+/* Tangent part of g at x when x sits on the sphere |x| = R and -g points outward. */
+FACTEDIT__PRIV int fe__ncg_proj_grad(const double *x, const double *g, double *ge, int n, double R) {
+    int i;
+    double nx = sqrt(fe__dot(x, x, n)), gx;
+    memcpy(ge, g, sizeof(double) * n);
+    if (R <= 0 || nx < R * (1.0 - 1e-9)) return 0;
+    gx = fe__dot(g, x, n);
+    if (gx >= 0) return 0;   /* descent points inward: interior behaviour */
+    for (i = 0; i < n; i++) ge[i] -= gx / (nx * nx) * x[i];
+    return 1;
+}
+
+FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, const fe__ncg_opts *o, fe__ncg_info *info, void *alloc_user, fe_error *err) {
+    int max_iters = o->max_iters > 0 ? o->max_iters : 100, max_evals = o->max_evals > 0 ? o->max_evals : 4 * max_iters;
+    int restart_every = o->restart_every > 0 ? o->restart_every : n, evals = 0, k, i, since = 0, on_bound = 0, ok, max_ls = o->max_ls > 0 ? o->max_ls : 20;
+    double c2 = o->c2 > 0 ? o->c2 : 0.1;
+    double gtol = o->gtol > 0 ? o->gtol : 1e-10, R = o->radius, f, f_prev = 0, fnew, a, a_prev = 0, g0, g0_prev = 0, nx;
+    double *buf, *g, *ge, *ge_old, *d, *y, *gy, *xn, *gn;
+    fe__ls ls;
+    fe_result r = fe_ok;
+    memset(info, 0, sizeof *info);
+    buf = (double *)fe__malloc(alloc_user, sizeof(double) * 8 * (size_t)n);
+    if (!buf) return fe__fail(err, fe_err_nomem, "ncg: out of memory");
+    g = buf; ge = g + n; ge_old = ge + n; d = ge_old + n; y = d + n; gy = y + n; xn = gy + n; gn = xn + n;
+    nx = sqrt(fe__dot(x, x, n));
+    if (R > 0 && nx > R) for (i = 0; i < n; i++) x[i] *= R / nx;
+    if ((r = fg(user, x, &f, g, err)) != fe_ok) goto done;
+    evals = 1;
+    ls.n = n; ls.R = R; ls.x = x; ls.d = d; ls.y = y; ls.g = gy; ls.fg = fg; ls.user = user; ls.evals = &evals;
+    info->status = 2;
+    for (k = 0; k < max_iters; k++) {
+        int bound = fe__ncg_proj_grad(x, g, ge, n, R), restart;
+        double gnorm = sqrt(fe__dot(ge, ge, n));
+        if (f < o->f_stop) { info->status = 0; break; }
+        if (gnorm <= gtol) { info->status = 1; break; }
+        if (evals >= max_evals) break;
+        restart = k == 0 || since >= restart_every || bound != on_bound;
+        if (!restart) {
+            double beta = fe__dot(ge, ge, n) - fe__dot(ge, ge_old, n);
+            beta /= fe__dot(ge_old, ge_old, n);
+            if (!(beta > 0)) beta = 0;   /* PR+ (and NaN-safe) */
+            for (i = 0; i < n; i++) d[i] = -ge[i] + beta * d[i];
+            if (fe__dot(d, ge, n) >= 0) restart = 1;   /* not a descent direction */
+        }
+        if (restart) { for (i = 0; i < n; i++) d[i] = -ge[i]; since = 0; if (k) info->restarts++; }
+        on_bound = bound;
+        g0 = fe__dot(g, d, n);
+        if (bound) g0 = fe__dot(ge, d, n);
+        /* first trial step: N&W's 2 (f_k - f_k-1) / phi'(0), or the initial step length */
+        if (k == 0 || restart) {
+            double dn = sqrt(fe__dot(d, d, n)), s0 = o->init_step > 0 ? o->init_step : (R > 0 ? R / 4 : 1.0);
+            a = k == 0 ? s0 / dn : a_prev * g0_prev / g0;
+            if (!(a > 0) || a != a) a = s0 / dn;
+        } else {
+            a = 2.0 * (f - f_prev) / g0;
+            if (!(a > 0) || a != a) a = a_prev * g0_prev / g0;
+            if (!(a > 0) || a != a) a = a_prev;
+        }
+        if ((r = fe__line_search(&ls, f, g0, a, max_evals - evals < max_ls ? max_evals - evals : max_ls, c2, xn, gn, &fnew, &a, &ok, err)) != fe_ok) goto done;
+        if (!ok) {
+            if (restart) { info->status = 1; break; }   /* steepest descent found no decrease: converged to precision */
+            since = restart_every;  /* retry with steepest descent */
+            continue;
+        }
+        memcpy(ge_old, ge, sizeof(double) * n);
+        memcpy(x, xn, sizeof(double) * n);
+        memcpy(g, gn, sizeof(double) * n);
+        f_prev = f; f = fnew; a_prev = a; g0_prev = g0; since++;
+        info->iters = k + 1;
+        if (o->progress) o->progress(o->progress_user, k + 1, evals, f, x);
+        if (o->ftol > 0 && f_prev - f <= o->ftol * (fabs(f) > 1 ? fabs(f) : 1)) { info->status = 1; break; }
+    }
+done:
+    info->evals = evals;
+    info->f = f;
+    fe__free(alloc_user, buf);
+    return r;
+}
+
+/* ===================================================================== >>impl-rome ===== */
+
+struct fe_vobj {
+    const fe_model *m;
+    int layer, np, nk, nt, B, T, C, V, min_lookup;
+    int *tokens, *len, *lookup, *target;   /* (B,T) right-padded with 0; B; B; nt */
+    int *tail;                             /* (B, T - min_lookup): tokens of the positions each evaluation recomputes */
+    float kl_factor, vwd;
+    fe_state *s;
+    float *dlogits, *dsite, *target_init;  /* (B,T,V) (B,T,C) C */
+    double *logp0, ti_norm2;               /* (nk,V) */
+    const float *delta;                    /* during a forward */
+    void *alloc_user;
+};
+
+FACTEDIT__PRIV void fe__vobj_hook(void *user, fe_site site, int layer, int b, int pos0, int npos, float *rows, int width) {
+    fe_vobj *o = (fe_vobj *)user;
+    int p = o->lookup[b], i;
+    if (site != fe_site_mlp || layer != o->layer || !o->delta || p < pos0 || p >= pos0 + npos) return;
+    for (i = 0; i < width; i++) rows[(size_t)(p - pos0) * width + i] += o->delta[i];
+}
+
+FACTEDIT_API void fe_vobj_free(fe_vobj *o) {
+    if (!o) return;
+    fe_state_free(o->s);
+    fe__free(o->alloc_user, o->tokens);
+    fe__free(o->alloc_user, o->dlogits);
+    fe__free(o->alloc_user, o->logp0);
+    fe__free(o->alloc_user, o);
+}
+
+FACTEDIT_API const float *fe_vobj_target_init(const fe_vobj *o) { return o->target_init; }
+
+FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
+    fe_vobj *o;
+    int i, j, B, T = 0, C = m->config.channels, V = m->config.vocab_size;
+    size_t ints, floats;
+    fe_forward_opts fo;
+    fe_result r;
+    *out = NULL;
+    if (!sp || sp->layer < 0 || sp->layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "rome: layer outside the model");
+    if (sp->n_prompts < 1 || !sp->prompts || sp->n_target < 1 || !sp->target || sp->n_kl < 0 || (sp->n_kl && !sp->kl_prompts))
+        return fe__fail(err, fe_err_arg, "rome: need >= 1 prompt and >= 1 target token");
+    for (i = 0; i < sp->n_target; i++) if (sp->target[i] < 0 || sp->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", sp->target[i]);
+    B = sp->n_prompts + sp->n_kl;
+    for (i = 0; i < B; i++) {
+        const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
+        if (!p->ids || p->n < 1 || p->lookup < 0 || p->lookup >= p->n) return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup %d is outside it", i, p->lookup);
+        if (i < sp->n_prompts && (p->n < sp->n_target || p->lookup > p->n - sp->n_target))
+            return fe__fail(err, fe_err_arg, "rome: prompt %d (%d tokens) must end with target[:-1] after its lookup", i, p->n);
+        if (p->n > T) T = p->n;
+    }
+    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
+    o = (fe_vobj *)fe__calloc(m->alloc_user, sizeof *o);
+    if (!o) return fe__fail(err, fe_err_nomem, "rome: out of memory");
+    o->m = m; o->alloc_user = m->alloc_user; o->layer = sp->layer; o->np = sp->n_prompts; o->nk = sp->n_kl; o->nt = sp->n_target;
+    o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->vwd = sp->v_weight_decay;
+    ints = 2 * (size_t)B * T + 2 * (size_t)B + (size_t)o->nt;
+    floats = (size_t)B * T * V + (size_t)B * T * C + (size_t)C;
+    o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
+    o->dlogits = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
+    o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->nk * V + 1));
+    if (!o->tokens || !o->dlogits || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
+    o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->target = o->lookup + B; o->tail = o->target + o->nt;
+    o->dsite = o->dlogits + (size_t)B * T * V; o->target_init = o->dsite + (size_t)B * T * C;
+    memcpy(o->target, sp->target, sizeof(int) * (size_t)o->nt);
+    o->min_lookup = T;
+    for (i = 0; i < B; i++) {
+        const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
+        memcpy(o->tokens + (size_t)i * T, p->ids, sizeof(int) * (size_t)p->n);
+        o->len[i] = p->n; o->lookup[i] = p->lookup;
+        if (p->lookup < o->min_lookup) o->min_lookup = p->lookup;
+    }
+    for (i = 0; i < B; i++) memcpy(o->tail + (size_t)i * (T - o->min_lookup), o->tokens + (size_t)i * T + o->min_lookup, sizeof(int) * (size_t)(T - o->min_lookup));
+    if ((r = fe_state_new(&o->s, m, B, T, 0, err)) != fe_ok) { fe_vobj_free(o); return r; }
+    /* clean run: target_init and the KL reference distributions */
+    memset(&fo, 0, sizeof fo);
+    fo.all_logits = 1;
+    if ((r = fe_forward(m, o->s, o->tokens, T, &fo, err)) != fe_ok) { fe_vobj_free(o); return r; }
+    memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
+    o->ti_norm2 = 0.0;
+    for (i = 0; i < C; i++) o->ti_norm2 += (double)o->target_init[i] * o->target_init[i];
+    if (!(o->ti_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
+    for (i = 0; i < o->nk; i++) {
+        int b = o->np + i;
+        const float *z = fe_state_logits(o->s, b, o->lookup[b]);
+        double lse = fe__logsumexp(z, V);
+        for (j = 0; j < V; j++) o->logp0[(size_t)i * V + j] = (double)z[j] - lse;
+    }
+    *out = o;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *parts, float *grad, fe_error *err) {
+    const fe_model *m = o->m;
+    int B = o->B, T = o->T, V = o->V, C = o->C, b, j, i;
+    double nll = 0.0, kl = 0.0, dn = 0.0, wd;
+    fe_forward_opts fo;
+    fe_backward_opts bo;
+    fe_result r;
+    for (i = 0; delta && i < C; i++) dn += (double)delta[i] * delta[i];
+    dn = sqrt(dn);
+    /* layers < layer and positions < the smallest lookup do not depend on delta: recompute the
+       rest (the clean run left the KV cache and the lower layers in the state) */
+    memset(&fo, 0, sizeof fo);
+    fo.all_logits = 1; fo.layer0 = o->layer; fo.pos0 = o->min_lookup; fo.hook = fe__vobj_hook; fo.hook_user = o;
+    o->delta = delta;
+    r = fe_forward(m, o->s, o->tail, T - o->min_lookup, &fo, err);
+    o->delta = NULL;
+    if (r) return r;
+    if (grad) memset(o->dlogits, 0, sizeof(float) * (size_t)B * T * V);
+    /* nll: prompt b's positions len-nt .. len-1 predict target[0 .. nt-1] */
+    for (b = 0; b < o->np; b++)
+        for (j = 0; j < o->nt; j++) {
+            int pos = o->len[b] - o->nt + j, y = o->target[j];
+            const float *z = fe_state_logits(o->s, b, pos);
+            double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->nt * o->np);
+            nll += (lse - z[y]) * sc;
+            if (grad) {
+                float *d = o->dlogits + ((size_t)b * T + pos) * V;
+                for (i = 0; i < V; i++) d[i] += (float)(exp((double)z[i] - lse) * sc);
+                d[y] -= (float)sc;
+            }
+        }
+    /* kl: KL(p_delta || p_0) = sum p (log p - log p0);  d/dz_i = p_i (log p_i - log p0_i - KL) */
+    for (j = 0; j < o->nk; j++) {
+        int bb = o->np + j, pos = o->lookup[bb];
+        const float *z = fe_state_logits(o->s, bb, pos);
+        const double *lp0 = o->logp0 + (size_t)j * V;
+        double lse = fe__logsumexp(z, V), k = 0.0, sc = (double)o->kl_factor / o->nk;
+        for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; k += exp(lp) * (lp - lp0[i]); }
+        kl += k / o->nk;
+        if (grad && sc != 0.0) {
+            float *d = o->dlogits + ((size_t)bb * T + pos) * V;
+            for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] += (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
+        }
+    }
+    wd = (double)o->vwd * dn / o->ti_norm2;
+    if (parts) { parts->nll = nll; parts->kl = kl; parts->wd = wd; parts->loss = nll + o->kl_factor * kl + wd; }
+    if (!grad) { fe__ok(err); return fe_ok; }
+    memset(&bo, 0, sizeof bo);
+    bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer; bo.dsite = o->dsite; bo.first_pos = o->min_lookup;
+    if ((r = fe_backward(m, o->s, o->dlogits, &bo, err)) != fe_ok) return r;
+    for (i = 0; i < C; i++) {
+        double g = dn > 0 ? (double)o->vwd * delta[i] / (dn * o->ti_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
+        for (b = 0; b < B; b++) g += o->dsite[((size_t)b * T + o->lookup[b]) * C + i];
+        grad[i] = (float)g;
+    }
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m) {
+    memset(hp, 0, sizeof *hp);
+    hp->layer = (int)floor(17.0 / 48.0 * m->config.num_layers + 0.5);
+    if (hp->layer >= m->config.num_layers) hp->layer = m->config.num_layers - 1;
+    hp->kl_factor = 0.0625f; hp->v_weight_decay = 0.5f; hp->clamp_norm_factor = 4.0f;
+    hp->solver = fe_solver_cg; hp->max_iters = 30; hp->max_evals = 0; hp->loss_stop = 5e-2; hp->v_lr = 0.5f;
+    hp->cov_ridge = 0.0;
+}
+
+/* Solver glue: the objective in double for fe__ncg. */
+typedef struct fe__vsolve {
+    fe_vobj *o; float *df, *gf; fe_vparts parts;
+    const fe_rome_hparams *hp; fe_vparts *hist; int nhist, cap;  /* parts of every evaluation */
+} fe__vsolve;
+
+FACTEDIT__PRIV fe_result fe__vsolve_fg(void *user, const double *x, double *f, double *g, fe_error *err) {
+    fe__vsolve *v = (fe__vsolve *)user;
+    int i, C = v->o->C;
+    fe_result r;
+    for (i = 0; i < C; i++) v->df[i] = (float)x[i];
+    if ((r = fe_vobj_eval(v->o, v->df, &v->parts, v->gf, err)) != fe_ok) return r;
+    for (i = 0; i < C; i++) g[i] = v->gf[i];
+    *f = v->parts.loss;
+    if (v->nhist < v->cap) v->hist[v->nhist] = v->parts;
+    v->nhist++;
+    return fe_ok;
+}
+
+FACTEDIT__PRIV void fe__vsolve_progress(void *user, int iter, int evals, double f, const double *x) {
+    fe__vsolve *v = (fe__vsolve *)user;
+    double n2 = fe__dot(x, x, v->o->C);
+    fe_vparts p;
+    int k;
+    (void)f;
+    /* the accepted iterate is the evaluation with that loss, searched from the latest */
+    p = v->parts;
+    for (k = (v->nhist < v->cap ? v->nhist : v->cap) - 1; k >= 0; k--) if (v->hist[k].loss == f) { p = v->hist[k]; break; }
+    if (v->hp->progress) v->hp->progress(v->hp->progress_user, iter, evals, &p, sqrt(n2));
+}
+
+FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err) {
+    int C = o->C, i, it;
+    double R = hp->clamp_norm_factor > 0 ? hp->clamp_norm_factor * sqrt(o->ti_norm2) : 0.0, *x;
+    fe__vsolve v;
+    fe_result r = fe_ok;
+    fe_rome_report rp;
+    memset(&rp, 0, sizeof rp);
+    memset(&v, 0, sizeof v);
+    rp.clamp = R;
+    v.o = o; v.hp = hp;
+    v.cap = (hp->max_evals > 0 ? hp->max_evals : 4 * (hp->max_iters > 0 ? hp->max_iters : 30)) + 8;
+    x = (double *)fe__calloc(o->alloc_user, sizeof(double) * 3 * (size_t)C + sizeof(float) * 2 * (size_t)C + sizeof(fe_vparts) * (size_t)v.cap);
+    if (!x) return fe__fail(err, fe_err_nomem, "rome: out of memory");
+    v.df = (float *)(x + 3 * (size_t)C); v.gf = v.df + C; v.hist = (fe_vparts *)(v.gf + C);
+    if (hp->solver == fe_solver_cg) {
+        fe__ncg_opts no;
+        fe__ncg_info ni;
+        memset(&no, 0, sizeof no);
+        no.max_iters = hp->max_iters > 0 ? hp->max_iters : 30;
+        no.max_evals = hp->max_evals > 0 ? hp->max_evals : 4 * no.max_iters;
+        no.f_stop = hp->loss_stop; no.radius = R; no.gtol = 1e-8; no.ftol = 1e-5;
+        no.init_step = sqrt(o->ti_norm2);   /* first step: |delta| = |target_init| */
+        no.progress = fe__vsolve_progress; no.progress_user = &v;
+        r = fe__ncg(C, x, fe__vsolve_fg, &v, &no, &ni, o->alloc_user, err);
+        if (r == fe_ok) {
+            rp.iters = ni.iters; rp.evals = ni.evals; rp.status = ni.status;
+            if (v.nhist) rp.first = v.hist[0];
+            for (i = 0; i < C; i++) delta[i] = (float)x[i];
+            r = fe_vobj_eval(o, delta, &rp.last, NULL, err);
+        }
+    } else {
+        /* ROME's loop: evaluate; stop if loss < loss_stop or at the last step; Adam; clamp */
+        double *am = x + C, *av = am + C, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        int steps = hp->max_iters > 0 ? hp->max_iters : 20;
+        rp.status = 2;
+        for (i = 0; i < C; i++) delta[i] = 0.0f;
+        for (it = 0; it < steps; it++) {
+            double n2 = 0.0;
+            if ((r = fe_vobj_eval(o, delta, &v.parts, v.gf, err)) != fe_ok) break;
+            rp.evals++;
+            if (it == 0) rp.first = v.parts;
+            rp.last = v.parts;
+            for (i = 0; i < C; i++) n2 += (double)delta[i] * delta[i];
+            if (hp->progress) hp->progress(hp->progress_user, it, rp.evals, &v.parts, sqrt(n2));
+            if (v.parts.loss < hp->loss_stop) { rp.status = 0; break; }
+            if (it == steps - 1) break;
+            rp.iters++;
+            n2 = 0.0;
+            for (i = 0; i < C; i++) {
+                double g = v.gf[i], bc1 = 1.0 - pow(b1, it + 1), bc2 = 1.0 - pow(b2, it + 1);
+                am[i] = b1 * am[i] + (1.0 - b1) * g;
+                av[i] = b2 * av[i] + (1.0 - b2) * g * g;
+                x[i] = delta[i] - hp->v_lr * (am[i] / bc1) / (sqrt(av[i] / bc2) + eps);
+                n2 += x[i] * x[i];
+            }
+            for (i = 0; i < C; i++) delta[i] = (float)(R > 0 && sqrt(n2) > R ? x[i] * R / sqrt(n2) : x[i]);
+        }
+    }
+    if (r == fe_ok) {
+        double n2 = 0.0;
+        for (i = 0; i < C; i++) n2 += (double)delta[i] * delta[i];
+        rp.delta_norm = sqrt(n2);
+        if (rep) *rep = rp;
+    }
+    fe__free(o->alloc_user, x);
+    return r;
+}
+
+/* ------------------------------------------------------------------ keys, covariance --- */
+
+FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys, float *mlp_out, fe_error *err) {
+    int i, T = 0, C = m->config.channels;
+    int *tok;
+    fe_state *s;
+    fe_forward_opts fo;
+    fe_result r;
+    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "rome: layer %d outside the model", layer);
+    if (n < 1 || !p) return fe__fail(err, fe_err_arg, "rome: no prompts");
+    for (i = 0; i < n; i++) {
+        if (!p[i].ids || p[i].n < 1 || p[i].lookup < 0 || p[i].lookup >= p[i].n) return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup is outside it", i);
+        if (p[i].n > T) T = p[i].n;
+    }
+    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
+    tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)n * T);
+    if (!tok) return fe__fail(err, fe_err_nomem, "rome: out of memory");
+    for (i = 0; i < n; i++) memcpy(tok + (size_t)i * T, p[i].ids, sizeof(int) * (size_t)p[i].n);
+    if ((r = fe_state_new(&s, m, n, T, 0, err)) != fe_ok) { fe__free(m->alloc_user, tok); return r; }
+    memset(&fo, 0, sizeof fo);
+    fo.last_layer = layer + 1; fo.no_logits = 1;
+    r = fe_forward(m, s, tok, T, &fo, err);
+    for (i = 0; r == fe_ok && i < n; i++) {
+        if (keys) memcpy(keys + (size_t)i * 4 * C, fe_state_act(s, fe_site_key, layer, i, p[i].lookup), sizeof(float) * 4 * (size_t)C);
+        if (mlp_out) memcpy(mlp_out + (size_t)i * C, fe_state_act(s, fe_site_mlp, layer, i, p[i].lookup), sizeof(float) * (size_t)C);
+    }
+    fe_state_free(s);
+    fe__free(m->alloc_user, tok);
+    if (r == fe_ok) fe__ok(err);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_error *err) {
+    fe_cov *c;
+    size_t bytes;
+    *out = NULL;
+    if (dim < 1 || !fe__mul3((size_t)dim, (size_t)dim, sizeof(double), &bytes)) return fe__fail(err, fe_err_arg, "cov: bad dimension %d", dim);
+    c = (fe_cov *)fe__calloc(alloc_user, sizeof *c);
+    if (!c) return fe__fail(err, fe_err_nomem, "cov: out of memory");
+    c->m2 = (double *)fe__calloc(alloc_user, bytes);
+    if (!c->m2) { fe__free(alloc_user, c); return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes", (unsigned long)bytes); }
+    c->dim = dim; c->alloc_user = alloc_user;
+    *out = c;
+    return fe_ok;
+}
+
+FACTEDIT_API void fe_cov_free(fe_cov *c) { if (c) { fe__free(c->alloc_user, c->m2); fe__free(c->alloc_user, c); } }
+
+/* m2 += K^T K for n keys, in batches of 64: transposed to double, upper triangle, then mirrored. */
+FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err) {
+    int d = c->dim, i;
+    size_t t0;
+    double *kt = (double *)fe__malloc(c->alloc_user, sizeof(double) * 64 * (size_t)d);
+    if (!kt) return fe__fail(err, fe_err_nomem, "cov: out of memory");
+    for (t0 = 0; t0 < n; t0 += 64) {
+        int nb = (int)(n - t0 < 64 ? n - t0 : 64), t;
+        for (t = 0; t < nb; t++) for (i = 0; i < d; i++) kt[(size_t)i * nb + t] = keys[(t0 + t) * d + i];
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)d * d * nb > 200000)
+#endif
+        for (i = 0; i < d; i++) {
+            int j, tt;
+            const double *a = kt + (size_t)i * nb;
+            for (j = i; j < d; j++) {
+                const double *bb = kt + (size_t)j * nb;
+                double s = 0.0;
+                for (tt = 0; tt < nb; tt++) s += a[tt] * bb[tt];
+                c->m2[(size_t)i * d + j] += s;
+            }
+        }
+    }
+    for (i = 0; i < d; i++) { int j; for (j = 0; j < i; j++) c->m2[(size_t)i * d + j] = c->m2[(size_t)j * d + i]; }
+    c->count += (double)n;
+    fe__free(c->alloc_user, kt);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err) {
+    fe_state *s;
+    fe_forward_opts fo;
+    fe_result r;
+    float *keys;
+    int b, C4 = 4 * m->config.channels;
+    if (c->dim != C4) return fe__fail(err, fe_err_mismatch, "cov: dimension %d, the model's keys have %d", c->dim, C4);
+    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "cov: layer %d outside the model", layer);
+    if ((r = fe_state_new(&s, m, B, n, 0, err)) != fe_ok) return r;
+    memset(&fo, 0, sizeof fo);
+    fo.last_layer = layer + 1; fo.no_logits = 1;
+    if ((r = fe_forward(m, s, tokens, n, &fo, err)) != fe_ok) { fe_state_free(s); return r; }
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (size_t)n * C4);
+    if (!keys) { fe_state_free(s); return fe__fail(err, fe_err_nomem, "cov: out of memory"); }
+    for (b = 0; b < B && r == fe_ok; b++) {
+        /* the state's rows of one batch row are contiguous */
+        memcpy(keys, fe_state_act(s, fe_site_key, layer, b, 0), sizeof(float) * (size_t)n * C4);
+        r = fe_cov_add(c, keys, (size_t)n, err);
+    }
+    fe__free(m->alloc_user, keys);
+    fe_state_free(s);
+    return r;
+}
+
+FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out) {
+    size_t i, n = (size_t)c->dim * c->dim;
+    for (i = 0; i < n; i++) out[i] = (float)(c->count > 0 ? c->m2[i] / c->count : 0.0);
+}
+
+/* A = m2 / count + ridge I, solved by PCG with the diagonal as preconditioner. */
+FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err) {
+    int d = c->dim, i, k;
+    double inv = c->count > 0 ? 1.0 / c->count : 0.0, *w, *r, *z, *p, *ap, *dg, rz, bn = 0.0, rn;
+    if (tol <= 0) tol = 1e-10;
+    if (max_iter <= 0) max_iter = 10 * d;
+    w = (double *)fe__malloc(c->alloc_user, sizeof(double) * 5 * (size_t)d);
+    if (!w) return fe__fail(err, fe_err_nomem, "cov: out of memory");
+    r = w; z = r + d; p = z + d; ap = p + d; dg = ap + d;
+    for (i = 0; i < d; i++) {
+        dg[i] = c->m2[(size_t)i * d + i] * inv + ridge;
+        if (!(dg[i] > 0)) { fe__free(c->alloc_user, w); return fe__fail(err, fe_err_numeric, "cov: diagonal entry %d is %g: not positive definite (add a ridge)", i, dg[i]); }
+        x[i] = 0.0; r[i] = rhs[i]; bn += r[i] * r[i];
+    }
+    bn = sqrt(bn);
+    for (i = 0; i < d; i++) { z[i] = r[i] / dg[i]; p[i] = z[i]; }
+    rz = fe__dot(r, z, d);
+    rn = bn;
+    for (k = 0; k < max_iter && rn > tol * bn; k++) {
+        double pap, a, rz2, b;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)d * d > 100000)
+#endif
+        for (i = 0; i < d; i++) ap[i] = fe__dot(c->m2 + (size_t)i * d, p, d) * inv + ridge * p[i];
+        pap = fe__dot(p, ap, d);
+        if (!(pap > 0)) { fe__free(c->alloc_user, w); return fe__fail(err, fe_err_numeric, "cov: matrix not positive definite (p.Ap = %g)", pap); }
+        a = rz / pap;
+        for (i = 0; i < d; i++) { x[i] += a * p[i]; r[i] -= a * ap[i]; }
+        for (i = 0; i < d; i++) z[i] = r[i] / dg[i];
+        rz2 = fe__dot(r, z, d);
+        b = rz2 / rz;
+        rz = rz2;
+        for (i = 0; i < d; i++) p[i] = z[i] + b * p[i];
+        rn = sqrt(fe__dot(r, r, d));
+    }
+    if (iters) *iters = k;
+    fe__free(c->alloc_user, w);
+    if (rn > tol * bn) return fe__fail(err, fe_err_numeric, "cov: CG did not converge in %d iterations (residual %g)", k, bn > 0 ? rn / bn : rn);
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ------------------------------------------------------------------------- edits ------ */
+
+FACTEDIT_API void fe_edit_free(fe_edit *e) {
+    if (!e) return;
+    fe__free(e->alloc_user, e->saved);
+    fe__free(e->alloc_user, e->u);
+    fe__free(e->alloc_user, e);
+}
+
+FACTEDIT_API fe_result fe_edit_new(fe_edit **out, const fe_model *m, int layer, fe_error *err) {
+    fe_edit *e;
+    int C = m->config.channels;
+    *out = NULL;
+    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "edit: layer %d outside the model", layer);
+    e = (fe_edit *)fe__calloc(m->alloc_user, sizeof *e);
+    if (!e) return fe__fail(err, fe_err_nomem, "edit: out of memory");
+    e->u = (float *)fe__calloc(m->alloc_user, sizeof(float) * 6 * (size_t)C);
+    if (!e->u) { fe__free(m->alloc_user, e); return fe__fail(err, fe_err_nomem, "edit: out of memory"); }
+    e->right = e->u + 4 * (size_t)C; e->vstar = e->right + C;
+    e->layer = layer; e->C = C; e->alloc_user = m->alloc_user;
+    *out = e;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input, const float *cur_output, fe_error *err) {
+    int i, C = e->C;
+    double den = 0.0;
+    if (e->applied) return fe__fail(err, fe_err_arg, "edit: cannot change an applied edit (undo it first)");
+    for (i = 0; i < 4 * C; i++) den += (double)cur_input[i] * u[i];
+    if (!(fabs(den) > 1e-30)) return fe__fail(err, fe_err_numeric, "edit: the key is orthogonal to u (cur_input . u = %g)", den);
+    memcpy(e->u, u, sizeof(float) * 4 * (size_t)C);
+    memcpy(e->vstar, vstar, sizeof(float) * (size_t)C);
+    for (i = 0; i < C; i++) e->right[i] = (float)(((double)vstar[i] - cur_output[i]) / den);
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT__PRIV uint64_t fe__hash_floats(const float *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+    for (i = 0; i < n; i++) { uint32_t u; memcpy(&u, p + i, 4); h = (h ^ u) * 0x100000001b3ull; h ^= h >> 29; }
+    return h;
+}
+
+FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
+    int C = e->C, o, i;
+    size_t n = (size_t)C * 4 * C;
+    float *W;
+    if (m->config.channels != C || e->layer >= m->config.num_layers) return fe__fail(err, fe_err_mismatch, "edit: made for another model");
+    if (e->applied) return fe__fail(err, fe_err_arg, "edit: already applied");
+    if (!e->saved) e->saved = (float *)fe__malloc(e->alloc_user, sizeof(float) * n);
+    if (!e->saved) return fe__fail(err, fe_err_nomem, "edit: cannot save the %lu-float layer matrix", (unsigned long)n);
+    W = m->params.fcprojw + (size_t)e->layer * n;
+    memcpy(e->saved, W, sizeof(float) * n);
+    /* W (C, 4C) [out, in]: W[o][i] += right[o] u[i]  (HF Conv1D [in, out]: W += u right^T) */
+    for (o = 0; o < C; o++) for (i = 0; i < 4 * C; i++) W[(size_t)o * 4 * C + i] += e->right[o] * e->u[i];
+    e->hash_after = fe__hash_floats(W, n);
+    e->applied = 1;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err) {
+    size_t n = (size_t)e->C * 4 * e->C;
+    float *W;
+    if (!e->applied) return fe__fail(err, fe_err_arg, "edit: not applied");
+    if (m->config.channels != e->C || e->layer >= m->config.num_layers) return fe__fail(err, fe_err_mismatch, "edit: made for another model");
+    W = m->params.fcprojw + (size_t)e->layer * n;
+    if (fe__hash_floats(W, n) != e->hash_after)
+        return fe__fail(err, fe_err_arg, "edit: layer %d changed since this edit was applied: undo later edits first (reverse order)", e->layer);
+    memcpy(W, e->saved, sizeof(float) * n);
+    fe__free(e->alloc_user, e->saved);
+    e->saved = NULL;
+    e->applied = 0;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *q, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err) {
+    int C = m->config.channels, C4 = 4 * C, V = m->config.vocab_size, np, i, j, off;
+    fe_rome_prompt *kp = NULL, *vp = NULL, klp;
+    int *ids = NULL;
+    float *keys = NULL, *kstar, *u, *cur_in, *cur_out, *delta;
+    double *ud = NULL, nu = 0.0;
+    fe_vobj_spec sp;
+    fe_vobj *o = NULL;
+    fe_edit *e = NULL;
+    fe_rome_report rep;
+    fe_result r;
+    size_t total = 0;
+    *out = NULL;
+    if (!q || !hp || !q->prompt || q->n_prompt < 1 || q->subject_last < 0 || q->subject_last >= q->n_prompt || !q->target || q->n_target < 1)
+        return fe__fail(err, fe_err_arg, "rome: bad request (empty prompt or target, or subject outside the prompt)");
+    if (q->n_kl && (!q->kl_prompt || q->kl_lookup < 0 || q->kl_lookup >= q->n_kl)) return fe__fail(err, fe_err_arg, "rome: bad KL prompt");
+    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
+    for (i = 0; i < q->n_target; i++) if (q->target[i] < 0 || q->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", q->target[i]);
+    np = q->prefixes ? q->num_prefixes : 1;
+    if (np < 1) return fe__fail(err, fe_err_arg, "rome: no context prefixes");
+    for (i = 0; i < np; i++) {
+        int pl = q->prefixes ? q->n_prefixes[i] : 0;
+        if (pl < 0 || (pl && !q->prefixes[i])) return fe__fail(err, fe_err_arg, "rome: bad prefix %d", i);
+        total += (size_t)(pl + q->n_prompt + q->n_target);
+    }
+    memset(&rep, 0, sizeof rep);
+    ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * total);
+    kp = (fe_rome_prompt *)fe__malloc(m->alloc_user, sizeof(fe_rome_prompt) * 2 * ((size_t)np + 1));
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * ((size_t)np * C4 + 3 * (size_t)C4 + 2 * (size_t)C));
+    ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
+    if (!ids || !kp || !keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
+    vp = kp + np + 1;
+    kstar = keys + (size_t)np * C4; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C;
+    /* rows: prefix_i + prompt + target[:-1]; the key prompts are their first pl + n_prompt tokens */
+    for (i = 0, off = 0; i < np; i++) {
+        int pl = q->prefixes ? q->n_prefixes[i] : 0;
+        if (pl) memcpy(ids + off, q->prefixes[i], sizeof(int) * (size_t)pl);
+        memcpy(ids + off + pl, q->prompt, sizeof(int) * (size_t)q->n_prompt);
+        memcpy(ids + off + pl + q->n_prompt, q->target, sizeof(int) * (size_t)(q->n_target - 1));
+        kp[i].ids = ids + off; kp[i].n = pl + q->n_prompt; kp[i].lookup = pl + q->subject_last;
+        vp[i].ids = ids + off; vp[i].n = pl + q->n_prompt + q->n_target - 1; vp[i].lookup = kp[i].lookup;
+        off += pl + q->n_prompt + q->n_target;
+    }
+    /* k*: mean key over the prefixed prompts; u = normalize(C^-1 k*) */
+    if ((r = fe_rome_keys(m, hp->layer, kp, np, keys, NULL, err)) != fe_ok) goto done;
+    for (j = 0; j < C4; j++) { double s = 0.0; for (i = 0; i < np; i++) s += keys[(size_t)i * C4 + j]; kstar[j] = (float)(s / np); }
+    if (cov) {
+        if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &rep.cg_iters, err)) != fe_ok) goto done;
+    } else {
+        rep.cg_iters = 0;
+        for (j = 0; j < C4; j++) ud[j] = kstar[j];
+    }
+    for (j = 0; j < C4; j++) nu += ud[j] * ud[j];
+    nu = sqrt(nu);
+    if (!(nu > 0)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero"); goto done; }
+    for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
+    /* v*: the value objective */
+    memset(&sp, 0, sizeof sp);
+    sp.layer = hp->layer; sp.prompts = vp; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
+    if (q->n_kl) { klp.ids = q->kl_prompt; klp.n = q->n_kl; klp.lookup = q->kl_lookup; sp.kl_prompts = &klp; sp.n_kl = 1; }
+    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
+    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
+    {
+        int cgi = rep.cg_iters;
+        if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
+        rep.cg_iters = cgi;
+    }
+    /* cur_input, cur_output at the unprefixed prompt */
+    kp[np].ids = q->prompt; kp[np].n = q->n_prompt; kp[np].lookup = q->subject_last;
+    if ((r = fe_rome_keys(m, hp->layer, kp + np, 1, cur_in, cur_out, err)) != fe_ok) goto done;
+    if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
+    {
+        const float *ti = fe_vobj_target_init(o);
+        float *vs = keys;   /* reuse: C floats */
+        for (i = 0; i < C; i++) vs[i] = ti[i] + delta[i];
+        if ((r = fe_edit_set(e, u, vs, cur_in, cur_out, err)) != fe_ok) goto done;
+    }
+    e->report = rep;
+    *out = e; e = NULL;
+done:
+    fe_edit_free(e);
+    fe_vobj_free(o);
+    fe__free(m->alloc_user, ids);
+    fe__free(m->alloc_user, kp);
+    fe__free(m->alloc_user, keys);
+    fe__free(m->alloc_user, ud);
     return r;
 }
 
