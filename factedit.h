@@ -1335,19 +1335,6 @@ typedef float32x4_t fe__vf;
 
 FACTEDIT_API const char *fe_simd_name(void) { return FACTEDIT_SIMD_NAME; }
 
-/* Scalar reference. inp (T,C) w (OC,C) bias (OC) or NULL -> out (T,OC); out rows are
-   `ldo` floats apart (ldo >= OC). */
-FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
-    int t, o, i;
-    for (t = 0; t < T; t++)
-        for (o = 0; o < OC; o++) {
-            const float *x = inp + (size_t)t * C, *wr = w + (size_t)o * C;
-            float acc = bias ? bias[o] : 0.0f;
-            for (i = 0; i < C; i++) acc += x[i] * wr[i];
-            out[(size_t)t * ldo + o] = acc;
-        }
-}
-
 #ifdef FACTEDIT__VW
 /* One tile: rows t0..t0+nt of inp (nt <= 4) times weight rows o0..o0+no (no <= 4). */
 FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int C, int t0, int nt, int o0, int no) {
@@ -1384,21 +1371,40 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 #endif
 
 #ifdef FACTEDIT__VW
-/* Packed GEMM for T >= FACTEDIT__GEMM_MIN_T rows. The weights of NR = 2 vectors of output columns
-   and KC inputs are packed into a small panel bp[KC][NR] (on the stack, L1-resident); a micro-kernel
-   then keeps an MR x NR tile of outputs in registers and, for every k, broadcasts MR input values
-   against the two weight vectors: MR*2 FMAs per 2 loads. Output tiles are read back between KC
-   blocks, so every output is still summed in one fixed order (k ascending). */
+/* Packed GEMM:  c (M,N) = [c +] a (M,K) . b (K,N) [+ bias (N)], with any strides for a and b, so
+   the forward (x . W^T) and both backward products (dout . W and dout^T . x) share one kernel.
+   NR = 2 vectors of output columns and KC values of k are packed into a panel bp[KC][NR] (on the
+   stack, L1-resident); the micro-kernel keeps an MR x NR tile of c in registers and, for every k,
+   broadcasts MR values of a against the two panel vectors: MR*2 FMAs per 2 loads. Tiles are read
+   back between KC blocks, so every output sums its terms in one fixed order (k ascending),
+   whatever the tiling and the thread count. */
 #define FACTEDIT__NR (2 * FACTEDIT__VW)
 #define FACTEDIT__KC 256
 #define FACTEDIT__GEMM_MIN_T 4
 
-/* Packs w[o0 .. o0+nr) x [k0 .. k0+kc) into bp[kc][NR], zero-filling columns nr..NR. */
-FACTEDIT__PRIV void fe__pack_panel(float *bp, const float *w, int C, int o0, int nr, int k0, int kc) {
+typedef struct fe__gemm_args {
+    float *c; size_t ldc;              /* c (M,N), rows ldc apart */
+    const float *a; size_t a_rs, a_cs; /* a(m,k) = a[m*a_rs + k*a_cs] */
+    const float *b; size_t b_ks, b_ns; /* b(k,n) = b[k*b_ks + n*b_ns] */
+    const float *bias;                 /* (N) or NULL */
+    int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
+} fe__gemm_args;
+
+/* Packs b(k0 .. k0+kc, n0 .. n0+nr) into bp[kc][NR], zero-filling columns nr..NR. */
+FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, int nr, int k0, int kc) {
     int j, k;
+    if (g->b_ns == 1) {   /* rows of b are contiguous: a copy per k */
+        for (k = 0; k < kc; k++) {
+            const float *src = g->b + (size_t)(k0 + k) * g->b_ks + n0;
+            float *dst = bp + (size_t)k * FACTEDIT__NR;
+            memcpy(dst, src, sizeof(float) * (size_t)nr);
+            for (j = nr; j < FACTEDIT__NR; j++) dst[j] = 0.0f;
+        }
+        return;
+    }
     for (j = 0; j < FACTEDIT__NR; j++) {
-        const float *wr = w + (size_t)(o0 + j) * C + k0;
-        if (j < nr) for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = wr[k];
+        const float *src = g->b + (size_t)(n0 + j) * g->b_ns + (size_t)k0 * g->b_ks;
+        if (j < nr) for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = src[(size_t)k * g->b_ks];
         else for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = 0.0f;
     }
 }
@@ -1406,7 +1412,7 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const float *w, int C, int o0, int
 /* One row r of the micro-kernel, spelled out by the FACTEDIT__ROWS_n macros below. */
 #define FACTEDIT__DECL(r) fe__vf c##r##a, c##r##b;
 #define FACTEDIT__LOAD(r) if (init) { c##r##a = i0; c##r##b = i1; } else { c##r##a = fe__vload(ct + (r) * ldc); c##r##b = fe__vload(ct + (r) * ldc + FACTEDIT__VW); }
-#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(a[(size_t)(r) * lda + k]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
+#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(ap[(size_t)(r) * a_rs]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
 #define FACTEDIT__STORE(r) fe__vstore(ct + (r) * ldc, c##r##a); fe__vstore(ct + (r) * ldc + FACTEDIT__VW, c##r##b);
 #define FACTEDIT__ROWS_1(X) X(0)
 #define FACTEDIT__ROWS_2(X) X(0) X(1)
@@ -1414,15 +1420,16 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const float *w, int C, int o0, int
 #define FACTEDIT__ROWS_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define FACTEDIT__ROWS_8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define FACTEDIT__ROWS_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-/* ct: the (MR,NR) output tile, rows ldc apart: starts from init0/init1 (the bias) when init,
-   else from the partial sums in ct. a: MR input rows `lda` apart, at column k0. */
+/* ct: the (MR,NR) tile of c, rows ldc apart: starts from init0 (NR floats: bias or zeros) when
+   init, else from the partial sums in ct. a: the tile's first row at k0. */
 #define FACTEDIT__KERNEL(name, ROWS) \
-    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *a, size_t lda, const float *bp, int kc) { \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *a, size_t a_rs, size_t a_cs, const float *bp, int kc) { \
         int k; \
+        const float *ap = a; \
         fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
         ROWS(FACTEDIT__DECL) \
         ROWS(FACTEDIT__LOAD) \
-        for (k = 0; k < kc; k++) { \
+        for (k = 0; k < kc; k++, ap += a_cs) { \
             fe__vf b0 = fe__vload(bp + (size_t)k * FACTEDIT__NR), b1 = fe__vload(bp + (size_t)k * FACTEDIT__NR + FACTEDIT__VW); \
             ROWS(FACTEDIT__FMA) \
         } \
@@ -1438,40 +1445,84 @@ FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_12)
 FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_6)
 #endif
 
-/* All T rows against one panel of NR output columns starting at o0 (nr of them valid). Full
-   panels are computed in place in out; a partial one (the last panel) goes through a tile. */
-FACTEDIT__PRIV void fe__gemm_panel(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int o0, int nr) {
+/* All M rows against the panel of NR columns starting at n0 (nr of them valid). Full panels are
+   computed in place in c; a partial one (the last panel) goes through a tile. */
+FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
     float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR];
     int k0, t, r, j;
-    for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (bias && j < nr) ? bias[o0 + j] : 0.0f;
-    for (k0 = 0; k0 < C; k0 += FACTEDIT__KC) {
-        int kc = C - k0 < FACTEDIT__KC ? C - k0 : FACTEDIT__KC;
-        fe__pack_panel(bp, w, C, o0, nr, k0, kc);
-        for (t = 0; t < T;) {
-            int mr = T - t >= FACTEDIT__MR ? FACTEDIT__MR : T - t >= 8 && FACTEDIT__MR > 8 ? 8 : T - t >= 4 ? 4 : T - t >= 2 ? 2 : 1;
-            float *ct = out + (size_t)t * ldo + o0;
-            size_t ldc = ldo;
-            const float *a = inp + (size_t)t * C + k0;
+    for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (g->bias && !g->accumulate && j < nr) ? g->bias[n0 + j] : 0.0f;
+    for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
+        int kc = g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC, init = k0 == 0 && !g->accumulate;
+        fe__pack_panel(bp, g, n0, nr, k0, kc);
+        for (t = 0; t < g->M;) {
+            int mr = g->M - t >= FACTEDIT__MR ? FACTEDIT__MR : g->M - t >= 8 && FACTEDIT__MR > 8 ? 8 : g->M - t >= 4 ? 4 : g->M - t >= 2 ? 2 : 1;
+            float *ct = g->c + (size_t)t * g->ldc + n0;
+            size_t ldc = g->ldc;
+            const float *a = g->a + (size_t)t * g->a_rs + (size_t)k0 * g->a_cs;
             if (nr < FACTEDIT__NR) {
                 ct = tile; ldc = FACTEDIT__NR;
-                if (k0) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = out[(size_t)(t + r) * ldo + o0 + j];
+                if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = g->c[(size_t)(t + r) * g->ldc + n0 + j];
             }
             switch (mr) {
-            case 1: fe__kernel_1(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
-            case 2: fe__kernel_2(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
-            case 4: fe__kernel_4(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            case 1: fe__kernel_1(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
+            case 2: fe__kernel_2(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
+            case 4: fe__kernel_4(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
 #if FACTEDIT__MR == 12
-            case 8: fe__kernel_8(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            case 8: fe__kernel_8(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
 #endif
-            default: fe__kernel_mr(ct, ldc, k0 == 0, bz, a, (size_t)C, bp, kc); break;
+            default: fe__kernel_mr(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
             }
             if (nr < FACTEDIT__NR)
-                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) out[(size_t)(t + r) * ldo + o0 + j] = tile[r * FACTEDIT__NR + j];
+                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) g->c[(size_t)(t + r) * g->ldc + n0 + j] = tile[r * FACTEDIT__NR + j];
             t += mr;
         }
     }
 }
+
+/* Runs a GEMM with threads over panels of output columns. */
+FACTEDIT__PRIV void fe__gemm_run(const fe__gemm_args *g) {
+    int p, np = (g->N + FACTEDIT__NR - 1) / FACTEDIT__NR;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)g->M * g->N * g->K > 100000)
 #endif
+    for (p = 0; p < np; p++) {
+        int n0 = p * FACTEDIT__NR;
+        fe__gemm_panel(g, n0, g->N - n0 < FACTEDIT__NR ? g->N - n0 : FACTEDIT__NR);
+    }
+}
+#endif
+
+/* c (M,N) [+]= a (M,K) . b (K,N) with strides, the scalar reference of fe__gemm_run (and the
+   whole implementation under FACTEDIT_NO_SIMD). */
+FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
+                                 const float *bias, int M, int N, int K, int accumulate) {
+    int m, n, k;
+    for (m = 0; m < M; m++)
+        for (n = 0; n < N; n++) {
+            float acc = accumulate ? c[(size_t)m * ldc + n] : bias ? bias[n] : 0.0f;
+            for (k = 0; k < K; k++) acc += a[(size_t)m * a_rs + (size_t)k * a_cs] * b[(size_t)k * b_ks + (size_t)n * b_ns];
+            c[(size_t)m * ldc + n] = acc;
+        }
+}
+
+/* Scalar reference. inp (T,C) w (OC,C) bias (OC) or NULL -> out (T,OC); out rows are
+   `ldo` floats apart (ldo >= OC). */
+FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+    fe__gemm_ref(out, ldo, inp, (size_t)C, 1, w, 1, (size_t)C, bias, T, OC, C, 0);
+}
+
+/* The one entry point every matrix product goes through. */
+FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
+                             const float *bias, int M, int N, int K, int accumulate) {
+#ifdef FACTEDIT__VW
+    fe__gemm_args g;
+    g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
+    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    fe__gemm_run(&g);
+#else
+    fe__gemm_ref(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
+#endif
+}
 
 /* out (T,OC) = inp (T,C) . w (OC,C)^T + bias. Threads split the output columns (panels of NR,
    or blocks of 4 for few rows); each output is computed by one thread in a fixed order, so the
@@ -1481,14 +1532,7 @@ FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const floa
 #ifdef FACTEDIT__VW
     int ob;
     if (T >= FACTEDIT__GEMM_MIN_T) {
-        int np = (OC + FACTEDIT__NR - 1) / FACTEDIT__NR;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if ((size_t)T * OC * C > 100000)
-#endif
-        for (ob = 0; ob < np; ob++) {
-            int o0 = ob * FACTEDIT__NR;
-            fe__gemm_panel(out, ldo, inp, w, bias, T, C, o0, OC - o0 < FACTEDIT__NR ? OC - o0 : FACTEDIT__NR);
-        }
+        fe__gemm(out, ldo, inp, (size_t)C, 1, w, 1, (size_t)C, bias, T, OC, C, 0);
     } else {
         int nob = (OC + 3) / 4;
 #if defined(_OPENMP)
@@ -1522,11 +1566,20 @@ FACTEDIT__PRIV void fe__layernorm(float *out, float *mean, float *rstd, const fl
 }
 
 #define FACTEDIT__GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+/* tanh through one expf: 1 - 2/(e^2u + 1). Absolute error ~1e-7 (what GELU's 0.5x(1 + tanh)
+   needs), several times faster than libm's tanhf, which dominated small-model training. */
+FACTEDIT__PRIV float fe__tanh(float u) {
+    float e;
+    if (u > 15.0f) return 1.0f;
+    if (u < -15.0f) return -1.0f;
+    e = expf(2.0f * u);
+    return 1.0f - 2.0f / (e + 1.0f);
+}
 FACTEDIT__PRIV void fe__gelu(float *out, const float *inp, size_t N) {
     size_t i;
     for (i = 0; i < N; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + fe__tanh(FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -3052,44 +3105,14 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
 
 /* matmul: out (N,OC) = inp (N,C) . w (OC,C)^T + b (OC).
    dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
-   Blocked: 256 rows at a time (the dinp / inp block stays in L2), dinp by column blocks of 128
-   (threads), dw by output rows (threads). Zero gradients are skipped. Every element sums its
-   terms in a fixed order (t-block, then o or t ascending): thread-count independent. */
+   Both products run on the forward's packed GEMM (fe__gemm), so every element sums its terms in
+   a fixed order: thread-count independent. */
 FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
-    int t0;
-    for (t0 = 0; t0 < N; t0 += 256) {
-        int tn = N - t0 < 256 ? N - t0 : 256;
-        if (dinp) {
-            int ib, nib = (C + 127) / 128;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if ((size_t)tn * OC * C > 100000)
-#endif
-            for (ib = 0; ib < nib; ib++) {
-                int i0 = ib * 128, len = C - i0 < 128 ? C - i0 : 128, o, t;
-                for (o = 0; o < OC; o++) {
-                    const float *wr = w + (size_t)o * C + i0;
-                    for (t = t0; t < t0 + tn; t++) {
-                        float g = dout[(size_t)t * OC + o];
-                        if (g != 0.0f) fe__axpy(dinp + (size_t)t * C + i0, g, wr, len);
-                    }
-                }
-            }
-        }
-        if (dw || db) {
-            int o;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if ((size_t)tn * OC * C > 100000)
-#endif
-            for (o = 0; o < OC; o++) {
-                int t;
-                for (t = t0; t < t0 + tn; t++) {
-                    float g = dout[(size_t)t * OC + o];
-                    if (g == 0.0f) continue;
-                    if (dw) fe__axpy(dw + (size_t)o * C, g, inp + (size_t)t * C, C);
-                    if (db) db[o] += g;
-                }
-            }
-        }
+    if (dinp) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w, (size_t)C, 1, NULL, N, C, OC, 1);        /* dout . W */
+    if (dw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);          /* dout^T . inp */
+    if (db) {
+        int o, t;
+        for (t = 0; t < N; t++) for (o = 0; o < OC; o++) db[o] += dout[(size_t)t * OC + o];
     }
 }
 
@@ -3121,7 +3144,7 @@ FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, co
 FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
     size_t i;
     for (i = 0; i < N; i++) {
-        float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = tanhf(arg), sech2 = 1.0f - th * th;
+        float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = fe__tanh(arg), sech2 = 1.0f - th * th;
         float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * FACTEDIT__GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         d[i] *= local;
     }

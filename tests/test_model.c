@@ -166,6 +166,31 @@ static void test_matmul(void) {
     }
 }
 
+static void test_gemm_layouts(void) {
+    /* the three products the forward and backward use, SIMD vs the scalar reference */
+    fe_rng r;
+    int M = 13, N = 45, K = 300, rep;
+    float *a = (float *)malloc(sizeof(float) * M * K), *b = (float *)malloc(sizeof(float) * K * N);
+    float *c1 = (float *)malloc(sizeof(float) * M * N), *c2 = (float *)malloc(sizeof(float) * M * N), *bias = (float *)malloc(sizeof(float) * N);
+    size_t i;
+    fe_rng_seed(&r, 11);
+    for (i = 0; i < (size_t)M * K; i++) a[i] = (float)fe_rng_normal(&r);
+    for (i = 0; i < (size_t)K * N; i++) b[i] = (float)fe_rng_normal(&r);
+    for (i = 0; i < (size_t)N; i++) bias[i] = (float)fe_rng_normal(&r);
+    TEST("GEMM with every stride layout == scalar reference") {
+        for (rep = 0; rep < 4; rep++) {
+            /* rep 0: a row-major, b as [N][K]; 1: b as [K][N]; 2: a transposed; 3: accumulate */
+            size_t a_rs = rep == 2 ? 1 : (size_t)K, a_cs = rep == 2 ? (size_t)M : 1;
+            size_t b_ks = rep == 0 ? 1 : (size_t)N, b_ns = rep == 0 ? (size_t)K : 1;
+            for (i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = 0.5f;
+            fe__gemm(c1, (size_t)N, a, a_rs, a_cs, b, b_ks, b_ns, rep == 3 ? NULL : bias, M, N, K, rep == 3);
+            fe__gemm_ref(c2, (size_t)N, a, a_rs, a_cs, b, b_ks, b_ns, rep == 3 ? NULL : bias, M, N, K, rep == 3);
+            CHECKF(max_abs_diff(c1, c2, (size_t)M * N) <= 1e-4, "layout %d: worst %.3g", rep, max_abs_diff(c1, c2, (size_t)M * N));
+        }
+    }
+    free(a); free(b); free(c1); free(c2); free(bias);
+}
+
 static void test_kv_cache_and_batch(void) {
     fe_model *m = random_model(3, 4, 32, 90, 24, 4);
     fe_state *full, *inc, *bat;
@@ -355,6 +380,7 @@ int main(void) {
     test_hostile_checkpoints();
     test_save_load();
     test_matmul();
+    test_gemm_layouts();
     test_kv_cache_and_batch();
     test_hooks();
     test_sampling();
