@@ -618,6 +618,121 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err);
 /* ROME end to end: k*, u (cov may be NULL), v* by the chosen solver, right. Not applied. */
 FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err);
 
+/* factedit part: causal tracing (ROME, Meng et al. 2022, section 2; ROME's experiments/causal_trace.py).
+   Included right after factedit.h (needs its API, and in the implementation its private fe__ helpers
+   and the fe_state internals). To merge: the declarations go into the API part as >>api-trace, the
+   implementation into the implementation part as >>impl-trace.
+
+   >>api-trace
+   Causal tracing measures how much of a fact a hidden state carries. Three kinds of run, each on the
+   prompt `tokens` (T ids) whose subject occupies the tokens [subject_begin, subject_end):
+   - clean run: the answer token is the argmax at the last position (or opts.answer);
+     high = its probability.
+   - corrupted runs: `samples` rows, row s adds noise[s] (Gaussian, std opts.noise, or given
+     explicitly) to the token embeddings of the subject (site fe_site_embed: the wte rows, before wpe
+     is added). low = the answer's probability averaged over the rows.
+   - corrupted-with-restoration runs: a corrupted run in which some states at one token t are put
+     back to their clean values; score = answer probability averaged over the rows, and
+     score - low is the state's indirect effect.
+     kind hidden  (t, l): block l's output (fe_site_resid) at t.
+     kind mlp     (t, l): the MLP output (fe_site_mlp) at t in every layer j of the window
+     kind attn    (t, l): the attention output (fe_site_attn) likewise,
+                  window = max(0, l - w/2) <= j < min(L, l + ceil(w/2))   (ROME: w = 10).
+   fe_trace computes the grid of scores [T, L] for each requested kind. fe_trace_sever computes the
+   paper's Figure 3 at one token t: per layer l, block l's output at t is restored while the MLP (or
+   attention) outputs at t in ALL layers stay frozen at their corrupted values (same noise row);
+   sever none is the plain hidden restoration at t.
+
+   Noise. Drawn from an fe_rng: row s, subject token i, channel c (in that order, s slowest) gets
+   opts.noise * fe_rng_normal(). ROME uses 3 sigma, sigma = fe_embedding_std over the token ids of
+   many subjects (ROME's collect_embedding_std). opts.explicit_noise [samples][span][C] replaces the
+   draws (absolute values, opts.noise is then ignored), which makes results reproducible across
+   implementations.
+
+   Speed. A restoration at (t, l) cannot change anything at positions < t nor in layers below the
+   lowest restored one. The fast path (default) runs the corrupted rows once, then for each
+   restoration recomputes only positions >= t from that layer up (fe_forward's pos0 = t,
+   layer0 > 0 semantics, with every matmul batched over the rows), with the corrupted K/V cache of
+   positions < t; nested windows resume where the previous one stopped; restorations at
+   t < subject_begin change nothing and score exactly low. The logits of the last position are
+   computed for many restorations at once (one pass over wte for up to 64 rows). opts.plain = 1
+   runs one full fe_forward per restoration instead: the reference the tests compare the fast
+   path with (they agree to ~1e-10).
+   Results do not depend on the thread count.
+
+   Memory: three states of `samples` rows x T positions (clean, corrupted, work) plus a 64 x V
+   buffer of logits; the plain path a fourth state.
+
+   Errors: fe_err_arg (NULL model/tokens/result, empty subject span, samples or window < 1, noise
+   <= 0 or non-finite without explicit noise, kinds mask empty or unknown), fe_err_range (T < 1 or
+   T beyond the model's context, subject span or sever token outside the prompt, token id or answer
+   outside the vocabulary), fe_err_nomem, fe_err_limit (size overflow). The result is left zeroed
+   on failure, so fe_trace_result_free is always safe. */
+typedef enum fe_trace_kind {
+    fe_trace_hidden = 0,   /* block output: the residual stream (fe_site_resid)       */
+    fe_trace_mlp = 1,      /* MLP output after c_proj, windowed                        */
+    fe_trace_attn = 2,     /* attention output after c_proj, windowed                  */
+    fe_trace_kind_count
+} fe_trace_kind;
+#define FACTEDIT_TRACE_HIDDEN (1u << fe_trace_hidden)
+#define FACTEDIT_TRACE_MLP (1u << fe_trace_mlp)
+#define FACTEDIT_TRACE_ATTN (1u << fe_trace_attn)
+#define FACTEDIT_TRACE_ALL (FACTEDIT_TRACE_HIDDEN | FACTEDIT_TRACE_MLP | FACTEDIT_TRACE_ATTN)
+
+/* The module whose outputs a severed trace freezes at their corrupted values. */
+typedef enum fe_sever {
+    fe_sever_none = 0,     /* nothing frozen: plain hidden restoration   */
+    fe_sever_mlp = 1,      /* MLP outputs at t in every layer            */
+    fe_sever_attn = 2,     /* attention outputs at t in every layer      */
+    fe_sever_count
+} fe_sever;
+#define FACTEDIT_SEVER_NONE (1u << fe_sever_none)
+#define FACTEDIT_SEVER_MLP (1u << fe_sever_mlp)
+#define FACTEDIT_SEVER_ATTN (1u << fe_sever_attn)
+#define FACTEDIT_SEVER_ALL (FACTEDIT_SEVER_NONE | FACTEDIT_SEVER_MLP | FACTEDIT_SEVER_ATTN)
+
+typedef struct fe_trace_opts {
+    int samples;                  /* corrupted rows (>= 1; ROME: 10) */
+    int window;                   /* layers restored together for mlp/attn (>= 1; ROME: 10) */
+    float noise;                  /* absolute std of the noise (> 0 unless explicit_noise) */
+    uint64_t seed;                /* seeds the noise when rng is NULL */
+    fe_rng *rng;                  /* NULL: a generator seeded with `seed`; else draws advance it */
+    int answer;                   /* token to score; < 0: the clean run's argmax. NB: 0 is a token */
+    const float *explicit_noise;  /* [samples][subject_end - subject_begin][C] or NULL */
+    int plain;                    /* 1: full forward per restoration (reference path) */
+} fe_trace_opts;
+
+/* samples 10, window 10, answer -1 (argmax), noise 0 (set it: e.g. 3 * fe_embedding_std). */
+FACTEDIT_API fe_trace_opts fe_trace_opts_default(void);
+
+typedef struct fe_trace_result {
+    int T, L;                     /* prompt length, layers */
+    size_t subject_begin, subject_end;
+    int token;                    /* fe_trace_sever: the restored token; fe_trace: -1 */
+    int answer;                   /* the scored token */
+    int samples, window;
+    double high;                  /* answer probability in the clean run */
+    double low;                   /* mean answer probability of the corrupted rows, nothing restored */
+    /* fe_trace: scores[kind] = [T, L] row-major (scores[kind][t * L + l]), NULL if not requested.
+       fe_trace_sever: scores[sever] = [L], NULL if not requested. Mean answer probabilities. */
+    float *scores[3];
+    void *alloc_user;             /* allocator of scores (the model's) */
+} fe_trace_result;
+
+/* The grid: kinds is a mask of FACTEDIT_TRACE_*. On success *out owns its scores (fe_trace_result_free). */
+FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
+                                unsigned kinds, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err);
+/* Severed restoration at `token` (< 0: the subject's last token, subject_end - 1; the paper's
+   choice). severs is a mask of FACTEDIT_SEVER_*; opts.window is not used. */
+FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
+                                      int token, unsigned severs, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err);
+FACTEDIT_API void fe_trace_result_free(fe_trace_result *r);   /* frees the scores, zeroes *r; NULL ok */
+
+/* Standard deviation over every element of the wte rows of `tokens` (n ids: concatenate the token
+   ids of many subjects), with Bessel's correction like torch.std: ROME's collect_embedding_std.
+   ROME corrupts with noise = 3 * this. Needs n * C >= 2. */
+FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, size_t n, double *std, fe_error *err);
+
 #ifdef __cplusplus
 }
 #endif
@@ -1380,7 +1495,7 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
    whatever the tiling and the thread count. */
 #define FACTEDIT__NR (2 * FACTEDIT__VW)
 #define FACTEDIT__KC 256
-#define FACTEDIT__GEMM_MIN_T 4
+#define FACTEDIT__GEMM_MIN_T 16   /* fewer rows: the dot-product tiles stream W faster */
 
 typedef struct fe__gemm_args {
     float *c; size_t ldc;              /* c (M,N), rows ldc apart */
@@ -2831,6 +2946,7 @@ struct fe_state {
     fe__layer_acts *layers;  /* L */
     float *lnf, *lnf_mean, *lnf_rstd;  /* (B,T,C) (B,T) (B,T) */
     float *logits;           /* (B,T,V) when all_logits, else (B,V) */
+    float *scratch;          /* (2, B*T, 4C): the forward's gathered rows */
     float *blob;
     size_t blob_floats;
     void *alloc_user;
@@ -2862,7 +2978,8 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
        fch 4C, key 4C, mlp C, resid C  => 18C + 4 + NH*T floats per (row, position) */
     if (!fe__mul3(NH, (size_t)max_tokens, 1, &tt) || !fe__add(18 * C + 4, tt, &per_layer) || !fe__mul(per_layer, BT, &per_layer) ||
         !fe__mul(per_layer, (size_t)c->num_layers, &total) || !fe__add(total, BT * (3 * C + 2), &total) ||
-        !fe__add(total, (size_t)batch * (size_t)max_tokens * (size_t)c->vocab_size, &total) || !fe__mul(total, sizeof(float), &bytes))
+        !fe__add(total, (size_t)batch * (size_t)max_tokens * (size_t)c->vocab_size, &total) ||
+        !fe__add(total, BT * 8 * C, &total) || !fe__mul(total, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "state: size overflow");
     s = (fe_state *)fe__calloc(m->alloc_user, sizeof *s);
     if (!s) return fe__fail(err, fe_err_nomem, "state: out of memory");
@@ -2888,6 +3005,7 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
     }
     FACTEDIT__TAKE(s->lnf, BT * C); FACTEDIT__TAKE(s->lnf_mean, BT); FACTEDIT__TAKE(s->lnf_rstd, BT);
     FACTEDIT__TAKE(s->logits, BT * (size_t)c->vocab_size);
+    FACTEDIT__TAKE(s->scratch, BT * 8 * C);
 #undef FACTEDIT__TAKE
     *out = s;
     fe__ok(err);
@@ -2952,14 +3070,81 @@ FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int
 
 FACTEDIT__PRIV void fe__residual(float *out, const float *a, const float *b, size_t n) { size_t i; for (i = 0; i < n; i++) out[i] = a[i] + b[i]; }
 
+/* The forward of positions [p0, p0+n) of every row, one layer at a time: each matmul runs once over
+   all B*n rows (gathered into scratch: (B*n, 4C) twice), so a batch of rows reads every weight
+   matrix once. final_tail: in the last layer, only the last position (what tracing scores). */
+FACTEDIT__PRIV void fe__rows_gather(float *dst, const float *src, int B, int T, int p0, int n, size_t w) {
+    int b;
+    for (b = 0; b < B; b++) memcpy(dst + (size_t)b * n * w, src + ((size_t)b * T + p0) * w, sizeof(float) * (size_t)n * w);
+}
+FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T, int p0, int n, size_t w) {
+    int b;
+    for (b = 0; b < B; b++) memcpy(dst + ((size_t)b * T + p0) * w, src + (size_t)b * n * w, sizeof(float) * (size_t)n * w);
+}
+FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, int final_tail, float *scratch) {
+    const fe_config *c = &m->config;
+    const fe_params *P = &m->params;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, T = s->T, B = s->B, BN = s->B * n;
+    int p0 = o->pos0, l0 = o->layer0, lend = (o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L, b, l, i;
+    size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C;
+    float *G = scratch, *H = scratch + (size_t)BN * C4;   /* gathered inputs, matmul outputs: (B*n, <= 4C) */
+    fe_hook_fn hook = o->hook;
+    void *hu = o->hook_user;
+    if (l0 == 0)
+        for (b = 0; b < B; b++) {   /* encoder, as fe_forward: wte row (site embed, hookable) + wpe */
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            for (i = 0; i < n; i++) memcpy(s->embed + (row0 + i) * C, P->wte + (size_t)tokens[(size_t)b * n + i] * C, sizeof(float) * C);
+            if (hook) hook(hu, fe_site_embed, 0, b, p0, n, s->embed + row0 * C, C);
+            for (i = 0; i < n; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0 + i) * C, (size_t)C);
+        }
+    for (l = l0; l < lend; l++) {
+        fe__layer_acts *a = &s->layers[l];
+        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;   /* (B, T, C) */
+        for (b = 0; b < B; b++) {
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, n, C);
+        }
+        fe__rows_gather(G, a->ln1, B, T, p0, n, (size_t)C);
+        fe_matmul(H, C3, G, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, BN, C, 3 * C);
+        fe__rows_scatter(a->qkv, H, B, T, p0, n, C3);
+        if (final_tail && l == L - 1 && n > 1) { p0 += n - 1; n = 1; BN = B; }   /* only the last position from here */
+        for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0, n);
+        fe__rows_gather(G, a->atty, B, T, p0, n, (size_t)C);
+        fe_matmul(H, (size_t)C, G, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, BN, C, C);
+        fe__rows_scatter(a->attn, H, B, T, p0, n, (size_t)C);
+        for (b = 0; b < B; b++) {
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            if (hook) hook(hu, fe_site_attn, l, b, p0, n, a->attn + row0 * C, C);
+            fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)n * C);
+            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, n, C);
+        }
+        fe__rows_gather(G, a->ln2, B, T, p0, n, (size_t)C);
+        fe_matmul(H, C4, G, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, BN, C, 4 * C);
+        fe__rows_scatter(a->fch, H, B, T, p0, n, C4);
+        for (b = 0; b < B; b++) {
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)n * C4);
+            if (hook) hook(hu, fe_site_key, l, b, p0, n, a->key + row0 * C4, 4 * C);
+        }
+        fe__rows_gather(G, a->key, B, T, p0, n, C4);
+        fe_matmul(H, (size_t)C, G, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, BN, 4 * C, C);
+        fe__rows_scatter(a->mlp, H, B, T, p0, n, (size_t)C);
+        for (b = 0; b < B; b++) {
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            if (hook) hook(hu, fe_site_mlp, l, b, p0, n, a->mlp + row0 * C, C);
+            fe__residual(a->resid + row0 * C, a->resid_mid + row0 * C, a->mlp + row0 * C, (size_t)n * C);
+            if (hook) hook(hu, fe_site_resid, l, b, p0, n, a->resid + row0 * C, C);
+        }
+    }
+}
+
 FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, fe_error *err) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
-    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T = s->T;
+    int C = c->channels, L = c->num_layers, V = c->vocab_size, T = s->T;
     int p0 = o ? o->pos0 : 0, l0 = o ? o->layer0 : 0, lend = (o && o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L;
-    int b, l, i;
-    fe_hook_fn hook = o ? o->hook : NULL;
-    void *hu = o ? o->hook_user : NULL;
+    int b, i;
+    fe_forward_opts d;
     if (s->model != m) return fe__fail(err, fe_err_arg, "forward: state was made for another model");
     if (n < 1) return fe__fail(err, fe_err_arg, "forward: no tokens to run (empty prompt?)");
     if (p0 < 0 || p0 + n > T) return fe__fail(err, fe_err_range, "forward: positions [%d, %d) exceed the state's %d (model context %d)", p0, p0 + n, T, c->max_seq_len);
@@ -2971,49 +3156,27 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
                 if (tokens[(size_t)b * n + i] < 0 || tokens[(size_t)b * n + i] >= V)
                     return fe__fail(err, fe_err_range, "forward: token id %d at row %d position %d outside the vocabulary [0, %d)", tokens[(size_t)b * n + i], b, p0 + i, V);
     }
-    for (b = 0; b < s->B; b++) {
-        size_t row0 = (size_t)b * T + (size_t)p0;
-        if (l0 == 0) {
-            /* encoder: token embedding (site embed, hookable) + position embedding */
-            for (i = 0; i < n; i++) memcpy(s->embed + (row0 + i) * C, P->wte + (size_t)tokens[(size_t)b * n + i] * C, sizeof(float) * C);
-            if (hook) hook(hu, fe_site_embed, 0, b, p0, n, s->embed + row0 * C, C);
-            for (i = 0; i < n; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0 + i) * C, (size_t)C);
-        }
-        for (l = l0; l < lend; l++) {
-            fe__layer_acts *a = &s->layers[l];
-            const float *x = (l == 0 ? s->encoded : s->layers[l - 1].resid) + row0 * C;
-            size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C;
-            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, n, C);
-            fe_matmul(a->qkv + row0 * C3, C3, a->ln1 + row0 * C, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, n, C, 3 * C);
-            fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0, n);
-            fe_matmul(a->attn + row0 * C, C, a->atty + row0 * C, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, n, C, C);
-            if (hook) hook(hu, fe_site_attn, l, b, p0, n, a->attn + row0 * C, C);
-            fe__residual(a->resid_mid + row0 * C, x, a->attn + row0 * C, (size_t)n * C);
-            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, n, C);
-            fe_matmul(a->fch + row0 * C4, C4, a->ln2 + row0 * C, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, n, C, 4 * C);
-            fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)n * C4);
-            if (hook) hook(hu, fe_site_key, l, b, p0, n, a->key + row0 * C4, 4 * C);
-            fe_matmul(a->mlp + row0 * C, C, a->key + row0 * C4, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, n, 4 * C, C);
-            if (hook) hook(hu, fe_site_mlp, l, b, p0, n, a->mlp + row0 * C, C);
-            fe__residual(a->resid + row0 * C, a->resid_mid + row0 * C, a->mlp + row0 * C, (size_t)n * C);
-            if (hook) hook(hu, fe_site_resid, l, b, p0, n, a->resid + row0 * C, C);
-        }
-    }
-    if (lend < L || (o && o->no_logits)) { fe__ok(err); return fe_ok; }
+    if (!o) { memset(&d, 0, sizeof d); o = &d; }
+    fe__forward_rows(m, s, tokens, n, o, 0, s->scratch);
+    if (lend < L || o->no_logits) { fe__ok(err); return fe_ok; }
     s->last_pos = p0 + n - 1;
-    s->all_logits = o ? o->all_logits : 0;
+    s->all_logits = o->all_logits;
     s->logits_pos0 = p0; s->logits_n = n;
-    for (b = 0; b < s->B; b++) {
-        size_t row0 = (size_t)b * T + (size_t)p0;
-        const float *x = s->layers[L - 1].resid + row0 * C;
-        if (s->all_logits) {
-            fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, x, P->lnfw, P->lnfb, n, C);
+    if (s->all_logits) {
+        for (b = 0; b < s->B; b++) {
+            size_t row0 = (size_t)b * T + (size_t)p0;
+            fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C, P->lnfw, P->lnfb, n, C);
             fe_matmul(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, P->wte, NULL, n, C, V);
-        } else {
-            size_t last = row0 + (size_t)n - 1;
-            fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, x + (size_t)(n - 1) * C, P->lnfw, P->lnfb, 1, C);
-            fe_matmul(s->logits + (size_t)b * V, (size_t)V, s->lnf + last * C, P->wte, NULL, 1, C, V);
         }
+    } else {
+        /* the last position of every row: ln_f, gathered, then one pass over wte for all rows */
+        float *G = s->scratch;
+        for (b = 0; b < s->B; b++) {
+            size_t last = (size_t)b * T + (size_t)p0 + (size_t)n - 1;
+            fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C, P->lnfw, P->lnfb, 1, C);
+            memcpy(G + (size_t)b * C, s->lnf + last * C, sizeof(float) * C);
+        }
+        fe_matmul(s->logits, (size_t)V, G, P->wte, NULL, s->B, C, V);
     }
     fe__ok(err);
     return fe_ok;
@@ -3343,7 +3506,7 @@ FACTEDIT__PRIV double fe__logsumexp(const float *z, int V) {
     int i;
     double mx = -INFINITY, s = 0.0;
     for (i = 0; i < V; i++) if (z[i] > mx) mx = z[i];
-    for (i = 0; i < V; i++) s += exp((double)z[i] - mx);
+    for (i = 0; i < V; i++) s += expf((float)((double)z[i] - mx));   /* float exp, double sum */
     return mx + log(s);
 }
 
@@ -3379,7 +3542,7 @@ FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const in
             if (dlogits) {
                 float *d = dlogits + ((size_t)b * n + t) * V;
                 double scale = 1.0 / ((double)cnt * rows);
-                for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * scale);
+                for (i = 0; i < V; i++) d[i] = expf((float)((double)z[i] - lse)) * (float)scale;
                 d[y] -= (float)scale;
             }
         }
@@ -4183,6 +4346,399 @@ done:
     fe__free(m->alloc_user, kp);
     fe__free(m->alloc_user, keys);
     fe__free(m->alloc_user, ud);
+    return r;
+}
+
+FACTEDIT_API fe_trace_opts fe_trace_opts_default(void) {
+    fe_trace_opts o;
+    memset(&o, 0, sizeof o);
+    o.samples = 10; o.window = 10; o.answer = -1;
+    return o;
+}
+
+FACTEDIT_API void fe_trace_result_free(fe_trace_result *r) {
+    int k;
+    if (!r) return;
+    for (k = 0; k < 3; k++) fe__free(r->alloc_user, r->scores[k]);
+    memset(r, 0, sizeof *r);
+}
+
+FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, size_t n, double *std, fe_error *err) {
+    size_t C, i, c, N;
+    double mean = 0.0, ss = 0.0;
+    if (!m || !tokens || !std) return fe__fail(err, fe_err_arg, "embedding_std: NULL argument");
+    C = (size_t)m->config.channels;
+    if (!fe__mul(n, C, &N) || N < 2) return fe__fail(err, fe_err_arg, "embedding_std: need at least 2 numbers, got %lu tokens of width %lu", (unsigned long)n, (unsigned long)C);
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->config.vocab_size)
+            return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)", tokens[i], (unsigned long)i, m->config.vocab_size);
+    /* two passes in double: the mean first, then the squared deviations (no cancellation) */
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += m->params.wte[(size_t)tokens[i] * C + c];
+    mean /= (double)N;
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = m->params.wte[(size_t)tokens[i] * C + c] - mean; ss += d * d; }
+    *std = sqrt(ss / (double)(N - 1));
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* What a hook does during a traced run. All writes target position t of the computed rows. */
+typedef struct fe__trace_hook {
+    const float *noise;       /* [B][s1 - s0][C], added to site embed at the subject's tokens */
+    int s0, s1, C;
+    fe_state *clean;          /* clean run, B = 1: source of restored values */
+    fe_state *cor;            /* corrupted run, B = samples: source of frozen values (same row) */
+    int t;                    /* the restored token */
+    fe_site restore;          /* site set to its clean value at (layer in [lo, hi), t); fe_site_count: none */
+    int lo, hi;
+    fe_site freeze;           /* site set to its corrupted value at (every layer, t); fe_site_count: none */
+} fe__trace_hook;
+
+FACTEDIT__PRIV void fe__trace_hook_fn(void *user, fe_site site, int layer, int b, int pos0, int npos, float *rows, int width) {
+    fe__trace_hook *h = (fe__trace_hook *)user;
+    int p;
+    if (site == fe_site_embed) {
+        /* corruption: noise on the wte rows of the subject, positions [max(pos0,s0), min(pos0+npos,s1)) */
+        if (!h->noise) return;
+        for (p = pos0 > h->s0 ? pos0 : h->s0; p < pos0 + npos && p < h->s1; p++) {
+            const float *z = h->noise + ((size_t)b * (size_t)(h->s1 - h->s0) + (size_t)(p - h->s0)) * (size_t)h->C;
+            float *x = rows + (size_t)(p - pos0) * (size_t)width;
+            int c;
+            for (c = 0; c < width; c++) x[c] += z[c];
+        }
+        return;
+    }
+    if (h->t < pos0 || h->t >= pos0 + npos) return;
+    if (site == h->restore && layer >= h->lo && layer < h->hi)
+        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->clean, site, layer, 0, h->t), sizeof(float) * (size_t)width);
+    if (site == h->freeze)
+        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->cor, site, layer, b, h->t), sizeof(float) * (size_t)width);
+}
+
+/* Probability of token a under softmax(z), z = V logits (max-shifted, summed in double). */
+FACTEDIT__PRIV double fe__trace_prob(const float *z, int V, int a) {
+    int v;
+    float mx = z[0];
+    double sum = 0.0;
+    for (v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+    for (v = 0; v < V; v++) sum += (double)expf(z[v] - mx);
+    return (double)expf(z[a] - mx) / sum;
+}
+
+/* Copies every row's site values at positions [p0, p1) of one layer from src to dst (same shapes). */
+FACTEDIT__PRIV void fe__trace_copy(fe_state *dst, fe_state *src, fe_site site, int layer, int p0, int p1) {
+    int b, w = fe_site_width(src->model, site);
+    if (p1 <= p0) return;
+    for (b = 0; b < src->B; b++)
+        memcpy(fe_state_act(dst, site, layer, b, p0), fe_state_act(src, site, layer, b, p0), sizeof(float) * (size_t)w * (size_t)(p1 - p0));
+}
+
+/* dst becomes a copy of src (same model, batch and capacity): every activation and the KV cache. */
+FACTEDIT__PRIV void fe__state_copy(fe_state *dst, const fe_state *src) {
+    memcpy(dst->blob, src->blob, sizeof(float) * src->blob_floats);
+    dst->last_pos = src->last_pos; dst->all_logits = src->all_logits;
+    dst->logits_pos0 = src->logits_pos0; dst->logits_n = src->logits_n;
+}
+
+/* fe_forward without logits, for positions [pos0, pos0+n) of every row, with each matmul done once
+   for all B*n rows instead of once per row. Why: a restoration recomputes few positions (n = T - t,
+   often 1..3) of 10 rows; per row, fe_forward then streams every weight matrix from memory for a
+   handful of input rows. Gathered into one (B*n, in) block, each matrix is read once per layer (10x
+   less memory traffic), the packed GEMM path applies and the OpenMP regions get enough work. Stored
+   activations and hook calls are fe_forward's; numbers agree to float rounding (fe_matmul sums in a
+   different order for fewer than 4 rows than for more), and the per-row steps (layer norms,
+   attention, GELU, residuals, hooks) are fe_forward's own helpers. Hooks are called in layer order
+   for each row, layer by layer across rows. scratch: 2 * B*n*4C floats.
+   final_tail: in the model's last layer compute K/V for all n positions (later runs may need
+   them) but attention output and MLP only for the last position: the only one the logits read
+   (the other positions' outputs there feed nothing). Saves ~3/4 of a layer per run.
+   (A candidate for fe_forward's own loop; then this helper goes away.) */
+/* Everything a trace needs, shared by the grid and the severed trace. */
+typedef struct fe__trace {
+    const fe_model *m;
+    const int *tokens;
+    int T, L, C, V, S, s0, s1, answer;
+    fe_state *clean, *cor, *work;   /* B = 1, S, S */
+    float *noise;                   /* [S][s1 - s0][C] */
+    int *rowtok;                    /* [S][T]: the prompt once per row, fe_forward's (B, n) layout */
+    int *coltok;                    /* [S]: token t once per row, for a one-position run */
+    double high, low;
+    /* batched logits of the last position: rows are queued, then ln_f + one matmul over wte */
+    int cap, nq;                    /* rows queued / capacity (a multiple of S) */
+    float *hq, *lnq, *zq;           /* [cap][C] final-layer block outputs, [cap][C] after ln_f, [cap][V] */
+    float **dst;                    /* [cap / S]: where each queued restoration's score goes */
+    double *pr;                     /* [cap]: answer probability of each queued row */
+    fe_error *err;
+} fe__trace;
+
+FACTEDIT__PRIV void fe__trace_free(fe__trace *x) {
+    void *u = x->m->alloc_user;
+    fe_state_free(x->clean); fe_state_free(x->cor); fe_state_free(x->work);
+    fe__free(u, x->noise); fe__free(u, x->rowtok);
+    fe__free(u, x->hq); fe__free(u, x->lnq); fe__free(u, x->zq); fe__free(u, (void *)x->dst); fe__free(u, x->pr);
+    fe__free(u, x->coltok);
+}
+
+/* Scores the queued restorations: ln_f and the head for all queued rows at once (one pass over wte
+   instead of one per row; fe_forward's numbers up to float rounding), then the mean answer
+   probability over each restoration's S rows. */
+FACTEDIT__PRIV void fe__trace_flush(fe__trace *x) {
+    const fe_params *P = &x->m->params;
+    int n = x->nq, i, r;
+    double *pr = x->pr;
+    if (!n) return;
+    fe__layernorm(x->lnq, NULL, NULL, x->hq, P->lnfw, P->lnfb, n, x->C);
+    fe_matmul(x->zq, (size_t)x->V, x->lnq, P->wte, NULL, n, x->C, x->V);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)n * (size_t)x->V > 200000)
+#endif
+    for (i = 0; i < n; i++) pr[i] = fe__trace_prob(x->zq + (size_t)i * (size_t)x->V, x->V, x->answer);
+    for (r = 0; r < n / x->S; r++) {
+        double s = 0.0;
+        for (i = 0; i < x->S; i++) s += pr[r * x->S + i];
+        *x->dst[r] = (float)(s / x->S);
+    }
+    x->nq = 0;
+}
+
+/* Queues the final-layer output at the last position of every work row; the score goes to *dst. */
+FACTEDIT__PRIV void fe__trace_queue(fe__trace *x, float *dst) {
+    int b;
+    if (x->nq + x->S > x->cap) fe__trace_flush(x);
+    for (b = 0; b < x->S; b++)
+        memcpy(x->hq + (size_t)(x->nq + b) * x->C, fe_state_act(x->work, fe_site_resid, x->L - 1, b, x->T - 1), sizeof(float) * (size_t)x->C);
+    x->dst[x->nq / x->S] = dst;
+    x->nq += x->S;
+}
+
+/* Validation, the clean and corrupted runs, and the buffers. */
+FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const int *tokens, int T, size_t sb, size_t se,
+                                         const fe_trace_opts *o, int need_window, fe_error *err) {
+    void *u;
+    size_t span, nn, bytes;
+    fe_forward_opts fo;
+    fe__trace_hook h;
+    fe_result r;
+    int i, b;
+    memset(x, 0, sizeof *x);
+    if (!m || !tokens || !o) return fe__fail(err, fe_err_arg, "trace: NULL model, tokens or options");
+    x->m = m; x->tokens = tokens; x->err = err;
+    u = m->alloc_user;
+    x->T = T; x->L = m->config.num_layers; x->C = m->config.channels; x->V = m->config.vocab_size; x->S = o->samples;
+    if (T < 1) return fe__fail(err, fe_err_range, "trace: empty prompt (%d tokens)", T);
+    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "trace: the prompt's %d tokens exceed the model's context of %d", T, m->config.max_seq_len);
+    for (i = 0; i < T; i++)
+        if (tokens[i] < 0 || tokens[i] >= x->V) return fe__fail(err, fe_err_range, "trace: token id %d at position %d outside the vocabulary [0, %d)", tokens[i], i, x->V);
+    if (sb >= se) return fe__fail(err, fe_err_arg, "trace: empty subject span [%lu, %lu)", (unsigned long)sb, (unsigned long)se);
+    if (se > (size_t)T) return fe__fail(err, fe_err_range, "trace: subject span [%lu, %lu) outside the prompt's %d tokens", (unsigned long)sb, (unsigned long)se, T);
+    if (o->samples < 1) return fe__fail(err, fe_err_arg, "trace: samples = %d, need >= 1 corrupted runs (ROME uses 10)", o->samples);
+    if (need_window && o->window < 1) return fe__fail(err, fe_err_arg, "trace: window = %d, need >= 1 layers (ROME uses 10)", o->window);
+    if (!o->explicit_noise && !(o->noise > 0.0f && o->noise < INFINITY))
+        return fe__fail(err, fe_err_arg, "trace: noise std %g must be positive and finite (ROME: 3 * fe_embedding_std), or give explicit_noise", (double)o->noise);
+    if (o->answer >= x->V) return fe__fail(err, fe_err_range, "trace: answer token %d outside the vocabulary [0, %d)", o->answer, x->V);
+    x->s0 = (int)sb; x->s1 = (int)se;
+    span = se - sb;
+    if (!fe__mul3((size_t)x->S, span, (size_t)x->C, &nn) || !fe__mul(nn, sizeof(float), &bytes))
+        return fe__fail(err, fe_err_limit, "trace: noise size overflow");
+    x->noise = (float *)fe__malloc(u, bytes);
+    x->rowtok = (int *)fe__malloc(u, sizeof(int) * (size_t)x->S * (size_t)T);
+    x->coltok = (int *)fe__malloc(u, sizeof(int) * (size_t)x->S);
+    if (!x->noise || !x->rowtok || !x->coltok) { fe__trace_free(x); return fe__fail(err, fe_err_nomem, "trace: out of memory for the noise"); }
+    if (o->explicit_noise) memcpy(x->noise, o->explicit_noise, bytes);
+    else {
+        fe_rng local, *g = o->rng;
+        size_t k;
+        if (!g) { fe_rng_seed(&local, o->seed); g = &local; }
+        for (k = 0; k < nn; k++) x->noise[k] = o->noise * (float)fe_rng_normal(g);
+    }
+    for (b = 0; b < x->S; b++) memcpy(x->rowtok + (size_t)b * T, tokens, sizeof(int) * (size_t)T);
+    if ((r = fe_state_new(&x->clean, m, 1, T, 0, err)) != fe_ok || (r = fe_state_new(&x->cor, m, x->S, T, 0, err)) != fe_ok ||
+        (r = fe_state_new(&x->work, m, x->S, T, 0, err)) != fe_ok) { fe__trace_free(x); return r; }
+    /* clean run: answer and high */
+    memset(&fo, 0, sizeof fo);
+    if ((r = fe_forward(m, x->clean, tokens, T, &fo, err)) != fe_ok) { fe__trace_free(x); return r; }
+    x->answer = o->answer >= 0 ? o->answer : fe__argmax(fe_state_logits(x->clean, 0, -1), x->V);
+    x->high = fe__trace_prob(fe_state_logits(x->clean, 0, -1), x->V, x->answer);
+    /* corrupted rows, nothing restored: low */
+    memset(&h, 0, sizeof h);
+    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = x->C; h.clean = x->clean; h.cor = x->cor;
+    h.restore = fe_site_count; h.freeze = fe_site_count; h.t = -1;
+    fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
+    if ((r = fe_forward(m, x->cor, x->rowtok, T, &fo, err)) != fe_ok) { fe__trace_free(x); return r; }
+    x->low = 0.0;
+    for (b = 0; b < x->S; b++) x->low += fe__trace_prob(fe_state_logits(x->cor, b, -1), x->V, x->answer);
+    x->low /= x->S;
+    fe__state_copy(x->work, x->cor);
+    /* logits queue: whole restorations, about 64 rows (one pass over wte serves them all) */
+    x->cap = (64 / x->S > 1 ? 64 / x->S : 1) * x->S;
+    x->hq = (float *)fe__malloc(u, sizeof(float) * (size_t)x->cap * (size_t)x->C);
+    x->lnq = (float *)fe__malloc(u, sizeof(float) * (size_t)x->cap * (size_t)x->C);
+    x->zq = (float *)fe__malloc(u, sizeof(float) * (size_t)x->cap * (size_t)x->V);
+    x->dst = (float **)fe__malloc(u, sizeof(float *) * (size_t)(x->cap / x->S));
+    x->pr = (double *)fe__malloc(u, sizeof(double) * (size_t)x->cap);
+    if (!x->hq || !x->lnq || !x->zq || !x->dst || !x->pr) { fe__trace_free(x); return fe__fail(err, fe_err_nomem, "trace: out of memory for the logits"); }
+    return fe_ok;
+}
+
+/* One restoration, fast path. The work state holds the corrupted rows except at positions >= t in
+   layers that earlier restorations at tokens >= t recomputed; callers visit t in decreasing order,
+   so the K/V cache of positions < t is always the corrupted one. What a restoration needs below the
+   first layer it recomputes is copied from the corrupted state here.
+   restore/lo/hi: site and layers put back at t (fe_site_resid: lo = the layer, hi = lo + 1);
+   freeze: the site held at its corrupted value at t in every layer (fe_site_count: none).
+   resume > 0: the work state holds, at positions >= t, the previous restoration's values, which
+   restored the same site at t in layers [lo, resume) (same lo, a smaller window): identical to this
+   one's below layer `resume`, so only layers >= resume are recomputed (nothing if resume = L).
+   Cannot fail (everything is allocated); returns fe_result to share the call site with plain. */
+FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze, int resume, float *dst) {
+    fe_forward_opts fo;
+    fe__trace_hook h;
+    int from, b, C = x->C;
+    memset(&h, 0, sizeof h);
+    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = C; h.clean = x->clean; h.cor = x->cor;
+    h.t = t; h.restore = restore; h.lo = lo; h.hi = hi; h.freeze = freeze;
+    memset(&fo, 0, sizeof fo);
+    fo.no_logits = 1; fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
+    if (resume > 0) from = resume;
+    else if (restore == fe_site_resid) {
+        /* block lo's output at [t, T) is the corrupted one except at t: start above it */
+        fe__trace_copy(x->work, x->cor, fe_site_resid, lo, t, x->T);
+        for (b = 0; b < x->S; b++) memcpy(fe_state_act(x->work, fe_site_resid, lo, b, t), fe_state_act(x->clean, fe_site_resid, lo, 0, t), sizeof(float) * (size_t)C);
+        from = lo + 1;
+    } else if (restore == fe_site_mlp) {
+        /* in layer lo only position t changes: block output = corrupted resid_mid + clean MLP output,
+           the sum fe_forward forms there; start at lo + 1 */
+        fe__trace_copy(x->work, x->cor, fe_site_resid, lo, t, x->T);
+        for (b = 0; b < x->S; b++) {
+            size_t row = (size_t)b * (size_t)x->T + (size_t)t;
+            fe__residual(fe_state_act(x->work, fe_site_resid, lo, b, t), x->cor->layers[lo].resid_mid + row * C,
+                         fe_state_act(x->clean, fe_site_mlp, lo, 0, t), (size_t)C);
+        }
+        from = lo + 1;
+    } else {
+        /* attention: in layer lo only position t changes; compute that one position (n = 1), the
+           other positions of layer lo keep their corrupted outputs */
+        if (lo > 0) fe__trace_copy(x->work, x->cor, fe_site_resid, lo - 1, t, t + 1);
+        for (b = 0; b < x->S; b++) x->coltok[b] = x->tokens[t];   /* read only when lo == 0 */
+        fo.pos0 = t; fo.layer0 = lo; fo.last_layer = lo + 1;
+        fe__forward_rows(x->m, x->work, x->coltok, 1, &fo, 0, x->work->scratch);
+        fe__trace_copy(x->work, x->cor, fe_site_resid, lo, t + 1, x->T);
+        from = lo + 1;
+    }
+    if (from < x->L) {
+        fo.pos0 = t; fo.layer0 = from; fo.last_layer = 0;
+        fe__forward_rows(x->m, x->work, NULL, x->T - t, &fo, 1, x->work->scratch);
+    }
+    fe__trace_queue(x, dst);
+    return fe_ok;
+}
+
+/* One restoration, plain path: a full forward of the corrupted rows with the restoring hook. */
+FACTEDIT__PRIV fe_result fe__trace_plain(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze, float *dst) {
+    fe_forward_opts fo;
+    fe__trace_hook h;
+    fe_result r;
+    double s = 0.0;
+    int b;
+    memset(&h, 0, sizeof h);
+    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = x->C; h.clean = x->clean; h.cor = x->cor;
+    h.t = t; h.restore = restore; h.lo = lo; h.hi = hi; h.freeze = freeze;
+    memset(&fo, 0, sizeof fo);
+    fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
+    if ((r = fe_forward(x->m, x->work, x->rowtok, x->T, &fo, x->err)) != fe_ok) return r;
+    for (b = 0; b < x->S; b++) s += fe__trace_prob(fe_state_logits(x->work, b, -1), x->V, x->answer);
+    *dst = (float)(s / x->S);
+    return fe_ok;
+}
+
+FACTEDIT__PRIV fe_result fe__trace_alloc_scores(fe_trace_result *out, const fe__trace *x, unsigned mask, size_t n, fe_error *err) {
+    int k;
+    for (k = 0; k < 3; k++)
+        if (mask & (1u << k)) {
+            out->scores[k] = (float *)fe__malloc(x->m->alloc_user, sizeof(float) * n);
+            if (!out->scores[k]) return fe__fail(err, fe_err_nomem, "trace: out of memory for the scores");
+        }
+    return fe_ok;
+}
+
+FACTEDIT__PRIV void fe__trace_fill_result(fe_trace_result *out, const fe__trace *x, const fe_trace_opts *o) {
+    out->T = x->T; out->L = x->L; out->subject_begin = (size_t)x->s0; out->subject_end = (size_t)x->s1;
+    out->answer = x->answer; out->samples = x->S; out->window = o->window;
+    out->high = x->high; out->low = x->low; out->alloc_user = x->m->alloc_user;
+}
+
+FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
+                                unsigned kinds, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err) {
+    static const fe_site site_of[3] = { fe_site_resid, fe_site_mlp, fe_site_attn };
+    fe__trace x;
+    fe_result r;
+    int t, l, k;
+    if (!out) return fe__fail(err, fe_err_arg, "trace: NULL result");
+    memset(out, 0, sizeof *out);
+    if (kinds == 0 || (kinds & ~(unsigned)FACTEDIT_TRACE_ALL)) return fe__fail(err, fe_err_arg, "trace: kinds mask 0x%x: give FACTEDIT_TRACE_HIDDEN, _MLP and/or _ATTN", kinds);
+    if ((r = fe__trace_setup(&x, m, tokens, T, subject_begin, subject_end, opts, 1, err)) != fe_ok) return r;
+    fe__trace_fill_result(out, &x, opts);
+    out->token = -1;
+    if ((r = fe__trace_alloc_scores(out, &x, kinds, (size_t)T * (size_t)x.L, err)) != fe_ok) goto fail;
+    /* tokens in decreasing order: a fast restoration at t leaves positions < t untouched */
+    for (t = T - 1; t >= 0; t--)
+        for (k = 0; k < 3; k++) {
+            int prev_lo = -1, prev_hi = -1;
+            if (!(kinds & (1u << k))) continue;
+            for (l = 0; l < x.L; l++) {
+                int w = opts->window, lo = k == fe_trace_hidden ? l : (l - w / 2 > 0 ? l - w / 2 : 0);
+                int hi = k == fe_trace_hidden ? l + 1 : (l + (w + 1) / 2 < x.L ? l + (w + 1) / 2 : x.L);
+                float *dst = out->scores[k] + (size_t)t * x.L + l;
+                /* windows [lo, hi) of consecutive l that start at the same layer (l <= w/2) nest:
+                   the previous run's layers below prev_hi are this one's too */
+                int resume = k != fe_trace_hidden && lo == prev_lo && hi >= prev_hi ? prev_hi : 0;
+                if (opts->plain) r = fe__trace_plain(&x, t, site_of[k], lo, hi, fe_site_count, dst);
+                else if (t < x.s0) { *dst = (float)x.low; r = fe_ok; }   /* clean == corrupted before the subject */
+                else r = fe__trace_fast(&x, t, site_of[k], lo, hi, fe_site_count, resume, dst);
+                if (r) goto fail;
+                prev_lo = lo; prev_hi = hi;
+            }
+        }
+    fe__trace_flush(&x);
+    fe__trace_free(&x);
+    fe__ok(err);
+    return fe_ok;
+fail:
+    fe__trace_free(&x);
+    fe_trace_result_free(out);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
+                                      int token, unsigned severs, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err) {
+    static const fe_site freeze_of[3] = { fe_site_count, fe_site_mlp, fe_site_attn };
+    fe__trace x;
+    fe_result r;
+    int l, k, t;
+    if (!out) return fe__fail(err, fe_err_arg, "trace_sever: NULL result");
+    memset(out, 0, sizeof *out);
+    if (severs == 0 || (severs & ~(unsigned)FACTEDIT_SEVER_ALL)) return fe__fail(err, fe_err_arg, "trace_sever: severs mask 0x%x: give FACTEDIT_SEVER_NONE, _MLP and/or _ATTN", severs);
+    if ((r = fe__trace_setup(&x, m, tokens, T, subject_begin, subject_end, opts, 0, err)) != fe_ok) return r;
+    t = token < 0 ? x.s1 - 1 : token;
+    if (t >= T) { fe__trace_free(&x); return fe__fail(err, fe_err_range, "trace_sever: token %d outside the prompt's %d tokens", token, T); }
+    fe__trace_fill_result(out, &x, opts);
+    out->token = t; out->window = 0;
+    if ((r = fe__trace_alloc_scores(out, &x, severs, (size_t)x.L, err)) != fe_ok) goto fail;
+    for (k = 0; k < 3; k++) {
+        if (!(severs & (1u << k))) continue;
+        for (l = 0; l < x.L; l++) {
+            float *dst = out->scores[k] + l;
+            r = opts->plain ? fe__trace_plain(&x, t, fe_site_resid, l, l + 1, freeze_of[k], dst)
+                            : fe__trace_fast(&x, t, fe_site_resid, l, l + 1, freeze_of[k], 0, dst);
+            if (r) goto fail;
+        }
+    }
+    fe__trace_flush(&x);
+    fe__trace_free(&x);
+    fe__ok(err);
+    return fe_ok;
+fail:
+    fe__trace_free(&x);
+    fe_trace_result_free(out);
     return r;
 }
 

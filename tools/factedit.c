@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FE_CLI_VERSION "0.1.0"
+#define FACTEDIT_CLI_VERSION "0.1.0"
 
 /* tools/gpt2/vocab.bpe, compiled in by tools/embed.c (build/gpt2_vocab.c) */
 #ifdef __cplusplus
@@ -601,7 +601,7 @@ static const cli_cmd commands[] = {
 static void main_help(FILE *f) {
     int i;
     fprintf(f, "usage: factedit COMMAND [ARGS] [OPTIONS]\n\n"
-               "Locate and edit factual associations in GPT-2 (factedit.h " FE_CLI_VERSION ").\n\ncommands:\n");
+               "Locate and edit factual associations in GPT-2 (factedit.h " FACTEDIT_CLI_VERSION ").\n\ncommands:\n");
     for (i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'factedit COMMAND --help' describes a command's arguments and options.\n");
 }
@@ -612,7 +612,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { main_help(stderr); return EXIT_USAGE; }
     cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) { main_help(stdout); return finish_stdout("--help"); }
-    if (!strcmp(cmd, "--version")) { printf("factedit " FE_CLI_VERSION "\n"); return finish_stdout("--version"); }
+    if (!strcmp(cmd, "--version")) { printf("factedit " FACTEDIT_CLI_VERSION "\n"); return finish_stdout("--version"); }
     if (!strcmp(cmd, "help")) {
         if (argc < 3) { main_help(stdout); return finish_stdout("help"); }
         for (i = 0; i < N_COMMANDS; i++)
