@@ -220,11 +220,12 @@ static void test_kv_cache_and_batch(void) {
         o.pos0 = 0;
         CHECK_CODE(fe_forward(m, bat, two, 10, &o, &e), fe_ok);
         CHECK(max_abs_diff(fe_state_logits(bat, 1, -1), fe_state_logits(full, 0, 9), 90) <= 1e-5);
-        {   /* and bit-identical to a one-row state run the same way */
+        {   /* and equal to a one-row state run the same way (bits may differ: a batch of rows can
+               take the packed GEMM where one row takes the dot-product tiles) */
             fe_state *one;
             CHECK_CODE(fe_state_new(&one, m, 1, 10, 0, &e), fe_ok);
             CHECK_CODE(fe_forward(m, one, toks, 10, &o, &e), fe_ok);
-            CHECK(max_abs_diff(fe_state_logits(bat, 1, -1), fe_state_logits(one, 0, -1), 90) == 0.0);
+            CHECK(max_abs_diff(fe_state_logits(bat, 1, -1), fe_state_logits(one, 0, -1), 90) <= 1e-5);
             fe_state_free(one);
         }
         /* errors */
