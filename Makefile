@@ -40,8 +40,8 @@ $(B)/embed: tools/embed.c | $(B)
 $(B)/gpt2_vocab.c: tools/gpt2/vocab.bpe $(B)/embed
 	$(B)/embed fe_gpt2_vocab_bpe $< > $@
 
-$(B)/factedit: tools/factedit.c tools/fe_convert.c tools/fe_convert.h $(B)/gpt2_vocab.c factedit.h | $(B)
-	$(CC) $(CFLAGS_ALL) -Itools -I. tools/factedit.c tools/fe_convert.c $(B)/gpt2_vocab.c -o $@ $(LDLIBS)
+$(B)/factedit: tools/factedit.c tools/cli.c tools/cli.h tools/fe_convert.c tools/fe_convert.h $(B)/gpt2_vocab.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tools/factedit.c tools/cli.c tools/fe_convert.c $(B)/gpt2_vocab.c -o $@ $(LDLIBS)
 $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/oracle_check.c tools/fe_convert.c -o $@ $(LDLIBS)
 

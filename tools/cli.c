@@ -1,0 +1,260 @@
+/* The command-line tools' shared argument parser and helpers: see cli.h. */
+#include "cli.h"
+#include "fe_convert.h"
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_help(const cli_spec *s) {
+    int i;
+    printf("usage: factedit %s %s\n\n%s\n", s->cmd, s->usage, s->about);
+    printf("\noptions:\n");
+    for (i = 0; i < s->nopts; i++) {
+        char left[64];
+        const cli_opt *o = &s->opts[i];
+        if (o->kind == ARG_FLAG) snprintf(left, sizeof left, "%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name);
+        else snprintf(left, sizeof left, "%s%s%s %s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name, o->meta);
+        printf("  %-24s %s\n", left, o->help);
+    }
+    printf("  %-24s %s\n", "-h, --help", "show this help");
+}
+
+/* A usage error: the message, a pointer to --help; returns CLI_ERROR (= EXIT_USAGE). */
+int cli_usage_error(const cli_spec *s, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "factedit %s: ", s->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'factedit %s --help'.\n", s->cmd);
+    return CLI_ERROR;
+}
+
+/* Strict integers: optional '-', then digits only ("12abc", "", " 1", "+1", "1e3" are not). */
+static int parse_digits(const char *s, int allow_minus) {
+    if (allow_minus && *s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++) if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* 0 = ok; 1 = not an integer; 2 = out of [lo, hi]. */
+int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v;
+    if (!parse_digits(s, 1)) return 1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno == ERANGE || v < lo || v > hi) return 2;
+    *out = v;
+    return 0;
+}
+
+int parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    unsigned long long v;
+    if (!parse_digits(s, 0)) return 1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno == ERANGE || v > (unsigned long long)UINT64_MAX) return 2;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int parse_double(const char *s, double *out) {
+    char *end;
+    double v;
+    if (!*s || *s == ' ' || *s == '\t') return 1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (*end || end == s) return 1;
+    if (errno == ERANGE || !isfinite(v)) return 2;
+    *out = v;
+    return 0;
+}
+
+int cli_set(const cli_spec *s, cli_opt *o, const char *v) {
+    int k;
+    switch (o->kind) {
+    case ARG_STR: *(const char **)o->dst = v; return CLI_OK;
+    case ARG_INT: {
+        long x = 0;
+        if ((k = parse_long(v, o->lo, o->hi, &x)) == 1) return cli_usage_error(s, "%s: '%s' is not an integer", o->name, v);
+        if (k == 2) {
+            return cli_usage_error(s, "%s: %s is out of range (allowed %ld..%ld)", o->name, v, o->lo, o->hi);
+        }
+        *(int *)o->dst = (int)x;
+        return CLI_OK;
+    }
+    case ARG_U64:
+        if ((k = parse_u64(v, (uint64_t *)o->dst)) == 1) return cli_usage_error(s, "%s: '%s' is not a non-negative integer", o->name, v);
+        if (k == 2) return cli_usage_error(s, "%s: %s does not fit in 64 bits", o->name, v);
+        return CLI_OK;
+    case ARG_FLOAT:
+        if ((k = parse_double(v, (double *)o->dst)) == 1) return cli_usage_error(s, "%s: '%s' is not a number", o->name, v);
+        if (k == 2) return cli_usage_error(s, "%s: %s is not a finite number", o->name, v);
+        return CLI_OK;
+    case ARG_FLAG: break;
+    }
+    return CLI_ERROR;
+}
+
+/* Parses argv[1..argc) (argv[0] = the command name) against s. "--name value", "--name=value",
+   aliases, "--" ends the options, "-" alone is a positional argument. Prints the help on
+   -h/--help (CLI_HELP) and usage errors on stderr (CLI_ERROR). */
+int cli_parse(cli_spec *s, int argc, char **argv) {
+    int i, j, only_pos = 0;
+    s->npos = 0;
+    for (j = 0; j < s->nopts; j++) s->opts[j].seen = 0;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *eq, *val;
+        char name[64];
+        cli_opt *o = NULL;
+        if (only_pos || a[0] != '-' || a[1] == 0) {
+            if (s->npos >= s->npos_max) return cli_usage_error(s, "unexpected argument '%s'", a);
+            s->pos[s->npos++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) { only_pos = 1; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { cli_help(s); return CLI_HELP; }
+        eq = a[1] == '-' ? strchr(a, '=') : NULL;
+        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+        for (j = 0; j < s->nopts && !o; j++)
+            if (!strcmp(name, s->opts[j].name) || (s->opts[j].alias && !strcmp(name, s->opts[j].alias))) o = &s->opts[j];
+        if (!o) return cli_usage_error(s, "unknown option '%s'", name);
+        if (o->seen) return cli_usage_error(s, "%s given twice", o->name);
+        o->seen = 1;
+        if (o->kind == ARG_FLAG) {
+            if (eq) return cli_usage_error(s, "%s takes no value", o->name);
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (eq) val = eq + 1;
+        else if (i + 1 < argc) val = argv[++i];
+        else return cli_usage_error(s, "%s needs a value (%s)", o->name, o->meta);
+        if (cli_set(s, o, val) != CLI_OK) return CLI_ERROR;
+    }
+    if (s->npos < s->npos_min) return cli_usage_error(s, "missing argument %s", s->pos_names[s->npos]);
+    return CLI_OK;
+}
+
+/* cli_parse's result as an exit status: -1 = go on. */
+int cli_exit(int r) { return r == CLI_OK ? -1 : r == CLI_HELP ? 0 : EXIT_USAGE; }
+
+/* A failure: "factedit CMD: msg" (a library message that already starts with "CMD: " keeps one). */
+int fail(const char *cmd, const char *msg) {
+    size_t n = strlen(cmd);
+    if (!strncmp(msg, cmd, n) && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
+    fprintf(stderr, "factedit %s: %s\n", cmd, msg);
+    return EXIT_FAIL;
+}
+
+/* stdout must have been written completely (a full disk or closed pipe is an error). */
+int finish_stdout(const char *cmd) {
+    if (fflush(stdout) != 0 || ferror(stdout)) return fail(cmd, "cannot write to standard output");
+    return 0;
+}
+
+/* ================================================================== shared helpers ====== */
+
+int file_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* The directory part of path ("." if none), into buf. 0 if it does not fit. */
+int dir_of(const char *path, char *buf, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    size_t n;
+    if (!slash) { snprintf(buf, cap, "."); return 1; }
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n + 1 > cap) return 0;
+    memcpy(buf, path, n);
+    buf[n] = 0;
+    return 1;
+}
+
+int dir_file(char *buf, size_t cap, const char *dir, const char *name) {
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < cap;
+}
+
+int load_model(const char *cmd, const char *path, fe_model **m) {
+    fe_error e;
+    if (!path) return fail(cmd, "no --model given");
+    if (fe_model_load_file(m, path, NULL, &e) != fe_ok) {
+        fprintf(stderr, "factedit %s: %s\n", cmd, e.msg);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* --vocab DIR; else the model's directory if it holds vocab.bpe / merges.txt (with or without
+   encoder.json / vocab.json); else the GPT-2 vocabulary compiled into this program. */
+int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v) {
+    fe_error e;
+    char mdir[4096], probe[4200];
+    fe_result r;
+    if (!dir && model_path && dir_of(model_path, mdir, sizeof mdir) &&
+        ((dir_file(probe, sizeof probe, mdir, "vocab.bpe") && file_exists(probe)) ||
+         (dir_file(probe, sizeof probe, mdir, "merges.txt") && file_exists(probe))))
+        dir = mdir;
+    if (dir) r = fe_vocab_load_dir(v, dir, NULL, &e);
+    else r = fe_vocab_load_mem(v, NULL, 0, (const char *)fe_gpt2_vocab_bpe, fe_gpt2_vocab_bpe_len, NULL, &e);
+    if (r != fe_ok) {
+        fprintf(stderr, "factedit %s: vocabulary%s%s: %s\n", cmd, dir ? " in " : "", dir ? dir : "", e.msg);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* "1,2, 3" -> ids (malloc'd; *n may be 0 for ""). Each id must be in 0..INT_MAX. */
+int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, size_t *n) {
+    size_t cap = 1, k = 0;
+    const char *p;
+    int *out;
+    for (p = s; *p; p++) cap += *p == ',';
+    *ids = NULL; *n = 0;
+    out = (int *)malloc(cap * sizeof(int));
+    if (!out) return fail(cmd, "out of memory");
+    p = s;
+    while (*p == ' ' || *p == '\t') p++;
+    if (!*p) { *ids = out; return 0; }
+    for (;;) {
+        char item[32];
+        size_t len = 0;
+        long v;
+        while (*p == ' ' || *p == '\t') p++;
+        while (p[len] && p[len] != ',' && p[len] != ' ' && p[len] != '\t') len++;
+        snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
+        if (len == 0 || len > 30 || parse_long(item, 0, INT_MAX, &v) != 0) {
+            fprintf(stderr, "factedit %s: %s: '%s' is not a token id (a non-negative integer) in '%s'\n", cmd, opt, item, s);
+            free(out);
+            return EXIT_USAGE;
+        }
+        out[k++] = (int)v;
+        p += len;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) break;
+        if (*p != ',') {
+            fprintf(stderr, "factedit %s: %s: expected ',' after '%s' in '%s'\n", cmd, opt, item, s);
+            free(out);
+            return EXIT_USAGE;
+        }
+        p++;
+    }
+    *ids = out; *n = k;
+    return 0;
+}
+
+void print_ids(const int *ids, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+}
+
+/* llm.c pads the vocabulary to a multiple of 128 (a V this large fails the config check anyway) */
+int padded_vocab(int V) { return V > INT_MAX - 127 ? V : (V + 127) / 128 * 128; }

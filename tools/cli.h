@@ -1,0 +1,73 @@
+/* The command-line tools' shared argument parser and helpers (tools/cli.c): every `factedit`
+   subcommand declares its options in a cli_opt table and calls cli_parse. */
+#ifndef FACTEDIT_CLI_H
+#define FACTEDIT_CLI_H
+#include "factedit.h"
+#include <stdio.h>
+
+#define FACTEDIT_CLI_VERSION "0.1.0"
+
+/* tools/gpt2/vocab.bpe, compiled in by tools/embed.c (build/gpt2_vocab.c) */
+#ifdef __cplusplus
+extern "C" {
+#endif
+extern const unsigned char fe_gpt2_vocab_bpe[];
+extern const size_t fe_gpt2_vocab_bpe_len;
+#ifdef __cplusplus
+}
+#endif
+
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* ================================================================== argument parsing ==== */
+
+typedef enum { ARG_FLAG, ARG_STR, ARG_INT, ARG_U64, ARG_FLOAT } arg_kind;
+
+typedef struct cli_opt {
+    const char *name;    /* "--layers" */
+    const char *alias;   /* "-n", or NULL */
+    arg_kind kind;
+    void *dst;           /* int* (FLAG, INT), const char** (STR), uint64_t* (U64), double* (FLOAT) */
+    long lo, hi;         /* allowed range of an ARG_INT */
+    const char *meta;    /* placeholder in the help: "N" */
+    const char *help;    /* one line; "(default ...)" belongs here */
+    int seen;            /* set by cli_parse */
+} cli_opt;
+
+typedef struct cli_spec {
+    const char *cmd;         /* "random" */
+    const char *usage;       /* what follows "factedit random" in the usage line */
+    const char *about;       /* a few lines of description */
+    cli_opt *opts; int nopts;
+    const char *const *pos_names; int npos_min, npos_max;  /* positional arguments */
+    const char **pos;        /* out: the positional arguments (npos_max slots) */
+    int npos;                /* out */
+} cli_spec;
+
+enum { CLI_OK = 0, CLI_HELP = 1, CLI_ERROR = EXIT_USAGE };
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CLI_PRINTF(a, b)
+#endif
+
+void cli_help(const cli_spec *s);
+int cli_usage_error(const cli_spec *s, const char *fmt, ...) CLI_PRINTF(2, 3);
+int parse_long(const char *s, long lo, long hi, long *out);
+int parse_u64(const char *s, uint64_t *out);
+int parse_double(const char *s, double *out);
+int cli_set(const cli_spec *s, cli_opt *o, const char *v);
+int cli_parse(cli_spec *s, int argc, char **argv);
+int fail(const char *cmd, const char *msg);
+int finish_stdout(const char *cmd);
+int file_exists(const char *path);
+int dir_of(const char *path, char *buf, size_t cap);
+int dir_file(char *buf, size_t cap, const char *dir, const char *name);
+int load_model(const char *cmd, const char *path, fe_model **m);
+int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v);
+int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, size_t *n);
+void print_ids(const int *ids, size_t n);
+int cli_exit(int r);   /* cli_parse's result as an exit status: -1 = go on */
+int padded_vocab(int V);
+#endif
