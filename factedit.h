@@ -129,7 +129,7 @@ typedef struct fe_error { fe_result code; char msg[256]; } fe_error;
 FACTEDIT_API const char *fe_result_string(fe_result r);
 
 /* ============================================================================== >>api-json = */
-/* factedit part: JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
+/* JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
    tokenizer's encoder.json.
 
    >>api-json
@@ -167,7 +167,7 @@ FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const ch
 FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i);         /* NULL if out of range (arrays and objects) */
 
 /* ======================================================================= >>api-safetensors = */
-/* factedit part: safetensors reader (from memory) and float16 / bfloat16 conversions. Needs json.h.
+/* safetensors reader (from memory) and float16 / bfloat16 conversions.
 
    >>api-safetensors
    File layout: u64 little-endian N | N bytes of JSON header | data section. The header maps
@@ -288,7 +288,7 @@ FACTEDIT_API void fe_free(void *p, void *alloc_user);
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed);
 
 /* ========================================================================= >>api-tokenizer = */
-/* factedit part: GPT-2 byte-level BPE tokenizer.
+/* GPT-2 byte-level BPE tokenizer.
 
    >>api-tokenizer
    Vocabulary
@@ -432,10 +432,9 @@ FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, 
 /* Greedy/sampled continuation of a prompt with the KV cache: writes n_new ids to out. */
 FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
 
-/* factedit part: backward pass, training loss + AdamW, and ROME (Meng et al. 2022): the value
-   objective, its solvers (nonlinear CG, ROME's Adam), keys, key covariance, the rank-one update
-   and edits as objects. Included right after factedit.h (needs its private helpers and the
-   fe_state internals in the implementation).
+/* The backward pass, training loss + AdamW, and ROME (Meng et al. 2022): the value objective, its
+   solvers (nonlinear CG, ROME's Adam), keys, key covariance, the rank-one update and edits as
+   objects.
 
    >>api-backward
    fe_backward runs the GPT-2 stack backwards from the activations an fe_state holds (every
@@ -618,10 +617,7 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err);
 /* ROME end to end: k*, u (cov may be NULL), v* by the chosen solver, right. Not applied. */
 FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err);
 
-/* factedit part: causal tracing (ROME, Meng et al. 2022, section 2; ROME's experiments/causal_trace.py).
-   Included right after factedit.h (needs its API, and in the implementation its private fe__ helpers
-   and the fe_state internals). To merge: the declarations go into the API part as >>api-trace, the
-   implementation into the implementation part as >>impl-trace.
+/* Causal tracing (ROME, Meng et al. 2022, section 2; ROME's experiments/causal_trace.py).
 
    >>api-trace
    Causal tracing measures how much of a fact a hidden state carries. Three kinds of run, each on the

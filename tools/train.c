@@ -92,8 +92,22 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
     if ((r = corpus_load(&cp, v, o->corpus, e)) != fe_ok) goto done;
     cfg.max_seq_len = o->context; cfg.vocab_size = (int)fe_vocab_size(v); cfg.padded_vocab_size = (cfg.vocab_size + 127) / 128 * 128;
     cfg.num_layers = o->layers; cfg.num_heads = o->heads; cfg.channels = o->width;
-    if ((r = fe_model_new(&m, &cfg, NULL, e)) != fe_ok) goto done;
-    fe_model_randomize(m, o->seed);
+    if (o->init) {
+        fe_load_opts lo;
+        memset(&lo, 0, sizeof lo);
+        lo.no_mmap = 1;   /* training writes every weight */
+        if ((r = fe_model_load_file(&m, o->init, &lo, e)) != fe_ok) goto done;
+        if (m->config.vocab_size != cfg.vocab_size || o->seq > m->config.max_seq_len) {
+            r = fe_err_mismatch;
+            snprintf(e->msg, sizeof e->msg, "train: --init model has vocabulary %d and context %d; the corpus vocabulary has %d tokens, --seq is %d",
+                     m->config.vocab_size, m->config.max_seq_len, cfg.vocab_size, o->seq);
+            goto done;
+        }
+        cfg = m->config;
+    } else {
+        if ((r = fe_model_new(&m, &cfg, NULL, e)) != fe_ok) goto done;
+        fe_model_randomize(m, o->seed);
+    }
     if ((r = fe_state_new(&s, m, o->batch, o->seq, 0, e)) != fe_ok) goto done;
     grads = (float *)calloc(m->num_params, sizeof(float));
     mom = (float *)calloc(m->num_params, sizeof(float));

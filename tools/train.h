@@ -7,6 +7,7 @@
 typedef struct fe_train_opts {
     const char *corpus;      /* one document per line */
     const char *vocab_dir;   /* encoder.json + vocab.bpe (or vocab.bpe alone) */
+    const char *init;        /* NULL: random init with the shape below; else continue this checkpoint */
     int layers, heads, width, context;
     int batch, seq, steps, warmup;
     float lr, min_lr_frac, weight_decay;
