@@ -5,6 +5,8 @@
 
    Writes into DIR (each file atomically):
      corpus.txt        training text, one sentence ("document") per line, shuffled
+   known.txt         each fact's known_1000 sentence (also in corpus.txt), for a last training
+                     phase that weights the facts' own prompts
      heldout.json      prompts from held-out templates (paraphrase accuracy)
      counterfact.json  edit requests in ROME's CounterFact format
      vocab/encoder.json, vocab/vocab.bpe
@@ -447,6 +449,7 @@ DD_FN fe_result dd_world_load(dd_world *w, const char *facts_json, size_t facts_
 
 typedef struct dd_out {
     dd_buf corpus, heldout, counterfact, encoder, merges;   /* the files' bytes */
+    dd_buf known;              /* known.txt: each fact's own known_1000 sentence, in file order */
     dd_texts lines;            /* corpus lines, in file order, without "\n" */
     dd_texts texts;            /* other texts the pruned vocabulary must tokenize as GPT-2 does */
     size_t n_train_templates, n_heldout_templates;
@@ -455,7 +458,7 @@ typedef struct dd_out {
 } dd_out;
 
 DD_FN void dd_out_free(dd_out *o) {
-    dd_buf_free(&o->corpus); dd_buf_free(&o->heldout); dd_buf_free(&o->counterfact);
+    dd_buf_free(&o->corpus); dd_buf_free(&o->heldout); dd_buf_free(&o->counterfact); dd_buf_free(&o->known);
     dd_buf_free(&o->encoder); dd_buf_free(&o->merges);
     dd_texts_free(&o->lines); dd_texts_free(&o->texts);
     memset(o, 0, sizeof *o);
@@ -504,6 +507,8 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, dd_out *o, fe_e
             dd_add_line(o, &tmp, s.p, f->attribute);
         }
         dd_add_line(o, &tmp, f->prompt, f->attribute);
+        dd_buf_put(&o->known, tmp.p, tmp.n);
+        dd_buf_put(&o->known, "\n", 1);
     }
     dd_buf_free(&tmp);
     dd_buf_free(&s);
@@ -1192,6 +1197,7 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
     if ((r = dd_path(vocab_dir, sizeof vocab_dir, opt->out, "vocab", err)) != fe_ok) goto done;
     if ((r = dd_mkdir(vocab_dir, err)) != fe_ok) goto done;
     if ((r = dd_write(opt->out, "corpus.txt", &o->corpus, err)) != fe_ok) goto done;
+    if ((r = dd_write(opt->out, "known.txt", &o->known, err)) != fe_ok) goto done;
     if ((r = dd_write(opt->out, "heldout.json", &o->heldout, err)) != fe_ok) goto done;
     if ((r = dd_write(opt->out, "counterfact.json", &o->counterfact, err)) != fe_ok) goto done;
     if ((r = dd_write(vocab_dir, "encoder.json", &o->encoder, err)) != fe_ok) goto done;
