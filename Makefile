@@ -40,8 +40,9 @@ $(B)/embed: tools/embed.c | $(B)
 $(B)/gpt2_vocab.c: tools/gpt2/vocab.bpe $(B)/embed
 	$(B)/embed fe_gpt2_vocab_bpe $< > $@
 
-$(B)/factedit: tools/factedit.c tools/cli.c tools/cli.h tools/fe_convert.c tools/fe_convert.h $(B)/gpt2_vocab.c factedit.h | $(B)
-	$(CC) $(CFLAGS_ALL) -Itools -I. tools/factedit.c tools/cli.c tools/fe_convert.c $(B)/gpt2_vocab.c -o $@ $(LDLIBS)
+FACTEDIT_SRCS := tools/factedit.c tools/cli.c tools/cmd_train.c tools/train.c tools/fe_convert.c tools/cmd_trace.c tools/svg.c tools/bench.c
+$(B)/factedit: $(FACTEDIT_SRCS) $(B)/demo_model.o tools/cli.h tools/train.h tools/fe_convert.h tools/cmd_trace.h tools/svg.h tools/bench.h $(B)/gpt2_vocab.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. $(FACTEDIT_SRCS) $(B)/gpt2_vocab.c $(B)/demo_model.o -o $@ $(LDLIBS)
 $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/oracle_check.c tools/fe_convert.c -o $@ $(LDLIBS)
 
@@ -75,6 +76,14 @@ TESTS += $(B)/test_convert
 all: $(B)/test_convert
 TEST_CMDS += "$(B)/test_convert" "sh tests/test_cli.sh $(B)/factedit"
 
+# `factedit trace` (tools/cmd_trace.c, tools/svg.c): unit tests, then the command (one prompt, a
+# dataset, shards and --merge) on small random models.
+$(B)/test_cmd_trace: tests/test_cmd_trace.c tools/cmd_trace.c tools/cmd_trace.h tools/svg.c tools/svg.h tools/cli.c tools/cli.h factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_cmd_trace.c tools/cmd_trace.c tools/svg.c tools/cli.c -o $@ $(LDLIBS)
+TESTS += $(B)/test_cmd_trace
+all: $(B)/test_cmd_trace
+TEST_CMDS += "$(B)/test_cmd_trace" "sh tests/test_cli_trace.sh $(B)/factedit"
+
 # `make demo-data`: the demo world's data in $(B)/demo_world (see demo/README-data.md).
 DEMO_SEED ?= 1
 .PHONY: demo-data
@@ -89,7 +98,7 @@ $(B)/demo_world/corpus.txt: $(B)/demo_data demo/known_1000.json demo/templates.t
 # runs two targets at once; `make fuzz-run-json` runs one. `make fuzz-replay` (and `make test`, and
 # `make test-asan` under the sanitizers) replays the committed corpora and regression inputs through a
 # build without libFuzzer.
-FUZZ_TARGETS := json checkpoint safetensors vocab tokenizer demo_data
+FUZZ_TARGETS := json checkpoint safetensors vocab tokenizer demo_data rome_files
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_NICE    ?= nice -n 10
@@ -121,3 +130,49 @@ FUZZ_REPLAY_CMDS := $(foreach t,$(FUZZ_TARGETS),"$(B)/fuzz_replay_$(t) tests/fuz
 TEST_CMDS += $(FUZZ_REPLAY_CMDS)
 fuzz-replay: $(FUZZ_REPLAY)
 	@sh tests/run.sh $(FUZZ_REPLAY_CMDS)
+
+# ROME glue (the >>api-rome-glue section): its tests, and the CLI's edit, eval and stats commands
+# (tools/cmd_rome.c; tests/test_cli_rome.sh runs $(B)/factedit).
+FACTEDIT_SRCS += tools/cmd_rome.c
+$(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h
+$(B)/test_rome_glue: tools/fe_convert.c tools/fe_convert.h
+TESTS += $(B)/test_rome_glue
+all: $(B)/test_rome_glue
+TEST_CMDS += "$(B)/test_rome_glue tests/data/tiny_a tools/gpt2" "sh tests/test_cli_rome.sh $(B)/factedit"
+
+# The demo model (demo/model/: checkpoint + pruned vocabulary) is compiled into build/factedit:
+# every command without --model uses it. -O0: it is only data.
+DEMO_MODEL_FILES := demo/model/model.bin demo/model/encoder.json demo/model/vocab.bpe
+$(B)/demo_model.c: $(DEMO_MODEL_FILES) $(B)/embed
+	{ $(B)/embed fe_demo_model demo/model/model.bin && $(B)/embed fe_demo_encoder demo/model/encoder.json && \
+	  $(B)/embed fe_demo_bpe demo/model/vocab.bpe; } > $@
+$(B)/demo_model.o: $(B)/demo_model.c
+	$(CC) -c -O0 $< -o $@
+
+# `make demo-model`: retrains the shipped model from scratch (see README for the time). Three
+# phases on one thread (OMP_NUM_THREADS=1, so the result is reproducible bit for bit):
+# 3000 steps at lr 3e-3, 2500 more at lr 1e-3, then 1200 and 800 more at lr 1e-3 on the corpus
+# plus three more copies of each fact's own known_1000 sentence (known.txt).
+.PHONY: demo demo-model
+demo-model: $(B)/factedit demo-data
+	OMP_NUM_THREADS=1 $(B)/factedit train $(B)/demo_world/corpus.txt --vocab $(B)/demo_world/vocab --out $(B)/demo_model_a \
+	  --layers 4 --heads 4 --width 128 --context 64 --batch 16 --seq 64 --steps 3000 --lr 3e-3 --warmup 100 --seed 1
+	OMP_NUM_THREADS=1 $(B)/factedit train $(B)/demo_world/corpus.txt --vocab $(B)/demo_world/vocab --out $(B)/demo_model_b \
+	  --init $(B)/demo_model_a/model.bin --batch 16 --seq 64 --steps 2500 --lr 1e-3 --warmup 50 --seed 1
+	cat $(B)/demo_world/corpus.txt $(B)/demo_world/known.txt $(B)/demo_world/known.txt $(B)/demo_world/known.txt > $(B)/demo_world/corpus_known.txt
+	OMP_NUM_THREADS=1 $(B)/factedit train $(B)/demo_world/corpus_known.txt --vocab $(B)/demo_world/vocab --out $(B)/demo_model_c \
+	  --init $(B)/demo_model_b/model.bin --batch 16 --seq 64 --steps 1200 --lr 1e-3 --warmup 50 --seed 1
+	OMP_NUM_THREADS=1 $(B)/factedit train $(B)/demo_world/corpus_known.txt --vocab $(B)/demo_world/vocab --out demo/model \
+	  --init $(B)/demo_model_c/model.bin --batch 16 --seq 64 --steps 800 --lr 1e-3 --warmup 50 --seed 1 \
+	  --facts demo/known_1000.json --heldout $(B)/demo_world/heldout.json
+	$(B)/factedit info --model demo/model/model.bin | sed -n 's/^checksum: *//p' > demo/model/CHECKSUM
+
+# `make demo`: the paper's experiments on the shipped model (demo/run.sh).
+demo: $(B)/factedit demo-data
+	sh demo/run.sh $(B)
+
+# The shipped model: checksum, fact accuracy, and the trainer (tools/train.c).
+$(B)/test_demo_model: tests/test_demo_model.c tools/train.c tools/train.h factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_demo_model.c tools/train.c -o $@ $(LDLIBS)
+all: $(B)/test_demo_model
+TEST_CMDS += "$(B)/test_demo_model demo/model demo/known_1000.json"

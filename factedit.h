@@ -5,17 +5,25 @@
        #define FACTEDIT_IMPLEMENTATION
        #include "factedit.h"
 
-       fe_error err;
-       fe_model *m; fe_vocab *v;
-       if (fe_model_load_file(&m, "gpt2.bin", NULL, &err) != fe_ok) { puts(err.msg); return 1; }
-       fe_vocab_load_dir(&v, "vocab/", NULL, &err);
-       int *ids; size_t n;
-       fe_encode(v, "The Space Needle is located in the city of", 43, &ids, &n, &err);
-       fe_state *s; fe_state_new(&s, m, 1, 64, 0, &err);       // 1 row, room for 64 tokens
-       fe_forward(m, s, ids, (int)n, NULL, &err);                // runs, keeps every activation
-       const float *logits = fe_state_logits(s, 0, -1);          // last position, V floats
-       ...
-       fe_state_free(s); fe_ids_free(v, ids); fe_vocab_free(v); fe_model_free(m);
+       fe_error err; fe_model *m; fe_vocab *v; int *ids; size_t n, s0, s1;
+       if (fe_model_load_file(&m, "gpt2.bin", NULL, &err)) { puts(err.msg); return 1; }  // llm.c format
+       fe_vocab_load_dir(&v, "tools/gpt2", NULL, &err);                 // encoder.json + vocab.bpe
+       const char *p = "The Space Needle is located in the city of";
+       fe_encode(v, p, strlen(p), &ids, &n, &err);
+       fe_subject_span(v, p, "The Space Needle", &s0, &s1, &err);      // the subject's tokens
+
+       // locate: causal trace, all three kinds, ROME's defaults (10 samples, window 10, 3 sigma)
+       fe_trace_opts to = fe_trace_opts_default();
+       double sd; fe_embedding_std(m, ids + s0, s1 - s0, &sd, &err); to.noise = 3 * sd;
+       fe_trace_result tr;
+       fe_trace(m, ids, (int)n, s0, s1, FACTEDIT_TRACE_ALL, &to, &tr, &err);  // tr.scores[kind][t*L+l]
+
+       // edit: ROME's rank-one update (see >>api-rome for the request and the hyperparameters)
+       fe_edit *e; fe_rome_compute(m, &request, &hparams, cov, &e, &err);
+       fe_edit_apply(m, e, &err);                                        // W_proj += u (x) right
+       int out[10]; fe_generate(m, ids, (int)n, 10, NULL, NULL, out, &err);   // greedy
+       fe_edit_undo(m, e, &err);                                         // bit-exact
+       ...free everything with its fe_*_free
 
    WHAT IT DOES
        - Loads GPT-2 checkpoints in karpathy/llm.c's format (fp32 or bf16) from a file (mmap,
@@ -25,7 +33,16 @@
          with SIMD matmuls, a KV cache, batches of rows, and hooks that read or overwrite the
          residual stream at any (site, layer, row, position).
        - Sampling (greedy, temperature, top-k, top-p) with the RNG in the caller's state.
+       - Causal tracing (hidden / MLP / attention restorations, windows, severed paths) with a
+         fast path that recomputes only what a restoration can change.
+       - A backward pass (activation and weight gradients), a training loss and AdamW.
+       - ROME: keys, covariance statistics, the value vector by nonlinear conjugate gradient
+         (or ROME's Adam), the rank-one update, edits that undo bit-exactly.
        - Small utilities the tools need: a JSON reader and a safetensors reader.
+
+   WHAT IT DOES NOT DO
+       - No GPU, no other architectures than GPT-2, no MEMIT (multi-layer edits), no
+         quantized weights below bf16. Tokenizer: GPT-2's byte-level BPE only.
 
    CONCEPTS
        site    where in the residual stream a hook sees a state:
@@ -728,6 +745,233 @@ FACTEDIT_API void fe_trace_result_free(fe_trace_result *r);   /* frees the score
    ids of many subjects), with Bessel's correction like torch.std: ROME's collect_embedding_std.
    ROME corrupts with noise = 3 * this. Needs n * C >= 2. */
 FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, size_t n, double *std, fe_error *err);
+
+/* ROME glue: everything around the ROME math that users need: context templates, text-level
+   requests, layer defaults, key-covariance statistics files, edit patch files and ROME's
+   CounterFact metrics.
+
+   >>api-rome-glue
+   Context templates (ROME's get_context_templates, rome/rome_main.py)
+   - "{}" plus generated prefixes: for each (length, count) group, `count` samples of `length`
+     tokens in all, the first being <|endoftext|> (ROME's generate_fast: max_out_len counts the
+     prompt), drawn with top-k 5 at temperature 1 from the caller's fe_rng. The decoded text
+     (the <|endoftext|> prompt included) gets ROME's clean-up: "\n\n" -> " ", every
+     "<|endoftext|>" removed; then ROME's x.replace("{", "").replace("}", "") + ". {}".
+     fe_templates_rome uses ROME's length_params [[5, 10], [10, 10]]: 21 templates.
+     Not done: ROME's unicodedata NFKD normalisation (it changes only non-ASCII text).
+   - User templates: any strings with exactly one "{}" (other braces are literal text).
+
+   Text requests (ROME's compute_u / compute_v on one request)
+   - prompt: a template with exactly one "{}" that the subject fills ("{} is located in"), or a
+     plain text that contains the subject (its first occurrence, as ROME's str.index, becomes
+     the "{}"). A prompt with two or more "{}" is refused.
+   - target: the new object; a leading space is added when it has none (ROME's execute_rome).
+   - For every context template t: text_t = t with "{}" replaced by prompt(subject), encoded as ONE
+     string (as ROME's tokenizer call: a prefixed prompt's first token is " The", the bare one's
+     "The", so the rows are not prefix tokens + shared prompt tokens); lookup = the token holding
+     the subject's last byte (ROME's subject_last), found from the template's "{}" position, not
+     by searching (so a subject that also occurs in the prefix is not confused).
+     keys[i] = text_t (k* = mean key at the lookups); rows[i] = text_t + target[:-1] (the value
+     objective's rewriting prompts); bare = prompt(subject) (cur_input / cur_output);
+     kl = subject + " is a" (ROME's KL prompt), lookup = the subject's last token.
+   - A context whose row does not fit the model's context is dropped (n_dropped counts them);
+     the bare prompt + target must fit (else fe_err_arg).
+   - fe_rome_compute_rows is fe_rome_compute on these rows (same steps, same numbers: on rows
+     built as prefix tokens + shared prompt tokens it returns bit-identical u, v*, right).
+
+   Layer (fe_rome_default_layer)
+   - ROME's published hparams for GPT-2 shapes: medium (L=24, C=1024) 8, large (L=36, C=1280) 12,
+     XL (L=48, C=1600) 17. Any other shape: round(L / 3) = (L + 1) / 3 (ROME's medium and large are
+     exactly L/3), at most L - 2 (the edit acts at the subject's last token; only the attention of a
+     later block carries it to the last token, so editing the last block does nothing unless the
+     subject ends the prompt), and 0 for one layer. The paper's rule is the layer where the MLP's indirect effect at
+     the subject's last token peaks (a causal trace); pass that layer explicitly when you have it.
+     fe_rome_hparams_for = fe_rome_hparams_default with this layer.
+
+   Key statistics file (little-endian; written atomically; every field checked on load)
+       0  "FESTATS\0"          8  u32 version = 1       12 u32 header bytes = 64
+       16 u64 model checksum (fe_model_checksum of the weights the keys came from)
+       24 i32 layer            28 i32 dim = 4C          32 i32 model layers   36 i32 model width C
+       40 u64 token count      48 u32 storage = 1 (upper triangle, row-major)  52 u32 zero
+       56 u64 FNV-1a 64 of the payload
+       64 payload: dim (dim + 1) / 2 float64: the upper triangle of sum k k^T (not divided)
+   The file length must be exactly 64 + 8 dim (dim + 1) / 2. Loading for a model refuses another
+   model's statistics (fe_err_mismatch naming both checksums), another shape, a layer outside it.
+   Corrupt files: fe_err_format (bad magic, truncated or too long, payload hash, NaN/Inf, a
+   negative diagonal, zero tokens, dim != 4C); fe_err_unsupported (version, storage).
+
+   Edit patch file (little-endian; written atomically; every field checked on load)
+       0  "FEPATCH\0"          8  u32 version = 1       12 u32 header bytes = 152
+       16 u64 model checksum (the weights the edit was computed for and applies to)
+       24 i32 layer            28 i32 C                 32 i32 model layers
+       36 u32 prompt bytes     40 u32 subject bytes     44 u32 target bytes
+       48 i32 iters, evals, status, cg_iters (the solver's report)
+       64 f64 first.loss, nll, kl, wd    96 f64 last.loss, nll, kl, wd   128 f64 delta_norm, clamp
+       144 u64 FNV-1a 64 of the payload
+       152 payload: f32 u[4C], f32 right[C], f32 vstar[C], then the prompt, subject and target
+           bytes (UTF-8, no NUL)
+   fe_patch_apply (and fe_patch_load with a model) refuses a model whose current weights are not
+   the ones the patch was made for (fe_err_mismatch naming both checksums): a patch applies to
+   the freshly loaded model, once.
+
+   CounterFact evaluation (ROME's experiments/py/eval_utils_counterfact.py + summarize.py)
+   - Dataset: a JSON array of cases {case_id, requested_rewrite {prompt (one "{}"), subject,
+     target_new {str}, target_true {str}}, paraphrase_prompts [...], neighborhood_prompts [...]}
+     (other members ignored). Every field is checked; errors name the case and the field.
+   - For each prompt p and target x in {target_new, target_true}: the mean per-token NLL of
+     " " + x after p (tokens of p, then of " " + x, as ROME's test_batch_prediction).
+   - Per case: ES = fraction of rewrite prompts with NLL(new) < NLL(true); PS the same over the
+     paraphrases; NS = fraction of neighbourhood prompts with NLL(true) < NLL(new);
+     EM, PM = mean of exp(-NLL(new)) - exp(-NLL(true)); NM = mean of exp(-NLL(true)) -
+     exp(-NLL(new)). A case without paraphrases (neighbours) has PS, PM (NS, NM) = NaN and is left
+     out of those means.
+   - fe_cf_eval_case: scores before, ROME edit (target_new, leading space added as in the edit),
+     scores after, undo (bit-exact: the layer's saved matrix is copied back).
+   - fe_cf_summarize: the mean over cases of each metric, 95% CI = 1.96 sd / sqrt(n) (sample sd,
+     normal approximation; NaN when n < 2); Score = harmonic mean of the ES, PS, NS means, its CI
+     by the delta method over the cases that have all three.
+
+   All functions: no global state, no printing; thread-safe on distinct objects. */
+/* ================================================================ >>api-rome-glue ===== */
+
+/* ---- context templates ---- */
+typedef struct fe_templates {
+    int n;              /* number of templates */
+    char **text;        /* n NUL-terminated strings, each with exactly one "{}" */
+    void *alloc_user;
+} fe_templates;
+
+/* Copies n user templates (each must hold exactly one "{}"; fe_err_arg names the bad one). */
+FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user, fe_error *err);
+/* "{}" + for each group g: counts[g] samples of lengths[g] tokens (<|endoftext|> + lengths[g]-1
+   sampled, top-k 5; capped by the model's context) turned into "PREFIX. {}". */
+FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v, const int *lengths,
+                                             const int *counts, int groups, fe_rng *rng, fe_error *err);
+/* ROME's: "{}" + 10 of 5 tokens + 10 of 10 tokens. */
+FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng, fe_error *err);
+FACTEDIT_API void fe_templates_free(fe_templates *t);
+
+/* ---- text-level requests ---- */
+typedef struct fe_text_request {
+    const char *prompt;     /* "{} is located in the city of", or a text containing the subject */
+    const char *subject;    /* "The Space Needle" */
+    const char *target;     /* " Paris" (a leading space is added when missing) */
+} fe_text_request;
+
+typedef struct fe_rome_rows {
+    int n_ctx;              /* contexts used */
+    int n_dropped;          /* contexts dropped: their row exceeded the model's context */
+    fe_rome_prompt *keys;   /* n_ctx: context(prompt(subject)), lookup = the subject's last token */
+    fe_rome_prompt *rows;   /* n_ctx: keys[i] + target[:-1]: the value objective's prompts */
+    fe_rome_prompt bare;    /* prompt(subject) and its lookup: cur_input / cur_output */
+    fe_rome_prompt kl;      /* subject + " is a", lookup = the subject's last token */
+    int *target; int n_target;
+    char *text;             /* prompt(subject), NUL-terminated */
+    char *target_text;      /* the target with its leading space */
+    char *template_text;    /* the prompt as a template (one "{}") */
+    void *alloc_user;
+    int **fe__bufs; int fe__nbufs;   /* private: owned token buffers */
+} fe_rome_rows;
+
+/* Tokenizes a request for a model (ctx NULL: the "{}" template alone). Errors (fe_err_arg, the
+   message names the problem): NULL/empty subject, prompt or target; a prompt with two or more
+   "{}"; a prompt without "{}" that does not contain the subject; the bare prompt + target longer
+   than the model's context. fe_err_mismatch: a token id outside the model's vocabulary. */
+FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v, const fe_text_request *q,
+                                        const fe_templates *ctx, fe_error *err);
+FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r);
+/* ROME end to end on the rows: k*, u (cov may be NULL: u = k* / |k*|), v*, right. Not applied. */
+FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *r, const fe_rome_hparams *hp, const fe_cov *cov,
+                                            fe_edit **out, fe_error *err);
+
+/* ---- layer defaults ---- */
+FACTEDIT_API int fe_rome_default_layer(const fe_config *c);
+FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m);
+
+/* ---- key statistics ---- */
+typedef void (*fe_stats_progress_fn)(void *user, size_t done, size_t total);
+typedef struct fe_stats_info {
+    int version, layer, dim, num_layers, channels;
+    uint64_t model_checksum;
+    uint64_t count;         /* tokens */
+} fe_stats_info;
+
+/* C = sum k k^T over every position of the token stream cut into sequences of seq_len tokens
+   (<= 0: min(context, 256)); the last sequence may be shorter. Only layers <= layer run. */
+FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n, int seq_len,
+                                        fe_stats_progress_fn progress, void *progress_user, fe_error *err);
+/* model_checksum: fe_model_checksum of the weights the keys came from. */
+FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
+                                         unsigned char **bytes, size_t *len, fe_error *err);
+/* Checks every field; with m != NULL also the model (shape, layer, checksum == fe_model_checksum(m)).
+   info may be NULL. *out uses m's allocator (or alloc_user's when m is NULL). */
+FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len, const fe_model *m,
+                                         void *alloc_user, fe_error *err);
+#ifndef FACTEDIT_NO_STDIO
+FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum, fe_error *err);
+FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m, void *alloc_user, fe_error *err);
+#endif
+
+/* ---- edit patches ---- */
+typedef struct fe_patch {
+    fe_edit *edit;             /* u, right, vstar, layer, report; not applied */
+    uint64_t model_checksum;   /* of the weights the edit applies to */
+    int num_layers;            /* of that model */
+    char *prompt, *subject, *target;   /* the request (NUL-terminated; may be "") */
+    void *alloc_user;
+} fe_patch;
+
+/* Serializes p (p->edit, model_checksum, num_layers and the three texts; NULL texts = ""). */
+FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user, fe_error *err);
+/* Checks every field; with m != NULL also that the patch is for m's current weights. */
+FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m, void *alloc_user, fe_error *err);
+/* Checks shape and checksum against m's current weights, then fe_edit_apply (undo: fe_edit_undo(m, p->edit)). */
+FACTEDIT_API fe_result fe_patch_apply(fe_model *m, fe_patch *p, fe_error *err);
+FACTEDIT_API void fe_patch_free(fe_patch *p);
+#ifndef FACTEDIT_NO_STDIO
+FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, fe_error *err);
+FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user, fe_error *err);
+#endif
+
+/* ---- CounterFact ---- */
+typedef struct fe_cf_case {
+    int case_id;
+    const char *prompt, *subject, *target_new, *target_true;   /* prompt holds one "{}" */
+    const char *const *paraphrases; int n_paraphrases;
+    const char *const *neighbors; int n_neighbors;
+} fe_cf_case;
+typedef struct fe_cf_set fe_cf_set;
+
+FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t len, void *alloc_user, fe_error *err);
+#ifndef FACTEDIT_NO_STDIO
+FACTEDIT_API fe_result fe_cf_load_file(fe_cf_set **out, const char *path, void *alloc_user, fe_error *err);
+#endif
+FACTEDIT_API size_t fe_cf_count(const fe_cf_set *s);
+FACTEDIT_API const fe_cf_case *fe_cf_at(const fe_cf_set *s, size_t i);   /* NULL if out of range */
+FACTEDIT_API void fe_cf_free(fe_cf_set *s);
+
+enum { fe_cf_metric_es, fe_cf_metric_em, fe_cf_metric_ps, fe_cf_metric_pm, fe_cf_metric_ns, fe_cf_metric_nm, fe_cf_metric_score, fe_cf_metric_count };
+typedef struct fe_cf_scores { double es, em, ps, pm, ns, nm; } fe_cf_scores;   /* NaN: no such prompts */
+typedef struct fe_cf_result {
+    int case_id;
+    fe_cf_scores pre, post;
+    fe_rome_report report;   /* the edit's solver report */
+    int n_ctx;               /* context templates used */
+} fe_cf_result;
+typedef struct fe_cf_summary { double mean[fe_cf_metric_count], ci95[fe_cf_metric_count]; int n[fe_cf_metric_count]; } fe_cf_summary;
+
+/* Mean per-token NLL of target after prompt: nll[i] for n pairs (prompts[i], targets[i]); the
+   target text is used as given (ROME's metrics pass " " + str). */
+FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts, const char *const *targets,
+                                     int n, double *nll, fe_error *err);
+/* The metrics of one case on the model as it is now. */
+FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out, fe_error *err);
+/* pre scores, ROME edit of (prompt, subject, target_new), post scores, undo. The model is
+   unchanged afterwards (also on failure). */
+FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_cf_case *c, const fe_templates *ctx,
+                                       const fe_rome_hparams *hp, const fe_cov *cov, fe_cf_result *out, fe_error *err);
+FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out);
+FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score" */
 
 #ifdef __cplusplus
 }
@@ -4736,6 +4980,1121 @@ fail:
     fe__trace_free(&x);
     fe_trace_result_free(out);
     return r;
+}
+
+/* ================================================================ >>impl-rome-glue ==== */
+
+/* ---- small helpers ---- */
+
+FACTEDIT__PRIV char *fe__rg_strndup(void *u, const char *s, size_t n) {
+    char *p = (char *)fe__malloc(u, n + 1);
+    if (p) { if (n) memcpy(p, s, n); p[n] = 0; }
+    return p;
+}
+
+/* Number of "{}" in s; *first = offset of the first one. */
+FACTEDIT__PRIV int fe__rg_count_fill(const char *s, size_t *first) {
+    int k = 0;
+    const char *p = s;
+    while ((p = strstr(p, "{}")) != NULL) { if (!k && first) *first = (size_t)(p - s); k++; p += 2; }
+    return k;
+}
+
+/* tmpl (one "{}" at fill) with fill replaced by x. */
+FACTEDIT__PRIV char *fe__rg_fill(void *u, const char *tmpl, size_t fill, const char *x) {
+    size_t lt = strlen(tmpl), lx = strlen(x), n;
+    char *p;
+    if (!fe__add(lt - 2, lx, &n)) return NULL;
+    p = (char *)fe__malloc(u, n + 1);
+    if (!p) return NULL;
+    memcpy(p, tmpl, fill);
+    memcpy(p + fill, x, lx);
+    memcpy(p + fill + lx, tmpl + fill + 2, lt - fill - 2);
+    p[n] = 0;
+    return p;
+}
+
+FACTEDIT__PRIV uint64_t fe__rg_fnv(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
+    return h;
+}
+#define FACTEDIT__RG_FNV0 0xcbf29ce484222325ull
+
+FACTEDIT__PRIV void fe__rg_wr64(unsigned char *p, uint64_t v) { int i; for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+FACTEDIT__PRIV uint64_t fe__rg_rd64(const unsigned char *p) { uint64_t v = 0; int i; for (i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+FACTEDIT__PRIV void fe__rg_wr32(unsigned char *p, uint32_t v) { int i; for (i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+FACTEDIT__PRIV uint32_t fe__rg_rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+FACTEDIT__PRIV int32_t fe__rg_rdi32(const unsigned char *p) { uint32_t u = fe__rg_rd32(p); int32_t i; memcpy(&i, &u, 4); return i; }
+FACTEDIT__PRIV void fe__rg_wrf64(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); fe__rg_wr64(p, u); }
+FACTEDIT__PRIV double fe__rg_rdf64(const unsigned char *p) { uint64_t u = fe__rg_rd64(p); double d; memcpy(&d, &u, 8); return d; }
+FACTEDIT__PRIV void fe__rg_wrf32(unsigned char *p, float f) { uint32_t u; memcpy(&u, &f, 4); fe__rg_wr32(p, u); }
+FACTEDIT__PRIV float fe__rg_rdf32(const unsigned char *p) { uint32_t u = fe__rg_rd32(p); float f; memcpy(&f, &u, 4); return f; }
+
+FACTEDIT__PRIV double fe__rg_lse(const float *z, int V) {
+    double mx = -HUGE_VAL, s = 0.0;
+    int i;
+    for (i = 0; i < V; i++) if (z[i] > mx) mx = z[i];
+    for (i = 0; i < V; i++) s += exp((double)z[i] - mx);
+    return mx + log(s);
+}
+
+/* ================================================================ context templates === */
+
+FACTEDIT_API void fe_templates_free(fe_templates *t) {
+    int i;
+    if (!t) return;
+    for (i = 0; t->text && i < t->n; i++) fe__free(t->alloc_user, t->text[i]);
+    fe__free(t->alloc_user, t->text);
+    fe__free(t->alloc_user, t);
+}
+
+FACTEDIT__PRIV fe_result fe__rg_templates_alloc(fe_templates **out, int n, void *u, fe_error *err) {
+    fe_templates *t = (fe_templates *)fe__calloc(u, sizeof *t);
+    if (!t || !(t->text = (char **)fe__calloc(u, sizeof(char *) * (size_t)(n > 0 ? n : 1)))) {
+        fe__free(u, t);
+        return fe__fail(err, fe_err_nomem, "templates: out of memory");
+    }
+    t->alloc_user = u;
+    *out = t;
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user, fe_error *err) {
+    fe_templates *t = NULL;
+    fe_result r;
+    int i;
+    if (!out) return fe__fail(err, fe_err_arg, "templates: NULL argument");
+    *out = NULL;
+    if (n < 1 || !texts) return fe__fail(err, fe_err_arg, "templates: need at least one template");
+    for (i = 0; i < n; i++) {
+        int k;
+        if (!texts[i]) return fe__fail(err, fe_err_arg, "templates: template %d is NULL", i);
+        if ((k = fe__rg_count_fill(texts[i], NULL)) != 1)
+            return fe__fail(err, fe_err_arg, "templates: template %d (\"%.60s\") has %d \"{}\"; each needs exactly one", i, texts[i], k);
+    }
+    if ((r = fe__rg_templates_alloc(&t, n, alloc_user, err)) != fe_ok) return r;
+    for (i = 0; i < n; i++) {
+        if (!(t->text[i] = fe__rg_strndup(alloc_user, texts[i], strlen(texts[i])))) { fe_templates_free(t); return fe__fail(err, fe_err_nomem, "templates: out of memory"); }
+        t->n = i + 1;
+    }
+    *out = t;
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ROME's clean-up of a decoded sample: "\n\n" -> " ", "<|endoftext|>" removed, braces removed,
+   then ". {}" appended. In place on a buffer with room for 4 more bytes. */
+FACTEDIT__PRIV void fe__rg_clean(char *s) {
+    static const char eot[] = "<|endoftext|>";
+    size_t i, j, n = strlen(s), le = sizeof eot - 1;
+    for (i = j = 0; i < n; ) {
+        if (s[i] == '\n' && i + 1 < n && s[i + 1] == '\n') { s[j++] = ' '; i += 2; }
+        else s[j++] = s[i++];
+    }
+    n = j;
+    for (i = j = 0; i < n; ) {
+        if (n - i >= le && !memcmp(s + i, eot, le)) i += le;
+        else s[j++] = s[i++];
+    }
+    n = j;
+    for (i = j = 0; i < n; i++) if (s[i] != '{' && s[i] != '}') s[j++] = s[i];
+    memcpy(s + j, ". {}", 5);
+}
+
+FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v, const int *lengths,
+                                             const int *counts, int groups, fe_rng *rng, fe_error *err) {
+    fe_templates *t = NULL;
+    fe_sample_opts so;
+    fe_result r;
+    int g, i, total = 1, eot, maxT, *ids = NULL;
+    if (!out) return fe__fail(err, fe_err_arg, "templates: NULL argument");
+    *out = NULL;
+    if (!m || !v || !rng || groups < 0 || (groups > 0 && (!lengths || !counts))) return fe__fail(err, fe_err_arg, "templates: NULL argument");
+    eot = fe_vocab_eot(v);
+    if (eot < 0) return fe__fail(err, fe_err_arg, "templates: the vocabulary has no <|endoftext|> token to start the samples from");
+    if (eot >= m->config.vocab_size) return fe__fail(err, fe_err_mismatch, "templates: <|endoftext|> is id %d, outside the model's vocabulary of %d", eot, m->config.vocab_size);
+    for (g = 0; g < groups; g++) {
+        if (lengths[g] < 1 || counts[g] < 0 || counts[g] > 100000) return fe__fail(err, fe_err_arg, "templates: group %d: length %d and count %d (want length >= 1, count 0..100000)", g, lengths[g], counts[g]);
+        total += counts[g];
+    }
+    maxT = m->config.max_seq_len;
+    if ((r = fe__rg_templates_alloc(&t, total, m->alloc_user, err)) != fe_ok) return r;
+    if (!(t->text[0] = fe__rg_strndup(m->alloc_user, "{}", 2))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+    t->n = 1;
+    memset(&so, 0, sizeof so);
+    so.temperature = 1.0f; so.top_k = 5;
+    for (g = 0; g < groups; g++) {
+        int n_new = lengths[g] - 1;
+        if (n_new > maxT - 1) n_new = maxT - 1;
+        fe__free(m->alloc_user, ids);
+        if (!(ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * (size_t)(n_new + 1)))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+        for (i = 0; i < counts[g]; i++) {
+            char *text = NULL, *s;
+            size_t len = 0;
+            ids[0] = eot;
+            if (n_new > 0 && (r = fe_generate(m, ids, 1, n_new, &so, rng, ids + 1, err)) != fe_ok) goto fail;
+            if ((r = fe_decode(v, ids, (size_t)n_new + 1, &text, &len, err)) != fe_ok) goto fail;
+            s = (char *)fe__malloc(m->alloc_user, len + 5);
+            if (s) { memcpy(s, text, len + 1); fe__rg_clean(s); }
+            fe_text_free(v, text);
+            if (!s) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+            t->text[t->n++] = s;
+        }
+    }
+    fe__free(m->alloc_user, ids);
+    *out = t;
+    fe__ok(err);
+    return fe_ok;
+fail:
+    fe__free(m->alloc_user, ids);
+    fe_templates_free(t);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng, fe_error *err) {
+    static const int lengths[2] = {5, 10}, counts[2] = {10, 10};
+    return fe_templates_generate(out, m, v, lengths, counts, 2, rng, err);
+}
+
+/* ================================================================ text requests ======== */
+
+FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r) {
+    int i;
+    if (!r) return;
+    for (i = 0; i < r->fe__nbufs; i++) fe__free(r->alloc_user, r->fe__bufs[i]);
+    fe__free(r->alloc_user, r->fe__bufs);
+    fe__free(r->alloc_user, r->keys);
+    fe__free(r->alloc_user, r->target);
+    fe__free(r->alloc_user, r->text);
+    fe__free(r->alloc_user, r->target_text);
+    fe__free(r->alloc_user, r->template_text);
+    fe__free(r->alloc_user, r);
+}
+
+/* Encodes text; *lookup = the token holding byte `byte` (a byte of the text). The ids are copied
+   into a buffer with `extra` more slots, owned by r. */
+FACTEDIT__PRIV fe_result fe__rg_encode(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *text, size_t byte,
+                                       int extra, int **ids_out, int *n_out, int *lookup, fe_error *err) {
+    int *ids = NULL, *buf;
+    size_t n = 0, i, at = 0;
+    fe_result res = fe_encode(v, text, strlen(text), &ids, &n, err);
+    if (res) return res;
+    if (n > (size_t)FACTEDIT_MAX_CONTEXT) { fe_ids_free(v, ids); return fe__fail(err, fe_err_arg, "request: text of %lu tokens is far longer than the model's context of %d", (unsigned long)n, m->config.max_seq_len); }
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->config.vocab_size) {
+            int bad = ids[i];
+            fe_ids_free(v, ids);
+            return fe__fail(err, fe_err_mismatch, "request: token id %d is outside the model's vocabulary of %d (the vocabulary does not belong to this model?)", bad, m->config.vocab_size);
+        }
+    *lookup = -1;
+    for (i = 0; i < n; i++) {
+        size_t tl = 0;
+        fe_token_bytes(v, ids[i], &tl);
+        if (byte >= at && byte < at + tl) { *lookup = (int)i; break; }
+        at += tl;
+    }
+    buf = (int *)fe__malloc(r->alloc_user, sizeof(int) * (n + (size_t)extra + 1));
+    if (!buf) { fe_ids_free(v, ids); return fe__fail(err, fe_err_nomem, "request: out of memory"); }
+    if (n) memcpy(buf, ids, sizeof(int) * n);
+    fe_ids_free(v, ids);
+    r->fe__bufs[r->fe__nbufs++] = buf;
+    *ids_out = buf; *n_out = (int)n;
+    if (*lookup < 0) return fe__fail(err, fe_err_arg, "request: the subject's last byte is not in the tokens of \"%.60s\"", text);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v, const fe_text_request *q,
+                                        const fe_templates *ctx, fe_error *err) {
+    fe_rome_rows *r = NULL;
+    fe_result res;
+    void *u;
+    size_t fill = 0, ls, k;
+    int nfill, nt = 0, maxT, nctx, i, *tids = NULL, n = 0, lookup = 0, *ids = NULL;
+    char *kl_text = NULL, *full = NULL;
+    const char *one = "{}";
+    if (!out) return fe__fail(err, fe_err_arg, "request: NULL argument");
+    *out = NULL;
+    if (!m || !v || !q) return fe__fail(err, fe_err_arg, "request: NULL argument");
+    if (!q->subject || !q->subject[0]) return fe__fail(err, fe_err_arg, "request: the subject is empty");
+    if (!q->prompt || !q->prompt[0]) return fe__fail(err, fe_err_arg, "request: the prompt is empty");
+    if (!q->target || !q->target[0] || strspn(q->target, " \t\r\n") == strlen(q->target)) return fe__fail(err, fe_err_arg, "request: the target is empty");
+    nfill = fe__rg_count_fill(q->prompt, &fill);
+    if (nfill > 1) return fe__fail(err, fe_err_arg, "request: the prompt \"%.80s\" has %d \"{}\"; a template needs exactly one (for the subject)", q->prompt, nfill);
+    if (nfill == 0 && !strstr(q->prompt, q->subject))
+        return fe__fail(err, fe_err_arg, "request: the subject \"%.60s\" is not in the prompt \"%.80s\", and the prompt has no \"{}\" to put it in", q->subject, q->prompt);
+    if (ctx && ctx->n < 1) return fe__fail(err, fe_err_arg, "request: no context templates");
+    u = m->alloc_user;
+    maxT = m->config.max_seq_len;
+    nctx = ctx ? ctx->n : 1;
+    ls = strlen(q->subject);
+    r = (fe_rome_rows *)fe__calloc(u, sizeof *r);
+    if (!r) return fe__fail(err, fe_err_nomem, "request: out of memory");
+    r->alloc_user = u;
+    r->fe__bufs = (int **)fe__calloc(u, sizeof(int *) * ((size_t)nctx + 4));
+    r->keys = (fe_rome_prompt *)fe__calloc(u, sizeof(fe_rome_prompt) * 2 * (size_t)nctx);
+    if (!r->fe__bufs || !r->keys) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+    r->rows = r->keys + nctx;
+    /* the template */
+    if (nfill == 0) {
+        const char *at = strstr(q->prompt, q->subject);
+        size_t lp = strlen(q->prompt), pos = (size_t)(at - q->prompt);
+        r->template_text = (char *)fe__malloc(u, lp - ls + 3);
+        if (r->template_text) {
+            memcpy(r->template_text, q->prompt, pos);
+            memcpy(r->template_text + pos, "{}", 2);
+            memcpy(r->template_text + pos + 2, q->prompt + pos + ls, lp - pos - ls + 1);
+        }
+        fill = pos;
+    } else r->template_text = fe__rg_strndup(u, q->prompt, strlen(q->prompt));
+    r->text = r->template_text ? fe__rg_fill(u, r->template_text, fill, q->subject) : NULL;
+    if (q->target[0] == ' ') r->target_text = fe__rg_strndup(u, q->target, strlen(q->target));
+    else if ((r->target_text = (char *)fe__malloc(u, strlen(q->target) + 2)) != NULL) { r->target_text[0] = ' '; memcpy(r->target_text + 1, q->target, strlen(q->target) + 1); }
+    kl_text = (char *)fe__malloc(u, ls + 6);
+    if (!r->template_text || !r->text || !r->target_text || !kl_text) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+    memcpy(kl_text, q->subject, ls); memcpy(kl_text + ls, " is a", 6);
+    /* target */
+    {
+        size_t ntk = 0;
+        if ((res = fe_encode(v, r->target_text, strlen(r->target_text), &tids, &ntk, err)) != fe_ok) goto fail;
+        if (ntk < 1) { res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" has no tokens", q->target); goto fail; }
+        if (ntk > (size_t)maxT) { res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" (%lu tokens) is longer than the model's context of %d tokens", q->target, (unsigned long)ntk, maxT); goto fail; }
+        nt = (int)ntk;
+        r->target = (int *)fe__malloc(u, sizeof(int) * ntk);
+        if (!r->target) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+        for (k = 0; k < ntk; k++) {
+            if (tids[k] < 0 || tids[k] >= m->config.vocab_size) { res = fe__fail(err, fe_err_mismatch, "request: target token id %d is outside the model's vocabulary of %d", tids[k], m->config.vocab_size); goto fail; }
+            r->target[k] = tids[k];
+        }
+        r->n_target = nt;
+        fe_ids_free(v, tids); tids = NULL;
+    }
+    /* the bare prompt */
+    if ((res = fe__rg_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok) goto fail;
+    r->bare.ids = ids;
+    if (r->bare.n + nt - 1 > maxT)
+        { res = fe__fail(err, fe_err_arg, "request: the prompt (%d tokens) and the target (%d tokens) do not fit the model's context of %d tokens", r->bare.n, nt, maxT); goto fail; }
+    if ((res = fe__rg_encode(r, m, v, kl_text, ls - 1, 0, &ids, &r->kl.n, &r->kl.lookup, err)) != fe_ok) goto fail;
+    r->kl.ids = ids;
+    if (r->kl.n > maxT) { res = fe__fail(err, fe_err_arg, "request: the KL prompt \"%.60s\" (%d tokens) exceeds the model's context of %d", kl_text, r->kl.n, maxT); goto fail; }
+    /* one row per context */
+    for (i = 0; i < nctx; i++) {
+        const char *t = ctx ? ctx->text[i] : one;
+        size_t cf = 0;
+        if (!t || fe__rg_count_fill(t, &cf) != 1) { res = fe__fail(err, fe_err_arg, "request: context template %d does not hold exactly one \"{}\"", i); goto fail; }
+        if (!(full = fe__rg_fill(u, t, cf, r->text))) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+        if ((res = fe__rg_encode(r, m, v, full, cf + fill + ls - 1, nt - 1, &ids, &n, &lookup, err)) != fe_ok) goto fail;
+        fe__free(u, full); full = NULL;
+        if (n + nt - 1 > maxT) { r->n_dropped++; continue; }
+        if (nt > 1) memcpy(ids + n, r->target, sizeof(int) * (size_t)(nt - 1));
+        r->keys[r->n_ctx].ids = ids; r->keys[r->n_ctx].n = n; r->keys[r->n_ctx].lookup = lookup;
+        r->rows[r->n_ctx].ids = ids; r->rows[r->n_ctx].n = n + nt - 1; r->rows[r->n_ctx].lookup = lookup;
+        r->n_ctx++;
+    }
+    if (r->n_ctx < 1) { res = fe__fail(err, fe_err_arg, "request: no context template fits the model's context of %d tokens", maxT); goto fail; }
+    fe__free(u, kl_text);
+    *out = r;
+    fe__ok(err);
+    return fe_ok;
+fail:
+    if (tids) fe_ids_free(v, tids);
+    fe__free(u, full);
+    fe__free(u, kl_text);
+    fe_rome_rows_free(r);
+    return res;
+}
+
+FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *q, const fe_rome_hparams *hp, const fe_cov *cov,
+                                            fe_edit **out, fe_error *err) {
+    int C, C4, np, i, j;
+    float *keys = NULL, *kstar, *u, *cur_in, *cur_out, *delta, *vs;
+    double *ud = NULL, nu = 0.0;
+    fe_vobj_spec sp;
+    fe_vobj *o = NULL;
+    fe_edit *e = NULL;
+    fe_rome_report rep;
+    fe_result r;
+    int cgi = 0;
+    if (!out) return fe__fail(err, fe_err_arg, "rome: NULL argument");
+    *out = NULL;
+    if (!m || !q || !hp) return fe__fail(err, fe_err_arg, "rome: NULL argument");
+    C = m->config.channels; C4 = 4 * C; np = q->n_ctx;
+    if (np < 1 || !q->keys || !q->target || q->n_target < 1) return fe__fail(err, fe_err_arg, "rome: empty request");
+    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
+    memset(&rep, 0, sizeof rep);
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * ((size_t)np * C4 + 3 * (size_t)C4 + 3 * (size_t)C));
+    ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
+    if (!keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
+    kstar = keys + (size_t)np * C4; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C; vs = delta + C;
+    /* k* = mean key over the contexts; u = normalize(C^-1 k*) */
+    if ((r = fe_rome_keys(m, hp->layer, q->keys, np, keys, NULL, err)) != fe_ok) goto done;
+    for (j = 0; j < C4; j++) { double s = 0.0; for (i = 0; i < np; i++) s += keys[(size_t)i * C4 + j]; kstar[j] = (float)(s / np); }
+    if (cov) {
+        if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &cgi, err)) != fe_ok) goto done;
+    } else for (j = 0; j < C4; j++) ud[j] = kstar[j];
+    for (j = 0; j < C4; j++) nu += ud[j] * ud[j];
+    nu = sqrt(nu);
+    if (!(nu > 0) || !isfinite(nu)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite"); goto done; }
+    for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
+    /* v* */
+    memset(&sp, 0, sizeof sp);
+    sp.layer = hp->layer; sp.prompts = q->rows; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
+    if (q->kl.n > 0) { sp.kl_prompts = &q->kl; sp.n_kl = 1; }
+    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
+    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
+    if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
+    rep.cg_iters = cgi;
+    /* cur_input, cur_output at the bare prompt */
+    if ((r = fe_rome_keys(m, hp->layer, &q->bare, 1, cur_in, cur_out, err)) != fe_ok) goto done;
+    if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
+    {
+        const float *ti = fe_vobj_target_init(o);
+        for (i = 0; i < C; i++) vs[i] = ti[i] + delta[i];
+    }
+    if ((r = fe_edit_set(e, u, vs, cur_in, cur_out, err)) != fe_ok) goto done;
+    e->report = rep;
+    *out = e; e = NULL;
+    fe__ok(err);
+done:
+    fe_edit_free(e);
+    fe_vobj_free(o);
+    fe__free(m->alloc_user, keys);
+    fe__free(m->alloc_user, ud);
+    return r;
+}
+
+/* ================================================================ layer defaults ====== */
+
+FACTEDIT_API int fe_rome_default_layer(const fe_config *c) {
+    int L = c->num_layers, l;
+    if (L == 24 && c->channels == 1024) return 8;    /* gpt2-medium */
+    if (L == 36 && c->channels == 1280) return 12;   /* gpt2-large */
+    if (L == 48 && c->channels == 1600) return 17;   /* gpt2-xl */
+    l = (L + 1) / 3;                                 /* round(L / 3) */
+    if (l > L - 2) l = L - 2;                        /* a later block must carry v* to the last token */
+    return l < 0 ? 0 : l;
+}
+
+FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m) {
+    fe_rome_hparams_default(hp, m);
+    hp->layer = fe_rome_default_layer(&m->config);
+}
+
+/* ================================================================ key statistics ====== */
+
+#define FACTEDIT__STATS_HEADER 64
+
+FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n, int seq_len,
+                                        fe_stats_progress_fn progress, void *progress_user, fe_error *err) {
+    fe_cov *c = NULL;
+    fe_result r;
+    size_t done = 0;
+    int T, B;
+    if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    *out = NULL;
+    if (!m || (!tokens && n)) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "stats: layer %d outside the model's layers 0..%d", layer, m->config.num_layers - 1);
+    if (n < 1) return fe__fail(err, fe_err_arg, "stats: no tokens");
+    T = seq_len > 0 ? seq_len : (m->config.max_seq_len < 256 ? m->config.max_seq_len : 256);
+    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "stats: sequences of %d tokens exceed the model's context of %d", T, m->config.max_seq_len);
+    B = 256 / T > 0 ? 256 / T : 1;   /* rows per forward: about 256 positions */
+    if ((r = fe_cov_new(&c, 4 * m->config.channels, m->alloc_user, err)) != fe_ok) return r;
+    while (done < n) {
+        size_t left = n - done, full = left / (size_t)T;
+        int rows = full >= (size_t)B ? B : (int)full, len = T;
+        if (rows == 0) { rows = 1; len = (int)left; }
+        if ((r = fe_cov_add_tokens(c, m, layer, tokens + done, rows, len, err)) != fe_ok) { fe_cov_free(c); return r; }
+        done += (size_t)rows * (size_t)len;
+        if (progress) progress(progress_user, done, n);
+    }
+    *out = c;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT__PRIV void fe__rg_stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs, uint64_t hash) {
+    memset(h, 0, FACTEDIT__STATS_HEADER);
+    memcpy(h, "FESTATS", 8);
+    fe__rg_wr32(h + 8, 1);
+    fe__rg_wr32(h + 12, FACTEDIT__STATS_HEADER);
+    fe__rg_wr64(h + 16, cs);
+    fe__rg_wr32(h + 24, (uint32_t)layer);
+    fe__rg_wr32(h + 28, (uint32_t)c->dim);
+    fe__rg_wr32(h + 32, (uint32_t)m->config.num_layers);
+    fe__rg_wr32(h + 36, (uint32_t)m->config.channels);
+    fe__rg_wr64(h + 40, (uint64_t)c->count);
+    fe__rg_wr32(h + 48, 1);
+    fe__rg_wr64(h + 56, hash);
+}
+
+FACTEDIT__PRIV fe_result fe__rg_stats_check_out(const fe_cov *c, int layer, const fe_model *m, size_t *payload, fe_error *err) {
+    size_t d;
+    if (!c || !m) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    d = (size_t)c->dim;
+    if (c->dim != 4 * m->config.channels) return fe__fail(err, fe_err_mismatch, "stats: dimension %d, the model's keys have %d", c->dim, 4 * m->config.channels);
+    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "stats: layer %d outside the model", layer);
+    if (!(c->count >= 1) || c->count > 9007199254740992.0 || c->count != floor(c->count)) return fe__fail(err, fe_err_arg, "stats: %g tokens: need a positive whole count", c->count);
+    if (!fe__mul3(d, d + 1, 4, payload)) return fe__fail(err, fe_err_limit, "stats: size overflow");   /* 8 d (d+1) / 2 */
+    return fe_ok;
+}
+
+/* Upper triangle row by row, in chunks, through a callback (hash pass and write pass). */
+FACTEDIT__PRIV void fe__rg_stats_payload(const fe_cov *c, void (*sink)(void *, const unsigned char *, size_t), void *user) {
+    unsigned char buf[8 * 512];
+    size_t d = (size_t)c->dim, i, j, k = 0;
+    for (i = 0; i < d; i++)
+        for (j = i; j < d; j++) {
+            fe__rg_wrf64(buf + 8 * k, c->m2[i * d + j]);
+            if (++k == 512) { sink(user, buf, sizeof buf); k = 0; }
+        }
+    if (k) sink(user, buf, 8 * k);
+}
+FACTEDIT__PRIV void fe__rg_sink_hash(void *user, const unsigned char *p, size_t n) { uint64_t *h = (uint64_t *)user; *h = fe__rg_fnv(*h, p, n); }
+typedef struct fe__rg_memsink { unsigned char *p; size_t at; } fe__rg_memsink;
+FACTEDIT__PRIV void fe__rg_sink_mem(void *user, const unsigned char *p, size_t n) { fe__rg_memsink *s = (fe__rg_memsink *)user; memcpy(s->p + s->at, p, n); s->at += n; }
+
+FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
+                                         unsigned char **bytes, size_t *len, fe_error *err) {
+    size_t payload = 0, total = 0;
+    uint64_t h = FACTEDIT__RG_FNV0;
+    fe__rg_memsink ms;
+    fe_result r;
+    if (!bytes || !len) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    *bytes = NULL; *len = 0;
+    if ((r = fe__rg_stats_check_out(c, layer, m, &payload, err)) != fe_ok) return r;
+    if (!fe__add(payload, FACTEDIT__STATS_HEADER, &total)) return fe__fail(err, fe_err_limit, "stats: size overflow");
+    ms.p = (unsigned char *)fe__malloc(m->alloc_user, total);
+    if (!ms.p) return fe__fail(err, fe_err_nomem, "stats: cannot allocate %lu bytes", (unsigned long)total);
+    fe__rg_stats_payload(c, fe__rg_sink_hash, &h);
+    fe__rg_stats_header(ms.p, c, layer, m, model_checksum, h);
+    ms.at = FACTEDIT__STATS_HEADER;
+    fe__rg_stats_payload(c, fe__rg_sink_mem, &ms);
+    *bytes = ms.p; *len = total;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len, const fe_model *m,
+                                         void *alloc_user, fe_error *err) {
+    const unsigned char *b = (const unsigned char *)bytes, *p;
+    fe_stats_info in;
+    size_t d, payload = 0, i, j;
+    uint64_t h;
+    fe_cov *c = NULL;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    *out = NULL;
+    if (!b && len) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    if (len < FACTEDIT__STATS_HEADER || memcmp(b, "FESTATS", 8) != 0)
+        return fe__fail(err, fe_err_format, "stats: not a factedit statistics file (%s)", len < FACTEDIT__STATS_HEADER ? "shorter than its 64-byte header" : "bad magic");
+    memset(&in, 0, sizeof in);
+    in.version = (int)fe__rg_rd32(b + 8);
+    if (fe__rg_rd32(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "stats: file version %lu (this library reads version 1)", (unsigned long)fe__rg_rd32(b + 8));
+    if (fe__rg_rd32(b + 12) != FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_format, "stats: header size %lu, expected 64", (unsigned long)fe__rg_rd32(b + 12));
+    in.model_checksum = fe__rg_rd64(b + 16);
+    in.layer = fe__rg_rdi32(b + 24);
+    in.dim = fe__rg_rdi32(b + 28);
+    in.num_layers = fe__rg_rdi32(b + 32);
+    in.channels = fe__rg_rdi32(b + 36);
+    in.count = fe__rg_rd64(b + 40);
+    if (in.num_layers < 1 || in.num_layers > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "stats: model layers %d outside 1..%d", in.num_layers, FACTEDIT_MAX_LAYERS);
+    if (in.channels < 1 || in.channels > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "stats: model width %d outside 1..%d", in.channels, FACTEDIT_MAX_WIDTH);
+    if (in.layer < 0 || in.layer >= in.num_layers) return fe__fail(err, fe_err_format, "stats: layer %d outside the model's 0..%d", in.layer, in.num_layers - 1);
+    if (in.dim != 4 * in.channels) return fe__fail(err, fe_err_format, "stats: dimension %d is not 4 x the width %d", in.dim, in.channels);
+    if (fe__rg_rd32(b + 48) != 1) return fe__fail(err, fe_err_unsupported, "stats: storage %lu (this library reads 1 = upper triangle)", (unsigned long)fe__rg_rd32(b + 48));
+    if (fe__rg_rd32(b + 52) != 0) return fe__fail(err, fe_err_format, "stats: reserved header field is not zero");
+    if (in.count < 1 || in.count > ((uint64_t)1 << 53)) return fe__fail(err, fe_err_format, "stats: token count %llu (need 1..2^53)", (unsigned long long)in.count);
+    d = (size_t)in.dim;
+    if (!fe__mul3(d, d + 1, 4, &payload) || payload > (size_t)-1 - FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_limit, "stats: size overflow");
+    if (len != FACTEDIT__STATS_HEADER + payload)
+        return fe__fail(err, fe_err_format, "stats: file has %lu bytes, a %d x %d triangle needs %lu (%s)", (unsigned long)len, in.dim, in.dim,
+                        (unsigned long)(FACTEDIT__STATS_HEADER + payload), len < FACTEDIT__STATS_HEADER + payload ? "truncated" : "trailing bytes");
+    h = fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__STATS_HEADER, payload);
+    if (h != fe__rg_rd64(b + 56)) return fe__fail(err, fe_err_format, "stats: payload checksum mismatch (the file is corrupted)");
+    if (m) {
+        uint64_t cs;
+        if (in.num_layers != m->config.num_layers || in.channels != m->config.channels)
+            return fe__fail(err, fe_err_mismatch, "stats: made for a model of %d layers x width %d, this one has %d x %d", in.num_layers, in.channels, m->config.num_layers, m->config.channels);
+        cs = fe_model_checksum(m);
+        if (cs != in.model_checksum)
+            return fe__fail(err, fe_err_mismatch, "stats: computed for the model with checksum %016llx, this model's is %016llx (recompute them for this model)",
+                            (unsigned long long)in.model_checksum, (unsigned long long)cs);
+        alloc_user = m->alloc_user;
+    }
+    if ((r = fe_cov_new(&c, in.dim, alloc_user, err)) != fe_ok) return r;
+    p = b + FACTEDIT__STATS_HEADER;
+    for (i = 0; i < d; i++)
+        for (j = i; j < d; j++, p += 8) {
+            double x = fe__rg_rdf64(p);
+            if (!isfinite(x)) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: entry (%lu, %lu) is not finite", (unsigned long)i, (unsigned long)j); }
+            if (i == j && x < 0) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: diagonal entry %lu is negative", (unsigned long)i); }
+            c->m2[i * d + j] = x;
+            c->m2[j * d + i] = x;
+        }
+    c->count = (double)in.count;
+    if (info) *info = in;
+    *out = c;
+    fe__ok(err);
+    return fe_ok;
+}
+
+#ifndef FACTEDIT_NO_STDIO
+typedef struct fe__rg_filesink { fe__atomic *a; } fe__rg_filesink;
+FACTEDIT__PRIV void fe__rg_sink_file(void *user, const unsigned char *p, size_t n) { fe__atomic_write(((fe__rg_filesink *)user)->a, p, n); }
+
+FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum, fe_error *err) {
+    unsigned char h[FACTEDIT__STATS_HEADER];
+    uint64_t hash = FACTEDIT__RG_FNV0;
+    size_t payload = 0;
+    fe__atomic a;
+    fe__rg_filesink fs;
+    fe_result r;
+    if (!path) return fe__fail(err, fe_err_arg, "stats: NULL path");
+    if ((r = fe__rg_stats_check_out(c, layer, m, &payload, err)) != fe_ok) return r;
+    fe__rg_stats_payload(c, fe__rg_sink_hash, &hash);
+    fe__rg_stats_header(h, c, layer, m, model_checksum, hash);
+    if ((r = fe__atomic_open(&a, path, err)) != fe_ok) return r;
+    fe__atomic_write(&a, h, sizeof h);
+    fs.a = &a;
+    fe__rg_stats_payload(c, fe__rg_sink_file, &fs);
+    if ((r = fe__atomic_commit(&a, err)) != fe_ok) return r;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m, void *alloc_user, fe_error *err) {
+    unsigned char *b = NULL;
+    size_t len = 0;
+    void *u = m ? m->alloc_user : alloc_user;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    *out = NULL;
+    if (!path) return fe__fail(err, fe_err_arg, "stats: NULL path");
+    if ((r = fe_read_file(path, &b, &len, u, err)) != fe_ok) return r;
+    r = fe_stats_load_mem(out, info, b, len, m, alloc_user, err);
+    fe__free(u, b);
+    if (r) {   /* name the file */
+        if (err) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            fe__fail(err, r, "%.80s: %s", path, msg);
+        }
+    }
+    return r;
+}
+#endif
+
+/* ================================================================ edit patches ======== */
+
+#define FACTEDIT__PATCH_HEADER 152
+#define FACTEDIT__PATCH_MAX_TEXT (1u << 20)
+
+FACTEDIT_API void fe_patch_free(fe_patch *p) {
+    if (!p) return;
+    fe_edit_free(p->edit);
+    fe__free(p->alloc_user, p->prompt);
+    fe__free(p->alloc_user, p->subject);
+    fe__free(p->alloc_user, p->target);
+    fe__free(p->alloc_user, p);
+}
+
+FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user, fe_error *err) {
+    const fe_edit *e;
+    const char *tx[3];
+    size_t lt[3], total, C, i, k;
+    unsigned char *b, *q;
+    if (!bytes || !len) return fe__fail(err, fe_err_arg, "patch: NULL argument");
+    *bytes = NULL; *len = 0;
+    if (!p || !p->edit) return fe__fail(err, fe_err_arg, "patch: NULL edit");
+    e = p->edit;
+    if (e->C < 1 || e->C > FACTEDIT_MAX_WIDTH || e->layer < 0 || p->num_layers < 1 || p->num_layers > FACTEDIT_MAX_LAYERS || e->layer >= p->num_layers)
+        return fe__fail(err, fe_err_arg, "patch: layer %d / width %d / model layers %d out of range", e->layer, e->C, p->num_layers);
+    tx[0] = p->prompt ? p->prompt : ""; tx[1] = p->subject ? p->subject : ""; tx[2] = p->target ? p->target : "";
+    for (k = 0; k < 3; k++) {
+        lt[k] = strlen(tx[k]);
+        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT) return fe__fail(err, fe_err_limit, "patch: a text of %lu bytes (limit %u)", (unsigned long)lt[k], FACTEDIT__PATCH_MAX_TEXT);
+    }
+    C = (size_t)e->C;
+    for (i = 0; i < 6 * C; i++) if (!isfinite(e->u[i])) return fe__fail(err, fe_err_numeric, "patch: the edit holds NaN/Inf");
+    total = FACTEDIT__PATCH_HEADER + 24 * C + lt[0] + lt[1] + lt[2];
+    b = (unsigned char *)fe__malloc(alloc_user, total);
+    if (!b) return fe__fail(err, fe_err_nomem, "patch: out of memory");
+    memset(b, 0, FACTEDIT__PATCH_HEADER);
+    memcpy(b, "FEPATCH", 8);
+    fe__rg_wr32(b + 8, 1);
+    fe__rg_wr32(b + 12, FACTEDIT__PATCH_HEADER);
+    fe__rg_wr64(b + 16, p->model_checksum);
+    fe__rg_wr32(b + 24, (uint32_t)e->layer);
+    fe__rg_wr32(b + 28, (uint32_t)e->C);
+    fe__rg_wr32(b + 32, (uint32_t)p->num_layers);
+    for (k = 0; k < 3; k++) fe__rg_wr32(b + 36 + 4 * k, (uint32_t)lt[k]);
+    fe__rg_wr32(b + 48, (uint32_t)e->report.iters);
+    fe__rg_wr32(b + 52, (uint32_t)e->report.evals);
+    fe__rg_wr32(b + 56, (uint32_t)e->report.status);
+    fe__rg_wr32(b + 60, (uint32_t)e->report.cg_iters);
+    fe__rg_wrf64(b + 64, e->report.first.loss); fe__rg_wrf64(b + 72, e->report.first.nll);
+    fe__rg_wrf64(b + 80, e->report.first.kl); fe__rg_wrf64(b + 88, e->report.first.wd);
+    fe__rg_wrf64(b + 96, e->report.last.loss); fe__rg_wrf64(b + 104, e->report.last.nll);
+    fe__rg_wrf64(b + 112, e->report.last.kl); fe__rg_wrf64(b + 120, e->report.last.wd);
+    fe__rg_wrf64(b + 128, e->report.delta_norm); fe__rg_wrf64(b + 136, e->report.clamp);
+    q = b + FACTEDIT__PATCH_HEADER;
+    for (i = 0; i < 4 * C; i++, q += 4) fe__rg_wrf32(q, e->u[i]);
+    for (i = 0; i < C; i++, q += 4) fe__rg_wrf32(q, e->right[i]);
+    for (i = 0; i < C; i++, q += 4) fe__rg_wrf32(q, e->vstar[i]);
+    for (k = 0; k < 3; k++) { if (lt[k]) memcpy(q, tx[k], lt[k]); q += lt[k]; }
+    fe__rg_wr64(b + 144, fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__PATCH_HEADER, total - FACTEDIT__PATCH_HEADER));
+    *bytes = b; *len = total;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT__PRIV fe_result fe__rg_patch_check_model(const fe_patch *p, const fe_model *m, fe_error *err) {
+    uint64_t cs;
+    if (m->config.channels != p->edit->C || m->config.num_layers != p->num_layers)
+        return fe__fail(err, fe_err_mismatch, "patch: made for a model of %d layers x width %d, this one has %d x %d", p->num_layers, p->edit->C, m->config.num_layers, m->config.channels);
+    cs = fe_model_checksum(m);
+    if (cs != p->model_checksum)
+        return fe__fail(err, fe_err_mismatch, "patch: made for the model with checksum %016llx, this model's is %016llx (another model, or already edited)",
+                        (unsigned long long)p->model_checksum, (unsigned long long)cs);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m, void *alloc_user, fe_error *err) {
+    const unsigned char *b = (const unsigned char *)bytes, *q;
+    fe_patch *p = NULL;
+    fe_edit *e = NULL;
+    int C, layer, nl, k;
+    size_t lt[3], need, i;
+    double nu = 0.0;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "patch: NULL argument");
+    *out = NULL;
+    if (!b && len) return fe__fail(err, fe_err_arg, "patch: NULL argument");
+    if (m) alloc_user = m->alloc_user;
+    if (len < FACTEDIT__PATCH_HEADER || memcmp(b, "FEPATCH", 8) != 0)
+        return fe__fail(err, fe_err_format, "patch: not a factedit patch file (%s)", len < FACTEDIT__PATCH_HEADER ? "shorter than its 152-byte header" : "bad magic");
+    if (fe__rg_rd32(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "patch: file version %lu (this library reads version 1)", (unsigned long)fe__rg_rd32(b + 8));
+    if (fe__rg_rd32(b + 12) != FACTEDIT__PATCH_HEADER) return fe__fail(err, fe_err_format, "patch: header size %lu, expected 152", (unsigned long)fe__rg_rd32(b + 12));
+    layer = fe__rg_rdi32(b + 24); C = fe__rg_rdi32(b + 28); nl = fe__rg_rdi32(b + 32);
+    if (nl < 1 || nl > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "patch: model layers %d outside 1..%d", nl, FACTEDIT_MAX_LAYERS);
+    if (layer < 0 || layer >= nl) return fe__fail(err, fe_err_format, "patch: layer %d outside the model's 0..%d", layer, nl - 1);
+    if (C < 1 || C > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "patch: width %d outside 1..%d", C, FACTEDIT_MAX_WIDTH);
+    need = FACTEDIT__PATCH_HEADER + 24 * (size_t)C;
+    for (k = 0; k < 3; k++) {
+        lt[k] = fe__rg_rd32(b + 36 + 4 * k);
+        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT) return fe__fail(err, fe_err_format, "patch: text %d of %lu bytes (limit %u)", k, (unsigned long)lt[k], FACTEDIT__PATCH_MAX_TEXT);
+        need += lt[k];
+    }
+    if (len != need) return fe__fail(err, fe_err_format, "patch: file has %lu bytes, its header says %lu (%s)", (unsigned long)len, (unsigned long)need, len < need ? "truncated" : "trailing bytes");
+    if (fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__PATCH_HEADER, len - FACTEDIT__PATCH_HEADER) != fe__rg_rd64(b + 144))
+        return fe__fail(err, fe_err_format, "patch: payload checksum mismatch (the file is corrupted)");
+    {
+        int32_t it = fe__rg_rdi32(b + 48), ev = fe__rg_rdi32(b + 52), st = fe__rg_rdi32(b + 56), cg = fe__rg_rdi32(b + 60);
+        if (it < 0 || ev < 0 || st < 0 || st > 2 || cg < 0) return fe__fail(err, fe_err_format, "patch: bad solver report (iters %d, evals %d, status %d, cg %d)", (int)it, (int)ev, (int)st, (int)cg);
+        for (k = 0; k < 10; k++) if (!isfinite(fe__rg_rdf64(b + 64 + 8 * k))) return fe__fail(err, fe_err_format, "patch: solver report value %d is not finite", k);
+    }
+    q = b + FACTEDIT__PATCH_HEADER;
+    for (i = 0; i < 6 * (size_t)C; i++) {
+        float f = fe__rg_rdf32(q + 4 * i);
+        if (!isfinite(f)) return fe__fail(err, fe_err_format, "patch: %s[%lu] is not finite", i < 4 * (size_t)C ? "u" : i < 5 * (size_t)C ? "right" : "vstar",
+                                          (unsigned long)(i < 4 * (size_t)C ? i : i < 5 * (size_t)C ? i - 4 * (size_t)C : i - 5 * (size_t)C));
+        if (i < 4 * (size_t)C) nu += (double)f * f;
+    }
+    if (!(nu > 0)) return fe__fail(err, fe_err_format, "patch: u is zero");
+    for (k = 0, i = 24 * (size_t)C; k < 3; i += lt[k], k++)
+        if (lt[k] && memchr(q + i, 0, lt[k])) return fe__fail(err, fe_err_format, "patch: text %d holds a NUL byte", k);
+    p = (fe_patch *)fe__calloc(alloc_user, sizeof *p);
+    e = p ? (fe_edit *)fe__calloc(alloc_user, sizeof *e) : NULL;
+    if (p) { p->alloc_user = alloc_user; p->edit = e; }
+    if (e) e->alloc_user = alloc_user;   /* before anything can fail: fe_edit_free uses it */
+    if (!e || !(e->u = (float *)fe__malloc(alloc_user, sizeof(float) * 6 * (size_t)C))) { r = fe__fail(err, fe_err_nomem, "patch: out of memory"); goto fail; }
+    e->right = e->u + 4 * (size_t)C; e->vstar = e->right + C;
+    e->layer = layer; e->C = C; e->alloc_user = alloc_user;
+    for (i = 0; i < 6 * (size_t)C; i++) e->u[i] = fe__rg_rdf32(q + 4 * i);
+    e->report.iters = fe__rg_rdi32(b + 48); e->report.evals = fe__rg_rdi32(b + 52);
+    e->report.status = fe__rg_rdi32(b + 56); e->report.cg_iters = fe__rg_rdi32(b + 60);
+    e->report.first.loss = fe__rg_rdf64(b + 64); e->report.first.nll = fe__rg_rdf64(b + 72);
+    e->report.first.kl = fe__rg_rdf64(b + 80); e->report.first.wd = fe__rg_rdf64(b + 88);
+    e->report.last.loss = fe__rg_rdf64(b + 96); e->report.last.nll = fe__rg_rdf64(b + 104);
+    e->report.last.kl = fe__rg_rdf64(b + 112); e->report.last.wd = fe__rg_rdf64(b + 120);
+    e->report.delta_norm = fe__rg_rdf64(b + 128); e->report.clamp = fe__rg_rdf64(b + 136);
+    p->model_checksum = fe__rg_rd64(b + 16);
+    p->num_layers = nl;
+    q += 24 * (size_t)C;
+    p->prompt = fe__rg_strndup(alloc_user, (const char *)q, lt[0]); q += lt[0];
+    p->subject = fe__rg_strndup(alloc_user, (const char *)q, lt[1]); q += lt[1];
+    p->target = fe__rg_strndup(alloc_user, (const char *)q, lt[2]);
+    if (!p->prompt || !p->subject || !p->target) { r = fe__fail(err, fe_err_nomem, "patch: out of memory"); goto fail; }
+    if (m && (r = fe__rg_patch_check_model(p, m, err)) != fe_ok) goto fail;
+    *out = p;
+    fe__ok(err);
+    return fe_ok;
+fail:
+    fe_patch_free(p);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_patch_apply(fe_model *m, fe_patch *p, fe_error *err) {
+    fe_result r;
+    if (!m || !p || !p->edit) return fe__fail(err, fe_err_arg, "patch: NULL argument");
+    if (p->edit->applied) return fe__fail(err, fe_err_arg, "patch: already applied");
+    if ((r = fe__rg_patch_check_model(p, m, err)) != fe_ok) return r;
+    return fe_edit_apply(m, p->edit, err);
+}
+
+#ifndef FACTEDIT_NO_STDIO
+FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, fe_error *err) {
+    unsigned char *b = NULL;
+    size_t len = 0;
+    void *u = p && p->edit ? p->edit->alloc_user : NULL;
+    fe_result r;
+    if (!path) return fe__fail(err, fe_err_arg, "patch: NULL path");
+    if ((r = fe_patch_save_mem(p, &b, &len, u, err)) != fe_ok) return r;
+    r = fe_write_file_atomic(path, b, len, err);
+    fe__free(u, b);
+    if (!r) fe__ok(err);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user, fe_error *err) {
+    unsigned char *b = NULL;
+    size_t len = 0;
+    void *u = m ? m->alloc_user : alloc_user;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "patch: NULL argument");
+    *out = NULL;
+    if (!path) return fe__fail(err, fe_err_arg, "patch: NULL path");
+    if ((r = fe_read_file(path, &b, &len, u, err)) != fe_ok) return r;
+    r = fe_patch_load_mem(out, b, len, m, alloc_user, err);
+    fe__free(u, b);
+    if (r && err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        fe__fail(err, r, "%.80s: %s", path, msg);
+    }
+    return r;
+}
+#endif
+
+/* ================================================================ CounterFact ========= */
+
+struct fe_cf_set {
+    fe_json *doc;
+    fe_cf_case *cases;
+    size_t n;
+    const char **strs;     /* the paraphrase and neighbour pointers of every case */
+    void *alloc_user;
+};
+
+FACTEDIT_API void fe_cf_free(fe_cf_set *s) {
+    if (!s) return;
+    fe_json_free(s->doc);
+    fe__free(s->alloc_user, s->cases);
+    fe__free(s->alloc_user, (void *)s->strs);
+    fe__free(s->alloc_user, s);
+}
+FACTEDIT_API size_t fe_cf_count(const fe_cf_set *s) { return s ? s->n : 0; }
+FACTEDIT_API const fe_cf_case *fe_cf_at(const fe_cf_set *s, size_t i) { return s && i < s->n ? &s->cases[i] : NULL; }
+
+/* A non-empty string without NUL bytes, or NULL. */
+FACTEDIT__PRIV const char *fe__rg_jstr(const fe_json_value *v) {
+    if (!v || v->type != fe_json_string || v->len == 0 || strlen(v->str) != v->len) return NULL;
+    return v->str;
+}
+
+FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t len, void *alloc_user, fe_error *err) {
+    fe_cf_set *s = NULL;
+    const fe_json_value *root;
+    fe_result r;
+    fe_error je;
+    size_t i, k, nstr = 0, at = 0;
+    if (!out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
+    *out = NULL;
+    s = (fe_cf_set *)fe__calloc(alloc_user, sizeof *s);
+    if (!s) return fe__fail(err, fe_err_nomem, "counterfact: out of memory");
+    s->alloc_user = alloc_user;
+    if ((r = fe_json_parse(&s->doc, json, len, alloc_user, &je)) != fe_ok) { fe_cf_free(s); return fe__fail(err, r, "counterfact: %s", je.msg); }
+    root = fe_json_root(s->doc);
+    if (root->type != fe_json_array) { fe_cf_free(s); return fe__fail(err, fe_err_format, "counterfact: the file is not a JSON array of cases"); }
+    if (root->count < 1) { fe_cf_free(s); return fe__fail(err, fe_err_format, "counterfact: no cases"); }
+    if (root->count > (size_t)INT_MAX) { fe_cf_free(s); return fe__fail(err, fe_err_limit, "counterfact: too many cases"); }
+    for (i = 0; i < root->count; i++) {
+        const fe_json_value *c = fe_json_at(root, i), *pp = fe_json_get(c, "paraphrase_prompts"), *np = fe_json_get(c, "neighborhood_prompts");
+        if (pp && pp->type == fe_json_array) nstr += pp->count;
+        if (np && np->type == fe_json_array) nstr += np->count;
+    }
+    s->cases = (fe_cf_case *)fe__calloc(alloc_user, sizeof(fe_cf_case) * root->count);
+    s->strs = (const char **)fe__calloc(alloc_user, sizeof(char *) * (nstr + 1));
+    if (!s->cases || !s->strs) { fe_cf_free(s); return fe__fail(err, fe_err_nomem, "counterfact: out of memory"); }
+    for (i = 0; i < root->count; i++) {
+        const fe_json_value *c = fe_json_at(root, i), *id = fe_json_get(c, "case_id"), *rr = fe_json_get(c, "requested_rewrite");
+        const fe_json_value *arrs[2];
+        fe_cf_case *cc = &s->cases[i];
+        const char *what = NULL;
+        int j;
+        if (c->type != fe_json_object) what = "is not an object";
+        else if (!id || id->type != fe_json_number || id->number != floor(id->number) || id->number < 0 || id->number > INT_MAX) what = "has no case_id (a non-negative integer)";
+        else if (!rr || rr->type != fe_json_object) what = "has no requested_rewrite object";
+        else if (!(cc->prompt = fe__rg_jstr(fe_json_get(rr, "prompt")))) what = "has no requested_rewrite.prompt (a non-empty string)";
+        else if (fe__rg_count_fill(cc->prompt, NULL) != 1) what = "has a requested_rewrite.prompt without exactly one \"{}\"";
+        else if (!(cc->subject = fe__rg_jstr(fe_json_get(rr, "subject")))) what = "has no requested_rewrite.subject (a non-empty string)";
+        else if (!(cc->target_new = fe__rg_jstr(fe_json_get(fe_json_get(rr, "target_new"), "str")))) what = "has no requested_rewrite.target_new.str (a non-empty string)";
+        else if (!(cc->target_true = fe__rg_jstr(fe_json_get(fe_json_get(rr, "target_true"), "str")))) what = "has no requested_rewrite.target_true.str (a non-empty string)";
+        if (what) {
+            if (id && id->type == fe_json_number) r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %.0f) %s", (unsigned long)i, id->number, what);
+            else r = fe__fail(err, fe_err_format, "counterfact: case %lu %s", (unsigned long)i, what);
+            fe_cf_free(s);
+            return r;
+        }
+        cc->case_id = (int)id->number;
+        arrs[0] = fe_json_get(c, "paraphrase_prompts");
+        arrs[1] = fe_json_get(c, "neighborhood_prompts");
+        for (j = 0; j < 2; j++) {
+            const char *name = j ? "neighborhood_prompts" : "paraphrase_prompts";
+            if (!arrs[j] || arrs[j]->type != fe_json_array) {
+                r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d) has no %s array", (unsigned long)i, cc->case_id, name);
+                fe_cf_free(s);
+                return r;
+            }
+            if (j) { cc->neighbors = s->strs + at; cc->n_neighbors = (int)arrs[j]->count; }
+            else { cc->paraphrases = s->strs + at; cc->n_paraphrases = (int)arrs[j]->count; }
+            for (k = 0; k < arrs[j]->count; k++) {
+                const char *t = fe__rg_jstr(fe_json_at(arrs[j], k));
+                if (!t) {
+                    r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d): %s[%lu] is not a non-empty string", (unsigned long)i, cc->case_id, name, (unsigned long)k);
+                    fe_cf_free(s);
+                    return r;
+                }
+                s->strs[at++] = t;
+            }
+        }
+    }
+    s->n = root->count;
+    *out = s;
+    fe__ok(err);
+    return fe_ok;
+}
+
+#ifndef FACTEDIT_NO_STDIO
+FACTEDIT_API fe_result fe_cf_load_file(fe_cf_set **out, const char *path, void *alloc_user, fe_error *err) {
+    unsigned char *b = NULL;
+    size_t len = 0;
+    fe_result r;
+    if (!out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
+    *out = NULL;
+    if ((r = fe_read_file(path, &b, &len, alloc_user, err)) != fe_ok) return r;
+    r = fe_cf_load_mem(out, (const char *)b, len, alloc_user, err);
+    fe__free(alloc_user, b);
+    if (r && err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        fe__fail(err, r, "%.80s: %s", path, msg);
+    }
+    return r;
+}
+#endif
+
+/* Rows of (prompt tokens, target tokens) scored in chunks of up to 16 rows per forward. */
+FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts, const char *const *targets,
+                                     int n, double *nll, fe_error *err) {
+    enum { CHUNK = 16 };
+    int *ids[CHUNK], np[CHUNK], nt[CHUNK], i0, i, j, V, T;
+    fe_state *s = NULL;
+    fe_forward_opts fo;
+    fe_result r = fe_ok;
+    int *tok = NULL;
+    if (!m || !v || (n > 0 && (!prompts || !targets || !nll))) return fe__fail(err, fe_err_arg, "nll: NULL argument");
+    V = m->config.vocab_size;
+    memset(&fo, 0, sizeof fo);
+    fo.all_logits = 1;
+    for (i0 = 0; i0 < n && r == fe_ok; i0 += CHUNK) {
+        int B = n - i0 < CHUNK ? n - i0 : CHUNK;
+        for (i = 0; i < B; i++) ids[i] = NULL;
+        T = 0;
+        for (i = 0; i < B && r == fe_ok; i++) {
+            int *a = NULL, *b = NULL;
+            size_t na = 0, nb = 0;
+            if (!prompts[i0 + i] || !targets[i0 + i]) { r = fe__fail(err, fe_err_arg, "nll: NULL text"); break; }
+            if ((r = fe_encode(v, prompts[i0 + i], strlen(prompts[i0 + i]), &a, &na, err)) != fe_ok) break;
+            if ((r = fe_encode(v, targets[i0 + i], strlen(targets[i0 + i]), &b, &nb, err)) != fe_ok) { fe_ids_free(v, a); break; }
+            if (na < 1 || nb < 1) r = fe__fail(err, fe_err_arg, "nll: empty %s \"%.60s\"", na < 1 ? "prompt" : "target", na < 1 ? prompts[i0 + i] : targets[i0 + i]);
+            else if (na + nb - 1 > (size_t)m->config.max_seq_len)
+                r = fe__fail(err, fe_err_arg, "nll: \"%.60s\" + \"%.30s\" (%lu tokens) do not fit the model's context of %d", prompts[i0 + i], targets[i0 + i], (unsigned long)(na + nb - 1), m->config.max_seq_len);
+            else if (!(ids[i] = (int *)fe__malloc(m->alloc_user, sizeof(int) * (na + nb)))) r = fe__fail(err, fe_err_nomem, "nll: out of memory");
+            else {
+                memcpy(ids[i], a, sizeof(int) * na);
+                memcpy(ids[i] + na, b, sizeof(int) * nb);
+                np[i] = (int)na; nt[i] = (int)nb;
+                if ((int)(na + nb - 1) > T) T = (int)(na + nb - 1);
+                for (j = 0; j < (int)(na + nb); j++)
+                    if (ids[i][j] < 0 || ids[i][j] >= V) { r = fe__fail(err, fe_err_mismatch, "nll: token id %d is outside the model's vocabulary of %d", ids[i][j], V); break; }
+            }
+            fe_ids_free(v, a); fe_ids_free(v, b);
+        }
+        if (r == fe_ok) {
+            /* input: prompt + target[:-1], right-padded with token 0 (causal: padding changes nothing before it) */
+            tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)B * (size_t)T);
+            if (!tok) r = fe__fail(err, fe_err_nomem, "nll: out of memory");
+            for (i = 0; r == fe_ok && i < B; i++) memcpy(tok + (size_t)i * T, ids[i], sizeof(int) * (size_t)(np[i] + nt[i] - 1));
+            if (r == fe_ok) r = fe_state_new(&s, m, B, T, 0, err);
+            if (r == fe_ok) r = fe_forward(m, s, tok, T, &fo, err);
+            for (i = 0; r == fe_ok && i < B; i++) {
+                double sum = 0.0;
+                for (j = 0; j < nt[i]; j++) {
+                    const float *z = fe_state_logits(s, i, np[i] + j - 1);
+                    sum += fe__rg_lse(z, V) - z[ids[i][np[i] + j]];
+                }
+                nll[i0 + i] = sum / nt[i];
+            }
+            fe_state_free(s); s = NULL;
+            fe__free(m->alloc_user, tok); tok = NULL;
+        }
+        for (i = 0; i < B; i++) fe__free(m->alloc_user, ids[i]);
+    }
+    if (r == fe_ok) fe__ok(err);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out, fe_error *err) {
+    const char **pr = NULL, **tg = NULL;
+    char *rewrite = NULL, *tn = NULL, *tt = NULL;
+    double *nll = NULL, s[6];
+    int n, i, k, cnt[3];
+    size_t fill = 0;
+    fe_result r;
+    void *u;
+    if (!m || !v || !c || !out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
+    if (!c->prompt || !c->subject || !c->target_new || !c->target_true || fe__rg_count_fill(c->prompt, &fill) != 1 ||
+        c->n_paraphrases < 0 || c->n_neighbors < 0 || (c->n_paraphrases && !c->paraphrases) || (c->n_neighbors && !c->neighbors))
+        return fe__fail(err, fe_err_arg, "counterfact: malformed case %d", c->case_id);
+    u = m->alloc_user;
+    n = 1 + c->n_paraphrases + c->n_neighbors;
+    pr = (const char **)fe__malloc(u, sizeof(char *) * 2 * (size_t)n);
+    tg = (const char **)fe__malloc(u, sizeof(char *) * 2 * (size_t)n);
+    nll = (double *)fe__malloc(u, sizeof(double) * 2 * (size_t)n);
+    rewrite = fe__rg_fill(u, c->prompt, fill, c->subject);
+    tn = (char *)fe__malloc(u, strlen(c->target_new) + 2);
+    tt = (char *)fe__malloc(u, strlen(c->target_true) + 2);
+    if (!pr || !tg || !nll || !rewrite || !tn || !tt) { r = fe__fail(err, fe_err_nomem, "counterfact: out of memory"); goto done; }
+    tn[0] = ' '; memcpy(tn + 1, c->target_new, strlen(c->target_new) + 1);
+    tt[0] = ' '; memcpy(tt + 1, c->target_true, strlen(c->target_true) + 1);
+    for (i = 0; i < n; i++) {
+        const char *p = i == 0 ? rewrite : i <= c->n_paraphrases ? c->paraphrases[i - 1] : c->neighbors[i - 1 - c->n_paraphrases];
+        pr[2 * i] = p; tg[2 * i] = tn;
+        pr[2 * i + 1] = p; tg[2 * i + 1] = tt;
+    }
+    if ((r = fe_target_nll(m, v, pr, tg, 2 * n, nll, err)) != fe_ok) goto done;
+    for (k = 0; k < 6; k++) s[k] = 0.0;
+    cnt[0] = cnt[1] = cnt[2] = 0;
+    for (i = 0; i < n; i++) {
+        double a = nll[2 * i], b = nll[2 * i + 1];   /* NLL(new), NLL(true) */
+        int g = i == 0 ? 0 : i <= c->n_paraphrases ? 1 : 2;
+        if (g < 2) { s[2 * g] += a < b; s[2 * g + 1] += exp(-a) - exp(-b); }
+        else { s[4] += b < a; s[5] += exp(-b) - exp(-a); }
+        cnt[g]++;
+    }
+    out->es = s[0] / cnt[0]; out->em = s[1] / cnt[0];
+    out->ps = cnt[1] ? s[2] / cnt[1] : NAN; out->pm = cnt[1] ? s[3] / cnt[1] : NAN;
+    out->ns = cnt[2] ? s[4] / cnt[2] : NAN; out->nm = cnt[2] ? s[5] / cnt[2] : NAN;
+    fe__ok(err);
+done:
+    fe__free(u, (void *)pr); fe__free(u, (void *)tg); fe__free(u, nll);
+    fe__free(u, rewrite); fe__free(u, tn); fe__free(u, tt);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_cf_case *c, const fe_templates *ctx,
+                                       const fe_rome_hparams *hp, const fe_cov *cov, fe_cf_result *out, fe_error *err) {
+    fe_text_request q;
+    fe_rome_rows *rows = NULL;
+    fe_edit *e = NULL;
+    fe_result r;
+    if (!m || !v || !c || !hp || !out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
+    memset(out, 0, sizeof *out);
+    out->case_id = c->case_id;
+    if ((r = fe_cf_score(m, v, c, &out->pre, err)) != fe_ok) return r;
+    q.prompt = c->prompt; q.subject = c->subject; q.target = c->target_new;
+    if ((r = fe_rome_rows_new(&rows, m, v, &q, ctx, err)) != fe_ok) return r;
+    out->n_ctx = rows->n_ctx;
+    r = fe_rome_compute_rows(m, rows, hp, cov, &e, err);
+    fe_rome_rows_free(rows);
+    if (r) return r;
+    out->report = e->report;
+    if ((r = fe_edit_apply(m, e, err)) != fe_ok) { fe_edit_free(e); return r; }
+    r = fe_cf_score(m, v, c, &out->post, err);
+    {
+        fe_error ue;
+        fe_result r2 = fe_edit_undo(m, e, &ue);
+        if (r2 && !r) { r = r2; if (err) *err = ue; }
+    }
+    fe_edit_free(e);
+    if (!r) fe__ok(err);
+    return r;
+}
+
+FACTEDIT_API const char *fe_cf_metric_name(int k) {
+    static const char *const names[fe_cf_metric_count] = {"ES", "EM", "PS", "PM", "NS", "NM", "Score"};
+    return k >= 0 && k < fe_cf_metric_count ? names[k] : "?";
+}
+
+FACTEDIT__PRIV double fe__rg_metric(const fe_cf_scores *s, int k) {
+    switch (k) {
+    case fe_cf_metric_es: return s->es;
+    case fe_cf_metric_em: return s->em;
+    case fe_cf_metric_ps: return s->ps;
+    case fe_cf_metric_pm: return s->pm;
+    case fe_cf_metric_ns: return s->ns;
+    case fe_cf_metric_nm: return s->nm;
+    default: return NAN;
+    }
+}
+
+FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out) {
+    int k, a, b;
+    size_t i;
+    if (!out) return;
+    for (k = 0; k < fe_cf_metric_count; k++) { out->mean[k] = NAN; out->ci95[k] = NAN; out->n[k] = 0; }
+    if (!s) n = 0;
+    for (k = 0; k < fe_cf_metric_score; k++) {
+        double sum = 0.0, ss = 0.0, mu;
+        int cnt = 0;
+        for (i = 0; i < n; i++) { double x = fe__rg_metric(&s[i], k); if (!isnan(x)) { sum += x; cnt++; } }
+        out->n[k] = cnt;
+        if (!cnt) continue;
+        mu = sum / cnt;
+        out->mean[k] = mu;
+        for (i = 0; i < n; i++) { double x = fe__rg_metric(&s[i], k); if (!isnan(x)) ss += (x - mu) * (x - mu); }
+        if (cnt >= 2) out->ci95[k] = 1.96 * sqrt(ss / (cnt - 1)) / sqrt((double)cnt);
+    }
+    /* Score: harmonic mean of the ES, PS, NS means; CI by the delta method (gradient
+       dS/dm_i = S^2 / (3 m_i^2)) with the covariance of the three over the cases that have all */
+    {
+        static const int idx[3] = {fe_cf_metric_es, fe_cf_metric_ps, fe_cf_metric_ns};
+        double mu[3], S, cov[3][3], g[3], var = 0.0, m3[3] = {0, 0, 0};
+        int cnt = 0;
+        for (a = 0; a < 3; a++) mu[a] = out->mean[idx[a]];
+        if (isnan(mu[0]) || isnan(mu[1]) || isnan(mu[2])) return;
+        S = (mu[0] > 0 && mu[1] > 0 && mu[2] > 0) ? 3.0 / (1.0 / mu[0] + 1.0 / mu[1] + 1.0 / mu[2]) : 0.0;
+        out->mean[fe_cf_metric_score] = S;
+        for (i = 0; i < n; i++) {
+            double x0 = fe__rg_metric(&s[i], idx[0]), x1 = fe__rg_metric(&s[i], idx[1]), x2 = fe__rg_metric(&s[i], idx[2]);
+            if (isnan(x0) || isnan(x1) || isnan(x2)) continue;
+            m3[0] += x0; m3[1] += x1; m3[2] += x2; cnt++;
+        }
+        out->n[fe_cf_metric_score] = cnt;
+        if (cnt < 2 || !(S > 0)) return;
+        for (a = 0; a < 3; a++) m3[a] /= cnt;
+        for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] = 0.0;
+        for (i = 0; i < n; i++) {
+            double x[3];
+            x[0] = fe__rg_metric(&s[i], idx[0]); x[1] = fe__rg_metric(&s[i], idx[1]); x[2] = fe__rg_metric(&s[i], idx[2]);
+            if (isnan(x[0]) || isnan(x[1]) || isnan(x[2])) continue;
+            for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] += (x[a] - m3[a]) * (x[b] - m3[b]);
+        }
+        for (a = 0; a < 3; a++) g[a] = S * S / (3.0 * mu[a] * mu[a]);
+        for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) var += g[a] * g[b] * cov[a][b] / ((double)(cnt - 1) * cnt);
+        out->ci95[fe_cf_metric_score] = 1.96 * sqrt(var > 0 ? var : 0.0);
+    }
 }
 
 #endif /* FACTEDIT_IMPLEMENTATION */

@@ -14,8 +14,8 @@ W="$B/demo_world"
 mkdir -p "$OUT"
 [ -x "$F" ] || { echo "demo: $F is missing (run make)"; exit 1; }
 [ -f "$W/counterfact.json" ] || { echo "demo: $W is missing (run make demo-data)"; exit 1; }
-TRACE_LIMIT=${TRACE_LIMIT:-400}
-EVAL_LIMIT=${EVAL_LIMIT:-100}
+TRACE_LIMIT=${TRACE_LIMIT:-200}
+EVAL_LIMIT=${EVAL_LIMIT:-20}
 
 # The fact the demo traces and edits (the paper uses the Space Needle; our corpus's facts are
 # ROME's known_1000, so we use one of those that the tiny model knows).
@@ -28,15 +28,16 @@ section() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 section "1. The tiny model completes facts it was trained on"
 for p in "The headquarter of Zillow is in downtown" "Vinson Massif is located in the continent of" \
          "The official language of Italy is" "Egypt's capital," "Danielle Darrieux's mother tongue is"; do
-    printf '  %-50s ->' "$p"
-    "$F" generate --prompt "$p" -n 2 --continuation-only 2>/dev/null || "$F" generate --prompt "$p" -n 2
+    printf '  '
+    "$F" generate --prompt "$p" -n 3
 done
 
 section "2. Causal trace: \"$PROMPT\" (subject \"$SUBJECT\")"
-"$F" trace --prompt "$PROMPT" --subject "$SUBJECT" --kind all --svg "$OUT/trace.svg"
+# ROME uses a window of 10 layers on GPT-2 XL's 48; our model has 4 layers, so the window is 2.
+"$F" trace --prompt "$PROMPT" --subject "$SUBJECT" --kind all --window 2 --svg "$OUT/trace.svg"
 
 section "3. Average indirect effect over the known facts (first $TRACE_LIMIT; paper Figure 2 and 3)"
-"$F" trace --dataset demo/known_1000.json --limit "$TRACE_LIMIT" --out "$OUT/aie" --quiet
+"$F" trace --dataset demo/known_1000.json --limit "$TRACE_LIMIT" --window 2 --out "$OUT/aie" --quiet
 
 section "4. Key statistics (cached) and one ROME edit: $SUBJECT -> Paris"
 LAYER=${LAYER:-}

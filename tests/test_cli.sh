@@ -47,7 +47,6 @@ run "help command" 0 "usage: factedit generate" "$FE" help generate
 run "version" 0 "factedit 0." "$FE" --version
 run "no command" 2 "usage: factedit COMMAND" "$FE"
 run "unknown command" 2 "unknown command 'frobnicate'" "$FE" frobnicate
-run "planned command not there yet" 2 "unknown command 'trace'" "$FE" trace
 for c in convert random generate tokenize info; do
   run "$c --help" 0 "usage: factedit $c" "$FE" "$c" --help
   run "$c -h" 0 "-h, --help" "$FE" "$c" -h
@@ -112,7 +111,7 @@ run "generate empty id prompt" 1 "empty prompt" "$FE" generate --model "$R" --id
 LONG="one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen"
 run "generate prompt longer than context" 1 "longer than the model's context of 16 tokens" "$FE" generate --model "$R" --prompt "$LONG"
 run "generate prompt + n beyond context" 1 "use -n 7 or less" "$FE" generate --model "$R" --prompt "$P" -n 8
-run "generate no model" 1 "no --model given" "$FE" generate --prompt "$P"
+run "generate with the built-in demo model" 0 "Seattle" "$FE" generate --prompt "The headquarter of Zillow is in downtown" -n 2
 run "generate no prompt" 2 "no --prompt given" "$FE" generate --model "$R"
 run "generate missing model file" 1 "cannot open '$T/nope.bin'" "$FE" generate --model "$T/nope.bin" --prompt "$P"
 run "generate bad -n" 2 "-n: '5x' is not an integer" "$FE" generate --model "$R" --prompt "$P" -n 5x
@@ -141,7 +140,7 @@ run "bad version" 1 "version 4 not supported" "$FE" info --model "$T/version.bin
 : > "$T/empty.bin"
 run "empty checkpoint" 1 "checkpoint" "$FE" info --model "$T/empty.bin"
 run "checkpoint is a directory" 1 "checkpoint" "$FE" info --model "$T"
-run "info no model" 1 "no --model given" "$FE" info
+run "info of the built-in demo model" 0 "da992aa14afcd810" "$FE" info
 run "info missing file" 1 "cannot open" "$FE" info --model "$T/nope.bin"
 
 # ------------------------------------------------------------------ tokenize

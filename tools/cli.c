@@ -185,25 +185,29 @@ int dir_file(char *buf, size_t cap, const char *dir, const char *name) {
 
 int load_model(const char *cmd, const char *path, fe_model **m) {
     fe_error e;
-    if (!path) return fail(cmd, "no --model given");
-    if (fe_model_load_file(m, path, NULL, &e) != fe_ok) {
+    fe_result r;
+    if (!path) r = fe_model_load_mem(m, fe_demo_model, fe_demo_model_len, NULL, &e);   /* the demo model */
+    else r = fe_model_load_file(m, path, NULL, &e);
+    if (r != fe_ok) {
         fprintf(stderr, "factedit %s: %s\n", cmd, e.msg);
         return EXIT_FAIL;
     }
     return 0;
 }
 
-/* --vocab DIR; else the model's directory if it holds vocab.bpe / merges.txt (with or without
-   encoder.json / vocab.json); else the GPT-2 vocabulary compiled into this program. */
+/* --vocab DIR; without --model, the demo model's vocabulary; else the model's directory if it
+   holds vocab.bpe / merges.txt (with or without encoder.json / vocab.json); else the GPT-2
+   vocabulary compiled into this program (model_path "" asks for it directly: `tokenize`). */
 int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v) {
     fe_error e;
     char mdir[4096], probe[4200];
     fe_result r;
-    if (!dir && model_path && dir_of(model_path, mdir, sizeof mdir) &&
+    if (!dir && model_path && *model_path && dir_of(model_path, mdir, sizeof mdir) &&
         ((dir_file(probe, sizeof probe, mdir, "vocab.bpe") && file_exists(probe)) ||
          (dir_file(probe, sizeof probe, mdir, "merges.txt") && file_exists(probe))))
         dir = mdir;
     if (dir) r = fe_vocab_load_dir(v, dir, NULL, &e);
+    else if (!model_path) r = fe_vocab_load_mem(v, (const char *)fe_demo_encoder, fe_demo_encoder_len, (const char *)fe_demo_bpe, fe_demo_bpe_len, NULL, &e);
     else r = fe_vocab_load_mem(v, NULL, 0, (const char *)fe_gpt2_vocab_bpe, fe_gpt2_vocab_bpe_len, NULL, &e);
     if (r != fe_ok) {
         fprintf(stderr, "factedit %s: vocabulary%s%s: %s\n", cmd, dir ? " in " : "", dir ? dir : "", e.msg);

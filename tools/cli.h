@@ -13,6 +13,9 @@ extern "C" {
 #endif
 extern const unsigned char fe_gpt2_vocab_bpe[];
 extern const size_t fe_gpt2_vocab_bpe_len;
+/* demo/model/ (checkpoint, encoder.json, vocab.bpe), compiled in: the default model */
+extern const unsigned char fe_demo_model[], fe_demo_encoder[], fe_demo_bpe[];
+extern const size_t fe_demo_model_len, fe_demo_encoder_len, fe_demo_bpe_len;
 #ifdef __cplusplus
 }
 #endif

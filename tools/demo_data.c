@@ -363,7 +363,7 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
         sp1 = (const char *)memchr(s, ' ', n);
         sp2 = sp1 ? (const char *)memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - s)) : NULL;
         if (!sp1 || !sp2 || sp1 == s || sp2 == sp1 + 1 || sp2 + 1 == s + n)
-            return dd_fail(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.80s\"", name, line, s);
+            return dd_fail(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.*s\"", name, line, (int)(n < 80 ? n : 80), s);
         if (!dd_valid_rel_id(s, (size_t)(sp1 - s)))
             return dd_fail(err, fe_err_format, "%s:%d: bad relation id \"%.*s\" (want P and digits, e.g. P30)", name, line, (int)((sp1 - s) > 40 ? 40 : (sp1 - s)), s);
         rel = dd_find_rel(w, s, (size_t)(sp1 - s));

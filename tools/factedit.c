@@ -11,6 +11,7 @@
    `commands` at the end of this file. */
 #define FACTEDIT_IMPLEMENTATION
 #include "factedit.h"
+#include "cmd_rome.h"
 #include "fe_convert.h"
 #include "cli.h"
 
@@ -133,7 +134,7 @@ static int cmd_generate(int argc, char **argv) {
     fe_rng rng;
     fe_error e;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json);\n"
          "                           default: the model's directory if it has one, else GPT-2's (built in)", 0},
         {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the text to continue (required)", 0},
@@ -239,7 +240,7 @@ static int cmd_tokenize(int argc, char **argv) {
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((text != NULL) == (idstr != NULL)) return cli_usage_error(&s, "give exactly one of --text and --ids");
     if (idstr && (rc = parse_id_list("tokenize", "--ids", idstr, &ids, &n)) != 0) return rc;
-    if ((rc = load_vocab("tokenize", vocab_dir, NULL, &v)) != 0) { free(ids); return rc; }
+    if ((rc = load_vocab("tokenize", vocab_dir, "", &v)) != 0) { free(ids); return rc; }
     if (text) {
         int *t = NULL;
         if (fe_encode(v, text, strlen(text), &t, &n, &e) != fe_ok) rc = fail("tokenize", e.msg);
@@ -263,18 +264,18 @@ static int cmd_info(int argc, char **argv) {
     fe_model *m = NULL;
     const fe_config *c;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
     };
     cli_spec s;
     opts[0].dst = (void *)&model_path;
     memset(&s, 0, sizeof s);
-    s.cmd = "info"; s.usage = "--model FILE";
+    s.cmd = "info"; s.usage = "[--model FILE]";
     s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((rc = load_model("info", model_path, &m)) != 0) return rc;
     c = &m->config;
-    printf("model:       %s\n", model_path);
+    printf("model:       %s\n", model_path ? model_path : "(the built-in demo model, demo/model/model.bin)");
     printf("format:      llm.c checkpoint version %d (%s)\n", m->file_version, m->file_version == 5 ? "bf16" : "fp32");
     printf("layers:      %d\n", c->num_layers);
     printf("heads:       %d\n", c->num_heads);
@@ -292,6 +293,10 @@ static int cmd_info(int argc, char **argv) {
 
 typedef struct cli_cmd { const char *name; int (*run)(int argc, char **argv); const char *summary; } cli_cmd;
 
+int fe_cmd_trace(int argc, char **argv);   /* tools/cmd_trace.c */
+int fe_cmd_bench(int argc, char **argv);   /* tools/bench.c */
+int fe_cmd_train(int argc, char **argv);   /* tools/cmd_train.c */
+
 /* Planned: trace, edit, eval, stats, bench (add them here). */
 static const cli_cmd commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)"},
@@ -299,6 +304,12 @@ static const cli_cmd commands[] = {
     {"info", cmd_info, "show a checkpoint's configuration and checksum"},
     {"convert", cmd_convert, "Hugging Face model.safetensors to an llm.c checkpoint"},
     {"random", cmd_random, "write a checkpoint with random weights, of any shape"},
+    {"trace", fe_cmd_trace, "causal tracing of a prompt or of a dataset of facts (heatmaps, averages)"},
+    {"bench", fe_cmd_bench, "measure this machine: matmuls, forward, decoding, tracing, ROME"},
+    {"edit", fe_cmd_edit, "apply one ROME edit to a model (top-5 before/after; --out, --patch, --apply)"},
+    {"eval", fe_cmd_eval, "ROME's CounterFact metrics (ES, PS, NS, ... with 95% intervals); shards and --merge"},
+    {"train", fe_cmd_train, "train a small GPT-2 on a corpus (how the demo model is made)"},
+    {"stats", fe_cmd_stats, "key covariance statistics of a layer over a text (for edit/eval --stats)"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

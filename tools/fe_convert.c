@@ -251,7 +251,8 @@ static fe_result fe__cv_config(fe__cv *c, const char *text, size_t len, void *us
         }
     }
     if ((x = fe_json_get(cfg, "activation_function")) != NULL && x->type != fe_json_null &&
-        (x->type != fe_json_string || (strcmp(x->str, "gelu_new") && strcmp(x->str, "gelu_pytorch_tanh") && strcmp(x->str, "gelu_fast")))) {
+        (x->type != fe_json_string || strlen(x->str) != x->len ||   /* no "gelu_new\u0000relu" */
+         (strcmp(x->str, "gelu_new") && strcmp(x->str, "gelu_pytorch_tanh") && strcmp(x->str, "gelu_fast")))) {
         r = fe__cv_fail(c->err, fe_err_unsupported, "convert: config.json activation_function '%.40s' is not the tanh GELU llm.c uses", x->type == fe_json_string ? x->str : "?");
         goto done;
     }

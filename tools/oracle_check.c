@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <math.h>
 
 typedef struct oc {
     int passed, failed;
@@ -51,10 +53,17 @@ static int read_json(const char *path, unsigned char **bytes, fe_json **doc, int
     return 1;
 }
 
+/* A JSON list of token ids: every element an integer in [0, INT_MAX]; 0 = malformed. */
 static int read_ids(const fe_json_value *arr, int **ids, int *n) {
     size_t i;
-    if (!arr || arr->type != fe_json_array) return 0;
+    *ids = NULL;
+    if (!arr || arr->type != fe_json_array || arr->count > (size_t)INT_MAX) return 0;
+    for (i = 0; i < arr->count; i++) {
+        const fe_json_value *x = fe_json_at(arr, i);
+        if (x->type != fe_json_number || !(x->number >= 0 && x->number <= INT_MAX) || x->number != floor(x->number)) return 0;
+    }
     *ids = (int *)malloc(sizeof(int) * (arr->count + 1));
+    if (!*ids) return 0;
     for (i = 0; i < arr->count; i++) (*ids)[i] = (int)fe_json_at(arr, i)->number;
     *n = (int)arr->count;
     return 1;
@@ -199,6 +208,355 @@ static fe_result convert_file(const char *st_path, const char *cfg_path, const c
     return r;
 }
 
+/* ---------------------------------------------------------------- causal tracing
+   cases.json "trace": every (kind, window) grid with fe_trace; cases_extra.json "sever" (if the
+   directory has it): the severed rows with fe_trace_sever. Both through the fast path (the
+   default), on the fp32 hf/ checkpoint, with the noise given explicitly: the tensor <case>.noise
+   [samples, subject tokens, C] of expected.safetensors. Scores, low and high must agree within
+   1e-4 absolute; the clean argmax must be the case's answer. T, L and the number of samples come
+   from the files. */
+#define ORACLE_TRACE_TOL 1e-4
+
+typedef struct trace_case { const char *name; int *ids, T, samples, answer; size_t s0, s1; float *noise; } trace_case;
+
+static void trace_fail(oc *c, const char *fmt, const char *a, const char *b) { c->failed++; printf("FAIL "); printf(fmt, a, b); printf("\n"); }
+
+/* Reads a trace case (ids, subject, samples, answer) and its noise tensor; 0 if malformed. */
+static int trace_case_read(oc *c, const fe_json_value *cs, int C, trace_case *tc) {
+    const fe_json_value *nm = fe_json_get(cs, "name"), *sub = fe_json_get(cs, "subject"), *ns = fe_json_get(cs, "samples"), *an = fe_json_get(cs, "answer");
+    const fe_st_tensor *t;
+    char name[160];
+    memset(tc, 0, sizeof *tc);
+    if (!nm || nm->type != fe_json_string || !sub || sub->type != fe_json_array || sub->count != 2 || !ns || ns->type != fe_json_number ||
+        !an || an->type != fe_json_number || !read_ids(fe_json_get(cs, "ids"), &tc->ids, &tc->T))
+        return 0;
+    tc->name = nm->str;
+    tc->s0 = (size_t)fe_json_at(sub, 0)->number; tc->s1 = (size_t)fe_json_at(sub, 1)->number;
+    tc->samples = (int)ns->number; tc->answer = (int)an->number;
+    if (tc->samples < 1 || tc->s0 >= tc->s1 || tc->s1 > (size_t)tc->T) return 0;
+    snprintf(name, sizeof name, "%s.noise", tc->name);
+    t = fe_safetensors_find(c->expected, name);
+    if (!t || t->numel != (size_t)tc->samples * (tc->s1 - tc->s0) * (size_t)C) { trace_fail(c, "trace: noise tensor '%s' missing or not [samples, span, C]%s", name, ""); return 0; }
+    tc->noise = (float *)malloc(sizeof(float) * t->numel);
+    if (!tc->noise || fe_st_tensor_to_f32(t, tc->noise, NULL) != fe_ok) return 0;
+    return 1;
+}
+
+static void trace_case_free(trace_case *tc) { free(tc->ids); free(tc->noise); memset(tc, 0, sizeof *tc); }
+
+/* Compares n scores with tensor `name` of st, absolutely. */
+static void trace_cmp(oc *c, const fe_safetensors *st, const char *name, const float *ours, size_t n) {
+    const fe_st_tensor *t = fe_safetensors_find(st, name);
+    float *ref;
+    size_t i, wi = 0;
+    double worst = 0;
+    if (!t || t->numel != n) { trace_fail(c, "trace: expected tensor '%s' missing or of another size%s", name, ""); return; }
+    if (!(ref = (float *)malloc(sizeof(float) * n)) || fe_st_tensor_to_f32(t, ref, NULL) != fe_ok) { free(ref); trace_fail(c, "trace: cannot read '%s'%s", name, ""); return; }
+    for (i = 0; i < n; i++) {
+        double d = fabs((double)ours[i] - (double)ref[i]);
+        if (!(d <= worst)) { worst = d; wi = i; }
+    }
+    if (worst <= ORACLE_TRACE_TOL) c->passed++;
+    else { c->failed++; printf("FAIL trace %s: worst error %.3g at element %zu (ours %.7g, ref %.7g)\n", name, worst, wi, ours[wi], ref[wi]); }
+    free(ref);
+}
+
+static void trace_cmp_num(oc *c, const char *what, const char *name, double ours, const fe_json_value *ref) {
+    if (!ref || ref->type != fe_json_number) return;
+    if (fabs(ours - ref->number) <= ORACLE_TRACE_TOL) c->passed++;
+    else { c->failed++; printf("FAIL trace %s %s: ours %.9g, ref %.9g\n", name, what, ours, ref->number); }
+}
+
+static void check_trace_oracle(oc *c, const char *cfgpath, const char *refpath, const fe_json_value *root) {
+    const fe_json_value *traces = fe_json_get(root, "trace"), *sevs;
+    char path[4096];
+    unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
+    size_t cklen, k, j, elen;
+    fe_model *m = NULL;
+    fe_json *extra = NULL;
+    fe_safetensors *ex = NULL;
+    fe_error e;
+    int C;
+    if (!traces || traces->type != fe_json_array || !traces->count) return;
+    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
+    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) {
+        c->failed++; printf("FAIL trace: model: %s\n", e.msg); free(ck); return;
+    }
+    C = m->config.channels;
+    for (k = 0; k < traces->count; k++) {
+        const fe_json_value *cs = fe_json_at(traces, k), *res = fe_json_get(cs, "results");
+        trace_case tc;
+        if (!trace_case_read(c, cs, C, &tc) || !res || res->type != fe_json_array) { c->failed++; printf("FAIL cases.json trace[%zu] malformed\n", k); trace_case_free(&tc); continue; }
+        for (j = 0; j < res->count; j++) {
+            const fe_json_value *r = fe_json_at(res, j), *kind = fe_json_get(r, "kind"), *win = fe_json_get(r, "window"), *tn = fe_json_get(r, "tensor");
+            fe_trace_opts o = fe_trace_opts_default();
+            fe_trace_result out;
+            int ki;
+            if (!kind || kind->type != fe_json_string || !win || win->type != fe_json_number || !tn || tn->type != fe_json_string) { c->failed++; printf("FAIL %s result %zu malformed\n", tc.name, j); continue; }
+            ki = !strcmp(kind->str, "hidden") ? 0 : !strcmp(kind->str, "mlp") ? 1 : !strcmp(kind->str, "attn") ? 2 : -1;
+            if (ki < 0) { c->failed++; printf("FAIL %s: unknown kind '%s'\n", tc.name, kind->str); continue; }
+            o.samples = tc.samples; o.window = (int)win->number; o.explicit_noise = tc.noise;
+            if (fe_trace(m, tc.ids, tc.T, tc.s0, tc.s1, 1u << ki, &o, &out, &e) != fe_ok) { c->failed++; printf("FAIL trace %s: %s\n", tn->str, e.msg); continue; }
+            if (out.answer == tc.answer) c->passed++;
+            else { c->failed++; printf("FAIL trace %s: clean argmax %d, ref %d\n", tn->str, out.answer, tc.answer); }
+            trace_cmp_num(c, "low", tn->str, out.low, fe_json_get(r, "low"));
+            trace_cmp_num(c, "high", tn->str, out.high, fe_json_get(r, "high"));
+            trace_cmp(c, c->expected, tn->str, out.scores[ki], (size_t)out.T * (size_t)out.L);
+            fe_trace_result_free(&out);
+        }
+        trace_case_free(&tc);
+    }
+    /* the severed traces, if the directory has them */
+    path_join(path, sizeof path, c->dir, "cases_extra.json");
+    if (!read_json(path, &xbytes, &extra, 0, c)) goto done;
+    sevs = fe_json_get(fe_json_root(extra), "sever");
+    if (!sevs || sevs->type != fe_json_array || !sevs->count) goto done;
+    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
+    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL sever: %s\n", e.msg); goto done; }
+    for (k = 0; k < sevs->count; k++) {
+        const fe_json_value *sv = fe_json_at(sevs, k), *tr = fe_json_get(sv, "trace"), *tok = fe_json_get(sv, "token"), *res = fe_json_get(sv, "results"), *cs = NULL;
+        static const char *const sever_names[3] = {"none", "mlp", "attn"};
+        trace_case tc;
+        fe_trace_opts o = fe_trace_opts_default();
+        fe_trace_result out;
+        unsigned mask = 0;
+        for (j = 0; tr && tr->type == fe_json_string && j < traces->count; j++) {
+            const fe_json_value *nm = fe_json_get(fe_json_at(traces, j), "name");
+            if (nm && nm->type == fe_json_string && !strcmp(nm->str, tr->str)) cs = fe_json_at(traces, j);
+        }
+        if (!cs || !tok || tok->type != fe_json_number || !res || res->type != fe_json_array || !trace_case_read(c, cs, C, &tc)) {
+            c->failed++; printf("FAIL cases_extra.json sever[%zu] malformed (or its trace case missing)\n", k); continue;
+        }
+        for (j = 0; j < res->count; j++) {
+            const fe_json_value *sn = fe_json_get(fe_json_at(res, j), "sever");
+            int si;
+            for (si = 0; si < 3; si++) if (sn && sn->type == fe_json_string && !strcmp(sn->str, sever_names[si])) mask |= 1u << si;
+        }
+        o.samples = tc.samples; o.explicit_noise = tc.noise; o.answer = tc.answer;
+        if (!mask || fe_trace_sever(m, tc.ids, tc.T, tc.s0, tc.s1, (int)tok->number, mask, &o, &out, &e) != fe_ok) {
+            c->failed++; printf("FAIL sever[%zu]: %s\n", k, mask ? e.msg : "no known sever"); trace_case_free(&tc); continue;
+        }
+        for (j = 0; j < res->count; j++) {
+            const fe_json_value *r = fe_json_at(res, j), *sn = fe_json_get(r, "sever"), *tn = fe_json_get(r, "tensor");
+            int si;
+            if (!sn || sn->type != fe_json_string || !tn || tn->type != fe_json_string) { c->failed++; printf("FAIL sever[%zu] result %zu malformed\n", k, j); continue; }
+            for (si = 0; si < 3 && strcmp(sn->str, sever_names[si]); si++) {}
+            if (si == 3) { c->failed++; printf("FAIL sever[%zu]: unknown sever '%s'\n", k, sn->str); continue; }
+            trace_cmp(c, ex, tn->str, out.scores[si], (size_t)out.L);
+        }
+        fe_trace_result_free(&out);
+        trace_case_free(&tc);
+    }
+done:
+    fe_safetensors_free(ex);
+    free(ebytes);
+    fe_json_free(extra);
+    free(xbytes);
+    fe_model_free(m);
+    free(ck);
+}
+
+/* ---------------------------------------------------------------- ROME
+   cases.json "rome" (README: the value objective of compute_v, k*, the key covariance, u, the
+   rank-one update), on the fp32 hf/ checkpoint through the header's API: target_init; loss, nll,
+   kl, wd and the gradient at each listed delta; k* over the given prefixes; the covariance over
+   cov_seqs; u with the given ridge; cur_input / cur_output; v* = target_init + the last delta;
+   right; W_after (HF layout [4C, C] against our [C, 4C]); after applying the edit the MLP output
+   at the lookup and the last-position logits of the unprefixed prompt; undo restores the model
+   bit for bit. Every tensor within ORACLE_ROME_TOL relative (|ours - ref| <= tol max(1, |ref|)),
+   the scalars likewise. */
+#define ORACLE_ROME_TOL 1e-4
+
+static void rome_fail(oc *c, const char *what) { c->failed++; printf("FAIL rome: %s\n", what); }
+
+/* A float tensor of `expected` with n elements, or NULL (and a failure). */
+static float *rome_tensor(oc *c, const char *name, size_t n) {
+    const fe_st_tensor *t = fe_safetensors_find(c->expected, name);
+    float *f;
+    char msg[256];
+    if (!t || t->numel != n) { snprintf(msg, sizeof msg, "tensor '%s' missing or not of %zu elements", name, n); rome_fail(c, msg); return NULL; }
+    f = (float *)malloc(sizeof(float) * (n ? n : 1));
+    if (!f || fe_st_tensor_to_f32(t, f, NULL) != fe_ok) { free(f); snprintf(msg, sizeof msg, "cannot read tensor '%s'", name); rome_fail(c, msg); return NULL; }
+    return f;
+}
+
+static void rome_scalar(oc *c, const char *name, double ours, const fe_json_value *ref) {
+    if (!ref || ref->type != fe_json_number) { c->failed++; printf("FAIL rome %s: reference value missing\n", name); return; }
+    if (fabs(ours - ref->number) <= ORACLE_ROME_TOL * (fabs(ref->number) > 1 ? fabs(ref->number) : 1)) c->passed++;
+    else { c->failed++; printf("FAIL rome %s: ours %.9g, ref %.9g\n", name, ours, ref->number); }
+}
+
+/* ids of a JSON array of integers in [0, V); 0 if malformed. */
+static int rome_ids(const fe_json_value *a, int V, int **ids, int *n) {
+    size_t i;
+    *ids = NULL; *n = 0;
+    if (!a || a->type != fe_json_array || a->count > 100000) return 0;
+    if (!(*ids = (int *)malloc(sizeof(int) * (a->count + 1)))) return 0;
+    for (i = 0; i < a->count; i++) {
+        const fe_json_value *x = fe_json_at(a, i);
+        if (!x || x->type != fe_json_number || x->number != floor(x->number) || x->number < 0 || x->number >= V) { free(*ids); *ids = NULL; return 0; }
+        (*ids)[i] = (int)x->number;
+    }
+    *n = (int)a->count;
+    return 1;
+}
+
+static int rome_int(const fe_json_value *v, int lo, int hi, int *out) {
+    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < lo || v->number > hi) return 0;
+    *out = (int)v->number;
+    return 1;
+}
+
+static void check_rome_oracle(oc *c, const char *cfgpath, const char *refpath, const fe_json_value *root) {
+    enum { MAXP = 64 };
+    const fe_json_value *r = fe_json_get(root, "rome"), *pf, *pr, *lk, *ev, *cs, *x;
+    char path[4096], name[192];
+    unsigned char *ck = NULL;
+    size_t cklen, k;
+    fe_model *m = NULL;
+    fe_error e;
+    int C, C4, L, V, layer = 0, np = 0, ns = 0, nr = 0, nt = 0, nkl = 0, kl_lookup = 0, i, j, ok = 1;
+    int *subject = NULL, *rest = NULL, *target = NULL, *klp = NULL, *prompts[MAXP], plen[MAXP], lookups[MAXP], *pre[MAXP], npre[MAXP], *keyp[MAXP], *bare = NULL;
+    fe_rome_prompt rp[MAXP], kp[MAXP], klpr, up;
+    fe_vobj_spec spec;
+    fe_vobj *o = NULL;
+    fe_cov *cov = NULL;
+    fe_edit *ed = NULL;
+    fe_state *s = NULL;
+    float *keys = NULL, *kstar = NULL, *u = NULL, *cin = NULL, *cout = NULL, *vstar = NULL, *mom = NULL, *wa = NULL, *ref = NULL, *delta = NULL, *grad = NULL;
+    double *ud = NULL, ridge = 0, nu = 0, kl_factor = 0, vwd = 0;
+    uint64_t h0;
+    if (!r) return;   /* a directory without a rome section */
+    memset(prompts, 0, sizeof prompts); memset(pre, 0, sizeof pre); memset(keyp, 0, sizeof keyp);
+    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
+    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) {
+        c->failed++; printf("FAIL rome: model: %s\n", e.msg); free(ck); return;
+    }
+    C = m->config.channels; C4 = 4 * C; L = m->config.num_layers; V = m->config.vocab_size;
+    h0 = fe_model_checksum(m);
+    /* the case, checked field by field */
+    pf = fe_json_get(r, "prefixes"); pr = fe_json_get(r, "prompts"); lk = fe_json_get(r, "lookups"); ev = fe_json_get(r, "evals"); cs = fe_json_get(r, "cov_seqs");
+    ok = r->type == fe_json_object && rome_int(fe_json_get(r, "layer"), 0, L - 1, &layer) &&
+         rome_ids(fe_json_get(r, "subject"), V, &subject, &ns) && ns > 0 && rome_ids(fe_json_get(r, "prompt_rest"), V, &rest, &nr) &&
+         rome_ids(fe_json_get(r, "target"), V, &target, &nt) && nt > 0 && rome_ids(fe_json_get(r, "kl_prompt"), V, &klp, &nkl) && nkl > 0 &&
+         rome_int(fe_json_get(r, "kl_lookup"), 0, nkl - 1, &kl_lookup) && pf && pf->type == fe_json_array && pr && pr->type == fe_json_array &&
+         lk && lk->type == fe_json_array && pf->count == pr->count && lk->count == pr->count && pr->count >= 1 && pr->count <= MAXP &&
+         (x = fe_json_get(r, "kl_factor")) && x->type == fe_json_number && (kl_factor = x->number, 1) &&
+         (x = fe_json_get(r, "v_weight_decay")) && x->type == fe_json_number && (vwd = x->number, 1) &&
+         ev && ev->type == fe_json_array && ev->count >= 1 && cs && cs->type == fe_json_array && cs->count >= 1 &&
+         (x = fe_json_get(r, "cov_ridge")) && x->type == fe_json_number && x->number >= 0 && (ridge = x->number, 1);
+    for (i = 0; ok && i < (int)pr->count; i++) {
+        np = i + 1;
+        ok = rome_ids(fe_json_at(pr, (size_t)i), V, &prompts[i], &plen[i]) && rome_ids(fe_json_at(pf, (size_t)i), V, &pre[i], &npre[i]) &&
+             rome_int(fe_json_at(lk, (size_t)i), 0, plen[i] - 1, &lookups[i]) && plen[i] <= m->config.max_seq_len;
+        if (ok) {
+            /* the key prompt: prefix + subject + prompt_rest, lookup at the subject's last token */
+            int n = npre[i] + ns + nr;
+            ok = n <= m->config.max_seq_len && (keyp[i] = (int *)malloc(sizeof(int) * (size_t)n)) != NULL;
+            if (ok) {
+                memcpy(keyp[i], pre[i], sizeof(int) * (size_t)npre[i]);
+                memcpy(keyp[i] + npre[i], subject, sizeof(int) * (size_t)ns);
+                memcpy(keyp[i] + npre[i] + ns, rest, sizeof(int) * (size_t)nr);
+                kp[i].ids = keyp[i]; kp[i].n = n; kp[i].lookup = npre[i] + ns - 1;
+                rp[i].ids = prompts[i]; rp[i].n = plen[i]; rp[i].lookup = lookups[i];
+            }
+        }
+    }
+    if (!ok || ns + nr > m->config.max_seq_len || nkl > m->config.max_seq_len) { rome_fail(c, "cases.json rome section malformed (layer, ids, prompts, lookups, evals, cov_seqs or scalars)"); goto done; }
+    keys = (float *)malloc(sizeof(float) * ((size_t)np * C4 + 3 * (size_t)C4 + 3 * (size_t)C));
+    ud = (double *)malloc(sizeof(double) * (size_t)C4);
+    bare = (int *)malloc(sizeof(int) * (size_t)(ns + nr + 1));
+    mom = (float *)malloc(sizeof(float) * (size_t)C4 * C4);
+    wa = (float *)malloc(sizeof(float) * (size_t)C4 * C);
+    if (!keys || !ud || !bare || !mom || !wa) { rome_fail(c, "out of memory"); goto done; }
+    kstar = keys + (size_t)np * C4; u = kstar + C4; cin = u + C4; cout = cin + C4; vstar = cout + C;
+    /* the value objective */
+    memset(&spec, 0, sizeof spec);
+    klpr.ids = klp; klpr.n = nkl; klpr.lookup = kl_lookup;
+    spec.layer = layer; spec.prompts = rp; spec.n_prompts = np; spec.target = target; spec.n_target = nt;
+    spec.kl_prompts = &klpr; spec.n_kl = 1; spec.kl_factor = (float)kl_factor; spec.v_weight_decay = (float)vwd;
+    if (fe_vobj_new(&o, m, &spec, &e) != fe_ok) { c->failed++; printf("FAIL rome: value objective: %s\n", e.msg); goto done; }
+    if ((ref = rome_tensor(c, "rome.target_init", (size_t)C))) compare(c, "[rome]", "rome.target_init", fe_vobj_target_init(o), (size_t)C, ORACLE_ROME_TOL, -1);
+    free(ref); ref = NULL;
+    for (k = 0; k < ev->count; k++) {
+        const fe_json_value *evk = fe_json_at(ev, k), *dn = fe_json_get(evk, "delta"), *gn = fe_json_get(evk, "grad");
+        fe_vparts parts;
+        if (!dn || dn->type != fe_json_string || !gn || gn->type != fe_json_string) { rome_fail(c, "cases.json rome.evals malformed"); continue; }
+        free(delta); free(grad);
+        delta = rome_tensor(c, dn->str, (size_t)C);
+        grad = (float *)malloc(sizeof(float) * (size_t)C);
+        if (!delta || !grad) continue;
+        if (fe_vobj_eval(o, delta, &parts, grad, &e) != fe_ok) { c->failed++; printf("FAIL rome eval %s: %s\n", dn->str, e.msg); continue; }
+        snprintf(name, sizeof name, "%s loss", dn->str); rome_scalar(c, name, parts.loss, fe_json_get(evk, "loss"));
+        snprintf(name, sizeof name, "%s nll", dn->str); rome_scalar(c, name, parts.nll, fe_json_get(evk, "nll"));
+        snprintf(name, sizeof name, "%s kl", dn->str); rome_scalar(c, name, parts.kl, fe_json_get(evk, "kl"));
+        snprintf(name, sizeof name, "%s wd", dn->str); rome_scalar(c, name, parts.wd, fe_json_get(evk, "wd"));
+        compare(c, "[rome]", gn->str, grad, (size_t)C, ORACLE_ROME_TOL, -1);
+    }
+    /* k*: the mean key over the prefixed prompts */
+    if (fe_rome_keys(m, layer, kp, np, keys, NULL, &e) != fe_ok) { c->failed++; printf("FAIL rome keys: %s\n", e.msg); goto done; }
+    for (j = 0; j < C4; j++) { double sum = 0; for (i = 0; i < np; i++) sum += keys[(size_t)i * C4 + j]; kstar[j] = (float)(sum / np); }
+    compare(c, "[rome]", "rome.kstar", kstar, (size_t)C4, ORACLE_ROME_TOL, -1);
+    /* the covariance over cov_seqs, u with the ridge */
+    if (fe_cov_new(&cov, C4, NULL, &e) != fe_ok) { rome_fail(c, e.msg); goto done; }
+    for (k = 0; k < cs->count; k++) {
+        int *sq = NULL, n = 0;
+        if (!rome_ids(fe_json_at(cs, k), V, &sq, &n) || n < 1 || n > m->config.max_seq_len) { free(sq); rome_fail(c, "cases.json rome.cov_seqs malformed"); goto done; }
+        if (fe_cov_add_tokens(cov, m, layer, sq, 1, n, &e) != fe_ok) { free(sq); c->failed++; printf("FAIL rome cov: %s\n", e.msg); goto done; }
+        free(sq);
+    }
+    fe_cov_moment(cov, mom);
+    compare(c, "[rome]", "rome.cov", mom, (size_t)C4 * C4, ORACLE_ROME_TOL, -1);
+    if (fe_cov_solve(cov, ridge, kstar, ud, 1e-12, 0, NULL, &e) != fe_ok) { c->failed++; printf("FAIL rome u: %s\n", e.msg); goto done; }
+    for (j = 0; j < C4; j++) nu += ud[j] * ud[j];
+    for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / sqrt(nu));
+    compare(c, "[rome]", "rome.u", u, (size_t)C4, ORACLE_ROME_TOL, -1);
+    /* cur_input / cur_output at the unprefixed prompt subject + prompt_rest */
+    memcpy(bare, subject, sizeof(int) * (size_t)ns);
+    memcpy(bare + ns, rest, sizeof(int) * (size_t)nr);
+    up.ids = bare; up.n = ns + nr; up.lookup = ns - 1;
+    if (fe_rome_keys(m, layer, &up, 1, cin, cout, &e) != fe_ok) { c->failed++; printf("FAIL rome cur_input: %s\n", e.msg); goto done; }
+    compare(c, "[rome]", "rome.cur_input", cin, (size_t)C4, ORACLE_ROME_TOL, -1);
+    compare(c, "[rome]", "rome.cur_output", cout, (size_t)C, ORACLE_ROME_TOL, -1);
+    /* v* = target_init + the last listed delta; right; the update */
+    if (!delta) goto done;
+    for (i = 0; i < C; i++) vstar[i] = fe_vobj_target_init(o)[i] + delta[i];
+    compare(c, "[rome]", "rome.vstar", vstar, (size_t)C, ORACLE_ROME_TOL, -1);
+    if (fe_edit_new(&ed, m, layer, &e) != fe_ok || fe_edit_set(ed, u, vstar, cin, cout, &e) != fe_ok) { c->failed++; printf("FAIL rome edit: %s\n", e.msg); goto done; }
+    compare(c, "[rome]", "rome.right", ed->right, (size_t)C, ORACLE_ROME_TOL, -1);
+    {
+        const float *W = m->params.fcprojw + (size_t)layer * C * C4;
+        int oo;
+        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[(size_t)oo * C4 + j];   /* ours [C, 4C] -> HF [4C, C] */
+        compare(c, "[rome]", "rome.W_before", wa, (size_t)C4 * C, ORACLE_ROME_TOL, -1);
+        if (fe_edit_apply(m, ed, &e) != fe_ok) { c->failed++; printf("FAIL rome apply: %s\n", e.msg); goto done; }
+        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[(size_t)oo * C4 + j];
+        compare(c, "[rome]", "rome.W_after", wa, (size_t)C4 * C, ORACLE_ROME_TOL, -1);
+    }
+    {
+        fe_forward_opts fo;
+        float *lg;
+        memset(&fo, 0, sizeof fo);
+        if (fe_state_new(&s, m, 1, up.n, 0, &e) != fe_ok || fe_forward(m, s, up.ids, up.n, &fo, &e) != fe_ok) { c->failed++; printf("FAIL rome forward: %s\n", e.msg); goto done; }
+        compare(c, "[rome]", "rome.mlp_after", fe_state_act(s, fe_site_mlp, layer, 0, up.lookup), (size_t)C, ORACLE_ROME_TOL, -1);
+        lg = (float *)malloc(sizeof(float) * (size_t)V);
+        if (lg) { memcpy(lg, fe_state_logits(s, 0, -1), sizeof(float) * (size_t)V); compare(c, "[rome]", "rome.logits_after", lg, (size_t)V, ORACLE_ROME_TOL, -1); free(lg); }
+    }
+    if (fe_edit_undo(m, ed, &e) != fe_ok) { c->failed++; printf("FAIL rome undo: %s\n", e.msg); goto done; }
+    if (fe_model_checksum(m) == h0) c->passed++;
+    else rome_fail(c, "undo did not restore the model bit for bit");
+done:
+    fe_state_free(s);
+    fe_edit_free(ed);
+    fe_cov_free(cov);
+    fe_vobj_free(o);
+    for (i = 0; i < MAXP; i++) { free(prompts[i]); free(pre[i]); free(keyp[i]); }
+    free(subject); free(rest); free(target); free(klp); free(bare);
+    free(keys); free(ud); free(mom); free(wa); free(delta); free(grad);
+    fe_model_free(m);
+    free(ck);
+}
+
 int main(int argc, char **argv) {
     oc c;
     char path[4096], cfgpath[4096], refpath[4096];
@@ -254,6 +612,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!nvariants) { c.failed++; printf("FAIL no checkpoint variant found in %s\n", c.dir); }
+    check_trace_oracle(&c, cfgpath, refpath, fe_json_root(cases));
+    check_rome_oracle(&c, cfgpath, refpath, fe_json_root(cases));
     if (vocab) check_tokenizer(&c, vocab);
     printf("worst scaled error per tensor kind (fp32 checkpoints):");
     for (k = 0; k < K_COUNT; k++) printf(" %s %.2g", kind_names[k], c.worst[k]);

@@ -5,6 +5,7 @@
    The corpus is one document per line (demo/README-data.md): every line is encoded on its own and
    lines are joined with <|endoftext|>. Training sequences start at line starts, so every fact is
    seen from its first token. */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
 #include "factedit.h"
 #include "train.h"
 #include <stdio.h>

@@ -44,7 +44,7 @@ static void exercise(const fe_model *m, const uint8_t *data, size_t size, int fl
     fe_result r;
     fe_forward_opts fo;
     hook_ctx hc;
-    int tokens[4], T = c->max_seq_len < 2 ? 1 : 2, B = (flags & 4) ? 2 : 1, i, b;
+    int tokens[4], T = c->max_seq_len < 2 ? 1 : 2, B = (flags & 4) ? 2 : 1, i, b, first;
     unsigned char *bytes = NULL;
     size_t len = 0;
     fe_model *m2 = NULL;
@@ -94,6 +94,7 @@ static void exercise(const fe_model *m, const uint8_t *data, size_t size, int fl
     FZ_CHECK(fe_state_act(s, fe_site_resid, c->num_layers, 0, 0) == NULL);
     FZ_CHECK(fe_state_act(s, fe_site_resid, 0, 0, T) == NULL);
     /* token id out of range is an error, not a read */
+    first = tokens[0];
     tokens[0] = c->vocab_size;
     fo.hook = NULL;
     FZ_CHECK(fe_forward(m, s, tokens, 1, &fo, &e) == fe_err_range);
@@ -103,7 +104,7 @@ static void exercise(const fe_model *m, const uint8_t *data, size_t size, int fl
     {
         fe_sample_opts so;
         fe_rng rng;
-        int prompt = tokens[1] % c->vocab_size, out[2] = {-1, -1}, n_new = c->max_seq_len >= 2 ? 2 : 1;
+        int prompt = first, out[2] = {-1, -1}, n_new = c->max_seq_len >= 2 ? 2 : 1;
         memset(&so, 0, sizeof so);
         if (flags & 8) { so.temperature = 0.7f; so.top_k = (flags & 16) ? 3 : 0; so.top_p = (flags & 32) ? 0.9f : 0.0f; }
         fe_rng_seed(&rng, 7);

@@ -106,11 +106,7 @@ static void fz_target(const uint8_t *data, size_t size) {
     if (!g_full) { load_full(); fz_calls = 0; }
     k = fz_split(data, size, part, len, 3);
     facts = fz_dup(part[0], len[0], 0);
-#ifdef FZ_MASK_KNOWN   /* FINDINGS.md F1: dd_load_templates prints "%.80s" of an unterminated line */
-    tmpl = k > 1 ? fz_dup(part[1], len[1], 1) : NULL;
-#else
     tmpl = k > 1 ? fz_dup(part[1], len[1], 0) : NULL;
-#endif
     merges = k > 2 ? fz_dup(part[2], len[2], 0) : NULL;
 
     if (merges) {   /* demo_data's own vocab.bpe reader */

@@ -1,0 +1,233 @@
+#!/bin/sh
+# Tests of `factedit stats`, `factedit edit` and `factedit eval` (tools/cmd_rome.c): success cases,
+# file outputs (atomic, byte-identical where they must be), shards + merge, and error exits.
+#   sh tests/test_cli_rome.sh build/factedit        (run from the repository root)
+# (Without --model the tools use the built-in demo model, so that is not an error here.)
+# Same conventions as tests/test_cli.sh: exit status 0 / 1 (failure) / 2 (usage error), a phrase
+# on stdout (success) or stderr (failure); a crash or a sanitizer report fails the check.
+# Ends with "N passed, M failed"; exits non-zero if anything failed.
+FE=${1:-build/factedit}
+if [ ! -x "$FE" ]; then echo "FAIL: $FE is not an executable (build it first)"; echo "0 passed, 1 failed"; exit 1; fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/fe_cli_rome.XXXXXX") || { echo "FAIL: mktemp"; echo "0 passed, 1 failed"; exit 1; }
+trap 'rm -rf "$T"' EXIT INT TERM
+passed=0; failed=0
+# one thread: these models are tiny, and the numbers do not depend on the thread count anyway
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}; export OMP_NUM_THREADS
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+run() {
+  name=$1; want=$2; phrase=$3; shift 3
+  "$@" >"$T/out" 2>"$T/err"
+  rc=$?
+  if [ $rc -ge 128 ]; then bad "$name: crashed (exit status $rc): $(head -c 300 "$T/err")"; return; fi
+  if grep -q -e 'Sanitizer' -e 'runtime error:' "$T/err"; then bad "$name: sanitizer report: $(head -c 300 "$T/err")"; return; fi
+  if [ "$rc" != "$want" ]; then bad "$name: exit status $rc, want $want; stderr: $(head -c 400 "$T/err")"; return; fi
+  if [ -n "$phrase" ]; then
+    if [ "$want" = 0 ]; then where="$T/out"; else where="$T/err"; fi
+    if ! grep -q -F -e "$phrase" "$where"; then
+      bad "$name: '$phrase' not in $(basename "$where"): $(head -c 400 "$where")"; return
+    fi
+  fi
+  if [ "$want" != 0 ] && ! grep -q 'factedit' "$T/err"; then bad "$name: no 'factedit ...' message on stderr"; return; fi
+  ok
+}
+same() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+has() { if grep -q -F -e "$2" "$3"; then ok; else bad "$1: '$2' not in $(basename "$3"): $(head -c 300 "$3")"; fi; }
+hasnt() { if grep -q -F -e "$2" "$3"; then bad "$1: '$2' in $(basename "$3")"; else ok; fi; }
+same_file() { if cmp -s "$2" "$3"; then ok; else bad "$1: $2 and $3 differ"; fi; }
+exists() { if [ -s "$2" ]; then ok; else bad "$1: $2 missing or empty"; fi; }
+absent() { if [ -e "$2" ]; then bad "$1: $2 exists"; else ok; fi; }
+no_temps() { if ls "$1" | grep -q '\.tmp'; then bad "$2: temporary file left in $1: $(ls "$1")"; else ok; fi; }
+json_ok() {   # valid JSON, when python3 is there to say so
+  if command -v python3 >/dev/null 2>&1; then
+    if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$2" 2>/dev/null; then ok; else bad "$1: $2 is not valid JSON: $(head -c 300 "$2")"; fi
+  fi
+}
+
+# ------------------------------------------------------------------ fixtures
+# random models with GPT-2's vocabulary (built into the tool): 3 layers (ROME's default layer: 1)
+R="$T/r.bin"; R2="$T/r2.bin"
+"$FE" random "$R" --layers 3 --heads 2 --width 32 --context 64 --seed 7 >/dev/null || bad "random model"
+"$FE" random "$R2" --layers 3 --heads 2 --width 32 --context 64 --seed 8 >/dev/null || bad "second random model"
+"$FE" random "$T/small.bin" --layers 2 --heads 2 --width 16 --context 12 --seed 9 >/dev/null || bad "small-context model"
+cat > "$T/text.txt" <<'EOF'
+The Space Needle is an observation tower in Seattle, Washington, United States.
+Considered to be an icon of the city, it has been designated a Seattle landmark.
+Located in the Lower Queen Anne neighborhood, it was built in the Seattle Center for the 1962 World's Fair.
+The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France.
+It is named after the engineer Gustave Eiffel, whose company designed and built the tower.
+EOF
+printf '{}\nYesterday it rained. {}\nI read about it. {}\n' > "$T/tpl.txt"
+printf '{}\nno fill here\n' > "$T/badtpl.txt"
+: > "$T/empty.txt"
+P="{} is located in the city of"
+
+# ------------------------------------------------------------------ help
+for c in stats edit eval; do
+  run "$c --help" 0 "usage: factedit $c" "$FE" "$c" --help
+done
+run "help lists edit" 0 "edit" "$FE" --help
+run "edit help mentions --paraphrase" 0 "--paraphrase TEXT" "$FE" edit --help
+
+# ------------------------------------------------------------------ stats
+S="$T/s1.bin"
+run "stats" 0 "wrote $S: layer 1," "$FE" stats --model "$R" --layer 1 --text "$T/text.txt" --out "$S"
+exists "stats file" "$S"
+# 64-byte header + upper triangle of a 128 x 128 matrix (4 x width 32) in float64
+same "stats file size" "$(wc -c < "$S" | tr -d ' ')" $((64 + 8 * 128 * 129 / 2))
+has "stats progress on stderr" "factedit stats:" "$T/err"
+has "stats: few tokens note" "singular" "$T/err"
+no_temps "$T" "stats"
+run "stats default layer" 0 "layer 1," "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/s_default.bin" -q
+same_file "stats: same inputs, same bytes" "$S" "$T/s_default.bin"
+run "stats --tokens" 0 ", 50 tokens," "$FE" stats --model "$R" --text "$T/text.txt" --tokens 50 --out "$T/s50.bin" -q
+run "stats --lines" 0 "wrote" "$FE" stats --model "$R" --text "$T/text.txt" --lines --out "$T/slines.bin" -q
+run "stats --seq-len" 0 "wrote" "$FE" stats --model "$R" --text "$T/text.txt" --seq-len 16 --out "$T/s16.bin" -q
+run "stats layer 0" 0 "layer 0," "$FE" stats --model "$R" --layer 0 --text "$T/text.txt" --out "$T/s_l0.bin" -q
+run "stats other model" 0 "wrote" "$FE" stats --model "$R2" --layer 1 --text "$T/text.txt" --out "$T/s_r2.bin" -q
+run "stats no --text" 2 "no --text given" "$FE" stats --model "$R" --out "$T/x.bin"
+run "stats no --out" 2 "no --out given" "$FE" stats --model "$R" --text "$T/text.txt"
+run "stats missing text" 1 "cannot open" "$FE" stats --model "$R" --text "$T/nope.txt" --out "$T/x.bin"
+run "stats empty text" 1 "has no tokens" "$FE" stats --model "$R" --text "$T/empty.txt" --out "$T/x.bin"
+run "stats layer out of range" 1 "outside the model's layers 0..2" "$FE" stats --model "$R" --layer 3 --text "$T/text.txt" --out "$T/x.bin"
+run "stats bad layer" 2 "is not an integer" "$FE" stats --model "$R" --layer x --text "$T/text.txt" --out "$T/x.bin"
+run "stats --seq-len beyond context" 1 "exceeds the model's context of 64" "$FE" stats --model "$R" --seq-len 65 --text "$T/text.txt" --out "$T/x.bin"
+run "stats --tokens 0" 2 "--tokens must be >= 1" "$FE" stats --model "$R" --tokens 0 --text "$T/text.txt" --out "$T/x.bin"
+run "stats into a missing directory" 1 "cannot create" "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/nodir/x.bin" -q
+absent "failed stats write nothing" "$T/x.bin"
+
+# ------------------------------------------------------------------ edit
+run "edit without stats" 0 "after the edit:" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" -n 5
+has "edit: loud warning without stats" "WARNING: no --stats" "$T/err"
+has "edit: C = I" "C = I" "$T/err"
+has "edit: before" "before the edit:" "$T/out"
+has "edit: solver trace" "solving for v*" "$T/out"
+has "edit: target probability" "p(target)" "$T/out"
+has "edit: target gets its space" '-> " Paris"' "$T/out"
+has "edit: lookup token" 'its last token "le"' "$T/out"
+has "edit: contexts" "contexts: 3 templates" "$T/out"
+run "edit with stats" 0 "covariance $S" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target " Paris" \
+  --stats "$S" --ridge 0.01 --templates "$T/tpl.txt" --paraphrase "The Space Needle is in" --paraphrase="Where is the Space Needle? In" \
+  --neighbor "The Eiffel Tower is located in the city of" -n 3 --patch "$T/p.fep" --out "$T/e.bin"
+hasnt "edit with stats: no warning" "WARNING" "$T/err"
+has "edit: paraphrase 1 shown" '"The Space Needle is in"' "$T/out"
+has "edit: paraphrase 2 shown (--x=v form)" '"Where is the Space Needle? In"' "$T/out"
+has "edit: neighbour shown" '"The Eiffel Tower is located in the city of"' "$T/out"
+has "edit: wrote patch" "wrote patch $T/p.fep" "$T/out"
+has "edit: wrote model" "wrote edited model $T/e.bin" "$T/out"
+exists "patch file" "$T/p.fep"
+exists "edited model" "$T/e.bin"
+no_temps "$T" "edit"
+c0=$("$FE" info --model "$R" | sed -n 's/^checksum: *//p'); c1=$("$FE" info --model "$T/e.bin" | sed -n 's/^checksum: *//p')
+if [ -n "$c0" ] && [ "$c0" != "$c1" ]; then ok; else bad "edit: the edited model has the same checksum ($c0 / $c1)"; fi
+# the patch re-applied to the original model gives the same edited model, byte for byte
+run "edit --apply" 0 "edit:     patch $T/p.fep (layer 1)" "$FE" edit --model "$R" --apply "$T/p.fep" --out "$T/e2.bin" --paraphrase "The Space Needle is in" -n 2
+same_file "patch applied = edit" "$T/e.bin" "$T/e2.bin"
+has "apply shows the recorded request" '"The Space Needle is located in the city of" -> " Paris"' "$T/out"
+run "edit --apply to another model" 1 "made for the model with checksum" "$FE" edit --model "$R2" --apply "$T/p.fep"
+run "edit --apply to the edited model" 1 "already edited" "$FE" edit --model "$T/e.bin" --apply "$T/p.fep"
+printf 'FEPATCH' > "$T/trunc.fep"
+run "edit --apply truncated patch" 1 "not a factedit patch file" "$FE" edit --model "$R" --apply "$T/trunc.fep"
+head -c 500 "$T/p.fep" > "$T/trunc2.fep"
+run "edit --apply cut patch" 1 "truncated" "$FE" edit --model "$R" --apply "$T/trunc2.fep"
+run "edit --apply missing" 1 "cannot open" "$FE" edit --model "$R" --apply "$T/nope.fep"
+run "edit --json" 0 '"p_target_after"' "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --json -n 2 --neighbor "Paris is in"
+cp "$T/out" "$T/edit.json"
+json_ok "edit --json" "$T/edit.json"
+has "edit --json trace" '"trace": [' "$T/edit.json"
+has "edit --json request" '"target": " Paris"' "$T/edit.json"
+run "edit adam" 0 "solving for v* (adam" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --solver adam -n 1 -q
+run "edit plain prompt (no {})" 0 "after the edit:" "$FE" edit --model "$R" --prompt "The Space Needle is located in the city of" --subject "Space Needle" --target Rome --templates "$T/tpl.txt" -n 1 -q
+run "edit ROME's generated templates" 0 "contexts: 21 templates (ROME's, generated)" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris -n 1 --seed 3
+# errors
+run "edit no --prompt" 2 "no --prompt given" "$FE" edit --model "$R" --subject S --target T
+run "edit no --subject" 2 "no --subject given" "$FE" edit --model "$R" --prompt "$P" --target T
+run "edit no --target" 2 "no --target given" "$FE" edit --model "$R" --prompt "$P" --subject S
+run "edit subject not in prompt" 1 "is not in the prompt" "$FE" edit --model "$R" --prompt "The tower is in" --subject "Space Needle" --target X --templates "$T/tpl.txt"
+run "edit two {}" 1 'has 2 "{}"' "$FE" edit --model "$R" --prompt "{} and {}" --subject S --target X --templates "$T/tpl.txt"
+run "edit empty target" 1 "target is empty" "$FE" edit --model "$R" --prompt "$P" --subject S --target "" --templates "$T/tpl.txt"
+run "edit empty subject" 1 "subject is empty" "$FE" edit --model "$R" --prompt "$P" --subject "" --target X --templates "$T/tpl.txt"
+run "edit target beyond the context" 1 "context of 12 tokens" "$FE" edit --model "$T/small.bin" --prompt "{} is in" --subject X --target " one two three four five six seven eight nine ten eleven twelve" --templates "$T/tpl.txt"
+run "edit bad solver" 2 "--solver: 'lbfgs'" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --solver lbfgs
+run "edit layer out of range" 1 "outside the model's layers 0..2" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --layer 3 --templates "$T/tpl.txt"
+run "edit layer differs from stats" 1 "but the statistics" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --layer 0 --stats "$S"
+run "edit another model's stats" 1 "computed for the model with checksum" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --stats "$T/s_r2.bin"
+printf 'FESTATS\0garbage' > "$T/badstats.bin"
+run "edit corrupt stats" 1 "not a factedit statistics file" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --stats "$T/badstats.bin"
+head -c 1000 "$S" > "$T/cutstats.bin"
+run "edit truncated stats" 1 "truncated" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --stats "$T/cutstats.bin"
+run "edit singular stats" 1 "--ridge" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target X --stats "$S" --templates "$T/tpl.txt"
+run "edit --apply with --prompt" 2 "--apply takes the edit from the patch" "$FE" edit --model "$R" --apply "$T/p.fep" --prompt "$P"
+run "edit --out = --model" 2 "--out must differ from --model" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --out "$R"
+run "edit --paraphrase without value" 2 "--paraphrase needs a value" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --paraphrase
+run "edit unknown option" 2 "unknown option '--frob'" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --frob 1
+run "edit --prompt twice" 2 "--prompt given twice" "$FE" edit --model "$R" --prompt "$P" --prompt "$P" --subject S --target X
+run "edit bad templates file" 1 "exactly one" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/badtpl.txt"
+run "edit empty templates file" 1 "no templates" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/empty.txt"
+run "edit missing templates file" 1 "cannot open" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/nope.txt"
+run "edit --patch into a missing directory" 1 "cannot create" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target X --templates "$T/tpl.txt" --patch "$T/nodir/p.fep" -q
+# a value that looks like a repeatable option stays a value
+run "edit option value '--neighbor'" 1 "is not in the prompt" "$FE" edit --model "$R" --prompt "--neighbor" --subject "Space" --target X --templates "$T/tpl.txt"
+
+# ------------------------------------------------------------------ eval
+CF="$T/cf.json"
+cat > "$CF" <<'EOF'
+[{"case_id": 3, "requested_rewrite": {"prompt": "{} is located in the city of", "subject": "The Space Needle",
+   "target_new": {"str": "Paris"}, "target_true": {"str": "Seattle"}},
+  "paraphrase_prompts": ["The Space Needle can be found in the city of", "Where is the Space Needle? In the city of"],
+  "neighborhood_prompts": ["Pike Place Market is located in the city of", "The Seattle Center is located in the city of"]},
+ {"case_id": 8, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
+   "target_new": {"str": "English"}, "target_true": {"str": "French"}},
+  "paraphrase_prompts": ["Danielle Darrieux spoke the language"], "neighborhood_prompts": []},
+ {"case_id": 12, "requested_rewrite": {"prompt": "The best known work of {}", "subject": "Leonardo",
+   "target_new": {"str": "Hamlet"}, "target_true": {"str": "Mona"}},
+  "paraphrase_prompts": ["The masterpiece of Leonardo"], "neighborhood_prompts": ["The best known work of Raphael"]}]
+EOF
+run "eval" 0 "Score" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --out "$T/all.json"
+has "eval: case count" "3 cases of $CF" "$T/out"
+for k in ES EM PS PM NS NM; do has "eval: metric $k" "$k " "$T/out"; done
+has "eval: interval" "+-" "$T/out"
+has "eval: progress on stderr" "factedit eval: 3/3 cases" "$T/err"
+has "eval: no-stats warning" "WARNING: no --stats" "$T/err"
+exists "eval report" "$T/all.json"
+json_ok "eval report" "$T/all.json"
+has "eval report format" '"format": "factedit-eval"' "$T/all.json"
+has "eval report NS null for a case without neighbours" '"ns": null' "$T/all.json"
+run "eval --json" 0 '"summary": {"pre": {"ES"' "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --json -q
+same_file "eval --json = --out, deterministic" "$T/out" "$T/all.json"
+run "eval shard 0/2" 0 "(shard 0/2)" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --shard 0/2 --out "$T/s0.json" -q
+run "eval shard 1/2" 0 "1 cases" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --shard 1/2 --out "$T/s1.json" -q
+run "eval merge" 0 "merged 2 reports: 3 cases" "$FE" eval --merge "$T/s1.json" "$T/s0.json" --out "$T/merged.json"
+same_file "merged shards = the unsharded run" "$T/merged.json" "$T/all.json"
+run "eval merge --json" 0 '"format": "factedit-eval"' "$FE" eval --merge "$T/s0.json" "$T/s1.json" --json
+run "eval --limit" 0 "2 cases of" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 2 -q
+run "eval with stats" 0 "covariance $S" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --stats "$S" --ridge 0.01 --limit 1 -q
+run "eval empty shard" 0 "0 cases" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --shard 1/2 -q
+# merge errors
+run "eval merge: missing shard" 1 "shard 1/2 is missing" "$FE" eval --merge "$T/s0.json"
+run "eval merge: shard twice" 1 "given twice" "$FE" eval --merge "$T/s0.json" "$T/s0.json" "$T/s1.json"
+run "eval merge: not a report" 1 "not a 'factedit eval' report" "$FE" eval --merge "$CF"
+run "eval merge: missing file" 1 "cannot open" "$FE" eval --merge "$T/nope.json"
+"$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 2 --shard 1/2 --out "$T/s1_limit.json" -q >/dev/null 2>&1
+run "eval merge: other configuration" 1 "another configuration" "$FE" eval --merge "$T/s0.json" "$T/s1_limit.json"
+run "eval merge with --model" 2 "does not go with it" "$FE" eval --merge --model "$R" "$T/s0.json"
+run "eval merge without files" 2 "--merge needs" "$FE" eval --merge
+# eval errors
+run "eval no --dataset" 2 "no --dataset given" "$FE" eval --model "$R"
+run "eval stray argument" 2 "unexpected argument" "$FE" eval --model "$R" --dataset "$CF" extra.json
+for sh in 2/2 a/b 1/0 3 -1/2; do
+  run "eval bad shard $sh" 2 "--shard: '$sh'" "$FE" eval --model "$R" --dataset "$CF" --shard "$sh"
+done
+run "eval --limit 0" 2 "--limit: 0 is out of range" "$FE" eval --model "$R" --dataset "$CF" --limit 0
+run "eval missing dataset" 1 "cannot open" "$FE" eval --model "$R" --dataset "$T/nope.json"
+printf '[{"case_id": 1, "requested_rewrite": {"prompt": "no fill", "subject": "S"}}]' > "$T/badcf.json"
+run "eval malformed dataset" 1 'case 0 (case_id 1) has a requested_rewrite.prompt without exactly one "{}"' "$FE" eval --model "$R" --dataset "$T/badcf.json"
+run "eval another model's stats" 1 "computed for the model with checksum" "$FE" eval --model "$R" --dataset "$CF" --stats "$T/s_r2.bin"
+run "eval bad solver" 2 "--solver: 'x'" "$FE" eval --model "$R" --dataset "$CF" --solver x
+run "eval --out into a missing directory" 1 "cannot create" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --out "$T/nodir/r.json" -q
+no_temps "$T" "eval"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,1131 @@
+/* factedit edit / eval / stats: ROME (Meng et al. 2022) from the command line.
+
+   factedit stats --model M --text FILE --out FILE [--layer L] [--tokens N] [--lines] ...
+       the uncentered covariance of the MLP keys (mlp.c_proj inputs) of one layer over a text:
+       ROME's "mom2" statistics, which make an edit specific to its subject.
+   factedit edit --model M --prompt "{} is located in the city of" --subject "The Space Needle"
+                 --target " Paris" [--stats FILE] [--paraphrase TEXT]... [--neighbor TEXT]... ...
+       computes and applies one ROME edit; prints the top-5 next tokens of the prompt, each
+       paraphrase and neighbour before and after, a greedy continuation before and after, and the
+       solver's trace; --out writes the edited model, --patch the edit (to apply later with --apply).
+   factedit eval --model M --dataset cf.json [--stats FILE] [--limit N] [--shard i/n] ...
+   factedit eval --merge REPORT.json...
+       ROME's CounterFact metrics (ES, EM, PS, PM, NS, NM, Score with 95% intervals), each case
+       edited on the pristine model and undone.
+   The library side is the >>api-rome-glue section of factedit.h (file formats, metrics); this file only drives it. */
+#if !defined(_POSIX_C_SOURCE) && (defined(__unix__) || defined(__APPLE__))
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "factedit.h"
+#include "cli.h"
+#include "cmd_rome.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#define RG_ISATTY(f) isatty(fileno(f))
+#else
+#define RG_ISATTY(f) 0
+#endif
+
+/* ================================================================== helpers ============= */
+
+static double rg_wall(void) {
+#if defined(CLOCK_MONOTONIC) && defined(_POSIX_C_SOURCE)
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+/* A growable text buffer (JSON is built in memory, then printed or written atomically). */
+typedef struct jbuf { char *p; size_t len, cap; int failed; } jbuf;
+static void jb_putn(jbuf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 1024;
+        char *q;
+        while (nc < b->len + n + 1) nc *= 2;
+        if (!(q = (char *)realloc(b->p, nc))) { b->failed = 1; return; }
+        b->p = q; b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static void jb_puts(jbuf *b, const char *s) { jb_putn(b, s, strlen(s)); }
+static void jb_printf(jbuf *b, const char *fmt, ...) CLI_PRINTF(2, 3);
+static void jb_printf(jbuf *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) { b->failed = 1; return; }
+    if ((size_t)n < sizeof tmp) { jb_putn(b, tmp, (size_t)n); return; }
+    {
+        char *big = (char *)malloc((size_t)n + 1);
+        if (!big) { b->failed = 1; return; }
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        jb_putn(b, big, (size_t)n);
+        free(big);
+    }
+}
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
+static int rg_utf8(const unsigned char *s, size_t n) {
+    int l, i;
+    uint32_t cp;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { l = 2; cp = s[0] & 0x1F; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { l = 3; cp = s[0] & 0x0F; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { l = 4; cp = s[0] & 0x07; }
+    else return 0;
+    if ((size_t)l > n) return 0;
+    for (i = 1; i < l; i++) { if ((s[i] & 0xC0) != 0x80) return 0; cp = cp << 6 | (s[i] & 0x3F); }
+    if ((l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (l == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+    return l;
+}
+/* A JSON string: escapes, control characters as \u00XX, invalid UTF-8 bytes as U+FFFD. */
+static void jb_str(jbuf *b, const char *s, size_t n) {
+    size_t i = 0;
+    jb_putn(b, "\"", 1);
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        int l = rg_utf8((const unsigned char *)s + i, n - i);
+        if (!l) { jb_puts(b, "\\ufffd"); i++; continue; }
+        if (l > 1) { jb_putn(b, s + i, (size_t)l); i += (size_t)l; continue; }
+        if (c == '"') jb_puts(b, "\\\"");
+        else if (c == '\\') jb_puts(b, "\\\\");
+        else if (c == '\n') jb_puts(b, "\\n");
+        else if (c == '\t') jb_puts(b, "\\t");
+        else if (c == '\r') jb_puts(b, "\\r");
+        else if (c < 0x20 || c == 0x7F) jb_printf(b, "\\u%04x", c);
+        else jb_putn(b, s + i, 1);
+        i++;
+    }
+    jb_putn(b, "\"", 1);
+}
+static void jb_cstr(jbuf *b, const char *s) { if (s) jb_str(b, s, strlen(s)); else jb_puts(b, "null"); }
+static void jb_num(jbuf *b, double x) { if (!isfinite(x)) jb_puts(b, "null"); else jb_printf(b, "%.17g", x == 0 ? 0.0 : x); }
+
+/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
+static void print_quoted(FILE *f, const char *s, size_t n) {
+    size_t i = 0;
+    fputc('"', f);
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        int l = rg_utf8((const unsigned char *)s + i, n - i);
+        if (!l) { fprintf(f, "\\x%02x", c); i++; continue; }
+        if (l > 1) { fwrite(s + i, 1, (size_t)l, f); i += (size_t)l; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02x", c);
+        else fputc(c, f);
+        i++;
+    }
+    fputc('"', f);
+}
+
+/* "i/n" with 0 <= i < n. 0 = ok. */
+static int rg_parse_shard(const char *s, int *i, int *n) {
+    const char *slash = strchr(s, '/');
+    char a[32], b[32];
+    long x, y;
+    if (!slash || slash == s || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b) return 1;
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = 0;
+    strcpy(b, slash + 1);
+    if (parse_long(a, 0, INT_MAX, &x) || parse_long(b, 1, INT_MAX, &y) || x >= y) return 1;
+    *i = (int)x; *n = (int)y;
+    return 0;
+}
+
+/* Progress on stderr: a bar redrawn in place on a terminal, a line every 10% otherwise. */
+typedef struct rg_progress { int on, tty, last_tenth; double t0, last; const char *cmd, *unit; } rg_progress;
+static void rg_progress_init(rg_progress *p, const char *cmd, const char *unit, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->on = !quiet; p->tty = RG_ISATTY(stderr); p->t0 = p->last = rg_wall(); p->cmd = cmd; p->unit = unit; p->last_tenth = -1;
+}
+static void rg_progress_show(rg_progress *p, double done, double total, int final) {
+    double t = rg_wall(), el = t - p->t0, eta = done > 0 && done < total ? el / done * (total - done) : 0;
+    int tenth = total > 0 ? (int)(10 * done / total) : 10;
+    if (!p->on) return;
+    if (p->tty) {
+        char bar[31];
+        int i, fill = total > 0 ? (int)(30 * done / total) : 30;
+        if (!final && t - p->last < 0.2) return;
+        for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\r[%s] %.0f/%.0f %s, %.0f s elapsed, ETA %.0f s  %s", bar, done, total, p->unit, el, eta, final ? "\n" : "");
+    } else {
+        if (!final && tenth == p->last_tenth) return;
+        if (final && tenth == p->last_tenth) return;
+        p->last_tenth = tenth;
+        fprintf(stderr, "factedit %s: %.0f/%.0f %s (%d%%), %.0f s elapsed\n", p->cmd, done, total, p->unit, total > 0 ? (int)(100 * done / total) : 100, el);
+    }
+    p->last = t;
+    fflush(stderr);
+}
+
+/* Moves every "--NAME VALUE" / "--NAME=VALUE" of the repeatable options names[0..1] out of argv
+   into lists (each with room for argc entries), keeping other options' values in place. */
+static int take_repeated(cli_spec *s, int argc, char **argv, char **kept, int *nkept, const char *const names[2], const char **lists[2], int counts[2]) {
+    int i, j, k, only_pos = 0;
+    *nkept = 0;
+    counts[0] = counts[1] = 0;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int hit = -1;
+        size_t ln;
+        if (i == 0 || only_pos || a[0] != '-' || a[1] == 0) { kept[(*nkept)++] = argv[i]; continue; }
+        if (!strcmp(a, "--")) { only_pos = 1; kept[(*nkept)++] = argv[i]; continue; }
+        for (k = 0; k < 2; k++) {
+            ln = strlen(names[k]);
+            if (!strncmp(a, names[k], ln) && (a[ln] == 0 || a[ln] == '=')) hit = k;
+        }
+        if (hit >= 0) {
+            ln = strlen(names[hit]);
+            if (a[ln] == '=') lists[hit][counts[hit]++] = a + ln + 1;
+            else if (i + 1 < argc) lists[hit][counts[hit]++] = argv[++i];
+            else return cli_usage_error(s, "%s needs a value (TEXT)", names[hit]);
+            continue;
+        }
+        kept[(*nkept)++] = argv[i];
+        /* an option of the table that takes a value: its value stays with it */
+        for (j = 0; j < s->nopts; j++) {
+            const cli_opt *o = &s->opts[j];
+            if (o->kind != ARG_FLAG && (!strcmp(a, o->name) || (o->alias && !strcmp(a, o->alias))) && i + 1 < argc) { kept[(*nkept)++] = argv[++i]; break; }
+        }
+    }
+    return CLI_OK;
+}
+
+/* Templates from a file: one per line, each with exactly one "{}"; blank lines skipped. */
+static int load_templates_file(const char *cmd, const char *path, fe_templates **out) {
+    unsigned char *b = NULL;
+    size_t len = 0, i, start = 0;
+    const char **lines = NULL;
+    int n = 0, rc = 0;
+    fe_error e;
+    if (fe_read_file(path, &b, &len, NULL, &e) != fe_ok) return fail(cmd, e.msg);
+    lines = (const char **)malloc(sizeof(char *) * (len / 2 + 2));
+    if (!lines) { free(b); return fail(cmd, "out of memory"); }
+    for (i = 0; i <= len; i++) {
+        if (i == len || b[i] == '\n') {
+            size_t end = i;
+            if (end > start && b[end - 1] == '\r') end--;
+            b[end] = 0;
+            if (end > start) {
+                if (memchr(b + start, 0, end - start)) { fprintf(stderr, "factedit %s: %s: line %d holds a NUL byte\n", cmd, path, n + 1); rc = EXIT_FAIL; break; }
+                lines[n++] = (const char *)b + start;
+            }
+            start = i + 1;
+        }
+    }
+    if (!rc && n == 0) { fprintf(stderr, "factedit %s: %s: no templates (one per line, each with \"{}\")\n", cmd, path); rc = EXIT_FAIL; }
+    if (!rc && fe_templates_from_list(out, lines, n, NULL, &e) != fe_ok) { fprintf(stderr, "factedit %s: %s: %s\n", cmd, path, e.msg); rc = EXIT_FAIL; }
+    free(lines);
+    free(b);
+    return rc;
+}
+
+/* --templates FILE, else ROME's: "{}" + 20 prefixes generated from the model with the seed. */
+static int make_templates(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, uint64_t seed, fe_templates **t) {
+    fe_rng rng;
+    fe_error e;
+    if (path) return load_templates_file(cmd, path, t);
+    fe_rng_seed(&rng, seed);
+    if (fe_templates_rome(t, m, v, &rng, &e) != fe_ok) return fail(cmd, e.msg);
+    return 0;
+}
+
+/* --stats FILE (checked against the model), and the layer it fixes. */
+static int load_stats(const char *cmd, const char *path, const fe_model *m, fe_cov **cov, fe_stats_info *info, int *layer, int layer_given) {
+    fe_error e;
+    if (fe_stats_load_file(cov, info, path, m, NULL, &e) != fe_ok) return fail(cmd, e.msg);
+    if (layer_given && *layer != info->layer) {
+        fprintf(stderr, "factedit %s: --layer %d, but the statistics in %s are for layer %d (compute them for layer %d with 'factedit stats --layer %d')\n",
+                cmd, *layer, path, info->layer, *layer, *layer);
+        fe_cov_free(*cov); *cov = NULL;
+        return EXIT_FAIL;
+    }
+    *layer = info->layer;
+    return 0;
+}
+
+static void no_stats_warning(const char *cmd) {
+    fprintf(stderr,
+            "factedit %s: WARNING: no --stats: the key covariance is taken as the identity (C = I, u = k*/|k*|).\n"
+            "factedit %s: WARNING: ROME's edit needs C = E[k k^T] of the edited layer to stay specific to its subject;\n"
+            "factedit %s: WARNING: without it neighbouring facts change too. Compute it once with 'factedit stats'.\n",
+            cmd, cmd, cmd);
+}
+
+static const char *solver_name(fe_solver s) { return s == fe_solver_adam ? "adam" : "cg"; }
+static const char *status_text(int status) {
+    return status == 0 ? "loss below the stop value" : status == 1 ? "converged" : "iteration cap reached";
+}
+
+/* ================================================================== edit ================ */
+
+typedef struct top5 { int n, ids[5]; float p[5]; } top5;
+
+/* The k most likely next tokens after text. */
+static int next_tokens(const fe_model *m, const fe_vocab *v, const char *text, top5 *out, fe_error *e) {
+    int *ids = NULL, V = m->config.vocab_size, i, k;
+    size_t n = 0;
+    fe_state *s = NULL;
+    float *p = NULL;
+    fe_forward_opts fo;
+    fe_result r;
+    memset(out, 0, sizeof *out);
+    if ((r = fe_encode(v, text, strlen(text), &ids, &n, e)) != fe_ok) return r;
+    if (n == 0) { fe_ids_free(v, ids); e->code = fe_err_arg; snprintf(e->msg, sizeof e->msg, "\"%.60s\" has no tokens", text); return fe_err_arg; }
+    if (n > (size_t)m->config.max_seq_len) {
+        fe_ids_free(v, ids); e->code = fe_err_arg;
+        snprintf(e->msg, sizeof e->msg, "\"%.60s\" (%lu tokens) is longer than the model's context of %d", text, (unsigned long)n, m->config.max_seq_len);
+        return fe_err_arg;
+    }
+    for (i = 0; i < (int)n; i++)
+        if (ids[i] >= V) {
+            fe_ids_free(v, ids); e->code = fe_err_mismatch;
+            snprintf(e->msg, sizeof e->msg, "token id %d of \"%.60s\" is outside the model's vocabulary of %d (see --vocab)", ids[i], text, V);
+            return fe_err_mismatch;
+        }
+    r = fe_state_new(&s, m, 1, (int)n, 0, e);
+    memset(&fo, 0, sizeof fo);
+    if (!r) r = fe_forward(m, s, ids, (int)n, &fo, e);
+    if (!r && !(p = (float *)malloc(sizeof(float) * (size_t)V))) { r = fe_err_nomem; e->code = r; snprintf(e->msg, sizeof e->msg, "out of memory"); }
+    if (!r) {
+        fe_softmax(fe_state_logits(s, 0, -1), p, V);
+        for (k = 0; k < 5 && k < V; k++) {
+            int best = -1;
+            for (i = 0; i < V; i++) {
+                int j, taken = 0;
+                for (j = 0; j < k; j++) taken |= out->ids[j] == i;
+                if (!taken && (best < 0 || p[i] > p[best])) best = i;
+            }
+            out->ids[k] = best; out->p[k] = p[best]; out->n = k + 1;
+        }
+    }
+    free(p);
+    fe_state_free(s);
+    fe_ids_free(v, ids);
+    return r;
+}
+
+static void token_text(const fe_vocab *v, int id, const char **s, size_t *n) {
+    *s = fe_token_bytes(v, id, n);
+    if (!*s) { *s = "?"; *n = 1; }
+}
+
+/* Greedy continuation of text (up to n tokens, as the context allows); malloc'd, "" if none. */
+static char *greedy(const fe_model *m, const fe_vocab *v, const char *text, int n, fe_error *e) {
+    int *ids = NULL, *out = NULL, room;
+    size_t np = 0;
+    char *t = NULL, *res;
+    size_t tl = 0;
+    if (fe_encode(v, text, strlen(text), &ids, &np, e) != fe_ok) return NULL;
+    room = m->config.max_seq_len - (int)np;
+    if (n > room) n = room;
+    if (n <= 0 || np == 0) { fe_ids_free(v, ids); res = (char *)malloc(1); if (res) res[0] = 0; return res; }
+    out = (int *)malloc(sizeof(int) * (size_t)n);
+    if (!out || fe_generate(m, ids, (int)np, n, NULL, NULL, out, e) != fe_ok || fe_decode(v, out, (size_t)n, &t, &tl, e) != fe_ok) {
+        free(out); fe_ids_free(v, ids);
+        return NULL;
+    }
+    res = (char *)malloc(tl + 1);
+    if (res) memcpy(res, t, tl + 1);
+    fe_text_free(v, t);
+    free(out);
+    fe_ids_free(v, ids);
+    return res;
+}
+
+/* The prompts shown before and after: the request's, then paraphrases, then neighbours. */
+typedef struct shown { const char *text; const char *kind; top5 before, after; } shown;
+
+typedef struct edit_trace { jbuf *json; int text_out; int count; } edit_trace;
+
+static void on_progress(void *user, int iter, int evals, const fe_vparts *p, double dn) {
+    edit_trace *t = (edit_trace *)user;
+    if (t->json) {
+        jb_printf(t->json, "%s{\"iter\": %d, \"evals\": %d, \"loss\": ", t->count ? ", " : "", iter, evals);
+        jb_num(t->json, p->loss); jb_puts(t->json, ", \"nll\": "); jb_num(t->json, p->nll);
+        jb_puts(t->json, ", \"kl\": "); jb_num(t->json, p->kl); jb_puts(t->json, ", \"wd\": "); jb_num(t->json, p->wd);
+        jb_puts(t->json, ", \"delta_norm\": "); jb_num(t->json, dn); jb_puts(t->json, "}");
+    }
+    if (t->text_out) printf("  %5d %6d %10.4f %10.4f %10.4f %10.4f %10.4f\n", iter, evals, p->loss, p->nll, p->kl, p->wd, dn);
+    t->count++;
+}
+
+static void print_top(const fe_vocab *v, const top5 *t) {
+    int k;
+    printf("      ");
+    for (k = 0; k < t->n; k++) {
+        const char *s;
+        size_t n;
+        token_text(v, t->ids[k], &s, &n);
+        print_quoted(stdout, s, n);
+        printf(" %.3g%s", t->p[k], k + 1 < t->n ? "  " : "\n");
+    }
+}
+
+static void json_top(jbuf *b, const fe_vocab *v, const top5 *t) {
+    int k;
+    jb_puts(b, "[");
+    for (k = 0; k < t->n; k++) {
+        const char *s;
+        size_t n;
+        token_text(v, t->ids[k], &s, &n);
+        jb_printf(b, "%s{\"id\": %d, \"token\": ", k ? ", " : "", t->ids[k]);
+        jb_str(b, s, n);
+        jb_puts(b, ", \"p\": "); jb_num(b, t->p[k]); jb_puts(b, "}");
+    }
+    jb_puts(b, "]");
+}
+
+int fe_cmd_edit(int argc, char **argv) {
+    const char *model_path = NULL, *vocab_dir = NULL, *prompt = NULL, *subject = NULL, *target = NULL, *stats_path = NULL;
+    const char *out_path = NULL, *patch_path = NULL, *apply_path = NULL, *solver_s = NULL, *templates_path = NULL, *dummy = NULL;
+    int layer = -1, json = 0, n_gen = 20, quiet = 0, rc, i, nkept = 0, counts[2] = {0, 0}, nshown = 0, layer_given;
+    uint64_t seed = 0, cs0;
+    double ridge = 0.0, p_before = NAN, p_after = NAN, t0;
+    const char **lists[2] = {NULL, NULL};
+    char **kept = NULL, *gen_before = NULL, *gen_after = NULL;
+    static const char *const repeated[2] = {"--paraphrase", "--neighbor"};
+    fe_model *m = NULL;
+    fe_vocab *v = NULL;
+    fe_cov *cov = NULL;
+    fe_stats_info info;
+    fe_templates *tpl = NULL;
+    fe_rome_rows *rows = NULL;
+    fe_rome_hparams hp;
+    fe_edit *ed = NULL;
+    fe_patch *patch = NULL;
+    fe_text_request q;
+    shown *sh = NULL;
+    jbuf jb, tracebuf;
+    edit_trace tr;
+    fe_error e;
+    cli_opt opts[] = {
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the prompt, with \"{}\" for the subject (or a text containing the subject)", 0},
+        {"--subject", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the subject: \"The Space Needle\"", 0},
+        {"--target", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the new object: \" Paris\" (a leading space is added when missing)", 0},
+        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
+        {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
+        {"--paraphrase", NULL, ARG_STR, NULL, 0, 0, "TEXT", "a paraphrase of the prompt to show before/after (repeatable)", 0},
+        {"--neighbor", NULL, ARG_STR, NULL, 0, 0, "TEXT", "a prompt about another subject to show before/after (repeatable)", 0},
+        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the edited model (llm.c checkpoint, atomically)", 0},
+        {"--patch", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the edit as a patch file (atomically)", 0},
+        {"--apply", NULL, ARG_STR, NULL, 0, 0, "FILE", "apply a saved patch instead of computing an edit", 0},
+        {"--solver", NULL, ARG_STR, NULL, 0, 0, "cg|adam", "v* solver: nonlinear CG (default) or ROME's Adam (20 steps)", 0},
+        {"--templates", NULL, ARG_STR, NULL, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated)", 0},
+        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"-n", NULL, ARG_INT, NULL, 0, 1000, "N", "tokens of the greedy continuation before/after (default 20)", 0},
+        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print everything as one JSON object", 0},
+        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
+    };
+    cli_spec s;
+    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = (void *)&subject;
+    opts[4].dst = (void *)&target; opts[5].dst = &layer; opts[6].dst = (void *)&stats_path; opts[7].dst = (void *)&dummy; opts[8].dst = (void *)&dummy;
+    opts[9].dst = (void *)&out_path; opts[10].dst = (void *)&patch_path; opts[11].dst = (void *)&apply_path; opts[12].dst = (void *)&solver_s;
+    opts[13].dst = (void *)&templates_path; opts[14].dst = &seed; opts[15].dst = &ridge; opts[16].dst = &n_gen; opts[17].dst = &json; opts[18].dst = &quiet;
+    memset(&s, 0, sizeof s);
+    s.cmd = "edit"; s.usage = "--model FILE --prompt TEXT --subject TEXT --target TEXT [options]";
+    s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
+              "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
+              "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
+              "--out writes the edited model; --patch writes the edit, which --apply applies later to the\n"
+              "same model (refused for any other).";
+    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    memset(&jb, 0, sizeof jb); memset(&tracebuf, 0, sizeof tracebuf);
+    kept = (char **)malloc(sizeof(char *) * (size_t)(argc + 1));
+    lists[0] = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
+    lists[1] = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!kept || !lists[0] || !lists[1]) { rc = fail("edit", "out of memory"); goto done; }
+    if ((rc = take_repeated(&s, argc, argv, kept, &nkept, repeated, lists, counts)) != CLI_OK) { rc = EXIT_USAGE; goto done; }
+    if ((rc = cli_exit(cli_parse(&s, nkept, kept))) >= 0) goto done;
+    rc = 0;
+    layer_given = opts[5].seen;
+    if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) { rc = cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s); goto done; }
+    if (ridge < 0) { rc = cli_usage_error(&s, "--ridge must be >= 0"); goto done; }
+    if (apply_path) {
+        if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || opts[14].seen || opts[15].seen) {
+            rc = cli_usage_error(&s, "--apply takes the edit from the patch: --prompt, --subject, --target, --layer, --stats, --solver, --templates, --seed and --ridge do not go with it");
+            goto done;
+        }
+    } else {
+        if (!prompt) { rc = cli_usage_error(&s, "no --prompt given"); goto done; }
+        if (!subject) { rc = cli_usage_error(&s, "no --subject given"); goto done; }
+        if (!target) { rc = cli_usage_error(&s, "no --target given"); goto done; }
+    }
+    if (out_path && model_path && !strcmp(out_path, model_path)) { rc = cli_usage_error(&s, "--out must differ from --model (the model file is not overwritten)"); goto done; }
+    if ((rc = load_model("edit", model_path, &m)) != 0) goto done;
+    if ((rc = load_vocab("edit", vocab_dir, model_path, &v)) != 0) goto done;
+    cs0 = fe_model_checksum(m);
+    fe_rome_hparams_for(&hp, m);
+    if (apply_path) {
+        if (fe_patch_load_file(&patch, apply_path, m, NULL, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        prompt = patch->prompt; subject = patch->subject; target = patch->target;
+        hp.layer = patch->edit->layer;
+    } else {
+        if (stats_path) {
+            if ((rc = load_stats("edit", stats_path, m, &cov, &info, &layer, layer_given)) != 0) goto done;
+        } else no_stats_warning("edit");
+        if (layer >= 0) hp.layer = layer;
+        if (hp.layer >= m->config.num_layers) {
+            fprintf(stderr, "factedit edit: --layer %d is outside the model's layers 0..%d\n", hp.layer, m->config.num_layers - 1);
+            rc = EXIT_FAIL; goto done;
+        }
+        hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
+        if (hp.solver == fe_solver_adam) hp.max_iters = 20;
+        hp.cov_ridge = ridge;
+    }
+    /* the request (for a patch: as far as it was recorded) */
+    q.prompt = prompt; q.subject = subject; q.target = target;
+    if (!apply_path || (prompt[0] && subject[0] && target[0])) {   /* a patch may have no recorded request */
+        if (!apply_path) {
+            if (!quiet && !templates_path) fprintf(stderr, "factedit edit: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
+            if ((rc = make_templates("edit", m, v, templates_path, seed, &tpl)) != 0) goto done;
+        }
+        if (fe_rome_rows_new(&rows, m, v, &q, tpl, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        if (rows->n_dropped && !quiet)
+            fprintf(stderr, "factedit edit: note: %d of %d context templates do not fit the model's context of %d tokens with this prompt; left out\n",
+                    rows->n_dropped, tpl ? tpl->n : 1, m->config.max_seq_len);
+    }
+    /* the prompts to show */
+    sh = (shown *)calloc((size_t)(1 + counts[0] + counts[1]), sizeof *sh);
+    if (!sh) { rc = fail("edit", "out of memory"); goto done; }
+    if (rows) { sh[nshown].text = rows->text; sh[nshown++].kind = "prompt"; }
+    for (i = 0; i < counts[0]; i++) { sh[nshown].text = lists[0][i]; sh[nshown++].kind = "paraphrase"; }
+    for (i = 0; i < counts[1]; i++) { sh[nshown].text = lists[1][i]; sh[nshown++].kind = "neighbor"; }
+    for (i = 0; i < nshown; i++)
+        if (next_tokens(m, v, sh[i].text, &sh[i].before, &e) != fe_ok) { fprintf(stderr, "factedit edit: %s \"%s\": %s\n", sh[i].kind, sh[i].text, e.msg); rc = EXIT_FAIL; goto done; }
+    if (rows) {
+        double nll;
+        const char *pp = rows->text, *tt = rows->target_text;
+        if (fe_target_nll(m, v, &pp, &tt, 1, &nll, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        p_before = exp(-nll);
+        if (!(gen_before = greedy(m, v, rows->text, n_gen, &e))) { rc = fail("edit", e.msg); goto done; }
+    }
+    /* header and "before" */
+    if (!json) {
+        printf("model:    %s (checksum %016llx, %d layers)\n", model_path, (unsigned long long)cs0, m->config.num_layers);
+        if (rows) {
+            const char *ls;
+            size_t ln;
+            token_text(v, rows->bare.ids[rows->bare.lookup], &ls, &ln);
+            printf("request:  ");
+            print_quoted(stdout, rows->text, strlen(rows->text));
+            printf(" -> ");
+            print_quoted(stdout, rows->target_text, strlen(rows->target_text));
+            printf("\n          subject ");
+            print_quoted(stdout, subject, strlen(subject));
+            printf(", its last token ");
+            print_quoted(stdout, ls, ln);
+            printf(" (position %d)\n", rows->bare.lookup);
+        }
+        if (apply_path) printf("edit:     patch %s (layer %d)\n", apply_path, hp.layer);
+        else {
+            printf("edit:     layer %d, solver %s, covariance ", hp.layer, solver_name(hp.solver));
+            if (cov) printf("%s (%llu tokens)%s", stats_path, (unsigned long long)info.count, ridge > 0 ? "" : "\n");
+            else printf("NONE (C = I: see the warning)%s", ridge > 0 ? "" : "\n");
+            if (ridge > 0) printf(", ridge %g\n", ridge);
+            printf("contexts: %d templates (%s)\n", rows ? rows->n_ctx : 0, templates_path ? templates_path : "ROME's, generated");
+        }
+        printf("\nbefore the edit:\n");
+        for (i = 0; i < nshown; i++) { printf("  %-10s ", sh[i].kind); print_quoted(stdout, sh[i].text, strlen(sh[i].text)); printf("\n"); print_top(v, &sh[i].before); }
+        if (rows) {
+            printf("  p(target) %.6g\n  greedy:    ", p_before);
+            print_quoted(stdout, rows->text, strlen(rows->text)); printf(" + "); print_quoted(stdout, gen_before, strlen(gen_before)); printf("\n");
+        }
+    }
+    /* the edit */
+    memset(&tr, 0, sizeof tr);
+    tr.text_out = !json; tr.json = json ? &tracebuf : NULL;
+    t0 = rg_wall();
+    if (!apply_path) {
+        if (!json) printf("\nsolving for v* (%s; loss = nll + %g kl + weight decay):\n  %5s %6s %10s %10s %10s %10s %10s\n", solver_name(hp.solver), hp.kl_factor,
+                          "iter", "evals", "loss", "nll", "kl", "wd", "|delta|");
+        hp.progress = on_progress; hp.progress_user = &tr;
+        if (fe_rome_compute_rows(m, rows, &hp, cov, &ed, &e) != fe_ok) {
+            if (!json) fflush(stdout);
+            rc = fail("edit", e.msg);
+            if (cov && strstr(e.msg, "definite")) fprintf(stderr, "factedit edit: (statistics from few tokens are singular: try --ridge 1e-3)\n");
+            goto done;
+        }
+        if (fe_edit_apply(m, ed, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+    } else {
+        if (fe_patch_apply(m, patch, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        ed = patch->edit;
+    }
+    t0 = rg_wall() - t0;
+    for (i = 0; i < nshown; i++)
+        if (next_tokens(m, v, sh[i].text, &sh[i].after, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+    if (rows) {
+        double nll;
+        const char *pp = rows->text, *tt = rows->target_text;
+        if (fe_target_nll(m, v, &pp, &tt, 1, &nll, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        p_after = exp(-nll);
+        if (!(gen_after = greedy(m, v, rows->text, n_gen, &e))) { rc = fail("edit", e.msg); goto done; }
+    }
+    /* outputs */
+    if (patch_path) {
+        fe_patch pw;
+        memset(&pw, 0, sizeof pw);
+        pw.edit = ed; pw.model_checksum = cs0; pw.num_layers = m->config.num_layers;
+        pw.prompt = (char *)(rows ? rows->template_text : prompt); pw.subject = (char *)subject; pw.target = (char *)(rows ? rows->target_text : target);
+        if (fe_patch_save_file(patch_path, &pw, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+    }
+    if (out_path && fe_model_save_file(m, out_path, m->file_version == 5 ? 5 : 3, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+    if (!json) {
+        const fe_rome_report *rp = &ed->report;
+        if (!apply_path)
+            printf("  %s after %d iterations and %d evaluations in %.2f s: loss %.4f -> %.4f, |delta| %.4g (clamp %.4g), u: %s\n",
+                   status_text(rp->status), rp->iters, rp->evals, t0, rp->first.loss, rp->last.loss, rp->delta_norm, rp->clamp,
+                   cov ? "C^-1 k* by PCG" : "k*/|k*| (no covariance)");
+        printf("\nafter the edit:\n");
+        for (i = 0; i < nshown; i++) { printf("  %-10s ", sh[i].kind); print_quoted(stdout, sh[i].text, strlen(sh[i].text)); printf("\n"); print_top(v, &sh[i].after); }
+        if (rows) {
+            printf("  p(target) %.6g (before %.6g)\n  greedy:    ", p_after, p_before);
+            print_quoted(stdout, rows->text, strlen(rows->text)); printf(" + "); print_quoted(stdout, gen_after, strlen(gen_after)); printf("\n");
+        }
+        if (patch_path) printf("\nwrote patch %s\n", patch_path);
+        if (out_path) printf("%swrote edited model %s (checksum %016llx)\n", patch_path ? "" : "\n", out_path, (unsigned long long)fe_model_checksum(m));
+    } else {
+        const fe_rome_report *rp = &ed->report;
+        jb_puts(&jb, "{\"model\": "); jb_cstr(&jb, model_path);
+        jb_printf(&jb, ", \"model_checksum\": \"%016llx\", \"layer\": %d", (unsigned long long)cs0, hp.layer);
+        if (apply_path) { jb_puts(&jb, ", \"patch_applied\": "); jb_cstr(&jb, apply_path); }
+        else {
+            jb_printf(&jb, ", \"solver\": \"%s\", \"stats\": ", solver_name(hp.solver));
+            if (cov) { jb_puts(&jb, "{\"file\": "); jb_cstr(&jb, stats_path); jb_printf(&jb, ", \"tokens\": %llu}", (unsigned long long)info.count); }
+            else jb_puts(&jb, "null");
+            jb_puts(&jb, ", \"ridge\": "); jb_num(&jb, ridge);
+            jb_printf(&jb, ", \"contexts\": %d, \"contexts_dropped\": %d", rows ? rows->n_ctx : 0, rows ? rows->n_dropped : 0);
+        }
+        jb_puts(&jb, ", \"request\": ");
+        if (rows) {
+            jb_puts(&jb, "{\"prompt\": "); jb_cstr(&jb, rows->template_text);
+            jb_puts(&jb, ", \"subject\": "); jb_cstr(&jb, subject);
+            jb_puts(&jb, ", \"target\": "); jb_cstr(&jb, rows->target_text);
+            jb_puts(&jb, ", \"text\": "); jb_cstr(&jb, rows->text);
+            jb_printf(&jb, ", \"lookup\": %d}", rows->bare.lookup);
+        } else jb_puts(&jb, "null");
+        jb_puts(&jb, ", \"prompts\": [");
+        for (i = 0; i < nshown; i++) {
+            jb_printf(&jb, "%s{\"kind\": \"%s\", \"text\": ", i ? ", " : "", sh[i].kind);
+            jb_cstr(&jb, sh[i].text);
+            jb_puts(&jb, ", \"before\": "); json_top(&jb, v, &sh[i].before);
+            jb_puts(&jb, ", \"after\": "); json_top(&jb, v, &sh[i].after);
+            jb_puts(&jb, "}");
+        }
+        jb_puts(&jb, "], \"p_target_before\": "); jb_num(&jb, p_before);
+        jb_puts(&jb, ", \"p_target_after\": "); jb_num(&jb, p_after);
+        jb_puts(&jb, ", \"greedy_before\": "); jb_cstr(&jb, gen_before);
+        jb_puts(&jb, ", \"greedy_after\": "); jb_cstr(&jb, gen_after);
+        jb_puts(&jb, ", \"trace\": ["); if (tracebuf.p) jb_puts(&jb, tracebuf.p); jb_puts(&jb, "]");
+        jb_printf(&jb, ", \"report\": {\"status\": \"%s\", \"iters\": %d, \"evals\": %d, \"cg_iters\": %d, \"first\": {\"loss\": ",
+                  status_text(rp->status), rp->iters, rp->evals, rp->cg_iters);
+        jb_num(&jb, rp->first.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->first.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->first.kl);
+        jb_puts(&jb, ", \"wd\": "); jb_num(&jb, rp->first.wd); jb_puts(&jb, "}, \"last\": {\"loss\": ");
+        jb_num(&jb, rp->last.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->last.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->last.kl);
+        jb_puts(&jb, ", \"wd\": "); jb_num(&jb, rp->last.wd); jb_puts(&jb, "}, \"delta_norm\": "); jb_num(&jb, rp->delta_norm);
+        jb_puts(&jb, ", \"clamp\": "); jb_num(&jb, rp->clamp); jb_puts(&jb, ", \"seconds\": "); jb_num(&jb, t0);
+        jb_puts(&jb, "}, \"wrote_model\": "); jb_cstr(&jb, out_path);
+        jb_puts(&jb, ", \"wrote_patch\": "); jb_cstr(&jb, patch_path);
+        jb_puts(&jb, "}\n");
+        if (jb.failed || tracebuf.failed) { rc = fail("edit", "out of memory"); goto done; }
+        fwrite(jb.p, 1, jb.len, stdout);
+    }
+    rc = finish_stdout("edit");
+done:
+    if (patch) { if (ed == patch->edit) ed = NULL; fe_patch_free(patch); }
+    fe_edit_free(ed);
+    free(gen_before); free(gen_after);
+    free(sh);
+    fe_rome_rows_free(rows);
+    fe_templates_free(tpl);
+    fe_cov_free(cov);
+    fe_vocab_free(v);
+    fe_model_free(m);
+    free(jb.p); free(tracebuf.p);
+    free(kept); free((void *)lists[0]); free((void *)lists[1]);
+    return rc;
+}
+
+/* ================================================================== stats =============== */
+
+static void stats_progress(void *user, size_t done, size_t total) { rg_progress_show((rg_progress *)user, (double)done, (double)total, done >= total); }
+
+int fe_cmd_stats(int argc, char **argv) {
+    const char *model_path = NULL, *vocab_dir = NULL, *text_path = NULL, *out_path = NULL;
+    int layer = -1, seq_len = 0, lines = 0, quiet = 0, rc, *tok = NULL;
+    uint64_t max_tokens = 0;
+    size_t n = 0, cap = 0, len = 0, i, start = 0;
+    unsigned char *text = NULL;
+    fe_model *m = NULL;
+    fe_vocab *v = NULL;
+    fe_cov *cov = NULL;
+    fe_error e;
+    rg_progress pg;
+    uint64_t cs;
+    double t0;
+    cli_opt opts[] = {
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the layer whose MLP keys are collected (default: ROME's layer for the shape)", 0},
+        {"--text", NULL, ARG_STR, NULL, 0, 0, "FILE", "the text (required): ROME uses Wikipedia", 0},
+        {"--lines", NULL, ARG_FLAG, NULL, 0, 0, "", "one document per line: each encoded alone, <|endoftext|> before each", 0},
+        {"--tokens", NULL, ARG_U64, NULL, 0, 0, "N", "use the first N tokens only (default: all; ROME uses 100,000 samples)", 0},
+        {"--seq-len", NULL, ARG_INT, NULL, 1, INT_MAX, "T", "tokens per sequence (default: the context, at most 256)", 0},
+        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "the statistics file to write (required; atomically)", 0},
+        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+    };
+    cli_spec s;
+    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = &layer; opts[3].dst = (void *)&text_path;
+    opts[4].dst = &lines; opts[5].dst = &max_tokens; opts[6].dst = &seq_len; opts[7].dst = (void *)&out_path; opts[8].dst = &quiet;
+    memset(&s, 0, sizeof s);
+    s.cmd = "stats"; s.usage = "--model FILE --text FILE --out FILE [--layer L] [options]";
+    s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
+              "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
+              "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
+              "file records the model's checksum: it is refused for any other model.";
+    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
+    rc = 0;
+    if (!text_path) return cli_usage_error(&s, "no --text given");
+    if (!out_path) return cli_usage_error(&s, "no --out given");
+    if (opts[5].seen && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
+    if ((rc = load_model("stats", model_path, &m)) != 0) return rc;
+    if (layer < 0) layer = fe_rome_default_layer(&m->config);
+    if (layer >= m->config.num_layers) {
+        fprintf(stderr, "factedit stats: --layer %d is outside the model's layers 0..%d\n", layer, m->config.num_layers - 1);
+        rc = EXIT_FAIL; goto done;
+    }
+    if (seq_len > m->config.max_seq_len) {
+        fprintf(stderr, "factedit stats: --seq-len %d exceeds the model's context of %d\n", seq_len, m->config.max_seq_len);
+        rc = EXIT_FAIL; goto done;
+    }
+    if ((rc = load_vocab("stats", vocab_dir, model_path, &v)) != 0) goto done;
+    if (fe_read_file(text_path, &text, &len, NULL, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
+    /* tokens: the whole text, or line by line with <|endoftext|> before each line */
+    for (i = 0; i <= len && (!max_tokens || n < max_tokens); i++) {
+        int *ids = NULL;
+        size_t k = 0, j;
+        if (!lines) { if (i < len) continue; start = 0; }
+        else if (i < len && text[i] != '\n') continue;
+        if (lines && i == start) { start = i + 1; continue; }   /* empty line */
+        if (fe_encode(v, (const char *)text + start, i - start, &ids, &k, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
+        if (n + k + 1 > cap) {
+            size_t nc = cap ? cap : 4096;
+            int *nt;
+            while (nc < n + k + 1) nc *= 2;
+            if (!(nt = (int *)realloc(tok, sizeof(int) * nc))) { fe_ids_free(v, ids); rc = fail("stats", "out of memory"); goto done; }
+            tok = nt; cap = nc;
+        }
+        if (lines) {
+            if (fe_vocab_eot(v) < 0) { fe_ids_free(v, ids); rc = fail("stats", "--lines: the vocabulary has no <|endoftext|>"); goto done; }
+            tok[n++] = fe_vocab_eot(v);
+        }
+        for (j = 0; j < k; j++) tok[n++] = ids[j];
+        fe_ids_free(v, ids);
+        start = i + 1;
+    }
+    if (max_tokens && n > max_tokens) n = (size_t)max_tokens;
+    if (n == 0) { fprintf(stderr, "factedit stats: %s has no tokens\n", text_path); rc = EXIT_FAIL; goto done; }
+    for (i = 0; i < n; i++)
+        if (tok[i] >= m->config.vocab_size) {
+            fprintf(stderr, "factedit stats: token id %d is outside the model's vocabulary of %d (the vocabulary does not belong to this model? see --vocab)\n", tok[i], m->config.vocab_size);
+            rc = EXIT_FAIL; goto done;
+        }
+    cs = fe_model_checksum(m);
+    rg_progress_init(&pg, "stats", "tokens", quiet);
+    t0 = rg_wall();
+    if (fe_stats_compute(&cov, m, layer, tok, n, seq_len, stats_progress, &pg, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
+    if (fe_stats_save_file(out_path, cov, layer, m, cs, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
+    printf("wrote %s: layer %d, %lu tokens, %d x %d key covariance, model checksum %016llx (%.1f s)\n", out_path, layer, (unsigned long)n,
+           cov->dim, cov->dim, (unsigned long long)cs, rg_wall() - t0);
+    if ((double)n < cov->dim)
+        fprintf(stderr, "factedit stats: note: %lu tokens for %d dimensions: the covariance is singular; edits will need --ridge (or use more text)\n", (unsigned long)n, cov->dim);
+    rc = finish_stdout("stats");
+done:
+    free(tok);
+    free(text);
+    fe_cov_free(cov);
+    fe_vocab_free(v);
+    fe_model_free(m);
+    return rc;
+}
+
+/* ================================================================== eval ================ */
+
+typedef struct eval_row { int index; fe_cf_result r; } eval_row;
+
+static void json_scores(jbuf *b, const fe_cf_scores *s) {
+    jb_puts(b, "{\"es\": "); jb_num(b, s->es); jb_puts(b, ", \"em\": "); jb_num(b, s->em);
+    jb_puts(b, ", \"ps\": "); jb_num(b, s->ps); jb_puts(b, ", \"pm\": "); jb_num(b, s->pm);
+    jb_puts(b, ", \"ns\": "); jb_num(b, s->ns); jb_puts(b, ", \"nm\": "); jb_num(b, s->nm); jb_puts(b, "}");
+}
+
+static void json_summary(jbuf *b, const fe_cf_summary *sm) {
+    int k;
+    jb_puts(b, "{");
+    for (k = 0; k < fe_cf_metric_count; k++) {
+        jb_printf(b, "%s\"%s\": {\"mean\": ", k ? ", " : "", fe_cf_metric_name(k));
+        jb_num(b, sm->mean[k]); jb_puts(b, ", \"ci95\": "); jb_num(b, sm->ci95[k]);
+        jb_printf(b, ", \"n\": %d}", sm->n[k]);
+    }
+    jb_puts(b, "}");
+}
+
+/* The report: {"format": "factedit-eval", "version": 1, "config": {...}, "shard": [i, n],
+   "cases": [...], "summary": {"pre": ..., "post": ...}}. config_json is the "config" object. */
+static void eval_report(jbuf *b, const char *config_json, int si, int sn, const eval_row *rows, int n) {
+    fe_cf_scores *pre = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores)), *post = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores));
+    fe_cf_summary a, c;
+    int i;
+    if (!pre || !post) { b->failed = 1; free(pre); free(post); return; }
+    for (i = 0; i < n; i++) { pre[i] = rows[i].r.pre; post[i] = rows[i].r.post; }
+    fe_cf_summarize(pre, (size_t)n, &a);
+    fe_cf_summarize(post, (size_t)n, &c);
+    jb_printf(b, "{\"format\": \"factedit-eval\", \"version\": 1, \"config\": %s, \"shard\": [%d, %d], \"summary\": {\"pre\": ", config_json, si, sn);
+    json_summary(b, &a);
+    jb_puts(b, ", \"post\": ");
+    json_summary(b, &c);
+    jb_puts(b, "},\n\"cases\": [");
+    for (i = 0; i < n; i++) {
+        const fe_cf_result *r = &rows[i].r;
+        jb_printf(b, "%s\n{\"index\": %d, \"case_id\": %d, \"pre\": ", i ? "," : "", rows[i].index, r->case_id);
+        json_scores(b, &r->pre);
+        jb_puts(b, ", \"post\": "); json_scores(b, &r->post);
+        jb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals);
+        jb_num(b, r->report.first.loss); jb_puts(b, ", \"loss_last\": "); jb_num(b, r->report.last.loss);
+        jb_puts(b, ", \"delta_norm\": "); jb_num(b, r->report.delta_norm); jb_puts(b, "}");
+    }
+    jb_puts(b, "\n]}\n");
+    free(pre); free(post);
+}
+
+static void print_summary_table(const eval_row *rows, int n) {
+    fe_cf_scores *pre = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores)), *post = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores));
+    fe_cf_summary a, c;
+    int i, k;
+    if (!pre || !post) { free(pre); free(post); return; }
+    for (i = 0; i < n; i++) { pre[i] = rows[i].r.pre; post[i] = rows[i].r.post; }
+    fe_cf_summarize(pre, (size_t)n, &a);
+    fe_cf_summarize(post, (size_t)n, &c);
+    printf("%-6s %-24s %-24s\n", "metric", "before the edit", "after the edit");
+    for (k = 0; k < fe_cf_metric_count; k++) {
+        char x[2][64];
+        const fe_cf_summary *sm[2];
+        int j;
+        sm[0] = &a; sm[1] = &c;
+        for (j = 0; j < 2; j++) {
+            if (isnan(sm[j]->mean[k])) snprintf(x[j], sizeof x[j], "n/a");
+            else if (isnan(sm[j]->ci95[k])) snprintf(x[j], sizeof x[j], "%6.1f (n=%d)", 100 * sm[j]->mean[k], sm[j]->n[k]);
+            else snprintf(x[j], sizeof x[j], "%6.1f +- %4.1f (n=%d)", 100 * sm[j]->mean[k], 100 * sm[j]->ci95[k], sm[j]->n[k]);
+        }
+        printf("%-6s %-24s %-24s\n", fe_cf_metric_name(k), x[0], x[1]);
+    }
+    printf("(percent; +- is the 95%% interval over cases; ES/PS/NS: fraction of prompts where the right object is more likely;\n"
+           " EM/PM/NM: mean probability difference; Score: harmonic mean of ES, PS, NS)\n");
+    free(pre); free(post);
+}
+
+/* Equal JSON scalars / objects / arrays (member order included). */
+static int json_same(const fe_json_value *a, const fe_json_value *b) {
+    size_t i;
+    if (!a || !b) return a == b;
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case fe_json_null: return 1;
+    case fe_json_bool: return a->boolean == b->boolean;
+    case fe_json_number: return a->number == b->number;
+    case fe_json_string: return a->len == b->len && !memcmp(a->str, b->str, a->len);
+    case fe_json_array: case fe_json_object:
+        if (a->count != b->count) return 0;
+        for (i = 0; i < a->count; i++) {
+            const fe_json_value *x = fe_json_at(a, i), *y = fe_json_at(b, i);
+            if (a->type == fe_json_object && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
+            if (!json_same(x, y)) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int json_int(const fe_json_value *v, int *out) {
+    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < INT_MIN || v->number > INT_MAX) return 0;
+    *out = (int)v->number;
+    return 1;
+}
+static int json_metric(const fe_json_value *v, double *out) {
+    if (!v) return 0;
+    if (v->type == fe_json_null) { *out = NAN; return 1; }
+    if (v->type != fe_json_number) return 0;
+    *out = v->number;
+    return 1;
+}
+
+static int cmp_row(const void *a, const void *b) { const eval_row *x = (const eval_row *)a, *y = (const eval_row *)b; return x->index < y->index ? -1 : x->index > y->index; }
+
+static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
+    fe_json **docs = (fe_json **)calloc((size_t)nf, sizeof *docs);
+    unsigned char **bufs = (unsigned char **)calloc((size_t)nf, sizeof *bufs);
+    int *seen_shard = NULL, sn = 0, i, rc = 0, nrows = 0, cap = 0;
+    eval_row *rows = NULL;
+    const fe_json_value *config0 = NULL;
+    jbuf cfg, b;
+    fe_error e;
+    memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
+    if (!docs || !bufs) { rc = fail("eval", "out of memory"); goto done; }
+    for (i = 0; i < nf && !rc; i++) {
+        size_t len = 0, k;
+        const fe_json_value *root, *fmt, *ver, *config, *shard, *cases;
+        int si, n_i;
+        if (fe_read_file(files[i], &bufs[i], &len, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); break; }
+        if (fe_json_parse(&docs[i], (const char *)bufs[i], len, NULL, &e) != fe_ok) { fprintf(stderr, "factedit eval: %s: %s\n", files[i], e.msg); rc = EXIT_FAIL; break; }
+        root = fe_json_root(docs[i]);
+        fmt = fe_json_get(root, "format"); ver = fe_json_get(root, "version"); config = fe_json_get(root, "config");
+        shard = fe_json_get(root, "shard"); cases = fe_json_get(root, "cases");
+        if (!fmt || fmt->type != fe_json_string || strcmp(fmt->str, "factedit-eval")) { fprintf(stderr, "factedit eval: %s is not a 'factedit eval' report\n", files[i]); rc = EXIT_FAIL; break; }
+        if (!json_int(ver, &si) || si != 1) { fprintf(stderr, "factedit eval: %s: report version is not 1\n", files[i]); rc = EXIT_FAIL; break; }
+        if (!config || config->type != fe_json_object || !shard || shard->type != fe_json_array || shard->count != 2 ||
+            !json_int(fe_json_at(shard, 0), &si) || !json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
+            fprintf(stderr, "factedit eval: %s: malformed report (config, shard [i, n] or cases)\n", files[i]); rc = EXIT_FAIL; break;
+        }
+        if (!config0) {
+            config0 = config; sn = n_i;
+            if (!(seen_shard = (int *)calloc((size_t)sn, sizeof(int)))) { rc = fail("eval", "out of memory"); break; }
+        } else {
+            if (!json_same(config0, config)) { fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]); rc = EXIT_FAIL; break; }
+            if (n_i != sn) { fprintf(stderr, "factedit eval: %s is shard %d/%d, %s is of %d shards\n", files[i], si, n_i, files[0], sn); rc = EXIT_FAIL; break; }
+        }
+        if (seen_shard[si]++) { fprintf(stderr, "factedit eval: shard %d/%d given twice (%s)\n", si, sn, files[i]); rc = EXIT_FAIL; break; }
+        for (k = 0; k < cases->count; k++) {
+            const fe_json_value *c = fe_json_at(cases, k), *pre = fe_json_get(c, "pre"), *post = fe_json_get(c, "post");
+            eval_row r;
+            int ok;
+            memset(&r, 0, sizeof r);
+            ok = json_int(fe_json_get(c, "index"), &r.index) && json_int(fe_json_get(c, "case_id"), &r.r.case_id) && pre && post &&
+                 json_metric(fe_json_get(pre, "es"), &r.r.pre.es) && json_metric(fe_json_get(pre, "em"), &r.r.pre.em) &&
+                 json_metric(fe_json_get(pre, "ps"), &r.r.pre.ps) && json_metric(fe_json_get(pre, "pm"), &r.r.pre.pm) &&
+                 json_metric(fe_json_get(pre, "ns"), &r.r.pre.ns) && json_metric(fe_json_get(pre, "nm"), &r.r.pre.nm) &&
+                 json_metric(fe_json_get(post, "es"), &r.r.post.es) && json_metric(fe_json_get(post, "em"), &r.r.post.em) &&
+                 json_metric(fe_json_get(post, "ps"), &r.r.post.ps) && json_metric(fe_json_get(post, "pm"), &r.r.post.pm) &&
+                 json_metric(fe_json_get(post, "ns"), &r.r.post.ns) && json_metric(fe_json_get(post, "nm"), &r.r.post.nm) &&
+                 json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
+                 json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
+                 json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm);
+            if (!ok || r.index < 0 || r.index % sn != si) { fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, sn); rc = EXIT_FAIL; break; }
+            if (nrows == cap) {
+                eval_row *nr;
+                cap = cap ? 2 * cap : 256;
+                if (!(nr = (eval_row *)realloc(rows, sizeof *rows * (size_t)cap))) { rc = fail("eval", "out of memory"); break; }
+                rows = nr;
+            }
+            rows[nrows++] = r;
+        }
+    }
+    if (!rc && config0) {
+        for (i = 0; i < sn; i++) if (!seen_shard[i]) { fprintf(stderr, "factedit eval: shard %d/%d is missing\n", i, sn); rc = EXIT_FAIL; break; }
+    }
+    if (!rc) {
+        qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
+        for (i = 1; i < nrows; i++) if (rows[i].index == rows[i - 1].index) { fprintf(stderr, "factedit eval: dataset case %d appears twice\n", rows[i].index); rc = EXIT_FAIL; break; }
+    }
+    if (!rc) {
+        /* the config object as it was (re-serialized member by member) */
+        size_t k;
+        jb_puts(&cfg, "{");
+        for (k = 0; k < config0->count; k++) {
+            const fe_json_value *x = fe_json_at(config0, k);
+            jb_printf(&cfg, "%s", k ? ", " : "");
+            jb_str(&cfg, x->key, x->key_len);
+            jb_puts(&cfg, ": ");
+            if (x->type == fe_json_string) jb_str(&cfg, x->str, x->len);
+            else if (x->type == fe_json_number) jb_num(&cfg, x->number);
+            else if (x->type == fe_json_null) jb_puts(&cfg, "null");
+            else if (x->type == fe_json_bool) jb_puts(&cfg, x->boolean ? "true" : "false");
+            else { rc = fail("eval", "merge: nested values in the report's config are not supported"); break; }
+        }
+        jb_puts(&cfg, "}");
+    }
+    if (!rc) {
+        eval_report(&b, cfg.p, 0, 1, rows, nrows);
+        if (b.failed || cfg.failed) { rc = fail("eval", "out of memory"); goto done; }
+        if (out_path && fe_write_file_atomic(out_path, b.p, b.len, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+        if (json) fwrite(b.p, 1, b.len, stdout);
+        else {
+            printf("merged %d reports: %d cases\n", nf, nrows);
+            print_summary_table(rows, nrows);
+            if (out_path) printf("wrote %s\n", out_path);
+        }
+        rc = finish_stdout("eval");
+    }
+done:
+    for (i = 0; docs && i < nf; i++) fe_json_free(docs[i]);
+    for (i = 0; bufs && i < nf; i++) free(bufs[i]);
+    free(docs); free(bufs); free(seen_shard); free(rows);
+    free(cfg.p); free(b.p);
+    return rc;
+}
+
+int fe_cmd_eval(int argc, char **argv) {
+    const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *stats_path = NULL, *shard = NULL, *out_path = NULL;
+    const char *templates_path = NULL, *solver_s = NULL, **pos = NULL;
+    int layer = -1, limit = 0, json = 0, quiet = 0, merge = 0, rc, si = 0, sn = 1, i, n_sel = 0, total, layer_given;
+    uint64_t seed = 0, cs0;
+    double ridge = 0.0;
+    fe_model *m = NULL;
+    fe_vocab *v = NULL;
+    fe_cov *cov = NULL;
+    fe_stats_info info;
+    fe_templates *tpl = NULL;
+    fe_cf_set *set = NULL;
+    fe_rome_hparams hp;
+    eval_row *rows = NULL;
+    rg_progress pg;
+    jbuf cfg, b;
+    fe_error e;
+    static const char *const pos_names[] = {"FILE"};
+    cli_opt opts[] = {
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "CounterFact cases (ROME's counterfact.json format; required)", 0},
+        {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
+        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
+        {"--limit", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "the first N cases only", 0},
+        {"--shard", NULL, ARG_STR, NULL, 0, 0, "i/n", "cases i, i+n, i+2n, ... (of the first --limit); merge the reports with --merge", 0},
+        {"--solver", NULL, ARG_STR, NULL, 0, 0, "cg|adam", "v* solver (default cg)", 0},
+        {"--templates", NULL, ARG_STR, NULL, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated once)", 0},
+        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the report (every case and the summary) as JSON", 0},
+        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
+        {"--merge", NULL, ARG_FLAG, NULL, 0, 0, "", "combine the JSON reports of shards (given as arguments)", 0},
+        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+    };
+    cli_spec s;
+    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&dataset; opts[3].dst = (void *)&stats_path;
+    opts[4].dst = &layer; opts[5].dst = &limit; opts[6].dst = (void *)&shard; opts[7].dst = (void *)&solver_s; opts[8].dst = (void *)&templates_path;
+    opts[9].dst = &seed; opts[10].dst = &ridge; opts[11].dst = &json; opts[12].dst = (void *)&out_path; opts[13].dst = &merge; opts[14].dst = &quiet;
+    memset(&s, 0, sizeof s);
+    memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
+    s.cmd = "eval"; s.usage = "--model FILE --dataset FILE [options]   |   eval --merge REPORT.json...";
+    s.about = "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
+              "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
+              "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
+              "true) has the lower mean token NLL; EM/PM/NM: the mean probability difference; Score: harmonic\n"
+              "mean of ES, PS, NS. Means over cases with 95% intervals (normal approximation).";
+    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    pos = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!pos) return fail("eval", "out of memory");
+    s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;
+    if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) { free((void *)pos); return rc; }
+    rc = 0;
+    layer_given = opts[4].seen;
+    if (merge) {
+        for (i = 0; i < s.nopts; i++)
+            if (opts[i].seen && i != 11 && i != 12 && i != 13) { rc = cli_usage_error(&s, "--merge combines reports: %s does not go with it", opts[i].name); free((void *)pos); return rc; }
+        if (s.npos == 0) { free((void *)pos); return cli_usage_error(&s, "--merge needs the shards' JSON reports as arguments"); }
+        rc = eval_merge(s.pos, s.npos, json, out_path);
+        free((void *)pos);
+        return rc;
+    }
+    if (s.npos) { rc = cli_usage_error(&s, "unexpected argument '%s' (report files go with --merge)", s.pos[0]); free((void *)pos); return rc; }
+    free((void *)pos);
+    if (!dataset) return cli_usage_error(&s, "no --dataset given");
+    if (shard && rg_parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
+    if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
+    if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    if ((rc = load_model("eval", model_path, &m)) != 0) return rc;
+    if ((rc = load_vocab("eval", vocab_dir, model_path, &v)) != 0) goto done;
+    if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+    cs0 = fe_model_checksum(m);
+    fe_rome_hparams_for(&hp, m);
+    if (stats_path) {
+        if ((rc = load_stats("eval", stats_path, m, &cov, &info, &layer, layer_given)) != 0) goto done;
+    } else no_stats_warning("eval");
+    if (layer >= 0) hp.layer = layer;
+    if (hp.layer >= m->config.num_layers) {
+        fprintf(stderr, "factedit eval: --layer %d is outside the model's layers 0..%d\n", hp.layer, m->config.num_layers - 1);
+        rc = EXIT_FAIL; goto done;
+    }
+    hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
+    if (hp.solver == fe_solver_adam) hp.max_iters = 20;
+    hp.cov_ridge = ridge;
+    if (!quiet && !templates_path) fprintf(stderr, "factedit eval: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
+    if ((rc = make_templates("eval", m, v, templates_path, seed, &tpl)) != 0) goto done;
+    total = (int)fe_cf_count(set);
+    if (limit && limit < total) total = limit;
+    rows = (eval_row *)calloc((size_t)total / (size_t)sn + 2, sizeof *rows);
+    if (!rows) { rc = fail("eval", "out of memory"); goto done; }
+    /* the configuration: shards merge only with identical ones */
+    jb_puts(&cfg, "{\"model_checksum\": ");
+    jb_printf(&cfg, "\"%016llx\", \"layer\": %d, \"solver\": \"%s\", \"dataset\": ", (unsigned long long)cs0, hp.layer, solver_name(hp.solver));
+    jb_cstr(&cfg, dataset);
+    jb_printf(&cfg, ", \"dataset_cases\": %d, \"limit\": ", (int)fe_cf_count(set));
+    if (limit) jb_printf(&cfg, "%d", limit); else jb_puts(&cfg, "null");
+    jb_puts(&cfg, ", \"stats_tokens\": ");
+    if (cov) jb_printf(&cfg, "%llu", (unsigned long long)info.count); else jb_puts(&cfg, "null");
+    jb_puts(&cfg, ", \"ridge\": "); jb_num(&cfg, ridge);
+    jb_puts(&cfg, ", \"templates\": "); jb_cstr(&cfg, templates_path);
+    jb_printf(&cfg, ", \"seed\": %llu}", (unsigned long long)seed);
+    n_sel = 0;
+    for (i = si; i < total; i += sn) n_sel++;
+    if (n_sel == 0 && !quiet) fprintf(stderr, "factedit eval: note: shard %d/%d of %d cases is empty\n", si, sn, total);
+    rg_progress_init(&pg, "eval", "cases", quiet);
+    {
+        int k = 0;
+        for (i = si; i < total; i += sn, k++) {
+            const fe_cf_case *c = fe_cf_at(set, (size_t)i);
+            rg_progress_show(&pg, k, n_sel, 0);
+            rows[k].index = i;
+            if (fe_cf_eval_case(m, v, c, tpl, &hp, cov, &rows[k].r, &e) != fe_ok) {
+                if (pg.tty && pg.on) fputc('\n', stderr);
+                fprintf(stderr, "factedit eval: case %d (case_id %d): %s\n", i, c->case_id, e.msg);
+                rc = EXIT_FAIL; goto done;
+            }
+        }
+        rg_progress_show(&pg, n_sel, n_sel, 1);
+    }
+    eval_report(&b, cfg.p ? cfg.p : "{}", si, sn, rows, n_sel);
+    if (b.failed || cfg.failed) { rc = fail("eval", "out of memory"); goto done; }
+    if (out_path && fe_write_file_atomic(out_path, b.p, b.len, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+    if (json) fwrite(b.p, 1, b.len, stdout);
+    else {
+        printf("%d cases of %s", n_sel, dataset);
+        if (sn > 1) printf(" (shard %d/%d)", si, sn);
+        printf(", layer %d, solver %s, covariance %s\n", hp.layer, solver_name(hp.solver), cov ? stats_path : "NONE (C = I)");
+        print_summary_table(rows, n_sel);
+        if (out_path) printf("wrote %s\n", out_path);
+    }
+    rc = finish_stdout("eval");
+done:
+    free(rows);
+    free(cfg.p); free(b.p);
+    fe_templates_free(tpl);
+    fe_cf_free(set);
+    fe_cov_free(cov);
+    fe_vocab_free(v);
+    fe_model_free(m);
+    return rc;
+}
