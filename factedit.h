@@ -4168,8 +4168,7 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
 
 FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m) {
     memset(hp, 0, sizeof *hp);
-    hp->layer = (int)floor(17.0 / 48.0 * m->config.num_layers + 0.5);
-    if (hp->layer >= m->config.num_layers) hp->layer = m->config.num_layers - 1;
+    hp->layer = fe_rome_default_layer(&m->config);   /* ROME's layers for GPT-2 medium/large/XL */
     hp->kl_factor = 0.0625f; hp->v_weight_decay = 0.5f; hp->clamp_norm_factor = 4.0f;
     hp->solver = fe_solver_cg; hp->max_iters = 30; hp->max_evals = 0; hp->loss_stop = 5e-2; hp->v_lr = 0.5f;
     hp->cov_ridge = 0.0;
@@ -5375,10 +5374,7 @@ FACTEDIT_API int fe_rome_default_layer(const fe_config *c) {
     return l < 0 ? 0 : l;
 }
 
-FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m) {
-    fe_rome_hparams_default(hp, m);
-    hp->layer = fe_rome_default_layer(&m->config);
-}
+FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m) { fe_rome_hparams_default(hp, m); }
 
 /* ================================================================ key statistics ====== */
 
