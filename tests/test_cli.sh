@@ -10,33 +10,10 @@ DATA=tests/data/tiny_a
 if [ ! -x "$FE" ]; then echo "FAIL: $FE is not an executable (build it first)"; echo "0 passed, 1 failed"; exit 1; fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/fe_cli.XXXXXX") || { echo "FAIL: mktemp"; echo "0 passed, 1 failed"; exit 1; }
 trap 'rm -rf "$T"' EXIT INT TERM
-passed=0; failed=0
+. tests/cli_lib.sh
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 
-# run NAME WANT_RC PHRASE CMD...: runs CMD (stdout -> $T/out, stderr -> $T/err); WANT_RC is 0, 1
-# or 2; PHRASE (may be empty) must appear on stderr for a failure, on stdout for a success.
-run() {
-  name=$1; want=$2; phrase=$3; shift 3
-  "$@" >"$T/out" 2>"$T/err"
-  rc=$?
-  if [ $rc -ge 128 ]; then bad "$name: crashed (exit status $rc): $(head -c 300 "$T/err")"; return; fi
-  if grep -q -e 'Sanitizer' -e 'runtime error:' "$T/err"; then bad "$name: sanitizer report: $(head -c 300 "$T/err")"; return; fi
-  if [ "$rc" != "$want" ]; then bad "$name: exit status $rc, want $want; stderr: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$phrase" ]; then
-    if [ "$want" = 0 ]; then where="$T/out"; else where="$T/err"; fi
-    if ! grep -q -F -e "$phrase" "$where"; then
-      bad "$name: '$phrase' not in $(basename "$where"): $(head -c 300 "$where")"; return
-    fi
-  fi
-  if [ "$want" != 0 ] && ! grep -q 'factedit' "$T/err"; then bad "$name: no 'factedit ...' message on stderr"; return; fi
-  ok
-}
 
-# same NAME ACTUAL EXPECTED
-same() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
-differ() { if [ "$2" != "$3" ]; then ok; else bad "$1: both are '$2'"; fi; }
 # no temporary files left beside outputs
 no_temps() { if ls "$1" | grep -q '\.tmp'; then bad "$2: temporary file left in $1: $(ls "$1")"; else ok; fi; }
 
