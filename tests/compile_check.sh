@@ -30,5 +30,18 @@ for cxx in g++ clang++; do
   try "$cxx-cxx" $cxx -x c++ -std=c++11 -O1 -march=native $W
   try "$cxx-cxx-alloc" $cxx -x c++ -std=c++11 -O1 $W -DTEST_CUSTOM_ALLOC
 done
+# NEON: where an aarch64 cross compiler and qemu-user are installed (Debian: gcc-aarch64-linux-gnu,
+# qemu-user), build the NEON path and run it; the SIMD-vs-scalar tests run the same way by hand:
+#   aarch64-linux-gnu-gcc -static -O2 -I. -Itools tests/test_model.c -o t -lm && qemu-aarch64 t
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+  if aarch64-linux-gnu-gcc -std=c99 -O1 -static $W -I. tests/compile_main.c tests/compile_other.c -o "$B/neon" -lm > "$B/neon.log" 2>&1 &&
+     qemu-aarch64 "$B/neon" > "$B/neon.out" 2>&1 && grep -q "ok neon" "$B/neon.out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL compile/run: aarch64 NEON under qemu"; sed 's/^/    /' "$B/neon.log" "$B/neon.out" | head -20
+  fi
+else
+  echo "note: aarch64-linux-gnu-gcc or qemu-aarch64 not installed, NEON build skipped"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
