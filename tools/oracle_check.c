@@ -407,6 +407,90 @@ static int rome_int(const fe_json_value *v, int lo, int hi, int *out) {
     return 1;
 }
 
+/* cases_extra.json "train" (if present): loss and the gradient of every parameter of a batch
+   (inputs seq[:-1], targets seq[1:]) against expected_extra.safetensors train.grad.<HF name>
+   (HF layout: Conv1D [in, out], so ours is transposed to compare; wte includes the tied head);
+   max |ours - ref| <= 1e-4 * max(1, max |ref|) per tensor. */
+static void check_train_oracle(oc *c, const char *cfgpath, const char *refpath) {
+    static const char *const per[16] = {NULL, NULL, "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                                        "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+                                        "mlp.c_proj.bias", NULL, NULL};
+    char path[4096], name[160];
+    unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
+    size_t cklen, elen;
+    fe_model *m = NULL;
+    fe_json *extra = NULL;
+    fe_safetensors *ex = NULL;
+    fe_state *s = NULL;
+    fe_error e;
+    const fe_json_value *tr, *batch, *lossv;
+    int *in = NULL, *tg = NULL, B, n = 0, b, t, i, l, L, C, ok = 1;
+    float *grads = NULL, *mine[16];
+    double loss = 0.0, worst = 0.0;
+    fe_params G;
+    path_join(path, sizeof path, c->dir, "cases_extra.json");
+    if (!read_json(path, &xbytes, &extra, 0, c)) return;
+    tr = fe_json_get(fe_json_root(extra), "train");
+    batch = tr ? fe_json_get(tr, "batch") : NULL;
+    lossv = tr ? fe_json_get(tr, "loss") : NULL;
+    if (!tr) goto done;
+    if (!batch || batch->type != fe_json_array || !batch->count || !lossv || lossv->type != fe_json_number) { c->failed++; printf("FAIL cases_extra.json train malformed\n"); goto done; }
+    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
+    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL train: %s\n", e.msg); goto done; }
+    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
+    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL train: model: %s\n", e.msg); goto done; }
+    L = m->config.num_layers; C = m->config.channels; B = (int)batch->count;
+    for (b = 0; b < B; b++) {
+        int *row = NULL, rn = 0;
+        if (!read_ids(fe_json_at(batch, (size_t)b), &row, &rn) || rn < 2 || (b && rn - 1 != n)) { free(row); ok = 0; break; }
+        if (!b) { n = rn - 1; in = (int *)malloc(sizeof(int) * (size_t)B * n); tg = (int *)malloc(sizeof(int) * (size_t)B * n); }
+        for (t = 0; t < n; t++) { in[b * n + t] = row[t]; tg[b * n + t] = row[t + 1]; }
+        free(row);
+    }
+    if (!ok || !in || !tg) { c->failed++; printf("FAIL cases_extra.json train batch malformed\n"); goto done; }
+    grads = (float *)calloc(m->num_params, sizeof(float));
+    if (!grads || fe_state_new(&s, m, B, n, 0, &e) != fe_ok || fe_lm_grad(m, s, in, tg, n, grads, &loss, &e) != fe_ok) { c->failed++; printf("FAIL train: %s\n", e.msg); goto done; }
+    if (fabs(loss - lossv->number) <= 1e-4 * fabs(lossv->number)) c->passed++;
+    else { c->failed++; printf("FAIL train loss %.9g, reference %.9g\n", loss, lossv->number); }
+    G = fe_params_view(m, grads);
+    mine[0] = G.wte; mine[1] = G.wpe; mine[2] = G.ln1w; mine[3] = G.ln1b; mine[4] = G.qkvw; mine[5] = G.qkvb; mine[6] = G.attprojw; mine[7] = G.attprojb;
+    mine[8] = G.ln2w; mine[9] = G.ln2b; mine[10] = G.fcw; mine[11] = G.fcb; mine[12] = G.fcprojw; mine[13] = G.fcprojb; mine[14] = G.lnfw; mine[15] = G.lnfb;
+    for (i = 0; i < 16; i++)
+        for (l = 0; l < ((i >= 2 && i < 14) ? L : 1); l++) {
+            const fe_st_tensor *rt;
+            size_t cnt, j, rows = 1, cols, stride = m->param_sizes[i] / ((i >= 2 && i < 14) ? (size_t)L : 1);
+            float *ref, *cmp;
+            const float *ours = mine[i] + (size_t)l * stride;
+            double mx = 1.0, w = 0.0;
+            int transpose = i == 4 || i == 6 || i == 10 || i == 12;
+            if (i == 0) snprintf(name, sizeof name, "train.grad.wte.weight");
+            else if (i == 1) snprintf(name, sizeof name, "train.grad.wpe.weight");
+            else if (i == 14) snprintf(name, sizeof name, "train.grad.ln_f.weight");
+            else if (i == 15) snprintf(name, sizeof name, "train.grad.ln_f.bias");
+            else snprintf(name, sizeof name, "train.grad.h.%d.%s", l, per[i]);
+            rt = fe_safetensors_find(ex, name);
+            cnt = i == 0 ? (size_t)m->config.vocab_size * C : stride;   /* wte's padding rows are not in the reference */
+            if (!rt || rt->numel != cnt) { c->failed++; printf("FAIL train gradient %s: %s\n", name, rt ? "element count differs" : "missing in expected_extra"); continue; }
+            ref = (float *)malloc(sizeof(float) * cnt); cmp = (float *)malloc(sizeof(float) * cnt);
+            fe_st_tensor_to_f32(rt, ref, NULL);
+            if (transpose) {   /* ours [out, in] -> HF [in, out] */
+                rows = i == 4 ? 3 * (size_t)C : i == 10 ? 4 * (size_t)C : (size_t)C;
+                cols = cnt / rows;
+                for (j = 0; j < rows * cols; j++) cmp[(j % cols) * rows + j / cols] = ours[j];
+            } else memcpy(cmp, ours, sizeof(float) * cnt);
+            for (j = 0; j < cnt; j++) if (fabs(ref[j]) > mx) mx = fabs(ref[j]);
+            for (j = 0; j < cnt; j++) { double d = fabs((double)cmp[j] - ref[j]) / mx; if (!(d <= w)) w = d; }
+            if (w <= 1e-4) c->passed++;
+            else { c->failed++; printf("FAIL train gradient %s: worst relative error %.3g (tolerance 1e-4)\n", name, w); }
+            if (w > worst) worst = w;
+            free(ref); free(cmp);
+        }
+    printf("train: loss %.9f (reference %.9f), worst gradient relative error %.2g\n", loss, lossv->number, worst);
+done:
+    fe_state_free(s); fe_model_free(m); free(grads); free(in); free(tg); free(ck);
+    fe_safetensors_free(ex); free(ebytes); fe_json_free(extra); free(xbytes);
+}
+
 static void check_rome_oracle(oc *c, const char *cfgpath, const char *refpath, const fe_json_value *root) {
     enum { MAXP = 64 };
     const fe_json_value *r = fe_json_get(root, "rome"), *pf, *pr, *lk, *ev, *cs, *x;
@@ -614,6 +698,7 @@ int main(int argc, char **argv) {
     if (!nvariants) { c.failed++; printf("FAIL no checkpoint variant found in %s\n", c.dir); }
     check_trace_oracle(&c, cfgpath, refpath, fe_json_root(cases));
     check_rome_oracle(&c, cfgpath, refpath, fe_json_root(cases));
+    check_train_oracle(&c, cfgpath, refpath);
     if (vocab) check_tokenizer(&c, vocab);
     printf("worst scaled error per tensor kind (fp32 checkpoints):");
     for (k = 0; k < K_COUNT; k++) printf(" %s %.2g", kind_names[k], c.worst[k]);
