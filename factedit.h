@@ -5752,6 +5752,16 @@ FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, f
     return r;
 }
 
+/* Puts "path: " before the message of a failed load (the loaders from memory do not know it). */
+FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char *path) {
+    if (r && err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        fe__fail(err, r, "%.80s: %s", path, msg);
+    }
+    return r;
+}
+
 FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user, fe_error *err) {
     unsigned char *b = NULL;
     size_t len = 0;
@@ -5763,12 +5773,7 @@ FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, cons
     if ((r = fe_read_file(path, &b, &len, u, err)) != fe_ok) return r;
     r = fe_patch_load_mem(out, b, len, m, alloc_user, err);
     fe__free(u, b);
-    if (r && err) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        fe__fail(err, r, "%.80s: %s", path, msg);
-    }
-    return r;
+    return fe__prefix_path(err, r, path);
 }
 #endif
 
@@ -5881,12 +5886,7 @@ FACTEDIT_API fe_result fe_cf_load_file(fe_cf_set **out, const char *path, void *
     if ((r = fe_read_file(path, &b, &len, alloc_user, err)) != fe_ok) return r;
     r = fe_cf_load_mem(out, (const char *)b, len, alloc_user, err);
     fe__free(alloc_user, b);
-    if (r && err) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        fe__fail(err, r, "%.80s: %s", path, msg);
-    }
-    return r;
+    return fe__prefix_path(err, r, path);
 }
 #endif
 
