@@ -5,6 +5,7 @@
 #define FACTEDIT_IMPLEMENTATION
 #include "factedit.h"
 #include "cmd_trace.h"
+#include "cli.h"
 #include "svg.h"
 #include "test.h"
 #include <stdlib.h>
@@ -75,17 +76,17 @@ static void t_options(void) {
         for (k = 0; k < sizeof bad / sizeof bad[0]; k++) CHECKF(trace_parse_noise(bad[k], &rel, &v) != 0, "'%s' accepted", bad[k]);
     }
     TEST("shard") {
-        CHECK(trace_parse_shard("0/1", &i, &n) == 0 && i == 0 && n == 1);
-        CHECK(trace_parse_shard("3/4", &i, &n) == 0 && i == 3 && n == 4);
-        CHECK(trace_parse_shard("4/4", &i, &n) != 0);
-        CHECK(trace_parse_shard("0/0", &i, &n) != 0);
-        CHECK(trace_parse_shard("-1/2", &i, &n) != 0);
-        CHECK(trace_parse_shard("1", &i, &n) != 0);
-        CHECK(trace_parse_shard("/2", &i, &n) != 0);
-        CHECK(trace_parse_shard("1/", &i, &n) != 0);
-        CHECK(trace_parse_shard("1/2/3", &i, &n) != 0);
-        CHECK(trace_parse_shard("a/b", &i, &n) != 0);
-        CHECK(trace_parse_shard("99999999999999999999/2", &i, &n) != 0);
+        CHECK(parse_shard("0/1", &i, &n) == 0 && i == 0 && n == 1);
+        CHECK(parse_shard("3/4", &i, &n) == 0 && i == 3 && n == 4);
+        CHECK(parse_shard("4/4", &i, &n) != 0);
+        CHECK(parse_shard("0/0", &i, &n) != 0);
+        CHECK(parse_shard("-1/2", &i, &n) != 0);
+        CHECK(parse_shard("1", &i, &n) != 0);
+        CHECK(parse_shard("/2", &i, &n) != 0);
+        CHECK(parse_shard("1/", &i, &n) != 0);
+        CHECK(parse_shard("1/2/3", &i, &n) != 0);
+        CHECK(parse_shard("a/b", &i, &n) != 0);
+        CHECK(parse_shard("99999999999999999999/2", &i, &n) != 0);
     }
     TEST("kinds") {
         CHECK(trace_parse_kinds("all", &m) == 0 && m == FACTEDIT_TRACE_ALL);

@@ -262,3 +262,18 @@ void print_ids(const int *ids, size_t n) {
 
 /* llm.c pads the vocabulary to a multiple of 128 (a V this large fails the config check anyway) */
 int padded_vocab(int V) { return V > INT_MAX - 127 ? V : (V + 127) / 128 * 128; }
+
+/* --shard "i/n" with 0 <= i < n (trace and eval). 0 = ok. */
+int parse_shard(const char *s, int *i, int *n) {
+    const char *slash = strchr(s, '/');
+    char a[32], b[32];
+    long x, y;
+    if (!slash || slash == s || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b) return 1;
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = 0;
+    strcpy(b, slash + 1);
+    if (parse_long(a, 0, INT_MAX, &x) || parse_long(b, 1, INT_MAX, &y) || x >= y) return 1;
+    *i = (int)x;
+    *n = (int)y;
+    return 0;
+}

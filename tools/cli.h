@@ -73,4 +73,5 @@ int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, si
 void print_ids(const int *ids, size_t n);
 int cli_exit(int r);   /* cli_parse's result as an exit status: -1 = go on */
 int padded_vocab(int V);
+int parse_shard(const char *s, int *i, int *n);   /* --shard "i/n", 0 <= i < n; 0 = ok */
 #endif

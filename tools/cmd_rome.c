@@ -138,19 +138,6 @@ static void print_quoted(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
-/* "i/n" with 0 <= i < n. 0 = ok. */
-static int rg_parse_shard(const char *s, int *i, int *n) {
-    const char *slash = strchr(s, '/');
-    char a[32], b[32];
-    long x, y;
-    if (!slash || slash == s || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b) return 1;
-    memcpy(a, s, (size_t)(slash - s));
-    a[slash - s] = 0;
-    strcpy(b, slash + 1);
-    if (parse_long(a, 0, INT_MAX, &x) || parse_long(b, 1, INT_MAX, &y) || x >= y) return 1;
-    *i = (int)x; *n = (int)y;
-    return 0;
-}
 
 /* Progress on stderr: a bar redrawn in place on a terminal, a line every 10% otherwise. */
 typedef struct rg_progress { int on, tty, last_tenth; double t0, last; const char *cmd, *unit; } rg_progress;
@@ -1053,7 +1040,7 @@ int fe_cmd_eval(int argc, char **argv) {
     if (s.npos) { rc = cli_usage_error(&s, "unexpected argument '%s' (report files go with --merge)", s.pos[0]); free((void *)pos); return rc; }
     free((void *)pos);
     if (!dataset) return cli_usage_error(&s, "no --dataset given");
-    if (shard && rg_parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
+    if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
     if ((rc = load_model("eval", model_path, &m)) != 0) return rc;

@@ -92,19 +92,6 @@ int trace_parse_noise(const char *s, int *relative, double *value) {
     return 0;
 }
 
-int trace_parse_shard(const char *s, int *i, int *n) {
-    const char *slash = strchr(s, '/');
-    char a[32], b[32];
-    long x, y;
-    if (!slash || slash == s || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b) return 1;
-    memcpy(a, s, (size_t)(slash - s));
-    a[slash - s] = 0;
-    strcpy(b, slash + 1);
-    if (parse_long(a, 0, INT_MAX, &x) || parse_long(b, 1, INT_MAX, &y) || x >= y) return 1;
-    *i = (int)x;
-    *n = (int)y;
-    return 0;
-}
 
 int trace_parse_kinds(const char *s, unsigned *mask) {
     unsigned m = 0;
@@ -1807,7 +1794,7 @@ int fe_cmd_trace(int argc, char **argv) {
         free(pos);
         return cli_usage_error(&s, "--noise: '%s' is neither a multiple of the embeddings' std like '3s' nor a positive number", noise);
     }
-    if (shard && trace_parse_shard(shard, &si, &sn)) { free(pos); return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard); }
+    if (shard && parse_shard(shard, &si, &sn)) { free(pos); return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard); }
     if (!model_path) model_path = trace_default_model();
     if (merge) {
         if (s.npos == 0) { free(pos); return cli_usage_error(&s, "--merge needs the shard directories (or files) as arguments"); }

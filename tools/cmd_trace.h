@@ -22,7 +22,6 @@ unsigned trace_token_buckets(int T, int sb, int se, int t);
 
 /* Option values. Each returns 0 when s is valid. */
 int trace_parse_noise(const char *s, int *relative, double *value);   /* "3s" = 3 sigma; "0.1" absolute; > 0 */
-int trace_parse_shard(const char *s, int *i, int *n);                 /* "i/n", 0 <= i < n */
 int trace_parse_kinds(const char *s, unsigned *mask);                 /* hidden|mlp|attn|all, comma-separated */
 
 /* One traced fact, as the aggregate sees it. scores[k] is [T, L] (NULL if kind k was not traced),
