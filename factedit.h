@@ -3187,6 +3187,7 @@ struct fe_state {
     float *lnf, *lnf_mean, *lnf_rstd;  /* (B,T,C) (B,T) (B,T) */
     float *logits;           /* (B,T,V) when all_logits, else (B,V) */
     float *scratch;          /* (2, B*T, 4C): the forward's gathered rows */
+    int *span0, *spann;      /* (B) (B): the positions the running forward computes, per row */
     float *blob;
     size_t blob_floats;
     void *alloc_user;
@@ -3199,6 +3200,7 @@ FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site) { return site ==
 FACTEDIT_API void fe_state_free(fe_state *s) {
     if (!s) return;
     fe__free(s->alloc_user, s->layers);
+    fe__free(s->alloc_user, s->span0);
     fe__free(s->alloc_user, s->blob);
     fe__free(s->alloc_user, s);
 }
@@ -3227,7 +3229,9 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
     s->model = m; s->B = batch; s->T = max_tokens; s->last_pos = -1;
     s->layers = (fe__layer_acts *)fe__calloc(m->alloc_user, sizeof(fe__layer_acts) * (size_t)c->num_layers);
     s->blob = (float *)fe__malloc(m->alloc_user, bytes);
-    if (!s->layers || !s->blob) { fe_state_free(s); return fe__fail(err, fe_err_nomem, "state: cannot allocate %zu bytes of activations", bytes); }
+    s->span0 = (int *)fe__malloc(m->alloc_user, sizeof(int) * 2 * (size_t)batch);
+    if (s->span0) s->spann = s->span0 + batch;
+    if (!s->layers || !s->blob || !s->span0) { fe_state_free(s); return fe__fail(err, fe_err_nomem, "state: cannot allocate %zu bytes of activations", bytes); }
     memset(s->blob, 0, bytes);
     s->blob_floats = total;
     p = s->blob;
@@ -3310,70 +3314,82 @@ FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int
 
 FACTEDIT__PRIV void fe__residual(float *out, const float *a, const float *b, size_t n) { size_t i; for (i = 0; i < n; i++) out[i] = a[i] + b[i]; }
 
-/* The forward of positions [p0, p0+n) of every row, one layer at a time: each matmul runs once over
-   all B*n rows (gathered into scratch: (B*n, 4C) twice), so a batch of rows reads every weight
-   matrix once. final_tail: in the last layer, only the last position (what tracing scores). */
-FACTEDIT__PRIV void fe__rows_gather(float *dst, const float *src, int B, int T, int p0, int n, size_t w) {
+/* The forward of a span of positions of every row, one layer at a time: each matmul runs once over
+   all the rows' positions (gathered into scratch: (sum of spans, 4C) twice), so a batch of rows
+   reads every weight matrix once. Row b computes positions [rp0[b], rp0[b] + rn[b]); rp0/rn NULL:
+   [o->pos0, o->pos0 + n) for every row. Ragged spans serve ROME's value objective, whose prompts
+   have their subjects at different positions. tokens: (B, n) ids for the encoder when layer0 == 0
+   (uniform spans only; NULL keeps the embeddings the state holds). final_tail: in the last layer, only the last position of each span (what
+   tracing scores). */
+FACTEDIT__PRIV size_t fe__rows_gather(float *dst, const float *src, int B, int T, const int *p0, const int *n, size_t w) {
     int b;
-    for (b = 0; b < B; b++) memcpy(dst + (size_t)b * n * w, src + ((size_t)b * T + p0) * w, sizeof(float) * (size_t)n * w);
+    size_t k = 0;
+    for (b = 0; b < B; b++) { memcpy(dst + k * w, src + ((size_t)b * T + (size_t)p0[b]) * w, sizeof(float) * (size_t)n[b] * w); k += (size_t)n[b]; }
+    return k;
 }
-FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T, int p0, int n, size_t w) {
+FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T, const int *p0, const int *n, size_t w) {
     int b;
-    for (b = 0; b < B; b++) memcpy(dst + ((size_t)b * T + p0) * w, src + (size_t)b * n * w, sizeof(float) * (size_t)n * w);
+    size_t k = 0;
+    for (b = 0; b < B; b++) { memcpy(dst + ((size_t)b * T + (size_t)p0[b]) * w, src + k * w, sizeof(float) * (size_t)n[b] * w); k += (size_t)n[b]; }
 }
-FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, int final_tail, float *scratch) {
+FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, int final_tail,
+                                     const int *rp0, const int *rn, float *scratch) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
-    int C = c->channels, NH = c->num_heads, L = c->num_layers, T = s->T, B = s->B, BN = s->B * n;
-    int p0 = o->pos0, l0 = o->layer0, lend = (o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L, b, l, i;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, T = s->T, B = s->B, BN = 0;
+    int l0 = o->layer0, lend = (o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L, b, l, i;
+    int *p0 = s->span0, *pn = s->spann;   /* this call's spans, per row */
     size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C;
-    float *G = scratch, *H = scratch + (size_t)BN * C4;   /* gathered inputs, matmul outputs: (B*n, <= 4C) */
+    float *G = scratch, *H;
     fe_hook_fn hook = o->hook;
     void *hu = o->hook_user;
-    if (l0 == 0)
+    for (b = 0; b < B; b++) { p0[b] = rp0 ? rp0[b] : o->pos0; pn[b] = rn ? rn[b] : n; BN += pn[b]; }
+    H = scratch + (size_t)BN * C4;   /* gathered inputs G, matmul outputs H: (BN, <= 4C) */
+    if (l0 == 0 && tokens)   /* (without tokens: the state's embeddings stand) */
         for (b = 0; b < B; b++) {   /* encoder, as fe_forward: wte row (site embed, hookable) + wpe */
-            size_t row0 = (size_t)b * T + (size_t)p0;
-            for (i = 0; i < n; i++) memcpy(s->embed + (row0 + i) * C, P->wte + (size_t)tokens[(size_t)b * n + i] * C, sizeof(float) * C);
-            if (hook) hook(hu, fe_site_embed, 0, b, p0, n, s->embed + row0 * C, C);
-            for (i = 0; i < n; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0 + i) * C, (size_t)C);
+            size_t row0 = (size_t)b * T + (size_t)p0[b];
+            for (i = 0; i < pn[b]; i++) memcpy(s->embed + (row0 + i) * C, P->wte + (size_t)tokens[(size_t)b * n + i] * C, sizeof(float) * C);
+            if (hook) hook(hu, fe_site_embed, 0, b, p0[b], pn[b], s->embed + row0 * C, C);
+            for (i = 0; i < pn[b]; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0[b] + i) * C, (size_t)C);
         }
     for (l = l0; l < lend; l++) {
         fe__layer_acts *a = &s->layers[l];
         const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;   /* (B, T, C) */
         for (b = 0; b < B; b++) {
-            size_t row0 = (size_t)b * T + (size_t)p0;
-            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, n, C);
+            size_t row0 = (size_t)b * T + (size_t)p0[b];
+            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
         }
-        fe__rows_gather(G, a->ln1, B, T, p0, n, (size_t)C);
+        fe__rows_gather(G, a->ln1, B, T, p0, pn, (size_t)C);
         fe_matmul(H, C3, G, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, BN, C, 3 * C);
-        fe__rows_scatter(a->qkv, H, B, T, p0, n, C3);
-        if (final_tail && l == L - 1 && n > 1) { p0 += n - 1; n = 1; BN = B; }   /* only the last position from here */
-        for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0, n);
-        fe__rows_gather(G, a->atty, B, T, p0, n, (size_t)C);
+        fe__rows_scatter(a->qkv, H, B, T, p0, pn, C3);
+        if (final_tail && l == L - 1)   /* only the last position of each span from here */
+            for (BN = 0, b = 0; b < B; b++) { p0[b] += pn[b] - 1; pn[b] = 1; BN++; }
+        for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0[b], pn[b]);
+        fe__rows_gather(G, a->atty, B, T, p0, pn, (size_t)C);
         fe_matmul(H, (size_t)C, G, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, BN, C, C);
-        fe__rows_scatter(a->attn, H, B, T, p0, n, (size_t)C);
+        fe__rows_scatter(a->attn, H, B, T, p0, pn, (size_t)C);
         for (b = 0; b < B; b++) {
-            size_t row0 = (size_t)b * T + (size_t)p0;
-            if (hook) hook(hu, fe_site_attn, l, b, p0, n, a->attn + row0 * C, C);
-            fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)n * C);
-            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, n, C);
+            size_t row0 = (size_t)b * T + (size_t)p0[b];
+            if (hook) hook(hu, fe_site_attn, l, b, p0[b], pn[b], a->attn + row0 * C, C);
+            fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)pn[b] * C);
+            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
         }
-        fe__rows_gather(G, a->ln2, B, T, p0, n, (size_t)C);
+        fe__rows_gather(G, a->ln2, B, T, p0, pn, (size_t)C);
         fe_matmul(H, C4, G, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, BN, C, 4 * C);
-        fe__rows_scatter(a->fch, H, B, T, p0, n, C4);
+        fe__rows_scatter(a->fch, H, B, T, p0, pn, C4);
         for (b = 0; b < B; b++) {
-            size_t row0 = (size_t)b * T + (size_t)p0;
-            fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)n * C4);
-            if (hook) hook(hu, fe_site_key, l, b, p0, n, a->key + row0 * C4, 4 * C);
+            size_t row0 = (size_t)b * T + (size_t)p0[b];
+            fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)pn[b] * C4);
+            if (hook) hook(hu, fe_site_key, l, b, p0[b], pn[b], a->key + row0 * C4, 4 * C);
         }
-        fe__rows_gather(G, a->key, B, T, p0, n, C4);
+        fe__rows_gather(G, a->key, B, T, p0, pn, C4);
         fe_matmul(H, (size_t)C, G, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, BN, 4 * C, C);
-        fe__rows_scatter(a->mlp, H, B, T, p0, n, (size_t)C);
+        fe__rows_scatter(a->mlp, H, B, T, p0, pn, (size_t)C);
         for (b = 0; b < B; b++) {
-            size_t row0 = (size_t)b * T + (size_t)p0;
-            if (hook) hook(hu, fe_site_mlp, l, b, p0, n, a->mlp + row0 * C, C);
-            fe__residual(a->resid + row0 * C, a->resid_mid + row0 * C, a->mlp + row0 * C, (size_t)n * C);
-            if (hook) hook(hu, fe_site_resid, l, b, p0, n, a->resid + row0 * C, C);
+            size_t row0 = (size_t)b * T + (size_t)p0[b];
+            if (hook) hook(hu, fe_site_mlp, l, b, p0[b], pn[b], a->mlp + row0 * C, C);
+            fe__residual(a->resid + row0 * C, a->resid_mid + row0 * C, a->mlp + row0 * C, (size_t)pn[b] * C);
+            if (hook) hook(hu, fe_site_resid, l, b, p0[b], pn[b], a->resid + row0 * C, C);
         }
     }
 }
@@ -3397,7 +3413,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
                     return fe__fail(err, fe_err_range, "forward: token id %d at row %d position %d outside the vocabulary [0, %d)", tokens[(size_t)b * n + i], b, p0 + i, V);
     }
     if (!o) { memset(&d, 0, sizeof d); o = &d; }
-    fe__forward_rows(m, s, tokens, n, o, 0, s->scratch);
+    fe__forward_rows(m, s, tokens, n, o, 0, NULL, NULL, s->scratch);
     if (lend < L || o->no_logits) { fe__ok(err); return fe_ok; }
     s->last_pos = p0 + n - 1;
     s->all_logits = o->all_logits;
@@ -3555,8 +3571,9 @@ FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
 
 /* attention (one row of the batch): for head h, position t,
        a[t][t2] = softmax_{t2 <= t}(q_t . k_t2 / sqrt(hs)),  y_t = sum_t2 a[t][t2] v_t2.
-   qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn,C) in, dqkv (Tn,3C) +=.
-   Positions t in [fp, Tn) send gradient; dk, dv land at every t2 <= t. scratch: NH * Tn floats. */
+   qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn - fp, C) in: the rows of
+   positions [fp, Tn), which send gradient; dqkv (Tn,3C) +=: dk, dv land at every t2 <= t.
+   scratch: NH * Tn floats. */
 FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att, const float *qkv, int T, int Tn, int C, int NH, int fp) {
     int hs = C / NH, h;
     float scale = 1.0f / sqrtf((float)hs);
@@ -3568,7 +3585,7 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
         float *da = scratch + (size_t)h * Tn;
         int t, t2, i;
         for (t = fp; t < Tn; t++) {
-            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)t * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
+            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - fp) * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
             float *dq = dqkv + (size_t)t * C3 + h * hs, sum = 0.0f;
             /* y = a . v:  da = dy . v,  dv += a dy */
             for (t2 = 0; t2 <= t; t2++) {
@@ -3602,28 +3619,126 @@ FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob) {
 
 FACTEDIT__PRIV int fe__row_nonzero(const float *x, size_t n) { size_t i; for (i = 0; i < n; i++) if (x[i] != 0.0f) return 1; return 0; }
 
-/* Rows [0, Tn) of every batch row of a state buffer (row stride T) as one contiguous (B*Tn, width)
-   matrix: the buffer itself when Tn == T, else a copy in tmp. */
-FACTEDIT__PRIV const float *fe__rows(const float *buf, size_t width, int B, int T, int Tn, float *tmp) {
-    int b;
-    if (Tn == T) return buf;
-    for (b = 0; b < B; b++) memcpy(tmp + (size_t)b * Tn * width, buf + (size_t)b * T * width, sizeof(float) * (size_t)Tn * width);
-    return tmp;
+/* The backward's rows: row b carries gradient at positions [fp[b], tn[b]); earlier positions are
+   constants. Work buffers hold only those rows, b-major ("compact": row b starts at off[b], the
+   sum of the earlier spans; M rows in all). The head's gradient comes as nz compact rows of
+   dlogits zl (nz, V) at (zb[i], zt[i]); dsite receives d loss / d (stop site) in the compact
+   layout (M, width). ws: work floats, fe__backward_floats of them. */
+typedef struct fe__bspans { const int *fp, *tn; int B, M, Tmax; } fe__bspans;
+
+FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, int nz, size_t *out) {
+    size_t C = (size_t)m->config.channels, M = (size_t)sp->M, T = (size_t)sp->Tmax, per, head;
+    /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (nz,C); then two
+       ints per batch row (compact offset, span length) stored in float slots */
+    if (!fe__mul(M, 13 * C, &per) || !fe__add(per, (size_t)m->config.num_heads * T + T * 3 * C + 2 * (size_t)sp->B, &per)) return 0;
+    if (!fe__mul((size_t)nz, C, &head) || !fe__add(per, head, &per)) return 0;
+    *out = per;
+    return 1;
+}
+
+FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, const fe__bspans *sp, int nz, const float *zl, const int *zb,
+                                      const int *zt, const fe_backward_opts *o, float *dsite, float *ws) {
+    const fe_config *c = &m->config;
+    const fe_params *P = &m->params;
+    fe_params G;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T = s->T, B = s->B, M = sp->M, b, l, t, lo, stop_in_block;
+    const int *fp = sp->fp, *tn = sp->tn;
+    const int grads = o->grads != NULL;
+    size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C, width;
+    float *dres, *dC, *d3, *d4, *tmp, *datt, *d3row, *zx;
+    int *off, *n, k = 0;
+    fe_site site = o->stop_site;
+    stop_in_block = site == fe_site_key || site == fe_site_attn;
+    lo = site == fe_site_embed ? 0 : o->stop_layer + 1;
+    width = site == fe_site_key ? C4 : (size_t)C;
+    dres = ws; dC = dres + (size_t)M * C; d3 = dC + (size_t)M * C; d4 = d3 + (size_t)M * C3; tmp = d4 + (size_t)M * C4;
+    datt = tmp + (size_t)M * C4; d3row = datt + (size_t)NH * sp->Tmax; zx = d3row + (size_t)sp->Tmax * C3;
+    off = (int *)(void *)(zx + (size_t)nz * C); n = off + B;   /* int fits a float slot (checked in fe_backward) */
+    G = fe_params_view(m, o->grads);
+    memset(dres, 0, sizeof(float) * (size_t)M * C);
+    /* compact row of (b, t): off[b] + t - fp[b]; n[b] = the span's length */
+    for (b = 0; b < B; b++) { off[b] = k; n[b] = tn[b] - fp[b]; k += n[b]; }
+    {
+        /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
+        for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
+        memset(dC, 0, sizeof(float) * (size_t)nz * C);
+        fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
+        /* ln_f: lnf = LN(resid_{L-1}) */
+        for (t = 0; t < nz; t++) {
+            size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
+            fe__layernorm_backward(dres + (size_t)(off[zb[t]] + zt[t] - fp[zb[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
+                                   s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
+        }
+
+    for (l = L - 1; l >= lo - stop_in_block && l >= 0; l--) {
+        const fe__layer_acts *a = &s->layers[l];
+        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
+        int partial = l < lo;   /* the stop site is inside this block */
+#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + (size_t)fp[b]) * (w))   /* state rows of batch row b from fp[b] */
+#define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))                   /* compact rows of batch row b */
+        /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
+        /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
+        memset(d4, 0, sizeof(float) * (size_t)M * C4);
+        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C);
+        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C); }
+        if (partial && site == fe_site_key) break;
+        /* GELU: key = gelu(fch) */
+        for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
+        /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C);
+        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C); }
+        /* ln_2: ln2 = LN(resid_mid) */
+        for (b = 0; b < B; b++)
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
+                                   FACTEDIT__SR(a->resid_mid, C), FACTEDIT__SR(a->ln2_mean, 1), FACTEDIT__SR(a->ln2_rstd, 1), P->ln2w + (size_t)l * C, n[b], C);
+        if (partial) break;  /* site attn: d attn = d resid_mid */
+        /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
+        /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C);
+        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C); }
+        /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
+           their dk, dv (d3row's first fp[b] rows) are dropped */
+        for (b = 0; b < B; b++) {
+            memset(d3row, 0, sizeof(float) * (size_t)tn[b] * C3);
+            fe__attention_backward(d3row, datt, FACTEDIT__WR(dC, C), a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, tn[b], C, NH, fp[b]);
+            memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)fp[b] * C3, sizeof(float) * (size_t)n[b] * C3);
+        }
+        /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
+        memset(dC, 0, sizeof(float) * (size_t)M * C);
+        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C);
+        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C); }
+        /* ln_1: ln1 = LN(x) */
+        for (b = 0; b < B; b++)
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
+                                   FACTEDIT__SR(x, C), FACTEDIT__SR(a->ln1_mean, 1), FACTEDIT__SR(a->ln1_rstd, 1), P->ln1w + (size_t)l * C, n[b], C);
+#undef FACTEDIT__SR
+#undef FACTEDIT__WR
+    }
+        if (dsite) memcpy(dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);
+        /* encoder: encoded = wte[token] (site embed) + wpe[t]; grads imply fp = 0 and uniform tn */
+        if (site == fe_site_embed && grads)
+            for (b = 0; b < B; b++)
+                for (t = 0; t < tn[b]; t++) {
+                    const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
+                    fe__axpy(G.wte + (size_t)o->tokens[(size_t)off[b] + (size_t)t] * C, 1.0f, d, C);
+                    fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
+                }
+    }
 }
 
 FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err) {
     const fe_config *c = &m->config;
-    const fe_params *P = &m->params;
-    fe_params G;
-    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T, Tn, B, M, fp, b, l, t, lo, stop_in_block, nz = 0;
-    size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C, width, per, bytes, cnt;
-    float *work, *dres, *dC, *d3, *d4, *datt, *tmp, *zl, *zx;
-    int *zrow;
+    int L = c->num_layers, V = c->vocab_size, Tn, B, fp, b, t, nz = 0, nzt, *ints;
+    size_t width, floats, bytes, zcnt;
+    float *work, *zl, *dsite = NULL;
+    fe__bspans sp;
     const int grads = o && o->grads != NULL;
     fe_site site;
     if (!o || !dlogits) return fe__fail(err, fe_err_arg, "backward: NULL options or dlogits");
     if (s->model != m) return fe__fail(err, fe_err_arg, "backward: state was made for another model");
-    T = s->T; B = s->B; Tn = s->last_pos + 1; fp = o->first_pos; site = o->stop_site; M = B * Tn;
+    B = s->B; Tn = s->last_pos + 1; fp = o->first_pos; site = o->stop_site;
     if (Tn < 1) return fe__fail(err, fe_err_arg, "backward: the state holds no forward with logits");
     if ((int)site < 0 || site >= fe_site_count) return fe__fail(err, fe_err_arg, "backward: bad stop site %d", (int)site);
     if (site != fe_site_embed && (o->stop_layer < 0 || o->stop_layer >= L))
@@ -3632,7 +3747,7 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
     if (grads && fp) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
     if (grads && site == fe_site_embed) {
         if (!o->tokens) return fe__fail(err, fe_err_arg, "backward: weight gradients of wte need the token ids");
-        for (b = 0; b < M; b++)
+        for (b = 0; b < B * Tn; b++)
             if (o->tokens[b] < 0 || o->tokens[b] >= V) return fe__fail(err, fe_err_range, "backward: token id %d outside the vocabulary", o->tokens[b]);
     }
     /* logits (and ln_f's activations) exist only where the forward kept them; count the rows
@@ -3644,96 +3759,36 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
             if (!kept) return fe__fail(err, fe_err_arg, "backward: gradient at row %d position %d, whose logits the forward did not keep (all_logits)", b, t);
             nz += t >= fp;
         }
-    /* blocks L-1 .. lo are done whole; block lo-1 in part when the stop site is inside it */
-    stop_in_block = site == fe_site_key || site == fe_site_attn;
-    lo = site == fe_site_embed ? 0 : o->stop_layer + 1;
-    width = site == fe_site_key ? C4 : (size_t)C;
-    /* scratch, rows in (B, Tn) layout: dres, dC (M,C), d3 (M,3C), d4 (M,4C), tmp (M,4C) for
-       gathered activations, datt (NH,Tn); head: compact dlogits (nz,V), inputs (nz,C), row ids */
-    per = (size_t)M * (2 * (size_t)C + C3 + 2 * C4) + (size_t)NH * Tn;
-    if (!fe__mul((size_t)nz, (size_t)V + C, &cnt) || !fe__add(per, cnt, &per) || !fe__add(per, (size_t)nz + 1, &per) || !fe__mul(per, sizeof(float), &bytes))
+    width = site == fe_site_key ? 4 * (size_t)c->channels : (size_t)c->channels;
+    if (sizeof(int) > sizeof(float)) return fe__fail(err, fe_err_unsupported, "backward: int wider than float");
+    sp.B = B; sp.M = B * (Tn - fp); sp.Tmax = Tn;
+    /* work: the core's, compact dlogits (nz,V), the compact dsite (M,width), then ints: fp, tn (B), zb, zt (nz) */
+    if (!fe__backward_floats(m, &sp, nz, &floats) || !fe__mul((size_t)nz, (size_t)V, &zcnt) || !fe__add(floats, zcnt, &floats) ||
+        !fe__add(floats, (size_t)sp.M * width, &floats) || !fe__add(floats, 2 * (size_t)B + 2 * (size_t)nz, &floats) ||
+        !fe__mul(floats, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "backward: size overflow");
     work = (float *)fe__malloc(m->alloc_user, bytes);
     if (!work) return fe__fail(err, fe_err_nomem, "backward: cannot allocate %lu bytes", (unsigned long)bytes);
-    dres = work; dC = dres + (size_t)M * C; d3 = dC + (size_t)M * C; d4 = d3 + (size_t)M * C3; tmp = d4 + (size_t)M * C4;
-    datt = tmp + (size_t)M * C4; zl = datt + (size_t)NH * Tn; zx = zl + (size_t)nz * V; zrow = (int *)(zx + (size_t)nz * C);
-    G = fe_params_view(m, o->grads);
-    memset(dres, 0, sizeof(float) * (size_t)M * C);
-
-    /* head: logits = lnf . wte^T (tied), over the rows that carry gradient, gathered: one pass over wte */
-    nz = 0;
+    fe__backward_floats(m, &sp, nz, &floats);
+    zl = work + floats; dsite = zl + zcnt;
+    ints = (int *)(dsite + (size_t)sp.M * width);
+    for (b = 0; b < B; b++) { ints[b] = fp; ints[B + b] = Tn; }
+    sp.fp = ints; sp.tn = ints + B;
+    nzt = nz; nz = 0;
     for (b = 0; b < B; b++)
         for (t = fp; t < Tn; t++) {
             const float *dl = dlogits + ((size_t)b * Tn + t) * V;
             if (!fe__row_nonzero(dl, (size_t)V)) continue;
             memcpy(zl + (size_t)nz * V, dl, sizeof(float) * V);
-            memcpy(zx + (size_t)nz * C, s->lnf + ((size_t)b * T + t) * C, sizeof(float) * C);
-            zrow[nz++] = b * Tn + t;
+            ints[2 * B + nz] = b; ints[2 * B + nzt + nz] = t;   /* zb, zt */
+            nz++;
         }
-    memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
-    /* ln_f: lnf = LN(resid_{L-1}) */
-    for (t = 0; t < nz; t++) {
-        int r = zrow[t];
-        size_t sr = (size_t)(r / Tn) * T + (size_t)(r % Tn);
-        fe__layernorm_backward(dres + (size_t)r * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C, s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
-    }
-
-    for (l = L - 1; l >= lo - stop_in_block && l >= 0; l--) {
-        const fe__layer_acts *a = &s->layers[l];
-        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
-        int partial = l < lo;   /* the stop site is inside this block */
-        int N = Tn - fp;
-#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + fp) * (w))   /* state rows of batch row b from fp */
-#define FACTEDIT__WR(buf, w) ((buf) + ((size_t)b * Tn + fp) * (w))  /* scratch rows of batch row b from fp */
-        /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
-        /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
-        memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C);
-        if (grads) fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, fe__rows(a->key, C4, B, T, Tn, tmp), NULL, M, 4 * C, C);
-        if (partial && site == fe_site_key) break;
-        /* GELU: key = gelu(fch) */
-        for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)N * C4);
-        /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C);
-        if (grads) fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, fe__rows(a->ln2, (size_t)C, B, T, Tn, tmp), NULL, M, C, 4 * C);
-        /* ln_2: ln2 = LN(resid_mid) */
-        for (b = 0; b < B; b++)
-            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
-                                   FACTEDIT__SR(a->resid_mid, C), FACTEDIT__SR(a->ln2_mean, 1), FACTEDIT__SR(a->ln2_rstd, 1), P->ln2w + (size_t)l * C, N, C);
-        if (partial) break;  /* site attn: d attn = d resid_mid */
-        /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
-        /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C);
-        if (grads) fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, fe__rows(a->atty, (size_t)C, B, T, Tn, tmp), NULL, M, C, C);
-        /* causal self-attention: atty = attention(qkv); positions < fp keep no gradient */
-        memset(d3, 0, sizeof(float) * (size_t)M * C3);
+    fe__backward_core(m, s, &sp, nz, zl, ints + 2 * B, ints + 2 * B + nzt, o, o->dsite ? dsite : NULL, work);
+    if (o->dsite)   /* compact (B, Tn - fp) rows -> (B, Tn) with zeros before fp */
         for (b = 0; b < B; b++) {
-            fe__attention_backward(d3 + (size_t)b * Tn * C3, datt, dC + (size_t)b * Tn * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, Tn, C, NH, fp);
-            if (fp) memset(d3 + (size_t)b * Tn * C3, 0, sizeof(float) * (size_t)fp * C3);
+            memset(o->dsite + (size_t)b * Tn * width, 0, sizeof(float) * (size_t)fp * width);
+            memcpy(o->dsite + ((size_t)b * Tn + fp) * width, dsite + (size_t)b * (Tn - fp) * width, sizeof(float) * (size_t)(Tn - fp) * width);
         }
-        /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C);
-        if (grads) fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, fe__rows(a->ln1, (size_t)C, B, T, Tn, tmp), NULL, M, C, 3 * C);
-        /* ln_1: ln1 = LN(x) */
-        for (b = 0; b < B; b++)
-            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
-                                   FACTEDIT__SR(x, C), FACTEDIT__SR(a->ln1_mean, 1), FACTEDIT__SR(a->ln1_rstd, 1), P->ln1w + (size_t)l * C, N, C);
-#undef FACTEDIT__SR
-#undef FACTEDIT__WR
-    }
-    if (o->dsite) memcpy(o->dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);   /* rows < fp are 0 */
-    /* encoder: encoded = wte[token] (site embed) + wpe[t] */
-    if (site == fe_site_embed && grads)
-        for (b = 0; b < B; b++)
-            for (t = 0; t < Tn; t++) {
-                const float *d = dres + ((size_t)b * Tn + t) * C;
-                fe__axpy(G.wte + (size_t)o->tokens[(size_t)b * Tn + t] * C, 1.0f, d, C);
-                fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
-            }
     fe__free(m->alloc_user, work);
     fe__ok(err);
     return fe_ok;
@@ -4017,12 +4072,14 @@ done:
 
 struct fe_vobj {
     const fe_model *m;
-    int layer, np, nk, nt, B, T, C, V, min_lookup;
+    int layer, np, nk, nt, B, T, C, V;
     int *tokens, *len, *lookup, *target;   /* (B,T) right-padded with 0; B; B; nt */
-    int *tail;                             /* (B, T - min_lookup): tokens of the positions each evaluation recomputes */
+    int *n, *zb, *zt;                      /* B: len - lookup, the span each evaluation recomputes; nz, nz: the scored rows */
+    int nz;                                /* scored rows: np * nt target predictions, then nk KL rows */
     float kl_factor, vwd;
     fe_state *s;
-    float *dlogits, *dsite, *target_init;  /* (B,T,V) (B,T,C) C */
+    fe__bspans sp;
+    float *z, *dz, *zx, *dsite, *target_init, *work;   /* (nz,V) logits, (nz,V) d loss/d logits, (nz,C), (M,C), C, backward work */
     double *logp0, ti_norm2;               /* (nk,V) */
     const float *delta;                    /* during a forward */
     void *alloc_user;
@@ -4039,17 +4096,33 @@ FACTEDIT_API void fe_vobj_free(fe_vobj *o) {
     if (!o) return;
     fe_state_free(o->s);
     fe__free(o->alloc_user, o->tokens);
-    fe__free(o->alloc_user, o->dlogits);
+    fe__free(o->alloc_user, o->z);
+    fe__free(o->alloc_user, o->work);
     fe__free(o->alloc_user, o->logp0);
     fe__free(o->alloc_user, o);
 }
 
 FACTEDIT_API const float *fe_vobj_target_init(const fe_vobj *o) { return o->target_init; }
 
+/* Logits of the scored rows only: ln_f at (zb, zt) (kept in the state for the backward), gathered,
+   one pass over wte. The value objective reads np * nt + nk rows, not B * T. */
+FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
+    const fe_model *m = o->m;
+    const fe_params *P = &m->params;
+    fe_state *s = o->s;
+    int C = o->C, L = m->config.num_layers, i;
+    for (i = 0; i < o->nz; i++) {
+        size_t r = (size_t)o->zb[i] * o->T + (size_t)o->zt[i];
+        fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
+        memcpy(o->zx + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
+    }
+    fe_matmul(o->z, (size_t)o->V, o->zx, P->wte, NULL, o->nz, C, o->V);
+}
+
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
     fe_vobj *o;
-    int i, j, B, T = 0, C = m->config.channels, V = m->config.vocab_size;
-    size_t ints, floats;
+    int i, j, B, T = 0, C = m->config.channels, V = m->config.vocab_size, M = 0;
+    size_t ints, floats, wf;
     fe_forward_opts fo;
     fe_result r;
     *out = NULL;
@@ -4064,41 +4137,48 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
         if (i < sp->n_prompts && (p->n < sp->n_target || p->lookup > p->n - sp->n_target))
             return fe__fail(err, fe_err_arg, "rome: prompt %d (%d tokens) must end with target[:-1] after its lookup", i, p->n);
         if (p->n > T) T = p->n;
+        M += p->n - p->lookup;
     }
     if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
     o = (fe_vobj *)fe__calloc(m->alloc_user, sizeof *o);
     if (!o) return fe__fail(err, fe_err_nomem, "rome: out of memory");
     o->m = m; o->alloc_user = m->alloc_user; o->layer = sp->layer; o->np = sp->n_prompts; o->nk = sp->n_kl; o->nt = sp->n_target;
     o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->vwd = sp->v_weight_decay;
-    ints = 2 * (size_t)B * T + 2 * (size_t)B + (size_t)o->nt;
-    floats = (size_t)B * T * V + (size_t)B * T * C + (size_t)C;
+    o->nz = o->np * o->nt + o->nk;
+    ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->nt + 2 * (size_t)o->nz;
+    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + (size_t)C;
     o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
-    o->dlogits = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
+    o->z = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
     o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->nk * V + 1));
-    if (!o->tokens || !o->dlogits || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
-    o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->target = o->lookup + B; o->tail = o->target + o->nt;
-    o->dsite = o->dlogits + (size_t)B * T * V; o->target_init = o->dsite + (size_t)B * T * C;
+    if (!o->tokens || !o->z || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
+    o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->n = o->lookup + B;
+    o->sp.fp = o->lookup; o->sp.tn = o->len; o->sp.B = B; o->sp.M = M; o->sp.Tmax = T;
+    o->target = o->n + B; o->zb = o->target + o->nt; o->zt = o->zb + o->nz;
+    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C;
+    if (!fe__backward_floats(m, &o->sp, o->nz, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
+        { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
     memcpy(o->target, sp->target, sizeof(int) * (size_t)o->nt);
-    o->min_lookup = T;
     for (i = 0; i < B; i++) {
         const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
         memcpy(o->tokens + (size_t)i * T, p->ids, sizeof(int) * (size_t)p->n);
-        o->len[i] = p->n; o->lookup[i] = p->lookup;
-        if (p->lookup < o->min_lookup) o->min_lookup = p->lookup;
+        o->len[i] = p->n; o->lookup[i] = p->lookup; o->n[i] = p->n - p->lookup;
     }
-    for (i = 0; i < B; i++) memcpy(o->tail + (size_t)i * (T - o->min_lookup), o->tokens + (size_t)i * T + o->min_lookup, sizeof(int) * (size_t)(T - o->min_lookup));
+    /* scored rows: prompt b's positions len-nt .. len-1 predict target[0 .. nt-1]; KL prompts at their lookup */
+    for (i = 0; i < o->np; i++)
+        for (j = 0; j < o->nt; j++) { o->zb[i * o->nt + j] = i; o->zt[i * o->nt + j] = o->len[i] - o->nt + j; }
+    for (i = 0; i < o->nk; i++) { o->zb[o->np * o->nt + i] = o->np + i; o->zt[o->np * o->nt + i] = o->lookup[o->np + i]; }
     if ((r = fe_state_new(&o->s, m, B, T, 0, err)) != fe_ok) { fe_vobj_free(o); return r; }
     /* clean run: target_init and the KL reference distributions */
     memset(&fo, 0, sizeof fo);
-    fo.all_logits = 1;
+    fo.no_logits = 1;
     if ((r = fe_forward(m, o->s, o->tokens, T, &fo, err)) != fe_ok) { fe_vobj_free(o); return r; }
+    fe__vobj_head(o);
     memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
     o->ti_norm2 = 0.0;
     for (i = 0; i < C; i++) o->ti_norm2 += (double)o->target_init[i] * o->target_init[i];
     if (!(o->ti_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
     for (i = 0; i < o->nk; i++) {
-        int b = o->np + i;
-        const float *z = fe_state_logits(o->s, b, o->lookup[b]);
+        const float *z = o->z + (size_t)(o->np * o->nt + i) * V;
         double lse = fe__logsumexp(z, V);
         for (j = 0; j < V; j++) o->logp0[(size_t)i * V + j] = (double)z[j] - lse;
     }
@@ -4109,57 +4189,57 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
 
 FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *parts, float *grad, fe_error *err) {
     const fe_model *m = o->m;
-    int B = o->B, T = o->T, V = o->V, C = o->C, b, j, i;
+    int B = o->B, V = o->V, C = o->C, b, j, i, row;
     double nll = 0.0, kl = 0.0, dn = 0.0, wd;
     fe_forward_opts fo;
     fe_backward_opts bo;
-    fe_result r;
     for (i = 0; delta && i < C; i++) dn += (double)delta[i] * delta[i];
     dn = sqrt(dn);
-    /* layers < layer and positions < the smallest lookup do not depend on delta: recompute the
-       rest (the clean run left the KV cache and the lower layers in the state) */
+    /* layers < layer and each row's positions before its lookup do not depend on delta: recompute
+       the rest (the clean run left the KV cache and the lower layers in the state) */
     memset(&fo, 0, sizeof fo);
-    fo.all_logits = 1; fo.layer0 = o->layer; fo.pos0 = o->min_lookup; fo.hook = fe__vobj_hook; fo.hook_user = o;
+    fo.layer0 = o->layer; fo.hook = fe__vobj_hook; fo.hook_user = o;
     o->delta = delta;
-    r = fe_forward(m, o->s, o->tail, T - o->min_lookup, &fo, err);
+    fe__forward_rows(m, o->s, NULL, 0, &fo, 0, o->lookup, o->n, o->s->scratch);
     o->delta = NULL;
-    if (r) return r;
-    if (grad) memset(o->dlogits, 0, sizeof(float) * (size_t)B * T * V);
-    /* nll: prompt b's positions len-nt .. len-1 predict target[0 .. nt-1] */
+    fe__vobj_head(o);
+    /* nll: the mean over prompts and target tokens of -log p(target[j]) */
     for (b = 0; b < o->np; b++)
         for (j = 0; j < o->nt; j++) {
-            int pos = o->len[b] - o->nt + j, y = o->target[j];
-            const float *z = fe_state_logits(o->s, b, pos);
+            int y = o->target[j];
+            const float *z = o->z + (size_t)(b * o->nt + j) * V;
+            float *d = o->dz + (size_t)(b * o->nt + j) * V;
             double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->nt * o->np);
             nll += (lse - z[y]) * sc;
             if (grad) {
-                float *d = o->dlogits + ((size_t)b * T + pos) * V;
-                for (i = 0; i < V; i++) d[i] += (float)(exp((double)z[i] - lse) * sc);
+                for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);
                 d[y] -= (float)sc;
             }
         }
     /* kl: KL(p_delta || p_0) = sum p (log p - log p0);  d/dz_i = p_i (log p_i - log p0_i - KL) */
     for (j = 0; j < o->nk; j++) {
-        int bb = o->np + j, pos = o->lookup[bb];
-        const float *z = fe_state_logits(o->s, bb, pos);
+        const float *z;
         const double *lp0 = o->logp0 + (size_t)j * V;
-        double lse = fe__logsumexp(z, V), k = 0.0, sc = (double)o->kl_factor / o->nk;
+        double lse, k = 0.0, sc = (double)o->kl_factor / o->nk;
+        float *d;
+        row = o->np * o->nt + j;
+        z = o->z + (size_t)row * V; d = o->dz + (size_t)row * V;
+        lse = fe__logsumexp(z, V);
         for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; k += exp(lp) * (lp - lp0[i]); }
         kl += k / o->nk;
-        if (grad && sc != 0.0) {
-            float *d = o->dlogits + ((size_t)bb * T + pos) * V;
-            for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] += (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
-        }
+        if (grad) for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] = (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
     }
     wd = (double)o->vwd * dn / o->ti_norm2;
     if (parts) { parts->nll = nll; parts->kl = kl; parts->wd = wd; parts->loss = nll + o->kl_factor * kl + wd; }
     if (!grad) { fe__ok(err); return fe_ok; }
+    /* backward from the scored rows down to layer `layer`'s MLP output, row b's positions >= its lookup */
     memset(&bo, 0, sizeof bo);
-    bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer; bo.dsite = o->dsite; bo.first_pos = o->min_lookup;
-    if ((r = fe_backward(m, o->s, o->dlogits, &bo, err)) != fe_ok) return r;
+    bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer;
+    fe__backward_core(m, o->s, &o->sp, o->nz, o->dz, o->zb, o->zt, &bo, o->dsite, o->work);
     for (i = 0; i < C; i++) {
         double g = dn > 0 ? (double)o->vwd * delta[i] / (dn * o->ti_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
-        for (b = 0; b < B; b++) g += o->dsite[((size_t)b * T + o->lookup[b]) * C + i];
+        size_t k = 0;
+        for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->n[b]; }   /* compact row of (b, lookup[b]) */
         grad[i] = (float)g;
     }
     fe__ok(err);
@@ -4859,13 +4939,13 @@ FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, in
         if (lo > 0) fe__trace_copy(x->work, x->cor, fe_site_resid, lo - 1, t, t + 1);
         for (b = 0; b < x->S; b++) x->coltok[b] = x->tokens[t];   /* read only when lo == 0 */
         fo.pos0 = t; fo.layer0 = lo; fo.last_layer = lo + 1;
-        fe__forward_rows(x->m, x->work, x->coltok, 1, &fo, 0, x->work->scratch);
+        fe__forward_rows(x->m, x->work, x->coltok, 1, &fo, 0, NULL, NULL, x->work->scratch);
         fe__trace_copy(x->work, x->cor, fe_site_resid, lo, t + 1, x->T);
         from = lo + 1;
     }
     if (from < x->L) {
         fo.pos0 = t; fo.layer0 = from; fo.last_layer = 0;
-        fe__forward_rows(x->m, x->work, NULL, x->T - t, &fo, 1, x->work->scratch);
+        fe__forward_rows(x->m, x->work, NULL, x->T - t, &fo, 1, NULL, NULL, x->work->scratch);
     }
     fe__trace_queue(x, dst);
     return fe_ok;
