@@ -1728,11 +1728,14 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 #ifdef FACTEDIT__VW
 /* Packed GEMM:  c (M,N) = [c +] a (M,K) . b (K,N) [+ bias (N)], with any strides for a and b, so
    the forward (x . W^T) and both backward products (dout . W and dout^T . x) share one kernel.
-   NR = 2 vectors of output columns and KC values of k are packed into a panel bp[KC][NR] (on the
-   stack, L1-resident); the micro-kernel keeps an MR x NR tile of c in registers and, for every k,
-   broadcasts MR values of a against the two panel vectors: MR*2 FMAs per 2 loads. Tiles are read
-   back between KC blocks, so every output sums its terms in one fixed order (k ascending),
-   whatever the tiling and the thread count. */
+   - a is packed once per call into blocks of MR rows, k-major: ap[blk][k][MR] (zero rows pad the
+     last block), so the micro-kernel broadcasts MR values from one stream at fixed offsets;
+   - NR = 2 vectors of output columns and KC values of k are packed into a panel bp[KC][NR] (on
+     the stack, L1-resident); W's [out,in] rows are transposed into it VW x VW in registers;
+   - the micro-kernel keeps an MR x NR tile of c in registers: per k, 2 panel loads and MR
+     broadcasts feed 2 MR FMAs.
+   Tiles are read back between KC blocks, so every output sums its terms in one fixed order (k
+   ascending), whatever the tiling, the thread count or whether a was packed up front. */
 #define FACTEDIT__NR (2 * FACTEDIT__VW)
 #define FACTEDIT__KC 256
 #define FACTEDIT__GEMM_MIN_T 16   /* fewer rows: the dot-product tiles stream W faster */
@@ -1743,11 +1746,62 @@ typedef struct fe__gemm_args {
     const float *b; size_t b_ks, b_ns; /* b(k,n) = b[k*b_ks + n*b_ns] */
     const float *bias;                 /* (N) or NULL */
     int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
+    float *ap;                         /* packed a: ceil(M/MR) blocks of K*MR floats, or NULL (pack per tile) */
 } fe__gemm_args;
+
+/* In-register transpose of a VW x VW block: src rows ss apart -> dst rows ds apart. */
+#if defined(__AVX512F__) && FACTEDIT__VW == 16
+#define FACTEDIT__HAVE_TRANSPOSE 1
+FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
+    __m512 r[16], t[16], u[16];
+    int i;
+    for (i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * ss);
+    for (i = 0; i < 16; i += 2) { t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); }
+    for (i = 0; i < 16; i += 4) {   /* u[i + j]: rows i..i+3 of column j (mod 4) in each 128-bit lane */
+        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (i = 0; i < 4; i++) {   /* lanes: column i, i+4, i+8, i+12 */
+        __m512 v0 = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88), v1 = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xdd);
+        __m512 v2 = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88), v3 = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xdd);
+        _mm512_storeu_ps(dst + (size_t)i * ds, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(i + 8) * ds, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+        _mm512_storeu_ps(dst + (size_t)(i + 4) * ds, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(i + 12) * ds, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+    }
+}
+#elif defined(__AVX2__) && FACTEDIT__VW == 8
+#define FACTEDIT__HAVE_TRANSPOSE 1
+FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
+    __m256 r[8], t[8], u[8];
+    int i;
+    for (i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * ss);
+    for (i = 0; i < 8; i += 2) { t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+    for (i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44); u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44); u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + (size_t)i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (size_t)(i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+#elif FACTEDIT__VW == 4 && defined(__aarch64__)
+#define FACTEDIT__HAVE_TRANSPOSE 1
+FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
+    float32x4x2_t p = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + ss)), q = vtrnq_f32(vld1q_f32(src + 2 * ss), vld1q_f32(src + 3 * ss));
+    vst1q_f32(dst, vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0])));
+    vst1q_f32(dst + ds, vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1])));
+    vst1q_f32(dst + 2 * ds, vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0])));
+    vst1q_f32(dst + 3 * ds, vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1])));
+}
+#endif
 
 /* Packs b(k0 .. k0+kc, n0 .. n0+nr) into bp[kc][NR], zero-filling columns nr..NR. */
 FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, int nr, int k0, int kc) {
-    int j, k;
+    int j, k, kv = 0;
     if (g->b_ns == 1) {   /* rows of b are contiguous: a copy per k */
         for (k = 0; k < kc; k++) {
             const float *src = g->b + (size_t)(k0 + k) * g->b_ks + n0;
@@ -1757,17 +1811,36 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
         }
         return;
     }
+#ifdef FACTEDIT__HAVE_TRANSPOSE
+    if (g->b_ks == 1 && nr == FACTEDIT__NR) {   /* columns of b are contiguous (W's rows): VW x VW transposes */
+        kv = kc - kc % FACTEDIT__VW;
+        for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
+            for (k = 0; k < kv; k += FACTEDIT__VW)
+                fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, g->b + (size_t)(n0 + j) * g->b_ns + (size_t)(k0 + k), g->b_ns);
+    }
+#endif
     for (j = 0; j < FACTEDIT__NR; j++) {
         const float *src = g->b + (size_t)(n0 + j) * g->b_ns + (size_t)k0 * g->b_ks;
-        if (j < nr) for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = src[(size_t)k * g->b_ks];
-        else for (k = 0; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = 0.0f;
+        if (j < nr) for (k = kv; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = src[(size_t)k * g->b_ks];
+        else for (k = kv; k < kc; k++) bp[(size_t)k * FACTEDIT__NR + j] = 0.0f;
     }
+}
+
+/* Packs rows m0 .. m0+MR of a (zero rows past M), columns k0 .. k0+kc, into ap[kc][MR]. */
+FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0, int kc) {
+    int r, k, mr = g->M - m0 < FACTEDIT__MR ? g->M - m0 : FACTEDIT__MR;
+    for (r = 0; r < mr; r++) {
+        const float *src = g->a + (size_t)(m0 + r) * g->a_rs + (size_t)k0 * g->a_cs;
+        if (g->a_cs == 1) for (k = 0; k < kc; k++) ap[(size_t)k * FACTEDIT__MR + r] = src[k];
+        else for (k = 0; k < kc; k++) ap[(size_t)k * FACTEDIT__MR + r] = src[(size_t)k * g->a_cs];
+    }
+    for (; r < FACTEDIT__MR; r++) for (k = 0; k < kc; k++) ap[(size_t)k * FACTEDIT__MR + r] = 0.0f;
 }
 
 /* One row r of the micro-kernel, spelled out by the FACTEDIT__ROWS_n macros below. */
 #define FACTEDIT__DECL(r) fe__vf c##r##a, c##r##b;
 #define FACTEDIT__LOAD(r) if (init) { c##r##a = i0; c##r##b = i1; } else { c##r##a = fe__vload(ct + (r) * ldc); c##r##b = fe__vload(ct + (r) * ldc + FACTEDIT__VW); }
-#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(ap[(size_t)(r) * a_rs]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
+#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(ap[r]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
 #define FACTEDIT__STORE(r) fe__vstore(ct + (r) * ldc, c##r##a); fe__vstore(ct + (r) * ldc + FACTEDIT__VW, c##r##b);
 #define FACTEDIT__ROWS_1(X) X(0)
 #define FACTEDIT__ROWS_2(X) X(0) X(1)
@@ -1775,16 +1848,15 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
 #define FACTEDIT__ROWS_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define FACTEDIT__ROWS_8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define FACTEDIT__ROWS_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-/* ct: the (MR,NR) tile of c, rows ldc apart: starts from init0 (NR floats: bias or zeros) when
-   init, else from the partial sums in ct. a: the tile's first row at k0. */
+/* ct: the (rows,NR) tile of c, rows ldc apart: starts from init0 (NR floats: bias or zeros) when
+   init, else from the partial sums in ct. ap: packed a, MR floats per k (rows past `rows` unused). */
 #define FACTEDIT__KERNEL(name, ROWS) \
-    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *a, size_t a_rs, size_t a_cs, const float *bp, int kc) { \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const float *bp, int kc) { \
         int k; \
-        const float *ap = a; \
         fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
         ROWS(FACTEDIT__DECL) \
         ROWS(FACTEDIT__LOAD) \
-        for (k = 0; k < kc; k++, ap += a_cs) { \
+        for (k = 0; k < kc; k++, ap += FACTEDIT__MR) { \
             fe__vf b0 = fe__vload(bp + (size_t)k * FACTEDIT__NR), b1 = fe__vload(bp + (size_t)k * FACTEDIT__NR + FACTEDIT__VW); \
             ROWS(FACTEDIT__FMA) \
         } \
@@ -1803,47 +1875,73 @@ FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_6)
 /* All M rows against the panel of NR columns starting at n0 (nr of them valid). Full panels are
    computed in place in c; a partial one (the last panel) goes through a tile. */
 FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
-    float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR];
+    float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR], apt[FACTEDIT__KC * FACTEDIT__MR];
     int k0, t, r, j;
     for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (g->bias && !g->accumulate && j < nr) ? g->bias[n0 + j] : 0.0f;
     for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
         int kc = g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC, init = k0 == 0 && !g->accumulate;
         fe__pack_panel(bp, g, n0, nr, k0, kc);
-        for (t = 0; t < g->M;) {
-            int mr = g->M - t >= FACTEDIT__MR ? FACTEDIT__MR : g->M - t >= 8 && FACTEDIT__MR > 8 ? 8 : g->M - t >= 4 ? 4 : g->M - t >= 2 ? 2 : 1;
+        for (t = 0; t < g->M; t += FACTEDIT__MR) {
+            int left = g->M - t, mr = left >= FACTEDIT__MR ? FACTEDIT__MR : left, done = 0;
             float *ct = g->c + (size_t)t * g->ldc + n0;
             size_t ldc = g->ldc;
-            const float *a = g->a + (size_t)t * g->a_rs + (size_t)k0 * g->a_cs;
+            const float *ap;
+            if (g->ap) ap = g->ap + ((size_t)(t / FACTEDIT__MR) * g->K + (size_t)k0) * FACTEDIT__MR;
+            else { fe__pack_a(apt, g, t, k0, kc); ap = apt; }
             if (nr < FACTEDIT__NR) {
                 ct = tile; ldc = FACTEDIT__NR;
                 if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = g->c[(size_t)(t + r) * g->ldc + n0 + j];
             }
-            switch (mr) {
-            case 1: fe__kernel_1(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
-            case 2: fe__kernel_2(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
-            case 4: fe__kernel_4(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
+            /* a short last block: kernels of 8, 4, 2, 1 rows over the packed block's rows */
+            if (mr == FACTEDIT__MR) fe__kernel_mr(ct, ldc, init, bz, ap, bp, kc);
+            else while (done < mr) {
+                int q = mr - done >= 8 && FACTEDIT__MR > 8 ? 8 : mr - done >= 4 ? 4 : mr - done >= 2 ? 2 : 1;
+                float *cq = ct + (size_t)done * ldc;
 #if FACTEDIT__MR == 12
-            case 8: fe__kernel_8(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
+                if (q == 8) fe__kernel_8(cq, ldc, init, bz, ap + done, bp, kc); else
 #endif
-            default: fe__kernel_mr(ct, ldc, init, bz, a, g->a_rs, g->a_cs, bp, kc); break;
+                if (q == 4) fe__kernel_4(cq, ldc, init, bz, ap + done, bp, kc);
+                else if (q == 2) fe__kernel_2(cq, ldc, init, bz, ap + done, bp, kc);
+                else fe__kernel_1(cq, ldc, init, bz, ap + done, bp, kc);
+                done += q;
             }
             if (nr < FACTEDIT__NR)
                 for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) g->c[(size_t)(t + r) * g->ldc + n0 + j] = tile[r * FACTEDIT__NR + j];
-            t += mr;
         }
     }
 }
 
-/* Runs a GEMM with threads over panels of output columns. */
-FACTEDIT__PRIV void fe__gemm_run(const fe__gemm_args *g) {
-    int p, np = (g->N + FACTEDIT__NR - 1) / FACTEDIT__NR;
+/* Runs a GEMM with threads over panels of output columns; a is packed first (in parallel) when
+   the buffer can be had and a is read by enough panels to pay for it. */
+FACTEDIT__PRIV void fe__gemm_run(fe__gemm_args *g) {
+    int p, np = (g->N + FACTEDIT__NR - 1) / FACTEDIT__NR, nb = (g->M + FACTEDIT__MR - 1) / FACTEDIT__MR;
+    size_t apn = (size_t)nb * (size_t)g->K * FACTEDIT__MR;
+    float *ap = np > 1 && apn <= ((size_t)-1) / sizeof(float) ? (float *)fe__malloc(NULL, apn * sizeof(float)) : NULL;
+    g->ap = ap;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if ((size_t)g->M * g->N * g->K > 100000)
+#pragma omp parallel if ((size_t)g->M * g->N * g->K > 100000)
 #endif
-    for (p = 0; p < np; p++) {
-        int n0 = p * FACTEDIT__NR;
-        fe__gemm_panel(g, n0, g->N - n0 < FACTEDIT__NR ? g->N - n0 : FACTEDIT__NR);
+    {
+        int q;
+        if (ap) {
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+            for (q = 0; q < nb; q++) {
+                int k0;
+                for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC)
+                    fe__pack_a(ap + ((size_t)q * g->K + (size_t)k0) * FACTEDIT__MR, g, q * FACTEDIT__MR, k0, g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC);
+            }
+        }
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+        for (p = 0; p < np; p++) {
+            int n0 = p * FACTEDIT__NR;
+            fe__gemm_panel(g, n0, g->N - n0 < FACTEDIT__NR ? g->N - n0 : FACTEDIT__NR);
+        }
     }
+    fe__free(NULL, ap);
 }
 #endif
 
@@ -1872,7 +1970,7 @@ FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, 
 #ifdef FACTEDIT__VW
     fe__gemm_args g;
     g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
-    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate; g.ap = NULL;
     fe__gemm_run(&g);
 #else
     fe__gemm_ref(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);

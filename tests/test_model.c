@@ -191,6 +191,34 @@ static void test_gemm_layouts(void) {
     free(a); free(b); free(c1); free(c2); free(bias);
 }
 
+static void test_gemm_blocks(void) {
+    /* every tail of the packed GEMM: M = 4 blocks of MR + 2 rows, N = 3 panels + 5 columns, K = two
+       KC blocks + 18 (transposed in VW x VW blocks and a scalar tail); and a packed up front
+       (N > one panel) against a packed tile by tile (one panel): bit-identical columns */
+    fe_rng r;
+    int M = 50, N = 101, K = 530, rep;
+    float *a = (float *)malloc(sizeof(float) * M * K), *b = (float *)malloc(sizeof(float) * K * N);
+    float *c1 = (float *)malloc(sizeof(float) * M * N), *c2 = (float *)malloc(sizeof(float) * M * N), *c3 = (float *)malloc(sizeof(float) * M * N);
+    size_t i;
+    int m, n, same = 1;
+    fe_rng_seed(&r, 12);
+    for (i = 0; i < (size_t)M * K; i++) a[i] = (float)fe_rng_normal(&r);
+    for (i = 0; i < (size_t)K * N; i++) b[i] = (float)fe_rng_normal(&r);
+    TEST("GEMM blocks and tails == scalar reference; packing a up front changes no bit") {
+        for (rep = 0; rep < 2; rep++) {
+            size_t b_ks = rep == 0 ? 1 : (size_t)N, b_ns = rep == 0 ? (size_t)K : 1;
+            fe__gemm(c1, (size_t)N, a, (size_t)K, 1, b, b_ks, b_ns, NULL, M, N, K, 0);
+            fe__gemm_ref(c2, (size_t)N, a, (size_t)K, 1, b, b_ks, b_ns, NULL, M, N, K, 0);
+            CHECKF(max_abs_diff(c1, c2, (size_t)M * N) <= 2e-4, "layout %d: worst %.3g", rep, max_abs_diff(c1, c2, (size_t)M * N));
+            /* the first 16 columns alone: one panel, so a is packed per tile */
+            fe__gemm(c3, (size_t)N, a, (size_t)K, 1, b, b_ks, b_ns, NULL, M, 16, K, 0);
+            for (m = 0; m < M; m++) for (n = 0; n < 16; n++) if (memcmp(&c3[m * N + n], &c1[m * N + n], sizeof(float)) != 0) same = 0;
+            CHECKF(same, "layout %d: columns differ between the two packings", rep);
+        }
+    }
+    free(a); free(b); free(c1); free(c2); free(c3);
+}
+
 static void test_kv_cache_and_batch(void) {
     fe_model *m = random_model(3, 4, 32, 90, 24, 4);
     fe_state *full, *inc, *bat;
@@ -382,6 +410,7 @@ int main(void) {
     test_save_load();
     test_matmul();
     test_gemm_layouts();
+    test_gemm_blocks();
     test_kv_cache_and_batch();
     test_hooks();
     test_sampling();
