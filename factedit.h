@@ -591,15 +591,26 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
 FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys, float *mlp_out, fe_error *err);
 
 /* Uncentered second moment of keys, accumulated in double. m2 is dim x dim, symmetric. */
-typedef struct fe_cov { int dim; double count; double *m2; void *alloc_user; } fe_cov;
+typedef struct fe_cov {
+    int dim; double count; double *m2; void *alloc_user;
+    double *chol; double chol_ridge;   /* fe_cov_factor's Cholesky factor of m2/count + chol_ridge I, or NULL */
+} fe_cov;
 FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_error *err);
 FACTEDIT_API void fe_cov_free(fe_cov *c);
 FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err);   /* n keys of dim floats */
 /* Every position of B sequences of n tokens (B, n): keys of layer `layer`. */
 FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err);
 FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out);     /* dim x dim: m2 / count */
-/* x = (m2 / count + ridge I)^-1 rhs by Jacobi-preconditioned CG in double, relative residual
-   <= tol (<= 0: 1e-10), at most max_iter (<= 0: 10 dim) iterations; *iters may be NULL. */
+/* Factors m2 / count + ridge I = L L^T (Cholesky, double, dim^3 / 3 flops: about 0.5 s at dim
+   3072 on two cores) and keeps L (dim x dim doubles) for fe_cov_solve with this ridge: ROME's
+   cached inverse covariance, done once per statistics file rather than once per edit.
+   fe_err_numeric if the matrix is not positive definite (add a ridge). fe_cov_add drops it. */
+FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err);
+/* x = (m2 / count + ridge I)^-1 rhs by preconditioned CG in double, relative residual <= tol
+   (<= 0: 1e-10), at most max_iter (<= 0: 10 dim) iterations; *iters may be NULL. The
+   preconditioner is the Cholesky factor from fe_cov_factor when it was made for this ridge (CG
+   then stops after one or two iterations), else the diagonal (Jacobi; ill-conditioned statistics
+   take thousands of iterations, about 5 s at dim 3072). */
 FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err);
 
 /* A rank-one edit of layer `layer`'s mlp.c_proj: W[o][i] += right[o] * u[i]. */
@@ -1646,6 +1657,14 @@ typedef __m512 fe__vf;
 #define fe__vfma(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define fe__vstore(p, v) _mm512_storeu_ps(p, v)
 #define fe__vbcast(x) _mm512_set1_ps(x)
+#define fe__vadd(a, b) _mm512_add_ps(a, b)
+#define fe__vsub(a, b) _mm512_sub_ps(a, b)
+#define fe__vmul(a, b) _mm512_mul_ps(a, b)
+#define fe__vdiv(a, b) _mm512_div_ps(a, b)
+#define fe__vmin(a, b) _mm512_mask_min_ps(a, (__mmask16)0xFFFF, a, b)   /* mask forms: g++ 12 warns on the plain ones */
+#define fe__vmax(a, b) _mm512_mask_max_ps(a, (__mmask16)0xFFFF, a, b)
+#define fe__vround(x) _mm512_mask_roundscale_ps(x, (__mmask16)0xFFFF, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define fe__vpow2i(n) _mm512_castsi512_ps(_mm512_mask_slli_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, _mm512_add_epi32(_mm512_mask_cvtps_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, n), _mm512_set1_epi32(127)), 23))
 #define FACTEDIT__MR 12
 static float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
@@ -1666,6 +1685,14 @@ typedef __m256 fe__vf;
 #define fe__vfma(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define fe__vstore(p, v) _mm256_storeu_ps(p, v)
 #define fe__vbcast(x) _mm256_set1_ps(x)
+#define fe__vadd(a, b) _mm256_add_ps(a, b)
+#define fe__vsub(a, b) _mm256_sub_ps(a, b)
+#define fe__vmul(a, b) _mm256_mul_ps(a, b)
+#define fe__vdiv(a, b) _mm256_div_ps(a, b)
+#define fe__vmin(a, b) _mm256_min_ps(a, b)
+#define fe__vmax(a, b) _mm256_max_ps(a, b)
+#define fe__vround(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define fe__vpow2i(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 #define FACTEDIT__MR 6
 static float fe__vhsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -1682,6 +1709,14 @@ typedef float32x4_t fe__vf;
 #define fe__vfma(a, b, c) vfmaq_f32(c, a, b)
 #define fe__vstore(p, v) vst1q_f32(p, v)
 #define fe__vbcast(x) vdupq_n_f32(x)
+#define fe__vadd(a, b) vaddq_f32(a, b)
+#define fe__vsub(a, b) vsubq_f32(a, b)
+#define fe__vmul(a, b) vmulq_f32(a, b)
+#define fe__vdiv(a, b) vdivq_f32(a, b)
+#define fe__vmin(a, b) vminq_f32(a, b)
+#define fe__vmax(a, b) vmaxq_f32(a, b)
+#define fe__vround(x) vrndnq_f32(x)
+#define fe__vpow2i(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 #define FACTEDIT__MR 12
 #define fe__vhsum(v) vaddvq_f32(v)
 #else
@@ -1752,24 +1787,26 @@ typedef struct fe__gemm_args {
 /* In-register transpose of a VW x VW block: src rows ss apart -> dst rows ds apart. */
 #if defined(__AVX512F__) && FACTEDIT__VW == 16
 #define FACTEDIT__HAVE_TRANSPOSE 1
+#define fe__unpacklo_pd(a, b) _mm512_castpd_ps(_mm512_mask_unpacklo_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)))
+#define fe__unpackhi_pd(a, b) _mm512_castpd_ps(_mm512_mask_unpackhi_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)))
 FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
     __m512 r[16], t[16], u[16];
     int i;
     for (i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * ss);
-    for (i = 0; i < 16; i += 2) { t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); }
+    for (i = 0; i < 16; i += 2) { t[i] = _mm512_mask_unpacklo_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]); t[i + 1] = _mm512_mask_unpackhi_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]); }
     for (i = 0; i < 16; i += 4) {   /* u[i + j]: rows i..i+3 of column j (mod 4) in each 128-bit lane */
-        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        u[i] = fe__unpacklo_pd(t[i], t[i + 2]);
+        u[i + 1] = fe__unpackhi_pd(t[i], t[i + 2]);
+        u[i + 2] = fe__unpacklo_pd(t[i + 1], t[i + 3]);
+        u[i + 3] = fe__unpackhi_pd(t[i + 1], t[i + 3]);
     }
     for (i = 0; i < 4; i++) {   /* lanes: column i, i+4, i+8, i+12 */
-        __m512 v0 = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88), v1 = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88), v3 = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xdd);
-        _mm512_storeu_ps(dst + (size_t)i * ds, _mm512_shuffle_f32x4(v0, v2, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(i + 8) * ds, _mm512_shuffle_f32x4(v0, v2, 0xdd));
-        _mm512_storeu_ps(dst + (size_t)(i + 4) * ds, _mm512_shuffle_f32x4(v1, v3, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(i + 12) * ds, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+        __m512 v0 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0x88), v1 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0xdd);
+        __m512 v2 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0x88), v3 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0xdd);
+        _mm512_storeu_ps(dst + (size_t)i * ds, _mm512_mask_shuffle_f32x4(v0, (__mmask16)0xFFFF, v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(i + 8) * ds, _mm512_mask_shuffle_f32x4(v0, (__mmask16)0xFFFF, v0, v2, 0xdd));
+        _mm512_storeu_ps(dst + (size_t)(i + 4) * ds, _mm512_mask_shuffle_f32x4(v1, (__mmask16)0xFFFF, v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(i + 12) * ds, _mm512_mask_shuffle_f32x4(v1, (__mmask16)0xFFFF, v1, v3, 0xdd));
     }
 }
 #elif defined(__AVX2__) && FACTEDIT__VW == 8
@@ -2028,14 +2065,51 @@ FACTEDIT__PRIV float fe__tanh(float u) {
     e = expf(2.0f * u);
     return 1.0f - 2.0f / (e + 1.0f);
 }
-FACTEDIT__PRIV void fe__gelu(float *out, const float *inp, size_t N) {
+#ifdef FACTEDIT__VW
+/* e^x for |x| <= 88: x = n ln2 + r (n = round(x / ln2), ln2 split in two so r is exact to float
+   precision), e^r by its Taylor series to r^6 (|r| <= 0.347: truncation 1.2e-7 relative), times
+   2^n built in the exponent bits. */
+FACTEDIT__PRIV fe__vf fe__vexp(fe__vf x) {
+    fe__vf n, r, p;
+    x = fe__vmin(fe__vmax(x, fe__vbcast(-87.0f)), fe__vbcast(88.0f));
+    n = fe__vround(fe__vmul(x, fe__vbcast(1.44269504088896341f)));
+    r = fe__vfma(n, fe__vbcast(-0.693359375f), x);
+    r = fe__vfma(n, fe__vbcast(2.12194440e-4f), r);
+    p = fe__vfma(fe__vbcast(1.0f / 720.0f), r, fe__vbcast(1.0f / 120.0f));
+    p = fe__vfma(p, r, fe__vbcast(1.0f / 24.0f));
+    p = fe__vfma(p, r, fe__vbcast(1.0f / 6.0f));
+    p = fe__vfma(p, r, fe__vbcast(0.5f));
+    p = fe__vfma(p, r, fe__vbcast(1.0f));
+    p = fe__vfma(p, r, fe__vbcast(1.0f));
+    return fe__vmul(p, fe__vpow2i(n));
+}
+/* tanh(u) = 1 - 2 / (e^2u + 1), as fe__tanh (u clamped to +-15 there, to +-44 here: same floats) */
+FACTEDIT__PRIV fe__vf fe__vtanh(fe__vf u) {
+    fe__vf e = fe__vexp(fe__vmul(u, fe__vbcast(2.0f)));
+    return fe__vsub(fe__vbcast(1.0f), fe__vdiv(fe__vbcast(2.0f), fe__vadd(e, fe__vbcast(1.0f))));
+}
+#endif
+
+/* The scalar GELU (reference, and the tail of the SIMD loop). */
+FACTEDIT__PRIV void fe__gelu_ref(float *out, const float *inp, size_t N) {
     size_t i;
     for (i = 0; i < N; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + fe__tanh(FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
-
+FACTEDIT__PRIV void fe__gelu(float *out, const float *inp, size_t N) {
+    size_t i = 0;
+#ifdef FACTEDIT__VW
+    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
+    for (; i + FACTEDIT__VW <= N; i += FACTEDIT__VW) {
+        fe__vf x = fe__vload(inp + i), x3 = fe__vmul(fe__vmul(x, x), x);
+        fe__vf th = fe__vtanh(fe__vmul(s, fe__vfma(c, x3, x)));
+        fe__vstore(out + i, fe__vmul(fe__vmul(h, x), fe__vadd(one, th)));
+    }
+#endif
+    fe__gelu_ref(out + i, inp + i, N - i);
+}
 FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V) {
     int i;
     float mx = -INFINITY;
@@ -3658,13 +3732,27 @@ FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, co
 }
 
 /* gelu (tanh): key = 0.5 x (1 + tanh(s (x + 0.044715 x^3))), x = fch.  d (N) *= gelu'(fch), in place. */
-FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
+FACTEDIT__PRIV void fe__gelu_backward_ref(float *d, const float *fch, size_t N) {
     size_t i;
     for (i = 0; i < N; i++) {
         float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = fe__tanh(arg), sech2 = 1.0f - th * th;
         float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * FACTEDIT__GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         d[i] *= local;
     }
+}
+FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
+    size_t i = 0;
+#ifdef FACTEDIT__VW
+    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), c3 = fe__vbcast(3.0f * 0.044715f), h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
+    for (; i + FACTEDIT__VW <= N; i += FACTEDIT__VW) {
+        fe__vf x = fe__vload(fch + i), x2 = fe__vmul(x, x), th = fe__vtanh(fe__vmul(s, fe__vfma(fe__vmul(c, x2), x, x)));
+        fe__vf sech2 = fe__vsub(one, fe__vmul(th, th));
+        /* 0.5 (1 + th) + 0.5 x sech2 s (1 + 3 c x^2) */
+        fe__vf local = fe__vfma(fe__vmul(fe__vmul(h, x), fe__vmul(sech2, s)), fe__vfma(c3, x2, one), fe__vmul(h, fe__vadd(one, th)));
+        fe__vstore(d + i, fe__vmul(fe__vload(d + i), local));
+    }
+#endif
+    fe__gelu_backward_ref(d + i, fch + i, N - i);
 }
 
 /* attention (one row of the batch): for head h, position t,
@@ -4178,17 +4266,10 @@ struct fe_vobj {
     fe_state *s;
     fe__bspans sp;
     float *z, *dz, *zx, *dsite, *target_init, *work;   /* (nz,V) logits, (nz,V) d loss/d logits, (nz,C), (M,C), C, backward work */
+    float *resid0;                         /* (B,C): the clean block output of `layer` at each lookup */
     double *logp0, ti_norm2;               /* (nk,V) */
-    const float *delta;                    /* during a forward */
     void *alloc_user;
 };
-
-FACTEDIT__PRIV void fe__vobj_hook(void *user, fe_site site, int layer, int b, int pos0, int npos, float *rows, int width) {
-    fe_vobj *o = (fe_vobj *)user;
-    int p = o->lookup[b], i;
-    if (site != fe_site_mlp || layer != o->layer || !o->delta || p < pos0 || p >= pos0 + npos) return;
-    for (i = 0; i < width; i++) rows[(size_t)(p - pos0) * width + i] += o->delta[i];
-}
 
 FACTEDIT_API void fe_vobj_free(fe_vobj *o) {
     if (!o) return;
@@ -4244,7 +4325,7 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->vwd = sp->v_weight_decay;
     o->nz = o->np * o->nt + o->nk;
     ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->nt + 2 * (size_t)o->nz;
-    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + (size_t)C;
+    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + (size_t)C + (size_t)B * C;
     o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
     o->z = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
     o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->nk * V + 1));
@@ -4252,7 +4333,7 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->n = o->lookup + B;
     o->sp.fp = o->lookup; o->sp.tn = o->len; o->sp.B = B; o->sp.M = M; o->sp.Tmax = T;
     o->target = o->n + B; o->zb = o->target + o->nt; o->zt = o->zb + o->nz;
-    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C;
+    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C;
     if (!fe__backward_floats(m, &o->sp, o->nz, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
         { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
     memcpy(o->target, sp->target, sizeof(int) * (size_t)o->nt);
@@ -4272,6 +4353,7 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     if ((r = fe_forward(m, o->s, o->tokens, T, &fo, err)) != fe_ok) { fe_vobj_free(o); return r; }
     fe__vobj_head(o);
     memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
+    for (i = 0; i < B; i++) memcpy(o->resid0 + (size_t)i * C, fe_state_act(o->s, fe_site_resid, o->layer, i, o->lookup[i]), sizeof(float) * C);
     o->ti_norm2 = 0.0;
     for (i = 0; i < C; i++) o->ti_norm2 += (double)o->target_init[i] * o->target_init[i];
     if (!(o->ti_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
@@ -4293,13 +4375,19 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
     fe_backward_opts bo;
     for (i = 0; delta && i < C; i++) dn += (double)delta[i] * delta[i];
     dn = sqrt(dn);
-    /* layers < layer and each row's positions before its lookup do not depend on delta: recompute
-       the rest (the clean run left the KV cache and the lower layers in the state) */
-    memset(&fo, 0, sizeof fo);
-    fo.layer0 = o->layer; fo.hook = fe__vobj_hook; fo.hook_user = o;
-    o->delta = delta;
-    fe__forward_rows(m, o->s, NULL, 0, &fo, 0, o->lookup, o->n, o->s->scratch);
-    o->delta = NULL;
+    /* delta enters block `layer`'s output at each lookup (resid = resid_mid + mlp + delta); nothing
+       before it depends on delta, so blocks > layer are recomputed at each row's positions from its
+       lookup on (the clean run left the KV cache and the lower blocks in the state) */
+    for (b = 0; b < B; b++) {
+        float *r = fe_state_act(o->s, fe_site_resid, o->layer, b, o->lookup[b]);
+        const float *r0 = o->resid0 + (size_t)b * C;
+        for (i = 0; i < C; i++) r[i] = delta ? r0[i] + delta[i] : r0[i];
+    }
+    if (o->layer + 1 < m->config.num_layers) {
+        memset(&fo, 0, sizeof fo);
+        fo.layer0 = o->layer + 1;
+        fe__forward_rows(m, o->s, NULL, 0, &fo, 0, o->lookup, o->n, o->s->scratch);
+    }
     fe__vobj_head(o);
     /* nll: the mean over prompts and target tokens of -log p(target[j]) */
     for (b = 0; b < o->np; b++)
@@ -4405,6 +4493,7 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         no.max_evals = hp->max_evals > 0 ? hp->max_evals : 4 * no.max_iters;
         no.f_stop = hp->loss_stop; no.radius = R; no.gtol = 1e-8; no.ftol = 1e-5;
         no.init_step = sqrt(o->ti_norm2);   /* first step: |delta| = |target_init| */
+        no.max_ls = 10;   /* a line search that has halved its bracket ~8 times gains nothing more; evaluations are the cost */
         no.progress = fe__vsolve_progress; no.progress_user = &v;
         r = fe__ncg(C, x, fe__vsolve_fg, &v, &no, &ni, o->alloc_user, err);
         if (r == fe_ok) {
@@ -4497,7 +4586,7 @@ FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_er
     return fe_ok;
 }
 
-FACTEDIT_API void fe_cov_free(fe_cov *c) { if (c) { fe__free(c->alloc_user, c->m2); fe__free(c->alloc_user, c); } }
+FACTEDIT_API void fe_cov_free(fe_cov *c) { if (c) { fe__free(c->alloc_user, c->m2); fe__free(c->alloc_user, c->chol); fe__free(c->alloc_user, c); } }
 
 /* m2 += K^T K for n keys, in batches of 64: transposed to double, upper triangle, then mirrored. */
 FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err) {
@@ -4505,6 +4594,8 @@ FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_err
     size_t t0;
     double *kt = (double *)fe__malloc(c->alloc_user, sizeof(double) * 64 * (size_t)d);
     if (!kt) return fe__fail(err, fe_err_nomem, "cov: out of memory");
+    fe__free(c->alloc_user, c->chol);   /* the factor no longer matches */
+    c->chol = NULL;
     for (t0 = 0; t0 < n; t0 += 64) {
         int nb = (int)(n - t0 < 64 ? n - t0 : 64), t;
         for (t = 0; t < nb; t++) for (i = 0; i < d; i++) kt[(size_t)i * nb + t] = keys[(t0 + t) * d + i];
@@ -4557,13 +4648,81 @@ FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out) {
     for (i = 0; i < n; i++) out[i] = (float)(c->count > 0 ? c->m2[i] / c->count : 0.0);
 }
 
-/* A = m2 / count + ridge I, solved by PCG with the diagonal as preconditioner. */
+/* Dot product with 8 independent sums (the compiler vectorizes them; one chain would be
+   latency-bound): the Cholesky's inner loop. */
+FACTEDIT__PRIV double fe__dot8(const double *a, const double *b, int n) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0, j;
+    for (; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    for (; i < n; i++) s[0] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+/* L L^T = A (lower, row-major, d x d), left-looking in column blocks of 64: the diagonal block
+   row by row, then every row below it in parallel (each L[i][j] is one thread's fixed-order
+   dot product: thread-count independent). */
+FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
+    int d = c->dim, j0, bad = -1;
+    double inv = c->count > 0 ? 1.0 / c->count : 0.0, *L;
+    size_t bytes;
+    if (!(ridge >= 0)) return fe__fail(err, fe_err_arg, "cov: ridge %g must be >= 0", ridge);
+    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes)) return fe__fail(err, fe_err_limit, "cov: size overflow");
+    fe__free(c->alloc_user, c->chol);
+    c->chol = NULL;
+    L = (double *)fe__malloc(c->alloc_user, bytes);
+    if (!L) return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes for the Cholesky factor", (unsigned long)bytes);
+    for (j0 = 0; j0 < d && bad < 0; j0 += 64) {
+        int j1 = j0 + 64 < d ? j0 + 64 : d, i;
+        for (i = j0; i < j1 && bad < 0; i++) {
+            int j;
+            double *li = L + (size_t)i * d;
+            for (j = j0; j <= i; j++) {
+                double v = c->m2[(size_t)i * d + j] * inv + (i == j ? ridge : 0.0) - fe__dot8(li, L + (size_t)j * d, j);
+                if (j < i) li[j] = v / L[(size_t)j * d + j];
+                else if (v > 0) li[j] = sqrt(v);
+                else { bad = i; break; }
+            }
+        }
+        if (bad >= 0) break;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 16) if ((size_t)(d - j1) * (size_t)j1 * 64 > 200000)
+#endif
+        for (i = j1; i < d; i++) {
+            int j;
+            double *li = L + (size_t)i * d;
+            for (j = j0; j < j1; j++) li[j] = (c->m2[(size_t)i * d + j] * inv - fe__dot8(li, L + (size_t)j * d, j)) / L[(size_t)j * d + j];
+        }
+    }
+    if (bad >= 0) {
+        fe__free(c->alloc_user, L);
+        return fe__fail(err, fe_err_numeric, "cov: not positive definite at dimension %d with ridge %g (add a ridge)", bad, ridge);
+    }
+    c->chol = L; c->chol_ridge = ridge;
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* z = M^-1 r: M = L L^T (forward then backward substitution) when L is given, else diag(dg). */
+FACTEDIT__PRIV void fe__cov_precond(double *z, const double *r, const double *dg, const double *L, int d) {
+    int i, j;
+    if (!L) { for (i = 0; i < d; i++) z[i] = r[i] / dg[i]; return; }
+    for (i = 0; i < d; i++) z[i] = (r[i] - fe__dot8(L + (size_t)i * d, z, i)) / L[(size_t)i * d + i];   /* L y = r */
+    for (i = d - 1; i >= 0; i--) {   /* L^T z = y, by rows of L: z[i] done, its terms leave z[j < i] */
+        const double *li = L + (size_t)i * d;
+        z[i] /= li[i];
+        for (j = 0; j < i; j++) z[j] -= li[j] * z[i];
+    }
+}
+
+/* A = m2 / count + ridge I, solved by CG preconditioned with A's Cholesky factor (fe_cov_factor,
+   same ridge) or else with its diagonal. */
 FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err) {
     int d = c->dim, i, k;
     double inv = c->count > 0 ? 1.0 / c->count : 0.0, *w, *r, *z, *p, *ap, *dg, rz, bn = 0.0, rn;
+    const double *L = c->chol && c->chol_ridge == ridge ? c->chol : NULL;
     if (tol <= 0) tol = 1e-10;
     if (max_iter <= 0) max_iter = 10 * d;
-    w = (double *)fe__malloc(c->alloc_user, sizeof(double) * 5 * (size_t)d);
+    w = (double *)fe__calloc(c->alloc_user, sizeof(double) * 5 * (size_t)d);
     if (!w) return fe__fail(err, fe_err_nomem, "cov: out of memory");
     r = w; z = r + d; p = z + d; ap = p + d; dg = ap + d;
     for (i = 0; i < d; i++) {
@@ -4572,7 +4731,8 @@ FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *
         x[i] = 0.0; r[i] = rhs[i]; bn += r[i] * r[i];
     }
     bn = sqrt(bn);
-    for (i = 0; i < d; i++) { z[i] = r[i] / dg[i]; p[i] = z[i]; }
+    fe__cov_precond(z, r, dg, L, d);
+    for (i = 0; i < d; i++) p[i] = z[i];
     rz = fe__dot(r, z, d);
     rn = bn;
     for (k = 0; k < max_iter && rn > tol * bn; k++) {
@@ -4585,7 +4745,7 @@ FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *
         if (!(pap > 0)) { fe__free(c->alloc_user, w); return fe__fail(err, fe_err_numeric, "cov: matrix not positive definite (p.Ap = %g)", pap); }
         a = rz / pap;
         for (i = 0; i < d; i++) { x[i] += a * p[i]; r[i] -= a * ap[i]; }
-        for (i = 0; i < d; i++) z[i] = r[i] / dg[i];
+        fe__cov_precond(z, r, dg, L, d);
         rz2 = fe__dot(r, z, d);
         b = rz2 / rz;
         rz = rz2;

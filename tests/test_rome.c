@@ -507,7 +507,7 @@ static void test_vobj(data *d, rome_case *rc) {
     }
     TEST("value objective gradient vs finite differences (away from delta = 0)") {
         /* direction = gradient + noise, so the derivative stands well above float noise in the loss */
-        float dl[64], dp[64], v[64];
+        float dl[64] = {0}, dp[64] = {0}, v[64] = {0};
         fe_vparts p, q;
         fe_rng rng;
         double an = 0, ng = 0, fd;
@@ -751,6 +751,34 @@ static void test_keys_update(data *d, rome_case *rc) {
         for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / sqrt(nu));
         CHECKF(rel_err(u, u_ref, (size_t)C4) <= 1e-4, "u error %g", rel_err(u, u_ref, (size_t)C4));
         if (verbose) printf("  u: %d PCG iterations, error %.2e\n", it, rel_err(u, u_ref, (size_t)C4));
+    }
+    TEST("Cholesky-preconditioned CG: same u in <= 2 iterations; dropped by fe_cov_add; refuses a singular matrix") {
+        int it = 0, it0 = 0;
+        double *u2 = (double *)malloc(sizeof(double) * (size_t)C4), *u0 = (double *)malloc(sizeof(double) * (size_t)C4), worst = 0, n2 = 0;
+        float *zero = (float *)calloc((size_t)C4, sizeof(float));
+        fe_cov *sing = NULL;
+        fe_error ee;
+        CHECK_CODE(fe_cov_solve(cov, ridge, kstar, u0, 1e-12, 0, &it0, NULL), fe_ok);
+        CHECK_CODE(fe_cov_factor(cov, ridge, NULL), fe_ok);
+        CHECK_CODE(fe_cov_solve(cov, ridge, kstar, u2, 1e-12, 0, &it, NULL), fe_ok);
+        for (j = 0; j < C4; j++) { double dd = fabs(u2[j] - u0[j]); if (dd > worst) worst = dd; n2 += u0[j] * u0[j]; }
+        CHECKF(worst <= 1e-8 * sqrt(n2), "Cholesky vs Jacobi PCG: worst %g of |x| %g", worst, sqrt(n2));
+        CHECKF(it <= 2 && it < it0, "%d iterations with the factor, %d without", it, it0);
+        if (verbose) printf("  PCG iterations: Jacobi %d, Cholesky %d\n", it0, it);
+        /* another ridge: the factor is not used (Jacobi again, same answer as without it) */
+        CHECK_CODE(fe_cov_solve(cov, ridge * 2, kstar, u2, 1e-12, 0, &it, NULL), fe_ok);
+        CHECK(it > 2);
+        CHECK_CODE(fe_cov_new(&sing, C4, NULL, NULL), fe_ok);
+        CHECK_CODE(fe_cov_add(sing, zero, 1, NULL), fe_ok);   /* m2 = 0: singular without a ridge */
+        CHECK_CODE(fe_cov_factor(sing, 0.0, &ee), fe_err_numeric);
+        CHECK(strstr(ee.msg, "positive definite") != NULL && sing->chol == NULL);
+        CHECK_CODE(fe_cov_factor(sing, 1e-3, NULL), fe_ok);
+        CHECK(sing->chol != NULL);
+        CHECK_CODE(fe_cov_add(sing, zero, 1, NULL), fe_ok);
+        CHECK(sing->chol == NULL);
+        CHECK_CODE(fe_cov_factor(sing, -1.0, NULL), fe_err_arg);
+        fe_cov_free(sing);
+        free(u2); free(u0); free(zero);
     }
     TEST("cur_input / cur_output at the unprefixed prompt") {
         up.ids = kp[0].ids; up.n = kp[0].n; up.lookup = kp[0].lookup;   /* prefix 0 is empty */

@@ -32,43 +32,51 @@ static int max_threads(void) {
 #endif
 }
 
-/* FMA peak: 12 independent accumulator chains per thread, enough to cover FMA latency x ports. */
-static double fma_loop(long iters) {
+/* FMA peak: 16 independent accumulator chains per thread, enough to cover FMA latency x ports.
+   Every chain starts from a different value: chains that start equal compute equal values, and
+   the compiler merges them into one (session 1's bench did exactly that and reported 3x the real
+   peak). */
 #if defined(__AVX512F__)
-    __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    long i;
-    float out[16];
-    for (i = 0; i < iters; i++) {
-        a0 = _mm512_fmadd_ps(a0, m, c); a1 = _mm512_fmadd_ps(a1, m, c); a2 = _mm512_fmadd_ps(a2, m, c); a3 = _mm512_fmadd_ps(a3, m, c);
-        a4 = _mm512_fmadd_ps(a4, m, c); a5 = _mm512_fmadd_ps(a5, m, c); a6 = _mm512_fmadd_ps(a6, m, c); a7 = _mm512_fmadd_ps(a7, m, c);
-        a8 = _mm512_fmadd_ps(a8, m, c); a9 = _mm512_fmadd_ps(a9, m, c); a10 = _mm512_fmadd_ps(a10, m, c); a11 = _mm512_fmadd_ps(a11, m, c);
-    }
-    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-    _mm512_storeu_ps(out, a0);
-    return out[0] + (double)iters * 12 * 16 * 2;
+typedef __m512 bench_vf;
+#define BENCH_VW 16
+#define BENCH_SET1(x) _mm512_set1_ps(x)
+#define BENCH_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define BENCH_ADD(a, b) _mm512_add_ps(a, b)
+#define BENCH_STORE(p, v) _mm512_storeu_ps(p, v)
 #elif defined(__AVX2__) && defined(__FMA__)
-    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+typedef __m256 bench_vf;
+#define BENCH_VW 8
+#define BENCH_SET1(x) _mm256_set1_ps(x)
+#define BENCH_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define BENCH_ADD(a, b) _mm256_add_ps(a, b)
+#define BENCH_STORE(p, v) _mm256_storeu_ps(p, v)
+#endif
+static double fma_loop(long iters) {
+#ifdef BENCH_VW
+    bench_vf m = BENCH_SET1(0.999999f), c = BENCH_SET1(1e-7f);
+    bench_vf a0 = BENCH_SET1(1.000f), a1 = BENCH_SET1(1.001f), a2 = BENCH_SET1(1.002f), a3 = BENCH_SET1(1.003f);
+    bench_vf a4 = BENCH_SET1(1.004f), a5 = BENCH_SET1(1.005f), a6 = BENCH_SET1(1.006f), a7 = BENCH_SET1(1.007f);
+    bench_vf a8 = BENCH_SET1(1.008f), a9 = BENCH_SET1(1.009f), a10 = BENCH_SET1(1.010f), a11 = BENCH_SET1(1.011f);
+    bench_vf a12 = BENCH_SET1(1.012f), a13 = BENCH_SET1(1.013f), a14 = BENCH_SET1(1.014f), a15 = BENCH_SET1(1.015f);
+    float out[BENCH_VW];
     long i;
-    float out[8];
     for (i = 0; i < iters; i++) {
-        a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c); a3 = _mm256_fmadd_ps(a3, m, c);
-        a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c); a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c);
-        a8 = _mm256_fmadd_ps(a8, m, c); a9 = _mm256_fmadd_ps(a9, m, c); a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
+        a0 = BENCH_FMA(a0, m, c); a1 = BENCH_FMA(a1, m, c); a2 = BENCH_FMA(a2, m, c); a3 = BENCH_FMA(a3, m, c);
+        a4 = BENCH_FMA(a4, m, c); a5 = BENCH_FMA(a5, m, c); a6 = BENCH_FMA(a6, m, c); a7 = BENCH_FMA(a7, m, c);
+        a8 = BENCH_FMA(a8, m, c); a9 = BENCH_FMA(a9, m, c); a10 = BENCH_FMA(a10, m, c); a11 = BENCH_FMA(a11, m, c);
+        a12 = BENCH_FMA(a12, m, c); a13 = BENCH_FMA(a13, m, c); a14 = BENCH_FMA(a14, m, c); a15 = BENCH_FMA(a15, m, c);
     }
-    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    _mm256_storeu_ps(out, a0);
-    return out[0] + (double)iters * 12 * 8 * 2;
+    a0 = BENCH_ADD(BENCH_ADD(BENCH_ADD(a0, a1), BENCH_ADD(a2, a3)), BENCH_ADD(BENCH_ADD(a4, a5), BENCH_ADD(a6, a7)));
+    a8 = BENCH_ADD(BENCH_ADD(BENCH_ADD(a8, a9), BENCH_ADD(a10, a11)), BENCH_ADD(BENCH_ADD(a12, a13), BENCH_ADD(a14, a15)));
+    BENCH_STORE(out, BENCH_ADD(a0, a8));
+    return out[0] + (double)iters * 16 * BENCH_VW * 2;
 #else
-    float a[12];
+    float a[16];
     long i;
     int j;
-    for (j = 0; j < 12; j++) a[j] = 1.0f;
-    for (i = 0; i < iters; i++) for (j = 0; j < 12; j++) a[j] = a[j] * 0.999999f + 1e-7f;
-    return a[0] + (double)iters * 12 * 2;
+    for (j = 0; j < 16; j++) a[j] = 1.0f + 1e-3f * (float)j;
+    for (i = 0; i < iters; i++) for (j = 0; j < 16; j++) a[j] = a[j] * 0.999999f + 1e-7f;
+    return a[0] + (double)iters * 16 * 2;
 #endif
 }
 
@@ -84,7 +92,7 @@ static double peak_gflops(int threads) {
 #endif
         {
             double f = fma_loop(iters);
-            flops += f - fmod(f, 2.0 * 12) ; /* the float result keeps the loop alive; flops dominate */
+            flops += f - fmod(f, 2.0 * 16); /* the float result keeps the loop alive; flops dominate */
         }
         (void)threads;
         {

@@ -252,6 +252,14 @@ static int load_stats(const char *cmd, const char *path, const fe_model *m, fe_c
     return 0;
 }
 
+/* The covariance's Cholesky factor for this ridge, once per run: every u then takes one or two
+   CG iterations. A matrix that is not positive definite keeps the Jacobi-preconditioned CG. */
+static void factor_stats(const char *cmd, fe_cov *cov, double ridge, int quiet) {
+    fe_error e;
+    if (fe_cov_factor(cov, ridge, &e) != fe_ok && !quiet)
+        fprintf(stderr, "factedit %s: note: %s; solving with Jacobi-preconditioned CG instead\n", cmd, e.msg);
+}
+
 static void no_stats_warning(const char *cmd) {
     fprintf(stderr,
             "factedit %s: WARNING: no --stats: the key covariance is taken as the identity (C = I, u = k*/|k*|).\n"
@@ -483,6 +491,7 @@ int fe_cmd_edit(int argc, char **argv) {
         hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
         if (hp.solver == fe_solver_adam) hp.max_iters = 20;
         hp.cov_ridge = ridge;
+        if (cov) factor_stats("edit", cov, ridge, quiet);
     }
     /* the request (for a patch: as far as it was recorded) */
     q.prompt = prompt; q.subject = subject; q.target = target;
@@ -1059,6 +1068,7 @@ int fe_cmd_eval(int argc, char **argv) {
     hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
     if (hp.solver == fe_solver_adam) hp.max_iters = 20;
     hp.cov_ridge = ridge;
+    if (cov) factor_stats("eval", cov, ridge, quiet);
     if (!quiet && !templates_path) fprintf(stderr, "factedit eval: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
     if ((rc = make_templates("eval", m, v, templates_path, seed, &tpl)) != 0) goto done;
     total = (int)fe_cf_count(set);
