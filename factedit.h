@@ -3451,6 +3451,22 @@ FACTEDIT_API const float *fe_state_logits(const fe_state *s, int b, int pos) {
     return s->logits + ((size_t)b * s->T + (size_t)pos) * V;
 }
 
+/* Dot product of two float rows: SIMD partial sums, then the tail (attention's q.k and dy.v;
+   head sizes are multiples of 16 in every GPT-2). */
+FACTEDIT__PRIV float fe__sdot(const float *a, const float *b, int n) {
+    int i = 0;
+    float s = 0.0f;
+#ifdef FACTEDIT__VW
+    if (n >= FACTEDIT__VW) {
+        fe__vf acc = fe__vmul(fe__vload(a), fe__vload(b));
+        for (i = FACTEDIT__VW; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) acc = fe__vfma(fe__vload(a + i), fe__vload(b + i), acc);
+        s = fe__vhsum(acc);
+    }
+#endif
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* Causal self-attention for row b, positions [p0, p0+n), one head per task.
    qkv (T,3C) of this row -> att (NH,T,T) probabilities, atty (T,C). */
 FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int T, int C, int NH, int p0, int n) {
@@ -3465,10 +3481,7 @@ FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int
             const float *q = qkv + (size_t)t * 3 * C + h * hs;
             float *a = att + ((size_t)h * T + t) * T, mx = -INFINITY, sum = 0.0f, *y = atty + (size_t)t * C + h * hs;
             for (t2 = 0; t2 <= t; t2++) {
-                const float *k = qkv + (size_t)t2 * 3 * C + C + h * hs;
-                float d = 0.0f;
-                for (i = 0; i < hs; i++) d += q[i] * k[i];
-                d *= scale;
+                float d = fe__sdot(q, qkv + (size_t)t2 * 3 * C + C + h * hs, hs) * scale;
                 a[t2] = d;
                 if (d > mx) mx = d;
             }
@@ -3776,8 +3789,8 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
             /* y = a . v:  da = dy . v,  dv += a dy */
             for (t2 = 0; t2 <= t; t2++) {
                 const float *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
-                float *dv = dqkv + (size_t)t2 * C3 + 2 * C + h * hs, d = 0.0f;
-                for (i = 0; i < hs; i++) { d += dy[i] * v[i]; dv[i] += a[t2] * dy[i]; }
+                float *dv = dqkv + (size_t)t2 * C3 + 2 * C + h * hs, d = fe__sdot(dy, v, hs);
+                for (i = 0; i < hs; i++) dv[i] += a[t2] * dy[i];
                 da[t2] = d;
                 sum += a[t2] * d;
             }
