@@ -487,16 +487,19 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
        wd   = v_weight_decay * |delta| / |target_init|^2  (ROME's formula: |delta|, not squared)
        loss = nll + kl_factor * kl + wd
    target_init = the clean MLP output at prompt 0's lookup. All prompts run as rows of one state,
-   right-padded (causal attention: padding never changes earlier positions); each evaluation
-   recomputes layers >= layer only and runs the backward from the logits down to the MLP output
-   of `layer`, positions >= the smallest lookup only.
-   Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search, restarts;
-   projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
+   right-padded (causal attention: padding never changes earlier positions). An evaluation adds
+   delta to block `layer`'s output at each lookup, recomputes blocks > layer at each row's own
+   positions from its lookup on (ragged spans, all rows in one matmul), computes logits only at
+   the np * len(target) + nk scored positions, and runs the backward from those logits down to
+   block `layer`'s output over the same spans.
+   Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search of at most 10
+   evaluations, restarts; projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
    20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
    Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
    Covariance: C = E[k k^T] (uncentered, accumulated in double); u = normalize((C + ridge I)^-1 k*)
-   by Jacobi-preconditioned linear CG in double (no covariance: u = k* / |k*|, ROME without
-   mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
+   by preconditioned linear CG in double: with fe_cov_factor's Cholesky factor of C + ridge I as
+   the preconditioner (ROME's cached inverse; one or two iterations) or else Jacobi (no
+   covariance: u = k* / |k*|, ROME without mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
    the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in]).
    Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
    it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
@@ -575,7 +578,9 @@ typedef struct fe_rome_hparams {
 } fe_rome_hparams;
 
 typedef struct fe_rome_report {
-    int iters, evals;            /* solver iterations and gradient evaluations */
+    int iters, evals, grads;     /* solver iterations, objective evaluations (forward passes) and gradient
+                                    evaluations (backward passes; CG computes a trial's gradient only
+                                    when the line search needs it, Adam at every step) */
     int status;                  /* 0 loss < loss_stop, 1 converged (tiny gradient / no progress), 2 iteration or evaluation cap */
     fe_vparts first, last;       /* at delta = 0 and at the returned delta */
     double delta_norm, clamp;    /* |delta| and the clamp radius */
@@ -4089,7 +4094,8 @@ FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, f
    descent direction points outward. Restarts (steepest descent) every restart_every iterations,
    when the direction is not a descent direction, and when the boundary becomes (in)active. */
 
-typedef fe_result (*fe__fg_fn)(void *user, const double *x, double *f, double *g, fe_error *err);
+typedef fe_result (*fe__fg_fn)(void *user, const double *x, double *f, double *g, fe_error *err);   /* g NULL: f only */
+typedef fe_result (*fe__glast_fn)(void *user, double *g, fe_error *err);   /* g at the point of the last fg call */
 typedef struct fe__ncg_opts {
     int max_iters, max_evals;   /* defaults 100, 4 max_iters */
     double f_stop;              /* stop when f < f_stop (-inf: off) */
@@ -4100,39 +4106,69 @@ typedef struct fe__ncg_opts {
     double ftol;                /* stop when f_prev - f <= ftol * max(1, |f|) (0: off) */
     double c2;                  /* strong-Wolfe curvature constant (0: 0.1) */
     int max_ls;                 /* evaluations per line search (0: 20) */
+    fe__glast_fn grad_last;     /* set: line-search trials compute f first and the gradient only when
+                                   they pass Armijo (a rejected trial costs a forward, no backward) */
     void (*progress)(void *user, int iter, int evals, double f, const double *x);
     void *progress_user;
 } fe__ncg_opts;
-typedef struct fe__ncg_info { int iters, evals, restarts, status; double f; } fe__ncg_info;  /* status as fe_rome_report */
+typedef struct fe__ncg_info { int iters, evals, grads, restarts, status; double f; } fe__ncg_info;  /* evals: of f; grads: of g; status as fe_rome_report */
 
 FACTEDIT__PRIV double fe__dot(const double *a, const double *b, int n) { double s = 0.0; int i; for (i = 0; i < n; i++) s += a[i] * b[i]; return s; }
 
 typedef struct fe__ls {
     int n; double R; const double *x, *d; double *y, *g;   /* trial point and gradient */
-    fe__fg_fn fg; void *user; int *evals;
+    fe__fg_fn fg; fe__glast_fn gl; void *user; int *evals, *grads;
+    double ny; int have_g;                                  /* |x + a d| before projection; g holds the trial's gradient */
 } fe__ls;
 
-/* phi(a) = f(P(x + a d)) and phi'(a); trial point in ls->y, its gradient in ls->g. */
-FACTEDIT__PRIV fe_result fe__ls_eval(fe__ls *ls, double a, double *phi, double *dphi, fe_error *err) {
+/* phi(a) = f(P(x + a d)); the trial point in ls->y. Without lazy gradients (ls->gl NULL) its
+   gradient comes along (ls->have_g). */
+FACTEDIT__PRIV fe_result fe__ls_f(fe__ls *ls, double a, double *phi, fe_error *err) {
     int i, n = ls->n;
-    double ny, yd, yg, gd;
     fe_result r;
     for (i = 0; i < n; i++) ls->y[i] = ls->x[i] + a * ls->d[i];
-    ny = sqrt(fe__dot(ls->y, ls->y, n));
-    if (ls->R > 0 && ny > ls->R) {
-        double k = ls->R / ny;
+    ls->ny = sqrt(fe__dot(ls->y, ls->y, n));
+    if (ls->R > 0 && ls->ny > ls->R) {
+        double k = ls->R / ls->ny;
         for (i = 0; i < n; i++) ls->y[i] *= k;
     }
     (*ls->evals)++;
-    if ((r = ls->fg(ls->user, ls->y, phi, ls->g, err)) != fe_ok) return r;
+    ls->have_g = !ls->gl;
+    if (ls->have_g) (*ls->grads)++;
+    if ((r = ls->fg(ls->user, ls->y, phi, ls->gl ? NULL : ls->g, err)) != fe_ok) return r;
+    if (!(*phi == *phi)) return fe__fail(err, fe_err_numeric, "ncg: objective is NaN");
+    return fe_ok;
+}
+/* phi'(a) at the last trial, computing its gradient first if it was not. */
+FACTEDIT__PRIV fe_result fe__ls_g(fe__ls *ls, double *dphi, fe_error *err) {
+    int n = ls->n;
+    double gd, yd, yg;
+    fe_result r;
+    if (!ls->have_g) {
+        (*ls->grads)++;
+        if ((r = ls->gl(ls->user, ls->g, err)) != fe_ok) return r;
+        ls->have_g = 1;
+    }
     gd = fe__dot(ls->g, ls->d, n);
-    if (ls->R > 0 && ny > ls->R) {   /* dP/da = (R/|y|)(d - (yhat . d) yhat) */
+    if (ls->R > 0 && ls->ny > ls->R) {   /* dP/da = (R/|y|)(d - (yhat . d) yhat) */
         yd = fe__dot(ls->y, ls->d, n) / ls->R;
         yg = fe__dot(ls->y, ls->g, n) / ls->R;
-        *dphi = (ls->R / ny) * (gd - yd * yg);
+        *dphi = (ls->R / ls->ny) * (gd - yd * yg);
     } else *dphi = gd;
-    if (!(*phi == *phi) || !(*dphi == *dphi)) return fe__fail(err, fe_err_numeric, "ncg: objective is NaN");
+    if (!(*dphi == *dphi)) return fe__fail(err, fe_err_numeric, "ncg: gradient is NaN");
     return fe_ok;
+}
+
+/* Minimizer of the quadratic through (a, fa) with slope ga and (b, fb), kept in the middle 80%:
+   the zoom step when b's slope was not computed. */
+FACTEDIT__PRIV double fe__quad_min(double a, double fa, double ga, double b, double fb) {
+    double w = b - a, den = 2.0 * (fb - fa - ga * w), z, lo = a < b ? a : b, hi = a < b ? b : a, aw = fabs(w);
+    if (!(den > 0)) return 0.5 * (a + b);
+    z = a - ga * w * w / den;
+    if (!(z == z)) return 0.5 * (a + b);
+    if (z < lo + 0.1 * aw) z = lo + 0.1 * aw;
+    if (z > hi - 0.1 * aw) z = hi - 0.1 * aw;
+    return z;
 }
 
 /* Safeguarded cubic minimizer between (a, fa, ga) and (b, fb, gb), kept in the middle 80%. */
@@ -4156,31 +4192,40 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
     int i, n = ls->n, used = 0;
     fe_result r;
     double lo = 0, flo = 0, glo = 0, hi = 0, fhi = 0, ghi = 0;
-    int zoom = 0;
+    int zoom = 0, hi_g = 0;   /* hi_g: the slope at hi is known */
     *ok = 0;
+    g = 0.0;
+    /* an Armijo point below the best so far (its gradient is known by then) */
 #define FACTEDIT__LS_KEEP() do { if (f < best && f <= f0 + c1 * a * g0) { best = f; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; *ok = 2; } } while (0)
     /* bracketing phase */
     for (i = 0; i < max_evals && !zoom; i++) {
-        if ((r = fe__ls_eval(ls, a, &f, &g, err)) != fe_ok) return r;
+        if ((r = fe__ls_f(ls, a, &f, err)) != fe_ok) return r;
         used++;
+        if (f > f0 + c1 * a * g0 || (i > 0 && f >= f_prev)) {
+            if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
+            lo = a_prev; flo = f_prev; glo = g_prev; hi = a; fhi = f; ghi = g; hi_g = ls->have_g; zoom = 1; break;
+        }
+        if ((r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
         FACTEDIT__LS_KEEP();
-        if (f > f0 + c1 * a * g0 || (i > 0 && f >= f_prev)) { lo = a_prev; flo = f_prev; glo = g_prev; hi = a; fhi = f; ghi = g; zoom = 1; break; }
         if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
-        if (g >= 0) { lo = a; flo = f; glo = g; hi = a_prev; fhi = f_prev; ghi = g_prev; zoom = 1; break; }
+        if (g >= 0) { lo = a; flo = f; glo = g; hi = a_prev; fhi = f_prev; ghi = g_prev; hi_g = 1; zoom = 1; break; }
         a_prev = a; f_prev = f; g_prev = g;
         a *= 3.0;
     }
     /* zoom phase: lo satisfies Armijo with the lowest value so far, [lo, hi] holds a Wolfe point */
     while (zoom && used < max_evals) {
-        a = fe__cubic_min(lo, flo, glo, hi, fhi, ghi);
+        a = hi_g ? fe__cubic_min(lo, flo, glo, hi, fhi, ghi) : fe__quad_min(lo, flo, glo, hi, fhi);
         if (fabs(hi - lo) <= 1e-14 * (fabs(lo) + fabs(hi))) break;
-        if ((r = fe__ls_eval(ls, a, &f, &g, err)) != fe_ok) return r;
+        if ((r = fe__ls_f(ls, a, &f, err)) != fe_ok) return r;
         used++;
-        FACTEDIT__LS_KEEP();
-        if (f > f0 + c1 * a * g0 || f >= flo) { hi = a; fhi = f; ghi = g; }
-        else {
+        if (f > f0 + c1 * a * g0 || f >= flo) {
+            if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
+            hi = a; fhi = f; ghi = g; hi_g = ls->have_g;
+        } else {
+            if ((r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
+            FACTEDIT__LS_KEEP();
             if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
-            if (g * (hi - lo) >= 0) { hi = lo; fhi = flo; ghi = glo; }
+            if (g * (hi - lo) >= 0) { hi = lo; fhi = flo; ghi = glo; hi_g = 1; }
             lo = a; flo = f; glo = g;
         }
     }
@@ -4202,7 +4247,7 @@ FACTEDIT__PRIV int fe__ncg_proj_grad(const double *x, const double *g, double *g
 
 FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, const fe__ncg_opts *o, fe__ncg_info *info, void *alloc_user, fe_error *err) {
     int max_iters = o->max_iters > 0 ? o->max_iters : 100, max_evals = o->max_evals > 0 ? o->max_evals : 4 * max_iters;
-    int restart_every = o->restart_every > 0 ? o->restart_every : n, evals = 0, k, i, since = 0, on_bound = 0, ok, max_ls = o->max_ls > 0 ? o->max_ls : 20;
+    int restart_every = o->restart_every > 0 ? o->restart_every : n, evals = 0, grads = 0, k, i, since = 0, on_bound = 0, ok, max_ls = o->max_ls > 0 ? o->max_ls : 20;
     double c2 = o->c2 > 0 ? o->c2 : 0.1;
     double gtol = o->gtol > 0 ? o->gtol : 1e-10, R = o->radius, f, f_prev = 0, fnew, a, a_prev = 0, g0, g0_prev = 0, nx;
     double *buf, *g, *ge, *ge_old, *d, *y, *gy, *xn, *gn;
@@ -4215,8 +4260,8 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
     nx = sqrt(fe__dot(x, x, n));
     if (R > 0 && nx > R) for (i = 0; i < n; i++) x[i] *= R / nx;
     if ((r = fg(user, x, &f, g, err)) != fe_ok) goto done;
-    evals = 1;
-    ls.n = n; ls.R = R; ls.x = x; ls.d = d; ls.y = y; ls.g = gy; ls.fg = fg; ls.user = user; ls.evals = &evals;
+    evals = grads = 1;
+    ls.n = n; ls.R = R; ls.x = x; ls.d = d; ls.y = y; ls.g = gy; ls.fg = fg; ls.gl = o->grad_last; ls.user = user; ls.evals = &evals; ls.grads = &grads;
     info->status = 2;
     for (k = 0; k < max_iters; k++) {
         int bound = fe__ncg_proj_grad(x, g, ge, n, R), restart;
@@ -4261,7 +4306,7 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
         if (o->ftol > 0 && f_prev - f <= o->ftol * (fabs(f) > 1 ? fabs(f) : 1)) { info->status = 1; break; }
     }
 done:
-    info->evals = evals;
+    info->evals = evals; info->grads = grads;
     info->f = f;
     fe__free(alloc_user, buf);
     return r;
@@ -4280,6 +4325,7 @@ struct fe_vobj {
     fe__bspans sp;
     float *z, *dz, *zx, *dsite, *target_init, *work;   /* (nz,V) logits, (nz,V) d loss/d logits, (nz,C), (M,C), C, backward work */
     float *resid0;                         /* (B,C): the clean block output of `layer` at each lookup */
+    float *delta; double dn;               /* C: the last evaluated delta and its norm */
     double *logp0, ti_norm2;               /* (nk,V) */
     void *alloc_user;
 };
@@ -4338,7 +4384,7 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->vwd = sp->v_weight_decay;
     o->nz = o->np * o->nt + o->nk;
     ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->nt + 2 * (size_t)o->nz;
-    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + (size_t)C + (size_t)B * C;
+    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + 2 * (size_t)C + (size_t)B * C;
     o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
     o->z = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
     o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->nk * V + 1));
@@ -4346,7 +4392,7 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->n = o->lookup + B;
     o->sp.fp = o->lookup; o->sp.tn = o->len; o->sp.B = B; o->sp.M = M; o->sp.Tmax = T;
     o->target = o->n + B; o->zb = o->target + o->nt; o->zt = o->zb + o->nz;
-    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C;
+    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C; o->delta = o->resid0 + (size_t)B * C;
     if (!fe__backward_floats(m, &o->sp, o->nz, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
         { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
     memcpy(o->target, sp->target, sizeof(int) * (size_t)o->nt);
@@ -4380,12 +4426,12 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     return fe_ok;
 }
 
+FACTEDIT__PRIV void fe__vobj_grad(fe_vobj *o, float *grad);
 FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *parts, float *grad, fe_error *err) {
     const fe_model *m = o->m;
     int B = o->B, V = o->V, C = o->C, b, j, i, row;
     double nll = 0.0, kl = 0.0, dn = 0.0, wd;
     fe_forward_opts fo;
-    fe_backward_opts bo;
     for (i = 0; delta && i < C; i++) dn += (double)delta[i] * delta[i];
     dn = sqrt(dn);
     /* delta enters block `layer`'s output at each lookup (resid = resid_mid + mlp + delta); nothing
@@ -4410,10 +4456,8 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
             float *d = o->dz + (size_t)(b * o->nt + j) * V;
             double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->nt * o->np);
             nll += (lse - z[y]) * sc;
-            if (grad) {
-                for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);
-                d[y] -= (float)sc;
-            }
+            for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);   /* d loss / d z, kept for fe__vobj_grad */
+            d[y] -= (float)sc;
         }
     /* kl: KL(p_delta || p_0) = sum p (log p - log p0);  d/dz_i = p_i (log p_i - log p0_i - KL) */
     for (j = 0; j < o->nk; j++) {
@@ -4426,23 +4470,32 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
         lse = fe__logsumexp(z, V);
         for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; k += exp(lp) * (lp - lp0[i]); }
         kl += k / o->nk;
-        if (grad) for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] = (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
+        for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] = (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
     }
     wd = (double)o->vwd * dn / o->ti_norm2;
     if (parts) { parts->nll = nll; parts->kl = kl; parts->wd = wd; parts->loss = nll + o->kl_factor * kl + wd; }
-    if (!grad) { fe__ok(err); return fe_ok; }
-    /* backward from the scored rows down to layer `layer`'s MLP output, row b's positions >= its lookup */
+    for (i = 0; i < C; i++) o->delta[i] = delta ? delta[i] : 0.0f;
+    o->dn = dn;
+    if (grad) fe__vobj_grad(o, grad);
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* The gradient at the point of the last fe_vobj_eval, from the state and dz it left: the
+   backward from the scored rows down to block `layer`'s output, row b's positions >= its lookup,
+   plus the weight decay's. Lets a line search pay for a backward only where it needs one. */
+FACTEDIT__PRIV void fe__vobj_grad(fe_vobj *o, float *grad) {
+    fe_backward_opts bo;
+    int B = o->B, C = o->C, b, i;
     memset(&bo, 0, sizeof bo);
     bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer;
-    fe__backward_core(m, o->s, &o->sp, o->nz, o->dz, o->zb, o->zt, &bo, o->dsite, o->work);
+    fe__backward_core(o->m, o->s, &o->sp, o->nz, o->dz, o->zb, o->zt, &bo, o->dsite, o->work);
     for (i = 0; i < C; i++) {
-        double g = dn > 0 ? (double)o->vwd * delta[i] / (dn * o->ti_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
+        double g = o->dn > 0 ? (double)o->vwd * o->delta[i] / (o->dn * o->ti_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
         size_t k = 0;
         for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->n[b]; }   /* compact row of (b, lookup[b]) */
         grad[i] = (float)g;
     }
-    fe__ok(err);
-    return fe_ok;
 }
 
 FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m) {
@@ -4464,11 +4517,20 @@ FACTEDIT__PRIV fe_result fe__vsolve_fg(void *user, const double *x, double *f, d
     int i, C = v->o->C;
     fe_result r;
     for (i = 0; i < C; i++) v->df[i] = (float)x[i];
-    if ((r = fe_vobj_eval(v->o, v->df, &v->parts, v->gf, err)) != fe_ok) return r;
-    for (i = 0; i < C; i++) g[i] = v->gf[i];
+    if ((r = fe_vobj_eval(v->o, v->df, &v->parts, g ? v->gf : NULL, err)) != fe_ok) return r;
+    for (i = 0; g && i < C; i++) g[i] = v->gf[i];
     *f = v->parts.loss;
     if (v->nhist < v->cap) v->hist[v->nhist] = v->parts;
     v->nhist++;
+    return fe_ok;
+}
+
+FACTEDIT__PRIV fe_result fe__vsolve_glast(void *user, double *g, fe_error *err) {
+    fe__vsolve *v = (fe__vsolve *)user;
+    int i;
+    (void)err;
+    fe__vobj_grad(v->o, v->gf);
+    for (i = 0; i < v->o->C; i++) g[i] = v->gf[i];
     return fe_ok;
 }
 
@@ -4508,9 +4570,10 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         no.init_step = sqrt(o->ti_norm2);   /* first step: |delta| = |target_init| */
         no.max_ls = 10;   /* a line search that has halved its bracket ~8 times gains nothing more; evaluations are the cost */
         no.progress = fe__vsolve_progress; no.progress_user = &v;
+        no.grad_last = fe__vsolve_glast;   /* rejected line-search trials skip the backward */
         r = fe__ncg(C, x, fe__vsolve_fg, &v, &no, &ni, o->alloc_user, err);
         if (r == fe_ok) {
-            rp.iters = ni.iters; rp.evals = ni.evals; rp.status = ni.status;
+            rp.iters = ni.iters; rp.evals = ni.evals; rp.grads = ni.grads; rp.status = ni.status;
             if (v.nhist) rp.first = v.hist[0];
             for (i = 0; i < C; i++) delta[i] = (float)x[i];
             r = fe_vobj_eval(o, delta, &rp.last, NULL, err);
@@ -4524,7 +4587,7 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         for (it = 0; it < steps; it++) {
             double n2 = 0.0;
             if ((r = fe_vobj_eval(o, delta, &v.parts, v.gf, err)) != fe_ok) break;
-            rp.evals++;
+            rp.evals++; rp.grads++;
             if (it == 0) rp.first = v.parts;
             rp.last = v.parts;
             for (i = 0; i < C; i++) n2 += (double)delta[i] * delta[i];

@@ -593,8 +593,8 @@ int fe_cmd_edit(int argc, char **argv) {
     if (!json) {
         const fe_rome_report *rp = &ed->report;
         if (!apply_path)
-            printf("  %s after %d iterations and %d evaluations in %.2f s: loss %.4f -> %.4f, |delta| %.4g (clamp %.4g), u: %s\n",
-                   status_text(rp->status), rp->iters, rp->evals, t0, rp->first.loss, rp->last.loss, rp->delta_norm, rp->clamp,
+            printf("  %s after %d iterations, %d evaluations and %d gradients in %.2f s: loss %.4f -> %.4f, |delta| %.4g (clamp %.4g), u: %s\n",
+                   status_text(rp->status), rp->iters, rp->evals, rp->grads, t0, rp->first.loss, rp->last.loss, rp->delta_norm, rp->clamp,
                    cov ? "C^-1 k* by PCG" : "k*/|k*| (no covariance)");
         printf("\nafter the edit:\n");
         for (i = 0; i < nshown; i++) { printf("  %-10s ", sh[i].kind); print_quoted(stdout, sh[i].text, strlen(sh[i].text)); printf("\n"); print_top(v, &sh[i].after); }
@@ -637,8 +637,8 @@ int fe_cmd_edit(int argc, char **argv) {
         jb_puts(&jb, ", \"greedy_before\": "); jb_cstr(&jb, gen_before);
         jb_puts(&jb, ", \"greedy_after\": "); jb_cstr(&jb, gen_after);
         jb_puts(&jb, ", \"trace\": ["); if (tracebuf.p) jb_puts(&jb, tracebuf.p); jb_puts(&jb, "]");
-        jb_printf(&jb, ", \"report\": {\"status\": \"%s\", \"iters\": %d, \"evals\": %d, \"cg_iters\": %d, \"first\": {\"loss\": ",
-                  status_text(rp->status), rp->iters, rp->evals, rp->cg_iters);
+        jb_printf(&jb, ", \"report\": {\"status\": \"%s\", \"iters\": %d, \"evals\": %d, \"grads\": %d, \"cg_iters\": %d, \"first\": {\"loss\": ",
+                  status_text(rp->status), rp->iters, rp->evals, rp->grads, rp->cg_iters);
         jb_num(&jb, rp->first.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->first.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->first.kl);
         jb_puts(&jb, ", \"wd\": "); jb_num(&jb, rp->first.wd); jb_puts(&jb, "}, \"last\": {\"loss\": ");
         jb_num(&jb, rp->last.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->last.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->last.kl);
@@ -811,7 +811,7 @@ static void eval_report(jbuf *b, const char *config_json, int si, int sn, const 
         jb_printf(b, "%s\n{\"index\": %d, \"case_id\": %d, \"pre\": ", i ? "," : "", rows[i].index, r->case_id);
         json_scores(b, &r->pre);
         jb_puts(b, ", \"post\": "); json_scores(b, &r->post);
-        jb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals);
+        jb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"grads\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals, r->report.grads);
         jb_num(b, r->report.first.loss); jb_puts(b, ", \"loss_last\": "); jb_num(b, r->report.last.loss);
         jb_puts(b, ", \"delta_norm\": "); jb_num(b, r->report.delta_norm); jb_puts(b, "}");
     }
@@ -928,7 +928,7 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
                  json_metric(fe_json_get(post, "ps"), &r.r.post.ps) && json_metric(fe_json_get(post, "pm"), &r.r.post.pm) &&
                  json_metric(fe_json_get(post, "ns"), &r.r.post.ns) && json_metric(fe_json_get(post, "nm"), &r.r.post.nm) &&
                  json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
-                 json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
+                 json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_int(fe_json_get(c, "grads"), &r.r.report.grads) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
                  json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm);
             if (!ok || r.index < 0 || r.index % sn != si) { fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, sn); rc = EXIT_FAIL; break; }
             if (nrows == cap) {
