@@ -4342,6 +4342,19 @@ FACTEDIT_API void fe_vobj_free(fe_vobj *o) {
 
 FACTEDIT_API const float *fe_vobj_target_init(const fe_vobj *o) { return o->target_init; }
 
+/* k* = the mean over the rewriting prompts of block `layer`'s MLP key at the lookup, read from the
+   clean run (evaluations never recompute block `layer`). A prompt row is its key prompt +
+   target[:-1], and the key at the lookup sees only positions up to it: the keys are the ones
+   fe_rome_keys computes from the key prompts, without a second forward. */
+FACTEDIT__PRIV void fe__vobj_kstar(fe_vobj *o, float *kstar) {
+    int C4 = 4 * o->C, b, j;
+    for (j = 0; j < C4; j++) {
+        double s = 0.0;
+        for (b = 0; b < o->np; b++) s += fe_state_act(o->s, fe_site_key, o->layer, b, o->lookup[b])[j];
+        kstar[j] = (float)(s / o->np);
+    }
+}
+
 /* Logits of the scored rows only: ln_f at (zb, zt) (kept in the state for the backward), gathered,
    one pass over wte. The value objective reads np * nt + nk rows, not B * T. */
 FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
@@ -4941,11 +4954,11 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
     memset(&rep, 0, sizeof rep);
     ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * total);
     kp = (fe_rome_prompt *)fe__malloc(m->alloc_user, sizeof(fe_rome_prompt) * 2 * ((size_t)np + 1));
-    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * ((size_t)np * C4 + 3 * (size_t)C4 + 2 * (size_t)C));
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
     ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
     if (!ids || !kp || !keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
     vp = kp + np + 1;
-    kstar = keys + (size_t)np * C4; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C;
+    kstar = keys; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C;
     /* rows: prefix_i + prompt + target[:-1]; the key prompts are their first pl + n_prompt tokens */
     for (i = 0, off = 0; i < np; i++) {
         int pl = q->prefixes ? q->n_prefixes[i] : 0;
@@ -4956,9 +4969,14 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
         vp[i].ids = ids + off; vp[i].n = pl + q->n_prompt + q->n_target - 1; vp[i].lookup = kp[i].lookup;
         off += pl + q->n_prompt + q->n_target;
     }
-    /* k*: mean key over the prefixed prompts; u = normalize(C^-1 k*) */
-    if ((r = fe_rome_keys(m, hp->layer, kp, np, keys, NULL, err)) != fe_ok) goto done;
-    for (j = 0; j < C4; j++) { double s = 0.0; for (i = 0; i < np; i++) s += keys[(size_t)i * C4 + j]; kstar[j] = (float)(s / np); }
+    /* the value objective's clean run, which also holds the keys: k* = their mean over the
+       prefixed prompts; u = normalize(C^-1 k*) */
+    memset(&sp, 0, sizeof sp);
+    sp.layer = hp->layer; sp.prompts = vp; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
+    if (q->n_kl) { klp.ids = q->kl_prompt; klp.n = q->n_kl; klp.lookup = q->kl_lookup; sp.kl_prompts = &klp; sp.n_kl = 1; }
+    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
+    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
+    fe__vobj_kstar(o, kstar);
     if (cov) {
         if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &rep.cg_iters, err)) != fe_ok) goto done;
     } else {
@@ -4970,11 +4988,6 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
     if (!(nu > 0)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero"); goto done; }
     for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
     /* v*: the value objective */
-    memset(&sp, 0, sizeof sp);
-    sp.layer = hp->layer; sp.prompts = vp; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
-    if (q->n_kl) { klp.ids = q->kl_prompt; klp.n = q->n_kl; klp.lookup = q->kl_lookup; sp.kl_prompts = &klp; sp.n_kl = 1; }
-    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
-    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
     {
         int cgi = rep.cg_iters;
         if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
@@ -4986,7 +4999,7 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
     if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
     {
         const float *ti = fe_vobj_target_init(o);
-        float *vs = keys;   /* reuse: C floats */
+        float *vs = delta + C;
         for (i = 0; i < C; i++) vs[i] = ti[i] + delta[i];
         if ((r = fe_edit_set(e, u, vs, cur_in, cur_out, err)) != fe_ok) goto done;
     }
@@ -5735,13 +5748,17 @@ FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_row
     if (np < 1 || !q->keys || !q->target || q->n_target < 1) return fe__fail(err, fe_err_arg, "rome: empty request");
     if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
     memset(&rep, 0, sizeof rep);
-    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * ((size_t)np * C4 + 3 * (size_t)C4 + 3 * (size_t)C));
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
     ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
     if (!keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
-    kstar = keys + (size_t)np * C4; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C; vs = delta + C;
-    /* k* = mean key over the contexts; u = normalize(C^-1 k*) */
-    if ((r = fe_rome_keys(m, hp->layer, q->keys, np, keys, NULL, err)) != fe_ok) goto done;
-    for (j = 0; j < C4; j++) { double s = 0.0; for (i = 0; i < np; i++) s += keys[(size_t)i * C4 + j]; kstar[j] = (float)(s / np); }
+    kstar = keys; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C; vs = delta + C;
+    /* the value objective's clean run, which also holds the keys: k* = their mean; u = normalize(C^-1 k*) */
+    memset(&sp, 0, sizeof sp);
+    sp.layer = hp->layer; sp.prompts = q->rows; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
+    if (q->kl.n > 0) { sp.kl_prompts = &q->kl; sp.n_kl = 1; }
+    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
+    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
+    fe__vobj_kstar(o, kstar);
     if (cov) {
         if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &cgi, err)) != fe_ok) goto done;
     } else for (j = 0; j < C4; j++) ud[j] = kstar[j];
@@ -5750,11 +5767,6 @@ FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_row
     if (!(nu > 0) || !isfinite(nu)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite"); goto done; }
     for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
     /* v* */
-    memset(&sp, 0, sizeof sp);
-    sp.layer = hp->layer; sp.prompts = q->rows; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
-    if (q->kl.n > 0) { sp.kl_prompts = &q->kl; sp.n_kl = 1; }
-    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
-    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
     if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
     rep.cg_iters = cgi;
     /* cur_input, cur_output at the bare prompt */
