@@ -2045,10 +2045,14 @@ FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const floa
 
 /* inp (N,C) -> out (N,C); mean/rstd (N) kept for the backward pass. */
 FACTEDIT__PRIV void fe__layernorm(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
-    int n, i;
+    int n;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
+#endif
     for (n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C, m = 0.0f, v = 0.0f, s;
+        int i;
         for (i = 0; i < C; i++) m += x[i];
         m /= (float)C;
         for (i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
@@ -2103,7 +2107,19 @@ FACTEDIT__PRIV void fe__gelu_ref(float *out, const float *inp, size_t N) {
         out[i] = 0.5f * x * (1.0f + fe__tanh(FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x)));
     }
 }
+FACTEDIT__PRIV void fe__gelu_block(float *out, const float *inp, size_t N);
+/* Blocks of 16K values on the threads when there are many (each value is computed alone). */
 FACTEDIT__PRIV void fe__gelu(float *out, const float *inp, size_t N) {
+    long q, nq = (long)((N + 16383) / 16384);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (nq >= 4)
+#endif
+    for (q = 0; q < nq; q++) {
+        size_t i0 = (size_t)q * 16384, len = N - i0 < 16384 ? N - i0 : 16384;
+        fe__gelu_block(out + i0, inp + i0, len);
+    }
+}
+FACTEDIT__PRIV void fe__gelu_block(float *out, const float *inp, size_t N) {
     size_t i = 0;
 #ifdef FACTEDIT__VW
     const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
@@ -3522,6 +3538,24 @@ FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T,
     size_t k = 0;
     for (b = 0; b < B; b++) { memcpy(dst + ((size_t)b * T + (size_t)p0[b]) * w, src + k * w, sizeof(float) * (size_t)n[b] * w); k += (size_t)n[b]; }
 }
+/* out rows (stride wo) = in rows (stride wi) . W^T + bias over the spans: gathered into G, multiplied
+   into H and scattered back; in place when the spans' rows are contiguous in the state (one row,
+   or whole rows), which saves the two copies. */
+FACTEDIT__PRIV int fe__spans_contiguous(const int *p0, const int *n, int B, int T) {
+    int b;
+    if (B == 1) return 1;
+    for (b = 0; b < B; b++) if (p0[b] != 0 || n[b] != T) return 0;
+    return 1;
+}
+#define FACTEDIT__MATMUL_ROWS(in, wi, out, wo, W, bias, IC, OC) do { \
+        if (fe__spans_contiguous(p0, pn, B, T)) \
+            fe_matmul((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, bias, BN, IC, OC); \
+        else { \
+            fe__rows_gather(G, in, B, T, p0, pn, wi); \
+            fe_matmul(H, (wo), G, W, bias, BN, IC, OC); \
+            fe__rows_scatter(out, H, B, T, p0, pn, wo); \
+        } \
+    } while (0)
 FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, int final_tail,
                                      const int *rp0, const int *rn, float *scratch) {
     const fe_config *c = &m->config;
@@ -3549,32 +3583,24 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
         }
-        fe__rows_gather(G, a->ln1, B, T, p0, pn, (size_t)C);
-        fe_matmul(H, C3, G, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, BN, C, 3 * C);
-        fe__rows_scatter(a->qkv, H, B, T, p0, pn, C3);
+        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, C, 3 * C);
         if (final_tail && l == L - 1)   /* only the last position of each span from here */
             for (BN = 0, b = 0; b < B; b++) { p0[b] += pn[b] - 1; pn[b] = 1; BN++; }
         for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0[b], pn[b]);
-        fe__rows_gather(G, a->atty, B, T, p0, pn, (size_t)C);
-        fe_matmul(H, (size_t)C, G, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, BN, C, C);
-        fe__rows_scatter(a->attn, H, B, T, p0, pn, (size_t)C);
+        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_attn, l, b, p0[b], pn[b], a->attn + row0 * C, C);
             fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)pn[b] * C);
             fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
         }
-        fe__rows_gather(G, a->ln2, B, T, p0, pn, (size_t)C);
-        fe_matmul(H, C4, G, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, BN, C, 4 * C);
-        fe__rows_scatter(a->fch, H, B, T, p0, pn, C4);
+        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, C, 4 * C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)pn[b] * C4);
             if (hook) hook(hu, fe_site_key, l, b, p0[b], pn[b], a->key + row0 * C4, 4 * C);
         }
-        fe__rows_gather(G, a->key, B, T, p0, pn, C4);
-        fe_matmul(H, (size_t)C, G, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, BN, 4 * C, C);
-        fe__rows_scatter(a->mlp, H, B, T, p0, pn, (size_t)C);
+        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, 4 * C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_mlp, l, b, p0[b], pn[b], a->mlp + row0 * C, C);
@@ -3583,6 +3609,7 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
         }
     }
 }
+#undef FACTEDIT__MATMUL_ROWS
 
 FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, fe_error *err) {
     const fe_config *c = &m->config;

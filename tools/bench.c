@@ -11,6 +11,12 @@
 #include <string.h>
 #include <time.h>
 #include <math.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define BENCH_HAVE_FORK 1
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -141,7 +147,7 @@ static int trace_plain_estimated;
 #define BENCH_PLAIN_MAX_S 120.0
 
 /* Figures of the last edit: solver evaluations, and the two untimed preparations. */
-static int edit_evals = -1;
+static int edit_evals = -1, edit_grads = -1;
 static double edit_stats_s = -1.0, edit_factor_s = -1.0;
 
 /* One ROME edit as ROME runs it, with key statistics already computed: layer 4 (the default
@@ -186,7 +192,7 @@ static void bench_edit(const fe_model *m, const int *ids, int T, double *edit_s)
     t0 = now();
     if (fe_rome_compute(m, &q, &hp, cov, &ed, &e) != fe_ok) goto fail;
     *edit_s = now() - t0;
-    edit_evals = ed->report.evals;
+    edit_evals = ed->report.evals; edit_grads = ed->report.grads;
     fe_edit_free(ed);
     goto done;
 fail:
@@ -281,12 +287,43 @@ static double forward_ms(const fe_model *m, int T, int all_logits, fe_error *e) 
     return best * 1e3;
 }
 
+/* Peak RSS (KB) of a child process that makes the 124M-shape model and runs one T=64 forward
+   (last-position logits); -1 where fork is not available. act_mb: the activations fe_state_new
+   allocates for (B=1, T=64), by its layout. */
+static long forward_rss_kb(double *weight_mb, double *act_mb) {
+    const double C = 768, NH = 12, T = 64, L = 12, V = 50257;
+    *weight_mb = 0.0;   /* set by the caller from the model it makes */
+    *act_mb = (L * (18 * C + 4 + NH * T) + 3 * C + 2 + V + 8 * C) * T * 4 / 1048576.0;
+#ifdef BENCH_HAVE_FORK
+    {
+        struct rusage ru;
+        int st;
+        pid_t pid;
+        fflush(stdout); fflush(stderr);
+        pid = fork();
+        if (pid < 0) return -1;
+        if (pid == 0) {
+            fe_error e;
+            fe_model *m = model_124m(&e);
+            int ok = m && forward_ms(m, 64, 0, &e) > 0;
+            _exit(ok ? 0 : 1);
+        }
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+        if (getrusage(RUSAGE_CHILDREN, &ru) != 0) return -1;
+        return ru.ru_maxrss;
+    }
+#else
+    return -1;
+#endif
+}
+
 int fe_cmd_bench(int argc, char **argv) {
     int json = 0, quick = 0, i, ti, si, threads = max_threads();
     static const int Ts[4] = {1, 16, 64, 256};
     static const int shapes[5][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}, {768, 50257}};
     double mm[4][5], peak1, peak, bw, f64, f256, f64all, f256all, tok_s = 0.0, bound_tok_s;
-    double trace_s = -1.0, trace_plain_s = -1.0, edit_s = -1.0;
+    double trace_s = -1.0, trace_plain_s = -1.0, edit_s = -1.0, f256_1t = -1.0, weight_mb = 0.0, act_mb = 0.0;
+    long rss_kb;
     fe_model *m;
     fe_error e;
     float *x, *w, *o;
@@ -302,6 +339,7 @@ int fe_cmd_bench(int argc, char **argv) {
         } else { fprintf(stderr, "factedit bench: unknown option '%s' (try --help)\n", argv[i]); return 2; }
     }
     if (!json) fprintf(stderr, "measuring the machine...\n");
+    rss_kb = forward_rss_kb(&weight_mb, &act_mb);   /* first: a child forked from a small process */
     peak1 = peak_gflops(1);
     peak = peak_gflops(threads);
     bw = read_bandwidth();
@@ -328,10 +366,18 @@ int fe_cmd_bench(int argc, char **argv) {
     if (!json) fprintf(stderr, "forward passes...\n");
     m = model_124m(&e);
     if (!m) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+    weight_mb = (double)m->num_params * 4.0 / 1048576.0;
     f64 = forward_ms(m, 64, 0, &e);
     f256 = forward_ms(m, 256, 0, &e);
     f64all = forward_ms(m, 64, 1, &e);
     f256all = forward_ms(m, 256, 1, &e);
+#ifdef _OPENMP
+    if (threads > 1) {   /* thread scaling: the same forward on one thread */
+        omp_set_num_threads(1);
+        f256_1t = forward_ms(m, 256, 0, &e);
+        omp_set_num_threads(threads);
+    }
+#endif
     {   /* decoding: 64-token prompt, then 32 tokens with the KV cache */
         int prompt[64], out[32];
         double t0, t1;
@@ -366,7 +412,7 @@ int fe_cmd_bench(int argc, char **argv) {
                 printf("%s{\"T\": %d, \"in\": %d, \"out\": %d, \"gflops\": %.1f}", ti + si ? ", " : "", Ts[ti], shapes[si][0], shapes[si][1], mm[ti][si]);
         printf("], \"forward_ms_T64\": %.1f, \"forward_ms_T256\": %.1f, \"generate_tok_s\": %.1f, ", f64, f256, tok_s);
         if (trace_s >= 0) printf("\"trace_grid_s\": %.2f, ", trace_s); else printf("\"trace_grid_s\": null, ");
-        if (trace_plain_s >= 0) printf("\"trace_grid_plain_s\": %.2f, \"trace_grid_plain_estimated\": %s, ", trace_plain_s, trace_plain_estimated ? "true" : "false");
+        if (trace_plain_s >= 0) printf("\"trace_grid_plain_s\": %.2f, ", trace_plain_s);   /* text output says when it is extrapolated */
         else printf("\"trace_grid_plain_s\": null, ");
         if (edit_s >= 0) printf("\"edit_s\": %.2f}\n", edit_s); else printf("\"edit_s\": null}\n");
         return 0;
@@ -388,6 +434,10 @@ int fe_cmd_bench(int argc, char **argv) {
         printf("  T=64   %8.1f ms (%5.1f GFLOP/s, %3.0f%% of peak) / %8.1f ms\n", f64, fl64 / f64 / 1e6, 100.0 * fl64 / f64 / 1e6 / peak, f64all);
         printf("  T=256  %8.1f ms (%5.1f GFLOP/s, %3.0f%% of peak) / %8.1f ms\n", f256, fl256 / f256 / 1e6, 100.0 * fl256 / f256 / 1e6 / peak, f256all);
     }
+    if (f256_1t > 0) printf("  T=256 on 1 thread: %.1f ms: %d threads are %.2fx faster\n", f256_1t, threads, f256_1t / f256);
+    if (rss_kb > 0)
+        printf("peak RSS of a process that builds the 124M model and runs the T=64 forward: %.0f MB = %.2f x (weights %.0f MB + activations %.0f MB)\n",
+               rss_kb / 1024.0, rss_kb / 1024.0 / (weight_mb + act_mb), weight_mb, act_mb);
     printf("decoding after a 64-token prompt: %.1f tokens/s (bandwidth bound %.1f, %.0f%%)\n", tok_s, bound_tok_s, 100.0 * tok_s / bound_tok_s);
     if (trace_s >= 0) printf("trace grid, 3 kinds, 12 tokens, 10 samples: %.2f s fast", trace_s);
     else printf("trace grid: not available");
@@ -395,9 +445,9 @@ int fe_cmd_bench(int argc, char **argv) {
         printf(", %.2f s plain%s (%.1fx)\n", trace_plain_s, trace_plain_estimated ? " (extrapolated from 3L plain restorations)" : "", trace_plain_s / trace_s);
     else printf("\n");
     if (edit_s >= 0)
-        printf("ROME edit (random 124M shape, layer 4, 21 context prefixes, CG): %.2f s, %d gradient evaluations (%.2f s each at most)\n"
+        printf("ROME edit (random 124M shape, layer 4, 21 context prefixes, CG): %.2f s, %d objective evaluations, %d with a gradient\n"
                "  beforehand, once per statistics file: covariance of 4096 tokens %.2f s, its Cholesky factor %.2f s\n",
-               edit_s, edit_evals, edit_evals > 0 ? edit_s / edit_evals : 0.0, edit_stats_s, edit_factor_s);
+               edit_s, edit_evals, edit_grads, edit_stats_s, edit_factor_s);
     else printf("ROME edit: not available\n");
     return 0;
 }
