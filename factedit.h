@@ -4744,22 +4744,20 @@ FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer
     fe_state *s;
     fe_forward_opts fo;
     fe_result r;
-    float *keys;
+    const float *keys;
     int b, C4 = 4 * m->config.channels;
     if (c->dim != C4) return fe__fail(err, fe_err_mismatch, "cov: dimension %d, the model's keys have %d", c->dim, C4);
     if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "cov: layer %d outside the model", layer);
-    if ((r = fe_state_new(&s, m, B, n, 0, err)) != fe_ok) return r;
+    /* one sequence at a time through one state: a state holds every layer's activations, and B of
+       them at once would be B times that memory to zero for keys of one layer */
+    if ((r = fe_state_new(&s, m, 1, n, 0, err)) != fe_ok) return r;
     memset(&fo, 0, sizeof fo);
     fo.last_layer = layer + 1; fo.no_logits = 1;
-    if ((r = fe_forward(m, s, tokens, n, &fo, err)) != fe_ok) { fe_state_free(s); return r; }
-    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (size_t)n * C4);
-    if (!keys) { fe_state_free(s); return fe__fail(err, fe_err_nomem, "cov: out of memory"); }
     for (b = 0; b < B && r == fe_ok; b++) {
-        /* the state's rows of one batch row are contiguous */
-        memcpy(keys, fe_state_act(s, fe_site_key, layer, b, 0), sizeof(float) * (size_t)n * C4);
+        if ((r = fe_forward(m, s, tokens + (size_t)b * n, n, &fo, err)) != fe_ok) break;
+        keys = fe_state_act(s, fe_site_key, layer, 0, 0);   /* (n, 4C), contiguous */
         r = fe_cov_add(c, keys, (size_t)n, err);
     }
-    fe__free(m->alloc_user, keys);
     fe_state_free(s);
     return r;
 }
