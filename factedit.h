@@ -3490,32 +3490,82 @@ FACTEDIT__PRIV float fe__sdot(const float *a, const float *b, int n) {
 }
 
 /* Causal self-attention for row b, positions [p0, p0+n), one head per task.
-   qkv (T,3C) of this row -> att (NH,T,T) probabilities, atty (T,C). */
+   qkv (T,3C) of this row -> att (NH,T,T) probabilities, atty (T,C).
+   With SIMD and n >= 8 queries, a head's keys are first transposed (hs, Tk) so the scores of VW
+   keys come from hs FMAs (no horizontal sums), and the softmax's exponentials are vectorized;
+   without the buffer (or for a few queries, as in decoding) one dot product per score. */
 FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int T, int C, int NH, int p0, int n) {
-    int hs = C / NH, h;
+    int hs = C / NH, h, Tk = p0 + n;
     float scale = 1.0f / sqrtf((float)hs);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (p0 + n) * C > 50000)
 #endif
     for (h = 0; h < NH; h++) {
         int t, t2, i;
+        float *kt = NULL;
+#ifdef FACTEDIT__VW
+        if (n >= 8 && (kt = (float *)fe__malloc(NULL, sizeof(float) * (size_t)hs * (size_t)Tk)) != NULL)
+            for (t2 = 0; t2 < Tk; t2++) {
+                const float *k = qkv + (size_t)t2 * 3 * C + C + h * hs;
+                for (i = 0; i < hs; i++) kt[(size_t)i * Tk + t2] = k[i];
+            }
+#endif
         for (t = p0; t < p0 + n; t++) {
             const float *q = qkv + (size_t)t * 3 * C + h * hs;
             float *a = att + ((size_t)h * T + t) * T, mx = -INFINITY, sum = 0.0f, *y = atty + (size_t)t * C + h * hs;
-            for (t2 = 0; t2 <= t; t2++) {
-                float d = fe__sdot(q, qkv + (size_t)t2 * 3 * C + C + h * hs, hs) * scale;
-                a[t2] = d;
-                if (d > mx) mx = d;
+            t2 = 0;
+#ifdef FACTEDIT__VW
+            if (kt) {
+                fe__vf vs = fe__vbcast(scale), vm = fe__vbcast(-INFINITY), vsum;
+                float tmp[FACTEDIT__VW];
+                for (; t2 + FACTEDIT__VW <= t + 1; t2 += FACTEDIT__VW) {
+                    fe__vf acc = fe__vzero();
+                    for (i = 0; i < hs; i++) acc = fe__vfma(fe__vbcast(q[i]), fe__vload(kt + (size_t)i * Tk + t2), acc);
+                    acc = fe__vmul(acc, vs);
+                    fe__vstore(a + t2, acc);
+                    vm = fe__vmax(vm, acc);
+                }
+                fe__vstore(tmp, vm);
+                for (i = 0; i < FACTEDIT__VW; i++) if (tmp[i] > mx) mx = tmp[i];
+                for (; t2 <= t; t2++) {
+                    float d = 0.0f;
+                    for (i = 0; i < hs; i++) d += q[i] * kt[(size_t)i * Tk + t2];
+                    a[t2] = d * scale;
+                    if (a[t2] > mx) mx = a[t2];
+                }
+                /* exponentials: VW at a time, the tail by expf */
+                vm = fe__vbcast(mx); vsum = fe__vzero();
+                for (t2 = 0; t2 + FACTEDIT__VW <= t + 1; t2 += FACTEDIT__VW) {
+                    fe__vf e = fe__vexp(fe__vsub(fe__vload(a + t2), vm));
+                    fe__vstore(a + t2, e);
+                    vsum = fe__vadd(vsum, e);
+                }
+                sum = fe__vhsum(vsum);
+                for (; t2 <= t; t2++) { a[t2] = expf(a[t2] - mx); sum += a[t2]; }
+                t2 = t + 1;
             }
-            for (t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - mx); sum += a[t2]; }
+#endif
+            if (t2 == 0) {
+                for (t2 = 0; t2 <= t; t2++) {
+                    float d = fe__sdot(q, qkv + (size_t)t2 * 3 * C + C + h * hs, hs) * scale;
+                    a[t2] = d;
+                    if (d > mx) mx = d;
+                }
+                for (t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - mx); sum += a[t2]; }
+            }
             for (t2 = 0; t2 <= t; t2++) a[t2] /= sum;
             for (i = 0; i < hs; i++) y[i] = 0.0f;
             for (t2 = 0; t2 <= t; t2++) {
                 const float *v = qkv + (size_t)t2 * 3 * C + 2 * C + h * hs;
                 float w = a[t2];
-                for (i = 0; i < hs; i++) y[i] += w * v[i];
+                i = 0;
+#ifdef FACTEDIT__VW
+                for (; i + FACTEDIT__VW <= hs; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(fe__vbcast(w), fe__vload(v + i), fe__vload(y + i)));
+#endif
+                for (; i < hs; i++) y[i] += w * v[i];
             }
         }
+        fe__free(NULL, kt);
     }
 }
 
