@@ -3497,6 +3497,7 @@ FACTEDIT__PRIV float fe__sdot(const float *a, const float *b, int n) {
 FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int T, int C, int NH, int p0, int n) {
     int hs = C / NH, h, Tk = p0 + n;
     float scale = 1.0f / sqrtf((float)hs);
+    (void)Tk;   /* the key transpose's row length (SIMD builds only) */
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (p0 + n) * C > 50000)
 #endif
