@@ -215,7 +215,7 @@ static void test_gemm_layouts(void) {
 }
 
 static void test_gemm_blocks(void) {
-    /* every tail of the packed GEMM: M = 4 blocks of MR + 2 rows, N = 3 panels + 5 columns, K = two
+    /* every tail of the packed GEMM: M = 50 (whole blocks of MR, then a tail), N = 3 panels + 5 columns, K = two
        KC blocks + 18 (transposed in VW x VW blocks and a scalar tail); and a packed up front
        (N > one panel) against a packed tile by tile (one panel): bit-identical columns */
     fe_rng r;
