@@ -471,8 +471,9 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
    and wrong upstream of a hook that overwrites a state (restoration): those get gradient as if
    nothing was overwritten.
    first_pos > 0 treats positions < first_pos as constants (no gradient flows into them): exact
-   for dsite at positions >= first_pos, and a speed-up when only later positions matter (ROME:
-   first_pos = the smallest lookup). Not allowed with grads.
+   for dsite at positions >= first_pos, and a speed-up when only later positions matter. Not
+   allowed with grads. (ROME's value objective uses the same code with a first position per row:
+   each prompt's lookup.)
 
    Training: fe_lm_loss (mean over rows of the mean cross-entropy over the row's positions whose
    target is >= 0) and fe_lm_grad (forward + loss + full backward). fe_adamw_update is llm.c's
@@ -3943,17 +3944,16 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     memset(dres, 0, sizeof(float) * (size_t)M * C);
     /* compact row of (b, t): off[b] + t - fp[b]; n[b] = the span's length */
     for (b = 0; b < B; b++) { off[b] = k; n[b] = tn[b] - fp[b]; k += n[b]; }
-    {
-        /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
-        for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
-        memset(dC, 0, sizeof(float) * (size_t)nz * C);
-        fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
-        /* ln_f: lnf = LN(resid_{L-1}) */
-        for (t = 0; t < nz; t++) {
-            size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
-            fe__layernorm_backward(dres + (size_t)(off[zb[t]] + zt[t] - fp[zb[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
-                                   s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
-        }
+    /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
+    for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
+    memset(dC, 0, sizeof(float) * (size_t)nz * C);
+    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
+    /* ln_f: lnf = LN(resid_{L-1}) */
+    for (t = 0; t < nz; t++) {
+        size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
+        fe__layernorm_backward(dres + (size_t)(off[zb[t]] + zt[t] - fp[zb[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
+                               s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
+    }
 
     for (l = L - 1; l >= lo - stop_in_block && l >= 0; l--) {
         const fe__layer_acts *a = &s->layers[l];
@@ -4001,16 +4001,15 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
 #undef FACTEDIT__SR
 #undef FACTEDIT__WR
     }
-        if (dsite) memcpy(dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);
-        /* encoder: encoded = wte[token] (site embed) + wpe[t]; grads imply fp = 0 and uniform tn */
-        if (site == fe_site_embed && grads)
-            for (b = 0; b < B; b++)
-                for (t = 0; t < tn[b]; t++) {
-                    const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
-                    fe__axpy(G.wte + (size_t)o->tokens[(size_t)off[b] + (size_t)t] * C, 1.0f, d, C);
-                    fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
-                }
-    }
+    if (dsite) memcpy(dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);
+    /* encoder: encoded = wte[token] (site embed) + wpe[t]; grads imply fp = 0 and uniform tn */
+    if (site == fe_site_embed && grads)
+        for (b = 0; b < B; b++)
+            for (t = 0; t < tn[b]; t++) {
+                const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
+                fe__axpy(G.wte + (size_t)o->tokens[(size_t)off[b] + (size_t)t] * C, 1.0f, d, C);
+                fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
+            }
 }
 
 FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err) {
