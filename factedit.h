@@ -75,9 +75,12 @@
        FACTEDIT_MAX_LAYERS/WIDTH/VOCAB/CONTEXT/HEADS  hostile-size limits checked at load
 
    THREADS, MEMORY, ERRORS
-       OpenMP (if compiled with -fopenmp) splits matmuls by output rows and attention by
-       (row, head): every number is computed by one thread in a fixed order, so results do
-       not depend on the thread count. The library has no global mutable state and never
+       OpenMP (if compiled with -fopenmp) splits matmuls by panels of output columns and
+       attention by (row, head): every number is computed by one thread in a fixed order, so
+       results do not depend on the thread count. Kernel scratch (the GEMM's packed input,
+       attention's transposed keys) comes from FACTEDIT_MALLOC with u = NULL; when it cannot be
+       had the kernels pack tile by tile or take dot products instead, same numbers for the
+       GEMM, and no call fails for it. The library has no global mutable state and never
        prints, exits or aborts. Fallible calls return an fe_result (0 = ok) and fill an
        optional fe_error with a message naming the problem.
 */
