@@ -268,6 +268,26 @@ static void no_stats_warning(const char *cmd) {
             cmd, cmd, cmd);
 }
 
+/* What edit and eval share: statistics (or the loud warning), the layer they fix or --layer,
+   checked against the model, the solver (Adam with ROME's 20 steps), the ridge and the factor. */
+static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path, int layer, int layer_given, const char *solver_s,
+                      double ridge, int quiet, fe_rome_hparams *hp, fe_cov **cov, fe_stats_info *info) {
+    int rc;
+    if (stats_path) {
+        if ((rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
+    } else no_stats_warning(cmd);
+    if (layer >= 0) hp->layer = layer;
+    if (hp->layer >= m->config.num_layers) {
+        fprintf(stderr, "factedit %s: --layer %d is outside the model's layers 0..%d\n", cmd, hp->layer, m->config.num_layers - 1);
+        return EXIT_FAIL;
+    }
+    hp->solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
+    if (hp->solver == fe_solver_adam) hp->max_iters = 20;
+    hp->cov_ridge = ridge;
+    if (*cov) factor_stats(cmd, *cov, ridge, quiet);
+    return 0;
+}
+
 static const char *solver_name(fe_solver s) { return s == fe_solver_adam ? "adam" : "cg"; }
 static const char *status_text(int status) {
     return status == 0 ? "loss below the stop value" : status == 1 ? "converged" : "iteration cap reached";
@@ -480,18 +500,7 @@ int fe_cmd_edit(int argc, char **argv) {
         prompt = patch->prompt; subject = patch->subject; target = patch->target;
         hp.layer = patch->edit->layer;
     } else {
-        if (stats_path) {
-            if ((rc = load_stats("edit", stats_path, m, &cov, &info, &layer, layer_given)) != 0) goto done;
-        } else no_stats_warning("edit");
-        if (layer >= 0) hp.layer = layer;
-        if (hp.layer >= m->config.num_layers) {
-            fprintf(stderr, "factedit edit: --layer %d is outside the model's layers 0..%d\n", hp.layer, m->config.num_layers - 1);
-            rc = EXIT_FAIL; goto done;
-        }
-        hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
-        if (hp.solver == fe_solver_adam) hp.max_iters = 20;
-        hp.cov_ridge = ridge;
-        if (cov) factor_stats("edit", cov, ridge, quiet);
+        if ((rc = edit_setup("edit", m, stats_path, layer, layer_given, solver_s, ridge, quiet, &hp, &cov, &info)) != 0) goto done;
     }
     /* the request (for a patch: as far as it was recorded) */
     q.prompt = prompt; q.subject = subject; q.target = target;
@@ -1057,18 +1066,7 @@ int fe_cmd_eval(int argc, char **argv) {
     if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     cs0 = fe_model_checksum(m);
     fe_rome_hparams_for(&hp, m);
-    if (stats_path) {
-        if ((rc = load_stats("eval", stats_path, m, &cov, &info, &layer, layer_given)) != 0) goto done;
-    } else no_stats_warning("eval");
-    if (layer >= 0) hp.layer = layer;
-    if (hp.layer >= m->config.num_layers) {
-        fprintf(stderr, "factedit eval: --layer %d is outside the model's layers 0..%d\n", hp.layer, m->config.num_layers - 1);
-        rc = EXIT_FAIL; goto done;
-    }
-    hp.solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
-    if (hp.solver == fe_solver_adam) hp.max_iters = 20;
-    hp.cov_ridge = ridge;
-    if (cov) factor_stats("eval", cov, ridge, quiet);
+    if ((rc = edit_setup("eval", m, stats_path, layer, layer_given, solver_s, ridge, quiet, &hp, &cov, &info)) != 0) goto done;
     if (!quiet && !templates_path) fprintf(stderr, "factedit eval: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
     if ((rc = make_templates("eval", m, v, templates_path, seed, &tpl)) != 0) goto done;
     total = (int)fe_cf_count(set);
