@@ -63,6 +63,9 @@
        padding and never read. The file length must be exactly header + parameters.
        bf16 checkpoints are widened to fp32 at load (one implementation of every kernel; the
        price is 2x the memory of the file).
+       In memory the four block matrices (qkvw attprojw fcw fcprojw) are held in the panel
+       layout the GEMM reads (see fe_weight_index): load packs them, save unpacks them, so files
+       are always plain llm.c. wte stays [Vp][C] (embedding rows and the tied head).
 
    BUILD OPTIONS (define before including)
        FACTEDIT_IMPLEMENTATION   emit the implementation (in exactly one file)
@@ -240,7 +243,9 @@ typedef struct fe_config {
 } fe_config;
 
 #define FACTEDIT_NUM_PARAM_TENSORS 16
-/* Pointers into one blob of float32 weights, in checkpoint order. Matrices are [out,in]. */
+/* Pointers into one blob of float32 weights, in checkpoint order. The block matrices qkvw,
+   attprojw, fcw and fcprojw are in the panel layout (fe_weight_index), one (out, in) matrix per
+   layer, layer l at l * out * in; every other tensor is plain row-major. */
 typedef struct fe_params {
     float *wte;      /* (Vp, C) */
     float *wpe;      /* (maxT, C) */
@@ -285,7 +290,8 @@ FACTEDIT_API const char *fe_param_name(int i);   /* "wte", "wpe", "ln1w", ... */
 FACTEDIT_API fe_result fe_config_check(const fe_config *c, fe_error *err);
 /* Loads a checkpoint from memory (copied: the buffer may be freed afterwards). */
 FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts, fe_error *err);
-/* A model with every parameter zero (fill blob yourself): for tests and random models. */
+/* A model with every parameter zero (fill blob yourself, block matrices through fe_weight_pack):
+   for tests and random models. */
 FACTEDIT_API fe_result fe_model_new(fe_model **out, const fe_config *c, const fe_load_opts *opts, fe_error *err);
 FACTEDIT_API void fe_model_free(fe_model *m);
 /* 64-bit hash of the configuration and every weight as it is now (edits change it). */
@@ -306,6 +312,20 @@ FACTEDIT_API void fe_free(void *p, void *alloc_user);
 /* Fills a model's weights with GPT-2-like random values (N(0, 0.02), projections scaled by
    1/sqrt(2L), layer norms 1/0): for tests, benchmarks and untrained starts. */
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed);
+
+/* Panel layout of the block matrices. A (out, in) matrix W[o][i] is cut into panels of
+   FACTEDIT_WEIGHT_PANEL output rows; each panel is stored transposed, [in][panel width], panels
+   one after another (the last one narrower when out is not a multiple of the panel). The GEMM
+   then streams each panel front to back with no transposes, and the layout is the same for
+   every SIMD path (32 = 1, 2 or 4 register widths) and the scalar build. Same total size. */
+#define FACTEDIT_WEIGHT_PANEL 32
+/* Offset of W[o][i] in a panel-layout (out, in) matrix. */
+FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i);
+/* Plain row-major [out][in] src -> panel-layout dst, and back. dst and src must not overlap. */
+FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in);
+FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, size_t in);
+/* Which tensors are panel-layout matrices (4, 6, 10, 12): 1 and one layer's (out, in), else 0. */
+FACTEDIT_API int fe_param_matrix(const fe_config *c, int tensor, size_t *out, size_t *in);
 
 /* ========================================================================= >>api-tokenizer = */
 /* GPT-2 byte-level BPE tokenizer.
@@ -505,7 +525,7 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
    by preconditioned linear CG in double: with fe_cov_factor's Cholesky factor of C + ridge I as
    the preconditioner (ROME's cached inverse; one or two iterations) or else Jacobi (no
    covariance: u = k* / |k*|, ROME without mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
-   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in]).
+   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
    Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
    it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
    layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
@@ -1770,13 +1790,50 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 }
 #endif
 
+/* One GEMM's operands. b and c are either strided or a panel-layout weight matrix
+   (fe_weight_index), which is how the block matrices live: the forward reads W as b(k,n) =
+   W[n][k], the backward's dout . W as b(k,n) = W[k][n], and dW^T = x^T . dout writes c(m,n) =
+   dW[n][m] straight into the panel-layout gradient. */
+typedef struct fe__gemm_args {
+    float *c; size_t ldc;              /* c (M,N), rows ldc apart (c_pw == 0) */
+    const float *a; size_t a_rs, a_cs; /* a(m,k) = a[m*a_rs + k*a_cs] */
+    const float *b; size_t b_ks, b_ns; /* b(k,n) = b[k*b_ks + n*b_ns] (b_pw == 0) */
+    const float *bias;                 /* (N) or NULL */
+    int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
+    int b_pw;                          /* 1: b(k,n) = W[n][k] of a panel-layout (N,K) W; 2: W[k][n] of a (K,N) W */
+    int c_pw;                          /* 1: c(m,n) = W[n][m] of a panel-layout (N,M) W */
+    float *ap;                         /* packed a: ceil(M/MR) blocks of K*MR floats, or NULL (pack per tile) */
+} fe__gemm_args;
+
+FACTEDIT__PRIV const float *fe__gemm_b(const fe__gemm_args *g, int k, int n) {
+    if (g->b_pw == 1) return g->b + fe_weight_index((size_t)g->N, (size_t)g->K, (size_t)n, (size_t)k);
+    if (g->b_pw == 2) return g->b + fe_weight_index((size_t)g->K, (size_t)g->N, (size_t)k, (size_t)n);
+    return g->b + (size_t)k * g->b_ks + (size_t)n * g->b_ns;
+}
+FACTEDIT__PRIV float *fe__gemm_c(const fe__gemm_args *g, int m, int n) {
+    if (g->c_pw) return g->c + fe_weight_index((size_t)g->N, (size_t)g->M, (size_t)n, (size_t)m);
+    return g->c + (size_t)m * g->ldc + n;
+}
+/* The scalar reference of every GEMM (and the whole implementation under FACTEDIT_NO_SIMD):
+   each c(m,n) sums a(m,k) b(k,n) for k ascending, as the SIMD kernels do. */
+FACTEDIT__PRIV void fe__gemm_ref_g(const fe__gemm_args *g) {
+    int m, n, k;
+    for (m = 0; m < g->M; m++)
+        for (n = 0; n < g->N; n++) {
+            float *cp = fe__gemm_c(g, m, n), acc = g->accumulate ? *cp : g->bias ? g->bias[n] : 0.0f;
+            for (k = 0; k < g->K; k++) acc += g->a[(size_t)m * g->a_rs + (size_t)k * g->a_cs] * *fe__gemm_b(g, k, n);
+            *cp = acc;
+        }
+}
+
 #ifdef FACTEDIT__VW
 /* Packed GEMM:  c (M,N) = [c +] a (M,K) . b (K,N) [+ bias (N)], with any strides for a and b, so
    the forward (x . W^T) and both backward products (dout . W and dout^T . x) share one kernel.
    - a is packed once per call into blocks of MR rows, k-major: ap[blk][k][MR] (zero rows pad the
      last block), so the micro-kernel broadcasts MR values from one stream at fixed offsets;
-   - NR = 2 vectors of output columns and KC values of k are packed into a panel bp[KC][NR] (on
-     the stack, L1-resident); W's [out,in] rows are transposed into it VW x VW in registers;
+   - NR = 2 vectors of output columns and KC values of k form a panel [KC][NR]: read in place
+     from a panel-layout W (the forward: no copy), else packed on the stack (L1-resident), a
+     transposed W's rows VW x VW in registers;
    - the micro-kernel keeps an MR x NR tile of c in registers: per k, 2 panel loads and MR
      broadcasts feed 2 MR FMAs.
    Tiles are read back between KC blocks, so every output sums its terms in one fixed order (k
@@ -1784,15 +1841,6 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 #define FACTEDIT__NR (2 * FACTEDIT__VW)
 #define FACTEDIT__KC 256
 #define FACTEDIT__GEMM_MIN_T 16   /* fewer rows: the dot-product tiles stream W faster */
-
-typedef struct fe__gemm_args {
-    float *c; size_t ldc;              /* c (M,N), rows ldc apart */
-    const float *a; size_t a_rs, a_cs; /* a(m,k) = a[m*a_rs + k*a_cs] */
-    const float *b; size_t b_ks, b_ns; /* b(k,n) = b[k*b_ks + n*b_ns] */
-    const float *bias;                 /* (N) or NULL */
-    int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
-    float *ap;                         /* packed a: ceil(M/MR) blocks of K*MR floats, or NULL (pack per tile) */
-} fe__gemm_args;
 
 /* In-register transpose of a VW x VW block: src rows ss apart -> dst rows ds apart. */
 #if defined(__AVX512F__) && FACTEDIT__VW == 16
@@ -1849,6 +1897,23 @@ FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, si
 /* Packs b(k0 .. k0+kc, n0 .. n0+nr) into bp[kc][NR], zero-filling columns nr..NR. */
 FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, int nr, int k0, int kc) {
     int j, k, kv = 0;
+    if (g->b_pw) {
+#ifdef FACTEDIT__HAVE_TRANSPOSE
+        if (g->b_pw == 2 && nr == FACTEDIT__NR) {
+            /* b(k,n) = W[k][n]: each VW run of k sits in one panel (KC and k0 are multiples of
+               VW, which divides the panel), contiguous, with n rows `width` apart */
+            kv = kc - kc % FACTEDIT__VW;
+            for (k = 0; k < kv; k += FACTEDIT__VW) {
+                size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, w = (size_t)g->K - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->K - p0 : FACTEDIT_WEIGHT_PANEL;
+                for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
+                    fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, fe__gemm_b(g, k0 + k, n0 + j), w);
+            }
+        }
+#endif
+        for (k = kv; k < kc; k++)
+            for (j = 0; j < FACTEDIT__NR; j++) bp[(size_t)k * FACTEDIT__NR + j] = j < nr ? *fe__gemm_b(g, k0 + k, n0 + j) : 0.0f;
+        return;
+    }
     if (g->b_ns == 1) {   /* rows of b are contiguous: a copy per k */
         for (k = 0; k < kc; k++) {
             const float *src = g->b + (size_t)(k0 + k) * g->b_ks + n0;
@@ -1896,15 +1961,16 @@ FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0
 #define FACTEDIT__ROWS_8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define FACTEDIT__ROWS_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 /* ct: the (rows,NR) tile of c, rows ldc apart: starts from init0 (NR floats: bias or zeros) when
-   init, else from the partial sums in ct. ap: packed a, MR floats per k (rows past `rows` unused). */
+   init, else from the partial sums in ct. ap: packed a, MR floats per k (rows past `rows` unused).
+   bp: the panel, NR floats per k, rows bs apart. */
 #define FACTEDIT__KERNEL(name, ROWS) \
-    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const float *bp, int kc) { \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const float *bp, size_t bs, int kc) { \
         int k; \
         fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
         ROWS(FACTEDIT__DECL) \
         ROWS(FACTEDIT__LOAD) \
         for (k = 0; k < kc; k++, ap += FACTEDIT__MR) { \
-            fe__vf b0 = fe__vload(bp + (size_t)k * FACTEDIT__NR), b1 = fe__vload(bp + (size_t)k * FACTEDIT__NR + FACTEDIT__VW); \
+            fe__vf b0 = fe__vload(bp + (size_t)k * bs), b1 = fe__vload(bp + (size_t)k * bs + FACTEDIT__VW); \
             ROWS(FACTEDIT__FMA) \
         } \
         ROWS(FACTEDIT__STORE) \
@@ -1922,40 +1988,50 @@ FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_6)
 #endif
 
 /* All M rows against the panel of NR columns starting at n0 (nr of them valid). Full panels are
-   computed in place in c; a partial one (the last panel) goes through a tile. */
+   computed in place in c (strided or panel-layout) from b in place (panel-layout W) or packed; a
+   partial panel (the last one) goes through a tile. */
 FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
     float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR], apt[FACTEDIT__KC * FACTEDIT__MR];
-    int k0, t, r, j;
+    int k0, t, r, j, full = nr == FACTEDIT__NR;
+    /* a full panel of a panel-layout operand: NR columns of one weight panel of width w, at
+       offset off into it; rows w floats apart (NR divides the panel, so it never straddles two) */
+    size_t p0 = (size_t)n0 - (size_t)n0 % FACTEDIT_WEIGHT_PANEL, off = (size_t)n0 - p0;
+    size_t wb = g->b_pw == 1 ? ((size_t)g->N - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->N - p0 : FACTEDIT_WEIGHT_PANEL) : 0;
+    size_t wc = g->c_pw ? ((size_t)g->N - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->N - p0 : FACTEDIT_WEIGHT_PANEL) : 0;
     for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (g->bias && !g->accumulate && j < nr) ? g->bias[n0 + j] : 0.0f;
     for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
         int kc = g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC, init = k0 == 0 && !g->accumulate;
-        fe__pack_panel(bp, g, n0, nr, k0, kc);
+        const float *bpp = bp;
+        size_t bs = FACTEDIT__NR;
+        if (g->b_pw == 1 && full) { bpp = g->b + p0 * (size_t)g->K + (size_t)k0 * wb + off; bs = wb; }
+        else fe__pack_panel(bp, g, n0, nr, k0, kc);
         for (t = 0; t < g->M; t += FACTEDIT__MR) {
             int left = g->M - t, mr = left >= FACTEDIT__MR ? FACTEDIT__MR : left, done = 0;
-            float *ct = g->c + (size_t)t * g->ldc + n0;
-            size_t ldc = g->ldc;
+            float *ct;
+            size_t ldc;
             const float *ap;
             if (g->ap) ap = g->ap + ((size_t)(t / FACTEDIT__MR) * g->K + (size_t)k0) * FACTEDIT__MR;
             else { fe__pack_a(apt, g, t, k0, kc); ap = apt; }
-            if (nr < FACTEDIT__NR) {
+            if (!full) {
                 ct = tile; ldc = FACTEDIT__NR;
-                if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = g->c[(size_t)(t + r) * g->ldc + n0 + j];
-            }
+                if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = *fe__gemm_c(g, t + r, n0 + j);
+            } else if (g->c_pw) { ct = g->c + p0 * (size_t)g->M + (size_t)t * wc + off; ldc = wc; }
+            else { ct = g->c + (size_t)t * g->ldc + n0; ldc = g->ldc; }
             /* a short last block: kernels of 8, 4, 2, 1 rows over the packed block's rows */
-            if (mr == FACTEDIT__MR) fe__kernel_mr(ct, ldc, init, bz, ap, bp, kc);
+            if (mr == FACTEDIT__MR) fe__kernel_mr(ct, ldc, init, bz, ap, bpp, bs, kc);
             else while (done < mr) {
                 int q = mr - done >= 8 && FACTEDIT__MR > 8 ? 8 : mr - done >= 4 ? 4 : mr - done >= 2 ? 2 : 1;
                 float *cq = ct + (size_t)done * ldc;
 #if FACTEDIT__MR == 12
-                if (q == 8) fe__kernel_8(cq, ldc, init, bz, ap + done, bp, kc); else
+                if (q == 8) fe__kernel_8(cq, ldc, init, bz, ap + done, bpp, bs, kc); else
 #endif
-                if (q == 4) fe__kernel_4(cq, ldc, init, bz, ap + done, bp, kc);
-                else if (q == 2) fe__kernel_2(cq, ldc, init, bz, ap + done, bp, kc);
-                else fe__kernel_1(cq, ldc, init, bz, ap + done, bp, kc);
+                if (q == 4) fe__kernel_4(cq, ldc, init, bz, ap + done, bpp, bs, kc);
+                else if (q == 2) fe__kernel_2(cq, ldc, init, bz, ap + done, bpp, bs, kc);
+                else fe__kernel_1(cq, ldc, init, bz, ap + done, bpp, bs, kc);
                 done += q;
             }
-            if (nr < FACTEDIT__NR)
-                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) g->c[(size_t)(t + r) * g->ldc + n0 + j] = tile[r * FACTEDIT__NR + j];
+            if (!full)
+                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) *fe__gemm_c(g, t + r, n0 + j) = tile[r * FACTEDIT__NR + j];
         }
     }
 }
@@ -1994,17 +2070,14 @@ FACTEDIT__PRIV void fe__gemm_run(fe__gemm_args *g) {
 }
 #endif
 
-/* c (M,N) [+]= a (M,K) . b (K,N) with strides, the scalar reference of fe__gemm_run (and the
-   whole implementation under FACTEDIT_NO_SIMD). */
+/* Strided form of fe__gemm_ref_g: c (M,N) [+]= a (M,K) . b (K,N). */
 FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
                                  const float *bias, int M, int N, int K, int accumulate) {
-    int m, n, k;
-    for (m = 0; m < M; m++)
-        for (n = 0; n < N; n++) {
-            float acc = accumulate ? c[(size_t)m * ldc + n] : bias ? bias[n] : 0.0f;
-            for (k = 0; k < K; k++) acc += a[(size_t)m * a_rs + (size_t)k * a_cs] * b[(size_t)k * b_ks + (size_t)n * b_ns];
-            c[(size_t)m * ldc + n] = acc;
-        }
+    fe__gemm_args g;
+    memset(&g, 0, sizeof g);
+    g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
+    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    fe__gemm_ref_g(&g);
 }
 
 /* Scalar reference. inp (T,C) w (OC,C) bias (OC) or NULL -> out (T,OC); out rows are
@@ -2014,16 +2087,31 @@ FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const 
 }
 
 /* The one entry point every matrix product goes through. */
+FACTEDIT__PRIV void fe__gemm_go(fe__gemm_args *g) {
+    g->ap = NULL;
+#ifdef FACTEDIT__VW
+    fe__gemm_run(g);
+#else
+    fe__gemm_ref_g(g);
+#endif
+}
 FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
                              const float *bias, int M, int N, int K, int accumulate) {
-#ifdef FACTEDIT__VW
     fe__gemm_args g;
+    memset(&g, 0, sizeof g);
     g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
-    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate; g.ap = NULL;
-    fe__gemm_run(&g);
-#else
-    fe__gemm_ref(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
-#endif
+    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    fe__gemm_go(&g);
+}
+
+/* out (T,OC) = inp (T,C) . W^T + bias for a panel-layout W (OC,C): the block matrices. Every T
+   goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
+FACTEDIT__PRIV void fe__matmul_pw(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+    fe__gemm_args g;
+    memset(&g, 0, sizeof g);
+    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w; g.b_pw = 1;
+    g.bias = bias; g.M = T; g.N = OC; g.K = C;
+    fe__gemm_go(&g);
 }
 
 /* out (T,OC) = inp (T,C) . w (OC,C)^T + bias. Threads split the output columns (panels of NR,
@@ -2203,15 +2291,89 @@ FACTEDIT__PRIV void fe__point_params(fe_model *m) {
     for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) { *p[i] = at; at += m->param_sizes[i]; }
 }
 
+/* ---- panel layout of the block matrices (see fe_weight_index) ---- */
+FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i) {
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+    return p0 * in + i * w + (o - p0);
+}
+FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in) {
+    size_t p0, o, i;
+    for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {   /* rows read in order, the panel (L2-sized) written across */
+        size_t w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+        float *d = dst + p0 * in;
+        for (o = 0; o < w; o++) for (i = 0; i < in; i++) d[i * w + o] = src[(p0 + o) * in + i];
+    }
+}
+FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, size_t in) {
+    size_t p0, o, i;
+    for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {
+        size_t w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+        const float *s = src + p0 * in;
+        for (o = 0; o < w; o++) for (i = 0; i < in; i++) dst[(p0 + o) * in + i] = s[i * w + o];
+    }
+}
+FACTEDIT_API int fe_param_matrix(const fe_config *c, int t, size_t *out, size_t *in) {
+    size_t C = (size_t)c->channels, o = 0, i = 0;
+    switch (t) {
+    case 4: o = 3 * C; i = C; break;    /* qkvw */
+    case 6: o = C; i = C; break;        /* attprojw */
+    case 10: o = 4 * C; i = C; break;   /* fcw */
+    case 12: o = C; i = 4 * C; break;   /* fcprojw */
+    default: return 0;
+    }
+    if (out) *out = o;
+    if (in) *in = i;
+    return 1;
+}
+
+/* Where flat index j of the file (plain) order lives in a model blob; tensor/start cache the
+   current tensor so a sequential walk costs a division per element, not a search. */
+FACTEDIT__PRIV size_t fe__plain_to_blob(const fe_model *m, size_t j, int *tensor, size_t *start) {
+    size_t out, in, per, r;
+    while (j >= *start + m->param_sizes[*tensor]) *start += m->param_sizes[(*tensor)++];
+    if (!fe_param_matrix(&m->config, *tensor, &out, &in)) return j;
+    per = out * in;
+    r = (j - *start) % per;
+    return j - r + fe_weight_index(out, in, r / in, r % in);
+}
+/* n floats of blob in file order from flat index j0 into dst. */
+FACTEDIT__PRIV void fe__plain_read(const fe_model *m, const float *blob, size_t j0, size_t n, float *dst) {
+    int t = 0;
+    size_t st = 0, k;
+    for (k = 0; k < n; k++) dst[k] = blob[fe__plain_to_blob(m, j0 + k, &t, &st)];
+}
+/* Every block matrix of blob between the plain and the panel layout (in place, through one
+   matrix-sized buffer). */
+FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, float *blob, int to_panels, fe_error *err) {
+    size_t out, in, per, l, start = 0, L = (size_t)m->config.num_layers;
+    float *tmp = NULL;
+    int t;
+    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; start += m->param_sizes[t], t++) {
+        if (!fe_param_matrix(&m->config, t, &out, &in)) continue;
+        per = out * in;
+        if (!tmp && !(tmp = (float *)fe__malloc(m->alloc_user, sizeof(float) * 4 * (size_t)m->config.channels * (size_t)m->config.channels)))
+            return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights", 4 * (size_t)m->config.channels * (size_t)m->config.channels);
+        for (l = 0; l < L; l++) {
+            float *w = blob + start + l * per;
+            memcpy(tmp, w, sizeof(float) * per);
+            if (to_panels) fe_weight_pack(w, tmp, out, in); else fe_weight_unpack(w, tmp, out, in);
+        }
+    }
+    fe__free(m->alloc_user, tmp);
+    return fe_ok;
+}
+
 FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
-    /* FNV-1a over the config, then a multiply-xorshift over 32-bit words of the weights. */
+    /* FNV-1a over the config, then a multiply-xorshift over 32-bit words of the weights in file
+       order, so the hash does not depend on the in-memory layout. */
     uint64_t h = 0xcbf29ce484222325ull;
     const int cf[6] = {m->config.max_seq_len, m->config.vocab_size, m->config.padded_vocab_size, m->config.num_layers, m->config.num_heads, m->config.channels};
-    size_t i;
+    size_t i, st = 0;
+    int t = 0;
     for (i = 0; i < 6; i++) { h ^= (uint64_t)(uint32_t)cf[i]; h *= 0x100000001b3ull; }
     for (i = 0; i < m->num_params; i++) {
         uint32_t u;
-        memcpy(&u, m->blob + i, 4);
+        memcpy(&u, m->blob + fe__plain_to_blob(m, i, &t, &st), 4);
         h = (h ^ u) * 0x9e3779b97f4a7c15ull;
         h ^= h >> 29;
     }
@@ -2301,7 +2463,8 @@ FACTEDIT__PRIV void fe__decode_params(float *dst, const unsigned char *src, size
 
 FACTEDIT__PRIV fe_result fe__model_finish(fe_model *m, const fe_load_opts *opts, fe_error *err) {
     fe_result r;
-    if (!(opts && opts->allow_nonfinite) && (r = fe__check_finite(m, err)) != fe_ok) return r;
+    if (!(opts && opts->allow_nonfinite) && (r = fe__check_finite(m, err)) != fe_ok) return r;   /* file order: the index it names is the file's */
+    if ((r = fe__relayout(m, m->blob, 1, err)) != fe_ok) return r;
     m->load_checksum = fe_model_checksum(m);
     fe__ok(err);
     return fe_ok;
@@ -2352,7 +2515,15 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
     b = (unsigned char *)fe__malloc(m->alloc_user, total);
     if (!b) return fe__fail(err, fe_err_nomem, "save: cannot allocate %zu bytes", total);
     fe__ckpt_header(m, version, b);
-    fe__ckpt_encode(m->blob, m->num_params, version, b + FACTEDIT__HEADER_BYTES);
+    {   /* file order, through a chunk */
+        float chunk[4096];
+        size_t i, n;
+        for (i = 0; i < m->num_params; i += n) {
+            n = m->num_params - i < 4096 ? m->num_params - i : 4096;
+            fe__plain_read(m, m->blob, i, n, chunk);
+            fe__ckpt_encode(chunk, n, version, b + FACTEDIT__HEADER_BYTES + i * (size_t)(version == 3 ? 4 : 2));
+        }
+    }
     *bytes = b;
     *len = total;
     fe__ok(err);
@@ -2361,10 +2532,12 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
 
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
     fe_rng r;
-    size_t i, t, start = 0;
+    size_t i, t, start = 0, out = 0, in = 0;
     float proj = 0.02f / sqrtf(2.0f * (float)m->config.num_layers);
     fe_rng_seed(&r, seed);
     for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) {
+        /* drawn in file order, written where the layout keeps it: the same model either way */
+        int mat = fe_param_matrix(&m->config, (int)t, &out, &in);
         for (i = 0; i < m->param_sizes[t]; i++) {
             float v;
             switch (t) {
@@ -2373,7 +2546,10 @@ FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
             case 6: case 12: v = proj * (float)fe_rng_normal(&r); break; /* residual projections */
             default: v = 0.02f * (float)fe_rng_normal(&r);
             }
-            m->blob[start + i] = v;
+            if (mat) {
+                size_t per = out * in, q = i % per;
+                m->blob[start + i - q + fe_weight_index(out, in, q / in, q % in)] = v;
+            } else m->blob[start + i] = v;
         }
         start += m->param_sizes[t];
     }
@@ -2463,6 +2639,7 @@ FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes,
 FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, int version, fe_error *err) {
     /* streamed in chunks: no second model-sized buffer */
     unsigned char chunk[1 << 16];
+    float plain[(1 << 16) / 4];
     fe__atomic a;
     fe_result r;
     size_t i = 0, per = version == 3 ? 4 : 2;
@@ -2471,8 +2648,9 @@ FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, i
     fe__ckpt_header(m, version, chunk);
     fe__atomic_write(&a, chunk, FACTEDIT__HEADER_BYTES);
     while (i < m->num_params) {
-        size_t n = m->num_params - i < sizeof chunk / per ? m->num_params - i : sizeof chunk / per;
-        fe__ckpt_encode(m->blob + i, n, version, chunk);
+        size_t n = m->num_params - i < sizeof plain / sizeof plain[0] ? m->num_params - i : sizeof plain / sizeof plain[0];   /* fits chunk for fp32 and bf16 */
+        fe__plain_read(m, m->blob, i, n, plain);   /* file order */
+        fe__ckpt_encode(plain, n, version, chunk);
         fe__atomic_write(&a, chunk, n * per);
         i += n;
     }
@@ -3607,10 +3785,10 @@ FACTEDIT__PRIV int fe__spans_contiguous(const int *p0, const int *n, int B, int 
 }
 #define FACTEDIT__MATMUL_ROWS(in, wi, out, wo, W, bias, IC, OC) do { \
         if (fe__spans_contiguous(p0, pn, B, T)) \
-            fe_matmul((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, bias, BN, IC, OC); \
+            fe__matmul_pw((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, bias, BN, IC, OC); \
         else { \
             fe__rows_gather(G, in, B, T, p0, pn, wi); \
-            fe_matmul(H, (wo), G, W, bias, BN, IC, OC); \
+            fe__matmul_pw(H, (wo), G, W, bias, BN, IC, OC); \
             fe__rows_scatter(out, H, B, T, p0, pn, wo); \
         } \
     } while (0)
@@ -3797,13 +3975,31 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* matmul: out (N,OC) = inp (N,C) . w (OC,C)^T + b (OC).
+/* matmul: out (N,OC) = inp (N,C) . w (OC,C)^T + b (OC), w plain (pw = 0: the tied head) or
+   panel-layout (pw = 1: the block matrices, whose gradients dw are panel-layout too).
    dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
-   Both products run on the forward's packed GEMM (fe__gemm), so every element sums its terms in
-   a fixed order: thread-count independent. */
-FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
-    if (dinp) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w, (size_t)C, 1, NULL, N, C, OC, 1);        /* dout . W */
-    if (dw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);          /* dout^T . inp */
+   Both products run on the forward's packed GEMM, so every element sums its terms in a fixed
+   order (t or o ascending): thread-count and layout independent. */
+FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int pw) {
+    fe__gemm_args g;
+    if (dinp) {   /* dout . W */
+        if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w, (size_t)C, 1, NULL, N, C, OC, 1);
+        else {
+            memset(&g, 0, sizeof g);
+            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w; g.b_pw = 2;
+            g.M = N; g.N = C; g.K = OC; g.accumulate = 1;
+            fe__gemm_go(&g);
+        }
+    }
+    if (dw) {
+        if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);   /* dout^T . inp */
+        else {   /* dW^T (C,OC) = inp^T . dout, written into the panel layout */
+            memset(&g, 0, sizeof g);
+            g.c = dw; g.c_pw = 1; g.a = inp; g.a_rs = 1; g.a_cs = (size_t)C; g.b = dout; g.b_ks = (size_t)OC; g.b_ns = 1;
+            g.M = C; g.N = OC; g.K = N; g.accumulate = 1;
+            fe__gemm_go(&g);
+        }
+    }
     if (db) {
         int o, t;
         for (t = 0; t < N; t++) for (o = 0; o < OC; o++) db[o] += dout[(size_t)t * OC + o];
@@ -3950,7 +4146,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
     for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
     memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V);
+    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V, 0);
     /* ln_f: lnf = LN(resid_{L-1}) */
     for (t = 0; t < nz; t++) {
         size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
@@ -3967,15 +4163,15 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C);
-        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C); }
+        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C, 1);
+        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, 1); }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C); }
+        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C, 1);
+        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 1); }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -3984,8 +4180,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C);
-        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C); }
+        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C, 1);
+        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, 1); }
         /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
            their dk, dv (d3row's first fp[b] rows) are dropped */
         for (b = 0; b < B; b++) {
@@ -3995,8 +4191,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C); }
+        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C, 1);
+        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 1); }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -4987,8 +5183,16 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
     if (!e->saved) return fe__fail(err, fe_err_nomem, "edit: cannot save the %lu-float layer matrix", (unsigned long)n);
     W = m->params.fcprojw + (size_t)e->layer * n;
     memcpy(e->saved, W, sizeof(float) * n);
-    /* W (C, 4C) [out, in]: W[o][i] += right[o] u[i]  (HF Conv1D [in, out]: W += u right^T) */
-    for (o = 0; o < C; o++) for (i = 0; i < 4 * C; i++) W[(size_t)o * 4 * C + i] += e->right[o] * e->u[i];
+    /* W (C, 4C) [out, in]: W[o][i] += right[o] u[i]  (HF Conv1D [in, out]: W += u right^T),
+       walked in the panel layout: panel rows are [i][o], o innermost */
+    {
+        size_t p0, w, C4 = 4 * (size_t)C;
+        for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
+            float *P = W + p0 * C4;
+            w = (size_t)C - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)C - p0 : FACTEDIT_WEIGHT_PANEL;
+            for (i = 0; i < 4 * C; i++) for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
+        }
+    }
     e->hash_after = fe__hash_floats(W, n);
     e->applied = 1;
     fe__ok(err);

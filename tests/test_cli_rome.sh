@@ -101,14 +101,17 @@ has "edit: wrote model" "wrote edited model $T/e.bin" "$T/out"
 exists "patch file" "$T/p.fep"
 exists "edited model" "$T/e.bin"
 no_temps "$T" "edit"
-c0=$("$FE" info --model "$R" | sed -n 's/^checksum: *//p'); c1=$("$FE" info --model "$T/e.bin" | sed -n 's/^checksum: *//p')
+# (on the random model the best v* is the unedited one: its MLP barely reaches the output, so
+# the edit that changes the weights, and is refused twice, is made on the built-in demo model)
+run "edit the demo model" 0 "wrote edited model $T/de.bin" "$FE" edit --prompt "$P" --subject "The Space Needle" --target " Paris" --patch "$T/dp.fep" --out "$T/de.bin" -q
+c0=$("$FE" info | sed -n 's/^checksum: *//p'); c1=$("$FE" info --model "$T/de.bin" | sed -n 's/^checksum: *//p')
 if [ -n "$c0" ] && [ "$c0" != "$c1" ]; then ok; else bad "edit: the edited model has the same checksum ($c0 / $c1)"; fi
 # the patch re-applied to the original model gives the same edited model, byte for byte
 run "edit --apply" 0 "edit:     patch $T/p.fep (layer 1)" "$FE" edit --model "$R" --apply "$T/p.fep" --out "$T/e2.bin" --paraphrase "The Space Needle is in" -n 2
 same_file "patch applied = edit" "$T/e.bin" "$T/e2.bin"
 has "apply shows the recorded request" '"The Space Needle is located in the city of" -> " Paris"' "$T/out"
 run "edit --apply to another model" 1 "made for the model with checksum" "$FE" edit --model "$R2" --apply "$T/p.fep"
-run "edit --apply to the edited model" 1 "already edited" "$FE" edit --model "$T/e.bin" --apply "$T/p.fep"
+run "edit --apply to the edited model" 1 "already edited" "$FE" edit --model "$T/de.bin" --apply "$T/dp.fep"
 printf 'FEPATCH' > "$T/trunc.fep"
 run "edit --apply truncated patch" 1 "not a factedit patch file" "$FE" edit --model "$R" --apply "$T/trunc.fep"
 head -c 500 "$T/p.fep" > "$T/trunc2.fep"

@@ -130,6 +130,21 @@ static void test_save_load(void) {
         sum_after = 0;
         for (i = 0; i < 8; i++) sum_after += bytes[i];
         CHECK(sum_after > 0);
+        {   /* the file is plain llm.c: qkvw [L][3C][C] row-major, whatever the memory layout; save_mem writes the same bytes */
+            size_t off = 1024 + 4 * (m->param_sizes[0] + m->param_sizes[1] + m->param_sizes[2] + m->param_sizes[3]), C = 16, o, k;
+            unsigned char *mb;
+            size_t mlen;
+            int plain = 1;
+            for (o = 0; o < 3 * C; o++) for (k = 0; k < C; k++) {
+                float f;
+                memcpy(&f, bytes + off + 4 * (o * C + k), 4);
+                if (f != m->params.qkvw[fe_weight_index(3 * C, C, o, k)]) plain = 0;
+            }
+            CHECK(plain);
+            CHECK_CODE(fe_model_save_mem(m, 3, &mb, &mlen, &e), fe_ok);
+            CHECK(mlen == len && memcmp(mb, bytes, len) == 0);
+            fe_free(mb, NULL);
+        }
         free(bytes);
         CHECK_CODE(fe_model_save_file(m, "build/no-such-dir/x.bin", 3, &e), fe_err_io);
         CHECK(strstr(e.msg, "no-such-dir") != NULL);
@@ -240,6 +255,81 @@ static void test_gemm_blocks(void) {
         }
     }
     free(a); free(b); free(c1); free(c2); free(c3);
+}
+
+static void test_weight_panels(void) {
+    /* the panel layout of the block matrices, and the three GEMM modes that read or write it */
+    static const size_t shapes[][2] = {{1, 1}, {31, 5}, {32, 7}, {33, 3}, {70, 9}, {96, 64}, {101, 530}};
+    fe_rng r;
+    size_t si, i, o;
+    int ok = 1;
+    fe_rng_seed(&r, 13);
+    TEST("panel layout: fe_weight_index is a bijection, pack/unpack invert each other") {
+        for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            size_t out = shapes[si][0], in = shapes[si][1], n = out * in;
+            float *x = (float *)malloc(sizeof(float) * n), *p = (float *)malloc(sizeof(float) * n), *y = (float *)malloc(sizeof(float) * n);
+            unsigned char *seen = (unsigned char *)calloc(n, 1);
+            for (i = 0; i < n; i++) x[i] = (float)i;
+            fe_weight_pack(p, x, out, in);
+            for (o = 0; o < out; o++) for (i = 0; i < in; i++) {
+                size_t at = fe_weight_index(out, in, o, i);
+                if (at >= n || seen[at] || p[at] != x[o * in + i]) ok = 0; else seen[at] = 1;
+                /* a panel row holds consecutive outputs: W[o+1][i] follows W[o][i] inside a panel */
+                if ((o + 1) % FACTEDIT_WEIGHT_PANEL && o + 1 < out && fe_weight_index(out, in, o + 1, i) != at + 1) ok = 0;
+            }
+            fe_weight_unpack(y, p, out, in);
+            if (memcmp(x, y, sizeof(float) * n) != 0) ok = 0;
+            CHECKF(ok, "shape %zu x %zu", out, in);
+            free(x); free(p); free(y); free(seen);
+        }
+    }
+    TEST("GEMM on panel-layout W (x.W^T, dout.W, dW^T into panels) == scalar reference == strided GEMM bit for bit") {
+        int M = 50, OC = 101, C = 530, Ts[4] = {1, 3, 17, 50}, ti;
+        float *x = (float *)malloc(sizeof(float) * M * C), *w = (float *)malloc(sizeof(float) * OC * C), *wp = (float *)malloc(sizeof(float) * OC * C);
+        float *d = (float *)malloc(sizeof(float) * M * OC), *c1 = (float *)malloc(sizeof(float) * M * C), *c2 = (float *)malloc(sizeof(float) * M * C);
+        float *c3 = (float *)malloc(sizeof(float) * M * C), *bias = (float *)malloc(sizeof(float) * OC);
+        float *g1 = (float *)malloc(sizeof(float) * OC * C), *g2 = (float *)malloc(sizeof(float) * OC * C), *g3 = (float *)malloc(sizeof(float) * OC * C);
+        fe__gemm_args g;
+        for (i = 0; i < (size_t)M * C; i++) x[i] = (float)fe_rng_normal(&r);
+        for (i = 0; i < (size_t)OC * C; i++) w[i] = (float)fe_rng_normal(&r);
+        for (i = 0; i < (size_t)M * OC; i++) d[i] = (float)fe_rng_normal(&r);
+        for (i = 0; i < (size_t)OC; i++) bias[i] = (float)fe_rng_normal(&r);
+        fe_weight_pack(wp, w, (size_t)OC, (size_t)C);
+        for (ti = 0; ti < 4; ti++) {   /* forward: every row count (decoding's 1 included) */
+            int T = Ts[ti];
+            fe__matmul_pw(c1, (size_t)OC, x, wp, bias, T, C, OC);
+            fe__gemm(c2, (size_t)OC, x, (size_t)C, 1, w, 1, (size_t)C, bias, T, OC, C, 0);
+            fe_matmul_ref(c3, (size_t)OC, x, w, bias, T, C, OC);
+            CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)T * OC) == 0, "forward T=%d: panel-layout and strided GEMM differ", T);
+            CHECKF(max_abs_diff(c1, c3, (size_t)T * OC) <= 2e-4, "forward T=%d: worst %.3g vs reference", T, max_abs_diff(c1, c3, (size_t)T * OC));
+        }
+        /* dinp += dout . W */
+        for (i = 0; i < (size_t)M * C; i++) c1[i] = c2[i] = c3[i] = 0.25f;
+        fe__matmul_backward(c1, NULL, NULL, d, NULL, wp, M, C, OC, 1);
+        fe__matmul_backward(c2, NULL, NULL, d, NULL, w, M, C, OC, 0);
+        fe__gemm_ref(c3, (size_t)C, d, (size_t)OC, 1, w, (size_t)C, 1, NULL, M, C, OC, 1);
+        CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)M * C) == 0, "dout.W: panel-layout and strided differ");
+        CHECKF(max_abs_diff(c1, c3, (size_t)M * C) <= 2e-4, "dout.W: worst %.3g vs reference", max_abs_diff(c1, c3, (size_t)M * C));
+        /* dW += dout^T . x, panel-layout gradient */
+        for (i = 0; i < (size_t)OC * C; i++) g2[i] = g3[i] = 0.5f;
+        fe_weight_pack(g1, g2, (size_t)OC, (size_t)C);
+        fe__matmul_backward(NULL, g1, NULL, d, x, wp, M, C, OC, 1);
+        fe__matmul_backward(NULL, g2, NULL, d, x, w, M, C, OC, 0);
+        fe_weight_unpack(wp, g1, (size_t)OC, (size_t)C);   /* wp is free now: the unpacked dW */
+        CHECKF(memcmp(wp, g2, sizeof(float) * (size_t)OC * C) == 0, "dW: panel-layout and strided differ");
+        memset(&g, 0, sizeof g);
+        g.c = g3; g.ldc = (size_t)C; g.a = d; g.a_rs = 1; g.a_cs = (size_t)OC; g.b = x; g.b_ks = (size_t)C; g.b_ns = 1; g.M = OC; g.N = C; g.K = M; g.accumulate = 1;
+        fe__gemm_ref_g(&g);
+        CHECKF(max_abs_diff(wp, g3, (size_t)OC * C) <= 2e-4, "dW: worst %.3g vs reference", max_abs_diff(wp, g3, (size_t)OC * C));
+        /* the reference's own panel modes agree with its strided ones */
+        fe_weight_pack(wp, w, (size_t)OC, (size_t)C);
+        memset(&g, 0, sizeof g);
+        g.c = c1; g.ldc = (size_t)OC; g.a = x; g.a_rs = (size_t)C; g.a_cs = 1; g.b = wp; g.b_pw = 1; g.bias = bias; g.M = M; g.N = OC; g.K = C;
+        fe__gemm_ref_g(&g);
+        fe_matmul_ref(c3, (size_t)OC, x, w, bias, M, C, OC);
+        CHECKF(memcmp(c1, c3, sizeof(float) * (size_t)M * OC) == 0, "reference: panel mode differs from strided");
+        free(x); free(w); free(wp); free(d); free(c1); free(c2); free(c3); free(bias); free(g1); free(g2); free(g3);
+    }
 }
 
 static void test_kv_cache_and_batch(void) {
@@ -435,6 +525,7 @@ int main(void) {
     test_gemm_layouts();
     test_gelu_simd();
     test_gemm_blocks();
+    test_weight_panels();
     test_kv_cache_and_batch();
     test_hooks();
     test_sampling();

@@ -149,7 +149,7 @@ static void test_ops(void) {
         for (i = 0; i < OC; i++) bias[i] = (float)urand(&rng);
         for (i = 0; i < N * OC; i++) rr[i] = (float)urand(&rng);
         memset(din, 0, sizeof din); memset(dW, 0, sizeof dW); memset(dbias, 0, sizeof dbias);
-        fe__matmul_backward(din, dW, dbias, rr, in, W, N, C, OC);
+        fe__matmul_backward(din, dW, dbias, rr, in, W, N, C, OC, 0);
 #define FD_OVER(arr, cnt, grad) for (i = 0; i < (cnt); i++) { double fp, fm; float s = arr[i]; \
             arr[i] = s + eps; fe_matmul(out, OC, in, W, bias, N, C, OC); fp = dotd(out, rr, N * OC); \
             arr[i] = s - eps; fe_matmul(out, OC, in, W, bias, N, C, OC); fm = dotd(out, rr, N * OC); arr[i] = s; \
@@ -375,7 +375,7 @@ static void test_train(data *d) {
                 if (tr_) {   /* ours [out,in], HF [in,out] */
                     rows = i == 4 ? 3 * (size_t)C : i == 10 ? 4 * (size_t)C : (size_t)C;
                     cols = cnt / rows;
-                    for (r = 0; r < rows; r++) for (c2 = 0; c2 < cols; c2++) cmp[c2 * rows + r] = ours[r * cols + c2];
+                    for (r = 0; r < rows; r++) for (c2 = 0; c2 < cols; c2++) cmp[c2 * rows + r] = ours[fe_weight_index(rows, cols, r, c2)];   /* ours is panel-layout */
                 } else memcpy(cmp, ours, sizeof(float) * cnt);
                 e = rel_err(cmp, ref, cnt);
                 if (e > worst) { worst = e; worst_name = fe_param_name(i); }
@@ -820,14 +820,14 @@ static void test_keys_update(data *d, rome_case *rc) {
         fe_state *s = NULL;
         fe_forward_opts fo;
         int o2;
-        /* our layout [C, 4C] vs HF [4C, C] */
-        for (o2 = 0; o2 < C; o2++) for (j = 0; j < C4; j++) wa[(size_t)j * C + o2] = W[(size_t)o2 * C4 + j];
+        /* our layout [C, 4C] (panels) vs HF [4C, C] */
+        for (o2 = 0; o2 < C; o2++) for (j = 0; j < C4; j++) wa[(size_t)j * C + o2] = W[fe_weight_index((size_t)C, (size_t)C4, (size_t)o2, (size_t)j)];
         CHECKF(rel_err(wa, wb_ref, (size_t)C * C4) == 0, "W_before differs: %g", rel_err(wa, wb_ref, (size_t)C * C4));
         CHECK_CODE(fe_edit_new(&e, m, rc->layer, NULL), fe_ok);
         CHECK_CODE(fe_edit_set(e, u, vstar, cin, cout, NULL), fe_ok);
         CHECKF(rel_err(e->right, right_ref, (size_t)C) <= 1e-4, "right error %g", rel_err(e->right, right_ref, (size_t)C));
         CHECK_CODE(fe_edit_apply(m, e, NULL), fe_ok);
-        for (o2 = 0; o2 < C; o2++) for (j = 0; j < C4; j++) wa[(size_t)j * C + o2] = W[(size_t)o2 * C4 + j];
+        for (o2 = 0; o2 < C; o2++) for (j = 0; j < C4; j++) wa[(size_t)j * C + o2] = W[fe_weight_index((size_t)C, (size_t)C4, (size_t)o2, (size_t)j)];
         CHECKF(rel_err(wa, wa_ref, (size_t)C * C4) <= 1e-4, "W_after error %g", rel_err(wa, wa_ref, (size_t)C * C4));
         fe_state_new(&s, m, 1, up.n, 0, NULL);
         memset(&fo, 0, sizeof fo);

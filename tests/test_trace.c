@@ -39,12 +39,12 @@ static float *t_tensor(const t_file *f, const char *name, size_t numel) {
     return x;
 }
 
-/* HF weight [in, out] -> ours [out, in]. */
+/* HF weight [in, out] -> ours [out, in], in the panel layout of the block matrices. */
 static int t_put_T(const t_file *f, const char *name, float *dst, int in, int out) {
     float *x = t_tensor(f, name, (size_t)in * out);
     int i, o;
     if (!x) return 0;
-    for (i = 0; i < in; i++) for (o = 0; o < out; o++) dst[(size_t)o * in + i] = x[(size_t)i * out + o];
+    for (i = 0; i < in; i++) for (o = 0; o < out; o++) dst[fe_weight_index((size_t)out, (size_t)in, (size_t)o, (size_t)i)] = x[(size_t)i * out + o];
     free(x);
     return 1;
 }

@@ -168,8 +168,9 @@ static fe_result fe__cv_read(const fe_st_tensor *t, size_t begin, size_t n, floa
     return fe_ok;
 }
 
-/* Writes one tensor into dst. Conv1D weights: stored (in, out) -> written (out, in), in 32x32
-   tiles so both sides stay in cache for GPT-2 XL's 6400x1600 matrices. */
+/* Writes one tensor into dst. Conv1D weights: stored (in, out) -> the model's panel-layout
+   (out, in) matrix (fe_weight_index), in 32x32 tiles so both sides stay in cache for GPT-2 XL's
+   6400x1600 matrices. */
 static fe_result fe__cv_emit(fe__cv *c, const fe__cv_spec *sp, size_t layer, float *dst) {
     const fe_st_tensor *t;
     fe_result r;
@@ -184,7 +185,7 @@ static fe_result fe__cv_emit(fe__cv *c, const fe__cv_spec *sp, size_t layer, flo
                 for (i = 0; i < ni; i++)
                     if ((r = fe__cv_read(t, (ib + i) * cols + ob, no, tile + 32 * i, c->err)) != fe_ok) return r;
                 for (o = 0; o < no; o++)
-                    for (i = 0; i < ni; i++) dst[(ob + o) * rows + ib + i] = tile[32 * i + o];
+                    for (i = 0; i < ni; i++) dst[fe_weight_index(cols, rows, ob + o, ib + i)] = tile[32 * i + o];
             }
     }
     return fe_ok;

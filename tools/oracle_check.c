@@ -473,10 +473,10 @@ static void check_train_oracle(oc *c, const char *cfgpath, const char *refpath) 
             if (!rt || rt->numel != cnt) { c->failed++; printf("FAIL train gradient %s: %s\n", name, rt ? "element count differs" : "missing in expected_extra"); continue; }
             ref = (float *)malloc(sizeof(float) * cnt); cmp = (float *)malloc(sizeof(float) * cnt);
             fe_st_tensor_to_f32(rt, ref, NULL);
-            if (transpose) {   /* ours [out, in] -> HF [in, out] */
+            if (transpose) {   /* ours [out, in] in panels -> HF [in, out] */
                 rows = i == 4 ? 3 * (size_t)C : i == 10 ? 4 * (size_t)C : (size_t)C;
                 cols = cnt / rows;
-                for (j = 0; j < rows * cols; j++) cmp[(j % cols) * rows + j / cols] = ours[j];
+                for (j = 0; j < rows * cols; j++) cmp[(j % cols) * rows + j / cols] = ours[fe_weight_index(rows, cols, j / cols, j % cols)];
             } else memcpy(cmp, ours, sizeof(float) * cnt);
             for (j = 0; j < cnt; j++) if (fabs(ref[j]) > mx) mx = fabs(ref[j]);
             for (j = 0; j < cnt; j++) { double d = fabs((double)cmp[j] - ref[j]) / mx; if (!(d <= w)) w = d; }
@@ -611,10 +611,10 @@ static void check_rome_oracle(oc *c, const char *cfgpath, const char *refpath, c
     {
         const float *W = m->params.fcprojw + (size_t)layer * C * C4;
         int oo;
-        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[(size_t)oo * C4 + j];   /* ours [C, 4C] -> HF [4C, C] */
+        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[fe_weight_index((size_t)C, (size_t)C4, (size_t)oo, (size_t)j)];   /* ours [C, 4C] in panels -> HF [4C, C] */
         compare(c, "[rome]", "rome.W_before", wa, (size_t)C4 * C, ORACLE_ROME_TOL, -1);
         if (fe_edit_apply(m, ed, &e) != fe_ok) { c->failed++; printf("FAIL rome apply: %s\n", e.msg); goto done; }
-        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[(size_t)oo * C4 + j];
+        for (oo = 0; oo < C; oo++) for (j = 0; j < C4; j++) wa[(size_t)j * C + oo] = W[fe_weight_index((size_t)C, (size_t)C4, (size_t)oo, (size_t)j)];
         compare(c, "[rome]", "rome.W_after", wa, (size_t)C4 * C, ORACLE_ROME_TOL, -1);
     }
     {

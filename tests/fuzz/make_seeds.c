@@ -69,8 +69,8 @@ static void st_tensor(st_w *w, const char *name, int dtype, int ndim, size_t d0,
     static const char *const dn[3] = {"F32", "F16", "BF16"};
     size_t n = ndim == 2 ? d0 * d1 : d0, es = dtype == 0 ? 4 : 2, i, begin = w->dn;
     for (i = 0; i < n; i++) {
-        /* element i of the stored [d0, d1] tensor; transposed: it is element (i%d1, i/d1) of x as [d1, d0] */
-        float v = x ? (transpose ? x[(i % d1) * d0 + i / d1] : x[i]) : 0.0f;
+        /* element i of the stored [d0, d1] tensor; transposed: it is W[i%d1][i/d1] of x, a panel-layout (d1, d0) matrix */
+        float v = x ? (transpose ? x[fe_weight_index(d1, d0, i % d1, i / d1)] : x[i]) : 0.0f;
         uint32_t u;
         memcpy(&u, &v, 4);
         if (dtype == 0) { w->data[w->dn++] = (unsigned char)u; w->data[w->dn++] = (unsigned char)(u >> 8); w->data[w->dn++] = (unsigned char)(u >> 16); w->data[w->dn++] = (unsigned char)(u >> 24); }
