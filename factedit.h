@@ -63,9 +63,10 @@
        padding and never read. The file length must be exactly header + parameters.
        bf16 checkpoints are widened to fp32 at load (one implementation of every kernel; the
        price is 2x the memory of the file).
-       In memory the four block matrices (qkvw attprojw fcw fcprojw) are held in the panel
-       layout the GEMM reads (see fe_weight_index): load packs them, save unpacks them, so files
-       are always plain llm.c. wte stays [Vp][C] (embedding rows and the tied head).
+       In memory wte and the four block matrices (qkvw attprojw fcw fcprojw) are held in the
+       panel layout the GEMM reads (see fe_weight_index; wte as a (Vp, C) matrix, so token t's
+       embedding is W[t][0..C), 32 floats apart): load packs them, save unpacks them, so files
+       are always plain llm.c.
 
    BUILD OPTIONS (define before including)
        FACTEDIT_IMPLEMENTATION   emit the implementation (in exactly one file)
@@ -243,9 +244,9 @@ typedef struct fe_config {
 } fe_config;
 
 #define FACTEDIT_NUM_PARAM_TENSORS 16
-/* Pointers into one blob of float32 weights, in checkpoint order. The block matrices qkvw,
-   attprojw, fcw and fcprojw are in the panel layout (fe_weight_index), one (out, in) matrix per
-   layer, layer l at l * out * in; every other tensor is plain row-major. */
+/* Pointers into one blob of float32 weights, in checkpoint order. wte (one (Vp, C) matrix) and
+   the block matrices qkvw, attprojw, fcw and fcprojw are in the panel layout (fe_weight_index),
+   one (out, in) matrix per layer, layer l at l * out * in; every other tensor is plain row-major. */
 typedef struct fe_params {
     float *wte;      /* (Vp, C) */
     float *wpe;      /* (maxT, C) */
@@ -324,7 +325,7 @@ FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i);
 /* Plain row-major [out][in] src -> panel-layout dst, and back. dst and src must not overlap. */
 FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in);
 FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, size_t in);
-/* Which tensors are panel-layout matrices (4, 6, 10, 12): 1 and one layer's (out, in), else 0. */
+/* Which tensors are panel-layout matrices (0, 4, 6, 10, 12): 1 and one layer's (out, in), else 0. */
 FACTEDIT_API int fe_param_matrix(const fe_config *c, int tensor, size_t *out, size_t *in);
 
 /* ========================================================================= >>api-tokenizer = */
@@ -451,8 +452,11 @@ FACTEDIT_API const float *fe_state_logits(const fe_state *s, int b, int pos);
 FACTEDIT_API float *fe_state_act(fe_state *s, fe_site site, int layer, int b, int pos);
 FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site);
 /* out (T,OC) = inp (T,C) . w (OC,C)^T + bias (OC, or NULL); out rows are ldo floats apart.
-   fe_matmul is the SIMD kernel the forward uses, fe_matmul_ref the scalar reference. */
+   fe_matmul: w plain row-major (the tied head, wte); fe_matmul_panel: w in the panel layout
+   (fe_weight_index: the block matrices); fe_matmul_ref: the scalar reference of both (plain w). */
 FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
+/* w_rows: rows of the panel-layout w (>= OC; only its first OC rows are used: wte has Vp). */
+FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC);
 FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
 FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon" or "scalar" */
 /* Softmax of one row of logits into probs (V floats), numerically stable. */
@@ -1802,16 +1806,19 @@ typedef struct fe__gemm_args {
     int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
     int b_pw;                          /* 1: b(k,n) = W[n][k] of a panel-layout (N,K) W; 2: W[k][n] of a (K,N) W */
     int c_pw;                          /* 1: c(m,n) = W[n][m] of a panel-layout (N,M) W */
+    int pw_rows;                       /* rows (out) of that W when more than N (b_pw 1, c_pw) or K (b_pw 2): wte's Vp > V */
     float *ap;                         /* packed a: ceil(M/MR) blocks of K*MR floats, or NULL (pack per tile) */
 } fe__gemm_args;
 
+/* Rows of the panel-layout matrix whose o runs along `natural` (N or K). */
+#define FACTEDIT__PW_ROWS(g, natural) ((size_t)((g)->pw_rows > (natural) ? (g)->pw_rows : (natural)))
 FACTEDIT__PRIV const float *fe__gemm_b(const fe__gemm_args *g, int k, int n) {
-    if (g->b_pw == 1) return g->b + fe_weight_index((size_t)g->N, (size_t)g->K, (size_t)n, (size_t)k);
-    if (g->b_pw == 2) return g->b + fe_weight_index((size_t)g->K, (size_t)g->N, (size_t)k, (size_t)n);
+    if (g->b_pw == 1) return g->b + fe_weight_index(FACTEDIT__PW_ROWS(g, g->N), (size_t)g->K, (size_t)n, (size_t)k);
+    if (g->b_pw == 2) return g->b + fe_weight_index(FACTEDIT__PW_ROWS(g, g->K), (size_t)g->N, (size_t)k, (size_t)n);
     return g->b + (size_t)k * g->b_ks + (size_t)n * g->b_ns;
 }
 FACTEDIT__PRIV float *fe__gemm_c(const fe__gemm_args *g, int m, int n) {
-    if (g->c_pw) return g->c + fe_weight_index((size_t)g->N, (size_t)g->M, (size_t)n, (size_t)m);
+    if (g->c_pw) return g->c + fe_weight_index(FACTEDIT__PW_ROWS(g, g->N), (size_t)g->M, (size_t)n, (size_t)m);
     return g->c + (size_t)m * g->ldc + n;
 }
 /* The scalar reference of every GEMM (and the whole implementation under FACTEDIT_NO_SIMD):
@@ -1904,7 +1911,8 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
                VW, which divides the panel), contiguous, with n rows `width` apart */
             kv = kc - kc % FACTEDIT__VW;
             for (k = 0; k < kv; k += FACTEDIT__VW) {
-                size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, w = (size_t)g->K - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->K - p0 : FACTEDIT_WEIGHT_PANEL;
+                size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, rows = FACTEDIT__PW_ROWS(g, g->K);
+                size_t w = rows - p0 < FACTEDIT_WEIGHT_PANEL ? rows - p0 : FACTEDIT_WEIGHT_PANEL;
                 for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
                     fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, fe__gemm_b(g, k0 + k, n0 + j), w);
             }
@@ -1996,8 +2004,8 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
     /* a full panel of a panel-layout operand: NR columns of one weight panel of width w, at
        offset off into it; rows w floats apart (NR divides the panel, so it never straddles two) */
     size_t p0 = (size_t)n0 - (size_t)n0 % FACTEDIT_WEIGHT_PANEL, off = (size_t)n0 - p0;
-    size_t wb = g->b_pw == 1 ? ((size_t)g->N - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->N - p0 : FACTEDIT_WEIGHT_PANEL) : 0;
-    size_t wc = g->c_pw ? ((size_t)g->N - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)g->N - p0 : FACTEDIT_WEIGHT_PANEL) : 0;
+    size_t rows = FACTEDIT__PW_ROWS(g, g->N), wpn = rows - p0 < FACTEDIT_WEIGHT_PANEL ? rows - p0 : FACTEDIT_WEIGHT_PANEL;
+    size_t wb = g->b_pw == 1 ? wpn : 0, wc = g->c_pw ? wpn : 0;
     for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (g->bias && !g->accumulate && j < nr) ? g->bias[n0 + j] : 0.0f;
     for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
         int kc = g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC, init = k0 == 0 && !g->accumulate;
@@ -2106,10 +2114,10 @@ FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, 
 
 /* out (T,OC) = inp (T,C) . W^T + bias for a panel-layout W (OC,C): the block matrices. Every T
    goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
-FACTEDIT__PRIV void fe__matmul_pw(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
-    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w; g.b_pw = 1;
+    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w; g.b_pw = 1; g.pw_rows = w_rows;
     g.bias = bias; g.M = T; g.N = OC; g.K = C;
     fe__gemm_go(&g);
 }
@@ -2315,6 +2323,7 @@ FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, siz
 FACTEDIT_API int fe_param_matrix(const fe_config *c, int t, size_t *out, size_t *in) {
     size_t C = (size_t)c->channels, o = 0, i = 0;
     switch (t) {
+    case 0: o = (size_t)c->padded_vocab_size; i = C; break;   /* wte: embeddings and the tied head */
     case 4: o = 3 * C; i = C; break;    /* qkvw */
     case 6: o = C; i = C; break;        /* attprojw */
     case 10: o = 4 * C; i = C; break;   /* fcw */
@@ -2342,18 +2351,23 @@ FACTEDIT__PRIV void fe__plain_read(const fe_model *m, const float *blob, size_t 
     size_t st = 0, k;
     for (k = 0; k < n; k++) dst[k] = blob[fe__plain_to_blob(m, j0 + k, &t, &st)];
 }
+/* Floats of the largest panel-layout matrix: wte's Vp C or a block's 4 C^2. */
+FACTEDIT__PRIV size_t fe__max_matrix(const fe_model *m) {
+    size_t C = (size_t)m->config.channels, v = (size_t)m->config.padded_vocab_size * C;
+    return v > 4 * C * C ? v : 4 * C * C;
+}
 /* Every block matrix of blob between the plain and the panel layout (in place, through one
    matrix-sized buffer). */
 FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, float *blob, int to_panels, fe_error *err) {
-    size_t out, in, per, l, start = 0, L = (size_t)m->config.num_layers;
+    size_t out, in, per, l, start = 0;
     float *tmp = NULL;
     int t;
     for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; start += m->param_sizes[t], t++) {
         if (!fe_param_matrix(&m->config, t, &out, &in)) continue;
         per = out * in;
-        if (!tmp && !(tmp = (float *)fe__malloc(m->alloc_user, sizeof(float) * 4 * (size_t)m->config.channels * (size_t)m->config.channels)))
-            return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights", 4 * (size_t)m->config.channels * (size_t)m->config.channels);
-        for (l = 0; l < L; l++) {
+        if (!tmp && !(tmp = (float *)fe__malloc(m->alloc_user, sizeof(float) * fe__max_matrix(m))))
+            return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights", fe__max_matrix(m));
+        for (l = 0; l < m->param_sizes[t] / per; l++) {   /* L matrices, or wte's one */
             float *w = blob + start + l * per;
             memcpy(tmp, w, sizeof(float) * per);
             if (to_panels) fe_weight_pack(w, tmp, out, in); else fe_weight_unpack(w, tmp, out, in);
@@ -2530,6 +2544,20 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
     return fe_ok;
 }
 
+/* Token t's embedding (C floats) out of the panel-layout wte: a panel row holds 32 tokens. */
+FACTEDIT__PRIV void fe__wte_row(float *dst, const float *wte, const fe_config *c, int t) {
+    size_t C = (size_t)c->channels, Vp = (size_t)c->padded_vocab_size, i;
+    const float *src = wte + fe_weight_index(Vp, C, (size_t)t, 0);
+    size_t w = fe_weight_index(Vp, C, (size_t)t, 1) - fe_weight_index(Vp, C, (size_t)t, 0);   /* the panel's width */
+    for (i = 0; i < C; i++) dst[i] = src[i * w];
+}
+
+/* Rows V..Vp-1 of a panel-layout wte to zero. */
+FACTEDIT__PRIV void fe__wte_zero_padding(const fe_config *c, float *wte) {
+    size_t o, i, Vp = (size_t)c->padded_vocab_size, C = (size_t)c->channels;
+    for (o = (size_t)c->vocab_size; o < Vp; o++) for (i = 0; i < C; i++) wte[fe_weight_index(Vp, C, o, i)] = 0.0f;
+}
+
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
     fe_rng r;
     size_t i, t, start = 0, out = 0, in = 0;
@@ -2553,9 +2581,7 @@ FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
         }
         start += m->param_sizes[t];
     }
-    /* padding rows of wte stay zero, as in llm.c */
-    memset(m->params.wte + (size_t)m->config.vocab_size * m->config.channels, 0,
-           sizeof(float) * (size_t)(m->config.padded_vocab_size - m->config.vocab_size) * m->config.channels);
+    fe__wte_zero_padding(&m->config, m->params.wte);   /* as in llm.c */
     m->load_checksum = fe_model_checksum(m);
 }
 
@@ -3785,10 +3811,10 @@ FACTEDIT__PRIV int fe__spans_contiguous(const int *p0, const int *n, int B, int 
 }
 #define FACTEDIT__MATMUL_ROWS(in, wi, out, wo, W, bias, IC, OC) do { \
         if (fe__spans_contiguous(p0, pn, B, T)) \
-            fe__matmul_pw((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, bias, BN, IC, OC); \
+            fe_matmul_panel((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, OC, bias, BN, IC, OC); \
         else { \
             fe__rows_gather(G, in, B, T, p0, pn, wi); \
-            fe__matmul_pw(H, (wo), G, W, bias, BN, IC, OC); \
+            fe_matmul_panel(H, (wo), G, W, OC, bias, BN, IC, OC); \
             fe__rows_scatter(out, H, B, T, p0, pn, wo); \
         } \
     } while (0)
@@ -3808,7 +3834,7 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
     if (l0 == 0 && tokens)   /* (without tokens: the state's embeddings stand) */
         for (b = 0; b < B; b++) {   /* encoder, as fe_forward: wte row (site embed, hookable) + wpe */
             size_t row0 = (size_t)b * T + (size_t)p0[b];
-            for (i = 0; i < pn[b]; i++) memcpy(s->embed + (row0 + i) * C, P->wte + (size_t)tokens[(size_t)b * n + i] * C, sizeof(float) * C);
+            for (i = 0; i < pn[b]; i++) fe__wte_row(s->embed + (row0 + i) * C, P->wte, c, tokens[(size_t)b * n + i]);
             if (hook) hook(hu, fe_site_embed, 0, b, p0[b], pn[b], s->embed + row0 * C, C);
             for (i = 0; i < pn[b]; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0[b] + i) * C, (size_t)C);
         }
@@ -3875,7 +3901,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
         for (b = 0; b < s->B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0;
             fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C, P->lnfw, P->lnfb, n, C);
-            fe_matmul(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, P->wte, NULL, n, C, V);
+            fe_matmul_panel(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, P->wte, c->padded_vocab_size, NULL, n, C, V);
         }
     } else {
         /* the last position of every row: ln_f, gathered, then one pass over wte for all rows */
@@ -3885,7 +3911,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
             fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C, P->lnfw, P->lnfb, 1, C);
             memcpy(G + (size_t)b * C, s->lnf + last * C, sizeof(float) * C);
         }
-        fe_matmul(s->logits, (size_t)V, G, P->wte, NULL, s->B, C, V);
+        fe_matmul_panel(s->logits, (size_t)V, G, P->wte, c->padded_vocab_size, NULL, s->B, C, V);
     }
     fe__ok(err);
     return fe_ok;
@@ -3980,13 +4006,14 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
    dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
    Both products run on the forward's packed GEMM, so every element sums its terms in a fixed
    order (t or o ascending): thread-count and layout independent. */
-FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int pw) {
+FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int w_rows) {
+    int pw = w_rows > 0;
     fe__gemm_args g;
     if (dinp) {   /* dout . W */
         if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w, (size_t)C, 1, NULL, N, C, OC, 1);
         else {
             memset(&g, 0, sizeof g);
-            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w; g.b_pw = 2;
+            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w; g.b_pw = 2; g.pw_rows = w_rows;
             g.M = N; g.N = C; g.K = OC; g.accumulate = 1;
             fe__gemm_go(&g);
         }
@@ -3995,7 +4022,7 @@ FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const
         if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);   /* dout^T . inp */
         else {   /* dW^T (C,OC) = inp^T . dout, written into the panel layout */
             memset(&g, 0, sizeof g);
-            g.c = dw; g.c_pw = 1; g.a = inp; g.a_rs = 1; g.a_cs = (size_t)C; g.b = dout; g.b_ks = (size_t)OC; g.b_ns = 1;
+            g.c = dw; g.c_pw = 1; g.pw_rows = w_rows; g.a = inp; g.a_rs = 1; g.a_cs = (size_t)C; g.b = dout; g.b_ks = (size_t)OC; g.b_ns = 1;
             g.M = C; g.N = OC; g.K = N; g.accumulate = 1;
             fe__gemm_go(&g);
         }
@@ -4146,7 +4173,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
     for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
     memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V, 0);
+    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V, m->config.padded_vocab_size);
     /* ln_f: lnf = LN(resid_{L-1}) */
     for (t = 0; t < nz; t++) {
         size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
@@ -4163,15 +4190,15 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C, 1);
-        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, 1); }
+        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C, C);
+        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C, 1);
-        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 1); }
+        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C, 4 * C);
+        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -4180,8 +4207,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C, 1);
-        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, 1); }
+        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C, C);
+        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
         /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
            their dk, dv (d3row's first fp[b] rows) are dropped */
         for (b = 0; b < B; b++) {
@@ -4191,8 +4218,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C, 1);
-        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 1); }
+        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C, 3 * C);
+        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -4206,7 +4233,12 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         for (b = 0; b < B; b++)
             for (t = 0; t < tn[b]; t++) {
                 const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
-                fe__axpy(G.wte + (size_t)o->tokens[(size_t)off[b] + (size_t)t] * C, 1.0f, d, C);
+                {   /* the token's row of the panel-layout gradient */
+                    size_t Vp = (size_t)m->config.padded_vocab_size, tok = (size_t)o->tokens[(size_t)off[b] + (size_t)t], j;
+                    float *g0 = G.wte + fe_weight_index(Vp, (size_t)C, tok, 0);
+                    size_t w = fe_weight_index(Vp, (size_t)C, tok, 1) - fe_weight_index(Vp, (size_t)C, tok, 0);
+                    for (j = 0; j < (size_t)C; j++) g0[j * w] += d[j];
+                }
                 fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
             }
 }
@@ -4646,7 +4678,7 @@ FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
         fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
         memcpy(o->zx + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
     }
-    fe_matmul(o->z, (size_t)o->V, o->zx, P->wte, NULL, o->nz, C, o->V);
+    fe_matmul_panel(o->z, (size_t)o->V, o->zx, P->wte, m->config.padded_vocab_size, NULL, o->nz, C, o->V);
 }
 
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
@@ -5328,9 +5360,11 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
         if (tokens[i] < 0 || tokens[i] >= m->config.vocab_size)
             return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)", tokens[i], (unsigned long)i, m->config.vocab_size);
     /* two passes in double: the mean first, then the squared deviations (no cancellation) */
-    for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += m->params.wte[(size_t)tokens[i] * C + c];
+#define FACTEDIT__WTE(t, c) m->params.wte[fe_weight_index((size_t)m->config.padded_vocab_size, (size_t)C, (size_t)(t), (size_t)(c))]
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += FACTEDIT__WTE(tokens[i], c);
     mean /= (double)N;
-    for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = m->params.wte[(size_t)tokens[i] * C + c] - mean; ss += d * d; }
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = FACTEDIT__WTE(tokens[i], c) - mean; ss += d * d; }
+#undef FACTEDIT__WTE
     *std = sqrt(ss / (double)(N - 1));
     fe__ok(err);
     return fe_ok;
@@ -5442,7 +5476,7 @@ FACTEDIT__PRIV void fe__trace_flush(fe__trace *x) {
     double *pr = x->pr;
     if (!n) return;
     fe__layernorm(x->lnq, NULL, NULL, x->hq, P->lnfw, P->lnfb, n, x->C);
-    fe_matmul(x->zq, (size_t)x->V, x->lnq, P->wte, NULL, n, x->C, x->V);
+    fe_matmul_panel(x->zq, (size_t)x->V, x->lnq, P->wte, x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (size_t)x->V > 200000)
 #endif

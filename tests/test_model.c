@@ -297,7 +297,7 @@ static void test_weight_panels(void) {
         fe_weight_pack(wp, w, (size_t)OC, (size_t)C);
         for (ti = 0; ti < 4; ti++) {   /* forward: every row count (decoding's 1 included) */
             int T = Ts[ti];
-            fe__matmul_pw(c1, (size_t)OC, x, wp, bias, T, C, OC);
+            fe_matmul_panel(c1, (size_t)OC, x, wp, OC, bias, T, C, OC);
             fe__gemm(c2, (size_t)OC, x, (size_t)C, 1, w, 1, (size_t)C, bias, T, OC, C, 0);
             fe_matmul_ref(c3, (size_t)OC, x, w, bias, T, C, OC);
             CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)T * OC) == 0, "forward T=%d: panel-layout and strided GEMM differ", T);

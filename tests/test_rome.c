@@ -376,6 +376,8 @@ static void test_train(data *d) {
                     rows = i == 4 ? 3 * (size_t)C : i == 10 ? 4 * (size_t)C : (size_t)C;
                     cols = cnt / rows;
                     for (r = 0; r < rows; r++) for (c2 = 0; c2 < cols; c2++) cmp[c2 * rows + r] = ours[fe_weight_index(rows, cols, r, c2)];   /* ours is panel-layout */
+                } else if (i == 0) {   /* wte: the first V rows of the panel-layout (Vp, C) matrix */
+                    for (r = 0; r < cnt; r++) cmp[r] = ours[fe_weight_index((size_t)m->config.padded_vocab_size, (size_t)C, r / (size_t)C, r % (size_t)C)];
                 } else memcpy(cmp, ours, sizeof(float) * cnt);
                 e = rel_err(cmp, ref, cnt);
                 if (e > worst) { worst = e; worst_name = fe_param_name(i); }

@@ -66,7 +66,12 @@ static fe_model *t_load_tiny_a(void) {
     if (!t_open(&f, "hf/model.safetensors")) return NULL;
     c.max_seq_len = 40; c.vocab_size = 101; c.padded_vocab_size = 128; c.num_layers = 4; c.num_heads = 3; c.channels = 36;
     if (fe_model_new(&m, &c, NULL, NULL) != fe_ok) { t_close(&f); return NULL; }
-    ok &= t_put(&f, "transformer.wte.weight", m->params.wte, 101 * C);
+    {   /* wte: the model's panel-layout (Vp = 128, C) matrix */
+        float *x = t_tensor(&f, "transformer.wte.weight", 101 * C), *plain = (float *)calloc(128 * C, sizeof(float));
+        ok &= x && plain;
+        if (x && plain) { memcpy(plain, x, sizeof(float) * 101 * C); fe_weight_pack(m->params.wte, plain, 128, C); }
+        free(x); free(plain);
+    }
     ok &= t_put(&f, "transformer.wpe.weight", m->params.wpe, 40 * C);
     for (l = 0; l < 4; l++) {
 #define T_NM(s) (snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, s), nm)
@@ -211,7 +216,7 @@ static fe_model *t_random_model(int L, int NH, int C, int V, int maxT, uint64_t 
     fe_model_randomize(m, seed);
     /* GPT-2's init gives near-uniform next-token distributions; sharper logits and stronger
        attention make the scores differ from low and from each other */
-    for (i = 0; i < (size_t)V * C; i++) m->params.wte[i] *= 10.0f;
+    for (i = 0; i < m->param_sizes[0]; i++) m->params.wte[i] *= 10.0f;   /* padding rows are zero */
     for (i = 0; i < m->param_sizes[4]; i++) m->params.qkvw[i] *= 8.0f;
     for (i = 0; i < m->param_sizes[10]; i++) m->params.fcw[i] *= 8.0f;
     for (i = 0; i < m->param_sizes[6]; i++) m->params.attprojw[i] *= 10.0f;
@@ -335,9 +340,11 @@ static void t_embedding_std(fe_model *m) {
         int ids[3] = { 5, 17, 5 };
         double s, mean = 0.0, ss = 0.0;
         size_t i, C = 36;
-        for (i = 0; i < 3 * C; i++) mean += m->params.wte[(size_t)ids[i / C] * C + i % C];
+#define T_WTE(t, c) m->params.wte[fe_weight_index((size_t)m->config.padded_vocab_size, (size_t)C, (size_t)(t), (size_t)(c))]
+        for (i = 0; i < 3 * C; i++) mean += T_WTE(ids[i / C], i % C);
         mean /= 3.0 * C;
-        for (i = 0; i < 3 * C; i++) { double d = m->params.wte[(size_t)ids[i / C] * C + i % C] - mean; ss += d * d; }
+        for (i = 0; i < 3 * C; i++) { double d = T_WTE(ids[i / C], i % C) - mean; ss += d * d; }
+#undef T_WTE
         CHECK_CODE(fe_embedding_std(m, ids, 3, &s, NULL), fe_ok);
         CHECK(fabs(s - sqrt(ss / (3.0 * C - 1.0))) < 1e-12);
         ids[1] = 101;

@@ -396,6 +396,15 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
     for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) {
         /* per-layer tensors are stacked: layer l starts at l * (elements of one layer) */
         size_t per = fe__cv_specs[i].per_layer ? m->param_sizes[i] / c.L : 0;
+        if (i == 0) {   /* wte [V, C] -> the model's panel-layout (Vp, C) matrix, through a plain copy */
+            float *tmp = (float *)fe_malloc(sizeof(float) * m->param_sizes[0], user);
+            if (!tmp) { r = fe__cv_fail(err, fe_err_nomem, "convert: cannot allocate %zu floats for wte", m->param_sizes[0]); goto done; }
+            memset(tmp, 0, sizeof(float) * m->param_sizes[0]);   /* padding rows V..Vp stay zero */
+            if ((r = fe__cv_emit(&c, &fe__cv_specs[0], 0, tmp)) != fe_ok) { fe_free(tmp, user); goto done; }
+            fe_weight_pack(base[0], tmp, c.Vp, c.C);
+            fe_free(tmp, user);
+            continue;
+        }
         for (l = 0; l < (fe__cv_specs[i].per_layer ? c.L : 1); l++)
             if ((r = fe__cv_emit(&c, &fe__cv_specs[i], l, base[i] + l * per)) != fe_ok) goto done;
     }

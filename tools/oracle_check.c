@@ -477,6 +477,8 @@ static void check_train_oracle(oc *c, const char *cfgpath, const char *refpath) 
                 rows = i == 4 ? 3 * (size_t)C : i == 10 ? 4 * (size_t)C : (size_t)C;
                 cols = cnt / rows;
                 for (j = 0; j < rows * cols; j++) cmp[(j % cols) * rows + j / cols] = ours[fe_weight_index(rows, cols, j / cols, j % cols)];
+            } else if (i == 0) {   /* wte: the first V rows of the panel-layout (Vp, C) matrix */
+                for (j = 0; j < cnt; j++) cmp[j] = ours[fe_weight_index((size_t)m->config.padded_vocab_size, (size_t)C, j / (size_t)C, j % (size_t)C)];
             } else memcpy(cmp, ours, sizeof(float) * cnt);
             for (j = 0; j < cnt; j++) if (fabs(ref[j]) > mx) mx = fabs(ref[j]);
             for (j = 0; j < cnt; j++) { double d = fabs((double)cmp[j] - ref[j]) / mx; if (!(d <= w)) w = d; }

@@ -138,7 +138,10 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         }
         fe_adamw_update(m->blob, grads, mom, var, m->num_params, (float)lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, step);
         /* keep the padding rows of wte at zero, as in llm.c */
-        memset(m->params.wte + (size_t)cfg.vocab_size * cfg.channels, 0, sizeof(float) * (size_t)(cfg.padded_vocab_size - cfg.vocab_size) * cfg.channels);
+        {   /* wte is a panel-layout (Vp, C) matrix: row o, column i at fe_weight_index */
+            size_t o2, i2, Vp = (size_t)cfg.padded_vocab_size, C2 = (size_t)cfg.channels;
+            for (o2 = (size_t)cfg.vocab_size; o2 < Vp; o2++) for (i2 = 0; i2 < C2; i2++) m->params.wte[fe_weight_index(Vp, C2, o2, i2)] = 0.0f;
+        }
         tokens_done += (size_t)o->batch * o->seq;
         loss_avg = step == 1 ? loss : 0.98 * loss_avg + 0.02 * loss;
         if (progress && (step % 10 == 0 || step == o->steps)) {

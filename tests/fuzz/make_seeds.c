@@ -116,9 +116,12 @@ static void hf_export(const char *file, const fe_model *m, const char *prefix, i
     size_t C = (size_t)c->channels, L = (size_t)c->num_layers, l;
     char name[128];
     int k = 0;
+    float *wte = (float *)malloc(sizeof(float) * m->param_sizes[0]);   /* plain rows out of the panel layout */
+    if (!wte) { fprintf(stderr, "make_seeds: out of memory\n"); exit(1); }
+    fe_weight_unpack(wte, m->params.wte, (size_t)c->padded_vocab_size, C);
 #define DT (mixed ? (k++ % 3) : 0)
     st_begin(&w, metadata);
-    snprintf(name, sizeof name, "%swte.weight", prefix); st_tensor(&w, name, DT, 2, (size_t)c->vocab_size, C, m->params.wte, 0);
+    snprintf(name, sizeof name, "%swte.weight", prefix); st_tensor(&w, name, DT, 2, (size_t)c->vocab_size, C, wte, 0);
     snprintf(name, sizeof name, "%swpe.weight", prefix); st_tensor(&w, name, DT, 2, (size_t)c->max_seq_len, C, m->params.wpe, 0);
     for (l = 0; l < L; l++) {
         snprintf(name, sizeof name, "%sh.%zu.ln_1.weight", prefix, l); st_tensor(&w, name, DT, 1, C, 0, m->params.ln1w + l * C, 0);
@@ -139,9 +142,10 @@ static void hf_export(const char *file, const fe_model *m, const char *prefix, i
     }
     snprintf(name, sizeof name, "%sln_f.weight", prefix); st_tensor(&w, name, DT, 1, C, 0, m->params.lnfw, 0);
     snprintf(name, sizeof name, "%sln_f.bias", prefix); st_tensor(&w, name, DT, 1, C, 0, m->params.lnfb, 0);
-    if (extras) st_tensor(&w, "lm_head.weight", 0, 2, (size_t)c->vocab_size, C, m->params.wte, 0);
+    if (extras) st_tensor(&w, "lm_head.weight", 0, 2, (size_t)c->vocab_size, C, wte, 0);
 #undef DT
     st_end(&w, file);
+    free(wte);
 }
 
 /* Small non-model safetensors: every dtype, 0-d and empty tensors, a gap, trailing bytes. */
