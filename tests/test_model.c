@@ -154,6 +154,27 @@ static void test_save_load(void) {
     fe_model_free(m);
 }
 
+static void test_layernorm_simd(void) {
+    /* SIMD layer norm == the scalar reference (float rounding apart), every tail */
+    static const int Cs[6] = {1, 7, 16, 37, 768, 3072};
+    fe_rng r;
+    int ci, i;
+    fe_rng_seed(&r, 21);
+    TEST("layer norm: SIMD rows == scalar reference (every width tail)") {
+        for (ci = 0; ci < 6; ci++) {
+            int C = Cs[ci];
+            float *x = (float *)malloc(sizeof(float) * C), *w = (float *)malloc(sizeof(float) * C), *b = (float *)malloc(sizeof(float) * C);
+            float *y1 = (float *)malloc(sizeof(float) * C), *y2 = (float *)malloc(sizeof(float) * C), m1, m2, s1, s2;
+            for (i = 0; i < C; i++) { x[i] = 3.0f + (float)fe_rng_normal(&r); w[i] = (float)fe_rng_normal(&r); b[i] = (float)fe_rng_normal(&r); }
+            fe__layernorm_row(y1, &m1, &s1, x, w, b, C);
+            fe__layernorm_row_ref(y2, &m2, &s2, x, w, b, C);
+            CHECKF(max_abs_diff(y1, y2, (size_t)C) <= 2e-5 && fabsf(m1 - m2) <= 1e-5f && fabsf(s1 - s2) <= 1e-5f * s2,
+                   "C=%d: y worst %.3g, mean %.3g vs %.3g, rstd %.6g vs %.6g", C, max_abs_diff(y1, y2, (size_t)C), m1, m2, s1, s2);
+            free(x); free(w); free(b); free(y1); free(y2);
+        }
+    }
+}
+
 static void test_gelu_simd(void) {
     /* the SIMD GELU (own exp: Taylor to r^6 after range reduction) against the scalar reference
        (libm expf), forward and backward, on a dense grid plus the saturated ends and a tail */
@@ -524,6 +545,7 @@ int main(void) {
     test_matmul();
     test_gemm_layouts();
     test_gelu_simd();
+    test_layernorm_simd();
     test_gemm_blocks();
     test_weight_panels();
     test_kv_cache_and_batch();
