@@ -1065,6 +1065,8 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 #endif
 
 #define FACTEDIT__PRIV static
+/* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
+#define FACTEDIT__PANEL_W(rows, p0) ((rows) - (p0) < FACTEDIT_WEIGHT_PANEL ? (rows) - (p0) : FACTEDIT_WEIGHT_PANEL)
 
 /* ======================================================================= >>impl-util === */
 
@@ -1914,7 +1916,7 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
             kv = kc - kc % FACTEDIT__VW;
             for (k = 0; k < kv; k += FACTEDIT__VW) {
                 size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, rows = FACTEDIT__PW_ROWS(g, g->K);
-                size_t w = rows - p0 < FACTEDIT_WEIGHT_PANEL ? rows - p0 : FACTEDIT_WEIGHT_PANEL;
+                size_t w = FACTEDIT__PANEL_W(rows, p0);
                 for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
                     fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, fe__gemm_b(g, k0 + k, n0 + j), w);
             }
@@ -2006,7 +2008,7 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
     /* a full panel of a panel-layout operand: NR columns of one weight panel of width w, at
        offset off into it; rows w floats apart (NR divides the panel, so it never straddles two) */
     size_t p0 = (size_t)n0 - (size_t)n0 % FACTEDIT_WEIGHT_PANEL, off = (size_t)n0 - p0;
-    size_t rows = FACTEDIT__PW_ROWS(g, g->N), wpn = rows - p0 < FACTEDIT_WEIGHT_PANEL ? rows - p0 : FACTEDIT_WEIGHT_PANEL;
+    size_t rows = FACTEDIT__PW_ROWS(g, g->N), wpn = FACTEDIT__PANEL_W(rows, p0);
     size_t wb = g->b_pw == 1 ? wpn : 0, wc = g->c_pw ? wpn : 0;
     for (j = 0; j < FACTEDIT__NR; j++) bz[j] = (g->bias && !g->accumulate && j < nr) ? g->bias[n0 + j] : 0.0f;
     for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
@@ -2341,13 +2343,13 @@ FACTEDIT__PRIV void fe__point_params(fe_model *m) {
 
 /* ---- panel layout of the block matrices (see fe_weight_index) ---- */
 FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i) {
-    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0);
     return p0 * in + i * w + (o - p0);
 }
 FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in) {
     size_t p0, o, i;
     for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {   /* rows read in order, the panel (L2-sized) written across */
-        size_t w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+        size_t w = FACTEDIT__PANEL_W(out, p0);
         float *d = dst + p0 * in;
         for (o = 0; o < w; o++) for (i = 0; i < in; i++) d[i * w + o] = src[(p0 + o) * in + i];
     }
@@ -2355,7 +2357,7 @@ FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_
 FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, size_t in) {
     size_t p0, o, i;
     for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {
-        size_t w = out - p0 < FACTEDIT_WEIGHT_PANEL ? out - p0 : FACTEDIT_WEIGHT_PANEL;
+        size_t w = FACTEDIT__PANEL_W(out, p0);
         const float *s = src + p0 * in;
         for (o = 0; o < w; o++) for (i = 0; i < in; i++) dst[(p0 + o) * in + i] = s[i * w + o];
     }
@@ -2375,21 +2377,28 @@ FACTEDIT_API int fe_param_matrix(const fe_config *c, int t, size_t *out, size_t 
     return 1;
 }
 
-/* Where flat index j of the file (plain) order lives in a model blob; tensor/start cache the
-   current tensor so a sequential walk costs a division per element, not a search. */
-FACTEDIT__PRIV size_t fe__plain_to_blob(const fe_model *m, size_t j, int *tensor, size_t *start) {
-    size_t out, in, per, r;
-    while (j >= *start + m->param_sizes[*tensor]) *start += m->param_sizes[(*tensor)++];
-    if (!fe_param_matrix(&m->config, *tensor, &out, &in)) return j;
-    per = out * in;
-    r = (j - *start) % per;
-    return j - r + fe_weight_index(out, in, r / in, r % in);
-}
-/* n floats of blob in file order from flat index j0 into dst. */
+/* n floats of blob in file (plain) order from flat index j0 into dst: plain tensors as runs,
+   a panel-layout matrix row by row (a row's columns sit one panel width apart). */
 FACTEDIT__PRIV void fe__plain_read(const fe_model *m, const float *blob, size_t j0, size_t n, float *dst) {
+    size_t start = 0, k = 0, x;
     int t = 0;
-    size_t st = 0, k;
-    for (k = 0; k < n; k++) dst[k] = blob[fe__plain_to_blob(m, j0 + k, &t, &st)];
+    while (k < n) {
+        size_t j = j0 + k, out, in, q, o, i, p0, w, take;
+        const float *row;
+        while (j >= start + m->param_sizes[t]) start += m->param_sizes[t++];
+        if (!fe_param_matrix(&m->config, t, &out, &in)) {   /* a run to the tensor's end */
+            take = start + m->param_sizes[t] - j < n - k ? start + m->param_sizes[t] - j : n - k;
+            memcpy(dst + k, blob + j, sizeof(float) * take);
+            k += take;
+            continue;
+        }
+        q = (j - start) % (out * in);   /* position in its layer's matrix */
+        o = q / in; i = q % in; p0 = o - o % FACTEDIT_WEIGHT_PANEL; w = FACTEDIT__PANEL_W(out, p0);
+        row = blob + (j - q) + p0 * in + (o - p0);
+        take = in - i < n - k ? in - i : n - k;
+        for (x = 0; x < take; x++) dst[k + x] = row[(i + x) * w];
+        k += take;
+    }
 }
 /* Floats of the largest panel-layout matrix: wte's Vp C or a block's 4 C^2. */
 FACTEDIT__PRIV size_t fe__max_matrix(const fe_model *m) {
@@ -2422,14 +2431,18 @@ FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
        order, so the hash does not depend on the in-memory layout. */
     uint64_t h = 0xcbf29ce484222325ull;
     const int cf[6] = {m->config.max_seq_len, m->config.vocab_size, m->config.padded_vocab_size, m->config.num_layers, m->config.num_heads, m->config.channels};
-    size_t i, st = 0;
-    int t = 0;
+    float chunk[4096];
+    size_t i, j, n;
     for (i = 0; i < 6; i++) { h ^= (uint64_t)(uint32_t)cf[i]; h *= 0x100000001b3ull; }
-    for (i = 0; i < m->num_params; i++) {
-        uint32_t u;
-        memcpy(&u, m->blob + fe__plain_to_blob(m, i, &t, &st), 4);
-        h = (h ^ u) * 0x9e3779b97f4a7c15ull;
-        h ^= h >> 29;
+    for (i = 0; i < m->num_params; i += n) {
+        n = m->num_params - i < 4096 ? m->num_params - i : 4096;
+        fe__plain_read(m, m->blob, i, n, chunk);
+        for (j = 0; j < n; j++) {
+            uint32_t u;
+            memcpy(&u, chunk + j, 4);
+            h = (h ^ u) * 0x9e3779b97f4a7c15ull;
+            h ^= h >> 29;
+        }
     }
     return h;
 }
@@ -2586,9 +2599,8 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
 
 /* Token t's embedding (C floats) out of the panel-layout wte: a panel row holds 32 tokens. */
 FACTEDIT__PRIV void fe__wte_row(float *dst, const float *wte, const fe_config *c, int t) {
-    size_t C = (size_t)c->channels, Vp = (size_t)c->padded_vocab_size, i;
+    size_t C = (size_t)c->channels, Vp = (size_t)c->padded_vocab_size, i, w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
     const float *src = wte + fe_weight_index(Vp, C, (size_t)t, 0);
-    size_t w = fe_weight_index(Vp, C, (size_t)t, 1) - fe_weight_index(Vp, C, (size_t)t, 0);   /* the panel's width */
     for (i = 0; i < C; i++) dst[i] = src[i * w];
 }
 
@@ -4276,7 +4288,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
                 {   /* the token's row of the panel-layout gradient */
                     size_t Vp = (size_t)m->config.padded_vocab_size, tok = (size_t)o->tokens[(size_t)off[b] + (size_t)t], j;
                     float *g0 = G.wte + fe_weight_index(Vp, (size_t)C, tok, 0);
-                    size_t w = fe_weight_index(Vp, (size_t)C, tok, 1) - fe_weight_index(Vp, (size_t)C, tok, 0);
+                    size_t w = FACTEDIT__PANEL_W(Vp, tok - tok % FACTEDIT_WEIGHT_PANEL);
                     for (j = 0; j < (size_t)C; j++) g0[j * w] += d[j];
                 }
                 fe__axpy(G.wpe + (size_t)t * C, 1.0f, d, C);
@@ -5261,7 +5273,7 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
         size_t p0, w, C4 = 4 * (size_t)C;
         for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
             float *P = W + p0 * C4;
-            w = (size_t)C - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)C - p0 : FACTEDIT_WEIGHT_PANEL;
+            w = FACTEDIT__PANEL_W((size_t)C, p0);
             for (i = 0; i < 4 * C; i++) for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
         }
     }
