@@ -15,13 +15,14 @@ LDLIBS  := -lm
 B       := build
 
 TOOLS   := $(B)/factedit $(B)/oracle_check
-TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model $(B)/test_rome $(B)/test_trace
+TESTS   := $(B)/test_json $(B)/test_safetensors $(B)/test_tokenizer $(B)/test_model $(B)/test_bf16 $(B)/test_rome $(B)/test_trace
 # Each entry: the command tests/run.sh runs (run from the repository root).
 TEST_CMDS := \
   "$(B)/test_json" \
   "$(B)/test_safetensors" \
   "$(B)/test_tokenizer tools/gpt2 tests/data/tiny_a/tokenizer_cases.json tests/data/tokenizer_cases_extra.json tests/data/subject_spans.json" \
   "$(B)/test_model" \
+  "$(B)/test_bf16" \
   "$(B)/test_rome" \
   "$(B)/test_trace tests/data/tiny_a" \
   "sh tests/compile_check.sh $(B)" \

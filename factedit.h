@@ -27,7 +27,8 @@
 
    WHAT IT DOES
        - Loads GPT-2 checkpoints in karpathy/llm.c's format (fp32 or bf16) from a file (mmap,
-         MAP_PRIVATE: an edit never writes the user's file) or from memory.
+         MAP_PRIVATE: an edit never writes the user's file) or from memory; optionally keeps
+         the big matrices in bf16 and computes with them directly (fe_load_opts.bf16_weights).
        - GPT-2's byte-level BPE tokenizer (encoder.json + vocab.bpe, or vocab.bpe alone).
        - The exact GPT-2 forward pass (pre-LN, eps 1e-5, GELU tanh, causal attention, tied head)
          with SIMD matmuls, a KV cache, batches of rows, and hooks that read or overwrite the
@@ -61,8 +62,11 @@
        attprojw (L,C,C) attprojb (L,C) ln2w ln2b (L,C) fcw (L,4C,C) fcb (L,4C)
        fcprojw (L,C,4C) fcprojb (L,C) lnfw lnfb (C). lm_head is tied to wte; rows V..Vp-1 are
        padding and never read. The file length must be exactly header + parameters.
-       bf16 checkpoints are widened to fp32 at load (one implementation of every kernel; the
-       price is 2x the memory of the file).
+       bf16 checkpoints are widened to fp32 at load by default. With fe_load_opts.bf16_weights
+       wte, qkvw, attprojw and fcw stay bf16 in memory (an fp32 file's are rounded to nearest
+       even) and the GEMM widens them in registers: 0.62x the memory, half the bytes per token
+       for those four, and results equal to the fp32 widening's bit for bit (the same FMAs in
+       the same order). fcprojw, the matrix ROME rewrites, stays fp32 so edits are exact.
        In memory wte and the four block matrices (qkvw attprojw fcw fcprojw) are held in the
        panel layout the GEMM reads (see fe_weight_index; wte as a (Vp, C) matrix, so token t's
        embedding is W[t][0..C), 32 floats apart): load packs them, save unpacks them, so files
@@ -273,16 +277,26 @@ typedef struct fe_model {
     size_t num_params;
     size_t param_sizes[FACTEDIT_NUM_PARAM_TENSORS];
     int file_version;          /* 3 = fp32, 5 = bf16 (what was loaded) */
+    int weights_bf16;          /* 1: bf16-resident (fe_load_opts.bf16_weights): wte, qkvw, attprojw
+                                  and fcw are bf16 in a private layout, their params pointers NULL,
+                                  and blob holds the other tensors only */
     uint64_t load_checksum;    /* fe_model_checksum() of the weights as loaded */
     void *alloc_user;
-    /* private: how blob is owned */
+    /* private: how blob is owned; the bf16 tensors */
     void *fe__map; size_t fe__map_len; int fe__owns_blob;
+    uint16_t *fe__h[FACTEDIT_NUM_PARAM_TENSORS]; uint16_t *fe__hblob;
 } fe_model;
 
 typedef struct fe_load_opts {
     void *alloc_user;          /* passed to FACTEDIT_MALLOC & co. */
     int no_mmap;               /* 1: read the file into memory instead of mapping it */
     int allow_nonfinite;       /* 1: skip the NaN/Inf scan of the weights */
+    int bf16_weights;          /* 1: keep wte, qkvw, attprojw and fcw in bf16 (from a bf16 file: as
+                                  stored; from fp32: rounded to nearest even) and compute with them
+                                  without widening: half the bytes streamed per token (decoding
+                                  ~1.9x faster), the same results as the widened weights. fcprojw,
+                                  the matrix ROME writes, stays fp32 so edits are exact. Training
+                                  (weight gradients) needs an fp32 model. */
 } fe_load_opts;
 
 /* Sizes of the 16 parameter tensors for a config, overflow-checked; total may be NULL. */
@@ -295,7 +309,10 @@ FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size
    for tests and random models. */
 FACTEDIT_API fe_result fe_model_new(fe_model **out, const fe_config *c, const fe_load_opts *opts, fe_error *err);
 FACTEDIT_API void fe_model_free(fe_model *m);
-/* 64-bit hash of the configuration and every weight as it is now (edits change it). */
+/* Bytes the weights occupy in memory: 4 per parameter, 2 per bf16-resident one. */
+FACTEDIT_API size_t fe_model_weight_bytes(const fe_model *m);
+/* 64-bit hash of the configuration and every weight as it is now (edits change it). A
+   bf16-resident model hashes as its fp32 widening. */
 FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m);
 /* Serializes to llm.c format in memory: version 3 (fp32) or 5 (bf16). */
 FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len, fe_error *err);
@@ -1066,6 +1083,8 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 
 #define FACTEDIT__PRIV static
 /* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
+/* The tensors a bf16-resident model keeps in bf16: wte, qkvw, attprojw, fcw (not fcprojw: ROME's). */
+#define FACTEDIT__H_TENSOR(t) ((t) == 0 || (t) == 4 || (t) == 6 || (t) == 10)
 #define FACTEDIT__PANEL_W(rows, p0) ((rows) - (p0) < FACTEDIT_WEIGHT_PANEL ? (rows) - (p0) : FACTEDIT_WEIGHT_PANEL)
 
 /* ======================================================================= >>impl-util === */
@@ -1701,6 +1720,9 @@ typedef __m512 fe__vf;
 #define fe__vmax(a, b) _mm512_mask_max_ps(a, (__mmask16)0xFFFF, a, b)
 #define fe__vround(x) _mm512_mask_roundscale_ps(x, (__mmask16)0xFFFF, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define fe__vpow2i(n) _mm512_castsi512_ps(_mm512_mask_slli_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, _mm512_add_epi32(_mm512_mask_cvtps_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, n), _mm512_set1_epi32(127)), 23))
+/* 2 VW bf16 weights stored as pairs (column j, column VW + j): the two vectors by a shift and a mask */
+#define fe__vload_h(p, lo, hi) { __m512i x_ = _mm512_loadu_si512((const void *)(p)); \
+    lo = _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, x_, 16)); hi = _mm512_castsi512_ps(_mm512_and_si512(x_, _mm512_set1_epi32(-65536))); }
 #define FACTEDIT__MR 8   /* 8 x 2 vectors: M = 64 and 256 split into whole blocks; measured ~10% over 12 at T = 64 */
 static float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
@@ -1729,13 +1751,15 @@ typedef __m256 fe__vf;
 #define fe__vmax(a, b) _mm256_max_ps(a, b)
 #define fe__vround(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define fe__vpow2i(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define fe__vload_h(p, lo, hi) { __m256i x_ = _mm256_loadu_si256((const __m256i *)(const void *)(p)); \
+    lo = _mm256_castsi256_ps(_mm256_slli_epi32(x_, 16)); hi = _mm256_castsi256_ps(_mm256_and_si256(x_, _mm256_set1_epi32(-65536))); }
 #define FACTEDIT__MR 6
 static float fe__vhsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi); lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo)); lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
     return _mm_cvtss_f32(lo);
 }
-#elif !defined(FACTEDIT_NO_SIMD) && (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__)
+#elif !defined(FACTEDIT_NO_SIMD) && (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__) && !defined(__ARM_BIG_ENDIAN)
 #include <arm_neon.h>
 #define FACTEDIT_SIMD_NAME "neon"
 #define FACTEDIT__VW 4
@@ -1753,6 +1777,8 @@ typedef float32x4_t fe__vf;
 #define fe__vmax(a, b) vmaxq_f32(a, b)
 #define fe__vround(x) vrndnq_f32(x)
 #define fe__vpow2i(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define fe__vload_h(p, lo, hi) { uint32x4_t x_ = vreinterpretq_u32_u16(vld1q_u16(p)); \
+    lo = vreinterpretq_f32_u32(vshlq_n_u32(x_, 16)); hi = vreinterpretq_f32_u32(vandq_u32(x_, vdupq_n_u32(0xFFFF0000u))); }
 #define FACTEDIT__MR 12
 #define fe__vhsum(v) vaddvq_f32(v)
 #else
@@ -1760,6 +1786,38 @@ typedef float32x4_t fe__vf;
 #endif
 
 FACTEDIT_API const char *fe_simd_name(void) { return FACTEDIT_SIMD_NAME; }
+
+/* The bf16 layout of a bf16-resident model's matrices (fe_load_opts.bf16_weights): the panel
+   layout (fe_weight_index), except that each full group of 2 VW columns of a panel row is stored
+   as pairs (column j, column VW + j). One load then gives the kernel both vectors of the group by
+   a shift and a mask (bf16 is the top half of fp32); widening 2 x VW contiguous values instead
+   (vpmovzxwd + shift) cost 7% at T = 64 (measured). Private and SIMD-dependent: files and
+   checksums see plain order. Under the scalar build a group is 2 columns and the pairs are the
+   plain order. */
+#ifdef FACTEDIT__VW
+#define FACTEDIT__H_GROUP (2 * FACTEDIT__VW)
+#else
+#define FACTEDIT__H_GROUP 2
+#endif
+FACTEDIT__PRIV size_t fe__h_index(size_t out, size_t in, size_t o, size_t i) {
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0, g0 = j - j % FACTEDIT__H_GROUP, h = FACTEDIT__H_GROUP / 2;
+    if (g0 + FACTEDIT__H_GROUP <= w) j = g0 + (j - g0 < h ? 2 * (j - g0) : 2 * (j - g0 - h) + 1);
+    return p0 * in + i * w + j;
+}
+#ifdef FACTEDIT__VW
+/* dst[0..VW) = W[o + r][i] of a bf16-layout (out, in) W, widened; o a multiple of VW, o + VW <= out */
+FACTEDIT__PRIV void fe__h_run(float *dst, const uint16_t *W, size_t out, size_t in, size_t o, size_t i) {
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0, g0 = j - j % FACTEDIT__H_GROUP;
+    if (g0 + FACTEDIT__H_GROUP <= w) {
+        fe__vf lo, hi;
+        fe__vload_h(W + p0 * in + i * w + g0, lo, hi)
+        fe__vstore(dst, j == g0 ? lo : hi);
+    } else {
+        int r;
+        for (r = 0; r < FACTEDIT__VW; r++) dst[r] = fe_bf16_to_f32(W[fe__h_index(out, in, o + (size_t)r, i)]);
+    }
+}
+#endif
 
 #ifdef FACTEDIT__VW
 /* One tile: rows t0..t0+nt of inp (nt <= 4) times weight rows o0..o0+no (no <= 4). */
@@ -1796,6 +1854,10 @@ FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const flo
 }
 #endif
 
+/* One weight matrix as the kernels take it: fp32 (f) or bf16 (h), panel layout
+   (fe__h_index for bf16). */
+typedef struct fe__wref { const float *f; const uint16_t *h; } fe__wref;
+
 /* One GEMM's operands. b and c are either strided or a panel-layout weight matrix
    (fe_weight_index), which is how the block matrices live: the forward reads W as b(k,n) =
    W[n][k], the backward's dout . W as b(k,n) = W[k][n], and dW^T = x^T . dout writes c(m,n) =
@@ -1804,6 +1866,7 @@ typedef struct fe__gemm_args {
     float *c; size_t ldc;              /* c (M,N), rows ldc apart (c_pw == 0) */
     const float *a; size_t a_rs, a_cs; /* a(m,k) = a[m*a_rs + k*a_cs] */
     const float *b; size_t b_ks, b_ns; /* b(k,n) = b[k*b_ks + n*b_ns] (b_pw == 0) */
+    const uint16_t *b16;               /* b_pw != 0 and W is bf16 (a bf16-resident model): W itself, b unused */
     const float *bias;                 /* (N) or NULL */
     int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
     int b_pw;                          /* 1: b(k,n) = W[n][k] of a panel-layout (N,K) W; 2: W[k][n] of a (K,N) W */
@@ -1814,10 +1877,14 @@ typedef struct fe__gemm_args {
 
 /* Rows of the panel-layout matrix whose o runs along `natural` (N or K). */
 #define FACTEDIT__PW_ROWS(g, natural) ((size_t)((g)->pw_rows > (natural) ? (g)->pw_rows : (natural)))
-FACTEDIT__PRIV const float *fe__gemm_b(const fe__gemm_args *g, int k, int n) {
-    if (g->b_pw == 1) return g->b + fe_weight_index(FACTEDIT__PW_ROWS(g, g->N), (size_t)g->K, (size_t)n, (size_t)k);
-    if (g->b_pw == 2) return g->b + fe_weight_index(FACTEDIT__PW_ROWS(g, g->K), (size_t)g->N, (size_t)k, (size_t)n);
-    return g->b + (size_t)k * g->b_ks + (size_t)n * g->b_ns;
+FACTEDIT__PRIV size_t fe__gemm_bi(const fe__gemm_args *g, int k, int n) {   /* offset of b(k,n) */
+    size_t (*ix)(size_t, size_t, size_t, size_t) = g->b16 ? fe__h_index : fe_weight_index;
+    if (g->b_pw == 1) return ix(FACTEDIT__PW_ROWS(g, g->N), (size_t)g->K, (size_t)n, (size_t)k);
+    if (g->b_pw == 2) return ix(FACTEDIT__PW_ROWS(g, g->K), (size_t)g->N, (size_t)k, (size_t)n);
+    return (size_t)k * g->b_ks + (size_t)n * g->b_ns;
+}
+FACTEDIT__PRIV float fe__gemm_b(const fe__gemm_args *g, int k, int n) {
+    return g->b16 ? fe_bf16_to_f32(g->b16[fe__gemm_bi(g, k, n)]) : g->b[fe__gemm_bi(g, k, n)];
 }
 FACTEDIT__PRIV float *fe__gemm_c(const fe__gemm_args *g, int m, int n) {
     if (g->c_pw) return g->c + fe_weight_index(FACTEDIT__PW_ROWS(g, g->N), (size_t)g->M, (size_t)n, (size_t)m);
@@ -1830,7 +1897,7 @@ FACTEDIT__PRIV void fe__gemm_ref_g(const fe__gemm_args *g) {
     for (m = 0; m < g->M; m++)
         for (n = 0; n < g->N; n++) {
             float *cp = fe__gemm_c(g, m, n), acc = g->accumulate ? *cp : g->bias ? g->bias[n] : 0.0f;
-            for (k = 0; k < g->K; k++) acc += g->a[(size_t)m * g->a_rs + (size_t)k * g->a_cs] * *fe__gemm_b(g, k, n);
+            for (k = 0; k < g->K; k++) acc += g->a[(size_t)m * g->a_rs + (size_t)k * g->a_cs] * fe__gemm_b(g, k, n);
             *cp = acc;
         }
 }
@@ -1917,13 +1984,19 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
             for (k = 0; k < kv; k += FACTEDIT__VW) {
                 size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, rows = FACTEDIT__PW_ROWS(g, g->K);
                 size_t w = FACTEDIT__PANEL_W(rows, p0);
-                for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
-                    fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, fe__gemm_b(g, k0 + k, n0 + j), w);
+                for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW) {
+                    if (g->b16) {   /* bf16: widen the VW x VW block first */
+                        float wide[FACTEDIT__VW * FACTEDIT__VW];
+                        int r;
+                        for (r = 0; r < FACTEDIT__VW; r++) fe__h_run(wide + r * FACTEDIT__VW, g->b16, rows, (size_t)g->N, (size_t)(k0 + k), (size_t)(n0 + j + r));
+                        fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, wide, FACTEDIT__VW);
+                    } else fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, g->b + fe__gemm_bi(g, k0 + k, n0 + j), w);
+                }
             }
         }
 #endif
         for (k = kv; k < kc; k++)
-            for (j = 0; j < FACTEDIT__NR; j++) bp[(size_t)k * FACTEDIT__NR + j] = j < nr ? *fe__gemm_b(g, k0 + k, n0 + j) : 0.0f;
+            for (j = 0; j < FACTEDIT__NR; j++) bp[(size_t)k * FACTEDIT__NR + j] = j < nr ? fe__gemm_b(g, k0 + k, n0 + j) : 0.0f;
         return;
     }
     if (g->b_ns == 1) {   /* rows of b are contiguous: a copy per k */
@@ -1974,30 +2047,52 @@ FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0
 #define FACTEDIT__ROWS_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 /* ct: the (rows,NR) tile of c, rows ldc apart: starts from init0 (NR floats: bias or zeros) when
    init, else from the partial sums in ct. ap: packed a, MR floats per k (rows past `rows` unused).
-   bp: the panel, NR floats per k, rows bs apart. */
-#define FACTEDIT__KERNEL(name, ROWS) \
-    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const float *bp, size_t bs, int kc) { \
+   bp: the panel, NR values per k (BT: fp32, or bf16 widened in registers), rows bs apart. */
+#define FACTEDIT__BLOAD_F(p, b0, b1) b0 = fe__vload(p); b1 = fe__vload((p) + FACTEDIT__VW);
+#define FACTEDIT__KERNEL(name, ROWS, BT, BLOAD) \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const BT *bp, size_t bs, int kc) { \
         int k; \
         fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
         ROWS(FACTEDIT__DECL) \
         ROWS(FACTEDIT__LOAD) \
         for (k = 0; k < kc; k++, ap += FACTEDIT__MR) { \
-            fe__vf b0 = fe__vload(bp + (size_t)k * bs), b1 = fe__vload(bp + (size_t)k * bs + FACTEDIT__VW); \
+            fe__vf b0, b1; \
+            BLOAD(bp + (size_t)k * bs, b0, b1) \
             ROWS(FACTEDIT__FMA) \
         } \
         ROWS(FACTEDIT__STORE) \
     }
-FACTEDIT__KERNEL(fe__kernel_1, FACTEDIT__ROWS_1)
-FACTEDIT__KERNEL(fe__kernel_2, FACTEDIT__ROWS_2)
-FACTEDIT__KERNEL(fe__kernel_4, FACTEDIT__ROWS_4)
 #if FACTEDIT__MR == 12
-FACTEDIT__KERNEL(fe__kernel_8, FACTEDIT__ROWS_8)
-FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_12)
+#define FACTEDIT__ROWS_MR FACTEDIT__ROWS_12
 #elif FACTEDIT__MR == 8
-FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_8)
+#define FACTEDIT__ROWS_MR FACTEDIT__ROWS_8
 #else
-FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_6)
+#define FACTEDIT__ROWS_MR FACTEDIT__ROWS_6
 #endif
+FACTEDIT__KERNEL(fe__kernel_1, FACTEDIT__ROWS_1, float, FACTEDIT__BLOAD_F)
+FACTEDIT__KERNEL(fe__kernel_2, FACTEDIT__ROWS_2, float, FACTEDIT__BLOAD_F)
+FACTEDIT__KERNEL(fe__kernel_4, FACTEDIT__ROWS_4, float, FACTEDIT__BLOAD_F)
+FACTEDIT__KERNEL(fe__kernel_8, FACTEDIT__ROWS_8, float, FACTEDIT__BLOAD_F)
+FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_MR, float, FACTEDIT__BLOAD_F)
+/* the same over a bf16 panel: 2 bytes per weight streamed, the same fp32 FMAs, so a bf16-resident
+   model computes exactly what its fp32 widening computes */
+FACTEDIT__KERNEL(fe__kernel16_1, FACTEDIT__ROWS_1, uint16_t, fe__vload_h)
+FACTEDIT__KERNEL(fe__kernel16_2, FACTEDIT__ROWS_2, uint16_t, fe__vload_h)
+FACTEDIT__KERNEL(fe__kernel16_4, FACTEDIT__ROWS_4, uint16_t, fe__vload_h)
+FACTEDIT__KERNEL(fe__kernel16_8, FACTEDIT__ROWS_8, uint16_t, fe__vload_h)
+FACTEDIT__KERNEL(fe__kernel16_mr, FACTEDIT__ROWS_MR, uint16_t, fe__vload_h)
+/* MR rows of the packed a, or a short last block as kernels of 8, 4, 2, 1 rows */
+#define FACTEDIT__RUN_KERNELS(K1, K2, K4, K8, KMR, bpp) \
+    if (mr == FACTEDIT__MR) KMR(ct, ldc, init, bz, ap, bpp, bs, kc); \
+    else while (done < mr) { \
+        int q = mr - done >= 8 && FACTEDIT__MR > 8 ? 8 : mr - done >= 4 ? 4 : mr - done >= 2 ? 2 : 1; \
+        float *cq = ct + (size_t)done * ldc; \
+        if (q == 8) K8(cq, ldc, init, bz, ap + done, bpp, bs, kc); \
+        else if (q == 4) K4(cq, ldc, init, bz, ap + done, bpp, bs, kc); \
+        else if (q == 2) K2(cq, ldc, init, bz, ap + done, bpp, bs, kc); \
+        else K1(cq, ldc, init, bz, ap + done, bpp, bs, kc); \
+        done += q; \
+    }
 
 /* All M rows against the panel of NR columns starting at n0 (nr of them valid). Full panels are
    computed in place in c (strided or panel-layout) from b in place (panel-layout W) or packed; a
@@ -2014,9 +2109,13 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
     for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC) {
         int kc = g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC, init = k0 == 0 && !g->accumulate;
         const float *bpp = bp;
+        const uint16_t *bpp16 = NULL;
         size_t bs = FACTEDIT__NR;
-        if (g->b_pw == 1 && full) { bpp = g->b + p0 * (size_t)g->K + (size_t)k0 * wb + off; bs = wb; }
-        else fe__pack_panel(bp, g, n0, nr, k0, kc);
+        if (g->b_pw == 1 && full) {
+            size_t at = p0 * (size_t)g->K + (size_t)k0 * wb + off;
+            if (g->b16) bpp16 = g->b16 + at; else bpp = g->b + at;
+            bs = wb;
+        } else fe__pack_panel(bp, g, n0, nr, k0, kc);
         for (t = 0; t < g->M; t += FACTEDIT__MR) {
             int left = g->M - t, mr = left >= FACTEDIT__MR ? FACTEDIT__MR : left, done = 0;
             float *ct;
@@ -2029,19 +2128,8 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
                 if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = *fe__gemm_c(g, t + r, n0 + j);
             } else if (g->c_pw) { ct = g->c + p0 * (size_t)g->M + (size_t)t * wc + off; ldc = wc; }
             else { ct = g->c + (size_t)t * g->ldc + n0; ldc = g->ldc; }
-            /* a short last block: kernels of 8, 4, 2, 1 rows over the packed block's rows */
-            if (mr == FACTEDIT__MR) fe__kernel_mr(ct, ldc, init, bz, ap, bpp, bs, kc);
-            else while (done < mr) {
-                int q = mr - done >= 8 && FACTEDIT__MR > 8 ? 8 : mr - done >= 4 ? 4 : mr - done >= 2 ? 2 : 1;
-                float *cq = ct + (size_t)done * ldc;
-#if FACTEDIT__MR == 12
-                if (q == 8) fe__kernel_8(cq, ldc, init, bz, ap + done, bpp, bs, kc); else
-#endif
-                if (q == 4) fe__kernel_4(cq, ldc, init, bz, ap + done, bpp, bs, kc);
-                else if (q == 2) fe__kernel_2(cq, ldc, init, bz, ap + done, bpp, bs, kc);
-                else fe__kernel_1(cq, ldc, init, bz, ap + done, bpp, bs, kc);
-                done += q;
-            }
+            if (bpp16) { FACTEDIT__RUN_KERNELS(fe__kernel16_1, fe__kernel16_2, fe__kernel16_4, fe__kernel16_8, fe__kernel16_mr, bpp16) }
+            else { FACTEDIT__RUN_KERNELS(fe__kernel_1, fe__kernel_2, fe__kernel_4, fe__kernel_8, fe__kernel_mr, bpp) }
             if (!full)
                 for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) *fe__gemm_c(g, t + r, n0 + j) = tile[r * FACTEDIT__NR + j];
         }
@@ -2118,12 +2206,17 @@ FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, 
 
 /* out (T,OC) = inp (T,C) . W^T + bias for a panel-layout W (OC,C): the block matrices. Every T
    goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
-FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC) {
+FACTEDIT__PRIV void fe__matmul_w(float *out, size_t ldo, const float *inp, fe__wref w, int w_rows, const float *bias, int T, int C, int OC) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
-    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w; g.b_pw = 1; g.pw_rows = w_rows;
+    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w.f; g.b16 = w.h; g.b_pw = 1; g.pw_rows = w_rows;
     g.bias = bias; g.M = T; g.N = OC; g.K = C;
     fe__gemm_go(&g);
+}
+FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC) {
+    fe__wref W;
+    W.f = w; W.h = NULL;
+    fe__matmul_w(out, ldo, inp, W, w_rows, bias, T, C, OC);
 }
 
 /* out (T,OC) = inp (T,C) . w (OC,C)^T + bias for a plain w (the library's own weights are all
@@ -2333,12 +2426,32 @@ FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_
 FACTEDIT__PRIV void fe__point_params(fe_model *m) {
     float **p[FACTEDIT_NUM_PARAM_TENSORS];
     float *at = m->blob;
+    uint16_t *ah = m->fe__hblob;
     int i;
     p[0] = &m->params.wte; p[1] = &m->params.wpe; p[2] = &m->params.ln1w; p[3] = &m->params.ln1b;
     p[4] = &m->params.qkvw; p[5] = &m->params.qkvb; p[6] = &m->params.attprojw; p[7] = &m->params.attprojb;
     p[8] = &m->params.ln2w; p[9] = &m->params.ln2b; p[10] = &m->params.fcw; p[11] = &m->params.fcb;
     p[12] = &m->params.fcprojw; p[13] = &m->params.fcprojb; p[14] = &m->params.lnfw; p[15] = &m->params.lnfb;
-    for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) { *p[i] = at; at += m->param_sizes[i]; }
+    for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) {
+        if (m->weights_bf16 && FACTEDIT__H_TENSOR(i)) { *p[i] = NULL; m->fe__h[i] = ah; ah += m->param_sizes[i]; }
+        else { *p[i] = at; at += m->param_sizes[i]; m->fe__h[i] = NULL; }
+    }
+}
+/* Tensor t's fp32 storage (NULL for a bf16 tensor: see m->fe__h[t]). */
+FACTEDIT__PRIV float *fe__tensor(const fe_model *m, int t) {
+    float *const p[FACTEDIT_NUM_PARAM_TENSORS] = {m->params.wte, m->params.wpe, m->params.ln1w, m->params.ln1b, m->params.qkvw, m->params.qkvb,
+        m->params.attprojw, m->params.attprojb, m->params.ln2w, m->params.ln2b, m->params.fcw, m->params.fcb, m->params.fcprojw,
+        m->params.fcprojb, m->params.lnfw, m->params.lnfb};
+    return p[t];
+}
+/* Layer l's matrix of tensor t (0, 4, 6, 10, 12; l = 0 for wte). */
+FACTEDIT__PRIV fe__wref fe__W(const fe_model *m, int t, int l) {
+    fe__wref w;
+    size_t out = 0, in = 0;
+    fe_param_matrix(&m->config, t, &out, &in);
+    w.f = m->fe__h[t] ? NULL : fe__tensor(m, t) + (size_t)l * out * in;
+    w.h = m->fe__h[t] ? m->fe__h[t] + (size_t)l * out * in : NULL;
+    return w;
 }
 
 /* ---- panel layout of the block matrices (see fe_weight_index) ---- */
@@ -2377,26 +2490,34 @@ FACTEDIT_API int fe_param_matrix(const fe_config *c, int t, size_t *out, size_t 
     return 1;
 }
 
-/* n floats of blob in file (plain) order from flat index j0 into dst: plain tensors as runs,
-   a panel-layout matrix row by row (a row's columns sit one panel width apart). */
-FACTEDIT__PRIV void fe__plain_read(const fe_model *m, const float *blob, size_t j0, size_t n, float *dst) {
+/* n parameters in file (plain) order from flat index j0 into dst, as fp32: plain tensors as
+   runs, a panel-layout matrix row by row (a row's columns sit one panel width apart), bf16
+   tensors widened. */
+FACTEDIT__PRIV void fe__plain_read(const fe_model *m, size_t j0, size_t n, float *dst) {
     size_t start = 0, k = 0, x;
     int t = 0;
     while (k < n) {
-        size_t j = j0 + k, out, in, q, o, i, p0, w, take;
-        const float *row;
+        size_t j = j0 + k, out, in, q, o, i, w, take;
+        const float *f;
+        const uint16_t *h;
         while (j >= start + m->param_sizes[t]) start += m->param_sizes[t++];
+        f = fe__tensor(m, t); h = m->fe__h[t];
         if (!fe_param_matrix(&m->config, t, &out, &in)) {   /* a run to the tensor's end */
             take = start + m->param_sizes[t] - j < n - k ? start + m->param_sizes[t] - j : n - k;
-            memcpy(dst + k, blob + j, sizeof(float) * take);
+            memcpy(dst + k, f + (j - start), sizeof(float) * take);
             k += take;
             continue;
         }
         q = (j - start) % (out * in);   /* position in its layer's matrix */
-        o = q / in; i = q % in; p0 = o - o % FACTEDIT_WEIGHT_PANEL; w = FACTEDIT__PANEL_W(out, p0);
-        row = blob + (j - q) + p0 * in + (o - p0);
+        o = q / in; i = q % in; w = FACTEDIT__PANEL_W(out, o - o % FACTEDIT_WEIGHT_PANEL);
         take = in - i < n - k ? in - i : n - k;
-        for (x = 0; x < take; x++) dst[k + x] = row[(i + x) * w];
+        if (h) {
+            const uint16_t *row = h + (j - start - q) + fe__h_index(out, in, o, 0);
+            for (x = 0; x < take; x++) dst[k + x] = fe_bf16_to_f32(row[(i + x) * w]);
+        } else {
+            const float *row = f + (j - start - q) + fe_weight_index(out, in, o, 0);
+            for (x = 0; x < take; x++) dst[k + x] = row[(i + x) * w];
+        }
         k += take;
     }
 }
@@ -2407,23 +2528,29 @@ FACTEDIT__PRIV size_t fe__max_matrix(const fe_model *m) {
 }
 /* Every block matrix of blob between the plain and the panel layout (in place, through one
    matrix-sized buffer). */
-FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, float *blob, int to_panels, fe_error *err) {
-    size_t out, in, per, l, start = 0;
+FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, int to_panels, fe_error *err) {
+    size_t out, in, per, l;
     float *tmp = NULL;
     int t;
-    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; start += m->param_sizes[t], t++) {
-        if (!fe_param_matrix(&m->config, t, &out, &in)) continue;
+    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) {
+        if (!fe_param_matrix(&m->config, t, &out, &in) || m->fe__h[t]) continue;   /* bf16: decoded into its layout */
         per = out * in;
         if (!tmp && !(tmp = (float *)fe__malloc(m->alloc_user, sizeof(float) * fe__max_matrix(m))))
             return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights", fe__max_matrix(m));
         for (l = 0; l < m->param_sizes[t] / per; l++) {   /* L matrices, or wte's one */
-            float *w = blob + start + l * per;
+            float *w = fe__tensor(m, t) + l * per;
             memcpy(tmp, w, sizeof(float) * per);
             if (to_panels) fe_weight_pack(w, tmp, out, in); else fe_weight_unpack(w, tmp, out, in);
         }
     }
     fe__free(m->alloc_user, tmp);
     return fe_ok;
+}
+
+FACTEDIT_API size_t fe_model_weight_bytes(const fe_model *m) {
+    size_t t, h = 0;
+    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (m->fe__h[t]) h += m->param_sizes[t];
+    return 2 * h + 4 * (m->num_params - h);   /* fits: fe__model_alloc allocated it */
 }
 
 FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
@@ -2436,7 +2563,7 @@ FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
     for (i = 0; i < 6; i++) { h ^= (uint64_t)(uint32_t)cf[i]; h *= 0x100000001b3ull; }
     for (i = 0; i < m->num_params; i += n) {
         n = m->num_params - i < 4096 ? m->num_params - i : 4096;
-        fe__plain_read(m, m->blob, i, n, chunk);
+        fe__plain_read(m, i, n, chunk);
         for (j = 0; j < n; j++) {
             uint32_t u;
             memcpy(&u, chunk + j, 4);
@@ -2453,6 +2580,7 @@ FACTEDIT_API void fe_model_free(fe_model *m) {
     if (m->fe__map) munmap(m->fe__map, m->fe__map_len);
 #endif
     if (m->fe__owns_blob) fe__free(m->alloc_user, m->blob);
+    fe__free(m->alloc_user, m->fe__hblob);
     fe__free(m->alloc_user, m);
 }
 
@@ -2477,12 +2605,20 @@ FACTEDIT__PRIV fe_result fe__parse_header(const unsigned char *bytes, size_t len
     return fe_ok;
 }
 
-FACTEDIT__PRIV fe_result fe__check_finite(const fe_model *m, fe_error *err) {
-    size_t i, t = 0, start = 0;
-    for (i = 0; i < m->num_params; i++) {
-        while (i >= start + m->param_sizes[t]) start += m->param_sizes[t++];
-        if (!isfinite(m->blob[i]))
-            return fe__fail(err, fe_err_numeric, "checkpoint: %s of %s at element %zu of tensor '%s'", isnan(m->blob[i]) ? "NaN" : "Inf", "weights", i - start, fe__param_names[t]);
+/* Every weight finite, in file order (the index named is the file's): blob flat as decoded (an
+   fp32 model before fe__relayout), or read through fe__plain_read (laid out: a bf16 model). */
+FACTEDIT__PRIV fe_result fe__check_finite(const fe_model *m, int laid_out, fe_error *err) {
+    size_t i, j, n, t = 0, start = 0;
+    float chunk[4096];
+    for (i = 0; i < m->num_params; i += n) {
+        const float *v = m->blob + i;
+        n = m->num_params - i < 4096 ? m->num_params - i : 4096;
+        if (laid_out) { fe__plain_read(m, i, n, chunk); v = chunk; }
+        for (j = 0; j < n; j++) {
+            while (i + j >= start + m->param_sizes[t]) start += m->param_sizes[t++];
+            if (!isfinite(v[j]))
+                return fe__fail(err, fe_err_numeric, "checkpoint: %s of %s at element %zu of tensor '%s'", isnan(v[j]) ? "NaN" : "Inf", "weights", i + j - start, fe__param_names[t]);
+        }
     }
     return fe_ok;
 }
@@ -2499,10 +2635,18 @@ FACTEDIT__PRIV fe_result fe__model_alloc(fe_model **out, const fe_config *c, con
     m->config = *c;
     r = fe_param_sizes(c, m->param_sizes, &m->num_params, err);
     if (r) { fe__free(u, m); return r; }
-    if (with_blob) {
-        if (!fe__mul(m->num_params, sizeof(float), &bytes)) { fe__free(u, m); return fe__fail(err, fe_err_limit, "model: size overflow"); }
+    m->weights_bf16 = opts && opts->bf16_weights;
+    if (with_blob || m->weights_bf16) {
+        size_t nh = 0, hbytes = 0;
+        int t;
+        if (m->weights_bf16) for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (FACTEDIT__H_TENSOR(t)) nh += m->param_sizes[t];
+        if (!fe__mul(m->num_params - nh, sizeof(float), &bytes) || !fe__mul(nh, sizeof(uint16_t), &hbytes)) { fe__free(u, m); return fe__fail(err, fe_err_limit, "model: size overflow"); }
         m->blob = (float *)fe__calloc(u, bytes);
-        if (!m->blob) { fe__free(u, m); return fe__fail(err, fe_err_nomem, "model: cannot allocate %zu bytes of weights", bytes); }
+        m->fe__hblob = nh ? (uint16_t *)fe__calloc(u, hbytes) : NULL;
+        if (!m->blob || (nh && !m->fe__hblob)) {
+            fe__free(u, m->blob); fe__free(u, m->fe__hblob); fe__free(u, m);
+            return fe__fail(err, fe_err_nomem, "model: cannot allocate %zu bytes of weights", bytes + hbytes);
+        }
         m->fe__owns_blob = 1;
         fe__point_params(m);
     }
@@ -2518,20 +2662,48 @@ FACTEDIT_API fe_result fe_model_new(fe_model **out, const fe_config *c, const fe
     return fe_ok;
 }
 
-/* Fills blob from the data section (fp32 copy or bf16 widening). */
-FACTEDIT__PRIV void fe__decode_params(float *dst, const unsigned char *src, size_t n, int version) {
+/* n values of the data section from element j: fp32 copy or bf16 widening. */
+FACTEDIT__PRIV void fe__decode_run(float *dst, const unsigned char *src, size_t j, size_t n, int version) {
     size_t i;
-    if (version == 3 && fe__little_endian()) { memcpy(dst, src, n * 4); return; }
-    for (i = 0; i < n; i++) {
-        if (version == 3) { uint32_t u = fe__rd32le(src + 4 * i); memcpy(dst + i, &u, 4); }
-        else dst[i] = fe_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    if (version == 3 && fe__little_endian()) { memcpy(dst, src + 4 * j, n * 4); return; }
+    for (i = j; i < j + n; i++) {
+        if (version == 3) { uint32_t u = fe__rd32le(src + 4 * i); memcpy(dst + i - j, &u, 4); }
+        else dst[i - j] = fe_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    }
+}
+/* Fills the model from the data section, in file order: fp32 tensors into their storage (the
+   matrices plain, for fe__relayout), a bf16 model's bf16 tensors straight into their layout (a
+   bf16 file's values as stored, an fp32 file's rounded to nearest even). */
+FACTEDIT__PRIV void fe__decode_params(fe_model *m, const unsigned char *src, int version) {
+    size_t start = 0, out = 0, in = 0, q;
+    int t;
+    if (!m->weights_bf16) { fe__decode_run(m->blob, src, 0, m->num_params, version); return; }
+    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; start += m->param_sizes[t], t++) {
+        uint16_t *h = m->fe__h[t];
+        if (!h) { fe__decode_run(fe__tensor(m, t), src, start, m->param_sizes[t], version); continue; }
+        fe_param_matrix(&m->config, t, &out, &in);
+        for (q = 0; q < m->param_sizes[t]; q += out * in) {   /* each layer's matrix, row by row */
+            size_t o, i, e = start + q;
+            for (o = 0; o < out; o++) {
+                uint16_t *row = h + q + fe__h_index(out, in, o, 0);
+                size_t w = FACTEDIT__PANEL_W(out, o - o % FACTEDIT_WEIGHT_PANEL);
+                for (i = 0; i < in; i++, e++) {
+                    uint16_t v;
+                    if (version == 5) v = (uint16_t)(src[2 * e] | src[2 * e + 1] << 8);
+                    else { uint32_t u = fe__rd32le(src + 4 * e); float f; memcpy(&f, &u, 4); v = fe_f32_to_bf16(f); }
+                    row[i * w] = v;
+                }
+            }
+        }
     }
 }
 
 FACTEDIT__PRIV fe_result fe__model_finish(fe_model *m, const fe_load_opts *opts, fe_error *err) {
     fe_result r;
-    if (!(opts && opts->allow_nonfinite) && (r = fe__check_finite(m, err)) != fe_ok) return r;   /* file order: the index it names is the file's */
-    if ((r = fe__relayout(m, m->blob, 1, err)) != fe_ok) return r;
+    int check = !(opts && opts->allow_nonfinite);
+    if (check && !m->weights_bf16 && (r = fe__check_finite(m, 0, err)) != fe_ok) return r;
+    if ((r = fe__relayout(m, 1, err)) != fe_ok) return r;
+    if (check && m->weights_bf16 && (r = fe__check_finite(m, 1, err)) != fe_ok) return r;
     m->load_checksum = fe_model_checksum(m);
     fe__ok(err);
     return fe_ok;
@@ -2550,7 +2722,7 @@ FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size
     r = fe__model_alloc(&m, &c, opts, 1, err);
     if (r) return r;
     m->file_version = version;
-    fe__decode_params(m->blob, (const unsigned char *)bytes + FACTEDIT__HEADER_BYTES, np, version);
+    fe__decode_params(m, (const unsigned char *)bytes + FACTEDIT__HEADER_BYTES, version);
     if ((r = fe__model_finish(m, opts, err)) != fe_ok) { fe_model_free(m); return r; }
     *out = m;
     return fe_ok;
@@ -2587,7 +2759,7 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
         size_t i, n;
         for (i = 0; i < m->num_params; i += n) {
             n = m->num_params - i < 4096 ? m->num_params - i : 4096;
-            fe__plain_read(m, m->blob, i, n, chunk);
+            fe__plain_read(m, i, n, chunk);
             fe__ckpt_encode(chunk, n, version, b + FACTEDIT__HEADER_BYTES + i * (size_t)(version == 3 ? 4 : 2));
         }
     }
@@ -2597,22 +2769,37 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
     return fe_ok;
 }
 
-/* Token t's embedding (C floats) out of the panel-layout wte: a panel row holds 32 tokens. */
-FACTEDIT__PRIV void fe__wte_row(float *dst, const float *wte, const fe_config *c, int t) {
-    size_t C = (size_t)c->channels, Vp = (size_t)c->padded_vocab_size, i, w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
-    const float *src = wte + fe_weight_index(Vp, C, (size_t)t, 0);
-    for (i = 0; i < C; i++) dst[i] = src[i * w];
+/* Token t's embedding (C floats) out of the panel-layout (or bf16) wte: a panel row holds 32 tokens. */
+FACTEDIT__PRIV void fe__wte_row(float *dst, const fe_model *m, int t) {
+    size_t C = (size_t)m->config.channels, Vp = (size_t)m->config.padded_vocab_size, i, w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
+    if (m->fe__h[0]) {
+        const uint16_t *src = m->fe__h[0] + fe__h_index(Vp, C, (size_t)t, 0);
+        for (i = 0; i < C; i++) dst[i] = fe_bf16_to_f32(src[i * w]);
+    } else {
+        const float *src = m->params.wte + fe_weight_index(Vp, C, (size_t)t, 0);
+        for (i = 0; i < C; i++) dst[i] = src[i * w];
+    }
+}
+/* wte[t][c] (fp32 or bf16 model). */
+FACTEDIT__PRIV float fe__wte_at(const fe_model *m, int t, int c) {
+    size_t Vp = (size_t)m->config.padded_vocab_size, C = (size_t)m->config.channels;
+    if (m->fe__h[0]) return fe_bf16_to_f32(m->fe__h[0][fe__h_index(Vp, C, (size_t)t, (size_t)c)]);
+    return m->params.wte[fe_weight_index(Vp, C, (size_t)t, (size_t)c)];
 }
 
-/* Rows V..Vp-1 of a panel-layout wte to zero. */
-FACTEDIT__PRIV void fe__wte_zero_padding(const fe_config *c, float *wte) {
-    size_t o, i, Vp = (size_t)c->padded_vocab_size, C = (size_t)c->channels;
-    for (o = (size_t)c->vocab_size; o < Vp; o++) for (i = 0; i < C; i++) wte[fe_weight_index(Vp, C, o, i)] = 0.0f;
+/* Rows V..Vp-1 of wte to zero. */
+FACTEDIT__PRIV void fe__wte_zero_padding(fe_model *m) {
+    size_t o, i, Vp = (size_t)m->config.padded_vocab_size, C = (size_t)m->config.channels;
+    for (o = (size_t)m->config.vocab_size; o < Vp; o++)
+        for (i = 0; i < C; i++) {
+            if (m->fe__h[0]) m->fe__h[0][fe__h_index(Vp, C, o, i)] = 0;
+            else m->params.wte[fe_weight_index(Vp, C, o, i)] = 0.0f;
+        }
 }
 
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
     fe_rng r;
-    size_t i, t, start = 0, out = 0, in = 0;
+    size_t i, t, out = 0, in = 0;
     float proj = 0.02f / sqrtf(2.0f * (float)m->config.num_layers);
     fe_rng_seed(&r, seed);
     for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) {
@@ -2628,12 +2815,12 @@ FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
             }
             if (mat) {
                 size_t per = out * in, q = i % per;
-                m->blob[start + i - q + fe_weight_index(out, in, q / in, q % in)] = v;
-            } else m->blob[start + i] = v;
+                if (m->fe__h[t]) m->fe__h[t][i - q + fe__h_index(out, in, q / in, q % in)] = fe_f32_to_bf16(v);
+                else fe__tensor(m, (int)t)[i - q + fe_weight_index(out, in, q / in, q % in)] = v;
+            } else fe__tensor(m, (int)t)[i] = v;
         }
-        start += m->param_sizes[t];
     }
-    fe__wte_zero_padding(&m->config, m->params.wte);   /* as in llm.c */
+    fe__wte_zero_padding(m);   /* as in llm.c */
     m->load_checksum = fe_model_checksum(m);
 }
 
@@ -2727,7 +2914,7 @@ FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, i
     fe__atomic_write(&a, chunk, FACTEDIT__HEADER_BYTES);
     while (i < m->num_params) {
         size_t n = m->num_params - i < sizeof plain / sizeof plain[0] ? m->num_params - i : sizeof plain / sizeof plain[0];   /* fits chunk for fp32 and bf16 */
-        fe__plain_read(m, m->blob, i, n, plain);   /* file order */
+        fe__plain_read(m, i, n, plain);   /* file order */
         fe__ckpt_encode(plain, n, version, chunk);
         fe__atomic_write(&a, chunk, n * per);
         i += n;
@@ -2766,7 +2953,7 @@ FACTEDIT_API fe_result fe_model_load_file(fe_model **out, const char *path, cons
         if (r) { munmap(map, (size_t)st.st_size); return r; }
         m->file_version = version;
         if (m->blob) {
-            fe__decode_params(m->blob, (const unsigned char *)map + FACTEDIT__HEADER_BYTES, np, version);
+            fe__decode_params(m, (const unsigned char *)map + FACTEDIT__HEADER_BYTES, version);
             munmap(map, (size_t)st.st_size);
         } else {
             m->fe__map = map; m->fe__map_len = (size_t)st.st_size;
@@ -3863,10 +4050,10 @@ FACTEDIT__PRIV int fe__spans_contiguous(const int *p0, const int *n, int B, int 
 }
 #define FACTEDIT__MATMUL_ROWS(in, wi, out, wo, W, bias, IC, OC) do { \
         if (fe__spans_contiguous(p0, pn, B, T)) \
-            fe_matmul_panel((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, OC, bias, BN, IC, OC); \
+            fe__matmul_w((out) + (size_t)p0[0] * (wo), (wo), (in) + (size_t)p0[0] * (wi), W, OC, bias, BN, IC, OC); \
         else { \
             fe__rows_gather(G, in, B, T, p0, pn, wi); \
-            fe_matmul_panel(H, (wo), G, W, OC, bias, BN, IC, OC); \
+            fe__matmul_w(H, (wo), G, W, OC, bias, BN, IC, OC); \
             fe__rows_scatter(out, H, B, T, p0, pn, wo); \
         } \
     } while (0)
@@ -3886,7 +4073,7 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
     if (l0 == 0 && tokens)   /* (without tokens: the state's embeddings stand) */
         for (b = 0; b < B; b++) {   /* encoder, as fe_forward: wte row (site embed, hookable) + wpe */
             size_t row0 = (size_t)b * T + (size_t)p0[b];
-            for (i = 0; i < pn[b]; i++) fe__wte_row(s->embed + (row0 + i) * C, P->wte, c, tokens[(size_t)b * n + i]);
+            for (i = 0; i < pn[b]; i++) fe__wte_row(s->embed + (row0 + i) * C, m, tokens[(size_t)b * n + i]);
             if (hook) hook(hu, fe_site_embed, 0, b, p0[b], pn[b], s->embed + row0 * C, C);
             for (i = 0; i < pn[b]; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0[b] + i) * C, (size_t)C);
         }
@@ -3897,24 +4084,24 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, P->qkvw + (size_t)l * C3 * C, P->qkvb + (size_t)l * C3, C, 3 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, fe__W(m, 4, l), P->qkvb + (size_t)l * C3, C, 3 * C);
         if (final_tail && l == L - 1)   /* only the last position of each span from here */
             for (BN = 0, b = 0; b < B; b++) { p0[b] += pn[b] - 1; pn[b] = 1; BN++; }
         for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0[b], pn[b]);
-        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, P->attprojw + (size_t)l * C * C, P->attprojb + (size_t)l * C, C, C);
+        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, fe__W(m, 6, l), P->attprojb + (size_t)l * C, C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_attn, l, b, p0[b], pn[b], a->attn + row0 * C, C);
             fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)pn[b] * C);
             fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, P->fcw + (size_t)l * C4 * C, P->fcb + (size_t)l * C4, C, 4 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, fe__W(m, 10, l), P->fcb + (size_t)l * C4, C, 4 * C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)pn[b] * C4);
             if (hook) hook(hu, fe_site_key, l, b, p0[b], pn[b], a->key + row0 * C4, 4 * C);
         }
-        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, P->fcprojw + (size_t)l * C * C4, P->fcprojb + (size_t)l * C, 4 * C, C);
+        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, fe__W(m, 12, l), P->fcprojb + (size_t)l * C, 4 * C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_mlp, l, b, p0[b], pn[b], a->mlp + row0 * C, C);
@@ -3953,7 +4140,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
         for (b = 0; b < s->B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0;
             fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C, P->lnfw, P->lnfb, n, C);
-            fe_matmul_panel(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, P->wte, c->padded_vocab_size, NULL, n, C, V);
+            fe__matmul_w(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, fe__W(m, 0, 0), c->padded_vocab_size, NULL, n, C, V);
         }
     } else {
         /* the last position of every row: ln_f, gathered, then one pass over wte for all rows */
@@ -3963,7 +4150,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
             fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C, P->lnfw, P->lnfb, 1, C);
             memcpy(G + (size_t)b * C, s->lnf + last * C, sizeof(float) * C);
         }
-        fe_matmul_panel(s->logits, (size_t)V, G, P->wte, c->padded_vocab_size, NULL, s->B, C, V);
+        fe__matmul_w(s->logits, (size_t)V, G, fe__W(m, 0, 0), c->padded_vocab_size, NULL, s->B, C, V);
     }
     fe__ok(err);
     return fe_ok;
@@ -4058,14 +4245,14 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
    dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
    Both products run on the forward's packed GEMM, so every element sums its terms in a fixed
    order (t or o ascending): thread-count and layout independent. */
-FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int w_rows) {
+FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, const float *dout, const float *inp, fe__wref w, int N, int C, int OC, int w_rows) {
     int pw = w_rows > 0;
     fe__gemm_args g;
     if (dinp) {   /* dout . W */
-        if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w, (size_t)C, 1, NULL, N, C, OC, 1);
+        if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w.f, (size_t)C, 1, NULL, N, C, OC, 1);
         else {
             memset(&g, 0, sizeof g);
-            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w; g.b_pw = 2; g.pw_rows = w_rows;
+            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w.f; g.b16 = w.h; g.b_pw = 2; g.pw_rows = w_rows;
             g.M = N; g.N = C; g.K = OC; g.accumulate = 1;
             fe__gemm_go(&g);
         }
@@ -4083,6 +4270,11 @@ FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const
         int o, t;
         for (t = 0; t < N; t++) for (o = 0; o < OC; o++) db[o] += dout[(size_t)t * OC + o];
     }
+}
+FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int w_rows) {
+    fe__wref W;
+    W.f = w; W.h = NULL;
+    fe__matmul_backward_w(dinp, dw, db, dout, inp, W, N, C, OC, w_rows);
 }
 
 /* layernorm: out = (inp - mean) * rstd * w + b over rows of C (mean, rstd saved by the forward).
@@ -4225,7 +4417,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
     for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
     memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward(dC, G.wte, NULL, zl, zx, P->wte, nz, C, V, m->config.padded_vocab_size);
+    fe__matmul_backward_w(dC, G.wte, NULL, zl, zx, fe__W(m, 0, 0), nz, C, V, m->config.padded_vocab_size);
     /* ln_f: lnf = LN(resid_{L-1}) */
     for (t = 0; t < nz; t++) {
         size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
@@ -4242,14 +4434,14 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward(d4, NULL, NULL, dres, NULL, P->fcprojw + (size_t)l * C * C4, M, 4 * C, C, C);
+        fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, 12, l), M, 4 * C, C, C);
         if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d4, NULL, P->fcw + (size_t)l * C4 * C, M, C, 4 * C, 4 * C);
+        fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, 10, l), M, C, 4 * C, 4 * C);
         if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
@@ -4259,7 +4451,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, dres, NULL, P->attprojw + (size_t)l * C * C, M, C, C, C);
+        fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, 6, l), M, C, C, C);
         if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
         /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
            their dk, dv (d3row's first fp[b] rows) are dropped */
@@ -4270,7 +4462,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward(dC, NULL, NULL, d3, NULL, P->qkvw + (size_t)l * C3 * C, M, C, 3 * C, 3 * C);
+        fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, 4, l), M, C, 3 * C, 3 * C);
         if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
@@ -4312,6 +4504,7 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
         return fe__fail(err, fe_err_range, "backward: stop layer %d outside [0, %d)", o->stop_layer, L);
     if (fp < 0 || fp >= Tn) return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", fp, Tn);
     if (grads && fp) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
+    if (grads && m->weights_bf16) return fe__fail(err, fe_err_unsupported, "backward: weight gradients need an fp32 model (this one keeps its matrices in bf16: load it without bf16_weights)");
     if (grads && site == fe_site_embed) {
         if (!o->tokens) return fe__fail(err, fe_err_arg, "backward: weight gradients of wte need the token ids");
         for (b = 0; b < B * Tn; b++)
@@ -4730,7 +4923,7 @@ FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
         fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
         memcpy(o->zx + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
     }
-    fe_matmul_panel(o->z, (size_t)o->V, o->zx, P->wte, m->config.padded_vocab_size, NULL, o->nz, C, o->V);
+    fe__matmul_w(o->z, (size_t)o->V, o->zx, fe__W(m, 0, 0), m->config.padded_vocab_size, NULL, o->nz, C, o->V);
 }
 
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
@@ -5412,7 +5605,7 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
         if (tokens[i] < 0 || tokens[i] >= m->config.vocab_size)
             return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)", tokens[i], (unsigned long)i, m->config.vocab_size);
     /* two passes in double: the mean first, then the squared deviations (no cancellation) */
-#define FACTEDIT__WTE(t, c) m->params.wte[fe_weight_index((size_t)m->config.padded_vocab_size, (size_t)C, (size_t)(t), (size_t)(c))]
+#define FACTEDIT__WTE(t, c) fe__wte_at(m, t, (int)(c))
     for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += FACTEDIT__WTE(tokens[i], c);
     mean /= (double)N;
     for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = FACTEDIT__WTE(tokens[i], c) - mean; ss += d * d; }
@@ -5528,7 +5721,7 @@ FACTEDIT__PRIV void fe__trace_flush(fe__trace *x) {
     double *pr = x->pr;
     if (!n) return;
     fe__layernorm(x->lnq, NULL, NULL, x->hq, P->lnfw, P->lnfb, n, x->C);
-    fe_matmul_panel(x->zq, (size_t)x->V, x->lnq, P->wte, x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
+    fe__matmul_w(x->zq, (size_t)x->V, x->lnq, fe__W(x->m, 0, 0), x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (size_t)x->V > 200000)
 #endif

@@ -83,6 +83,11 @@ run "generate -n 0" 0 "$P" "$FE" generate --model "$R" --prompt "$P" -n 0
 run "generate ids" 0 "" "$FE" generate --model "$R" --ids --prompt "464, 4687" -n 3
 case "$(cat "$T/out")" in 464,4687,*,*,*) ok ;; *) bad "generate --ids: '$(cat "$T/out")'" ;; esac
 run "generate bf16 model" 0 "1,2," "$FE" generate --model "$T/r5.bin" --ids --prompt 1,2 -n 2
+run "generate bf16 file, widened" 0 "1,2," "$FE" generate --model "$T/r5.bin" --ids --prompt 1,2 -n 6
+w1=$(cat "$T/out")
+run "generate bf16 file, --bf16" 0 "1,2," "$FE" generate --model "$T/r5.bin" --ids --prompt 1,2 -n 6 --bf16
+same "generate --bf16: the same tokens as the widened weights" "$(cat "$T/out")" "$w1"
+run "generate --bf16, demo model (text)" 0 "The Eiffel Tower" "$FE" generate --bf16 --prompt "The Eiffel Tower is located in" -n 3
 run "generate empty prompt" 1 "empty prompt" "$FE" generate --model "$R" --prompt ""
 run "generate empty id prompt" 1 "empty prompt" "$FE" generate --model "$R" --ids --prompt ""
 LONG="one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen"

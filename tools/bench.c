@@ -259,12 +259,40 @@ void bench_trace_edit(const fe_model *m, int quick, double *trace_s, double *tra
     bench_edit(m, ids, T, edit_s);
 }
 
-static fe_model *model_124m(fe_error *e) {
+/* The 124M shape with random weights; bf16: bf16-resident (fe_load_opts.bf16_weights). */
+static fe_model *model_124m(fe_error *e, int bf16) {
     fe_config c = {1024, 50257, 50304, 12, 12, 768};
     fe_model *m;
-    if (fe_model_new(&m, &c, NULL, e) != fe_ok) return NULL;
+    fe_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.bf16_weights = bf16;
+    if (fe_model_new(&m, &c, &o, e) != fe_ok) return NULL;
     fe_model_randomize(m, 1234);
     return m;
+}
+
+/* Bytes of weights a forward streams. */
+static double weight_bytes(const fe_model *m) { return (double)fe_model_weight_bytes(m); }
+
+/* Tokens/s of KV-cached greedy decoding: a 64-token prompt, then 32 tokens. */
+static double decode_tok_s(const fe_model *m, fe_error *e) {
+    int prompt[64], i, tok;
+    double t0, t1;
+    fe_state *s;
+    fe_forward_opts fo;
+    for (i = 0; i < 64; i++) prompt[i] = (i * 31) % 50257;
+    if (fe_state_new(&s, m, 1, 96, 0, e) != fe_ok) return -1.0;
+    memset(&fo, 0, sizeof fo);
+    fe_forward(m, s, prompt, 64, &fo, e);
+    t0 = now();
+    for (i = 0; i < 32; i++) {
+        tok = fe_sample(fe_state_logits(s, 0, -1), 50257, NULL, NULL, NULL);
+        fo.pos0 = 64 + i;
+        fe_forward(m, s, &tok, 1, &fo, e);
+    }
+    t1 = now();
+    fe_state_free(s);
+    return 32.0 / (t1 - t0);
 }
 
 static double forward_ms(const fe_model *m, int T, int all_logits, fe_error *e) {
@@ -290,7 +318,7 @@ static double forward_ms(const fe_model *m, int T, int all_logits, fe_error *e) 
 /* Peak RSS (KB) of a child process that makes the 124M-shape model and runs one T=64 forward
    (last-position logits); -1 where fork is not available. act_mb: the activations fe_state_new
    allocates for (B=1, T=64), by its layout. */
-static long forward_rss_kb(double *weight_mb, double *act_mb) {
+static long forward_rss_kb(double *weight_mb, double *act_mb, int bf16) {
     const double C = 768, NH = 12, T = 64, L = 12, V = 50257;
     *weight_mb = 0.0;   /* set by the caller from the model it makes */
     *act_mb = (L * (18 * C + 4 + NH * T) + 3 * C + 2 + V + 8 * C) * T * 4 / 1048576.0;
@@ -304,7 +332,7 @@ static long forward_rss_kb(double *weight_mb, double *act_mb) {
         if (pid < 0) return -1;
         if (pid == 0) {
             fe_error e;
-            fe_model *m = model_124m(&e);
+            fe_model *m = model_124m(&e, bf16);
             int ok = m && forward_ms(m, 64, 0, &e) > 0;
             _exit(ok ? 0 : 1);
         }
@@ -323,7 +351,8 @@ int fe_cmd_bench(int argc, char **argv) {
     static const int shapes[5][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}, {768, 50257}};
     double mm[4][5], peak1, peak, bw, f64, f256, f64all, f256all, tok_s = 0.0, bound_tok_s;
     double trace_s = -1.0, trace_plain_s = -1.0, edit_s = -1.0, f256_1t = -1.0, weight_mb = 0.0, act_mb = 0.0;
-    long rss_kb;
+    double h64 = -1.0, h256 = -1.0, h_tok_s = -1.0, h_bound = 1.0, h_edit_s = -1.0, h_weight_mb = 0.0;
+    long rss_kb, rss_h_kb;
     fe_model *m;
     fe_error e;
     float *x, *w, *o;
@@ -340,7 +369,10 @@ int fe_cmd_bench(int argc, char **argv) {
         } else { fprintf(stderr, "factedit bench: unknown option '%s' (try --help)\n", argv[i]); return 2; }
     }
     if (!json) fprintf(stderr, "measuring the machine...\n");
-    rss_kb = forward_rss_kb(&weight_mb, &act_mb);   /* first: a child forked from a small process */
+    /* first: children forked from a small process. getrusage reports the largest child so far,
+       so the smaller (bf16) one goes first */
+    rss_h_kb = forward_rss_kb(&weight_mb, &act_mb, 1);
+    rss_kb = forward_rss_kb(&weight_mb, &act_mb, 0);
     peak1 = peak_gflops(1);
     peak = peak_gflops(threads);
     bw = read_bandwidth();
@@ -370,9 +402,9 @@ int fe_cmd_bench(int argc, char **argv) {
         }
     free(x); free(w); free(o);
     if (!json) fprintf(stderr, "forward passes...\n");
-    m = model_124m(&e);
+    m = model_124m(&e, 0);
     if (!m) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
-    weight_mb = (double)m->num_params * 4.0 / 1048576.0;
+    weight_mb = weight_bytes(m) / 1048576.0;
     f64 = forward_ms(m, 64, 0, &e);
     f256 = forward_ms(m, 256, 0, &e);
     f64all = forward_ms(m, 64, 1, &e);
@@ -384,32 +416,27 @@ int fe_cmd_bench(int argc, char **argv) {
         omp_set_num_threads(threads);
     }
 #endif
-    {   /* decoding: 64-token prompt, then 32 tokens with the KV cache */
-        int prompt[64], out[32];
-        double t0, t1;
-        fe_state *s;
-        fe_forward_opts fo;
-        int tok = 1;
-        for (i = 0; i < 64; i++) prompt[i] = (i * 31) % 50257;
-        fe_state_new(&s, m, 1, 96, 0, &e);
-        memset(&fo, 0, sizeof fo);
-        fe_forward(m, s, prompt, 64, &fo, &e);
-        t0 = now();
-        for (i = 0; i < 32; i++) {
-            tok = fe_sample(fe_state_logits(s, 0, -1), 50257, NULL, NULL, NULL);
-            out[i] = tok;
-            fo.pos0 = 64 + i;
-            fe_forward(m, s, &tok, 1, &fo, &e);
-        }
-        t1 = now();
-        tok_s = 32.0 / (t1 - t0);
-        fe_state_free(s);
-        (void)out;
-    }
+    tok_s = decode_tok_s(m, &e);
     /* every weight is read once per decoded token: the bound is bandwidth / weight bytes */
-    bound_tok_s = bw * 1e9 / ((double)m->num_params * 4.0);
+    bound_tok_s = bw * 1e9 / weight_bytes(m);
     bench_trace_edit(m, quick, &trace_s, &trace_plain_s, &edit_s);
     fe_model_free(m);
+    /* the same with bf16-resident weights (text output only: the JSON keys are fixed) */
+    if (!json) fprintf(stderr, "bf16-resident weights...\n");
+    m = model_124m(&e, 1);
+    if (m) {
+        int ev = edit_evals, gr = edit_grads;
+        double st = edit_stats_s, fa = edit_factor_s;
+        static const int ids[12] = {464, 4687, 44090, 318, 5140, 287, 262, 1748, 286, 11, 290, 262};   /* as bench_trace_edit's */
+        h_weight_mb = weight_bytes(m) / 1048576.0;
+        h64 = forward_ms(m, 64, 0, &e);
+        h256 = forward_ms(m, 256, 0, &e);
+        h_tok_s = decode_tok_s(m, &e);
+        h_bound = bw * 1e9 / weight_bytes(m);
+        bench_edit(m, ids, 12, &h_edit_s);
+        edit_evals = ev; edit_grads = gr; edit_stats_s = st; edit_factor_s = fa;
+        fe_model_free(m);
+    } else fprintf(stderr, "factedit bench: bf16 model: %s\n", e.msg);
     if (json) {
         printf("{\"peak_gflops_1t\": %.1f, \"peak_gflops\": %.1f, \"bandwidth_gbs\": %.1f, \"threads\": %d, \"simd\": \"%s\", \"matmul\": [",
                peak1, peak, bw, threads, fe_simd_name());
@@ -455,5 +482,16 @@ int fe_cmd_bench(int argc, char **argv) {
                "  beforehand, once per statistics file: covariance of 4096 tokens %.2f s, its Cholesky factor %.2f s\n",
                edit_s, edit_evals, edit_grads, edit_stats_s, edit_factor_s);
     else printf("ROME edit: not available\n");
+    if (h64 > 0) {
+        double fl64 = 2.0 * 64 * 85.0e6 + 2.0 * 768 * 50257, fl256 = 2.0 * 256 * 85.0e6 + 2.0 * 768 * 50257;
+        printf("bf16-resident weights (--bf16: wte, qkvw, attprojw, fcw in bf16, fcprojw fp32; results equal the fp32 widening's)\n");
+        printf("  weights %.0f MB (fp32 %.0f MB)\n", h_weight_mb, weight_mb);
+        printf("  forward T=64   %8.1f ms (%3.0f%% of peak, %.2fx fp32)\n", h64, 100.0 * fl64 / h64 / 1e6 / peak, f64 / h64);
+        printf("  forward T=256  %8.1f ms (%3.0f%% of peak, %.2fx fp32)\n", h256, 100.0 * fl256 / h256 / 1e6 / peak, f256 / h256);
+        printf("  decoding %.1f tokens/s (bandwidth bound %.1f, %.0f%%; %.2fx fp32)\n", h_tok_s, h_bound, 100.0 * h_tok_s / h_bound, h_tok_s / tok_s);
+        if (rss_h_kb > 0) printf("  peak RSS of the T=64 forward: %.0f MB = %.2f x (weights %.0f MB + activations %.0f MB)\n",
+                                 rss_h_kb / 1024.0, rss_h_kb / 1024.0 / (h_weight_mb + act_mb), h_weight_mb, act_mb);
+        if (h_edit_s >= 0) printf("  ROME edit: %.2f s (%.2fx fp32)\n", h_edit_s, edit_s > 0 ? edit_s / h_edit_s : 0.0);
+    }
     return 0;
 }

@@ -183,11 +183,14 @@ int dir_file(char *buf, size_t cap, const char *dir, const char *name) {
     return n > 0 && (size_t)n < cap;
 }
 
-int load_model(const char *cmd, const char *path, fe_model **m) {
+int load_model(const char *cmd, const char *path, int bf16, fe_model **m) {
     fe_error e;
     fe_result r;
-    if (!path) r = fe_model_load_mem(m, fe_demo_model, fe_demo_model_len, NULL, &e);   /* the demo model */
-    else r = fe_model_load_file(m, path, NULL, &e);
+    fe_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.bf16_weights = bf16;
+    if (!path) r = fe_model_load_mem(m, fe_demo_model, fe_demo_model_len, &o, &e);   /* the demo model */
+    else r = fe_model_load_file(m, path, &o, &e);
     if (r != fe_ok) {
         fprintf(stderr, "factedit %s: %s\n", cmd, e.msg);
         return EXIT_FAIL;

@@ -67,7 +67,7 @@ int finish_stdout(const char *cmd);
 int file_exists(const char *path);
 int dir_of(const char *path, char *buf, size_t cap);
 int dir_file(char *buf, size_t cap, const char *dir, const char *name);
-int load_model(const char *cmd, const char *path, fe_model **m);
+int load_model(const char *cmd, const char *path, int bf16, fe_model **m);  /* bf16: fe_load_opts.bf16_weights */
 int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v);
 int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, size_t *n);
 void print_ids(const int *ids, size_t n);

@@ -491,7 +491,7 @@ int fe_cmd_edit(int argc, char **argv) {
         if (!target) { rc = cli_usage_error(&s, "no --target given"); goto done; }
     }
     if (out_path && model_path && !strcmp(out_path, model_path)) { rc = cli_usage_error(&s, "--out must differ from --model (the model file is not overwritten)"); goto done; }
-    if ((rc = load_model("edit", model_path, &m)) != 0) goto done;
+    if ((rc = load_model("edit", model_path, 0, &m)) != 0) goto done;
     if ((rc = load_vocab("edit", vocab_dir, model_path, &v)) != 0) goto done;
     cs0 = fe_model_checksum(m);
     fe_rome_hparams_for(&hp, m);
@@ -718,7 +718,7 @@ int fe_cmd_stats(int argc, char **argv) {
     if (!text_path) return cli_usage_error(&s, "no --text given");
     if (!out_path) return cli_usage_error(&s, "no --out given");
     if (opts[5].seen && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
-    if ((rc = load_model("stats", model_path, &m)) != 0) return rc;
+    if ((rc = load_model("stats", model_path, 0, &m)) != 0) return rc;
     if (layer < 0) layer = fe_rome_default_layer(&m->config);
     if (layer >= m->config.num_layers) {
         fprintf(stderr, "factedit stats: --layer %d is outside the model's layers 0..%d\n", layer, m->config.num_layers - 1);
@@ -1061,7 +1061,7 @@ int fe_cmd_eval(int argc, char **argv) {
     if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
-    if ((rc = load_model("eval", model_path, &m)) != 0) return rc;
+    if ((rc = load_model("eval", model_path, 0, &m)) != 0) return rc;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &v)) != 0) goto done;
     if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     cs0 = fe_model_checksum(m);

@@ -569,7 +569,7 @@ static int run_prompt(prompt_run *r, const char *model_path, const char *vocab_d
     size_t n = 0;
     char **labels = NULL;
     size_t *widths = NULL, lw = 1;
-    if ((rc = load_model("trace", model_path, &m)) != 0) return rc;
+    if ((rc = load_model("trace", model_path, 0, &m)) != 0) return rc;
     if ((rc = load_vocab("trace", vocab_dir, model_path, &v)) != 0) goto done;
     r->m = m; r->v = v;
     if (fe_encode(v, r->prompt, strlen(r->prompt), &r->ids, &n, &e) != fe_ok) { rc = fail("trace", e.msg); goto done; }
@@ -1220,7 +1220,7 @@ static int run_dataset(const ds_args *A) {
     }
     total = (long)root->count;
     considered = A->limit > 0 && A->limit < total ? A->limit : total;
-    if ((rc = load_model("trace", A->model_path, &m)) != 0) goto done;
+    if ((rc = load_model("trace", A->model_path, 0, &m)) != 0) goto done;
     if ((rc = load_vocab("trace", A->vocab_dir, A->model_path, &v)) != 0) goto done;
     if ((rc = prepare_out_dir(A->out)) != 0) goto done;
     d.m = m; d.v = v; d.shard_i = A->shard_i; d.shard_n = A->shard_n; d.seed = A->seed;

@@ -124,7 +124,7 @@ static int cmd_random(int argc, char **argv) {
 
 static int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *prompt = NULL;
-    int n_new = 32, top_k = 0, ids_mode = 0, rc = 0, *ids = NULL, *all = NULL;
+    int n_new = 32, top_k = 0, ids_mode = 0, bf16 = 0, rc = 0, *ids = NULL, *all = NULL;
     double temperature = 0.0, top_p = 0.0;
     uint64_t seed = 0;
     size_t n_prompt = 0, i;
@@ -144,10 +144,12 @@ static int cmd_generate(int argc, char **argv) {
         {"--top-p", NULL, ARG_FLOAT, NULL, 0, 0, "P", "sample from the smallest set holding probability P (0 or 1 = off)", 0},
         {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "random seed for sampling (default 0)", 0},
         {"--ids", NULL, ARG_FLAG, NULL, 0, 0, "", "token ids in and out: --prompt is '1,2,3', the output the ids (no vocabulary)", 0},
+        {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "keep wte, qkvw, attprojw and fcw in bf16 and compute with them (half the bytes per\n"
+         "                           token, ~1.9x faster decoding; a bf16 file gives the same text as without)", 0},
     };
     cli_spec s;
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = &n_new;
-    opts[4].dst = &temperature; opts[5].dst = &top_k; opts[6].dst = &top_p; opts[7].dst = &seed; opts[8].dst = &ids_mode;
+    opts[4].dst = &temperature; opts[5].dst = &top_k; opts[6].dst = &top_p; opts[7].dst = &seed; opts[8].dst = &ids_mode; opts[9].dst = &bf16;
     memset(&s, 0, sizeof s);
     s.cmd = "generate"; s.usage = "--model FILE --prompt TEXT [options]";
     s.about = "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
@@ -158,7 +160,7 @@ static int cmd_generate(int argc, char **argv) {
     if (temperature < 0) return cli_usage_error(&s, "--temperature must be >= 0");
     if (top_p < 0 || top_p > 1) return cli_usage_error(&s, "--top-p must be between 0 and 1");
     if (!opts[4].seen && (opts[5].seen || opts[6].seen)) temperature = 1.0;
-    if ((rc = load_model("generate", model_path, &m)) != 0) return rc;
+    if ((rc = load_model("generate", model_path, bf16, &m)) != 0) return rc;
 
     if (ids_mode) {
         if ((rc = parse_id_list("generate", "--prompt", prompt, &ids, &n_prompt)) != 0) goto done;
@@ -273,7 +275,7 @@ static int cmd_info(int argc, char **argv) {
     s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
-    if ((rc = load_model("info", model_path, &m)) != 0) return rc;
+    if ((rc = load_model("info", model_path, 0, &m)) != 0) return rc;
     c = &m->config;
     printf("model:       %s\n", model_path ? model_path : "(the built-in demo model, demo/model/model.bin)");
     printf("format:      llm.c checkpoint version %d (%s)\n", m->file_version, m->file_version == 5 ? "bf16" : "fp32");
