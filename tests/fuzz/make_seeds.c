@@ -233,6 +233,9 @@ int main(int argc, char **argv) {
     checkpoint("gen_fp32_T2_V3_L2_H2_C2_flags", 3, 2, 3, 3, 2, 2, 2, 1 | 4 | 8 | 16);
     checkpoint("gen_fp32_T1_V1_L1_H1_C1", 3, 1, 1, 1, 1, 1, 1, 2 | 8 | 32);
     checkpoint("gen_bf16_T3_V7_L1_H3_C6", 5, 3, 7, 16, 1, 3, 6, 8 | 16 | 32);
+    /* bf16-resident (flag 64): wide enough for whole SIMD column groups, and a partial one */
+    checkpoint("gen_fp32_T4_V40_L1_H2_C16_bf16w", 3, 4, 40, 64, 1, 2, 16, 64);
+    checkpoint("gen_bf16_T4_V40_L2_H4_C40_bf16w", 5, 4, 40, 64, 2, 4, 40, 64 | 2);
 
     m = tiny_model(3, 5, 8, 1, 1, 4, 2);
     hf_export("gen_hf_f32_prefix_extras", m, "transformer.", 0, 1, NULL);
