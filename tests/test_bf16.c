@@ -70,37 +70,33 @@ static void test_kernels(void) {
     for (i = 0; i < 64 * 530; i++) x[i] = (float)fe_rng_normal(&r);
     for (i = 0; i < 530; i++) bias[i] = (float)fe_rng_normal(&r);
     make_pair((size_t)N, (size_t)K, 11, &h, &f);
-    TEST("bf16 GEMM x . W^T (T = 1, 3, 17, 50, 64): equal to the fp32 kernels on the widened W, bit for bit, and to the scalar reference") {
-        for (ti = 0; ti < 5; ti++) {
-            int T = Ts[ti];
-            fe__wref wh, wf;
-            fe__gemm_args g;
-            wh.f = NULL; wh.h = h; wf.f = f; wf.h = NULL;
-            fe__matmul_w(c1, (size_t)N, x, wh, N, bias, T, K, N);
-            fe__matmul_w(c2, (size_t)N, x, wf, N, bias, T, K, N);
-            CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)T * (size_t)N) == 0, "T=%d: bf16 and fp32 kernels differ by %g", T, maxdiff(c1, c2, (size_t)T * (size_t)N));
-            memset(&g, 0, sizeof g);
-            g.c = c3; g.ldc = (size_t)N; g.a = x; g.a_rs = (size_t)K; g.a_cs = 1; g.b16 = h; g.b_pw = 1; g.pw_rows = N; g.bias = bias; g.M = T; g.N = N; g.K = K;
-            fe__gemm_ref_g(&g);
-            CHECKF(maxdiff(c1, c3, (size_t)T * (size_t)N) <= 2e-4, "T=%d: vs the scalar reference %g", T, maxdiff(c1, c3, (size_t)T * (size_t)N));
-        }
-    }
-    TEST("bf16 GEMM dout . W (the backward's input gradient): equal to fp32 on the widened W, and to the reference") {
-        /* W (N=101 rows, K=530): dout (T, 101) . W -> (T, 530) */
-        for (ti = 0; ti < 5; ti++) {
-            int T = Ts[ti];
-            fe__wref wh, wf;
-            fe__gemm_args g;
-            wh.f = NULL; wh.h = h; wf.f = f; wf.h = NULL;
-            memset(c1, 0, sizeof(float) * 64 * 530); memset(c2, 0, sizeof(float) * 64 * 530); memset(c3, 0, sizeof(float) * 64 * 530);
-            fe__matmul_backward_w(c1, NULL, NULL, x, NULL, wh, T, K, N, N);
-            fe__matmul_backward_w(c2, NULL, NULL, x, NULL, wf, T, K, N, N);
-            CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)T * (size_t)K) == 0, "T=%d: differ by %g", T, maxdiff(c1, c2, (size_t)T * (size_t)K));
-            memset(&g, 0, sizeof g);
-            g.c = c3; g.ldc = (size_t)K; g.a = x; g.a_rs = (size_t)N; g.a_cs = 1; g.b16 = h; g.b_pw = 2; g.pw_rows = N; g.M = T; g.N = K; g.K = N; g.accumulate = 1;
-            fe__gemm_ref_g(&g);
-            CHECKF(maxdiff(c1, c3, (size_t)T * (size_t)K) <= 2e-4, "T=%d: vs the scalar reference %g", T, maxdiff(c1, c3, (size_t)T * (size_t)K));
-        }
+    /* mode 0: x . W^T (the forward), out (T, N); mode 1: dout . W (the backward's input
+       gradient: W (N=101 rows, K=530), dout (T, 101) -> (T, 530)) */
+    TEST("bf16 GEMM, x . W^T and dout . W (T = 1, 3, 17, 50, 64): equal to the fp32 kernels on the widened W, bit for bit, and to the scalar reference") {
+        int mode;
+        for (mode = 0; mode < 2; mode++)
+            for (ti = 0; ti < 5; ti++) {
+                int T = Ts[ti];
+                size_t n = (size_t)T * (size_t)(mode ? K : N);
+                fe__wref wh, wf;
+                fe__gemm_args g;
+                wh.f = NULL; wh.h = h; wf.f = f; wf.h = NULL;
+                memset(c1, 0, sizeof(float) * 64 * 530); memset(c2, 0, sizeof(float) * 64 * 530); memset(c3, 0, sizeof(float) * 64 * 530);
+                memset(&g, 0, sizeof g);
+                g.a = x; g.a_cs = 1; g.b16 = h; g.pw_rows = N; g.c = c3; g.M = T;
+                if (mode == 0) {
+                    fe__matmul_w(c1, (size_t)N, x, wh, N, bias, T, K, N);
+                    fe__matmul_w(c2, (size_t)N, x, wf, N, bias, T, K, N);
+                    g.ldc = (size_t)N; g.a_rs = (size_t)K; g.b_pw = 1; g.bias = bias; g.N = N; g.K = K;
+                } else {
+                    fe__matmul_backward_w(c1, NULL, NULL, x, NULL, wh, T, K, N, N);
+                    fe__matmul_backward_w(c2, NULL, NULL, x, NULL, wf, T, K, N, N);
+                    g.ldc = (size_t)K; g.a_rs = (size_t)N; g.b_pw = 2; g.N = K; g.K = N; g.accumulate = 1;
+                }
+                CHECKF(memcmp(c1, c2, sizeof(float) * n) == 0, "mode %d, T=%d: bf16 and fp32 kernels differ by %g", mode, T, maxdiff(c1, c2, n));
+                fe__gemm_ref_g(&g);
+                CHECKF(maxdiff(c1, c3, n) <= 2e-4, "mode %d, T=%d: vs the scalar reference %g", mode, T, maxdiff(c1, c3, n));
+            }
     }
     free(h); free(f);
     /* a matrix wider than its use (wte: Vp rows, V used), whole groups only */
