@@ -2073,14 +2073,19 @@ FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0
 FACTEDIT__KERNEL(fe__kernel_1, FACTEDIT__ROWS_1, float, FACTEDIT__BLOAD_F)
 FACTEDIT__KERNEL(fe__kernel_2, FACTEDIT__ROWS_2, float, FACTEDIT__BLOAD_F)
 FACTEDIT__KERNEL(fe__kernel_4, FACTEDIT__ROWS_4, float, FACTEDIT__BLOAD_F)
+#if FACTEDIT__MR == 12   /* 8-row kernels only serve a short last block of 12 */
 FACTEDIT__KERNEL(fe__kernel_8, FACTEDIT__ROWS_8, float, FACTEDIT__BLOAD_F)
+FACTEDIT__KERNEL(fe__kernel16_8, FACTEDIT__ROWS_8, uint16_t, fe__vload_h)
+#define FACTEDIT__K8(k8, k4) k8
+#else
+#define FACTEDIT__K8(k8, k4) k4   /* never called: q is 8 only when MR > 8 */
+#endif
 FACTEDIT__KERNEL(fe__kernel_mr, FACTEDIT__ROWS_MR, float, FACTEDIT__BLOAD_F)
 /* the same over a bf16 panel: 2 bytes per weight streamed, the same fp32 FMAs, so a bf16-resident
    model computes exactly what its fp32 widening computes */
 FACTEDIT__KERNEL(fe__kernel16_1, FACTEDIT__ROWS_1, uint16_t, fe__vload_h)
 FACTEDIT__KERNEL(fe__kernel16_2, FACTEDIT__ROWS_2, uint16_t, fe__vload_h)
 FACTEDIT__KERNEL(fe__kernel16_4, FACTEDIT__ROWS_4, uint16_t, fe__vload_h)
-FACTEDIT__KERNEL(fe__kernel16_8, FACTEDIT__ROWS_8, uint16_t, fe__vload_h)
 FACTEDIT__KERNEL(fe__kernel16_mr, FACTEDIT__ROWS_MR, uint16_t, fe__vload_h)
 /* MR rows of the packed a, or a short last block as kernels of 8, 4, 2, 1 rows */
 #define FACTEDIT__RUN_KERNELS(K1, K2, K4, K8, KMR, bpp) \
@@ -2129,8 +2134,8 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
                 if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = *fe__gemm_c(g, t + r, n0 + j);
             } else if (g->c_pw) { ct = g->c + p0 * (size_t)g->M + (size_t)t * wc + off; ldc = wc; }
             else { ct = g->c + (size_t)t * g->ldc + n0; ldc = g->ldc; }
-            if (bpp16) { FACTEDIT__RUN_KERNELS(fe__kernel16_1, fe__kernel16_2, fe__kernel16_4, fe__kernel16_8, fe__kernel16_mr, bpp16) }
-            else { FACTEDIT__RUN_KERNELS(fe__kernel_1, fe__kernel_2, fe__kernel_4, fe__kernel_8, fe__kernel_mr, bpp) }
+            if (bpp16) { FACTEDIT__RUN_KERNELS(fe__kernel16_1, fe__kernel16_2, fe__kernel16_4, FACTEDIT__K8(fe__kernel16_8, fe__kernel16_4), fe__kernel16_mr, bpp16) }
+            else { FACTEDIT__RUN_KERNELS(fe__kernel_1, fe__kernel_2, fe__kernel_4, FACTEDIT__K8(fe__kernel_8, fe__kernel_4), fe__kernel_mr, bpp) }
             if (!full)
                 for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) *fe__gemm_c(g, t + r, n0 + j) = tile[r * FACTEDIT__NR + j];
         }
@@ -2424,26 +2429,35 @@ FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_
     return fe_ok;
 }
 
+/* The 16 pointers of a fe_params, in checkpoint order. */
+FACTEDIT__PRIV void fe__param_slots(fe_params *p, float **q[FACTEDIT_NUM_PARAM_TENSORS]) {
+    q[0] = &p->wte; q[1] = &p->wpe; q[2] = &p->ln1w; q[3] = &p->ln1b; q[4] = &p->qkvw; q[5] = &p->qkvb; q[6] = &p->attprojw; q[7] = &p->attprojb;
+    q[8] = &p->ln2w; q[9] = &p->ln2b; q[10] = &p->fcw; q[11] = &p->fcb; q[12] = &p->fcprojw; q[13] = &p->fcprojb; q[14] = &p->lnfw; q[15] = &p->lnfb;
+}
 FACTEDIT__PRIV void fe__point_params(fe_model *m) {
     float **p[FACTEDIT_NUM_PARAM_TENSORS];
     float *at = m->blob;
     uint16_t *ah = m->fe__hblob;
     int i;
-    p[0] = &m->params.wte; p[1] = &m->params.wpe; p[2] = &m->params.ln1w; p[3] = &m->params.ln1b;
-    p[4] = &m->params.qkvw; p[5] = &m->params.qkvb; p[6] = &m->params.attprojw; p[7] = &m->params.attprojb;
-    p[8] = &m->params.ln2w; p[9] = &m->params.ln2b; p[10] = &m->params.fcw; p[11] = &m->params.fcb;
-    p[12] = &m->params.fcprojw; p[13] = &m->params.fcprojb; p[14] = &m->params.lnfw; p[15] = &m->params.lnfb;
+    fe__param_slots(&m->params, p);
     for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) {
         if (m->weights_bf16 && FACTEDIT__H_TENSOR(i)) { *p[i] = NULL; m->fe__h[i] = ah; ah += m->param_sizes[i]; }
         else { *p[i] = at; at += m->param_sizes[i]; m->fe__h[i] = NULL; }
     }
 }
+/* Parameters a model keeps in bf16 (0 unless weights_bf16). */
+FACTEDIT__PRIV size_t fe__h_params(const fe_model *m) {
+    size_t h = 0;
+    int t;
+    for (t = 0; m->weights_bf16 && t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (FACTEDIT__H_TENSOR(t)) h += m->param_sizes[t];
+    return h;
+}
 /* Tensor t's fp32 storage (NULL for a bf16 tensor: see m->fe__h[t]). */
 FACTEDIT__PRIV float *fe__tensor(const fe_model *m, int t) {
-    float *const p[FACTEDIT_NUM_PARAM_TENSORS] = {m->params.wte, m->params.wpe, m->params.ln1w, m->params.ln1b, m->params.qkvw, m->params.qkvb,
-        m->params.attprojw, m->params.attprojb, m->params.ln2w, m->params.ln2b, m->params.fcw, m->params.fcb, m->params.fcprojw,
-        m->params.fcprojb, m->params.lnfw, m->params.lnfb};
-    return p[t];
+    fe_params p = m->params;
+    float **q[FACTEDIT_NUM_PARAM_TENSORS];
+    fe__param_slots(&p, q);
+    return *q[t];
 }
 /* Layer l's matrix of tensor t (0, 4, 6, 10, 12; l = 0 for wte). */
 FACTEDIT__PRIV fe__wref fe__W(const fe_model *m, int t, int l) {
@@ -2549,8 +2563,7 @@ FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, int to_panels, fe_error
 }
 
 FACTEDIT_API size_t fe_model_weight_bytes(const fe_model *m) {
-    size_t t, h = 0;
-    for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (m->fe__h[t]) h += m->param_sizes[t];
+    size_t h = fe__h_params(m);
     return 2 * h + 4 * (m->num_params - h);   /* fits: fe__model_alloc allocated it */
 }
 
@@ -2638,9 +2651,7 @@ FACTEDIT__PRIV fe_result fe__model_alloc(fe_model **out, const fe_config *c, con
     if (r) { fe__free(u, m); return r; }
     m->weights_bf16 = opts && opts->bf16_weights;
     if (with_blob || m->weights_bf16) {
-        size_t nh = 0, hbytes = 0;
-        int t;
-        if (m->weights_bf16) for (t = 0; t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (FACTEDIT__H_TENSOR(t)) nh += m->param_sizes[t];
+        size_t nh = fe__h_params(m), hbytes = 0;
         if (!fe__mul(m->num_params - nh, sizeof(float), &bytes) || !fe__mul(nh, sizeof(uint16_t), &hbytes)) { fe__free(u, m); return fe__fail(err, fe_err_limit, "model: size overflow"); }
         m->blob = (float *)fe__calloc(u, bytes);
         m->fe__hblob = nh ? (uint16_t *)fe__calloc(u, hbytes) : NULL;
@@ -4368,8 +4379,7 @@ FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob) {
     fe_params p;
     float **q[FACTEDIT_NUM_PARAM_TENSORS];
     int i;
-    q[0] = &p.wte; q[1] = &p.wpe; q[2] = &p.ln1w; q[3] = &p.ln1b; q[4] = &p.qkvw; q[5] = &p.qkvb; q[6] = &p.attprojw; q[7] = &p.attprojb;
-    q[8] = &p.ln2w; q[9] = &p.ln2b; q[10] = &p.fcw; q[11] = &p.fcb; q[12] = &p.fcprojw; q[13] = &p.fcprojb; q[14] = &p.lnfw; q[15] = &p.lnfb;
+    fe__param_slots(&p, q);
     for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) { *q[i] = blob; if (blob) blob += m->param_sizes[i]; }
     return p;
 }
@@ -5606,11 +5616,9 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
         if (tokens[i] < 0 || tokens[i] >= m->config.vocab_size)
             return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)", tokens[i], (unsigned long)i, m->config.vocab_size);
     /* two passes in double: the mean first, then the squared deviations (no cancellation) */
-#define FACTEDIT__WTE(t, c) fe__wte_at(m, t, (int)(c))
-    for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += FACTEDIT__WTE(tokens[i], c);
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += fe__wte_at(m, tokens[i], (int)c);
     mean /= (double)N;
-    for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = FACTEDIT__WTE(tokens[i], c) - mean; ss += d * d; }
-#undef FACTEDIT__WTE
+    for (i = 0; i < n; i++) for (c = 0; c < C; c++) { double d = fe__wte_at(m, tokens[i], (int)c) - mean; ss += d * d; }
     *std = sqrt(ss / (double)(N - 1));
     fe__ok(err);
     return fe_ok;
