@@ -6,8 +6,12 @@
 #include "factedit.h"
 #include "train.h"
 #include "test.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 int main(int argc, char **argv) {
     char path[4096];
@@ -51,12 +55,39 @@ int main(int argc, char **argv) {
         CHECK_CODE(fe_train(&o, &t, NULL, &e), fe_ok);
         CHECKF(losses[19] < losses[0] - 1.0, "loss %.3f -> %.3f", losses[0], losses[19]);
         fe_model_free(t);
-        remove(cp);
+        t = NULL;
+        /* the batch split in shards: the first step's loss is the batch mean whatever the split,
+           and a run is the same bytes on 1 thread as on 2 (the split, not the threads, fixes the
+           order of every sum) */
+        {
+            double l1[3], l2[3], l2b[3];
+            fe_model *a = NULL, *b = NULL, *c = NULL;
+            o.steps = 3; o.first_losses = l1; o.n_first_losses = 3; o.shards = 1;
+            CHECK_CODE(fe_train(&o, &a, NULL, &e), fe_ok);
+            o.first_losses = l2; o.shards = 2;
+#if defined(_OPENMP)
+            omp_set_num_threads(1);
+#endif
+            CHECK_CODE(fe_train(&o, &b, NULL, &e), fe_ok);
+            o.first_losses = l2b;
+#if defined(_OPENMP)
+            omp_set_num_threads(2);
+#endif
+            CHECK_CODE(fe_train(&o, &c, NULL, &e), fe_ok);
+            CHECKF(fabs(l1[0] - l2[0]) < 1e-5 * l1[0], "first loss %.9f (1 shard) vs %.9f (2 shards)", l1[0], l2[0]);
+            CHECK(a && b && c && fe_model_checksum(b) == fe_model_checksum(c) && l2[2] == l2b[2]);
+            o.shards = 3;   /* must divide the batch of 4 */
+            CHECK_CODE(fe_train(&o, &t, NULL, &e), fe_err_arg);
+            CHECKF(strstr(e.msg, "--shards 3") != NULL, "%s", e.msg);
+            fe_model_free(a); fe_model_free(b); fe_model_free(c);
+            o.shards = 2; o.steps = 20; o.first_losses = losses; o.n_first_losses = 20;
+        }
         /* errors: no corpus, vocabulary without <|endoftext|> handled by corpus_load */
         o.corpus = "build/no-such-corpus.txt";
         CHECK_CODE(fe_train(&o, &t, NULL, &e), fe_err_io);
         o.corpus = cp; o.seq = 64;   /* longer than the context */
         CHECK_CODE(fe_train(&o, &t, NULL, &e), fe_err_arg);
+        remove(cp);
     }
     fe_vocab_free(v);
     fe_model_free(m);

@@ -22,7 +22,7 @@ static int copy_file(const char *src, const char *dst) {
 int fe_cmd_train(int argc, char **argv) {
     fe_train_opts o;
     const char *out_dir = NULL, *facts = NULL, *heldout = NULL, *pos[1];
-    int bf16 = 0, rc, layers, heads, width, context, batch, seq, steps, warmup;
+    int bf16 = 0, rc, shards, layers, heads, width, context, batch, seq, steps, warmup;
     double lr, wd;
     uint64_t seed;
     fe_model *m = NULL;
@@ -46,21 +46,23 @@ int fe_cmd_train(int argc, char **argv) {
         {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "save bfloat16 weights", 0},
         {"--facts", NULL, ARG_STR, NULL, 0, 0, "JSON", "after training, top-1 accuracy on these {prompt, attribute}", 0},
         {"--heldout", NULL, ARG_STR, NULL, 0, 0, "JSON", "likewise, for held-out paraphrase prompts", 0},
+        {"--shards", NULL, ARG_INT, NULL, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2; the result depends on S, not on the thread count)", 0},
     };
     static const char *const pos_names[] = {"CORPUS"};
     cli_spec s;
     fe_train_defaults(&o);
     layers = o.layers; heads = o.heads; width = o.width; context = o.context; batch = o.batch; seq = o.seq;
-    steps = o.steps; warmup = o.warmup; lr = o.lr; wd = o.weight_decay; seed = o.seed;
+    steps = o.steps; warmup = o.warmup; lr = o.lr; wd = o.weight_decay; seed = o.seed; shards = o.shards;
     opts[0].dst = &o.vocab_dir; opts[1].dst = &out_dir; opts[2].dst = &o.init; opts[3].dst = &layers; opts[4].dst = &heads;
     opts[5].dst = &width; opts[6].dst = &context; opts[7].dst = &batch; opts[8].dst = &seq; opts[9].dst = &steps;
     opts[10].dst = &warmup; opts[11].dst = &lr; opts[12].dst = &wd; opts[13].dst = &seed; opts[14].dst = &bf16;
-    opts[15].dst = &facts; opts[16].dst = &heldout;
+    opts[15].dst = &facts; opts[16].dst = &heldout; opts[17].dst = &shards;
     memset(&s, 0, sizeof s);
     s.cmd = "train"; s.usage = "CORPUS --vocab DIR --out DIR [options]";
     s.about = "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
               "linear warmup and a cosine schedule, on factedit.h's own forward and backward passes.\n"
-              "Seeded and deterministic for a given thread count. `make demo-model` uses it.";
+              "Seeded and deterministic: the same bytes on any thread count for the same --shards.\n"
+              "`make demo-model` uses it.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
@@ -68,7 +70,7 @@ int fe_cmd_train(int argc, char **argv) {
     if (!out_dir) return fail("train", "--out DIR is required");
     o.corpus = pos[0];
     o.layers = layers; o.heads = heads; o.width = width; o.context = context; o.batch = batch; o.seq = seq;
-    o.steps = steps; o.warmup = warmup; o.lr = (float)lr; o.weight_decay = (float)wd; o.seed = seed;
+    o.steps = steps; o.warmup = warmup; o.lr = (float)lr; o.weight_decay = (float)wd; o.seed = seed; o.shards = shards;
     if (width % heads) return fail("train", "--width must be a multiple of --heads");
     if (fe_train(&o, &m, stderr, &e) != fe_ok) return fail("train", e.msg);
     snprintf(path, sizeof path, "%s/model.bin", out_dir);

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 #include <math.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 static double now_s(void) {
     struct timespec t;
@@ -71,24 +74,72 @@ void fe_train_defaults(fe_train_opts *o) {
     memset(o, 0, sizeof *o);
     o->layers = 4; o->heads = 4; o->width = 128; o->context = 64;
     o->batch = 16; o->seq = 64; o->steps = 2000; o->lr = 3e-3f; o->min_lr_frac = 0.1f;
-    o->warmup = 100; o->weight_decay = 0.0f; o->seed = 1; o->version = 3;
+    o->warmup = 100; o->weight_decay = 0.0f; o->seed = 1; o->version = 3; o->shards = 2;
+}
+
+/* One step's gradient, split over a fixed number of shards of the batch so that both cores
+   work: shard i runs fe_lm_grad on rows [i B/S, (i+1) B/S) with its own state and gradient
+   buffer, and the buffers are summed in shard order. The shard count is fixed by the options,
+   not by the thread count, so a run is bit for bit the same on 1 thread or 2 (each shard's
+   library calls run single-threaded inside the parallel region). */
+typedef struct train_shard { fe_state *s; float *g; double loss; fe_result r; fe_error e; } train_shard;
+
+static fe_result train_grads(const fe_model *m, train_shard *sh, int nsh, const int *inp, const int *tgt, int rows, int seq,
+                             float *grads, double *loss, fe_error *e) {
+    int i, per = rows / nsh;
+    size_t n = m->num_params, j;
+    float scale = 1.0f / (float)nsh;   /* shards hold equal rows: the batch mean is the mean of shard means */
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static, 1) if (nsh > 1)
+#endif
+    for (i = 0; i < nsh; i++) {
+        memset(sh[i].g, 0, sizeof(float) * n);
+        sh[i].r = fe_lm_grad(m, sh[i].s, inp + (size_t)i * per * seq, tgt + (size_t)i * per * seq, seq, sh[i].g, &sh[i].loss, &sh[i].e);
+    }
+    *loss = 0.0;
+    for (i = 0; i < nsh; i++) {
+        if (sh[i].r != fe_ok) { *e = sh[i].e; return sh[i].r; }
+        *loss += sh[i].loss / nsh;
+    }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+    for (j = 0; j < n; j++) {   /* the same order of additions for every element, whatever the threads */
+        float acc = sh[0].g[j];
+        for (i = 1; i < nsh; i++) acc += sh[i].g[j];
+        grads[j] = acc * scale;
+    }
+    return fe_ok;
 }
 
 fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_error *e) {
     fe_vocab *v = NULL;
     corpus cp;
     fe_model *m = NULL;
-    fe_state *s = NULL;
+    train_shard sh[FACTEDIT_TRAIN_MAX_SHARDS];
+    int nsh = o->shards > 0 ? o->shards : 1;
     fe_config cfg;
     fe_rng rng;
     float *grads = NULL, *mom = NULL, *var = NULL;
-    int *inp = NULL, *tgt = NULL, step, b, t;
+    int *inp = NULL, *tgt = NULL, step, b, t, i;
     fe_result r;
     double t0 = now_s(), loss_avg = 0.0;
     size_t tokens_done = 0;
     *out = NULL;
     memset(&cp, 0, sizeof cp);
+    memset(sh, 0, sizeof sh);
     if (o->seq > o->context || o->seq < 2) { snprintf(e->msg, sizeof e->msg, "train: --seq %d must be in [2, context %d]", o->seq, o->context); return fe_err_arg; }
+    if (nsh > FACTEDIT_TRAIN_MAX_SHARDS || o->batch % nsh) {
+        snprintf(e->msg, sizeof e->msg, "train: --shards %d must be in [1, %d] and divide --batch %d", nsh, FACTEDIT_TRAIN_MAX_SHARDS, o->batch);
+        return fe_err_arg;
+    }
+#if defined(__GLIBC__)
+    /* Every step allocates and frees the same large buffers (logits' gradient, backward scratch);
+       served by mmap they cost a page fault per 4 KiB each time (a third of the step, by perf).
+       Keep them in the heap instead. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     if ((r = fe_vocab_load_dir(&v, o->vocab_dir, NULL, e)) != fe_ok) return r;
     if ((r = corpus_load(&cp, v, o->corpus, e)) != fe_ok) goto done;
     cfg.max_seq_len = o->context; cfg.vocab_size = (int)fe_vocab_size(v); cfg.padded_vocab_size = (cfg.vocab_size + 127) / 128 * 128;
@@ -109,7 +160,11 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         if ((r = fe_model_new(&m, &cfg, NULL, e)) != fe_ok) goto done;
         fe_model_randomize(m, o->seed);
     }
-    if ((r = fe_state_new(&s, m, o->batch, o->seq, 0, e)) != fe_ok) goto done;
+    for (i = 0; i < nsh; i++) {
+        if ((r = fe_state_new(&sh[i].s, m, o->batch / nsh, o->seq, 0, e)) != fe_ok) goto done;
+        sh[i].g = (float *)malloc(m->num_params * sizeof(float));
+        if (!sh[i].g) { r = fe_err_nomem; snprintf(e->msg, sizeof e->msg, "train: out of memory"); goto done; }
+    }
     grads = (float *)calloc(m->num_params, sizeof(float));
     mom = (float *)calloc(m->num_params, sizeof(float));
     var = (float *)calloc(m->num_params, sizeof(float));
@@ -117,8 +172,9 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
     tgt = (int *)malloc(sizeof(int) * (size_t)o->batch * o->seq);
     if (!grads || !mom || !var || !inp || !tgt) { r = fe_err_nomem; snprintf(e->msg, sizeof e->msg, "train: out of memory"); goto done; }
     fe_rng_seed(&rng, o->seed ^ 0x7261696eull);
-    if (progress) fprintf(progress, "train: %zu lines, %zu tokens, vocabulary %d; model L=%d C=%d NH=%d (%zu parameters); %d steps of %d x %d tokens\n",
-                          cp.nlines, cp.n, cfg.vocab_size, cfg.num_layers, cfg.channels, cfg.num_heads, m->num_params, o->steps, o->batch, o->seq);
+    if (progress) fprintf(progress, "train: %zu lines, %zu tokens, vocabulary %d; model L=%d C=%d NH=%d (%zu parameters); %d steps of %d x %d tokens in %d shard%s\n",
+                          cp.nlines, cp.n, cfg.vocab_size, cfg.num_layers, cfg.channels, cfg.num_heads, m->num_params, o->steps, o->batch, o->seq,
+                          nsh, nsh == 1 ? "" : "s");
     for (step = 1; step <= o->steps; step++) {
         double loss, lr;
         /* each row: seq+1 tokens from a random line start (wrapping at the end of the stream) */
@@ -129,8 +185,7 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
                 tgt[b * o->seq + t] = cp.tok[(st + (size_t)t + 1) % cp.n];
             }
         }
-        memset(grads, 0, sizeof(float) * m->num_params);
-        if ((r = fe_lm_grad(m, s, inp, tgt, o->seq, grads, &loss, e)) != fe_ok) goto done;
+        if ((r = train_grads(m, sh, nsh, inp, tgt, o->batch, o->seq, grads, &loss, e)) != fe_ok) goto done;
         if (step <= o->warmup) lr = o->lr * step / o->warmup;
         else {
             double p = (double)(step - o->warmup) / (double)(o->steps - o->warmup > 0 ? o->steps - o->warmup : 1);
@@ -146,15 +201,15 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         loss_avg = step == 1 ? loss : 0.98 * loss_avg + 0.02 * loss;
         if (progress && (step % 10 == 0 || step == o->steps)) {
             double el = now_s() - t0, eta = el / step * (o->steps - step);
-            int bar = (int)(30.0 * step / o->steps), i;
+            int bar = (int)(30.0 * step / o->steps), k;
             fprintf(progress, "\r[");
-            for (i = 0; i < 30; i++) fputc(i < bar ? '#' : '.', progress);
+            for (k = 0; k < 30; k++) fputc(k < bar ? '#' : '.', progress);
             fprintf(progress, "] step %d/%d loss %.3f lr %.2e %.0f tok/s ETA %.0fs   ", step, o->steps, loss_avg, lr, tokens_done / el, eta);
             fflush(progress);
         }
         if (o->first_losses) o->first_losses[step - 1 < o->n_first_losses ? step - 1 : o->n_first_losses - 1] = loss;
     }
-    if (progress) fprintf(progress, "\ntrain: %d steps in %.1f s\n", o->steps, now_s() - t0);
+    if (progress) fprintf(progress, "\ntrain: %d steps in %.1f s (%.0f tokens/s)\n", o->steps, now_s() - t0, tokens_done / (now_s() - t0));
     m->load_checksum = fe_model_checksum(m);
     *out = m;
     m = NULL;
@@ -162,7 +217,7 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
 done:
     free(grads); free(mom); free(var); free(inp); free(tgt);
     free(cp.tok); free(cp.starts);
-    fe_state_free(s);
+    for (i = 0; i < nsh && i < FACTEDIT_TRAIN_MAX_SHARDS; i++) { fe_state_free(sh[i].s); free(sh[i].g); }
     fe_model_free(m);
     fe_vocab_free(v);
     return r;

@@ -4,6 +4,8 @@
 #include "factedit.h"
 #include <stdio.h>
 
+#define FACTEDIT_TRAIN_MAX_SHARDS 16
+
 typedef struct fe_train_opts {
     const char *corpus;      /* one document per line */
     const char *vocab_dir;   /* encoder.json + vocab.bpe (or vocab.bpe alone) */
@@ -13,6 +15,7 @@ typedef struct fe_train_opts {
     float lr, min_lr_frac, weight_decay;
     uint64_t seed;
     int version;             /* 3 = fp32, 5 = bf16 (for saving) */
+    int shards;              /* the batch is split in this many equal parts, one per thread (default 2) */
     double *first_losses;    /* optional: loss of each step (the last slot keeps the rest) */
     int n_first_losses;
 } fe_train_opts;
