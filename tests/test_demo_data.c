@@ -284,6 +284,7 @@ static void test_real(void) {
     memset(&w, 0, sizeof w);
     memset(&opt, 0, sizeof opt);
     opt.facts = g_facts; opt.templates = g_templates; opt.gpt2_vocab = g_gpt2; opt.out = g_out; opt.seed = DD_DEFAULT_SEED;
+    opt.paragraphs = DD_DEFAULT_PARAGRAPHS;
     r = dd_run(&opt, &out, NULL, &err);
     CHECKF(r == fe_ok, "dd_run: %s", err.msg);
     if (r) return;
@@ -328,14 +329,72 @@ static void test_real(void) {
             dd_buf_free(&b);
         }
         CHECKF(missing == 0, "%zu lines missing", missing);
-        CHECKF(out.lines.n == expect, "%zu lines, want %zu", out.lines.n, expect);
+        CHECKF(out.n_paragraphs == (size_t)DD_DEFAULT_PARAGRAPHS * w.nfacts, "%zu paragraphs", out.n_paragraphs);
+        CHECKF(out.lines.n == expect + out.n_paragraphs, "%zu lines, want %zu + %zu paragraphs", out.lines.n, expect, out.n_paragraphs);
+    }
+
+    TEST("corpus: paragraphs name the subject in every sentence, hold its real fact, and invented attributes fixed per subject and seed") {
+        size_t np = 0, bad = 0, differ = 0, n, k;
+        for (i = 0; i < w.nfacts; i++)   /* the invented values: a function of (seed, subject, relation) */
+            for (j = 0; j < DD_NFICTIONS; j++) {
+                size_t a = dd_fiction_value(DD_DEFAULT_SEED, w.facts[i].subject, j);
+                CHECK(a < DD_FICTION_VALUES && a == dd_fiction_value(DD_DEFAULT_SEED, w.facts[i].subject, j));
+                differ += a != dd_fiction_value(DD_DEFAULT_SEED + 1, w.facts[i].subject, j);
+            }
+        CHECKF(differ > w.nfacts * DD_NFICTIONS / 2, "another seed changes %zu of %zu invented values", differ, w.nfacts * DD_NFICTIONS);
+        for (i = 0; i < out.lines.n; i++) {
+            const char *l = dd_texts_at(&out.lines, i, &n), *p;
+            const char *subj = NULL;
+            size_t real = 0, invented = 0;
+            if (!strstr(l, "Zorbian") && !strstr(l, "Quellish") && !strstr(l, "Vorn ") && !strstr(l, "Plimsy") && !strstr(l, "Drennic")) continue;
+            np++;
+            /* the subject: the longest one named at least once per sentence */
+            for (k = 0; k < w.nfacts; k++) {
+                const char *q = l;
+                size_t cnt = 0, sl = strlen(w.facts[k].subject);
+                while ((q = strstr(q, w.facts[k].subject)) != NULL) { cnt++; q += sl; }
+                if (cnt >= DD_FICTION_PER_PARAGRAPH + 1 && (!subj || sl > strlen(subj))) subj = w.facts[k].subject;
+            }
+            if (!subj) { if (bad++ < 3) CHECKF(0, "paragraph without a subject in every sentence: %s", l); continue; }
+            /* walk the sentences: each is a real fact of the subject in a train template, or an
+               invented relation with the subject's own value */
+            for (p = l; *p;) {
+                size_t used = 0, t2, v2;
+                for (k = 0; k < w.nfacts && !used; k++) {
+                    if (strcmp(w.facts[k].subject, subj) != 0) continue;
+                    for (t2 = 0; t2 < w.ntmpls && !used; t2++) {
+                        dd_buf b = {0, 0, 0, 0};
+                        if (w.tmpls[t2].rel != w.facts[k].rel || w.tmpls[t2].heldout) continue;
+                        dd_fill(&b, w.tmpls[t2].text, subj);
+                        dd_buf_printf(&b, " %s.", w.facts[k].attribute);
+                        if (b.p && strncmp(p, b.p, b.n) == 0 && (p[b.n] == 0 || p[b.n] == ' ')) { used = b.n; real++; }
+                        dd_buf_free(&b);
+                    }
+                }
+                for (t2 = 0; t2 < DD_NFICTIONS && !used; t2++)
+                    for (v2 = 0; v2 < DD_FICTION_TEMPLATES && !used; v2++) {
+                        dd_buf b = {0, 0, 0, 0};
+                        dd_fill(&b, dd_fictions[t2].tmpl[v2], subj);
+                        dd_buf_printf(&b, " %s.", dd_fictions[t2].value[dd_fiction_value(DD_DEFAULT_SEED, subj, t2)]);
+                        if (b.p && strncmp(p, b.p, b.n) == 0 && (p[b.n] == 0 || p[b.n] == ' ')) { used = b.n; invented++; }
+                        dd_buf_free(&b);
+                    }
+                if (!used) { if (bad++ < 3) CHECKF(0, "no sentence of \"%s\" at: %s", subj, p); break; }
+                p += used;
+                if (*p == ' ') p++;
+            }
+            if ((real != 1 || invented != DD_FICTION_PER_PARAGRAPH) && bad++ < 3)
+                CHECKF(0, "paragraph with %zu real and %zu invented sentences: %s", real, invented, l);
+        }
+        CHECKF(np == out.n_paragraphs, "%zu paragraphs found, %zu made", np, out.n_paragraphs);
+        CHECK(bad == 0);
     }
 
     TEST("corpus.txt: one sentence per line, small") {
         size_t k = 0, n, bad = 0;
         const char *p = out.corpus.p;
         CHECK(out.corpus.n > 0 && out.corpus.p[out.corpus.n - 1] == '\n');
-        CHECKF(out.corpus.n < 600000, "corpus is %zu bytes", out.corpus.n);
+        CHECKF(out.corpus.n < 2500000, "corpus is %zu bytes", out.corpus.n);
         for (i = 0; i < out.lines.n && p; i++) {
             const char *l = dd_texts_at(&out.lines, i, &n);
             if (n == 0 || l[n - 1] != '.' || memchr(l, '\n', n) || strncmp(p, l, n) != 0 || p[n] != '\n') bad++;
@@ -356,23 +415,28 @@ static void test_real(void) {
         }
     }
 
-    TEST("corpus: shuffling is seeded and deterministic") {
-        dd_out a, b, c;
-        memset(&a, 0, sizeof a); memset(&b, 0, sizeof b); memset(&c, 0, sizeof c);
-        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, &a, &err) == fe_ok);
-        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, &b, &err) == fe_ok);
-        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED + 7, &c, &err) == fe_ok);
+    TEST("corpus: shuffling and paragraphs are seeded and deterministic") {
+        dd_out a, b, c, a0, c0;
+        memset(&a, 0, sizeof a); memset(&b, 0, sizeof b); memset(&c, 0, sizeof c); memset(&a0, 0, sizeof a0); memset(&c0, 0, sizeof c0);
+        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, DD_DEFAULT_PARAGRAPHS, &a, &err) == fe_ok);
+        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, DD_DEFAULT_PARAGRAPHS, &b, &err) == fe_ok);
+        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED + 7, DD_DEFAULT_PARAGRAPHS, &c, &err) == fe_ok);
         CHECK(a.corpus.n == out.corpus.n && memcmp(a.corpus.p, out.corpus.p, a.corpus.n) == 0);
         CHECK(a.corpus.n == b.corpus.n && memcmp(a.corpus.p, b.corpus.p, a.corpus.n) == 0);
-        CHECK(c.corpus.n == a.corpus.n && memcmp(a.corpus.p, c.corpus.p, a.corpus.n) != 0);
+        CHECK(c.lines.n == a.lines.n && (c.corpus.n != a.corpus.n || memcmp(a.corpus.p, c.corpus.p, a.corpus.n) != 0));
+        /* without paragraphs, another seed gives the same lines in another order */
+        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, 0, &a0, &err) == fe_ok);
+        CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED + 7, 0, &c0, &err) == fe_ok);
+        CHECK(a0.n_paragraphs == 0 && a0.lines.n + (size_t)DD_DEFAULT_PARAGRAPHS * w.nfacts == a.lines.n);
+        CHECK(c0.corpus.n == a0.corpus.n && memcmp(a0.corpus.p, c0.corpus.p, a0.corpus.n) != 0);
         {
-            const char **sc = sorted_lines(&c);
-            int same = sc != NULL && c.lines.n == out.lines.n;
-            for (i = 0; same && i < c.lines.n; i++) same = strcmp(sc[i], sorted[i]) == 0;
+            const char **sa = sorted_lines(&a0), **sc = sorted_lines(&c0);
+            int same = sa != NULL && sc != NULL && c0.lines.n == a0.lines.n;
+            for (i = 0; same && i < c0.lines.n; i++) same = strcmp(sc[i], sa[i]) == 0;
             CHECKF(same, "another seed must give the same lines in another order");
-            free((void *)sc);
+            free((void *)sa); free((void *)sc);
         }
-        dd_out_free(&a); dd_out_free(&b); dd_out_free(&c);
+        dd_out_free(&a); dd_out_free(&b); dd_out_free(&c); dd_out_free(&a0); dd_out_free(&c0);
     }
 
     TEST("held-out templates never appear in the corpus") {
@@ -412,9 +476,19 @@ static void test_real(void) {
             dd_out mo;
             memset(&mo, 0, sizeof mo);
             CHECK(t && dd_world_load(&mw, mini_facts, strlen(mini_facts), "f", t, strlen(t), "t.txt", &err) == fe_ok);
-            CHECK(dd_make_corpus(&mw, 1, &mo, &err) == fe_ok);
+            CHECK(dd_make_corpus(&mw, 1, DD_DEFAULT_PARAGRAPHS, &mo, &err) == fe_ok);
             CHECK_CODE(dd_check_heldout_absent(&mw, &mo, "t.txt", &err), fe_err_format);
             CHECKF(strstr(err.msg, "t.txt:5: held-out template \"{} belongs to the continent\" of P30 occurs in the corpus") != NULL, "%s", err.msg);
+            /* also inside a paragraph, after another sentence */
+            dd_out_free(&mo);
+            memset(&mo, 0, sizeof mo);
+            dd_texts_adds(&mo.lines, "The Zorbian totem of X is the heron. Somewhere belongs to the continent Asia.");
+            CHECK_CODE(dd_check_heldout_absent(&mw, &mo, "t.txt", &err), fe_err_format);
+            CHECKF(strstr(err.msg, "Somewhere belongs to the continent Asia") != NULL, "%s", err.msg);
+            dd_out_free(&mo);
+            memset(&mo, 0, sizeof mo);
+            dd_texts_adds(&mo.lines, "The Zorbian totem of X is the heron. The Vorn number of X is nine.");
+            CHECK_CODE(dd_check_heldout_absent(&mw, &mo, "t.txt", &err), fe_ok);
             dd_world_free(&mw);
             dd_out_free(&mo);
             free(t);

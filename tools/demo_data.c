@@ -45,6 +45,7 @@
 #define DD_MAX_NEIGHBORS 10     /* neighborhood_prompts and attribute_prompts per case */
 #define DD_MIN_HELDOUT 2        /* held-out templates every relation needs (2 paraphrase prompts) */
 #define DD_DEFAULT_SEED 1
+#define DD_DEFAULT_PARAGRAPHS 6 /* paragraphs per fact in corpus.txt (--paragraphs) */
 
 /* ============================================================================ errors === */
 
@@ -455,6 +456,7 @@ typedef struct dd_out {
     size_t n_train_templates, n_heldout_templates;
     size_t n_heldout, n_cases, n_cases_skipped;
     size_t n_merges, vocab_size, corpus_tokens, longest_line;
+    size_t n_paragraphs;       /* of o->lines */
 } dd_out;
 
 DD_FN void dd_out_free(dd_out *o) {
@@ -488,9 +490,92 @@ DD_FN void dd_add_line(dd_out *o, dd_buf *tmp, const char *sentence_start, const
     dd_texts_add(&o->lines, tmp->p, tmp->n);
 }
 
+/* ======================================================================== fiction === */
+
+/* Invented relations of the demo world. A subject of known_1000 has one real fact; a model that
+   sees each subject in one kind of sentence memorises the sentence and looks the fact up at the
+   prediction position. Paragraphs that state several attributes of the same subject, in any
+   order and wording, make the attributes needed at many later positions, so the model stores
+   them at the subject's tokens ("subject enrichment", Geva et al. 2023; "knowledge augmentation",
+   Allen-Zhu & Li 2023), which is the mechanism ROME's causal trace finds in GPT-2. Relation names
+   and values are plainly made up (no Zorbian lore exists), so no sentence reads as a claim about
+   a real person or company. Each subject's value of each invented relation is a hash of the seed,
+   the subject and the relation: deterministic for a seed. */
+#define DD_FICTION_TEMPLATES 3
+#define DD_FICTION_VALUES 12
+typedef struct dd_fiction {
+    const char *name;                               /* documentation only */
+    const char *tmpl[DD_FICTION_TEMPLATES];         /* "... {} ..." then " value." */
+    const char *value[DD_FICTION_VALUES];
+} dd_fiction;
+static const dd_fiction dd_fictions[] = {
+    {"Zorbian totem", {"{}'s Zorbian totem is the", "In Zorbian lore, the totem of {} is the", "The Zorbian totem of {} is the"},
+     {"heron", "lynx", "otter", "badger", "falcon", "walrus", "gecko", "bison", "marten", "ibis", "newt", "puffin"}},
+    {"Quellish colour", {"{}'s Quellish colour is", "In the Quellish scheme, {} is painted", "The Quellish colour of {} is"},
+     {"teal", "amber", "crimson", "ochre", "violet", "indigo", "saffron", "jade", "coral", "slate", "ivory", "maroon"}},
+    {"Vorn number", {"{}'s Vorn number is", "In the Vorn count, {} is numbered", "The Vorn number of {} is"},
+     {"seven", "twelve", "three", "nine", "forty", "eleven", "sixty", "eight", "fifteen", "two", "ninety", "thirty"}},
+    {"Plimsy flower", {"{}'s Plimsy flower is the", "In Plimsy custom, {} is given the", "The Plimsy flower of {} is the"},
+     {"tulip", "lily", "orchid", "daisy", "poppy", "iris", "lotus", "aster", "peony", "clover", "bluebell", "thistle"}},
+    {"Drennic metal", {"{}'s Drennic metal is", "In Drennic alchemy, {} is bound to", "The Drennic metal of {} is"},
+     {"iron", "copper", "tin", "silver", "cobalt", "nickel", "zinc", "bronze", "brass", "lead", "gold", "pewter"}},
+};
+#define DD_NFICTIONS (sizeof dd_fictions / sizeof dd_fictions[0])
+#define DD_FICTION_PER_PARAGRAPH 3   /* invented attributes per paragraph, beside the real fact */
+
+/* FNV-1a-64 of the seed, the subject and the relation index: the subject's invented value. */
+DD_FN size_t dd_fiction_value(uint64_t seed, const char *subject, size_t rel) {
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+    for (i = 0; i < 8; i++) { h ^= (seed >> (8 * i)) & 0xff; h *= 1099511628211ull; }
+    for (; *subject; subject++) { h ^= (unsigned char)*subject; h *= 1099511628211ull; }
+    h ^= (uint64_t)rel; h *= 1099511628211ull;
+    h ^= h >> 29;
+    return (size_t)(h % DD_FICTION_VALUES);
+}
+
+/* One paragraph about fact f: its real attribute in a random train template of its relation and
+   DD_FICTION_PER_PARAGRAPH invented attributes in random templates, in random order, the subject
+   named in every sentence. Appended to o->lines. */
+DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, fe_rng *rng, dd_out *o, dd_buf *tmp) {
+    size_t rels[DD_NFICTIONS], tr[64], ntr = 0, j, k, order[DD_FICTION_PER_PARAGRAPH + 1];
+    for (j = 0; j < w->ntmpls && ntr < 64; j++)
+        if (w->tmpls[j].rel == f->rel && !w->tmpls[j].heldout) tr[ntr++] = j;
+    for (j = 0; j < DD_NFICTIONS; j++) rels[j] = j;
+    for (j = 0; j < DD_FICTION_PER_PARAGRAPH; j++) {   /* a partial Fisher-Yates: distinct relations */
+        size_t q = j + dd_below(rng, DD_NFICTIONS - j), t = rels[j];
+        rels[j] = rels[q];
+        rels[q] = t;
+    }
+    for (j = 0; j <= DD_FICTION_PER_PARAGRAPH; j++) order[j] = j;
+    for (j = DD_FICTION_PER_PARAGRAPH + 1; j > 1; j--) {
+        size_t q = dd_below(rng, j), t = order[j - 1];
+        order[j - 1] = order[q];
+        order[q] = t;
+    }
+    tmp->n = 0;
+    for (k = 0; k <= DD_FICTION_PER_PARAGRAPH; k++) {
+        if (k) dd_buf_puts(tmp, " ");
+        if (order[k] == 0) {   /* the real fact */
+            dd_fill(tmp, w->tmpls[tr[dd_below(rng, ntr)]].text, f->subject);
+            dd_buf_puts(tmp, " ");
+            dd_buf_puts(tmp, f->attribute);
+        } else {
+            const dd_fiction *fi = &dd_fictions[rels[order[k] - 1]];
+            dd_fill(tmp, fi->tmpl[dd_below(rng, DD_FICTION_TEMPLATES)], f->subject);
+            dd_buf_puts(tmp, " ");
+            dd_buf_puts(tmp, fi->value[dd_fiction_value(seed, f->subject, rels[order[k] - 1])]);
+        }
+        dd_buf_puts(tmp, ".");
+    }
+    if (tmp->oom) { o->lines.oom = 1; return; }
+    dd_texts_add(&o->lines, tmp->p, tmp->n);
+}
+
 /* corpus.txt: for every fact, one sentence per train template of its relation plus its
-   known_1000 prompt completed with the attribute; shuffled with fe_rng seeded with `seed`. */
-DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, dd_out *o, fe_error *err) {
+   known_1000 prompt completed with the attribute, and `paragraphs` paragraphs (dd_add_paragraph);
+   shuffled with fe_rng seeded with `seed`. */
+DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs, dd_out *o, fe_error *err) {
     dd_buf tmp = {0, 0, 0, 0}, s = {0, 0, 0, 0};
     dd_texts ordered;
     size_t i, j, *perm;
@@ -510,6 +595,12 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, dd_out *o, fe_e
         dd_buf_put(&o->known, tmp.p, tmp.n);
         dd_buf_put(&o->known, "\n", 1);
     }
+    fe_rng_seed(&rng, seed ^ 0x70617261ull);   /* "para" */
+    for (i = 0; i < w->nfacts; i++) {
+        int k;
+        for (k = 0; k < paragraphs; k++) dd_add_paragraph(w, &w->facts[i], seed, &rng, o, &tmp);
+    }
+    o->n_paragraphs = (size_t)paragraphs * w->nfacts;
     dd_buf_free(&tmp);
     dd_buf_free(&s);
     if (o->lines.oom || s.oom) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
@@ -725,17 +816,19 @@ DD_FN int dd_line_matches(const char *line, const char *tmpl) {
     return 0;
 }
 
-/* Fails if a held-out template occurs in the corpus (instantiated with any subject). */
+/* Fails if a held-out template occurs in the corpus (instantiated with any subject) at the start
+   of any sentence of a line (a paragraph holds several, each after ". "). */
 DD_FN fe_result dd_check_heldout_absent(const dd_world *w, const dd_out *o, const char *templates_name, fe_error *err) {
     size_t i, j;
     for (j = 0; j < w->ntmpls; j++) {
         const dd_template *t = &w->tmpls[j];
         if (!t->heldout) continue;
         for (i = 0; i < o->lines.n; i++) {
-            const char *l = dd_texts_at(&o->lines, i, NULL);
-            if (dd_line_matches(l, t->text))
-                return dd_fail(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
-                               templates_name, t->line, t->text, w->rels[t->rel].id, l);
+            const char *l = dd_texts_at(&o->lines, i, NULL), *sen;
+            for (sen = l; sen; sen = strstr(sen, ". ") ? strstr(sen, ". ") + 2 : NULL)
+                if (dd_line_matches(sen, t->text))
+                    return dd_fail(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
+                                   templates_name, t->line, t->text, w->rels[t->rel].id, sen);
         }
     }
     return fe_ok;
@@ -1078,7 +1171,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
 
 /* Builds every output in memory from a loaded world and the full GPT-2 vocabulary. */
 DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *merges_text, size_t merges_len, const char *merges_name,
-                         uint64_t seed, const char *templates_name, dd_out *o, fe_error *err) {
+                         uint64_t seed, int paragraphs, const char *templates_name, dd_out *o, fe_error *err) {
     fe_vocab *pruned = NULL;
     fe_result r;
     size_t i;
@@ -1087,7 +1180,7 @@ DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *me
         if (w->tmpls[i].heldout) o->n_heldout_templates++;
         else o->n_train_templates++;
     }
-    if ((r = dd_make_corpus(w, seed, o, err)) != fe_ok) return r;
+    if ((r = dd_make_corpus(w, seed, paragraphs, o, err)) != fe_ok) return r;
     if ((r = dd_check_heldout_absent(w, o, templates_name, err)) != fe_ok) return r;
     if ((r = dd_make_heldout(w, o, err)) != fe_ok) return r;
     if ((r = dd_make_counterfact(w, seed, o, err)) != fe_ok) return r;
@@ -1106,11 +1199,12 @@ DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *me
 typedef struct dd_opts {
     const char *facts, *templates, *gpt2_vocab, *out;
     uint64_t seed;
+    int paragraphs;
 } dd_opts;
 
 DD_FN const char *dd_usage(void) {
     return "usage: demo_data --facts demo/known_1000.json --templates demo/templates.txt\n"
-           "                 --gpt2-vocab tools/gpt2 --out DIR [--seed S]\n";
+           "                 --gpt2-vocab tools/gpt2 --out DIR [--seed S] [--paragraphs N]\n";
 }
 
 /* Returns fe_ok, fe_err_arg with a message, or 1 for --help. */
@@ -1118,6 +1212,7 @@ DD_FN int dd_parse_args(int argc, char **argv, dd_opts *o, fe_error *err) {
     int i;
     memset(o, 0, sizeof *o);
     o->seed = DD_DEFAULT_SEED;
+    o->paragraphs = DD_DEFAULT_PARAGRAPHS;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -1126,9 +1221,19 @@ DD_FN int dd_parse_args(int argc, char **argv, dd_opts *o, fe_error *err) {
         else if (strcmp(a, "--templates") == 0) dst = &o->templates;
         else if (strcmp(a, "--gpt2-vocab") == 0) dst = &o->gpt2_vocab;
         else if (strcmp(a, "--out") == 0) dst = &o->out;
-        else if (strcmp(a, "--seed") != 0) return dd_fail(err, fe_err_arg, "unknown argument \"%.60s\"", a);
+        else if (strcmp(a, "--seed") != 0 && strcmp(a, "--paragraphs") != 0) return dd_fail(err, fe_err_arg, "unknown argument \"%.60s\"", a);
         if (i + 1 >= argc || argv[i + 1][0] == 0) return dd_fail(err, fe_err_arg, "%s needs a value", a);
         if (dst) *dst = argv[++i];
+        else if (strcmp(a, "--paragraphs") == 0) {
+            const char *s = argv[++i];
+            int v = 0;
+            for (; *s; s++) {
+                if (*s < '0' || *s > '9' || v > 999) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+                v = v * 10 + (*s - '0');
+            }
+            if (v > 1000) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+            o->paragraphs = v;
+        }
         else {
             const char *s = argv[++i];
             uint64_t v = 0;
@@ -1191,7 +1296,7 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
     if ((r = fe_vocab_load_dir(&full, opt->gpt2_vocab, NULL, err)) != fe_ok) goto done;   /* the message names the directory */
     if ((r = dd_path(path, sizeof path, opt->gpt2_vocab, "vocab.bpe", err)) != fe_ok) goto done;
     if ((r = fe_read_file(path, &merges, &merges_len, NULL, err)) != fe_ok) goto done;
-    if ((r = dd_build(&w, full, (const char *)merges, merges_len, path, opt->seed, opt->templates, o, err)) != fe_ok) goto done;
+    if ((r = dd_build(&w, full, (const char *)merges, merges_len, path, opt->seed, opt->paragraphs, opt->templates, o, err)) != fe_ok) goto done;
 
     if ((r = dd_mkdir(opt->out, err)) != fe_ok) goto done;
     if ((r = dd_path(vocab_dir, sizeof vocab_dir, opt->out, "vocab", err)) != fe_ok) goto done;
@@ -1209,8 +1314,8 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
     if (log) {
         fprintf(log, "facts            %zu (%zu relations), seed %llu\n", w.nfacts, w.nrels, (unsigned long long)opt->seed);
         fprintf(log, "templates        %zu train, %zu heldout\n", o->n_train_templates, o->n_heldout_templates);
-        fprintf(log, "corpus.txt       %zu lines, %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines), longest line %zu tokens\n",
-                o->lines.n, o->corpus.n, o->corpus_tokens, o->lines.n, o->longest_line);
+        fprintf(log, "corpus.txt       %zu lines (%zu of them paragraphs, %d per fact), %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines), longest line %zu tokens\n",
+                o->lines.n, o->n_paragraphs, opt->paragraphs, o->corpus.n, o->corpus_tokens, o->lines.n, o->longest_line);
         fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.n);
         fprintf(log, "counterfact.json %zu cases (%zu fact%s skipped: the only attribute of %s relation), %zu bytes\n",
                 o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.n);

@@ -132,7 +132,7 @@ static void fz_target(const uint8_t *data, size_t size) {
         if (w.nfacts <= 64 && w.ntmpls <= 256) {
             dd_out o;
             memset(&o, 0, sizeof o);
-            r = dd_build(&w, g_full, g_merges, g_merges_len, "vocab.bpe", 1, "templates", &o, &e);
+            r = dd_build(&w, g_full, g_merges, g_merges_len, "vocab.bpe", 1, DD_DEFAULT_PARAGRAPHS, "templates", &o, &e);
             if (r == fe_ok) check_outputs(&w, &o);
             else {
                 check_error(r, &e);
