@@ -1,4 +1,7 @@
 /* The command-line tools' shared argument parser and helpers: see cli.h. */
+#if !defined(_POSIX_C_SOURCE) && (defined(__unix__) || defined(__APPLE__))
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
+#endif
 #include "cli.h"
 #include "fe_convert.h"
 #include <errno.h>
@@ -7,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cli_help(const cli_spec *s) {
     int i;
@@ -279,4 +283,77 @@ int parse_shard(const char *s, int *i, int *n) {
     *i = (int)x;
     *n = (int)y;
     return 0;
+}
+
+/* ============================================================ shared by several commands ==== */
+
+double cli_wall(void) {
+#if defined(CLOCK_MONOTONIC) && defined(_POSIX_C_SOURCE)
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+/* A text file as token ids for key statistics: the whole text encoded at once, or (lines) each
+   non-empty line encoded alone with <|endoftext|> before it; the first max_tokens (0: all). Fails
+   (with the message printed) on an empty result or an id outside the model's vocabulary. */
+int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **out, size_t *nout) {
+    unsigned char *text = NULL;
+    size_t len = 0, i, start = 0, n = 0, cap = 0;
+    int *tok = NULL;
+    fe_error e;
+    *out = NULL; *nout = 0;
+    if (fe_read_file(path, &text, &len, NULL, &e) != fe_ok) return fail(cmd, e.msg);
+    if (lines && fe_vocab_eot(v) < 0) { free(text); return fail(cmd, "--lines: the vocabulary has no <|endoftext|>"); }
+    for (i = 0; i <= len && (!max_tokens || n < max_tokens); i++) {
+        int *ids = NULL;
+        size_t k = 0, j;
+        if (!lines) { if (i < len) continue; start = 0; }
+        else if (i < len && text[i] != '\n') continue;
+        if (lines && i == start) { start = i + 1; continue; }   /* empty line */
+        if (fe_encode(v, (const char *)text + start, i - start, &ids, &k, &e) != fe_ok) { free(tok); free(text); return fail(cmd, e.msg); }
+        if (n + k + 1 > cap) {
+            size_t nc = cap ? cap : 4096;
+            int *nt;
+            while (nc < n + k + 1) nc *= 2;
+            if (!(nt = (int *)realloc(tok, sizeof(int) * nc))) { fe_ids_free(v, ids); free(tok); free(text); return fail(cmd, "out of memory"); }
+            tok = nt; cap = nc;
+        }
+        if (lines) tok[n++] = fe_vocab_eot(v);
+        for (j = 0; j < k; j++) tok[n++] = ids[j];
+        fe_ids_free(v, ids);
+        start = i + 1;
+    }
+    free(text);
+    if (max_tokens && n > max_tokens) n = (size_t)max_tokens;
+    if (n == 0) { fprintf(stderr, "factedit %s: %s has no tokens\n", cmd, path); free(tok); return EXIT_FAIL; }
+    for (i = 0; i < n; i++)
+        if (tok[i] >= m->config.vocab_size) {
+            fprintf(stderr, "factedit %s: token id %d is outside the model's vocabulary of %d (the vocabulary does not belong to this model? see --vocab)\n",
+                    cmd, tok[i], m->config.vocab_size);
+            free(tok);
+            return EXIT_FAIL;
+        }
+    *out = tok; *nout = n;
+    return 0;
+}
+
+/* JSON values on a stream: a string with escapes (NULL: null), a number (non-finite: null). */
+void print_json_string(FILE *f, const char *s) {
+    if (!s) { fputs("null", f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+void print_json_number(FILE *f, double x) {
+    if (!isfinite(x)) fputs("null", f);
+    else fprintf(f, "%.17g", x == 0 ? 0.0 : x);
 }

@@ -298,6 +298,7 @@ typedef struct cli_cmd { const char *name; int (*run)(int argc, char **argv); co
 int fe_cmd_trace(int argc, char **argv);   /* tools/cmd_trace.c */
 int fe_cmd_bench(int argc, char **argv);   /* tools/bench.c */
 int fe_cmd_train(int argc, char **argv);   /* tools/cmd_train.c */
+int fe_cmd_layers(int argc, char **argv);  /* tools/cmd_layers.c */
 
 /* Planned: trace, edit, eval, stats, bench (add them here). */
 static const cli_cmd commands[] = {
@@ -312,6 +313,7 @@ static const cli_cmd commands[] = {
     {"eval", fe_cmd_eval, "ROME's CounterFact metrics (ES, PS, NS, ... with 95% intervals); shards and --merge"},
     {"train", fe_cmd_train, "train a small GPT-2 on a corpus (how the demo model is made)"},
     {"stats", fe_cmd_stats, "key covariance statistics of a layer over a text (for edit/eval --stats)"},
+    {"layers", fe_cmd_layers, "which layer to edit: ROME's metrics (and the trace's MLP effect) per layer, and the pick"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
