@@ -139,7 +139,7 @@ $(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h tools/cmd_layers.c
 $(B)/test_rome_glue: tools/fe_convert.c tools/fe_convert.h
 TESTS += $(B)/test_rome_glue
 all: $(B)/test_rome_glue
-TEST_CMDS += "$(B)/test_rome_glue tests/data/tiny_a tools/gpt2" "sh tests/test_cli_rome.sh $(B)/factedit"
+TEST_CMDS += "$(B)/test_rome_glue tests/data/tiny_a tools/gpt2" "sh tests/test_cli_rome.sh $(B)/factedit" "sh tests/test_cli_layers.sh $(B)/factedit"
 
 # The demo model (demo/model/: checkpoint + pruned vocabulary) is compiled into build/factedit:
 # every command without --model uses it. -O0: it is only data.
