@@ -3950,6 +3950,17 @@ FACTEDIT__PRIV float fe__sdot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* y += a x over n floats (the attention backward's updates), SIMD with a scalar tail: each y[i]
+   gets one fused multiply-add, whatever n. */
+FACTEDIT__PRIV void fe__saxpy(float *y, float a, const float *x, int n) {
+    int i = 0;
+#ifdef FACTEDIT__VW
+    fe__vf av = fe__vbcast(a);
+    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(av, fe__vload(x + i), fe__vload(y + i)));
+#endif
+    for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+}
+
 /* Causal self-attention for row b, positions [p0, p0+n), one head per task.
    qkv (T,3C) of this row -> att (NH,T,T) probabilities, atty (T,C).
    With SIMD and n >= 8 queries, a head's keys are first transposed (hs, Tk) so the scores of VW
@@ -4351,7 +4362,7 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
 #endif
     for (h = 0; h < NH; h++) {
         float *da = scratch + (size_t)h * Tn;
-        int t, t2, i;
+        int t, t2;
         for (t = fp; t < Tn; t++) {
             const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - fp) * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
             float *dq = dqkv + (size_t)t * C3 + h * hs, sum = 0.0f;
@@ -4359,7 +4370,7 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
             for (t2 = 0; t2 <= t; t2++) {
                 const float *v = qkv + (size_t)t2 * C3 + 2 * C + h * hs;
                 float *dv = dqkv + (size_t)t2 * C3 + 2 * C + h * hs, d = fe__sdot(dy, v, hs);
-                for (i = 0; i < hs; i++) dv[i] += a[t2] * dy[i];
+                fe__saxpy(dv, a[t2], dy, hs);
                 da[t2] = d;
                 sum += a[t2] * d;
             }
@@ -4367,7 +4378,8 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
             for (t2 = 0; t2 <= t; t2++) {
                 const float *k = qkv + (size_t)t2 * C3 + C + h * hs;
                 float *dk = dqkv + (size_t)t2 * C3 + C + h * hs, dpre = a[t2] * (da[t2] - sum) * scale;
-                for (i = 0; i < hs; i++) { dq[i] += dpre * k[i]; dk[i] += dpre * q[i]; }
+                fe__saxpy(dq, dpre, k, hs);
+                fe__saxpy(dk, dpre, q, hs);
             }
         }
     }
@@ -4567,6 +4579,29 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
 
 /* ------------------------------------------------------------------------ training ---- */
 
+/* e[i] = exp(z[i] - max z) over one row of V logits; returns max z and *sum = the sum of e in
+   double. Vector exponentials (fe__vexp, 1.2e-7 relative) where there is SIMD, expf elsewhere. */
+FACTEDIT__PRIV double fe__exp_row(float *e, const float *z, int V, double *sum) {
+    int i;
+    float mx = -INFINITY;
+    double s = 0.0;
+    for (i = 0; i < V; i++) if (z[i] > mx) mx = z[i];
+    i = 0;
+#ifdef FACTEDIT__VW
+    {
+        fe__vf vm = fe__vbcast(mx);
+        for (; i + FACTEDIT__VW <= V; i += FACTEDIT__VW) {
+            fe__vf x = fe__vexp(fe__vsub(fe__vload(z + i), vm));
+            fe__vstore(e + i, x);
+            s += fe__vhsum(x);
+        }
+    }
+#endif
+    for (; i < V; i++) { e[i] = expf(z[i] - mx); s += e[i]; }
+    *sum = s;
+    return mx;
+}
+
 /* log-sum-exp of one row of logits, in double */
 FACTEDIT__PRIV double fe__logsumexp(const float *z, int V) {
     int i;
@@ -4592,27 +4627,27 @@ FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const in
         }
         rows += cnt > 0;
     }
-    if (dlogits) memset(dlogits, 0, sizeof(float) * (size_t)B * n * V);
     for (b = 0; b < B; b++) {
         int cnt = 0;
         double rl = 0.0;
         for (t = 0; t < n; t++) cnt += targets[(size_t)b * n + t] >= 0;
-        if (!cnt) continue;
         for (t = 0; t < n; t++) {
             int y = targets[(size_t)b * n + t];
             const float *z = s->logits + ((size_t)b * s->T + t) * V;
-            double lse;
-            if (y < 0) continue;
-            lse = fe__logsumexp(z, V);
+            float *d = dlogits ? dlogits + ((size_t)b * n + t) * V : NULL;
+            double lse, sum, scale = cnt ? 1.0 / ((double)cnt * rows) : 0.0;
+            float k;
+            if (y < 0) { if (d) memset(d, 0, sizeof(float) * (size_t)V); continue; }
+            if (!d) { rl += fe__logsumexp(z, V) - z[y]; continue; }
+            /* d = softmax(z) scale - onehot(y) scale, the exponentials computed once */
+            lse = fe__exp_row(d, z, V, &sum);
+            lse += log(sum);
             rl += lse - z[y];
-            if (dlogits) {
-                float *d = dlogits + ((size_t)b * n + t) * V;
-                double scale = 1.0 / ((double)cnt * rows);
-                for (i = 0; i < V; i++) d[i] = expf((float)((double)z[i] - lse)) * (float)scale;
-                d[y] -= (float)scale;
-            }
+            k = (float)(scale / sum);
+            for (i = 0; i < V; i++) d[i] *= k;
+            d[y] -= (float)scale;
         }
-        total += rl / cnt;
+        if (cnt) total += rl / cnt;
     }
     if (loss) *loss = rows ? total / rows : 0.0;
     fe__ok(err);

@@ -209,7 +209,15 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         }
         if (o->first_losses) o->first_losses[step - 1 < o->n_first_losses ? step - 1 : o->n_first_losses - 1] = loss;
     }
-    if (progress) fprintf(progress, "\ntrain: %d steps in %.1f s (%.0f tokens/s)\n", o->steps, now_s() - t0, tokens_done / (now_s() - t0));
+    if (progress) {
+        /* flops per token of a training step: 6 per weight of the matmuls (forward 2, backward 4;
+           the head is tied to wte) and 6 T C per layer for causal attention (Q.K^T and A.V over T/2
+           keys on average, forward and backward) */
+        double L = cfg.num_layers, C = cfg.channels, el = now_s() - t0;
+        double fpt = 6.0 * (12.0 * L * C * C + (double)cfg.vocab_size * C) + 6.0 * L * o->seq * C;
+        fprintf(progress, "\ntrain: %d steps in %.1f s: %.0f tokens/s, %.1f GFLOP/s (%.1f MFLOP per token)\n", o->steps, el, tokens_done / el,
+                tokens_done / el * fpt * 1e-9, fpt * 1e-6);
+    }
     m->load_checksum = fe_model_checksum(m);
     *out = m;
     m = NULL;
