@@ -822,7 +822,9 @@ static void eval_report(jbuf *b, const char *config_json, int si, int sn, const 
         jb_puts(b, ", \"post\": "); json_scores(b, &r->post);
         jb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"grads\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals, r->report.grads);
         jb_num(b, r->report.first.loss); jb_puts(b, ", \"loss_last\": "); jb_num(b, r->report.last.loss);
-        jb_puts(b, ", \"delta_norm\": "); jb_num(b, r->report.delta_norm); jb_puts(b, "}");
+        jb_puts(b, ", \"nll_last\": "); jb_num(b, r->report.last.nll);
+        jb_puts(b, ", \"delta_norm\": "); jb_num(b, r->report.delta_norm);
+        jb_puts(b, ", \"clamp\": "); jb_num(b, r->report.clamp); jb_puts(b, "}");
     }
     jb_puts(b, "\n]}\n");
     free(pre); free(post);
@@ -938,7 +940,8 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
                  json_metric(fe_json_get(post, "ns"), &r.r.post.ns) && json_metric(fe_json_get(post, "nm"), &r.r.post.nm) &&
                  json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
                  json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_int(fe_json_get(c, "grads"), &r.r.report.grads) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
-                 json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm);
+                 json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
+                 json_metric(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && json_metric(fe_json_get(c, "clamp"), &r.r.report.clamp);
             if (!ok || r.index < 0 || r.index % sn != si) { fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, sn); rc = EXIT_FAIL; break; }
             if (nrows == cap) {
                 eval_row *nr;

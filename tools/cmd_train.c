@@ -23,7 +23,7 @@ int fe_cmd_train(int argc, char **argv) {
     fe_train_opts o;
     const char *out_dir = NULL, *facts = NULL, *heldout = NULL, *pos[1];
     int bf16 = 0, rc, shards, layers, heads, width, context, batch, seq, steps, warmup;
-    double lr, wd;
+    double lr, wd, bare = 0.0;
     uint64_t seed;
     fe_model *m = NULL;
     fe_error e;
@@ -46,6 +46,7 @@ int fe_cmd_train(int argc, char **argv) {
         {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "save bfloat16 weights", 0},
         {"--facts", NULL, ARG_STR, NULL, 0, 0, "JSON", "after training, top-1 accuracy on these {prompt, attribute}", 0},
         {"--heldout", NULL, ARG_STR, NULL, 0, 0, "JSON", "likewise, for held-out paraphrase prompts", 0},
+        {"--bare-starts", NULL, ARG_FLOAT, NULL, 0, 0, "P", "fraction of rows that start at a line's first token, not at the <|endoftext|> before it (default 0): a model that always saw <|endoftext|> at position 0 uses it as an attention sink and misreads prompts given without it", 0},
         {"--shards", NULL, ARG_INT, NULL, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2; the result depends on S, not on the thread count)", 0},
     };
     static const char *const pos_names[] = {"CORPUS"};
@@ -56,7 +57,7 @@ int fe_cmd_train(int argc, char **argv) {
     opts[0].dst = &o.vocab_dir; opts[1].dst = &out_dir; opts[2].dst = &o.init; opts[3].dst = &layers; opts[4].dst = &heads;
     opts[5].dst = &width; opts[6].dst = &context; opts[7].dst = &batch; opts[8].dst = &seq; opts[9].dst = &steps;
     opts[10].dst = &warmup; opts[11].dst = &lr; opts[12].dst = &wd; opts[13].dst = &seed; opts[14].dst = &bf16;
-    opts[15].dst = &facts; opts[16].dst = &heldout; opts[17].dst = &shards;
+    opts[15].dst = &facts; opts[16].dst = &heldout; opts[17].dst = &bare; opts[18].dst = &shards;
     memset(&s, 0, sizeof s);
     s.cmd = "train"; s.usage = "CORPUS --vocab DIR --out DIR [options]";
     s.about = "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
@@ -70,7 +71,8 @@ int fe_cmd_train(int argc, char **argv) {
     if (!out_dir) return fail("train", "--out DIR is required");
     o.corpus = pos[0];
     o.layers = layers; o.heads = heads; o.width = width; o.context = context; o.batch = batch; o.seq = seq;
-    o.steps = steps; o.warmup = warmup; o.lr = (float)lr; o.weight_decay = (float)wd; o.seed = seed; o.shards = shards;
+    o.steps = steps; o.warmup = warmup; o.lr = (float)lr; o.weight_decay = (float)wd; o.seed = seed; o.shards = shards; o.bare_starts = (float)bare;
+    if (bare < 0 || bare > 1) return fail("train", "--bare-starts must be in [0, 1]");
     if (width % heads) return fail("train", "--width must be a multiple of --heads");
     if (fe_train(&o, &m, stderr, &e) != fe_ok) return fail("train", e.msg);
     snprintf(path, sizeof path, "%s/model.bin", out_dir);

@@ -128,7 +128,8 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
     *out = NULL;
     memset(&cp, 0, sizeof cp);
     memset(sh, 0, sizeof sh);
-    if (o->seq > o->context || o->seq < 2) { snprintf(e->msg, sizeof e->msg, "train: --seq %d must be in [2, context %d]", o->seq, o->context); return fe_err_arg; }
+    /* with --init the context is the model's, checked once it is loaded */
+    if (o->seq < 2 || (!o->init && o->seq > o->context)) { snprintf(e->msg, sizeof e->msg, "train: --seq %d must be in [2, context %d]", o->seq, o->context); return fe_err_arg; }
     if (nsh > FACTEDIT_TRAIN_MAX_SHARDS || o->batch % nsh) {
         snprintf(e->msg, sizeof e->msg, "train: --shards %d must be in [1, %d] and divide --batch %d", nsh, FACTEDIT_TRAIN_MAX_SHARDS, o->batch);
         return fe_err_arg;
@@ -180,6 +181,9 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         /* each row: seq+1 tokens from a random line start (wrapping at the end of the stream) */
         for (b = 0; b < o->batch; b++) {
             size_t st = cp.starts[fe_rng_u64(&rng) % cp.nlines];
+            /* a bare start: the row begins at the line's first token, not at the <|endoftext|>
+               before it, as prompts are given to the model (ROME feeds them without one) */
+            if (o->bare_starts > 0 && fe_rng_uniform(&rng) < o->bare_starts) st++;
             for (t = 0; t < o->seq; t++) {
                 inp[b * o->seq + t] = cp.tok[(st + (size_t)t) % cp.n];
                 tgt[b * o->seq + t] = cp.tok[(st + (size_t)t + 1) % cp.n];

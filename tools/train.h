@@ -16,6 +16,8 @@ typedef struct fe_train_opts {
     uint64_t seed;
     int version;             /* 3 = fp32, 5 = bf16 (for saving) */
     int shards;              /* the batch is split in this many equal parts, one per thread (default 2) */
+    float bare_starts;       /* fraction of rows that start at a line's first token instead of the
+                                <|endoftext|> before it (default 0) */
     double *first_losses;    /* optional: loss of each step (the last slot keeps the rest) */
     int n_first_losses;
 } fe_train_opts;
