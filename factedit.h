@@ -1082,10 +1082,12 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 #define FACTEDIT_ASSERT(x) assert(x)
 #endif
 
+/* Every private function is FACTEDIT__PRIV (static, in every build); private names start fe__
+   and FACTEDIT__. */
 #define FACTEDIT__PRIV static
-/* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
 /* The tensors a bf16-resident model keeps in bf16: wte, qkvw, attprojw, fcw (not fcprojw: ROME's). */
 #define FACTEDIT__H_TENSOR(t) ((t) == 0 || (t) == 4 || (t) == 6 || (t) == 10)
+/* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
 #define FACTEDIT__PANEL_W(rows, p0) ((rows) - (p0) < FACTEDIT_WEIGHT_PANEL ? (rows) - (p0) : FACTEDIT_WEIGHT_PANEL)
 
 /* ======================================================================= >>impl-util === */
@@ -1154,7 +1156,7 @@ struct fe_json {
     fe_json_value *root;
 };
 
-static void *fe__json_alloc(fe_json *d, size_t n, size_t align) {
+FACTEDIT__PRIV void *fe__json_alloc(fe_json *d, size_t n, size_t align) {
     fe__jblock *b = d->blocks;
     size_t cap;
     if (b) {
@@ -1183,18 +1185,18 @@ typedef struct fe__jp {
     fe_json_value *stk; size_t top, cap;   /* values of the open containers, moved to the arena on close */
 } fe__jp;
 
-static fe_result fe__jp_fail(fe__jp *p, fe_result code, const char *what) {
+FACTEDIT__PRIV fe_result fe__jp_fail(fe__jp *p, fe_result code, const char *what) {
     if (p->i >= p->n) return fe__fail(p->err, code, "json: %s at byte offset %lu (end of input)", what, (unsigned long)p->i);
     if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f)
         return fe__fail(p->err, code, "json: %s at byte offset %lu ('%c')", what, (unsigned long)p->i, p->s[p->i]);
     return fe__fail(p->err, code, "json: %s at byte offset %lu (byte 0x%02x)", what, (unsigned long)p->i, p->s[p->i]);
 }
 
-static void fe__jp_ws(fe__jp *p) {
+FACTEDIT__PRIV void fe__jp_ws(fe__jp *p) {
     while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r')) p->i++;
 }
 
-static int fe__jp_hex4(const unsigned char *s) {
+FACTEDIT__PRIV int fe__jp_hex4(const unsigned char *s) {
     int v = 0, k;
     for (k = 0; k < 4; k++) {
         int c = s[k], d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
@@ -1205,7 +1207,7 @@ static int fe__jp_hex4(const unsigned char *s) {
 }
 
 /* String at p->i (the opening quote) -> decoded, NUL-terminated copy in the arena. */
-static fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_len) {
+FACTEDIT__PRIV fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_len) {
     size_t start = p->i + 1, j = start, len = 0;
     int escaped = 0;
     char *o;
@@ -1265,7 +1267,7 @@ static fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_len) {
 }
 
 /* Number at p->i, grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? checked here, value by strtod. */
-static fe_result fe__jp_number(fe__jp *p, double *out) {
+FACTEDIT__PRIV fe_result fe__jp_number(fe__jp *p, double *out) {
     const unsigned char *s = p->s;
     size_t start = p->i, j = p->i, n = p->n, dlen, need;
     char buf[96], *tmp = buf, *endp;
@@ -1308,7 +1310,7 @@ static fe_result fe__jp_number(fe__jp *p, double *out) {
     return fe_ok;
 }
 
-static fe_result fe__jp_push(fe__jp *p) {
+FACTEDIT__PRIV fe_result fe__jp_push(fe__jp *p) {
     if (p->top == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 256, bytes;
         fe_json_value *s;
@@ -1324,7 +1326,7 @@ static fe_result fe__jp_push(fe__jp *p) {
 
 /* Parses one value and pushes it on p->stk. Containers push their children above themselves
    while open, then move them into one contiguous arena array when they close. */
-static fe_result fe__jp_value(fe__jp *p, int depth) {
+FACTEDIT__PRIV fe_result fe__jp_value(fe__jp *p, int depth) {
     fe_result r;
     size_t k;
     unsigned char c;
@@ -1489,24 +1491,24 @@ static const struct { const char *name; fe_dtype dtype; size_t size; } fe__st_dt
 };
 
 /* JSON number -> size_t if it is a non-negative integer that a double holds exactly (< 2^53). */
-static int fe__st_uint(const fe_json_value *v, size_t *out) {
+FACTEDIT__PRIV int fe__st_uint(const fe_json_value *v, size_t *out) {
     if (!v || v->type != fe_json_number || !(v->number >= 0) || v->number >= 9007199254740992.0 ||
         v->number != floor(v->number) || v->number > (double)(size_t)-1) return 0;
     *out = (size_t)v->number;
     return 1;
 }
 
-static int fe__st_cmp_offset(const void *a, const void *b) {
+FACTEDIT__PRIV int fe__st_cmp_offset(const void *a, const void *b) {
     const fe_st_tensor *x = *(const fe_st_tensor *const *)a, *y = *(const fe_st_tensor *const *)b;
     if (x->data != y->data) return x->data < y->data ? -1 : 1;
     return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
 }
-static int fe__st_cmp_name(const void *a, const void *b) {
+FACTEDIT__PRIV int fe__st_cmp_name(const void *a, const void *b) {
     return strcmp((*(const fe_st_tensor *const *)a)->name, (*(const fe_st_tensor *const *)b)->name);
 }
 
 /* Fills t from one header entry; data = start of the data section (dlen bytes). */
-static fe_result fe__st_entry(fe_st_tensor *t, const fe_json_value *e, const unsigned char *data, size_t dlen, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__st_entry(fe_st_tensor *t, const fe_json_value *e, const unsigned char *data, size_t dlen, fe_error *err) {
     const char *nm = e->key;
     const fe_json_value *dt = fe_json_get(e, "dtype"), *sh = fe_json_get(e, "shape"), *off = fe_json_get(e, "data_offsets");
     size_t i, k, esize = 0, begin, end, want;
@@ -1725,7 +1727,7 @@ typedef __m512 fe__vf;
 #define fe__vload_h(p, lo, hi) { __m512i x_ = _mm512_loadu_si512((const void *)(p)); \
     lo = _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, x_, 16)); hi = _mm512_castsi512_ps(_mm512_and_si512(x_, _mm512_set1_epi32(-65536))); }
 #define FACTEDIT__MR 8   /* 8 x 2 vectors: M = 64 and 256 split into whole blocks; measured ~10% over 12 at T = 64 */
-static float fe__vhsum(__m512 v) {
+FACTEDIT__PRIV float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
     float t[16];
     int i;
@@ -1755,7 +1757,7 @@ typedef __m256 fe__vf;
 #define fe__vload_h(p, lo, hi) { __m256i x_ = _mm256_loadu_si256((const __m256i *)(const void *)(p)); \
     lo = _mm256_castsi256_ps(_mm256_slli_epi32(x_, 16)); hi = _mm256_castsi256_ps(_mm256_and_si256(x_, _mm256_set1_epi32(-65536))); }
 #define FACTEDIT__MR 6
-static float fe__vhsum(__m256 v) {
+FACTEDIT__PRIV float fe__vhsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi); lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo)); lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
     return _mm_cvtss_f32(lo);
@@ -3159,7 +3161,7 @@ static const uint32_t fe__uclass_table[1627] = {
 };
 
 /* Class of a code point: binary search for the last run starting at or before cp. */
-static int fe__uclass_search(uint32_t cp) {
+FACTEDIT__PRIV int fe__uclass_search(uint32_t cp) {
     size_t lo = 0, hi = sizeof fe__uclass_table / sizeof fe__uclass_table[0];
     uint32_t key = (cp << 2) | 3u;
     while (hi - lo > 1) {   /* invariant: table[lo] <= key < table[hi] (table[0] is code point 0) */
@@ -3168,7 +3170,7 @@ static int fe__uclass_search(uint32_t cp) {
     }
     return (int)(fe__uclass_table[lo] & 3u);
 }
-static int fe__uclass(uint32_t cp) {
+FACTEDIT__PRIV int fe__uclass(uint32_t cp) {
     if (cp < 128) {   /* fast path for ASCII, which is most text (the test checks it against the table) */
         if ((cp | 32u) - 'a' < 26u) return FACTEDIT__CL_LETTER;
         if (cp - '0' < 10u) return FACTEDIT__CL_NUMBER;
@@ -3180,7 +3182,7 @@ static int fe__uclass(uint32_t cp) {
 
 /* Length (1..4) of the valid UTF-8 character at s[0..n) and its code point, or 0 when the bytes
    are not the shortest encoding of a non-surrogate code point <= U+10FFFF. */
-static size_t fe__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
+FACTEDIT__PRIV size_t fe__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     uint32_t c = s[0], min;
     size_t len, i;
     if (c < 0x80) { *cp = c; return 1; }
@@ -3200,7 +3202,7 @@ static size_t fe__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
 
 /* Byte length and class of the character at s[p]; a byte that does not start a valid character is
    a one-byte "other" character, which keeps encoding total and byte-exact on any input. */
-static size_t fe__char_at(const unsigned char *s, size_t n, size_t p, int *cls) {
+FACTEDIT__PRIV size_t fe__char_at(const unsigned char *s, size_t n, size_t p, int *cls) {
     uint32_t cp = 0;
     size_t l = fe__utf8_decode(s + p, n - p, &cp);
     if (!l) { *cls = FACTEDIT__CL_OTHER; return 1; }
@@ -3211,7 +3213,7 @@ static size_t fe__char_at(const unsigned char *s, size_t n, size_t p, int *cls) 
 /* End of the pre-token starting at s[p] (p < n): the match of GPT-2's regex
    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ at p. The regex takes
    the first alternative that matches, which is the order of the checks below. */
-static size_t fe__pretoken_end(const unsigned char *s, size_t n, size_t p) {
+FACTEDIT__PRIV size_t fe__pretoken_end(const unsigned char *s, size_t n, size_t p) {
     int c, c2;
     size_t q, l, last;
     if (s[p] == '\'' && p + 1 < n) {
@@ -3237,9 +3239,9 @@ static size_t fe__pretoken_end(const unsigned char *s, size_t n, size_t p) {
 
 /* GPT-2's byte alphabet: printable bytes stand for themselves, the 68 others (0..32, 127..160,
    173) become U+0100..U+0143 in byte order, so every token is a printable string. */
-static int fe__byte_printable(unsigned b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
+FACTEDIT__PRIV int fe__byte_printable(unsigned b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
 /* Byte of an alphabet code point, or -1 if cp is not in the alphabet. */
-static int fe__alphabet_byte(uint32_t cp) {
+FACTEDIT__PRIV int fe__alphabet_byte(uint32_t cp) {
     if (cp < 256) return fe__byte_printable(cp) ? (int)cp : -1;
     if (cp < 256 + 33) return (int)cp - 256;                 /* bytes 0..32 */
     if (cp < 256 + 67) return (int)cp - (256 + 33) + 127;    /* bytes 127..160 */
@@ -3247,7 +3249,7 @@ static int fe__alphabet_byte(uint32_t cp) {
 }
 /* Converts an alphabet string (UTF-8) to the raw bytes it stands for; out needs len bytes.
    Returns 0 if a character is not valid UTF-8 or not in the alphabet. */
-static int fe__alphabet_decode(const char *s, size_t len, unsigned char *out, size_t *out_len) {
+FACTEDIT__PRIV int fe__alphabet_decode(const char *s, size_t len, unsigned char *out, size_t *out_len) {
     size_t i = 0, k = 0;
     while (i < len) {
         uint32_t cp = 0;
@@ -3276,20 +3278,20 @@ struct fe_vocab {
     int eot;
 };
 
-static uint64_t fe__tok_hash_bytes(const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+FACTEDIT__PRIV uint64_t fe__tok_hash_bytes(const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
     uint64_t h = 14695981039346656037u;   /* FNV-1a over a then b, so a+b hashes without a copy */
     size_t i;
     for (i = 0; i < la; i++) h = (h ^ a[i]) * 1099511628211u;
     for (i = 0; i < lb; i++) h = (h ^ b[i]) * 1099511628211u;
     return h;
 }
-static uint64_t fe__tok_hash_pair(uint64_t k) {   /* splitmix64 finalizer: spreads the id bits */
+FACTEDIT__PRIV uint64_t fe__tok_hash_pair(uint64_t k) {   /* splitmix64 finalizer: spreads the id bits */
     k ^= k >> 30; k *= 0xbf58476d1ce4e5b9u; k ^= k >> 27; k *= 0x94d049bb133111ebu; return k ^ (k >> 31);
 }
-static uint64_t fe__tok_pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+FACTEDIT__PRIV uint64_t fe__tok_pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
 /* Id of the token whose bytes are a followed by b, or -1. */
-static int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+FACTEDIT__PRIV int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
     size_t mask = v->strs_cap - 1, i = (size_t)fe__tok_hash_bytes(a, la, b, lb) & mask;
     for (;; i = (i + 1) & mask) {
         int id = v->strs[i];
@@ -3300,7 +3302,7 @@ static int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, co
     }
 }
 /* Adds token id to the string table; returns the id already holding the same bytes, or -1. */
-static int fe__str_add(fe_vocab *v, int id) {
+FACTEDIT__PRIV int fe__str_add(fe_vocab *v, int id) {
     const unsigned char *s = v->bytes + v->off[id];
     size_t len = v->off[id + 1] - v->off[id], mask = v->strs_cap - 1;
     size_t i = (size_t)fe__tok_hash_bytes(s, len, NULL, 0) & mask;
@@ -3310,7 +3312,7 @@ static int fe__str_add(fe_vocab *v, int id) {
         if (v->off[o + 1] - v->off[o] == len && !memcmp(v->bytes + v->off[o], s, len)) return o;
     }
 }
-static const fe__merge *fe__merge_find(const fe_vocab *v, int a, int b) {
+FACTEDIT__PRIV const fe__merge *fe__merge_find(const fe_vocab *v, int a, int b) {
     uint64_t key = fe__tok_pair_key(a, b);
     size_t mask = v->merges_cap - 1, i = (size_t)fe__tok_hash_pair(key) & mask;
     for (;; i = (i + 1) & mask) {
@@ -3321,7 +3323,7 @@ static const fe__merge *fe__merge_find(const fe_vocab *v, int a, int b) {
 }
 
 /* Smallest power of two >= 2n (load factor <= 1/2 keeps probes short), at least 16. */
-static int fe__tok_table_cap(size_t n, size_t *cap) {
+FACTEDIT__PRIV int fe__tok_table_cap(size_t n, size_t *cap) {
     size_t c = 16;
     while (c / 2 < n) { if (c > (size_t)-1 / 4) return 0; c *= 2; }
     *cap = c;
@@ -3349,8 +3351,8 @@ typedef struct fe__merge_line { size_t a, la, b, lb, line; const char *src; size
 
 /* Splits the merges text into lines "A B"; parts are converted to raw bytes into raw (which needs
    len bytes: a part never has more raw bytes than UTF-8 bytes). */
-static fe_result fe__parse_merges(const char *text, size_t len, fe__merge_line *ml, size_t *count,
-                                  unsigned char *raw, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__parse_merges(const char *text, size_t len, fe__merge_line *ml, size_t *count,
+                                          unsigned char *raw, fe_error *err) {
     size_t pos = 0, line = 0, nm = 0, k = 0, blank = 0;
     while (pos < len) {
         const char *s = text + pos, *nl = (const char *)memchr(s, '\n', len - pos), *sp;
@@ -3386,7 +3388,7 @@ static fe_result fe__parse_merges(const char *text, size_t len, fe__merge_line *
 }
 
 /* Token table of GPT-2's layout: 256 byte tokens, one token per merge, then <|endoftext|>. */
-static fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
     static const char eot[] = "<|endoftext|>";
     size_t total = 256 + sizeof eot - 1, i, k = 0, id = 0, sz;
     unsigned b, pass;
@@ -3415,7 +3417,7 @@ static fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t 
 }
 
 /* Token table from encoder.json: {"token": id, ...} with ids 0..N-1 each used once. */
-static fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size_t len, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size_t len, fe_error *err) {
     fe_json *doc = NULL;
     const fe_json_value *root, *m, **by_id = NULL;
     size_t n, total = 0, k = 0, i, sz;
@@ -3475,7 +3477,7 @@ done:
 }
 
 /* Builds the string table (rejecting repeated tokens), the byte tokens and <|endoftext|>. */
-static fe_result fe__vocab_index(fe_vocab *v, const fe__merge_line *ml, int derived, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_index(fe_vocab *v, const fe__merge_line *ml, int derived, fe_error *err) {
     size_t i, sz;
     if (!fe__tok_table_cap(v->n, &v->strs_cap) || !fe__mul(v->strs_cap, sizeof *v->strs, &sz) ||
         !(v->strs = (int *)fe__malloc(v->user, sz)))
@@ -3500,7 +3502,7 @@ static fe_result fe__vocab_index(fe_vocab *v, const fe__merge_line *ml, int deri
 }
 
 /* Merge table: (id of A, id of B) -> (rank = line order, id of A+B). */
-static fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
     size_t i, sz, mask;
     if (!fe__tok_table_cap(nm, &v->merges_cap) || !fe__mul(v->merges_cap, sizeof *v->merges, &sz) ||
         !(v->merges = (fe__merge *)fe__malloc(v->user, sz)))
@@ -3635,7 +3637,7 @@ typedef struct fe__bpe {
 #define FACTEDIT__NONE ((size_t)-1)
 
 /* Makes room for need elements of size elem in *p (capacity *cap, doubled). */
-static int fe__tok_grow(void *user, void **p, size_t *cap, size_t need, size_t elem) {
+FACTEDIT__PRIV int fe__tok_grow(void *user, void **p, size_t *cap, size_t need, size_t elem) {
     size_t c = *cap ? *cap : 16, sz;
     void *np;
     if (need <= *cap) return 1;
@@ -3645,15 +3647,15 @@ static int fe__tok_grow(void *user, void **p, size_t *cap, size_t need, size_t e
     return 1;
 }
 
-static int fe__bpe_less(const fe__bpe_item *x, const fe__bpe_item *y) {
+FACTEDIT__PRIV int fe__bpe_less(const fe__bpe_item *x, const fe__bpe_item *y) {
     return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos;
 }
-static void fe__bpe_push(fe__bpe *w, fe__bpe_item it) {   /* capacity ensured by the caller */
+FACTEDIT__PRIV void fe__bpe_push(fe__bpe *w, fe__bpe_item it) {   /* capacity ensured by the caller */
     size_t i = w->nheap++;
     while (i > 0 && fe__bpe_less(&it, &w->heap[(i - 1) / 2])) { w->heap[i] = w->heap[(i - 1) / 2]; i = (i - 1) / 2; }
     w->heap[i] = it;
 }
-static fe__bpe_item fe__bpe_pop(fe__bpe *w) {
+FACTEDIT__PRIV fe__bpe_item fe__bpe_pop(fe__bpe *w) {
     fe__bpe_item top = w->heap[0], last = w->heap[--w->nheap];
     size_t i = 0, n = w->nheap;
     for (;;) {
@@ -3670,7 +3672,7 @@ static fe__bpe_item fe__bpe_pop(fe__bpe *w) {
 /* Queues the pair (symbol at pos, its right neighbour) if the vocabulary merges it. The reference
    merges every occurrence of the chosen pair before choosing again, so a new pair ranked below the
    pass in progress waits in pend (only possible with merge lists that are not in training order). */
-static int fe__bpe_add(const fe_vocab *v, fe__bpe *w, size_t pos, int cur_rank) {
+FACTEDIT__PRIV int fe__bpe_add(const fe_vocab *v, fe__bpe *w, size_t pos, int cur_rank) {
     fe__bpe_item it;
     const fe__merge *m = fe__merge_find(v, w->id[pos], w->id[w->next[pos]]);
     if (!m) return 1;
@@ -3686,7 +3688,7 @@ static int fe__bpe_add(const fe_vocab *v, fe__bpe *w, size_t pos, int cur_rank) 
 }
 
 /* BPE of one pre-token s[0..m), appending its ids to w->out. */
-static fe_result fe__bpe_word(const fe_vocab *v, fe__bpe *w, const unsigned char *s, size_t m, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__bpe_word(const fe_vocab *v, fe__bpe *w, const unsigned char *s, size_t m, fe_error *err) {
     size_t i;
     int cur = -1;
     for (i = 0; i < m; i++)
