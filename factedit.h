@@ -248,6 +248,27 @@ typedef struct fe_config {
 } fe_config;
 
 #define FACTEDIT_NUM_PARAM_TENSORS 16
+/* The 16 parameter tensors, in checkpoint order, by llm.c's names: index param_sizes, fe__h and
+   fe_param_name / fe_param_matrix with these, never with numbers. */
+typedef enum fe_tensor {
+    fe_tensor_wte = 0,    /* token embeddings, also the tied head */
+    fe_tensor_wpe,        /* position embeddings */
+    fe_tensor_ln1w,       /* ln_1 gain and bias */
+    fe_tensor_ln1b,
+    fe_tensor_qkvw,       /* attn.c_attn weight and bias */
+    fe_tensor_qkvb,
+    fe_tensor_attprojw,   /* attn.c_proj */
+    fe_tensor_attprojb,
+    fe_tensor_ln2w,       /* ln_2 */
+    fe_tensor_ln2b,
+    fe_tensor_fcw,        /* mlp.c_fc */
+    fe_tensor_fcb,
+    fe_tensor_fcprojw,    /* mlp.c_proj: the matrix ROME edits */
+    fe_tensor_fcprojb,
+    fe_tensor_lnfw,       /* ln_f */
+    fe_tensor_lnfb,
+    fe_tensor_count       /* = FACTEDIT_NUM_PARAM_TENSORS */
+} fe_tensor;
 /* Pointers into one blob of float32 weights, in checkpoint order. wte (one (Vp, C) matrix) and
    the block matrices qkvw, attprojw, fcw and fcprojw are in the panel layout (fe_weight_index),
    one (out, in) matrix per layer, layer l at l * out * in; every other tensor is plain row-major. */
@@ -302,7 +323,7 @@ typedef struct fe_load_opts {
 
 /* Sizes of the 16 parameter tensors for a config, overflow-checked; total may be NULL. */
 FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], size_t *total, fe_error *err);
-FACTEDIT_API const char *fe_param_name(int i);   /* "wte", "wpe", "ln1w", ... */
+FACTEDIT_API const char *fe_param_name(int i);   /* i an fe_tensor: "wte", "wpe", "ln1w", ... */
 FACTEDIT_API fe_result fe_config_check(const fe_config *c, fe_error *err);
 /* Loads a checkpoint from memory (copied: the buffer may be freed afterwards). */
 FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts, fe_error *err);
@@ -343,7 +364,8 @@ FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i);
 /* Plain row-major [out][in] src -> panel-layout dst, and back. dst and src must not overlap. */
 FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in);
 FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, size_t in);
-/* Which tensors are panel-layout matrices (0, 4, 6, 10, 12): 1 and one layer's (out, in), else 0. */
+/* Whether tensor (an fe_tensor) is a panel-layout matrix (wte, qkvw, attprojw, fcw, fcprojw): 1 and
+   one layer's (out, in), else 0. */
 FACTEDIT_API int fe_param_matrix(const fe_config *c, int tensor, size_t *out, size_t *in);
 
 /* ========================================================================= >>api-tokenizer = */
@@ -1086,7 +1108,8 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
    and FACTEDIT__. */
 #define FACTEDIT__PRIV static
 /* The tensors a bf16-resident model keeps in bf16: wte, qkvw, attprojw, fcw (not fcprojw: ROME's). */
-#define FACTEDIT__H_TENSOR(t) ((t) == 0 || (t) == 4 || (t) == 6 || (t) == 10)
+#define FACTEDIT__H_TENSOR(t) \
+    ((t) == fe_tensor_wte || (t) == fe_tensor_qkvw || (t) == fe_tensor_attprojw || (t) == fe_tensor_fcw)
 /* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
 #define FACTEDIT__PANEL_W(rows, p0) ((rows) - (p0) < FACTEDIT_WEIGHT_PANEL ? (rows) - (p0) : FACTEDIT_WEIGHT_PANEL)
 
@@ -2413,18 +2436,22 @@ FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_
     int i, ok = 1;
     fe_result r = fe_config_check(c, err);
     if (r) return r;
-    ok &= fe__mul(c->padded_vocab_size, C, &s[0]);
-    ok &= fe__mul(c->max_seq_len, C, &s[1]);
-    ok &= fe__mul(L, C, &s[2]); s[3] = s[2];
-    ok &= fe__mul3(L, 3 * C, C, &s[4]);
-    ok &= fe__mul(L, 3 * C, &s[5]);
-    ok &= fe__mul3(L, C, C, &s[6]);
-    s[7] = s[2]; s[8] = s[2]; s[9] = s[2];
-    ok &= fe__mul3(L, 4 * C, C, &s[10]);
-    ok &= fe__mul(L, 4 * C, &s[11]);
-    s[12] = s[10];
-    s[13] = s[2];
-    s[14] = C; s[15] = C;
+    ok &= fe__mul(c->padded_vocab_size, C, &s[fe_tensor_wte]);
+    ok &= fe__mul(c->max_seq_len, C, &s[fe_tensor_wpe]);
+    ok &= fe__mul(L, C, &s[fe_tensor_ln1w]);
+    ok &= fe__mul3(L, 3 * C, C, &s[fe_tensor_qkvw]);
+    ok &= fe__mul(L, 3 * C, &s[fe_tensor_qkvb]);
+    ok &= fe__mul3(L, C, C, &s[fe_tensor_attprojw]);
+    ok &= fe__mul3(L, 4 * C, C, &s[fe_tensor_fcw]);
+    ok &= fe__mul(L, 4 * C, &s[fe_tensor_fcb]);
+    s[fe_tensor_ln1b] = s[fe_tensor_ln1w];       /* every (L, C) tensor */
+    s[fe_tensor_attprojb] = s[fe_tensor_ln1w];
+    s[fe_tensor_ln2w] = s[fe_tensor_ln1w];
+    s[fe_tensor_ln2b] = s[fe_tensor_ln1w];
+    s[fe_tensor_fcprojb] = s[fe_tensor_ln1w];
+    s[fe_tensor_fcprojw] = s[fe_tensor_fcw];     /* (L, C, 4C) */
+    s[fe_tensor_lnfw] = C;
+    s[fe_tensor_lnfb] = C;
     for (i = 0; i < FACTEDIT_NUM_PARAM_TENSORS; i++) ok &= fe__add(sum, s[i], &sum);
     if (!ok || sum > ((size_t)-1) / 8) return fe__fail(err, fe_err_limit, "config: parameter count overflows size_t");
     if (total) *total = sum;
@@ -2433,8 +2460,22 @@ FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_
 
 /* The 16 pointers of a fe_params, in checkpoint order. */
 FACTEDIT__PRIV void fe__param_slots(fe_params *p, float **q[FACTEDIT_NUM_PARAM_TENSORS]) {
-    q[0] = &p->wte; q[1] = &p->wpe; q[2] = &p->ln1w; q[3] = &p->ln1b; q[4] = &p->qkvw; q[5] = &p->qkvb; q[6] = &p->attprojw; q[7] = &p->attprojb;
-    q[8] = &p->ln2w; q[9] = &p->ln2b; q[10] = &p->fcw; q[11] = &p->fcb; q[12] = &p->fcprojw; q[13] = &p->fcprojb; q[14] = &p->lnfw; q[15] = &p->lnfb;
+    q[fe_tensor_wte] = &p->wte;
+    q[fe_tensor_wpe] = &p->wpe;
+    q[fe_tensor_ln1w] = &p->ln1w;
+    q[fe_tensor_ln1b] = &p->ln1b;
+    q[fe_tensor_qkvw] = &p->qkvw;
+    q[fe_tensor_qkvb] = &p->qkvb;
+    q[fe_tensor_attprojw] = &p->attprojw;
+    q[fe_tensor_attprojb] = &p->attprojb;
+    q[fe_tensor_ln2w] = &p->ln2w;
+    q[fe_tensor_ln2b] = &p->ln2b;
+    q[fe_tensor_fcw] = &p->fcw;
+    q[fe_tensor_fcb] = &p->fcb;
+    q[fe_tensor_fcprojw] = &p->fcprojw;
+    q[fe_tensor_fcprojb] = &p->fcprojb;
+    q[fe_tensor_lnfw] = &p->lnfw;
+    q[fe_tensor_lnfb] = &p->lnfb;
 }
 FACTEDIT__PRIV void fe__point_params(fe_model *m) {
     float **p[FACTEDIT_NUM_PARAM_TENSORS];
@@ -2461,8 +2502,8 @@ FACTEDIT__PRIV float *fe__tensor(const fe_model *m, int t) {
     fe__param_slots(&p, q);
     return *q[t];
 }
-/* Layer l's matrix of tensor t (0, 4, 6, 10, 12; l = 0 for wte). */
-FACTEDIT__PRIV fe__wref fe__W(const fe_model *m, int t, int l) {
+/* Layer l's matrix of tensor t (a fe_param_matrix one; l = 0 for wte). */
+FACTEDIT__PRIV fe__wref fe__W(const fe_model *m, fe_tensor t, int l) {
     fe__wref w;
     size_t out = 0, in = 0;
     fe_param_matrix(&m->config, t, &out, &in);
@@ -2495,11 +2536,11 @@ FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, siz
 FACTEDIT_API int fe_param_matrix(const fe_config *c, int t, size_t *out, size_t *in) {
     size_t C = (size_t)c->channels, o = 0, i = 0;
     switch (t) {
-    case 0: o = (size_t)c->padded_vocab_size; i = C; break;   /* wte: embeddings and the tied head */
-    case 4: o = 3 * C; i = C; break;    /* qkvw */
-    case 6: o = C; i = C; break;        /* attprojw */
-    case 10: o = 4 * C; i = C; break;   /* fcw */
-    case 12: o = C; i = 4 * C; break;   /* fcprojw */
+    case fe_tensor_wte: o = (size_t)c->padded_vocab_size; i = C; break;   /* embeddings and the tied head */
+    case fe_tensor_qkvw: o = 3 * C; i = C; break;
+    case fe_tensor_attprojw: o = C; i = C; break;
+    case fe_tensor_fcw: o = 4 * C; i = C; break;
+    case fe_tensor_fcprojw: o = C; i = 4 * C; break;
     default: return 0;
     }
     if (out) *out = o;
@@ -2786,8 +2827,8 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
 /* Token t's embedding (C floats) out of the panel-layout (or bf16) wte: a panel row holds 32 tokens. */
 FACTEDIT__PRIV void fe__wte_row(float *dst, const fe_model *m, int t) {
     size_t C = (size_t)m->config.channels, Vp = (size_t)m->config.padded_vocab_size, i, w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
-    if (m->fe__h[0]) {
-        const uint16_t *src = m->fe__h[0] + fe__h_index(Vp, C, (size_t)t, 0);
+    if (m->fe__h[fe_tensor_wte]) {
+        const uint16_t *src = m->fe__h[fe_tensor_wte] + fe__h_index(Vp, C, (size_t)t, 0);
         for (i = 0; i < C; i++) dst[i] = fe_bf16_to_f32(src[i * w]);
     } else {
         const float *src = m->params.wte + fe_weight_index(Vp, C, (size_t)t, 0);
@@ -2797,7 +2838,7 @@ FACTEDIT__PRIV void fe__wte_row(float *dst, const fe_model *m, int t) {
 /* wte[t][c] (fp32 or bf16 model). */
 FACTEDIT__PRIV float fe__wte_at(const fe_model *m, int t, int c) {
     size_t Vp = (size_t)m->config.padded_vocab_size, C = (size_t)m->config.channels;
-    if (m->fe__h[0]) return fe_bf16_to_f32(m->fe__h[0][fe__h_index(Vp, C, (size_t)t, (size_t)c)]);
+    if (m->fe__h[fe_tensor_wte]) return fe_bf16_to_f32(m->fe__h[fe_tensor_wte][fe__h_index(Vp, C, (size_t)t, (size_t)c)]);
     return m->params.wte[fe_weight_index(Vp, C, (size_t)t, (size_t)c)];
 }
 
@@ -2806,7 +2847,7 @@ FACTEDIT__PRIV void fe__wte_zero_padding(fe_model *m) {
     size_t o, i, Vp = (size_t)m->config.padded_vocab_size, C = (size_t)m->config.channels;
     for (o = (size_t)m->config.vocab_size; o < Vp; o++)
         for (i = 0; i < C; i++) {
-            if (m->fe__h[0]) m->fe__h[0][fe__h_index(Vp, C, o, i)] = 0;
+            if (m->fe__h[fe_tensor_wte]) m->fe__h[fe_tensor_wte][fe__h_index(Vp, C, o, i)] = 0;
             else m->params.wte[fe_weight_index(Vp, C, o, i)] = 0.0f;
         }
 }
@@ -2822,10 +2863,26 @@ FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
         for (i = 0; i < m->param_sizes[t]; i++) {
             float v;
             switch (t) {
-            case 2: case 8: case 14: v = 1.0f; break;                  /* layer-norm gains */
-            case 3: case 5: case 7: case 9: case 11: case 13: case 15: v = 0.0f; break; /* biases */
-            case 6: case 12: v = proj * (float)fe_rng_normal(&r); break; /* residual projections */
-            default: v = 0.02f * (float)fe_rng_normal(&r);
+            case fe_tensor_ln1w:
+            case fe_tensor_ln2w:
+            case fe_tensor_lnfw:
+                v = 1.0f;   /* layer-norm gains */
+                break;
+            case fe_tensor_ln1b:
+            case fe_tensor_qkvb:
+            case fe_tensor_attprojb:
+            case fe_tensor_ln2b:
+            case fe_tensor_fcb:
+            case fe_tensor_fcprojb:
+            case fe_tensor_lnfb:
+                v = 0.0f;   /* biases */
+                break;
+            case fe_tensor_attprojw:
+            case fe_tensor_fcprojw:
+                v = proj * (float)fe_rng_normal(&r);   /* residual projections */
+                break;
+            default:
+                v = 0.02f * (float)fe_rng_normal(&r);
             }
             if (mat) {
                 size_t per = out * in, q = i % per;
@@ -4098,24 +4155,24 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, fe__W(m, 4, l), P->qkvb + (size_t)l * C3, C, 3 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, fe__W(m, fe_tensor_qkvw, l), P->qkvb + (size_t)l * C3, C, 3 * C);
         if (final_tail && l == L - 1)   /* only the last position of each span from here */
             for (BN = 0, b = 0; b < B; b++) { p0[b] += pn[b] - 1; pn[b] = 1; BN++; }
         for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0[b], pn[b]);
-        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, fe__W(m, 6, l), P->attprojb + (size_t)l * C, C, C);
+        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, fe__W(m, fe_tensor_attprojw, l), P->attprojb + (size_t)l * C, C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_attn, l, b, p0[b], pn[b], a->attn + row0 * C, C);
             fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)pn[b] * C);
             fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, fe__W(m, 10, l), P->fcb + (size_t)l * C4, C, 4 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, fe__W(m, fe_tensor_fcw, l), P->fcb + (size_t)l * C4, C, 4 * C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)pn[b] * C4);
             if (hook) hook(hu, fe_site_key, l, b, p0[b], pn[b], a->key + row0 * C4, 4 * C);
         }
-        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, fe__W(m, 12, l), P->fcprojb + (size_t)l * C, 4 * C, C);
+        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, fe__W(m, fe_tensor_fcprojw, l), P->fcprojb + (size_t)l * C, 4 * C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_mlp, l, b, p0[b], pn[b], a->mlp + row0 * C, C);
@@ -4154,7 +4211,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
         for (b = 0; b < s->B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0;
             fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C, P->lnfw, P->lnfb, n, C);
-            fe__matmul_w(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, fe__W(m, 0, 0), c->padded_vocab_size, NULL, n, C, V);
+            fe__matmul_w(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, fe__W(m, fe_tensor_wte, 0), c->padded_vocab_size, NULL, n, C, V);
         }
     } else {
         /* the last position of every row: ln_f, gathered, then one pass over wte for all rows */
@@ -4164,7 +4221,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
             fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C, P->lnfw, P->lnfb, 1, C);
             memcpy(G + (size_t)b * C, s->lnf + last * C, sizeof(float) * C);
         }
-        fe__matmul_w(s->logits, (size_t)V, G, fe__W(m, 0, 0), c->padded_vocab_size, NULL, s->B, C, V);
+        fe__matmul_w(s->logits, (size_t)V, G, fe__W(m, fe_tensor_wte, 0), c->padded_vocab_size, NULL, s->B, C, V);
     }
     fe__ok(err);
     return fe_ok;
@@ -4430,7 +4487,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
     for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
     memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward_w(dC, G.wte, NULL, zl, zx, fe__W(m, 0, 0), nz, C, V, m->config.padded_vocab_size);
+    fe__matmul_backward_w(dC, G.wte, NULL, zl, zx, fe__W(m, fe_tensor_wte, 0), nz, C, V, m->config.padded_vocab_size);
     /* ln_f: lnf = LN(resid_{L-1}) */
     for (t = 0; t < nz; t++) {
         size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
@@ -4447,14 +4504,14 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, 12, l), M, 4 * C, C, C);
+        fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_fcprojw, l), M, 4 * C, C, C);
         if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, 10, l), M, C, 4 * C, 4 * C);
+        fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, fe_tensor_fcw, l), M, C, 4 * C, 4 * C);
         if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
@@ -4464,7 +4521,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, 6, l), M, C, C, C);
+        fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_attprojw, l), M, C, C, C);
         if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
         /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
            their dk, dv (d3row's first fp[b] rows) are dropped */
@@ -4475,7 +4532,7 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, 4, l), M, C, 3 * C, 3 * C);
+        fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, fe_tensor_qkvw, l), M, C, 3 * C, 3 * C);
         if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
@@ -4936,7 +4993,7 @@ FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
         fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
         memcpy(o->zx + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
     }
-    fe__matmul_w(o->z, (size_t)o->V, o->zx, fe__W(m, 0, 0), m->config.padded_vocab_size, NULL, o->nz, C, o->V);
+    fe__matmul_w(o->z, (size_t)o->V, o->zx, fe__W(m, fe_tensor_wte, 0), m->config.padded_vocab_size, NULL, o->nz, C, o->V);
 }
 
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
@@ -5732,7 +5789,7 @@ FACTEDIT__PRIV void fe__trace_flush(fe__trace *x) {
     double *pr = x->pr;
     if (!n) return;
     fe__layernorm(x->lnq, NULL, NULL, x->hq, P->lnfw, P->lnfb, n, x->C);
-    fe__matmul_w(x->zq, (size_t)x->V, x->lnq, fe__W(x->m, 0, 0), x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
+    fe__matmul_w(x->zq, (size_t)x->V, x->lnq, fe__W(x->m, fe_tensor_wte, 0), x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (size_t)x->V > 200000)
 #endif
