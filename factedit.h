@@ -349,6 +349,11 @@ FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes,
 #endif
 FACTEDIT_API void *fe_malloc(size_t n, void *alloc_user);   /* through FACTEDIT_MALLOC */
 FACTEDIT_API void fe_free(void *p, void *alloc_user);
+/* FNV-1a, 64-bit, of n bytes, continuing from h: start with FACTEDIT_FNV1A64_INIT (FNV's offset
+   basis); hashing a, then b from a's result, equals hashing a + b. The statistics and patch
+   files' payload checksum. Not cryptographic. */
+#define FACTEDIT_FNV1A64_INIT 14695981039346656037ull
+FACTEDIT_API uint64_t fe_fnv1a64(uint64_t h, const void *bytes, size_t n);
 /* Fills a model's weights with GPT-2-like random values (N(0, 0.02), projections scaled by
    1/sqrt(2L), layer norms 1/0): for tests, benchmarks and untrained starts. */
 FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed);
@@ -878,7 +883,7 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
        16 u64 model checksum (fe_model_checksum of the weights the keys came from)
        24 i32 layer            28 i32 dim = 4C          32 i32 model layers   36 i32 model width C
        40 u64 token count      48 u32 storage = 1 (upper triangle, row-major)  52 u32 zero
-       56 u64 FNV-1a 64 of the payload
+       56 u64 FNV-1a 64 of the payload (fe_fnv1a64 from FACTEDIT_FNV1A64_INIT)
        64 payload: dim (dim + 1) / 2 float64: the upper triangle of sum k k^T (not divided)
    The file length must be exactly 64 + 8 dim (dim + 1) / 2. Loading for a model refuses another
    model's statistics (fe_err_mismatch naming both checksums), another shape, a layer outside it.
@@ -892,7 +897,7 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
        36 u32 prompt bytes     40 u32 subject bytes     44 u32 target bytes
        48 i32 iters, evals, status, cg_iters (the solver's report)
        64 f64 first.loss, nll, kl, wd    96 f64 last.loss, nll, kl, wd   128 f64 delta_norm, clamp
-       144 u64 FNV-1a 64 of the payload
+       144 u64 FNV-1a 64 of the payload (fe_fnv1a64 from FACTEDIT_FNV1A64_INIT)
        152 payload: f32 u[4C], f32 right[C], f32 vstar[C], then the prompt, subject and target
            bytes (UTF-8, no NUL)
    fe_patch_apply (and fe_patch_load with a model) refuses a model whose current weights are not
@@ -1161,8 +1166,87 @@ FACTEDIT_API const char *fe_result_string(fe_result r) {
     return "unknown error";
 }
 
-FACTEDIT__PRIV uint32_t fe__rd32le(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-FACTEDIT__PRIV void fe__wr32le(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24); }
+/* ---- little-endian fields, byte by byte (any alignment, any host): every file format's ---- */
+FACTEDIT__PRIV uint16_t fe__rd16le(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+FACTEDIT__PRIV uint32_t fe__rd32le(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+FACTEDIT__PRIV uint64_t fe__rd64le(const unsigned char *p) { return (uint64_t)fe__rd32le(p) | (uint64_t)fe__rd32le(p + 4) << 32; }
+FACTEDIT__PRIV int32_t fe__rdi32le(const unsigned char *p) {
+    uint32_t u = fe__rd32le(p);
+    int32_t i;
+    memcpy(&i, &u, 4);
+    return i;
+}
+FACTEDIT__PRIV float fe__rdf32le(const unsigned char *p) {
+    uint32_t u = fe__rd32le(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+FACTEDIT__PRIV double fe__rdf64le(const unsigned char *p) {
+    uint64_t u = fe__rd64le(p);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+FACTEDIT__PRIV void fe__wr16le(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+FACTEDIT__PRIV void fe__wr32le(unsigned char *p, uint32_t v) {
+    fe__wr16le(p, (uint16_t)v);
+    fe__wr16le(p + 2, (uint16_t)(v >> 16));
+}
+FACTEDIT__PRIV void fe__wr64le(unsigned char *p, uint64_t v) {
+    fe__wr32le(p, (uint32_t)v);
+    fe__wr32le(p + 4, (uint32_t)(v >> 32));
+}
+FACTEDIT__PRIV void fe__wrf32le(unsigned char *p, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    fe__wr32le(p, u);
+}
+FACTEDIT__PRIV void fe__wrf64le(unsigned char *p, double d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    fe__wr64le(p, u);
+}
+
+/* ---- hashing ---- */
+FACTEDIT_API uint64_t fe_fnv1a64(uint64_t h, const void *bytes, size_t n) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;   /* the 64-bit FNV prime, 0x100000001b3 */
+    return h;
+}
+/* splitmix64's finalizer: spreads every input bit over the output (seeds, hash-table keys). */
+FACTEDIT__PRIV uint64_t fe__mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* A fast hash of floats as 32-bit words (a multiply-xorshift per word, not FNV): the model
+   checksum's weights, and an applied edit's matrix. Bit patterns, so -0 != 0 and NaNs count. */
+FACTEDIT__PRIV uint64_t fe__hash_words(uint64_t h, const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        h = (h ^ u) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+FACTEDIT__PRIV char *fe__strndup(void *u, const char *s, size_t n) {
+    char *p = (char *)fe__malloc(u, n + 1);
+    if (p) {
+        if (n) memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
 FACTEDIT__PRIV int fe__little_endian(void) { const uint16_t one = 1; unsigned char c; memcpy(&c, &one, 1); return c == 1; }
 
 /* >>impl-json */
@@ -1582,7 +1666,7 @@ FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *by
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "safetensors: bytes is NULL");
     if (len < 8) return fe__fail(err, fe_err_format, "safetensors: file of %lu bytes is too short for the 8-byte header length", (unsigned long)len);
-    for (i = 0; i < 8; i++) hlen |= (uint64_t)b[i] << (8 * i);
+    hlen = fe__rd64le(b);
     if (hlen > (uint64_t)(len - 8))
         return fe__fail(err, fe_err_range, "safetensors: header length %llu exceeds the %lu bytes after the length prefix (truncated file?)",
                         (unsigned long long)hlen, (unsigned long)(len - 8));
@@ -1673,16 +1757,13 @@ FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe
     /* bytes are assembled little-endian by hand: works for unaligned data and big-endian hosts */
     switch (t->dtype) {
     case fe_dtype_f32:
-        for (i = 0; i < t->numel; i++, p += 4) {
-            uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            memcpy(&out[i], &u, 4);
-        }
+        for (i = 0; i < t->numel; i++, p += 4) out[i] = fe__rdf32le(p);
         return fe_ok;
     case fe_dtype_f16:
-        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_f16_to_f32(fe__rd16le(p));
         return fe_ok;
     case fe_dtype_bf16:
-        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
+        for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_bf16_to_f32(fe__rd16le(p));
         return fe_ok;
     default:
         return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has dtype %s, which does not convert to float32", t->name, t->dtype_name);
@@ -1701,12 +1782,7 @@ FACTEDIT_API void fe_safetensors_free(fe_safetensors *st) {
 /* xoshiro256** seeded through splitmix64 */
 FACTEDIT_API void fe_rng_seed(fe_rng *r, uint64_t seed) {
     int i;
-    for (i = 0; i < 4; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        r->s[i] = z ^ (z >> 31);
-    }
+    for (i = 0; i < 4; i++) r->s[i] = fe__mix64(seed += 0x9e3779b97f4a7c15ull);
 }
 FACTEDIT__PRIV uint64_t fe__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 FACTEDIT_API uint64_t fe_rng_u64(fe_rng *r) {
@@ -2611,22 +2687,21 @@ FACTEDIT_API size_t fe_model_weight_bytes(const fe_model *m) {
 }
 
 FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
-    /* FNV-1a over the config, then a multiply-xorshift over 32-bit words of the weights in file
-       order, so the hash does not depend on the in-memory layout. */
-    uint64_t h = 0xcbf29ce484222325ull;
+    /* FNV-1a's step over the six config values (as whole 32-bit words), then fe__hash_words over
+       the weights in file order, so the hash does not depend on the in-memory layout. Files
+       store it: it never changes. */
+    uint64_t h = FACTEDIT_FNV1A64_INIT;
     const int cf[6] = {m->config.max_seq_len, m->config.vocab_size, m->config.padded_vocab_size, m->config.num_layers, m->config.num_heads, m->config.channels};
     float chunk[4096];
-    size_t i, j, n;
-    for (i = 0; i < 6; i++) { h ^= (uint64_t)(uint32_t)cf[i]; h *= 0x100000001b3ull; }
+    size_t i, n;
+    for (i = 0; i < 6; i++) {
+        h ^= (uint64_t)(uint32_t)cf[i];
+        h *= 1099511628211ull;
+    }
     for (i = 0; i < m->num_params; i += n) {
         n = m->num_params - i < 4096 ? m->num_params - i : 4096;
         fe__plain_read(m, i, n, chunk);
-        for (j = 0; j < n; j++) {
-            uint32_t u;
-            memcpy(&u, chunk + j, 4);
-            h = (h ^ u) * 0x9e3779b97f4a7c15ull;
-            h ^= h >> 29;
-        }
+        h = fe__hash_words(h, chunk, n);
     }
     return h;
 }
@@ -2722,8 +2797,8 @@ FACTEDIT__PRIV void fe__decode_run(float *dst, const unsigned char *src, size_t 
     size_t i;
     if (version == 3 && fe__little_endian()) { memcpy(dst, src + 4 * j, n * 4); return; }
     for (i = j; i < j + n; i++) {
-        if (version == 3) { uint32_t u = fe__rd32le(src + 4 * i); memcpy(dst + i - j, &u, 4); }
-        else dst[i - j] = fe_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+        if (version == 3) dst[i - j] = fe__rdf32le(src + 4 * i);
+        else dst[i - j] = fe_bf16_to_f32(fe__rd16le(src + 2 * i));
     }
 }
 /* Fills the model from the data section, in file order: fp32 tensors into their storage (the
@@ -2743,10 +2818,8 @@ FACTEDIT__PRIV void fe__decode_params(fe_model *m, const unsigned char *src, int
                 uint16_t *row = h + q + fe__h_index(out, in, o, 0);
                 size_t w = FACTEDIT__PANEL_W(out, o - o % FACTEDIT_WEIGHT_PANEL);
                 for (i = 0; i < in; i++, e++) {
-                    uint16_t v;
-                    if (version == 5) v = (uint16_t)(src[2 * e] | src[2 * e + 1] << 8);
-                    else { uint32_t u = fe__rd32le(src + 4 * e); float f; memcpy(&f, &u, 4); v = fe_f32_to_bf16(f); }
-                    row[i * w] = v;
+                    if (version == 5) row[i * w] = fe__rd16le(src + 2 * e);
+                    else row[i * w] = fe_f32_to_bf16(fe__rdf32le(src + 4 * e));
                 }
             }
         }
@@ -2796,8 +2869,8 @@ FACTEDIT__PRIV void fe__ckpt_header(const fe_model *m, int version, unsigned cha
 FACTEDIT__PRIV void fe__ckpt_encode(const float *x, size_t n, int version, unsigned char *p) {
     size_t i;
     for (i = 0; i < n; i++) {
-        if (version == 3) { uint32_t u; memcpy(&u, x + i, 4); fe__wr32le(p + 4 * i, u); }
-        else { uint16_t h = fe_f32_to_bf16(x[i]); p[2 * i] = (unsigned char)h; p[2 * i + 1] = (unsigned char)(h >> 8); }
+        if (version == 3) fe__wrf32le(p + 4 * i, x[i]);
+        else fe__wr16le(p + 2 * i, fe_f32_to_bf16(x[i]));
     }
 }
 
@@ -3335,16 +3408,11 @@ struct fe_vocab {
     int eot;
 };
 
+/* FNV-1a over a then b: a + b hashes without a copy. */
 FACTEDIT__PRIV uint64_t fe__tok_hash_bytes(const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
-    uint64_t h = 14695981039346656037u;   /* FNV-1a over a then b, so a+b hashes without a copy */
-    size_t i;
-    for (i = 0; i < la; i++) h = (h ^ a[i]) * 1099511628211u;
-    for (i = 0; i < lb; i++) h = (h ^ b[i]) * 1099511628211u;
-    return h;
+    return fe_fnv1a64(fe_fnv1a64(FACTEDIT_FNV1A64_INIT, a, la), b, lb);
 }
-FACTEDIT__PRIV uint64_t fe__tok_hash_pair(uint64_t k) {   /* splitmix64 finalizer: spreads the id bits */
-    k ^= k >> 30; k *= 0xbf58476d1ce4e5b9u; k ^= k >> 27; k *= 0x94d049bb133111ebu; return k ^ (k >> 31);
-}
+FACTEDIT__PRIV uint64_t fe__tok_hash_pair(uint64_t k) { return fe__mix64(k); }   /* spreads the id bits */
 FACTEDIT__PRIV uint64_t fe__tok_pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
 /* Id of the token whose bytes are a followed by b, or -1. */
@@ -5513,13 +5581,6 @@ FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vsta
     return fe_ok;
 }
 
-FACTEDIT__PRIV uint64_t fe__hash_floats(const float *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    size_t i;
-    for (i = 0; i < n; i++) { uint32_t u; memcpy(&u, p + i, 4); h = (h ^ u) * 0x100000001b3ull; h ^= h >> 29; }
-    return h;
-}
-
 FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
     int C = e->C, o, i;
     size_t n = (size_t)C * 4 * C;
@@ -5540,7 +5601,7 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
             for (i = 0; i < 4 * C; i++) for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
         }
     }
-    e->hash_after = fe__hash_floats(W, n);
+    e->hash_after = fe__hash_words(FACTEDIT_FNV1A64_INIT, W, n);
     e->applied = 1;
     fe__ok(err);
     return fe_ok;
@@ -5552,7 +5613,7 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err) {
     if (!e->applied) return fe__fail(err, fe_err_arg, "edit: not applied");
     if (m->config.channels != e->C || e->layer >= m->config.num_layers) return fe__fail(err, fe_err_mismatch, "edit: made for another model");
     W = m->params.fcprojw + (size_t)e->layer * n;
-    if (fe__hash_floats(W, n) != e->hash_after)
+    if (fe__hash_words(FACTEDIT_FNV1A64_INIT, W, n) != e->hash_after)
         return fe__fail(err, fe_err_arg, "edit: layer %d changed since this edit was applied: undo later edits first (reverse order)", e->layer);
     memcpy(W, e->saved, sizeof(float) * n);
     fe__free(e->alloc_user, e->saved);
@@ -6048,14 +6109,8 @@ fail:
 
 /* ---- small helpers ---- */
 
-FACTEDIT__PRIV char *fe__rg_strndup(void *u, const char *s, size_t n) {
-    char *p = (char *)fe__malloc(u, n + 1);
-    if (p) { if (n) memcpy(p, s, n); p[n] = 0; }
-    return p;
-}
-
 /* Number of "{}" in s; *first = offset of the first one. */
-FACTEDIT__PRIV int fe__rg_count_fill(const char *s, size_t *first) {
+FACTEDIT__PRIV int fe__count_slots(const char *s, size_t *first) {
     int k = 0;
     const char *p = s;
     while ((p = strstr(p, "{}")) != NULL) { if (!k && first) *first = (size_t)(p - s); k++; p += 2; }
@@ -6063,7 +6118,7 @@ FACTEDIT__PRIV int fe__rg_count_fill(const char *s, size_t *first) {
 }
 
 /* tmpl (one "{}" at fill) with fill replaced by x. */
-FACTEDIT__PRIV char *fe__rg_fill(void *u, const char *tmpl, size_t fill, const char *x) {
+FACTEDIT__PRIV char *fe__fill_slot(void *u, const char *tmpl, size_t fill, const char *x) {
     size_t lt = strlen(tmpl), lx = strlen(x), n;
     char *p;
     if (!fe__add(lt - 2, lx, &n)) return NULL;
@@ -6076,24 +6131,9 @@ FACTEDIT__PRIV char *fe__rg_fill(void *u, const char *tmpl, size_t fill, const c
     return p;
 }
 
-FACTEDIT__PRIV uint64_t fe__rg_fnv(uint64_t h, const unsigned char *p, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
-    return h;
-}
-#define FACTEDIT__RG_FNV0 0xcbf29ce484222325ull
-
-FACTEDIT__PRIV void fe__rg_wr64(unsigned char *p, uint64_t v) { int i; for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-FACTEDIT__PRIV uint64_t fe__rg_rd64(const unsigned char *p) { uint64_t v = 0; int i; for (i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
-FACTEDIT__PRIV void fe__rg_wr32(unsigned char *p, uint32_t v) { int i; for (i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-FACTEDIT__PRIV uint32_t fe__rg_rd32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-FACTEDIT__PRIV int32_t fe__rg_rdi32(const unsigned char *p) { uint32_t u = fe__rg_rd32(p); int32_t i; memcpy(&i, &u, 4); return i; }
-FACTEDIT__PRIV void fe__rg_wrf64(unsigned char *p, double d) { uint64_t u; memcpy(&u, &d, 8); fe__rg_wr64(p, u); }
-FACTEDIT__PRIV double fe__rg_rdf64(const unsigned char *p) { uint64_t u = fe__rg_rd64(p); double d; memcpy(&d, &u, 8); return d; }
-FACTEDIT__PRIV void fe__rg_wrf32(unsigned char *p, float f) { uint32_t u; memcpy(&u, &f, 4); fe__rg_wr32(p, u); }
-FACTEDIT__PRIV float fe__rg_rdf32(const unsigned char *p) { uint32_t u = fe__rg_rd32(p); float f; memcpy(&f, &u, 4); return f; }
-
-FACTEDIT__PRIV double fe__rg_lse(const float *z, int V) {
+/* log-sum-exp with every exponential in double (fe__logsumexp takes them in float): the
+   CounterFact NLLs, whose reference values were computed this way. */
+FACTEDIT__PRIV double fe__logsumexp_f64(const float *z, int V) {
     double mx = -HUGE_VAL, s = 0.0;
     int i;
     for (i = 0; i < V; i++) if (z[i] > mx) mx = z[i];
@@ -6111,7 +6151,7 @@ FACTEDIT_API void fe_templates_free(fe_templates *t) {
     fe__free(t->alloc_user, t);
 }
 
-FACTEDIT__PRIV fe_result fe__rg_templates_alloc(fe_templates **out, int n, void *u, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__templates_alloc(fe_templates **out, int n, void *u, fe_error *err) {
     fe_templates *t = (fe_templates *)fe__calloc(u, sizeof *t);
     if (!t || !(t->text = (char **)fe__calloc(u, sizeof(char *) * (size_t)(n > 0 ? n : 1)))) {
         fe__free(u, t);
@@ -6132,12 +6172,12 @@ FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *co
     for (i = 0; i < n; i++) {
         int k;
         if (!texts[i]) return fe__fail(err, fe_err_arg, "templates: template %d is NULL", i);
-        if ((k = fe__rg_count_fill(texts[i], NULL)) != 1)
+        if ((k = fe__count_slots(texts[i], NULL)) != 1)
             return fe__fail(err, fe_err_arg, "templates: template %d (\"%.60s\") has %d \"{}\"; each needs exactly one", i, texts[i], k);
     }
-    if ((r = fe__rg_templates_alloc(&t, n, alloc_user, err)) != fe_ok) return r;
+    if ((r = fe__templates_alloc(&t, n, alloc_user, err)) != fe_ok) return r;
     for (i = 0; i < n; i++) {
-        if (!(t->text[i] = fe__rg_strndup(alloc_user, texts[i], strlen(texts[i])))) { fe_templates_free(t); return fe__fail(err, fe_err_nomem, "templates: out of memory"); }
+        if (!(t->text[i] = fe__strndup(alloc_user, texts[i], strlen(texts[i])))) { fe_templates_free(t); return fe__fail(err, fe_err_nomem, "templates: out of memory"); }
         t->n = i + 1;
     }
     *out = t;
@@ -6147,7 +6187,7 @@ FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *co
 
 /* ROME's clean-up of a decoded sample: "\n\n" -> " ", "<|endoftext|>" removed, braces removed,
    then ". {}" appended. In place on a buffer with room for 4 more bytes. */
-FACTEDIT__PRIV void fe__rg_clean(char *s) {
+FACTEDIT__PRIV void fe__template_clean(char *s) {
     static const char eot[] = "<|endoftext|>";
     size_t i, j, n = strlen(s), le = sizeof eot - 1;
     for (i = j = 0; i < n; ) {
@@ -6181,8 +6221,8 @@ FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model 
         total += counts[g];
     }
     maxT = m->config.max_seq_len;
-    if ((r = fe__rg_templates_alloc(&t, total, m->alloc_user, err)) != fe_ok) return r;
-    if (!(t->text[0] = fe__rg_strndup(m->alloc_user, "{}", 2))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+    if ((r = fe__templates_alloc(&t, total, m->alloc_user, err)) != fe_ok) return r;
+    if (!(t->text[0] = fe__strndup(m->alloc_user, "{}", 2))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
     t->n = 1;
     memset(&so, 0, sizeof so);
     so.temperature = 1.0f; so.top_k = 5;
@@ -6198,7 +6238,7 @@ FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model 
             if (n_new > 0 && (r = fe_generate(m, ids, 1, n_new, &so, rng, ids + 1, err)) != fe_ok) goto fail;
             if ((r = fe_decode(v, ids, (size_t)n_new + 1, &text, &len, err)) != fe_ok) goto fail;
             s = (char *)fe__malloc(m->alloc_user, len + 5);
-            if (s) { memcpy(s, text, len + 1); fe__rg_clean(s); }
+            if (s) { memcpy(s, text, len + 1); fe__template_clean(s); }
             fe_text_free(v, text);
             if (!s) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
             t->text[t->n++] = s;
@@ -6236,7 +6276,7 @@ FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r) {
 
 /* Encodes text; *lookup = the token holding byte `byte` (a byte of the text). The ids are copied
    into a buffer with `extra` more slots, owned by r. */
-FACTEDIT__PRIV fe_result fe__rg_encode(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *text, size_t byte,
+FACTEDIT__PRIV fe_result fe__rows_encode(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *text, size_t byte,
                                        int extra, int **ids_out, int *n_out, int *lookup, fe_error *err) {
     int *ids = NULL, *buf;
     size_t n = 0, i, at = 0;
@@ -6281,7 +6321,7 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
     if (!q->subject || !q->subject[0]) return fe__fail(err, fe_err_arg, "request: the subject is empty");
     if (!q->prompt || !q->prompt[0]) return fe__fail(err, fe_err_arg, "request: the prompt is empty");
     if (!q->target || !q->target[0] || strspn(q->target, " \t\r\n") == strlen(q->target)) return fe__fail(err, fe_err_arg, "request: the target is empty");
-    nfill = fe__rg_count_fill(q->prompt, &fill);
+    nfill = fe__count_slots(q->prompt, &fill);
     if (nfill > 1) return fe__fail(err, fe_err_arg, "request: the prompt \"%.80s\" has %d \"{}\"; a template needs exactly one (for the subject)", q->prompt, nfill);
     if (nfill == 0 && !strstr(q->prompt, q->subject))
         return fe__fail(err, fe_err_arg, "request: the subject \"%.60s\" is not in the prompt \"%.80s\", and the prompt has no \"{}\" to put it in", q->subject, q->prompt);
@@ -6308,9 +6348,9 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
             memcpy(r->template_text + pos + 2, q->prompt + pos + ls, lp - pos - ls + 1);
         }
         fill = pos;
-    } else r->template_text = fe__rg_strndup(u, q->prompt, strlen(q->prompt));
-    r->text = r->template_text ? fe__rg_fill(u, r->template_text, fill, q->subject) : NULL;
-    if (q->target[0] == ' ') r->target_text = fe__rg_strndup(u, q->target, strlen(q->target));
+    } else r->template_text = fe__strndup(u, q->prompt, strlen(q->prompt));
+    r->text = r->template_text ? fe__fill_slot(u, r->template_text, fill, q->subject) : NULL;
+    if (q->target[0] == ' ') r->target_text = fe__strndup(u, q->target, strlen(q->target));
     else if ((r->target_text = (char *)fe__malloc(u, strlen(q->target) + 2)) != NULL) { r->target_text[0] = ' '; memcpy(r->target_text + 1, q->target, strlen(q->target) + 1); }
     kl_text = (char *)fe__malloc(u, ls + 6);
     if (!r->template_text || !r->text || !r->target_text || !kl_text) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
@@ -6332,20 +6372,20 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
         fe_ids_free(v, tids); tids = NULL;
     }
     /* the bare prompt */
-    if ((res = fe__rg_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok) goto fail;
+    if ((res = fe__rows_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok) goto fail;
     r->bare.ids = ids;
     if (r->bare.n + nt - 1 > maxT)
         { res = fe__fail(err, fe_err_arg, "request: the prompt (%d tokens) and the target (%d tokens) do not fit the model's context of %d tokens", r->bare.n, nt, maxT); goto fail; }
-    if ((res = fe__rg_encode(r, m, v, kl_text, ls - 1, 0, &ids, &r->kl.n, &r->kl.lookup, err)) != fe_ok) goto fail;
+    if ((res = fe__rows_encode(r, m, v, kl_text, ls - 1, 0, &ids, &r->kl.n, &r->kl.lookup, err)) != fe_ok) goto fail;
     r->kl.ids = ids;
     if (r->kl.n > maxT) { res = fe__fail(err, fe_err_arg, "request: the KL prompt \"%.60s\" (%d tokens) exceeds the model's context of %d", kl_text, r->kl.n, maxT); goto fail; }
     /* one row per context */
     for (i = 0; i < nctx; i++) {
         const char *t = ctx ? ctx->text[i] : one;
         size_t cf = 0;
-        if (!t || fe__rg_count_fill(t, &cf) != 1) { res = fe__fail(err, fe_err_arg, "request: context template %d does not hold exactly one \"{}\"", i); goto fail; }
-        if (!(full = fe__rg_fill(u, t, cf, r->text))) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
-        if ((res = fe__rg_encode(r, m, v, full, cf + fill + ls - 1, nt - 1, &ids, &n, &lookup, err)) != fe_ok) goto fail;
+        if (!t || fe__count_slots(t, &cf) != 1) { res = fe__fail(err, fe_err_arg, "request: context template %d does not hold exactly one \"{}\"", i); goto fail; }
+        if (!(full = fe__fill_slot(u, t, cf, r->text))) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+        if ((res = fe__rows_encode(r, m, v, full, cf + fill + ls - 1, nt - 1, &ids, &n, &lookup, err)) != fe_ok) goto fail;
         fe__free(u, full); full = NULL;
         if (n + nt - 1 > maxT) { r->n_dropped++; continue; }
         if (nt > 1) memcpy(ids + n, r->target, sizeof(int) * (size_t)(nt - 1));
@@ -6470,22 +6510,22 @@ FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int lay
     return fe_ok;
 }
 
-FACTEDIT__PRIV void fe__rg_stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs, uint64_t hash) {
+FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs, uint64_t hash) {
     memset(h, 0, FACTEDIT__STATS_HEADER);
     memcpy(h, "FESTATS", 8);
-    fe__rg_wr32(h + 8, 1);
-    fe__rg_wr32(h + 12, FACTEDIT__STATS_HEADER);
-    fe__rg_wr64(h + 16, cs);
-    fe__rg_wr32(h + 24, (uint32_t)layer);
-    fe__rg_wr32(h + 28, (uint32_t)c->dim);
-    fe__rg_wr32(h + 32, (uint32_t)m->config.num_layers);
-    fe__rg_wr32(h + 36, (uint32_t)m->config.channels);
-    fe__rg_wr64(h + 40, (uint64_t)c->count);
-    fe__rg_wr32(h + 48, 1);
-    fe__rg_wr64(h + 56, hash);
+    fe__wr32le(h + 8, 1);
+    fe__wr32le(h + 12, FACTEDIT__STATS_HEADER);
+    fe__wr64le(h + 16, cs);
+    fe__wr32le(h + 24, (uint32_t)layer);
+    fe__wr32le(h + 28, (uint32_t)c->dim);
+    fe__wr32le(h + 32, (uint32_t)m->config.num_layers);
+    fe__wr32le(h + 36, (uint32_t)m->config.channels);
+    fe__wr64le(h + 40, (uint64_t)c->count);
+    fe__wr32le(h + 48, 1);
+    fe__wr64le(h + 56, hash);
 }
 
-FACTEDIT__PRIV fe_result fe__rg_stats_check_out(const fe_cov *c, int layer, const fe_model *m, size_t *payload, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__stats_check_save(const fe_cov *c, int layer, const fe_model *m, size_t *payload, fe_error *err) {
     size_t d;
     if (!c || !m) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     d = (size_t)c->dim;
@@ -6497,36 +6537,36 @@ FACTEDIT__PRIV fe_result fe__rg_stats_check_out(const fe_cov *c, int layer, cons
 }
 
 /* Upper triangle row by row, in chunks, through a callback (hash pass and write pass). */
-FACTEDIT__PRIV void fe__rg_stats_payload(const fe_cov *c, void (*sink)(void *, const unsigned char *, size_t), void *user) {
+FACTEDIT__PRIV void fe__stats_payload(const fe_cov *c, void (*sink)(void *, const unsigned char *, size_t), void *user) {
     unsigned char buf[8 * 512];
     size_t d = (size_t)c->dim, i, j, k = 0;
     for (i = 0; i < d; i++)
         for (j = i; j < d; j++) {
-            fe__rg_wrf64(buf + 8 * k, c->m2[i * d + j]);
+            fe__wrf64le(buf + 8 * k, c->m2[i * d + j]);
             if (++k == 512) { sink(user, buf, sizeof buf); k = 0; }
         }
     if (k) sink(user, buf, 8 * k);
 }
-FACTEDIT__PRIV void fe__rg_sink_hash(void *user, const unsigned char *p, size_t n) { uint64_t *h = (uint64_t *)user; *h = fe__rg_fnv(*h, p, n); }
-typedef struct fe__rg_memsink { unsigned char *p; size_t at; } fe__rg_memsink;
-FACTEDIT__PRIV void fe__rg_sink_mem(void *user, const unsigned char *p, size_t n) { fe__rg_memsink *s = (fe__rg_memsink *)user; memcpy(s->p + s->at, p, n); s->at += n; }
+FACTEDIT__PRIV void fe__sink_hash(void *user, const unsigned char *p, size_t n) { uint64_t *h = (uint64_t *)user; *h = fe_fnv1a64(*h, p, n); }
+typedef struct fe__memsink { unsigned char *p; size_t at; } fe__memsink;
+FACTEDIT__PRIV void fe__sink_mem(void *user, const unsigned char *p, size_t n) { fe__memsink *s = (fe__memsink *)user; memcpy(s->p + s->at, p, n); s->at += n; }
 
 FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
                                          unsigned char **bytes, size_t *len, fe_error *err) {
     size_t payload = 0, total = 0;
-    uint64_t h = FACTEDIT__RG_FNV0;
-    fe__rg_memsink ms;
+    uint64_t h = FACTEDIT_FNV1A64_INIT;
+    fe__memsink ms;
     fe_result r;
     if (!bytes || !len) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     *bytes = NULL; *len = 0;
-    if ((r = fe__rg_stats_check_out(c, layer, m, &payload, err)) != fe_ok) return r;
+    if ((r = fe__stats_check_save(c, layer, m, &payload, err)) != fe_ok) return r;
     if (!fe__add(payload, FACTEDIT__STATS_HEADER, &total)) return fe__fail(err, fe_err_limit, "stats: size overflow");
     ms.p = (unsigned char *)fe__malloc(m->alloc_user, total);
     if (!ms.p) return fe__fail(err, fe_err_nomem, "stats: cannot allocate %lu bytes", (unsigned long)total);
-    fe__rg_stats_payload(c, fe__rg_sink_hash, &h);
-    fe__rg_stats_header(ms.p, c, layer, m, model_checksum, h);
+    fe__stats_payload(c, fe__sink_hash, &h);
+    fe__stats_header(ms.p, c, layer, m, model_checksum, h);
     ms.at = FACTEDIT__STATS_HEADER;
-    fe__rg_stats_payload(c, fe__rg_sink_mem, &ms);
+    fe__stats_payload(c, fe__sink_mem, &ms);
     *bytes = ms.p; *len = total;
     fe__ok(err);
     return fe_ok;
@@ -6546,29 +6586,29 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     if (len < FACTEDIT__STATS_HEADER || memcmp(b, "FESTATS", 8) != 0)
         return fe__fail(err, fe_err_format, "stats: not a factedit statistics file (%s)", len < FACTEDIT__STATS_HEADER ? "shorter than its 64-byte header" : "bad magic");
     memset(&in, 0, sizeof in);
-    in.version = (int)fe__rg_rd32(b + 8);
-    if (fe__rg_rd32(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "stats: file version %lu (this library reads version 1)", (unsigned long)fe__rg_rd32(b + 8));
-    if (fe__rg_rd32(b + 12) != FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_format, "stats: header size %lu, expected 64", (unsigned long)fe__rg_rd32(b + 12));
-    in.model_checksum = fe__rg_rd64(b + 16);
-    in.layer = fe__rg_rdi32(b + 24);
-    in.dim = fe__rg_rdi32(b + 28);
-    in.num_layers = fe__rg_rdi32(b + 32);
-    in.channels = fe__rg_rdi32(b + 36);
-    in.count = fe__rg_rd64(b + 40);
+    in.version = (int)fe__rd32le(b + 8);
+    if (fe__rd32le(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "stats: file version %lu (this library reads version 1)", (unsigned long)fe__rd32le(b + 8));
+    if (fe__rd32le(b + 12) != FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_format, "stats: header size %lu, expected 64", (unsigned long)fe__rd32le(b + 12));
+    in.model_checksum = fe__rd64le(b + 16);
+    in.layer = fe__rdi32le(b + 24);
+    in.dim = fe__rdi32le(b + 28);
+    in.num_layers = fe__rdi32le(b + 32);
+    in.channels = fe__rdi32le(b + 36);
+    in.count = fe__rd64le(b + 40);
     if (in.num_layers < 1 || in.num_layers > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "stats: model layers %d outside 1..%d", in.num_layers, FACTEDIT_MAX_LAYERS);
     if (in.channels < 1 || in.channels > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "stats: model width %d outside 1..%d", in.channels, FACTEDIT_MAX_WIDTH);
     if (in.layer < 0 || in.layer >= in.num_layers) return fe__fail(err, fe_err_format, "stats: layer %d outside the model's 0..%d", in.layer, in.num_layers - 1);
     if (in.dim != 4 * in.channels) return fe__fail(err, fe_err_format, "stats: dimension %d is not 4 x the width %d", in.dim, in.channels);
-    if (fe__rg_rd32(b + 48) != 1) return fe__fail(err, fe_err_unsupported, "stats: storage %lu (this library reads 1 = upper triangle)", (unsigned long)fe__rg_rd32(b + 48));
-    if (fe__rg_rd32(b + 52) != 0) return fe__fail(err, fe_err_format, "stats: reserved header field is not zero");
+    if (fe__rd32le(b + 48) != 1) return fe__fail(err, fe_err_unsupported, "stats: storage %lu (this library reads 1 = upper triangle)", (unsigned long)fe__rd32le(b + 48));
+    if (fe__rd32le(b + 52) != 0) return fe__fail(err, fe_err_format, "stats: reserved header field is not zero");
     if (in.count < 1 || in.count > ((uint64_t)1 << 53)) return fe__fail(err, fe_err_format, "stats: token count %llu (need 1..2^53)", (unsigned long long)in.count);
     d = (size_t)in.dim;
     if (!fe__mul3(d, d + 1, 4, &payload) || payload > (size_t)-1 - FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_limit, "stats: size overflow");
     if (len != FACTEDIT__STATS_HEADER + payload)
         return fe__fail(err, fe_err_format, "stats: file has %lu bytes, a %d x %d triangle needs %lu (%s)", (unsigned long)len, in.dim, in.dim,
                         (unsigned long)(FACTEDIT__STATS_HEADER + payload), len < FACTEDIT__STATS_HEADER + payload ? "truncated" : "trailing bytes");
-    h = fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__STATS_HEADER, payload);
-    if (h != fe__rg_rd64(b + 56)) return fe__fail(err, fe_err_format, "stats: payload checksum mismatch (the file is corrupted)");
+    h = fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + FACTEDIT__STATS_HEADER, payload);
+    if (h != fe__rd64le(b + 56)) return fe__fail(err, fe_err_format, "stats: payload checksum mismatch (the file is corrupted)");
     if (m) {
         uint64_t cs;
         if (in.num_layers != m->config.num_layers || in.channels != m->config.channels)
@@ -6583,7 +6623,7 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     p = b + FACTEDIT__STATS_HEADER;
     for (i = 0; i < d; i++)
         for (j = i; j < d; j++, p += 8) {
-            double x = fe__rg_rdf64(p);
+            double x = fe__rdf64le(p);
             if (!isfinite(x)) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: entry (%lu, %lu) is not finite", (unsigned long)i, (unsigned long)j); }
             if (i == j && x < 0) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: diagonal entry %lu is negative", (unsigned long)i); }
             c->m2[i * d + j] = x;
@@ -6597,24 +6637,24 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
 }
 
 #ifndef FACTEDIT_NO_STDIO
-typedef struct fe__rg_filesink { fe__atomic *a; } fe__rg_filesink;
-FACTEDIT__PRIV void fe__rg_sink_file(void *user, const unsigned char *p, size_t n) { fe__atomic_write(((fe__rg_filesink *)user)->a, p, n); }
+typedef struct fe__filesink { fe__atomic *a; } fe__filesink;
+FACTEDIT__PRIV void fe__sink_file(void *user, const unsigned char *p, size_t n) { fe__atomic_write(((fe__filesink *)user)->a, p, n); }
 
 FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum, fe_error *err) {
     unsigned char h[FACTEDIT__STATS_HEADER];
-    uint64_t hash = FACTEDIT__RG_FNV0;
+    uint64_t hash = FACTEDIT_FNV1A64_INIT;
     size_t payload = 0;
     fe__atomic a;
-    fe__rg_filesink fs;
+    fe__filesink fs;
     fe_result r;
     if (!path) return fe__fail(err, fe_err_arg, "stats: NULL path");
-    if ((r = fe__rg_stats_check_out(c, layer, m, &payload, err)) != fe_ok) return r;
-    fe__rg_stats_payload(c, fe__rg_sink_hash, &hash);
-    fe__rg_stats_header(h, c, layer, m, model_checksum, hash);
+    if ((r = fe__stats_check_save(c, layer, m, &payload, err)) != fe_ok) return r;
+    fe__stats_payload(c, fe__sink_hash, &hash);
+    fe__stats_header(h, c, layer, m, model_checksum, hash);
     if ((r = fe__atomic_open(&a, path, err)) != fe_ok) return r;
     fe__atomic_write(&a, h, sizeof h);
     fs.a = &a;
-    fe__rg_stats_payload(c, fe__rg_sink_file, &fs);
+    fe__stats_payload(c, fe__sink_file, &fs);
     if ((r = fe__atomic_commit(&a, err)) != fe_ok) return r;
     fe__ok(err);
     return fe_ok;
@@ -6679,34 +6719,34 @@ FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **byte
     if (!b) return fe__fail(err, fe_err_nomem, "patch: out of memory");
     memset(b, 0, FACTEDIT__PATCH_HEADER);
     memcpy(b, "FEPATCH", 8);
-    fe__rg_wr32(b + 8, 1);
-    fe__rg_wr32(b + 12, FACTEDIT__PATCH_HEADER);
-    fe__rg_wr64(b + 16, p->model_checksum);
-    fe__rg_wr32(b + 24, (uint32_t)e->layer);
-    fe__rg_wr32(b + 28, (uint32_t)e->C);
-    fe__rg_wr32(b + 32, (uint32_t)p->num_layers);
-    for (k = 0; k < 3; k++) fe__rg_wr32(b + 36 + 4 * k, (uint32_t)lt[k]);
-    fe__rg_wr32(b + 48, (uint32_t)e->report.iters);
-    fe__rg_wr32(b + 52, (uint32_t)e->report.evals);
-    fe__rg_wr32(b + 56, (uint32_t)e->report.status);
-    fe__rg_wr32(b + 60, (uint32_t)e->report.cg_iters);
-    fe__rg_wrf64(b + 64, e->report.first.loss); fe__rg_wrf64(b + 72, e->report.first.nll);
-    fe__rg_wrf64(b + 80, e->report.first.kl); fe__rg_wrf64(b + 88, e->report.first.wd);
-    fe__rg_wrf64(b + 96, e->report.last.loss); fe__rg_wrf64(b + 104, e->report.last.nll);
-    fe__rg_wrf64(b + 112, e->report.last.kl); fe__rg_wrf64(b + 120, e->report.last.wd);
-    fe__rg_wrf64(b + 128, e->report.delta_norm); fe__rg_wrf64(b + 136, e->report.clamp);
+    fe__wr32le(b + 8, 1);
+    fe__wr32le(b + 12, FACTEDIT__PATCH_HEADER);
+    fe__wr64le(b + 16, p->model_checksum);
+    fe__wr32le(b + 24, (uint32_t)e->layer);
+    fe__wr32le(b + 28, (uint32_t)e->C);
+    fe__wr32le(b + 32, (uint32_t)p->num_layers);
+    for (k = 0; k < 3; k++) fe__wr32le(b + 36 + 4 * k, (uint32_t)lt[k]);
+    fe__wr32le(b + 48, (uint32_t)e->report.iters);
+    fe__wr32le(b + 52, (uint32_t)e->report.evals);
+    fe__wr32le(b + 56, (uint32_t)e->report.status);
+    fe__wr32le(b + 60, (uint32_t)e->report.cg_iters);
+    fe__wrf64le(b + 64, e->report.first.loss); fe__wrf64le(b + 72, e->report.first.nll);
+    fe__wrf64le(b + 80, e->report.first.kl); fe__wrf64le(b + 88, e->report.first.wd);
+    fe__wrf64le(b + 96, e->report.last.loss); fe__wrf64le(b + 104, e->report.last.nll);
+    fe__wrf64le(b + 112, e->report.last.kl); fe__wrf64le(b + 120, e->report.last.wd);
+    fe__wrf64le(b + 128, e->report.delta_norm); fe__wrf64le(b + 136, e->report.clamp);
     q = b + FACTEDIT__PATCH_HEADER;
-    for (i = 0; i < 4 * C; i++, q += 4) fe__rg_wrf32(q, e->u[i]);
-    for (i = 0; i < C; i++, q += 4) fe__rg_wrf32(q, e->right[i]);
-    for (i = 0; i < C; i++, q += 4) fe__rg_wrf32(q, e->vstar[i]);
+    for (i = 0; i < 4 * C; i++, q += 4) fe__wrf32le(q, e->u[i]);
+    for (i = 0; i < C; i++, q += 4) fe__wrf32le(q, e->right[i]);
+    for (i = 0; i < C; i++, q += 4) fe__wrf32le(q, e->vstar[i]);
     for (k = 0; k < 3; k++) { if (lt[k]) memcpy(q, tx[k], lt[k]); q += lt[k]; }
-    fe__rg_wr64(b + 144, fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__PATCH_HEADER, total - FACTEDIT__PATCH_HEADER));
+    fe__wr64le(b + 144, fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + FACTEDIT__PATCH_HEADER, total - FACTEDIT__PATCH_HEADER));
     *bytes = b; *len = total;
     fe__ok(err);
     return fe_ok;
 }
 
-FACTEDIT__PRIV fe_result fe__rg_patch_check_model(const fe_patch *p, const fe_model *m, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__patch_check_model(const fe_patch *p, const fe_model *m, fe_error *err) {
     uint64_t cs;
     if (m->config.channels != p->edit->C || m->config.num_layers != p->num_layers)
         return fe__fail(err, fe_err_mismatch, "patch: made for a model of %d layers x width %d, this one has %d x %d", p->num_layers, p->edit->C, m->config.num_layers, m->config.channels);
@@ -6731,29 +6771,29 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
     if (m) alloc_user = m->alloc_user;
     if (len < FACTEDIT__PATCH_HEADER || memcmp(b, "FEPATCH", 8) != 0)
         return fe__fail(err, fe_err_format, "patch: not a factedit patch file (%s)", len < FACTEDIT__PATCH_HEADER ? "shorter than its 152-byte header" : "bad magic");
-    if (fe__rg_rd32(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "patch: file version %lu (this library reads version 1)", (unsigned long)fe__rg_rd32(b + 8));
-    if (fe__rg_rd32(b + 12) != FACTEDIT__PATCH_HEADER) return fe__fail(err, fe_err_format, "patch: header size %lu, expected 152", (unsigned long)fe__rg_rd32(b + 12));
-    layer = fe__rg_rdi32(b + 24); C = fe__rg_rdi32(b + 28); nl = fe__rg_rdi32(b + 32);
+    if (fe__rd32le(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "patch: file version %lu (this library reads version 1)", (unsigned long)fe__rd32le(b + 8));
+    if (fe__rd32le(b + 12) != FACTEDIT__PATCH_HEADER) return fe__fail(err, fe_err_format, "patch: header size %lu, expected 152", (unsigned long)fe__rd32le(b + 12));
+    layer = fe__rdi32le(b + 24); C = fe__rdi32le(b + 28); nl = fe__rdi32le(b + 32);
     if (nl < 1 || nl > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "patch: model layers %d outside 1..%d", nl, FACTEDIT_MAX_LAYERS);
     if (layer < 0 || layer >= nl) return fe__fail(err, fe_err_format, "patch: layer %d outside the model's 0..%d", layer, nl - 1);
     if (C < 1 || C > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "patch: width %d outside 1..%d", C, FACTEDIT_MAX_WIDTH);
     need = FACTEDIT__PATCH_HEADER + 24 * (size_t)C;
     for (k = 0; k < 3; k++) {
-        lt[k] = fe__rg_rd32(b + 36 + 4 * k);
+        lt[k] = fe__rd32le(b + 36 + 4 * k);
         if (lt[k] > FACTEDIT__PATCH_MAX_TEXT) return fe__fail(err, fe_err_format, "patch: text %d of %lu bytes (limit %u)", k, (unsigned long)lt[k], FACTEDIT__PATCH_MAX_TEXT);
         need += lt[k];
     }
     if (len != need) return fe__fail(err, fe_err_format, "patch: file has %lu bytes, its header says %lu (%s)", (unsigned long)len, (unsigned long)need, len < need ? "truncated" : "trailing bytes");
-    if (fe__rg_fnv(FACTEDIT__RG_FNV0, b + FACTEDIT__PATCH_HEADER, len - FACTEDIT__PATCH_HEADER) != fe__rg_rd64(b + 144))
+    if (fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + FACTEDIT__PATCH_HEADER, len - FACTEDIT__PATCH_HEADER) != fe__rd64le(b + 144))
         return fe__fail(err, fe_err_format, "patch: payload checksum mismatch (the file is corrupted)");
     {
-        int32_t it = fe__rg_rdi32(b + 48), ev = fe__rg_rdi32(b + 52), st = fe__rg_rdi32(b + 56), cg = fe__rg_rdi32(b + 60);
+        int32_t it = fe__rdi32le(b + 48), ev = fe__rdi32le(b + 52), st = fe__rdi32le(b + 56), cg = fe__rdi32le(b + 60);
         if (it < 0 || ev < 0 || st < 0 || st > 2 || cg < 0) return fe__fail(err, fe_err_format, "patch: bad solver report (iters %d, evals %d, status %d, cg %d)", (int)it, (int)ev, (int)st, (int)cg);
-        for (k = 0; k < 10; k++) if (!isfinite(fe__rg_rdf64(b + 64 + 8 * k))) return fe__fail(err, fe_err_format, "patch: solver report value %d is not finite", k);
+        for (k = 0; k < 10; k++) if (!isfinite(fe__rdf64le(b + 64 + 8 * k))) return fe__fail(err, fe_err_format, "patch: solver report value %d is not finite", k);
     }
     q = b + FACTEDIT__PATCH_HEADER;
     for (i = 0; i < 6 * (size_t)C; i++) {
-        float f = fe__rg_rdf32(q + 4 * i);
+        float f = fe__rdf32le(q + 4 * i);
         if (!isfinite(f)) return fe__fail(err, fe_err_format, "patch: %s[%lu] is not finite", i < 4 * (size_t)C ? "u" : i < 5 * (size_t)C ? "right" : "vstar",
                                           (unsigned long)(i < 4 * (size_t)C ? i : i < 5 * (size_t)C ? i - 4 * (size_t)C : i - 5 * (size_t)C));
         if (i < 4 * (size_t)C) nu += (double)f * f;
@@ -6768,22 +6808,22 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
     if (!e || !(e->u = (float *)fe__malloc(alloc_user, sizeof(float) * 6 * (size_t)C))) { r = fe__fail(err, fe_err_nomem, "patch: out of memory"); goto fail; }
     e->right = e->u + 4 * (size_t)C; e->vstar = e->right + C;
     e->layer = layer; e->C = C; e->alloc_user = alloc_user;
-    for (i = 0; i < 6 * (size_t)C; i++) e->u[i] = fe__rg_rdf32(q + 4 * i);
-    e->report.iters = fe__rg_rdi32(b + 48); e->report.evals = fe__rg_rdi32(b + 52);
-    e->report.status = fe__rg_rdi32(b + 56); e->report.cg_iters = fe__rg_rdi32(b + 60);
-    e->report.first.loss = fe__rg_rdf64(b + 64); e->report.first.nll = fe__rg_rdf64(b + 72);
-    e->report.first.kl = fe__rg_rdf64(b + 80); e->report.first.wd = fe__rg_rdf64(b + 88);
-    e->report.last.loss = fe__rg_rdf64(b + 96); e->report.last.nll = fe__rg_rdf64(b + 104);
-    e->report.last.kl = fe__rg_rdf64(b + 112); e->report.last.wd = fe__rg_rdf64(b + 120);
-    e->report.delta_norm = fe__rg_rdf64(b + 128); e->report.clamp = fe__rg_rdf64(b + 136);
-    p->model_checksum = fe__rg_rd64(b + 16);
+    for (i = 0; i < 6 * (size_t)C; i++) e->u[i] = fe__rdf32le(q + 4 * i);
+    e->report.iters = fe__rdi32le(b + 48); e->report.evals = fe__rdi32le(b + 52);
+    e->report.status = fe__rdi32le(b + 56); e->report.cg_iters = fe__rdi32le(b + 60);
+    e->report.first.loss = fe__rdf64le(b + 64); e->report.first.nll = fe__rdf64le(b + 72);
+    e->report.first.kl = fe__rdf64le(b + 80); e->report.first.wd = fe__rdf64le(b + 88);
+    e->report.last.loss = fe__rdf64le(b + 96); e->report.last.nll = fe__rdf64le(b + 104);
+    e->report.last.kl = fe__rdf64le(b + 112); e->report.last.wd = fe__rdf64le(b + 120);
+    e->report.delta_norm = fe__rdf64le(b + 128); e->report.clamp = fe__rdf64le(b + 136);
+    p->model_checksum = fe__rd64le(b + 16);
     p->num_layers = nl;
     q += 24 * (size_t)C;
-    p->prompt = fe__rg_strndup(alloc_user, (const char *)q, lt[0]); q += lt[0];
-    p->subject = fe__rg_strndup(alloc_user, (const char *)q, lt[1]); q += lt[1];
-    p->target = fe__rg_strndup(alloc_user, (const char *)q, lt[2]);
+    p->prompt = fe__strndup(alloc_user, (const char *)q, lt[0]); q += lt[0];
+    p->subject = fe__strndup(alloc_user, (const char *)q, lt[1]); q += lt[1];
+    p->target = fe__strndup(alloc_user, (const char *)q, lt[2]);
     if (!p->prompt || !p->subject || !p->target) { r = fe__fail(err, fe_err_nomem, "patch: out of memory"); goto fail; }
-    if (m && (r = fe__rg_patch_check_model(p, m, err)) != fe_ok) goto fail;
+    if (m && (r = fe__patch_check_model(p, m, err)) != fe_ok) goto fail;
     *out = p;
     fe__ok(err);
     return fe_ok;
@@ -6796,7 +6836,7 @@ FACTEDIT_API fe_result fe_patch_apply(fe_model *m, fe_patch *p, fe_error *err) {
     fe_result r;
     if (!m || !p || !p->edit) return fe__fail(err, fe_err_arg, "patch: NULL argument");
     if (p->edit->applied) return fe__fail(err, fe_err_arg, "patch: already applied");
-    if ((r = fe__rg_patch_check_model(p, m, err)) != fe_ok) return r;
+    if ((r = fe__patch_check_model(p, m, err)) != fe_ok) return r;
     return fe_edit_apply(m, p->edit, err);
 }
 
@@ -6860,7 +6900,7 @@ FACTEDIT_API size_t fe_cf_count(const fe_cf_set *s) { return s ? s->n : 0; }
 FACTEDIT_API const fe_cf_case *fe_cf_at(const fe_cf_set *s, size_t i) { return s && i < s->n ? &s->cases[i] : NULL; }
 
 /* A non-empty string without NUL bytes, or NULL. */
-FACTEDIT__PRIV const char *fe__rg_jstr(const fe_json_value *v) {
+FACTEDIT__PRIV const char *fe__json_text(const fe_json_value *v) {
     if (!v || v->type != fe_json_string || v->len == 0 || strlen(v->str) != v->len) return NULL;
     return v->str;
 }
@@ -6898,11 +6938,11 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
         if (c->type != fe_json_object) what = "is not an object";
         else if (!id || id->type != fe_json_number || id->number != floor(id->number) || id->number < 0 || id->number > INT_MAX) what = "has no case_id (a non-negative integer)";
         else if (!rr || rr->type != fe_json_object) what = "has no requested_rewrite object";
-        else if (!(cc->prompt = fe__rg_jstr(fe_json_get(rr, "prompt")))) what = "has no requested_rewrite.prompt (a non-empty string)";
-        else if (fe__rg_count_fill(cc->prompt, NULL) != 1) what = "has a requested_rewrite.prompt without exactly one \"{}\"";
-        else if (!(cc->subject = fe__rg_jstr(fe_json_get(rr, "subject")))) what = "has no requested_rewrite.subject (a non-empty string)";
-        else if (!(cc->target_new = fe__rg_jstr(fe_json_get(fe_json_get(rr, "target_new"), "str")))) what = "has no requested_rewrite.target_new.str (a non-empty string)";
-        else if (!(cc->target_true = fe__rg_jstr(fe_json_get(fe_json_get(rr, "target_true"), "str")))) what = "has no requested_rewrite.target_true.str (a non-empty string)";
+        else if (!(cc->prompt = fe__json_text(fe_json_get(rr, "prompt")))) what = "has no requested_rewrite.prompt (a non-empty string)";
+        else if (fe__count_slots(cc->prompt, NULL) != 1) what = "has a requested_rewrite.prompt without exactly one \"{}\"";
+        else if (!(cc->subject = fe__json_text(fe_json_get(rr, "subject")))) what = "has no requested_rewrite.subject (a non-empty string)";
+        else if (!(cc->target_new = fe__json_text(fe_json_get(fe_json_get(rr, "target_new"), "str")))) what = "has no requested_rewrite.target_new.str (a non-empty string)";
+        else if (!(cc->target_true = fe__json_text(fe_json_get(fe_json_get(rr, "target_true"), "str")))) what = "has no requested_rewrite.target_true.str (a non-empty string)";
         if (what) {
             if (id && id->type == fe_json_number) r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %.0f) %s", (unsigned long)i, id->number, what);
             else r = fe__fail(err, fe_err_format, "counterfact: case %lu %s", (unsigned long)i, what);
@@ -6922,7 +6962,7 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
             if (j) { cc->neighbors = s->strs + at; cc->n_neighbors = (int)arrs[j]->count; }
             else { cc->paraphrases = s->strs + at; cc->n_paraphrases = (int)arrs[j]->count; }
             for (k = 0; k < arrs[j]->count; k++) {
-                const char *t = fe__rg_jstr(fe_json_at(arrs[j], k));
+                const char *t = fe__json_text(fe_json_at(arrs[j], k));
                 if (!t) {
                     r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d): %s[%lu] is not a non-empty string", (unsigned long)i, cc->case_id, name, (unsigned long)k);
                     fe_cf_free(s);
@@ -7000,7 +7040,7 @@ FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const
                 double sum = 0.0;
                 for (j = 0; j < nt[i]; j++) {
                     const float *z = fe_state_logits(s, i, np[i] + j - 1);
-                    sum += fe__rg_lse(z, V) - z[ids[i][np[i] + j]];
+                    sum += fe__logsumexp_f64(z, V) - z[ids[i][np[i] + j]];
                 }
                 nll[i0 + i] = sum / nt[i];
             }
@@ -7022,7 +7062,7 @@ FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const f
     fe_result r;
     void *u;
     if (!m || !v || !c || !out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
-    if (!c->prompt || !c->subject || !c->target_new || !c->target_true || fe__rg_count_fill(c->prompt, &fill) != 1 ||
+    if (!c->prompt || !c->subject || !c->target_new || !c->target_true || fe__count_slots(c->prompt, &fill) != 1 ||
         c->n_paraphrases < 0 || c->n_neighbors < 0 || (c->n_paraphrases && !c->paraphrases) || (c->n_neighbors && !c->neighbors))
         return fe__fail(err, fe_err_arg, "counterfact: malformed case %d", c->case_id);
     u = m->alloc_user;
@@ -7030,7 +7070,7 @@ FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const f
     pr = (const char **)fe__malloc(u, sizeof(char *) * 2 * (size_t)n);
     tg = (const char **)fe__malloc(u, sizeof(char *) * 2 * (size_t)n);
     nll = (double *)fe__malloc(u, sizeof(double) * 2 * (size_t)n);
-    rewrite = fe__rg_fill(u, c->prompt, fill, c->subject);
+    rewrite = fe__fill_slot(u, c->prompt, fill, c->subject);
     tn = (char *)fe__malloc(u, strlen(c->target_new) + 2);
     tt = (char *)fe__malloc(u, strlen(c->target_true) + 2);
     if (!pr || !tg || !nll || !rewrite || !tn || !tt) { r = fe__fail(err, fe_err_nomem, "counterfact: out of memory"); goto done; }
@@ -7095,7 +7135,7 @@ FACTEDIT_API const char *fe_cf_metric_name(int k) {
     return k >= 0 && k < fe_cf_metric_count ? names[k] : "?";
 }
 
-FACTEDIT__PRIV double fe__rg_metric(const fe_cf_scores *s, int k) {
+FACTEDIT__PRIV double fe__cf_metric(const fe_cf_scores *s, int k) {
     switch (k) {
     case fe_cf_metric_es: return s->es;
     case fe_cf_metric_em: return s->em;
@@ -7116,12 +7156,12 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
     for (k = 0; k < fe_cf_metric_score; k++) {
         double sum = 0.0, ss = 0.0, mu;
         int cnt = 0;
-        for (i = 0; i < n; i++) { double x = fe__rg_metric(&s[i], k); if (!isnan(x)) { sum += x; cnt++; } }
+        for (i = 0; i < n; i++) { double x = fe__cf_metric(&s[i], k); if (!isnan(x)) { sum += x; cnt++; } }
         out->n[k] = cnt;
         if (!cnt) continue;
         mu = sum / cnt;
         out->mean[k] = mu;
-        for (i = 0; i < n; i++) { double x = fe__rg_metric(&s[i], k); if (!isnan(x)) ss += (x - mu) * (x - mu); }
+        for (i = 0; i < n; i++) { double x = fe__cf_metric(&s[i], k); if (!isnan(x)) ss += (x - mu) * (x - mu); }
         if (cnt >= 2) out->ci95[k] = 1.96 * sqrt(ss / (cnt - 1)) / sqrt((double)cnt);
     }
     /* Score: harmonic mean of the ES, PS, NS means; CI by the delta method (gradient
@@ -7135,7 +7175,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         S = (mu[0] > 0 && mu[1] > 0 && mu[2] > 0) ? 3.0 / (1.0 / mu[0] + 1.0 / mu[1] + 1.0 / mu[2]) : 0.0;
         out->mean[fe_cf_metric_score] = S;
         for (i = 0; i < n; i++) {
-            double x0 = fe__rg_metric(&s[i], idx[0]), x1 = fe__rg_metric(&s[i], idx[1]), x2 = fe__rg_metric(&s[i], idx[2]);
+            double x0 = fe__cf_metric(&s[i], idx[0]), x1 = fe__cf_metric(&s[i], idx[1]), x2 = fe__cf_metric(&s[i], idx[2]);
             if (isnan(x0) || isnan(x1) || isnan(x2)) continue;
             m3[0] += x0; m3[1] += x1; m3[2] += x2; cnt++;
         }
@@ -7145,7 +7185,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] = 0.0;
         for (i = 0; i < n; i++) {
             double x[3];
-            x[0] = fe__rg_metric(&s[i], idx[0]); x[1] = fe__rg_metric(&s[i], idx[1]); x[2] = fe__rg_metric(&s[i], idx[2]);
+            x[0] = fe__cf_metric(&s[i], idx[0]); x[1] = fe__cf_metric(&s[i], idx[1]); x[2] = fe__cf_metric(&s[i], idx[2]);
             if (isnan(x[0]) || isnan(x[1]) || isnan(x[2])) continue;
             for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] += (x[a] - m3[a]) * (x[b] - m3[b]);
         }
