@@ -563,7 +563,7 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
    right-padded (causal attention: padding never changes earlier positions). An evaluation adds
    delta to block `layer`'s output at each lookup, recomputes blocks > layer at each row's own
    positions from its lookup on (ragged spans, all rows in one matmul), computes logits only at
-   the np * len(target) + nk scored positions, and runs the backward from those logits down to
+   the n_prompts * len(target) + n_kl scored positions, and runs the backward from those logits down to
    block `layer`'s output over the same spans.
    Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search of at most 10
    evaluations, restarts; projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
@@ -4466,10 +4466,10 @@ FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
 
 /* attention (one row of the batch): for head h, position t,
        a[t][t2] = softmax_{t2 <= t}(q_t . k_t2 / sqrt(hs)),  y_t = sum_t2 a[t][t2] v_t2.
-   qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn - fp, C) in: the rows of
-   positions [fp, Tn), which send gradient; dqkv (Tn,3C) +=: dk, dv land at every t2 <= t.
+   qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn - first, C) in: the rows of
+   positions [first, Tn), which send gradient; dqkv (Tn,3C) +=: dk, dv land at every t2 <= t.
    scratch: NH * Tn floats. */
-FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att, const float *qkv, int T, int Tn, int C, int NH, int fp) {
+FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att, const float *qkv, int T, int Tn, int C, int NH, int first) {
     int hs = C / NH, h;
     float scale = 1.0f / sqrtf((float)hs);
     size_t C3 = 3 * (size_t)C;
@@ -4479,8 +4479,8 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
     for (h = 0; h < NH; h++) {
         float *da = scratch + (size_t)h * Tn;
         int t, t2, i;
-        for (t = fp; t < Tn; t++) {
-            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - fp) * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
+        for (t = first; t < Tn; t++) {
+            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - first) * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
             float *dq = dqkv + (size_t)t * C3 + h * hs, sum = 0.0f;
             /* y = a . v:  da = dy . v,  dv += a dy */
             for (t2 = 0; t2 <= t; t2++) {
@@ -4513,53 +4513,56 @@ FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob) {
 
 FACTEDIT__PRIV int fe__row_nonzero(const float *x, size_t n) { size_t i; for (i = 0; i < n; i++) if (x[i] != 0.0f) return 1; return 0; }
 
-/* The backward's rows: row b carries gradient at positions [fp[b], tn[b]); earlier positions are
-   constants. Work buffers hold only those rows, b-major ("compact": row b starts at off[b], the
-   sum of the earlier spans; M rows in all). The head's gradient comes as nz compact rows of
-   dlogits zl (nz, V) at (zb[i], zt[i]); dsite receives d loss / d (stop site) in the compact
-   layout (M, width). ws: work floats, fe__backward_floats of them. */
-typedef struct fe__bspans { const int *fp, *tn; int B, M, Tmax; } fe__bspans;
+/* The backward's rows: row b carries gradient at positions [first[b], end[b]); earlier positions
+   are constants. Work buffers hold only those rows, b-major ("compact": row b starts at off[b],
+   the sum of the earlier spans; M rows in all). The head's gradient comes as n_scored rows of
+   dlogits (n_scored, V), row i at (scored_row[i], scored_pos[i]); dsite receives d loss / d (stop
+   site) in the compact layout (M, width). ws: work floats, fe__backward_floats of them. */
+typedef struct fe__bspans {
+    const int *first, *end;   /* B: each row's positions [first, end) */
+    int B, M, Tmax;           /* rows, their positions in all, the largest end */
+} fe__bspans;
 
-FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, int nz, size_t *out) {
+FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, int n_scored, size_t *out) {
     size_t C = (size_t)m->config.channels, M = (size_t)sp->M, T = (size_t)sp->Tmax, per, head;
-    /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (nz,C); then two
+    /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (n_scored,C); then two
        ints per batch row (compact offset, span length) stored in float slots */
     if (!fe__mul(M, 13 * C, &per) || !fe__add(per, (size_t)m->config.num_heads * T + T * 3 * C + 2 * (size_t)sp->B, &per)) return 0;
-    if (!fe__mul((size_t)nz, C, &head) || !fe__add(per, head, &per)) return 0;
+    if (!fe__mul((size_t)n_scored, C, &head) || !fe__add(per, head, &per)) return 0;
     *out = per;
     return 1;
 }
 
-FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, const fe__bspans *sp, int nz, const float *zl, const int *zb,
-                                      const int *zt, const fe_backward_opts *o, float *dsite, float *ws) {
+FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, const fe__bspans *sp, int n_scored, const float *dlogits, const int *scored_row,
+                                      const int *scored_pos, const fe_backward_opts *o, float *dsite, float *ws) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
     fe_params G;
     int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T = s->T, B = s->B, M = sp->M, b, l, t, lo, stop_in_block;
-    const int *fp = sp->fp, *tn = sp->tn;
+    const int *first = sp->first, *end = sp->end;
     const int grads = o->grads != NULL;
     size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C, width;
-    float *dres, *dC, *d3, *d4, *tmp, *datt, *d3row, *zx;
+    float *dres, *dC, *d3, *d4, *tmp, *datt, *d3row, *lnf_rows;
     int *off, *n, k = 0;
     fe_site site = o->stop_site;
     stop_in_block = site == fe_site_key || site == fe_site_attn;
     lo = site == fe_site_embed ? 0 : o->stop_layer + 1;
     width = site == fe_site_key ? C4 : (size_t)C;
     dres = ws; dC = dres + (size_t)M * C; d3 = dC + (size_t)M * C; d4 = d3 + (size_t)M * C3; tmp = d4 + (size_t)M * C4;
-    datt = tmp + (size_t)M * C4; d3row = datt + (size_t)NH * sp->Tmax; zx = d3row + (size_t)sp->Tmax * C3;
-    off = (int *)(void *)(zx + (size_t)nz * C); n = off + B;   /* int fits a float slot (checked in fe_backward) */
+    datt = tmp + (size_t)M * C4; d3row = datt + (size_t)NH * sp->Tmax; lnf_rows = d3row + (size_t)sp->Tmax * C3;
+    off = (int *)(void *)(lnf_rows + (size_t)n_scored * C); n = off + B;   /* int fits a float slot (checked in fe_backward) */
     G = fe_params_view(m, o->grads);
     memset(dres, 0, sizeof(float) * (size_t)M * C);
-    /* compact row of (b, t): off[b] + t - fp[b]; n[b] = the span's length */
-    for (b = 0; b < B; b++) { off[b] = k; n[b] = tn[b] - fp[b]; k += n[b]; }
+    /* compact row of (b, t): off[b] + t - first[b]; n[b] = the span's length */
+    for (b = 0; b < B; b++) { off[b] = k; n[b] = end[b] - first[b]; k += n[b]; }
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
-    for (t = 0; t < nz; t++) memcpy(zx + (size_t)t * C, s->lnf + ((size_t)zb[t] * T + (size_t)zt[t]) * C, sizeof(float) * C);
-    memset(dC, 0, sizeof(float) * (size_t)nz * C);
-    fe__matmul_backward_w(dC, G.wte, NULL, zl, zx, fe__W(m, fe_tensor_wte, 0), nz, C, V, m->config.padded_vocab_size);
+    for (t = 0; t < n_scored; t++) memcpy(lnf_rows + (size_t)t * C, s->lnf + ((size_t)scored_row[t] * T + (size_t)scored_pos[t]) * C, sizeof(float) * C);
+    memset(dC, 0, sizeof(float) * (size_t)n_scored * C);
+    fe__matmul_backward_w(dC, G.wte, NULL, dlogits, lnf_rows, fe__W(m, fe_tensor_wte, 0), n_scored, C, V, m->config.padded_vocab_size);
     /* ln_f: lnf = LN(resid_{L-1}) */
-    for (t = 0; t < nz; t++) {
-        size_t sr = (size_t)zb[t] * T + (size_t)zt[t];
-        fe__layernorm_backward(dres + (size_t)(off[zb[t]] + zt[t] - fp[zb[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
+    for (t = 0; t < n_scored; t++) {
+        size_t sr = (size_t)scored_row[t] * T + (size_t)scored_pos[t];
+        fe__layernorm_backward(dres + (size_t)(off[scored_row[t]] + scored_pos[t] - first[scored_row[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
                                s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
     }
 
@@ -4567,20 +4570,20 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         const fe__layer_acts *a = &s->layers[l];
         const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
         int partial = l < lo;   /* the stop site is inside this block */
-#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + (size_t)fp[b]) * (w))   /* state rows of batch row b from fp[b] */
+#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + (size_t)first[b]) * (w))   /* state rows of batch row b from first[b] */
 #define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))                   /* compact rows of batch row b */
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
         fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_fcprojw, l), M, 4 * C, C, C);
-        if (grads) { fe__rows_gather(tmp, a->key, B, T, fp, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
+        if (grads) { fe__rows_gather(tmp, a->key, B, T, first, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, fe_tensor_fcw, l), M, C, 4 * C, 4 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
+        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -4590,18 +4593,18 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_attprojw, l), M, C, C, C);
-        if (grads) { fe__rows_gather(tmp, a->atty, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
-        /* causal self-attention: atty = attention(qkv); row b's positions < fp[b] are constants, so
-           their dk, dv (d3row's first fp[b] rows) are dropped */
+        if (grads) { fe__rows_gather(tmp, a->atty, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
+        /* causal self-attention: atty = attention(qkv); row b's positions < first[b] are constants, so
+           their dk, dv (d3row's first first[b] rows) are dropped */
         for (b = 0; b < B; b++) {
-            memset(d3row, 0, sizeof(float) * (size_t)tn[b] * C3);
-            fe__attention_backward(d3row, datt, FACTEDIT__WR(dC, C), a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, tn[b], C, NH, fp[b]);
-            memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)fp[b] * C3, sizeof(float) * (size_t)n[b] * C3);
+            memset(d3row, 0, sizeof(float) * (size_t)end[b] * C3);
+            fe__attention_backward(d3row, datt, FACTEDIT__WR(dC, C), a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, end[b], C, NH, first[b]);
+            memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)first[b] * C3, sizeof(float) * (size_t)n[b] * C3);
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, fe_tensor_qkvw, l), M, C, 3 * C, 3 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, fp, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
+        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
@@ -4610,10 +4613,10 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
 #undef FACTEDIT__WR
     }
     if (dsite) memcpy(dsite, site == fe_site_key ? d4 : dres, sizeof(float) * (size_t)M * width);
-    /* encoder: encoded = wte[token] (site embed) + wpe[t]; grads imply fp = 0 and uniform tn */
+    /* encoder: encoded = wte[token] (site embed) + wpe[t]; grads imply first = 0 and uniform end */
     if (site == fe_site_embed && grads)
         for (b = 0; b < B; b++)
-            for (t = 0; t < tn[b]; t++) {
+            for (t = 0; t < end[b]; t++) {
                 const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
                 {   /* the token's row of the panel-layout gradient */
                     size_t Vp = (size_t)m->config.padded_vocab_size, tok = (size_t)o->tokens[(size_t)off[b] + (size_t)t], j;
@@ -4627,21 +4630,21 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
 
 FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err) {
     const fe_config *c = &m->config;
-    int L = c->num_layers, V = c->vocab_size, Tn, B, fp, b, t, nz = 0, nzt, *ints;
-    size_t width, floats, bytes, zcnt;
-    float *work, *zl, *dsite = NULL;
+    int L = c->num_layers, V = c->vocab_size, Tn, B, first, b, t, n_scored = 0, n_counted, *ints;
+    size_t width, floats, bytes, dl_floats;
+    float *work, *dl_rows, *dsite = NULL;
     fe__bspans sp;
     const int grads = o && o->grads != NULL;
     fe_site site;
     if (!o || !dlogits) return fe__fail(err, fe_err_arg, "backward: NULL options or dlogits");
     if (s->model != m) return fe__fail(err, fe_err_arg, "backward: state was made for another model");
-    B = s->B; Tn = s->last_pos + 1; fp = o->first_pos; site = o->stop_site;
+    B = s->B; Tn = s->last_pos + 1; first = o->first_pos; site = o->stop_site;
     if (Tn < 1) return fe__fail(err, fe_err_arg, "backward: the state holds no forward with logits");
     if ((int)site < 0 || site >= fe_site_count) return fe__fail(err, fe_err_arg, "backward: bad stop site %d", (int)site);
     if (site != fe_site_embed && (o->stop_layer < 0 || o->stop_layer >= L))
         return fe__fail(err, fe_err_range, "backward: stop layer %d outside [0, %d)", o->stop_layer, L);
-    if (fp < 0 || fp >= Tn) return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", fp, Tn);
-    if (grads && fp) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
+    if (first < 0 || first >= Tn) return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", first, Tn);
+    if (grads && first) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
     if (grads && m->weights_bf16) return fe__fail(err, fe_err_unsupported, "backward: weight gradients need an fp32 model (this one keeps its matrices in bf16: load it without bf16_weights)");
     if (grads && site == fe_site_embed) {
         if (!o->tokens) return fe__fail(err, fe_err_arg, "backward: weight gradients of wte need the token ids");
@@ -4655,37 +4658,37 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
             int kept = s->all_logits ? (t >= s->logits_pos0 && t < s->logits_pos0 + s->logits_n) : t == s->last_pos;
             if (!fe__row_nonzero(dlogits + ((size_t)b * Tn + t) * V, (size_t)V)) continue;
             if (!kept) return fe__fail(err, fe_err_arg, "backward: gradient at row %d position %d, whose logits the forward did not keep (all_logits)", b, t);
-            nz += t >= fp;
+            n_scored += t >= first;
         }
     width = site == fe_site_key ? 4 * (size_t)c->channels : (size_t)c->channels;
     if (sizeof(int) > sizeof(float)) return fe__fail(err, fe_err_unsupported, "backward: int wider than float");
-    sp.B = B; sp.M = B * (Tn - fp); sp.Tmax = Tn;
-    /* work: the core's, compact dlogits (nz,V), the compact dsite (M,width), then ints: fp, tn (B), zb, zt (nz) */
-    if (!fe__backward_floats(m, &sp, nz, &floats) || !fe__mul((size_t)nz, (size_t)V, &zcnt) || !fe__add(floats, zcnt, &floats) ||
-        !fe__add(floats, (size_t)sp.M * width, &floats) || !fe__add(floats, 2 * (size_t)B + 2 * (size_t)nz, &floats) ||
+    sp.B = B; sp.M = B * (Tn - first); sp.Tmax = Tn;
+    /* work: the core's, compact dlogits (n_scored,V), the compact dsite (M,width), then ints: first, end (B), scored_row, scored_pos (n_scored) */
+    if (!fe__backward_floats(m, &sp, n_scored, &floats) || !fe__mul((size_t)n_scored, (size_t)V, &dl_floats) || !fe__add(floats, dl_floats, &floats) ||
+        !fe__add(floats, (size_t)sp.M * width, &floats) || !fe__add(floats, 2 * (size_t)B + 2 * (size_t)n_scored, &floats) ||
         !fe__mul(floats, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "backward: size overflow");
     work = (float *)fe__malloc(m->alloc_user, bytes);
     if (!work) return fe__fail(err, fe_err_nomem, "backward: cannot allocate %lu bytes", (unsigned long)bytes);
-    fe__backward_floats(m, &sp, nz, &floats);
-    zl = work + floats; dsite = zl + zcnt;
+    fe__backward_floats(m, &sp, n_scored, &floats);
+    dl_rows = work + floats; dsite = dl_rows + dl_floats;
     ints = (int *)(dsite + (size_t)sp.M * width);
-    for (b = 0; b < B; b++) { ints[b] = fp; ints[B + b] = Tn; }
-    sp.fp = ints; sp.tn = ints + B;
-    nzt = nz; nz = 0;
+    for (b = 0; b < B; b++) { ints[b] = first; ints[B + b] = Tn; }
+    sp.first = ints; sp.end = ints + B;
+    n_counted = n_scored; n_scored = 0;
     for (b = 0; b < B; b++)
-        for (t = fp; t < Tn; t++) {
+        for (t = first; t < Tn; t++) {
             const float *dl = dlogits + ((size_t)b * Tn + t) * V;
             if (!fe__row_nonzero(dl, (size_t)V)) continue;
-            memcpy(zl + (size_t)nz * V, dl, sizeof(float) * V);
-            ints[2 * B + nz] = b; ints[2 * B + nzt + nz] = t;   /* zb, zt */
-            nz++;
+            memcpy(dl_rows + (size_t)n_scored * V, dl, sizeof(float) * V);
+            ints[2 * B + n_scored] = b; ints[2 * B + n_counted + n_scored] = t;   /* scored_row, scored_pos */
+            n_scored++;
         }
-    fe__backward_core(m, s, &sp, nz, zl, ints + 2 * B, ints + 2 * B + nzt, o, o->dsite ? dsite : NULL, work);
-    if (o->dsite)   /* compact (B, Tn - fp) rows -> (B, Tn) with zeros before fp */
+    fe__backward_core(m, s, &sp, n_scored, dl_rows, ints + 2 * B, ints + 2 * B + n_counted, o, o->dsite ? dsite : NULL, work);
+    if (o->dsite)   /* compact (B, Tn - first) rows -> (B, Tn) with zeros before first */
         for (b = 0; b < B; b++) {
-            memset(o->dsite + (size_t)b * Tn * width, 0, sizeof(float) * (size_t)fp * width);
-            memcpy(o->dsite + ((size_t)b * Tn + fp) * width, dsite + (size_t)b * (Tn - fp) * width, sizeof(float) * (size_t)(Tn - fp) * width);
+            memset(o->dsite + (size_t)b * Tn * width, 0, sizeof(float) * (size_t)first * width);
+            memcpy(o->dsite + ((size_t)b * Tn + first) * width, dsite + (size_t)b * (Tn - first) * width, sizeof(float) * (size_t)(Tn - first) * width);
         }
     fe__free(m->alloc_user, work);
     fe__ok(err);
@@ -5010,17 +5013,20 @@ done:
 
 struct fe_vobj {
     const fe_model *m;
-    int layer, np, nk, nt, B, T, C, V;
-    int *tokens, *len, *lookup, *target;   /* (B,T) right-padded with 0; B; B; nt */
-    int *n, *zb, *zt;                      /* B: len - lookup, the span each evaluation recomputes; nz, nz: the scored rows */
-    int nz;                                /* scored rows: np * nt target predictions, then nk KL rows */
-    float kl_factor, vwd;
+    int layer, B, T, C, V;
+    int n_prompts, n_kl, n_target;         /* rows 0..n_prompts-1 rewrite, then n_kl KL prompts: B rows */
+    int *tokens, *len, *lookup, *target;   /* (B,T) right-padded with 0; B; B; n_target */
+    int *span;                             /* B: len - lookup, the positions each evaluation recomputes */
+    int n_scored;                          /* rows whose logits count: n_prompts * n_target, then n_kl */
+    int *scored_row, *scored_pos;          /* n_scored: batch row and position of each */
+    float kl_factor, v_weight_decay;
     fe_state *s;
-    fe__bspans sp;
-    float *z, *dz, *zx, *dsite, *target_init, *work;   /* (nz,V) logits, (nz,V) d loss/d logits, (nz,C), (M,C), C, backward work */
+    fe__bspans spans;
+    float *logits, *dlogits, *lnf;         /* (n_scored,V) (n_scored,V) d loss/d logits, (n_scored,C) after ln_f */
+    float *dsite, *target_init, *work;     /* (M,C) compact backward output, C, backward work */
     float *resid0;                         /* (B,C): the clean block output of `layer` at each lookup */
-    float *delta; double dn;               /* C: the last evaluated delta and its norm */
-    double *logp0, ti_norm2;               /* (nk,V) */
+    float *delta; double delta_norm;       /* C: the last evaluated delta and its norm */
+    double *logp0, target_init_norm2;      /* (n_kl,V): the clean KL rows' log-probabilities */
     void *alloc_user;
 };
 
@@ -5028,7 +5034,7 @@ FACTEDIT_API void fe_vobj_free(fe_vobj *o) {
     if (!o) return;
     fe_state_free(o->s);
     fe__free(o->alloc_user, o->tokens);
-    fe__free(o->alloc_user, o->z);
+    fe__free(o->alloc_user, o->logits);
     fe__free(o->alloc_user, o->work);
     fe__free(o->alloc_user, o->logp0);
     fe__free(o->alloc_user, o);
@@ -5044,24 +5050,24 @@ FACTEDIT__PRIV void fe__vobj_kstar(fe_vobj *o, float *kstar) {
     int C4 = 4 * o->C, b, j;
     for (j = 0; j < C4; j++) {
         double s = 0.0;
-        for (b = 0; b < o->np; b++) s += fe_state_act(o->s, fe_site_key, o->layer, b, o->lookup[b])[j];
-        kstar[j] = (float)(s / o->np);
+        for (b = 0; b < o->n_prompts; b++) s += fe_state_act(o->s, fe_site_key, o->layer, b, o->lookup[b])[j];
+        kstar[j] = (float)(s / o->n_prompts);
     }
 }
 
-/* Logits of the scored rows only: ln_f at (zb, zt) (kept in the state for the backward), gathered,
-   one pass over wte. The value objective reads np * nt + nk rows, not B * T. */
+/* Logits of the scored rows only: ln_f at (scored_row, scored_pos) (kept in the state for the
+   backward), gathered, one pass over wte. The value objective reads n_scored rows, not B * T. */
 FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
     const fe_model *m = o->m;
     const fe_params *P = &m->params;
     fe_state *s = o->s;
     int C = o->C, L = m->config.num_layers, i;
-    for (i = 0; i < o->nz; i++) {
-        size_t r = (size_t)o->zb[i] * o->T + (size_t)o->zt[i];
+    for (i = 0; i < o->n_scored; i++) {
+        size_t r = (size_t)o->scored_row[i] * o->T + (size_t)o->scored_pos[i];
         fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
-        memcpy(o->zx + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
+        memcpy(o->lnf + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
     }
-    fe__matmul_w(o->z, (size_t)o->V, o->zx, fe__W(m, fe_tensor_wte, 0), m->config.padded_vocab_size, NULL, o->nz, C, o->V);
+    fe__matmul_w(o->logits, (size_t)o->V, o->lnf, fe__W(m, fe_tensor_wte, 0), m->config.padded_vocab_size, NULL, o->n_scored, C, o->V);
 }
 
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
@@ -5087,31 +5093,31 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
     o = (fe_vobj *)fe__calloc(m->alloc_user, sizeof *o);
     if (!o) return fe__fail(err, fe_err_nomem, "rome: out of memory");
-    o->m = m; o->alloc_user = m->alloc_user; o->layer = sp->layer; o->np = sp->n_prompts; o->nk = sp->n_kl; o->nt = sp->n_target;
-    o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->vwd = sp->v_weight_decay;
-    o->nz = o->np * o->nt + o->nk;
-    ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->nt + 2 * (size_t)o->nz;
-    floats = 2 * (size_t)o->nz * V + (size_t)o->nz * C + (size_t)M * C + 2 * (size_t)C + (size_t)B * C;
+    o->m = m; o->alloc_user = m->alloc_user; o->layer = sp->layer; o->n_prompts = sp->n_prompts; o->n_kl = sp->n_kl; o->n_target = sp->n_target;
+    o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->v_weight_decay = sp->v_weight_decay;
+    o->n_scored = o->n_prompts * o->n_target + o->n_kl;
+    ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->n_target + 2 * (size_t)o->n_scored;
+    floats = 2 * (size_t)o->n_scored * V + (size_t)o->n_scored * C + (size_t)M * C + 2 * (size_t)C + (size_t)B * C;
     o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
-    o->z = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
-    o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->nk * V + 1));
-    if (!o->tokens || !o->z || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
-    o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->n = o->lookup + B;
-    o->sp.fp = o->lookup; o->sp.tn = o->len; o->sp.B = B; o->sp.M = M; o->sp.Tmax = T;
-    o->target = o->n + B; o->zb = o->target + o->nt; o->zt = o->zb + o->nz;
-    o->dz = o->z + (size_t)o->nz * V; o->zx = o->dz + (size_t)o->nz * V; o->dsite = o->zx + (size_t)o->nz * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C; o->delta = o->resid0 + (size_t)B * C;
-    if (!fe__backward_floats(m, &o->sp, o->nz, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
+    o->logits = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
+    o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->n_kl * V + 1));
+    if (!o->tokens || !o->logits || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
+    o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->span = o->lookup + B;
+    o->spans.first = o->lookup; o->spans.end = o->len; o->spans.B = B; o->spans.M = M; o->spans.Tmax = T;
+    o->target = o->span + B; o->scored_row = o->target + o->n_target; o->scored_pos = o->scored_row + o->n_scored;
+    o->dlogits = o->logits + (size_t)o->n_scored * V; o->lnf = o->dlogits + (size_t)o->n_scored * V; o->dsite = o->lnf + (size_t)o->n_scored * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C; o->delta = o->resid0 + (size_t)B * C;
+    if (!fe__backward_floats(m, &o->spans, o->n_scored, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
         { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
-    memcpy(o->target, sp->target, sizeof(int) * (size_t)o->nt);
+    memcpy(o->target, sp->target, sizeof(int) * (size_t)o->n_target);
     for (i = 0; i < B; i++) {
         const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
         memcpy(o->tokens + (size_t)i * T, p->ids, sizeof(int) * (size_t)p->n);
-        o->len[i] = p->n; o->lookup[i] = p->lookup; o->n[i] = p->n - p->lookup;
+        o->len[i] = p->n; o->lookup[i] = p->lookup; o->span[i] = p->n - p->lookup;
     }
     /* scored rows: prompt b's positions len-nt .. len-1 predict target[0 .. nt-1]; KL prompts at their lookup */
-    for (i = 0; i < o->np; i++)
-        for (j = 0; j < o->nt; j++) { o->zb[i * o->nt + j] = i; o->zt[i * o->nt + j] = o->len[i] - o->nt + j; }
-    for (i = 0; i < o->nk; i++) { o->zb[o->np * o->nt + i] = o->np + i; o->zt[o->np * o->nt + i] = o->lookup[o->np + i]; }
+    for (i = 0; i < o->n_prompts; i++)
+        for (j = 0; j < o->n_target; j++) { o->scored_row[i * o->n_target + j] = i; o->scored_pos[i * o->n_target + j] = o->len[i] - o->n_target + j; }
+    for (i = 0; i < o->n_kl; i++) { o->scored_row[o->n_prompts * o->n_target + i] = o->n_prompts + i; o->scored_pos[o->n_prompts * o->n_target + i] = o->lookup[o->n_prompts + i]; }
     if ((r = fe_state_new(&o->s, m, B, T, 0, err)) != fe_ok) { fe_vobj_free(o); return r; }
     /* clean run: target_init and the KL reference distributions */
     memset(&fo, 0, sizeof fo);
@@ -5120,11 +5126,11 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     fe__vobj_head(o);
     memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
     for (i = 0; i < B; i++) memcpy(o->resid0 + (size_t)i * C, fe_state_act(o->s, fe_site_resid, o->layer, i, o->lookup[i]), sizeof(float) * C);
-    o->ti_norm2 = 0.0;
-    for (i = 0; i < C; i++) o->ti_norm2 += (double)o->target_init[i] * o->target_init[i];
-    if (!(o->ti_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
-    for (i = 0; i < o->nk; i++) {
-        const float *z = o->z + (size_t)(o->np * o->nt + i) * V;
+    o->target_init_norm2 = 0.0;
+    for (i = 0; i < C; i++) o->target_init_norm2 += (double)o->target_init[i] * o->target_init[i];
+    if (!(o->target_init_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
+    for (i = 0; i < o->n_kl; i++) {
+        const float *z = o->logits + (size_t)(o->n_prompts * o->n_target + i) * V;
         double lse = fe__logsumexp(z, V);
         for (j = 0; j < V; j++) o->logp0[(size_t)i * V + j] = (double)z[j] - lse;
     }
@@ -5137,10 +5143,10 @@ FACTEDIT__PRIV void fe__vobj_grad(fe_vobj *o, float *grad);
 FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *parts, float *grad, fe_error *err) {
     const fe_model *m = o->m;
     int B = o->B, V = o->V, C = o->C, b, j, i, row;
-    double nll = 0.0, kl = 0.0, dn = 0.0, wd;
+    double nll = 0.0, kl = 0.0, norm = 0.0, wd;
     fe_forward_opts fo;
-    for (i = 0; delta && i < C; i++) dn += (double)delta[i] * delta[i];
-    dn = sqrt(dn);
+    for (i = 0; delta && i < C; i++) norm += (double)delta[i] * delta[i];
+    norm = sqrt(norm);
     /* delta enters block `layer`'s output at each lookup (resid = resid_mid + mlp + delta); nothing
        before it depends on delta, so blocks > layer are recomputed at each row's positions from its
        lookup on (the clean run left the KV cache and the lower blocks in the state) */
@@ -5152,37 +5158,37 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
     if (o->layer + 1 < m->config.num_layers) {
         memset(&fo, 0, sizeof fo);
         fo.layer0 = o->layer + 1;
-        fe__forward_rows(m, o->s, NULL, 0, &fo, 0, o->lookup, o->n, o->s->scratch);
+        fe__forward_rows(m, o->s, NULL, 0, &fo, 0, o->lookup, o->span, o->s->scratch);
     }
     fe__vobj_head(o);
     /* nll: the mean over prompts and target tokens of -log p(target[j]) */
-    for (b = 0; b < o->np; b++)
-        for (j = 0; j < o->nt; j++) {
+    for (b = 0; b < o->n_prompts; b++)
+        for (j = 0; j < o->n_target; j++) {
             int y = o->target[j];
-            const float *z = o->z + (size_t)(b * o->nt + j) * V;
-            float *d = o->dz + (size_t)(b * o->nt + j) * V;
-            double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->nt * o->np);
+            const float *z = o->logits + (size_t)(b * o->n_target + j) * V;
+            float *d = o->dlogits + (size_t)(b * o->n_target + j) * V;
+            double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->n_target * o->n_prompts);
             nll += (lse - z[y]) * sc;
             for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);   /* d loss / d z, kept for fe__vobj_grad */
             d[y] -= (float)sc;
         }
     /* kl: KL(p_delta || p_0) = sum p (log p - log p0);  d/dz_i = p_i (log p_i - log p0_i - KL) */
-    for (j = 0; j < o->nk; j++) {
+    for (j = 0; j < o->n_kl; j++) {
         const float *z;
         const double *lp0 = o->logp0 + (size_t)j * V;
-        double lse, k = 0.0, sc = (double)o->kl_factor / o->nk;
+        double lse, k = 0.0, sc = (double)o->kl_factor / o->n_kl;
         float *d;
-        row = o->np * o->nt + j;
-        z = o->z + (size_t)row * V; d = o->dz + (size_t)row * V;
+        row = o->n_prompts * o->n_target + j;
+        z = o->logits + (size_t)row * V; d = o->dlogits + (size_t)row * V;
         lse = fe__logsumexp(z, V);
         for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; k += exp(lp) * (lp - lp0[i]); }
-        kl += k / o->nk;
+        kl += k / o->n_kl;
         for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] = (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
     }
-    wd = (double)o->vwd * dn / o->ti_norm2;
+    wd = (double)o->v_weight_decay * norm / o->target_init_norm2;
     if (parts) { parts->nll = nll; parts->kl = kl; parts->wd = wd; parts->loss = nll + o->kl_factor * kl + wd; }
     for (i = 0; i < C; i++) o->delta[i] = delta ? delta[i] : 0.0f;
-    o->dn = dn;
+    o->delta_norm = norm;
     if (grad) fe__vobj_grad(o, grad);
     fe__ok(err);
     return fe_ok;
@@ -5196,11 +5202,11 @@ FACTEDIT__PRIV void fe__vobj_grad(fe_vobj *o, float *grad) {
     int B = o->B, C = o->C, b, i;
     memset(&bo, 0, sizeof bo);
     bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer;
-    fe__backward_core(o->m, o->s, &o->sp, o->nz, o->dz, o->zb, o->zt, &bo, o->dsite, o->work);
+    fe__backward_core(o->m, o->s, &o->spans, o->n_scored, o->dlogits, o->scored_row, o->scored_pos, &bo, o->dsite, o->work);
     for (i = 0; i < C; i++) {
-        double g = o->dn > 0 ? (double)o->vwd * o->delta[i] / (o->dn * o->ti_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
+        double g = o->delta_norm > 0 ? (double)o->v_weight_decay * o->delta[i] / (o->delta_norm * o->target_init_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
         size_t k = 0;
-        for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->n[b]; }   /* compact row of (b, lookup[b]) */
+        for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->span[b]; }   /* compact row of (b, lookup[b]) */
         grad[i] = (float)g;
     }
 }
@@ -5255,7 +5261,7 @@ FACTEDIT__PRIV void fe__vsolve_progress(void *user, int iter, int evals, double 
 
 FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err) {
     int C = o->C, i, it;
-    double R = hp->clamp_norm_factor > 0 ? hp->clamp_norm_factor * sqrt(o->ti_norm2) : 0.0, *x;
+    double R = hp->clamp_norm_factor > 0 ? hp->clamp_norm_factor * sqrt(o->target_init_norm2) : 0.0, *x;
     fe__vsolve v;
     fe_result r = fe_ok;
     fe_rome_report rp;
@@ -5274,7 +5280,7 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         no.max_iters = hp->max_iters > 0 ? hp->max_iters : 30;
         no.max_evals = hp->max_evals > 0 ? hp->max_evals : 4 * no.max_iters;
         no.f_stop = hp->loss_stop; no.radius = R; no.gtol = 1e-8; no.ftol = 1e-5;
-        no.init_step = sqrt(o->ti_norm2);   /* first step: |delta| = |target_init| */
+        no.init_step = sqrt(o->target_init_norm2);   /* first step: |delta| = |target_init| */
         no.max_ls = 10;   /* a line search that has halved its bracket ~8 times gains nothing more; evaluations are the cost */
         no.progress = fe__vsolve_progress; no.progress_user = &v;
         no.grad_last = fe__vsolve_glast;   /* rejected line-search trials skip the backward */
