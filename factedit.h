@@ -5629,24 +5629,114 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err) {
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *q, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err) {
-    int C = m->config.channels, C4 = 4 * C, V = m->config.vocab_size, np, i, j, off;
-    fe_rome_prompt *kp = NULL, *vp = NULL, klp;
-    int *ids = NULL;
-    float *keys = NULL, *kstar, *u, *cur_in, *cur_out, *delta;
-    double *ud = NULL, nu = 0.0;
-    fe_vobj_spec sp;
+/* ---- ROME end to end: one core, two entry points ---- */
+
+/* What a ROME edit is computed from, however the caller built it (fe_rome_compute: token prefixes
+   before a token prompt; fe_rome_compute_rows: text contexts, each encoded whole). */
+typedef struct fe__rome_input {
+    const fe_rome_prompt *rows;   /* context + prompt + target[:-1], lookup = the subject's last token */
+    int n_rows;                   /* >= 1: k* is the mean key at their lookups, v* fits them */
+    const int *target;            /* the new object's tokens */
+    int n_target;
+    const fe_rome_prompt *kl;     /* ROME's KL prompt, or NULL for no KL term */
+    const fe_rome_prompt *bare;   /* the prompt without a context: cur_input, cur_output */
+} fe__rome_input;
+
+/* u = normalize((C + ridge I)^-1 k*), or k* / |k*| without a covariance; *cg_iters: fe_cov_solve's. */
+FACTEDIT__PRIV fe_result fe__rome_key_direction(const fe_cov *cov, double ridge, const float *kstar, int dim, double *work,
+                                                float *u, int *cg_iters, fe_error *err) {
+    double norm = 0.0;
+    int j;
+    fe_result r;
+    *cg_iters = 0;
+    if (cov) {
+        if ((r = fe_cov_solve(cov, ridge, kstar, work, 0, 0, cg_iters, err)) != fe_ok) return r;
+    } else {
+        for (j = 0; j < dim; j++) work[j] = kstar[j];
+    }
+    for (j = 0; j < dim; j++) norm += work[j] * work[j];
+    norm = sqrt(norm);
+    if (!(norm > 0) || !isfinite(norm)) return fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite");
+    for (j = 0; j < dim; j++) u[j] = (float)(work[j] / norm);
+    return fe_ok;
+}
+
+/* The one ROME pipeline: k* (from the value objective's clean run), u, v* = target_init + delta by
+   the chosen solver, cur_input / cur_output at the bare prompt, then right. Not applied. */
+FACTEDIT__PRIV fe_result fe__rome_edit(const fe_model *m, const fe__rome_input *in, const fe_rome_hparams *hp, const fe_cov *cov,
+                                       fe_edit **out, fe_error *err) {
+    int C = m->config.channels, C4 = 4 * C, i, cg_iters = 0;
+    float *buf = NULL, *kstar, *u, *cur_in, *cur_out, *delta, *vstar;
+    double *work = NULL;
+    const float *target_init;
+    fe_vobj_spec spec;
     fe_vobj *o = NULL;
     fe_edit *e = NULL;
     fe_rome_report rep;
+    fe_result r;
+    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
+    memset(&rep, 0, sizeof rep);
+    buf = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
+    work = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
+    if (!buf || !work) {
+        r = fe__fail(err, fe_err_nomem, "rome: out of memory");
+        goto done;
+    }
+    kstar = buf;
+    u = kstar + C4;
+    cur_in = u + C4;
+    cur_out = cur_in + C4;
+    delta = cur_out + C;
+    vstar = delta + C;
+    /* the value objective's clean run also holds the keys: k* = their mean at the lookups */
+    memset(&spec, 0, sizeof spec);
+    spec.layer = hp->layer;
+    spec.prompts = in->rows;
+    spec.n_prompts = in->n_rows;
+    spec.target = in->target;
+    spec.n_target = in->n_target;
+    spec.kl_prompts = in->kl;
+    spec.n_kl = in->kl ? 1 : 0;
+    spec.kl_factor = hp->kl_factor;
+    spec.v_weight_decay = hp->v_weight_decay;
+    if ((r = fe_vobj_new(&o, m, &spec, err)) != fe_ok) goto done;
+    fe__vobj_kstar(o, kstar);
+    if ((r = fe__rome_key_direction(cov, hp->cov_ridge, kstar, C4, work, u, &cg_iters, err)) != fe_ok) goto done;
+    /* v* = target_init + delta */
+    if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
+    rep.cg_iters = cg_iters;
+    target_init = fe_vobj_target_init(o);
+    for (i = 0; i < C; i++) vstar[i] = target_init[i] + delta[i];
+    /* cur_input, cur_output at the bare prompt; right = (v* - cur_output) / (cur_input . u) */
+    if ((r = fe_rome_keys(m, hp->layer, in->bare, 1, cur_in, cur_out, err)) != fe_ok) goto done;
+    if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
+    if ((r = fe_edit_set(e, u, vstar, cur_in, cur_out, err)) != fe_ok) goto done;
+    e->report = rep;
+    *out = e;
+    e = NULL;
+    fe__ok(err);
+done:
+    fe_edit_free(e);
+    fe_vobj_free(o);
+    fe__free(m->alloc_user, buf);
+    fe__free(m->alloc_user, work);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *q, const fe_rome_hparams *hp, const fe_cov *cov,
+                                       fe_edit **out, fe_error *err) {
+    int V = m->config.vocab_size, np, i, off;
+    fe_rome_prompt *rows = NULL, bare, kl;
+    fe__rome_input in;
+    int *ids = NULL;
     fe_result r;
     size_t total = 0;
     *out = NULL;
     if (!q || !hp || !q->prompt || q->n_prompt < 1 || q->subject_last < 0 || q->subject_last >= q->n_prompt || !q->target || q->n_target < 1)
         return fe__fail(err, fe_err_arg, "rome: bad request (empty prompt or target, or subject outside the prompt)");
     if (q->n_kl && (!q->kl_prompt || q->kl_lookup < 0 || q->kl_lookup >= q->n_kl)) return fe__fail(err, fe_err_arg, "rome: bad KL prompt");
-    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
-    for (i = 0; i < q->n_target; i++) if (q->target[i] < 0 || q->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", q->target[i]);
+    for (i = 0; i < q->n_target; i++)
+        if (q->target[i] < 0 || q->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", q->target[i]);
     np = q->prefixes ? q->num_prefixes : 1;
     if (np < 1) return fe__fail(err, fe_err_arg, "rome: no context prefixes");
     for (i = 0; i < np; i++) {
@@ -5654,67 +5744,39 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
         if (pl < 0 || (pl && !q->prefixes[i])) return fe__fail(err, fe_err_arg, "rome: bad prefix %d", i);
         total += (size_t)(pl + q->n_prompt + q->n_target);
     }
-    memset(&rep, 0, sizeof rep);
     ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * total);
-    kp = (fe_rome_prompt *)fe__malloc(m->alloc_user, sizeof(fe_rome_prompt) * 2 * ((size_t)np + 1));
-    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
-    ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
-    if (!ids || !kp || !keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
-    vp = kp + np + 1;
-    kstar = keys; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C;
-    /* rows: prefix_i + prompt + target[:-1]; the key prompts are their first pl + n_prompt tokens */
+    rows = (fe_rome_prompt *)fe__malloc(m->alloc_user, sizeof(fe_rome_prompt) * (size_t)np);
+    if (!ids || !rows) {
+        r = fe__fail(err, fe_err_nomem, "rome: out of memory");
+        goto done;
+    }
+    /* rows: prefix_i + prompt + target[:-1], the lookup at the subject's last token */
     for (i = 0, off = 0; i < np; i++) {
         int pl = q->prefixes ? q->n_prefixes[i] : 0;
         if (pl) memcpy(ids + off, q->prefixes[i], sizeof(int) * (size_t)pl);
         memcpy(ids + off + pl, q->prompt, sizeof(int) * (size_t)q->n_prompt);
         memcpy(ids + off + pl + q->n_prompt, q->target, sizeof(int) * (size_t)(q->n_target - 1));
-        kp[i].ids = ids + off; kp[i].n = pl + q->n_prompt; kp[i].lookup = pl + q->subject_last;
-        vp[i].ids = ids + off; vp[i].n = pl + q->n_prompt + q->n_target - 1; vp[i].lookup = kp[i].lookup;
+        rows[i].ids = ids + off;
+        rows[i].n = pl + q->n_prompt + q->n_target - 1;
+        rows[i].lookup = pl + q->subject_last;
         off += pl + q->n_prompt + q->n_target;
     }
-    /* the value objective's clean run, which also holds the keys: k* = their mean over the
-       prefixed prompts; u = normalize(C^-1 k*) */
-    memset(&sp, 0, sizeof sp);
-    sp.layer = hp->layer; sp.prompts = vp; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
-    if (q->n_kl) { klp.ids = q->kl_prompt; klp.n = q->n_kl; klp.lookup = q->kl_lookup; sp.kl_prompts = &klp; sp.n_kl = 1; }
-    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
-    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
-    fe__vobj_kstar(o, kstar);
-    if (cov) {
-        if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &rep.cg_iters, err)) != fe_ok) goto done;
-    } else {
-        rep.cg_iters = 0;
-        for (j = 0; j < C4; j++) ud[j] = kstar[j];
-    }
-    for (j = 0; j < C4; j++) nu += ud[j] * ud[j];
-    nu = sqrt(nu);
-    if (!(nu > 0)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero"); goto done; }
-    for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
-    /* v*: the value objective */
-    {
-        int cgi = rep.cg_iters;
-        if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
-        rep.cg_iters = cgi;
-    }
-    /* cur_input, cur_output at the unprefixed prompt */
-    kp[np].ids = q->prompt; kp[np].n = q->n_prompt; kp[np].lookup = q->subject_last;
-    if ((r = fe_rome_keys(m, hp->layer, kp + np, 1, cur_in, cur_out, err)) != fe_ok) goto done;
-    if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
-    {
-        const float *ti = fe_vobj_target_init(o);
-        float *vs = delta + C;
-        for (i = 0; i < C; i++) vs[i] = ti[i] + delta[i];
-        if ((r = fe_edit_set(e, u, vs, cur_in, cur_out, err)) != fe_ok) goto done;
-    }
-    e->report = rep;
-    *out = e; e = NULL;
+    bare.ids = q->prompt;
+    bare.n = q->n_prompt;
+    bare.lookup = q->subject_last;
+    kl.ids = q->kl_prompt;
+    kl.n = q->n_kl;
+    kl.lookup = q->kl_lookup;
+    in.rows = rows;
+    in.n_rows = np;
+    in.target = q->target;
+    in.n_target = q->n_target;
+    in.kl = q->n_kl ? &kl : NULL;
+    in.bare = &bare;
+    r = fe__rome_edit(m, &in, hp, cov, out, err);
 done:
-    fe_edit_free(e);
-    fe_vobj_free(o);
     fe__free(m->alloc_user, ids);
-    fe__free(m->alloc_user, kp);
-    fe__free(m->alloc_user, keys);
-    fe__free(m->alloc_user, ud);
+    fe__free(m->alloc_user, rows);
     return r;
 }
 
@@ -6414,60 +6476,18 @@ fail:
 
 FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *q, const fe_rome_hparams *hp, const fe_cov *cov,
                                             fe_edit **out, fe_error *err) {
-    int C, C4, np, i, j;
-    float *keys = NULL, *kstar, *u, *cur_in, *cur_out, *delta, *vs;
-    double *ud = NULL, nu = 0.0;
-    fe_vobj_spec sp;
-    fe_vobj *o = NULL;
-    fe_edit *e = NULL;
-    fe_rome_report rep;
-    fe_result r;
-    int cgi = 0;
+    fe__rome_input in;
     if (!out) return fe__fail(err, fe_err_arg, "rome: NULL argument");
     *out = NULL;
     if (!m || !q || !hp) return fe__fail(err, fe_err_arg, "rome: NULL argument");
-    C = m->config.channels; C4 = 4 * C; np = q->n_ctx;
-    if (np < 1 || !q->keys || !q->target || q->n_target < 1) return fe__fail(err, fe_err_arg, "rome: empty request");
-    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
-    memset(&rep, 0, sizeof rep);
-    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
-    ud = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
-    if (!keys || !ud) { r = fe__fail(err, fe_err_nomem, "rome: out of memory"); goto done; }
-    kstar = keys; u = kstar + C4; cur_in = u + C4; cur_out = cur_in + C4; delta = cur_out + C; vs = delta + C;
-    /* the value objective's clean run, which also holds the keys: k* = their mean; u = normalize(C^-1 k*) */
-    memset(&sp, 0, sizeof sp);
-    sp.layer = hp->layer; sp.prompts = q->rows; sp.n_prompts = np; sp.target = q->target; sp.n_target = q->n_target;
-    if (q->kl.n > 0) { sp.kl_prompts = &q->kl; sp.n_kl = 1; }
-    sp.kl_factor = hp->kl_factor; sp.v_weight_decay = hp->v_weight_decay;
-    if ((r = fe_vobj_new(&o, m, &sp, err)) != fe_ok) goto done;
-    fe__vobj_kstar(o, kstar);
-    if (cov) {
-        if ((r = fe_cov_solve(cov, hp->cov_ridge, kstar, ud, 0, 0, &cgi, err)) != fe_ok) goto done;
-    } else for (j = 0; j < C4; j++) ud[j] = kstar[j];
-    for (j = 0; j < C4; j++) nu += ud[j] * ud[j];
-    nu = sqrt(nu);
-    if (!(nu > 0) || !isfinite(nu)) { r = fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite"); goto done; }
-    for (j = 0; j < C4; j++) u[j] = (float)(ud[j] / nu);
-    /* v* */
-    if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
-    rep.cg_iters = cgi;
-    /* cur_input, cur_output at the bare prompt */
-    if ((r = fe_rome_keys(m, hp->layer, &q->bare, 1, cur_in, cur_out, err)) != fe_ok) goto done;
-    if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
-    {
-        const float *ti = fe_vobj_target_init(o);
-        for (i = 0; i < C; i++) vs[i] = ti[i] + delta[i];
-    }
-    if ((r = fe_edit_set(e, u, vs, cur_in, cur_out, err)) != fe_ok) goto done;
-    e->report = rep;
-    *out = e; e = NULL;
-    fe__ok(err);
-done:
-    fe_edit_free(e);
-    fe_vobj_free(o);
-    fe__free(m->alloc_user, keys);
-    fe__free(m->alloc_user, ud);
-    return r;
+    if (q->n_ctx < 1 || !q->keys || !q->target || q->n_target < 1) return fe__fail(err, fe_err_arg, "rome: empty request");
+    in.rows = q->rows;
+    in.n_rows = q->n_ctx;
+    in.target = q->target;
+    in.n_target = q->n_target;
+    in.kl = q->kl.n > 0 ? &q->kl : NULL;
+    in.bare = &q->bare;
+    return fe__rome_edit(m, &in, hp, cov, out, err);
 }
 
 /* ================================================================ layer defaults ====== */
