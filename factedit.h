@@ -6504,6 +6504,61 @@ FACTEDIT_API int fe_rome_default_layer(const fe_config *c) {
 
 FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m) { fe_rome_hparams_default(hp, m); }
 
+/* ================================================================ binary files ======== */
+
+/* The statistics and patch files start alike: an 8-byte magic ("FESTATS\0", "FEPATCH\0"), u32
+   version = 1, u32 header bytes; each carries the FNV-1a of its payload (the bytes after the
+   header) at hash_at and names the model it was made for. what: "stats" or "patch", the prefix
+   of every message; kind: the file's name in "not a factedit ... file". */
+FACTEDIT__PRIV void fe__binfile_start(unsigned char *b, const char *magic, uint32_t header) {
+    memset(b, 0, header);
+    memcpy(b, magic, 8);
+    fe__wr32le(b + 8, 1);
+    fe__wr32le(b + 12, header);
+}
+FACTEDIT__PRIV fe_result fe__binfile_check_start(const unsigned char *b, size_t len, const char *magic, uint32_t header,
+                                                 const char *what, const char *kind, fe_error *err) {
+    if (len < header)
+        return fe__fail(err, fe_err_format, "%s: not a factedit %s file (shorter than its %lu-byte header)", what, kind, (unsigned long)header);
+    if (memcmp(b, magic, 8) != 0) return fe__fail(err, fe_err_format, "%s: not a factedit %s file (bad magic)", what, kind);
+    if (fe__rd32le(b + 8) != 1)
+        return fe__fail(err, fe_err_unsupported, "%s: file version %lu (this library reads version 1)", what, (unsigned long)fe__rd32le(b + 8));
+    if (fe__rd32le(b + 12) != header)
+        return fe__fail(err, fe_err_format, "%s: header size %lu, expected %lu", what, (unsigned long)fe__rd32le(b + 12), (unsigned long)header);
+    return fe_ok;
+}
+FACTEDIT__PRIV fe_result fe__binfile_check_payload(const unsigned char *b, size_t len, uint32_t header, size_t hash_at, const char *what,
+                                                   fe_error *err) {
+    if (fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + header, len - header) != fe__rd64le(b + hash_at))
+        return fe__fail(err, fe_err_format, "%s: payload checksum mismatch (the file is corrupted)", what);
+    return fe_ok;
+}
+/* A file made for a model of num_layers x width whose weights hashed to cs, checked against m. made
+   and hint word the checksum message ("computed" / "recompute them for this model"). */
+FACTEDIT__PRIV fe_result fe__binfile_check_model(const fe_model *m, int num_layers, int width, uint64_t cs, const char *what,
+                                                 const char *made, const char *hint, fe_error *err) {
+    uint64_t now;
+    if (num_layers != m->config.num_layers || width != m->config.channels)
+        return fe__fail(err, fe_err_mismatch, "%s: made for a model of %d layers x width %d, this one has %d x %d", what, num_layers, width,
+                        m->config.num_layers, m->config.channels);
+    now = fe_model_checksum(m);
+    if (now != cs)
+        return fe__fail(err, fe_err_mismatch, "%s: %s for the model with checksum %016llx, this model's is %016llx (%s)", what, made,
+                        (unsigned long long)cs, (unsigned long long)now, hint);
+    return fe_ok;
+}
+#ifndef FACTEDIT_NO_STDIO
+/* Puts "path: " before the message of a failed load (the loaders from memory do not know it). */
+FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char *path) {
+    if (r && err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        fe__fail(err, r, "%.80s: %s", path, msg);
+    }
+    return r;
+}
+#endif
+
 /* ================================================================ key statistics ====== */
 
 #define FACTEDIT__STATS_HEADER 64
@@ -6537,10 +6592,7 @@ FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int lay
 }
 
 FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs, uint64_t hash) {
-    memset(h, 0, FACTEDIT__STATS_HEADER);
-    memcpy(h, "FESTATS", 8);
-    fe__wr32le(h + 8, 1);
-    fe__wr32le(h + 12, FACTEDIT__STATS_HEADER);
+    fe__binfile_start(h, "FESTATS", FACTEDIT__STATS_HEADER);
     fe__wr64le(h + 16, cs);
     fe__wr32le(h + 24, (uint32_t)layer);
     fe__wr32le(h + 28, (uint32_t)c->dim);
@@ -6603,18 +6655,14 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     const unsigned char *b = (const unsigned char *)bytes, *p;
     fe_stats_info in;
     size_t d, payload = 0, i, j;
-    uint64_t h;
     fe_cov *c = NULL;
     fe_result r;
     if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "stats: NULL argument");
-    if (len < FACTEDIT__STATS_HEADER || memcmp(b, "FESTATS", 8) != 0)
-        return fe__fail(err, fe_err_format, "stats: not a factedit statistics file (%s)", len < FACTEDIT__STATS_HEADER ? "shorter than its 64-byte header" : "bad magic");
+    if ((r = fe__binfile_check_start(b, len, "FESTATS", FACTEDIT__STATS_HEADER, "stats", "statistics", err)) != fe_ok) return r;
     memset(&in, 0, sizeof in);
     in.version = (int)fe__rd32le(b + 8);
-    if (fe__rd32le(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "stats: file version %lu (this library reads version 1)", (unsigned long)fe__rd32le(b + 8));
-    if (fe__rd32le(b + 12) != FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_format, "stats: header size %lu, expected 64", (unsigned long)fe__rd32le(b + 12));
     in.model_checksum = fe__rd64le(b + 16);
     in.layer = fe__rdi32le(b + 24);
     in.dim = fe__rdi32le(b + 28);
@@ -6633,16 +6681,10 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     if (len != FACTEDIT__STATS_HEADER + payload)
         return fe__fail(err, fe_err_format, "stats: file has %lu bytes, a %d x %d triangle needs %lu (%s)", (unsigned long)len, in.dim, in.dim,
                         (unsigned long)(FACTEDIT__STATS_HEADER + payload), len < FACTEDIT__STATS_HEADER + payload ? "truncated" : "trailing bytes");
-    h = fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + FACTEDIT__STATS_HEADER, payload);
-    if (h != fe__rd64le(b + 56)) return fe__fail(err, fe_err_format, "stats: payload checksum mismatch (the file is corrupted)");
+    if ((r = fe__binfile_check_payload(b, len, FACTEDIT__STATS_HEADER, 56, "stats", err)) != fe_ok) return r;
     if (m) {
-        uint64_t cs;
-        if (in.num_layers != m->config.num_layers || in.channels != m->config.channels)
-            return fe__fail(err, fe_err_mismatch, "stats: made for a model of %d layers x width %d, this one has %d x %d", in.num_layers, in.channels, m->config.num_layers, m->config.channels);
-        cs = fe_model_checksum(m);
-        if (cs != in.model_checksum)
-            return fe__fail(err, fe_err_mismatch, "stats: computed for the model with checksum %016llx, this model's is %016llx (recompute them for this model)",
-                            (unsigned long long)in.model_checksum, (unsigned long long)cs);
+        r = fe__binfile_check_model(m, in.num_layers, in.channels, in.model_checksum, "stats", "computed", "recompute them for this model", err);
+        if (r) return r;
         alloc_user = m->alloc_user;
     }
     if ((r = fe_cov_new(&c, in.dim, alloc_user, err)) != fe_ok) return r;
@@ -6697,14 +6739,7 @@ FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, con
     if ((r = fe_read_file(path, &b, &len, u, err)) != fe_ok) return r;
     r = fe_stats_load_mem(out, info, b, len, m, alloc_user, err);
     fe__free(u, b);
-    if (r) {   /* name the file */
-        if (err) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            fe__fail(err, r, "%.80s: %s", path, msg);
-        }
-    }
-    return r;
+    return fe__prefix_path(err, r, path);
 }
 #endif
 
@@ -6743,10 +6778,7 @@ FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **byte
     total = FACTEDIT__PATCH_HEADER + 24 * C + lt[0] + lt[1] + lt[2];
     b = (unsigned char *)fe__malloc(alloc_user, total);
     if (!b) return fe__fail(err, fe_err_nomem, "patch: out of memory");
-    memset(b, 0, FACTEDIT__PATCH_HEADER);
-    memcpy(b, "FEPATCH", 8);
-    fe__wr32le(b + 8, 1);
-    fe__wr32le(b + 12, FACTEDIT__PATCH_HEADER);
+    fe__binfile_start(b, "FEPATCH", FACTEDIT__PATCH_HEADER);
     fe__wr64le(b + 16, p->model_checksum);
     fe__wr32le(b + 24, (uint32_t)e->layer);
     fe__wr32le(b + 28, (uint32_t)e->C);
@@ -6773,14 +6805,7 @@ FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **byte
 }
 
 FACTEDIT__PRIV fe_result fe__patch_check_model(const fe_patch *p, const fe_model *m, fe_error *err) {
-    uint64_t cs;
-    if (m->config.channels != p->edit->C || m->config.num_layers != p->num_layers)
-        return fe__fail(err, fe_err_mismatch, "patch: made for a model of %d layers x width %d, this one has %d x %d", p->num_layers, p->edit->C, m->config.num_layers, m->config.channels);
-    cs = fe_model_checksum(m);
-    if (cs != p->model_checksum)
-        return fe__fail(err, fe_err_mismatch, "patch: made for the model with checksum %016llx, this model's is %016llx (another model, or already edited)",
-                        (unsigned long long)p->model_checksum, (unsigned long long)cs);
-    return fe_ok;
+    return fe__binfile_check_model(m, p->num_layers, p->edit->C, p->model_checksum, "patch", "made", "another model, or already edited", err);
 }
 
 FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m, void *alloc_user, fe_error *err) {
@@ -6795,10 +6820,7 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "patch: NULL argument");
     if (m) alloc_user = m->alloc_user;
-    if (len < FACTEDIT__PATCH_HEADER || memcmp(b, "FEPATCH", 8) != 0)
-        return fe__fail(err, fe_err_format, "patch: not a factedit patch file (%s)", len < FACTEDIT__PATCH_HEADER ? "shorter than its 152-byte header" : "bad magic");
-    if (fe__rd32le(b + 8) != 1) return fe__fail(err, fe_err_unsupported, "patch: file version %lu (this library reads version 1)", (unsigned long)fe__rd32le(b + 8));
-    if (fe__rd32le(b + 12) != FACTEDIT__PATCH_HEADER) return fe__fail(err, fe_err_format, "patch: header size %lu, expected 152", (unsigned long)fe__rd32le(b + 12));
+    if ((r = fe__binfile_check_start(b, len, "FEPATCH", FACTEDIT__PATCH_HEADER, "patch", "patch", err)) != fe_ok) return r;
     layer = fe__rdi32le(b + 24); C = fe__rdi32le(b + 28); nl = fe__rdi32le(b + 32);
     if (nl < 1 || nl > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "patch: model layers %d outside 1..%d", nl, FACTEDIT_MAX_LAYERS);
     if (layer < 0 || layer >= nl) return fe__fail(err, fe_err_format, "patch: layer %d outside the model's 0..%d", layer, nl - 1);
@@ -6810,8 +6832,7 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
         need += lt[k];
     }
     if (len != need) return fe__fail(err, fe_err_format, "patch: file has %lu bytes, its header says %lu (%s)", (unsigned long)len, (unsigned long)need, len < need ? "truncated" : "trailing bytes");
-    if (fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + FACTEDIT__PATCH_HEADER, len - FACTEDIT__PATCH_HEADER) != fe__rd64le(b + 144))
-        return fe__fail(err, fe_err_format, "patch: payload checksum mismatch (the file is corrupted)");
+    if ((r = fe__binfile_check_payload(b, len, FACTEDIT__PATCH_HEADER, 144, "patch", err)) != fe_ok) return r;
     {
         int32_t it = fe__rdi32le(b + 48), ev = fe__rdi32le(b + 52), st = fe__rdi32le(b + 56), cg = fe__rdi32le(b + 60);
         if (it < 0 || ev < 0 || st < 0 || st > 2 || cg < 0) return fe__fail(err, fe_err_format, "patch: bad solver report (iters %d, evals %d, status %d, cg %d)", (int)it, (int)ev, (int)st, (int)cg);
@@ -6877,16 +6898,6 @@ FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, f
     r = fe_write_file_atomic(path, b, len, err);
     fe__free(u, b);
     if (!r) fe__ok(err);
-    return r;
-}
-
-/* Puts "path: " before the message of a failed load (the loaders from memory do not know it). */
-FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char *path) {
-    if (r && err) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        fe__fail(err, r, "%.80s: %s", path, msg);
-    }
     return r;
 }
 
