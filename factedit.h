@@ -64,9 +64,10 @@
        padding and never read. The file length must be exactly header + parameters.
        bf16 checkpoints are widened to fp32 at load by default. With fe_load_opts.bf16_weights
        wte, qkvw, attprojw and fcw stay bf16 in memory (an fp32 file's are rounded to nearest
-       even) and the GEMM widens them in registers: 0.62x the memory, half the bytes per token
-       for those four, and results equal to the fp32 widening's bit for bit (the same FMAs in
-       the same order). fcprojw, the matrix ROME rewrites, stays fp32 so edits are exact.
+       even) and the GEMM widens them in registers: half the bytes per token for those four
+       (PERFORMANCE NOTES, at the end of the file), and results equal to the fp32 widening's
+       bit for bit (the same FMAs in the same order). fcprojw, the matrix ROME rewrites, stays
+       fp32 so edits are exact.
        In memory wte and the four block matrices (qkvw attprojw fcw fcprojw) are held in the
        panel layout the GEMM reads (see fe_weight_index; wte as a (Vp, C) matrix, so token t's
        embedding is W[t][0..C), 32 floats apart): load packs them, save unpacks them, so files
@@ -315,10 +316,9 @@ typedef struct fe_load_opts {
     int bf16_weights;          /* 1: keep wte, qkvw, attprojw and fcw in bf16 (from a bf16 file: as
                                   stored; from fp32: rounded to nearest even) and compute with them
                                   without widening: half the bytes streamed per token for those
-                                  (decoding 1.3-1.4x faster on the 124M shape, 0.62x the
-                                  memory), the same results as the widened weights. fcprojw,
-                                  the matrix ROME writes, stays fp32 so edits are exact. Training
-                                  (weight gradients) needs an fp32 model. */
+                                  (PERFORMANCE NOTES), the same results as the widened weights.
+                                  fcprojw, the matrix ROME writes, stays fp32 so edits are exact.
+                                  Training (weight gradients) needs an fp32 model. */
 } fe_load_opts;
 
 /* Sizes of the 16 parameter tensors for a config, overflow-checked; total may be NULL. */
@@ -482,7 +482,8 @@ typedef struct fe_forward_opts {
 
 typedef struct fe_state fe_state;
 
-/* State for `batch` rows of up to `max_tokens` positions (<= the model's maxT). */
+/* State for `batch` rows of up to `max_tokens` positions (<= the model's maxT). flags: reserved,
+   must be 0 (anything else is fe_err_arg). */
 FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags, fe_error *err);
 FACTEDIT_API void fe_state_free(fe_state *s);
 FACTEDIT_API int fe_state_batch(const fe_state *s);
@@ -661,7 +662,8 @@ typedef struct fe_rome_report {
     int cg_iters;                /* linear CG iterations for u (0 without covariance) */
 } fe_rome_report;
 
-/* Defaults above; layer = round(17/48 * L) (17 for GPT-2 XL's 48 layers). */
+/* The defaults above; layer = fe_rome_default_layer(&m->config): ROME's published layers for
+   GPT-2 medium, large and XL (8, 12, 17), round(L / 3) for other shapes (see >>api-rome-glue). */
 FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m);
 /* Minimizes the value objective from delta = 0; delta (C floats) receives the result. */
 FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err);
@@ -680,8 +682,8 @@ FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_err
 /* Every position of B sequences of n tokens (B, n): keys of layer `layer`. */
 FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err);
 FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out);     /* dim x dim: m2 / count */
-/* Factors m2 / count + ridge I = L L^T (Cholesky, double, dim^3 / 3 flops: about 0.5 s at dim
-   3072 on two cores) and keeps L (dim x dim doubles) for fe_cov_solve with this ridge: ROME's
+/* Factors m2 / count + ridge I = L L^T (Cholesky, double, dim^3 / 3 flops; PERFORMANCE NOTES)
+   and keeps L (dim x dim doubles) for fe_cov_solve with this ridge: ROME's
    cached inverse covariance, done once per statistics file rather than once per edit.
    fe_err_numeric if the matrix is not positive definite (add a ridge). fe_cov_add drops it. */
 FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err);
@@ -689,7 +691,7 @@ FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err);
    (<= 0: 1e-10), at most max_iter (<= 0: 10 dim) iterations; *iters may be NULL. The
    preconditioner is the Cholesky factor from fe_cov_factor when it was made for this ridge (CG
    then stops after one or two iterations), else the diagonal (Jacobi; ill-conditioned statistics
-   take thousands of iterations, about 5 s at dim 3072). */
+   take thousands of iterations). */
 FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err);
 
 /* A rank-one edit of layer `layer`'s mlp.c_proj: W[o][i] += right[o] * u[i]. */
@@ -900,9 +902,9 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
        144 u64 FNV-1a 64 of the payload (fe_fnv1a64 from FACTEDIT_FNV1A64_INIT)
        152 payload: f32 u[4C], f32 right[C], f32 vstar[C], then the prompt, subject and target
            bytes (UTF-8, no NUL)
-   fe_patch_apply (and fe_patch_load with a model) refuses a model whose current weights are not
-   the ones the patch was made for (fe_err_mismatch naming both checksums): a patch applies to
-   the freshly loaded model, once.
+   fe_patch_apply (and fe_patch_load_mem / _file with a model) refuses a model whose current
+   weights are not the ones the patch was made for (fe_err_mismatch naming both checksums): a
+   patch applies to the freshly loaded model, once.
 
    CounterFact evaluation (ROME's experiments/py/eval_utils_counterfact.py + summarize.py)
    - Dataset: a JSON array of cases {case_id, requested_rewrite {prompt (one "{}"), subject,
@@ -1801,8 +1803,10 @@ FACTEDIT_API double fe_rng_normal(fe_rng *r) {
 /* ======================================================================= >>impl-kernels */
 
 /* Kernels work on float32 rows. Matrices are [out,in], so every output is the dot product of
-   two contiguous rows; SIMD tiles compute 4 input rows x 4 weight rows at once. The scalar
-   reference (fe__matmul_ref) stays and tests compare the SIMD path with it. */
+   two contiguous rows. The library's products go through fe__gemm_go, a packed GEMM (MR x NR
+   register tiles, panel-layout weights read in place); fe_matmul on a caller's plain matrix
+   uses 4 x 4 dot-product tiles for fewer than FACTEDIT__GEMM_MIN_T rows. The scalar references
+   (fe__gemm_ref_g, fe_matmul_ref) stay and the tests compare the SIMD paths with them. */
 
 #if !defined(FACTEDIT_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -1825,7 +1829,7 @@ typedef __m512 fe__vf;
 /* 2 VW bf16 weights stored as pairs (column j, column VW + j): the two vectors by a shift and a mask */
 #define fe__vload_h(p, lo, hi) { __m512i x_ = _mm512_loadu_si512((const void *)(p)); \
     lo = _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, x_, 16)); hi = _mm512_castsi512_ps(_mm512_and_si512(x_, _mm512_set1_epi32(-65536))); }
-#define FACTEDIT__MR 8   /* 8 x 2 vectors: M = 64 and 256 split into whole blocks; measured ~10% over 12 at T = 64 */
+#define FACTEDIT__MR 8   /* 8 x 2 vectors: M = 64 and 256 split into whole blocks (PERFORMANCE NOTES) */
 FACTEDIT__PRIV float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
     float t[16];
@@ -1892,10 +1896,9 @@ FACTEDIT_API const char *fe_simd_name(void) { return FACTEDIT_SIMD_NAME; }
 /* The bf16 layout of a bf16-resident model's matrices (fe_load_opts.bf16_weights): the panel
    layout (fe_weight_index), except that each full group of 2 VW columns of a panel row is stored
    as pairs (column j, column VW + j). One load then gives the kernel both vectors of the group by
-   a shift and a mask (bf16 is the top half of fp32); widening 2 x VW contiguous values instead
-   (vpmovzxwd + shift) cost 7% at T = 64 (measured). Private and SIMD-dependent: files and
-   checksums see plain order. Under the scalar build a group is 2 columns and the pairs are the
-   plain order. */
+   a shift and a mask (bf16 is the top half of fp32), cheaper than widening 2 x VW contiguous
+   values (PERFORMANCE NOTES). Private and SIMD-dependent: files and checksums see plain order.
+   Under the scalar build a group is 2 columns and the pairs are the plain order. */
 #ifdef FACTEDIT__VW
 #define FACTEDIT__H_GROUP (2 * FACTEDIT__VW)
 #else
@@ -2011,7 +2014,7 @@ FACTEDIT__PRIV void fe__gemm_ref_g(const fe__gemm_args *g) {
      last block), so the micro-kernel broadcasts MR values from one stream at fixed offsets;
    - NR = 2 vectors of output columns and KC values of k form a panel [KC][NR]: read in place
      from a panel-layout W (the forward, every T: no copy, one front-to-back stream per panel,
-     which is what the hardware prefetcher wants; measured +33% at T = 64 over packing), else
+     which is what the hardware prefetcher wants; PERFORMANCE NOTES), else
      packed on the stack (L1-resident), rows of a plain or panel-layout W transposed VW x VW in
      registers (dout . W);
    - the micro-kernel keeps an MR x NR tile of c in registers: per k, 2 panel loads and MR
@@ -2411,7 +2414,7 @@ FACTEDIT__PRIV void fe__layernorm(float *out, float *mean, float *rstd, const fl
 
 #define FACTEDIT__GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 /* tanh through one expf: 1 - 2/(e^2u + 1). Absolute error ~1e-7 (what GELU's 0.5x(1 + tanh)
-   needs), several times faster than libm's tanhf, which dominated small-model training. */
+   needs), and faster than libm's tanhf (PERFORMANCE NOTES). */
 FACTEDIT__PRIV float fe__tanh(float u) {
     float e;
     if (u > 15.0f) return 1.0f;
@@ -3993,8 +3996,8 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
     fe_state *s;
     float *p;
     int l;
-    (void)flags;
     *out = NULL;
+    if (flags != 0) return fe__fail(err, fe_err_arg, "state: flags 0x%x: reserved, pass 0", flags);
     if (batch < 1 || max_tokens < 1) return fe__fail(err, fe_err_arg, "state: batch %d and max_tokens %d must be >= 1", batch, max_tokens);
     if (max_tokens > c->max_seq_len) return fe__fail(err, fe_err_range, "state: %d tokens exceed the model's context of %d", max_tokens, c->max_seq_len);
     BT = (size_t)batch * (size_t)max_tokens;
@@ -5380,7 +5383,7 @@ FACTEDIT_API void fe_cov_free(fe_cov *c) { if (c) { fe__free(c->alloc_user, c->m
 /* m2 += K^T K for n keys. Batches of up to 256 keys: their products K_b^T K_b by the float GEMM
    (each entry a float sum of at most 256 products: relative error ~1e-6), added into the double
    m2, so the error does not grow with the token count. Rows in blocks of 256, upper triangle
-   (columns >= the block's first row), then mirrored. About 100x the double loop it replaces. */
+   (columns >= the block's first row), then mirrored (PERFORMANCE NOTES). */
 FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err) {
     int d = c->dim, i;
     size_t t0;
@@ -5870,19 +5873,6 @@ FACTEDIT__PRIV void fe__state_copy(fe_state *dst, const fe_state *src) {
     dst->logits_pos0 = src->logits_pos0; dst->logits_n = src->logits_n;
 }
 
-/* fe_forward without logits, for positions [pos0, pos0+n) of every row, with each matmul done once
-   for all B*n rows instead of once per row. Why: a restoration recomputes few positions (n = T - t,
-   often 1..3) of 10 rows; per row, fe_forward then streams every weight matrix from memory for a
-   handful of input rows. Gathered into one (B*n, in) block, each matrix is read once per layer (10x
-   less memory traffic), the packed GEMM path applies and the OpenMP regions get enough work. Stored
-   activations and hook calls are fe_forward's; numbers agree to float rounding (fe_matmul sums in a
-   different order for fewer than 4 rows than for more), and the per-row steps (layer norms,
-   attention, GELU, residuals, hooks) are fe_forward's own helpers. Hooks are called in layer order
-   for each row, layer by layer across rows. scratch: 2 * B*n*4C floats.
-   final_tail: in the model's last layer compute K/V for all n positions (later runs may need
-   them) but attention output and MLP only for the last position: the only one the logits read
-   (the other positions' outputs there feed nothing). Saves ~3/4 of a layer per run.
-   (A candidate for fe_forward's own loop; then this helper goes away.) */
 /* Everything a trace needs, shared by the grid and the severed trace. */
 typedef struct fe__trace {
     const fe_model *m;
@@ -7233,6 +7223,23 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
 }
 
 #endif /* FACTEDIT_IMPLEMENTATION */
+
+/*
+   PERFORMANCE NOTES
+   Measurements behind choices in the code, kept here (as stb keeps its revision history) rather
+   than in the comments they would date. x86-64, OpenMP on two cores unless said.
+   - Packed GEMM (fe__gemm_go): reading a panel-layout W in place, front to back, instead of
+     packing its panels: +33% at T = 64.
+   - AVX-512 micro-kernel rows (FACTEDIT__MR): 8 rows x 2 vectors, ~10% faster than 12 at T = 64.
+   - bf16-resident weights, pair layout (FACTEDIT__H_GROUP): widening 2 x VW contiguous bf16 values
+     instead (vpmovzxwd + shift) cost 7% at T = 64.
+   - bf16-resident weights (fe_load_opts.bf16_weights), 124M shape: 0.62x the memory, decoding
+     1.3-1.4x faster.
+   - fe__tanh: several times faster than libm's tanhf, which dominated small-model training.
+   - fe_cov_add: float GEMM over batches of 256 keys, about 100x the double loop it replaced.
+   - fe_cov_factor at dim 3072: about 0.5 s. fe_cov_solve without the factor (Jacobi) on
+     ill-conditioned statistics: thousands of iterations, about 5 s at dim 3072.
+*/
 
 /*
 ------------------------------------------------------------------------------
