@@ -1,29 +1,88 @@
 /* factedit.h - locate and edit factual associations in GPT-2, in one C header.
    version 0.1.0 - public domain (Unlicense) or MIT, your choice; see the end of the file.
 
-   QUICK START
+   QUICK START (tests/compile_check.sh compiles this block as written)
        #define FACTEDIT_IMPLEMENTATION
        #include "factedit.h"
+       #include <stdio.h>
+       #include <string.h>
+       #define TRY(call) if ((call) != fe_ok) { puts(err.msg); return 1; }
 
-       fe_error err; fe_model *m; fe_vocab *v; int *ids; size_t n, s0, s1;
-       if (fe_model_load_file(&m, "gpt2.bin", NULL, &err)) { puts(err.msg); return 1; }  // llm.c format
-       fe_vocab_load_dir(&v, "tools/gpt2", NULL, &err);                 // encoder.json + vocab.bpe
-       const char *p = "The Space Needle is located in the city of";
-       fe_encode(v, p, strlen(p), &ids, &n, &err);
-       fe_subject_span(v, p, "The Space Needle", &s0, &s1, &err);      // the subject's tokens
+       int main(void) {
+           const char *prompt = "The Space Needle is located in the city of";
+           fe_text_request req = {"{} is located in the city of", "The Space Needle", " Paris"};
+           fe_error err;
+           fe_model *m;
+           fe_vocab *v;
+           int *ids, out[10];
+           size_t n, s0, s1;
+           double sd;
+           fe_trace_opts to = fe_trace_opts_default();   // ROME's: 10 samples, window 10
+           fe_trace_result tr;
+           fe_rome_hparams hp;
+           fe_rome_rows *rows;
+           fe_edit *e;
 
-       // locate: causal trace, all three kinds, ROME's defaults (10 samples, window 10, 3 sigma)
-       fe_trace_opts to = fe_trace_opts_default();
-       double sd; fe_embedding_std(m, ids + s0, s1 - s0, &sd, &err); to.noise = 3 * sd;
-       fe_trace_result tr;
-       fe_trace(m, ids, (int)n, s0, s1, FACTEDIT_TRACE_ALL, &to, &tr, &err);  // tr.scores[kind][t*L+l]
+           TRY(fe_model_load_file(&m, "gpt2.bin", NULL, &err));          // llm.c's checkpoint format
+           TRY(fe_vocab_load_dir(&v, "tools/gpt2", NULL, &err));         // vocab.bpe (+ encoder.json)
+           TRY(fe_encode(v, prompt, strlen(prompt), &ids, &n, &err));
+           TRY(fe_subject_span(v, prompt, req.subject, &s0, &s1, &err)); // the subject's tokens
 
-       // edit: ROME's rank-one update (see >>api-rome for the request and the hyperparameters)
-       fe_edit *e; fe_rome_compute(m, &request, &hparams, cov, &e, &err);
-       fe_edit_apply(m, e, &err);                                        // W_proj += u (x) right
-       int out[10]; fe_generate(m, ids, (int)n, 10, NULL, NULL, out, &err);   // greedy
-       fe_edit_undo(m, e, &err);                                         // bit-exact
-       ...free everything with its fe_*_free
+           // locate: causal trace of every state, noise 3 sigma (ROME takes sigma over many subjects)
+           TRY(fe_embedding_std(m, ids + s0, s1 - s0, &sd, &err));
+           to.noise = (float)(3 * sd);
+           TRY(fe_trace(m, ids, (int)n, s0, s1, FACTEDIT_TRACE_ALL, &to, &tr, &err));
+           printf("p(answer): clean %.3f, corrupted %.3f\n", tr.high, tr.low);  // tr.scores[kind][t * L + l]
+
+           // edit: ROME from text ("{}" as the only context; no key statistics: u = k* / |k*|)
+           fe_rome_hparams_default(&hp, m);
+           TRY(fe_rome_rows_new(&rows, m, v, &req, NULL, &err));
+           TRY(fe_rome_compute_rows(m, rows, &hp, NULL, &e, &err));
+           TRY(fe_edit_apply(m, e, &err));                                // W_proj += right (x) u
+           TRY(fe_generate(m, ids, (int)n, 10, NULL, NULL, out, &err));  // greedy, 10 tokens
+           TRY(fe_edit_undo(m, e, &err));                                 // bit-exact
+
+           fe_edit_free(e);
+           fe_rome_rows_free(rows);
+           fe_trace_result_free(&tr);
+           fe_ids_free(v, ids);
+           fe_vocab_free(v);
+           fe_model_free(m);
+           return 0;
+       }
+
+   HOW THIS FILE IS ORGANISED
+       1. This comment: quick start, what it does, concepts, file formats, build options, index.
+       2. The API: declarations with their documentation, one section per subject, each opened by
+          a banner with a tag: >>api-errors, -json, -safetensors, -model, -tokenizer, -rng,
+          -forward, -generate, -backward, -rome, -trace, -rome-glue.
+       3. The implementation (#if FACTEDIT_IMPLEMENTATION), in the same order: >>impl-util
+          (allocation, errors, little-endian fields, hashing), -json, -safetensors, -rng,
+          -kernels (SIMD, GEMM, layer norm, GELU), -load (checkpoints, weight layouts),
+          -tokenizer, -forward, -generate, -backward (and training), -ncg (the CG solver),
+          -rome (value objective, keys, covariance, edits, the ROME core), -trace, -rome-glue
+          (templates, text requests, statistics and patch files, CounterFact).
+       4. PERFORMANCE NOTES, then the licence.
+       Every tag opens exactly one banner: search ">>impl-trace" to land on tracing's code.
+       Private names start fe__ / FACTEDIT__; private functions are FACTEDIT__PRIV (static).
+
+   INDEX: task -> functions -> section
+       load a checkpoint              fe_model_load_file, fe_model_load_mem, fe_load_opts  >>api-model
+       tokenize, find a subject       fe_vocab_load_dir, fe_encode, fe_subject_span        >>api-tokenizer
+       run the model, read states     fe_state_new, fe_forward, fe_state_act, fe_hook_fn   >>api-forward
+       generate text                  fe_generate, fe_sample                               >>api-generate
+       causal trace (locate a fact)   fe_trace, fe_trace_sever, fe_embedding_std           >>api-trace
+       ROME edit from text            fe_rome_rows_new, fe_rome_compute_rows               >>api-rome-glue
+       ROME edit from tokens          fe_rome_compute (fe_rome_request)                    >>api-rome
+       apply, undo an edit            fe_edit_apply, fe_edit_undo                          >>api-rome
+       value objective, its solvers   fe_vobj_new, fe_vobj_eval, fe_vobj_solve             >>api-rome
+       key statistics (covariance)    fe_stats_compute, fe_stats_save_file, _load_file     >>api-rome-glue
+       save, load, apply a patch      fe_patch_save_file, fe_patch_load_file, _apply       >>api-rome-glue
+       context templates              fe_templates_rome, fe_templates_from_list            >>api-rome-glue
+       CounterFact metrics            fe_cf_load_file, fe_cf_eval_case, fe_cf_summarize    >>api-rome-glue
+       gradients, training            fe_backward, fe_lm_grad, fe_adamw_update             >>api-backward
+       JSON, safetensors              fe_json_parse, fe_safetensors_parse                  >>api-json, -safetensors
+       errors                         fe_result, fe_error, fe_result_string                >>api-errors
 
    WHAT IT DOES
        - Loads GPT-2 checkpoints in karpathy/llm.c's format (fp32 or bf16) from a file (mmap,
@@ -137,7 +196,7 @@
 extern "C" {
 #endif
 
-/* ======================================================================= >>api-errors == */
+/* ======================================================== >>api-errors ======================== */
 
 typedef enum fe_result {
     fe_ok = 0,
@@ -157,11 +216,10 @@ typedef struct fe_error { fe_result code; char msg[256]; } fe_error;
 
 FACTEDIT_API const char *fe_result_string(fe_result r);
 
-/* ============================================================================== >>api-json = */
+/* ======================================================== >>api-json ========================== */
 /* JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
    tokenizer's encoder.json.
 
-   >>api-json
    - Whole document parsed into a DOM owned by one fe_json (an arena: a few big blocks, freed at once).
    - Strings are decoded to UTF-8 (\uXXXX escapes, surrogate pairs joined) and NUL-terminated;
      they may contain NULs from \u0000, so use len. Raw bytes >= 0x80 inside strings are copied
@@ -195,10 +253,9 @@ FACTEDIT_API void fe_json_free(fe_json *doc);
 FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const char *key);   /* NULL if absent or obj not an object */
 FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i);         /* NULL if out of range (arrays and objects) */
 
-/* ======================================================================= >>api-safetensors = */
+/* ======================================================== >>api-safetensors =================== */
 /* safetensors reader (from memory) and float16 / bfloat16 conversions.
 
-   >>api-safetensors
    File layout: u64 little-endian N | N bytes of JSON header | data section. The header maps
    tensor names to {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]} with offsets
    relative to the data section; an optional "__metadata__" object of strings is skipped.
@@ -237,7 +294,7 @@ FACTEDIT_API float fe_f16_to_f32(uint16_t h);     /* exact, incl. subnormals, in
 FACTEDIT_API float fe_bf16_to_f32(uint16_t h);    /* exact */
 FACTEDIT_API uint16_t fe_f32_to_bf16(float f);    /* round to nearest even; NaN stays (quiet) NaN */
 
-/* ======================================================================= >>api-model === */
+/* ======================================================== >>api-model ========================= */
 
 typedef struct fe_config {
     int max_seq_len;        /* maxT: positions in wpe */
@@ -373,10 +430,9 @@ FACTEDIT_API void fe_weight_unpack(float *dst, const float *src, size_t out, siz
    one layer's (out, in), else 0. */
 FACTEDIT_API int fe_param_matrix(const fe_config *c, int tensor, size_t *out, size_t *in);
 
-/* ========================================================================= >>api-tokenizer = */
+/* ======================================================== >>api-tokenizer ===================== */
 /* GPT-2 byte-level BPE tokenizer.
 
-   >>api-tokenizer
    Vocabulary
    - fe_vocab_load_mem(encoder_json, merges): encoder.json (= HF vocab.json, {"token": id}) plus
      vocab.bpe (= HF merges.txt, one merge "A B" per line, rank = line order). Ids are taken from
@@ -444,7 +500,7 @@ FACTEDIT_API const char *fe_token_bytes(const fe_vocab *v, int id, size_t *len);
 FACTEDIT_API fe_result fe_subject_span(const fe_vocab *v, const char *prompt, const char *subject,
                                        size_t *begin, size_t *end, fe_error *err);
 
-/* ======================================================================= >>api-rng ===== */
+/* ======================================================== >>api-rng =========================== */
 
 /* The caller owns the RNG state: no global RNG anywhere. */
 typedef struct fe_rng { uint64_t s[4]; } fe_rng;
@@ -453,7 +509,7 @@ FACTEDIT_API uint64_t fe_rng_u64(fe_rng *r);
 FACTEDIT_API double fe_rng_uniform(fe_rng *r);   /* [0,1) */
 FACTEDIT_API double fe_rng_normal(fe_rng *r);    /* N(0,1) */
 
-/* ======================================================================= >>api-forward = */
+/* ======================================================== >>api-forward ======================= */
 
 typedef enum fe_site {
     fe_site_embed = 0,  /* wte row before wpe; layer is ignored (pass 0)          (C)  */
@@ -508,7 +564,7 @@ FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon" or "s
 /* Softmax of one row of logits into probs (V floats), numerically stable. */
 FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V);
 
-/* ======================================================================= >>api-generate */
+/* ======================================================== >>api-generate ====================== */
 
 typedef struct fe_sample_opts {
     float temperature;  /* 0: greedy (argmax) */
@@ -522,11 +578,9 @@ FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, 
 /* Greedy/sampled continuation of a prompt with the KV cache: writes n_new ids to out. */
 FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
 
-/* The backward pass, training loss + AdamW, and ROME (Meng et al. 2022): the value objective, its
-   solvers (nonlinear CG, ROME's Adam), keys, key covariance, the rank-one update and edits as
-   objects.
+/* ======================================================== >>api-backward ====================== */
+/* The backward pass, the training loss and AdamW.
 
-   >>api-backward
    fe_backward runs the GPT-2 stack backwards from the activations an fe_state holds (every
    position [0, n) of every row, n = fe_state_positions(s) = last computed position + 1):
        dlogits -> tied head (wte) -> ln_f -> blocks L-1 .. 0 -> embeddings (wte rows, wpe)
@@ -550,36 +604,8 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
 
    Training: fe_lm_loss (mean over rows of the mean cross-entropy over the row's positions whose
    target is >= 0) and fe_lm_grad (forward + loss + full backward). fe_adamw_update is llm.c's
-   AdamW (bias-corrected moments; decoupled weight decay applied to every parameter).
+   AdamW (bias-corrected moments; decoupled weight decay applied to every parameter). */
 
-   >>api-rome
-   Value objective (ROME's compute_v) for a delta added to layer `layer`'s MLP output at each
-   prompt's lookup position (and at the lookup of every KL prompt):
-       nll  = mean over prompts of  -sum_j log p(target[j]) / len(target), logits of the last layer,
-              prompt i's last len(target) positions predicting target[0..]
-       kl   = mean over KL prompts of KL(p_delta || p_0) of the next-token distribution at its lookup
-       wd   = v_weight_decay * |delta| / |target_init|^2  (ROME's formula: |delta|, not squared)
-       loss = nll + kl_factor * kl + wd
-   target_init = the clean MLP output at prompt 0's lookup. All prompts run as rows of one state,
-   right-padded (causal attention: padding never changes earlier positions). An evaluation adds
-   delta to block `layer`'s output at each lookup, recomputes blocks > layer at each row's own
-   positions from its lookup on (ragged spans, all rows in one matmul), computes logits only at
-   the n_prompts * len(target) + n_kl scored positions, and runs the backward from those logits down to
-   block `layer`'s output over the same spans.
-   Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search of at most 10
-   evaluations, restarts; projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
-   20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
-   Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
-   Covariance: C = E[k k^T] (uncentered; float products within batches of 256 keys, accumulated
-   across batches in double); u = normalize((C + ridge I)^-1 k*)
-   by preconditioned linear CG in double: with fe_cov_factor's Cholesky factor of C + ridge I as
-   the preconditioner (ROME's cached inverse; one or two iterations) or else Jacobi (no
-   covariance: u = k* / |k*|, ROME without mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
-   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
-   Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
-   it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
-   layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
-/* ====================================================================== >>api-backward == */
 
 typedef struct fe_backward_opts {
     fe_site stop_site;   /* fe_site_embed: full backward; resid/mlp/key/attn: stop inside block stop_layer */
@@ -608,7 +634,36 @@ FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inp
 FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
                                   float beta1, float beta2, float eps, float weight_decay, int t);
 
-/* ========================================================================== >>api-rome == */
+/* ======================================================== >>api-rome ========================== */
+/* ROME (Meng et al. 2022): the value objective, its solvers (nonlinear CG, ROME's Adam), keys, key
+   covariance, the rank-one update and edits as objects.
+
+   Value objective (ROME's compute_v) for a delta added to layer `layer`'s MLP output at each
+   prompt's lookup position (and at the lookup of every KL prompt):
+       nll  = mean over prompts of  -sum_j log p(target[j]) / len(target), logits of the last layer,
+              prompt i's last len(target) positions predicting target[0..]
+       kl   = mean over KL prompts of KL(p_delta || p_0) of the next-token distribution at its lookup
+       wd   = v_weight_decay * |delta| / |target_init|^2  (ROME's formula: |delta|, not squared)
+       loss = nll + kl_factor * kl + wd
+   target_init = the clean MLP output at prompt 0's lookup. All prompts run as rows of one state,
+   right-padded (causal attention: padding never changes earlier positions). An evaluation adds
+   delta to block `layer`'s output at each lookup, recomputes blocks > layer at each row's own
+   positions from its lookup on (ragged spans, all rows in one matmul), computes logits only at
+   the n_prompts * len(target) + n_kl scored positions, and runs the backward from those logits down to
+   block `layer`'s output over the same spans.
+   Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search of at most 10
+   evaluations, restarts; projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
+   20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
+   Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
+   Covariance: C = E[k k^T] (uncentered; float products within batches of 256 keys, accumulated
+   across batches in double); u = normalize((C + ridge I)^-1 k*)
+   by preconditioned linear CG in double: with fe_cov_factor's Cholesky factor of C + ridge I as
+   the preconditioner (ROME's cached inverse; one or two iterations) or else Jacobi (no
+   covariance: u = k* / |k*|, ROME without mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
+   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
+   Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
+   it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
+   layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
 
 typedef struct fe_rome_prompt { const int *ids; int n; int lookup; } fe_rome_prompt;
 
@@ -726,9 +781,9 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err);
 /* ROME end to end: k*, u (cov may be NULL), v* by the chosen solver, right. Not applied. */
 FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err);
 
+/* ======================================================== >>api-trace ========================= */
 /* Causal tracing (ROME, Meng et al. 2022, section 2; ROME's experiments/causal_trace.py).
 
-   >>api-trace
    Causal tracing measures how much of a fact a hidden state carries. Three kinds of run, each on the
    prompt `tokens` (T ids) whose subject occupies the tokens [subject_begin, subject_end):
    - clean run: the answer token is the argmax at the last position (or opts.answer);
@@ -838,11 +893,11 @@ FACTEDIT_API void fe_trace_result_free(fe_trace_result *r);   /* frees the score
    ROME corrupts with noise = 3 * this. Needs n * C >= 2. */
 FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, size_t n, double *std, fe_error *err);
 
+/* ======================================================== >>api-rome-glue ===================== */
 /* ROME glue: everything around the ROME math that users need: context templates, text-level
    requests, layer defaults, key-covariance statistics files, edit patch files and ROME's
    CounterFact metrics.
 
-   >>api-rome-glue
    Context templates (ROME's get_context_templates, rome/rome_main.py)
    - "{}" plus generated prefixes: for each (length, count) group, `count` samples of `length`
      tokens in all, the first being <|endoftext|> (ROME's generate_fast: max_out_len counts the
@@ -924,7 +979,6 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
      by the delta method over the cases that have all three.
 
    All functions: no global state, no printing; thread-safe on distinct objects. */
-/* ================================================================ >>api-rome-glue ===== */
 
 /* ---- context templates ---- */
 typedef struct fe_templates {
@@ -1120,7 +1174,7 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 /* Width of the weight panel starting at output row p0 of a panel-layout matrix of `rows` rows. */
 #define FACTEDIT__PANEL_W(rows, p0) ((rows) - (p0) < FACTEDIT_WEIGHT_PANEL ? (rows) - (p0) : FACTEDIT_WEIGHT_PANEL)
 
-/* ======================================================================= >>impl-util === */
+/* ======================================================== >>impl-util ========================= */
 
 FACTEDIT__PRIV void *fe__malloc(void *u, size_t n) { return FACTEDIT_MALLOC(n ? n : 1, u); }
 FACTEDIT__PRIV void *fe__calloc(void *u, size_t n) { void *p = fe__malloc(u, n); if (p) memset(p, 0, n ? n : 1); return p; }
@@ -1251,7 +1305,7 @@ FACTEDIT__PRIV char *fe__strndup(void *u, const char *s, size_t n) {
 }
 FACTEDIT__PRIV int fe__little_endian(void) { const uint16_t one = 1; unsigned char c; memcpy(&c, &one, 1); return c == 1; }
 
-/* >>impl-json */
+/* ======================================================== >>impl-json ========================= */
 
 /* Arena block: header, then cap bytes of data. The header is padded to 16 bytes so data
    inherits malloc's alignment (nodes hold doubles and pointers). */
@@ -1555,7 +1609,7 @@ FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i)
     return &arr->child[i];
 }
 
-/* >>impl-safetensors */
+/* ======================================================== >>impl-safetensors ================== */
 
 FACTEDIT_API float fe_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -1779,7 +1833,7 @@ FACTEDIT_API void fe_safetensors_free(fe_safetensors *st) {
     fe__free(st->user, st);
 }
 
-/* ======================================================================= >>impl-rng ==== */
+/* ======================================================== >>impl-rng ========================== */
 
 /* xoshiro256** seeded through splitmix64 */
 FACTEDIT_API void fe_rng_seed(fe_rng *r, uint64_t seed) {
@@ -1800,7 +1854,7 @@ FACTEDIT_API double fe_rng_normal(fe_rng *r) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* ======================================================================= >>impl-kernels */
+/* ======================================================== >>impl-kernels ====================== */
 
 /* Kernels work on float32 rows. Matrices are [out,in], so every output is the dot product of
    two contiguous rows. The library's products go through fe__gemm_go, a packed GEMM (MR x NR
@@ -2488,7 +2542,7 @@ FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V) {
     for (i = 0; i < V; i++) probs[i] = (float)(probs[i] / sum);
 }
 
-/* ======================================================================= >>impl-load === */
+/* ======================================================== >>impl-load ========================= */
 
 #define FACTEDIT__MAGIC 20240326
 #define FACTEDIT__HEADER_BYTES 1024
@@ -3120,7 +3174,7 @@ FACTEDIT_API fe_result fe_model_load_file(fe_model **out, const char *path, cons
 }
 #endif /* FACTEDIT_NO_STDIO */
 
-/* >>impl-tokenizer */
+/* ======================================================== >>impl-tokenizer ==================== */
 
 /* Code point classes of the pre-tokenizer regex. */
 enum { FACTEDIT__CL_OTHER = 0, FACTEDIT__CL_LETTER = 1, FACTEDIT__CL_NUMBER = 2, FACTEDIT__CL_SPACE = 3 };
@@ -3945,7 +3999,7 @@ FACTEDIT_API fe_result fe_subject_span(const fe_vocab *v, const char *prompt, co
     return fe_ok;
 }
 
-/* ======================================================================= >>impl-forward */
+/* ======================================================== >>impl-forward ====================== */
 
 /* Activations of one layer for all rows: each buffer is (B, Tcap, width). */
 typedef struct fe__layer_acts {
@@ -4298,7 +4352,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
     return fe_ok;
 }
 
-/* ======================================================================= >>impl-generate */
+/* ======================================================== >>impl-generate ===================== */
 
 FACTEDIT__PRIV int fe__argmax(const float *x, int n) { int i, best = 0; for (i = 1; i < n; i++) if (x[i] > x[best]) best = i; return best; }
 
@@ -4366,7 +4420,7 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
     return r;
 }
 
-/* ===================================================================== >>impl-backward == */
+/* ======================================================== >>impl-backward ===================== */
 /* Each backward kernel sits under the forward it undoes (llm.c style). Gradients of inputs are
    accumulated (+=), so residual branches simply add; callers zero buffers first. Work is split
    by output element (columns of dinp, rows of dw, heads of attention): every number is summed
@@ -4786,7 +4840,7 @@ FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, f
     }
 }
 
-/* ======================================================================== >>impl-ncg ==== */
+/* ======================================================== >>impl-ncg ========================== */
 /* Nonlinear conjugate gradient, Polak-Ribiere+ with strong-Wolfe line search (Nocedal & Wright,
    algorithms 3.5/3.6 with cubic interpolation), optionally projected onto the ball |x| <= radius:
    the line search walks the projected path P(x + a d) (P(y) = y, or radius y / |y| outside), and
@@ -5012,7 +5066,7 @@ done:
     return r;
 }
 
-/* ===================================================================== >>impl-rome ===== */
+/* ======================================================== >>impl-rome ========================= */
 
 struct fe_vobj {
     const fe_model *m;
@@ -5783,6 +5837,8 @@ done:
     return r;
 }
 
+/* ======================================================== >>impl-trace ======================== */
+
 FACTEDIT_API fe_trace_opts fe_trace_opts_default(void) {
     fe_trace_opts o;
     memset(&o, 0, sizeof o);
@@ -6163,7 +6219,7 @@ fail:
     return r;
 }
 
-/* ================================================================ >>impl-rome-glue ==== */
+/* ======================================================== >>impl-rome-glue ==================== */
 
 /* ---- small helpers ---- */
 
@@ -6199,7 +6255,7 @@ FACTEDIT__PRIV double fe__logsumexp_f64(const float *z, int V) {
     return mx + log(s);
 }
 
-/* ================================================================ context templates === */
+/* ---- context templates ---- */
 
 FACTEDIT_API void fe_templates_free(fe_templates *t) {
     int i;
@@ -6317,7 +6373,7 @@ FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, 
     return fe_templates_generate(out, m, v, lengths, counts, 2, rng, err);
 }
 
-/* ================================================================ text requests ======== */
+/* ---- text requests ---- */
 
 FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r) {
     int i;
@@ -6480,7 +6536,7 @@ FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_row
     return fe__rome_edit(m, &in, hp, cov, out, err);
 }
 
-/* ================================================================ layer defaults ====== */
+/* ---- layer defaults ---- */
 
 FACTEDIT_API int fe_rome_default_layer(const fe_config *c) {
     int L = c->num_layers, l;
@@ -6494,7 +6550,7 @@ FACTEDIT_API int fe_rome_default_layer(const fe_config *c) {
 
 FACTEDIT_API void fe_rome_hparams_for(fe_rome_hparams *hp, const fe_model *m) { fe_rome_hparams_default(hp, m); }
 
-/* ================================================================ binary files ======== */
+/* ---- binary files ---- */
 
 /* The statistics and patch files start alike: an 8-byte magic ("FESTATS\0", "FEPATCH\0"), u32
    version = 1, u32 header bytes; each carries the FNV-1a of its payload (the bytes after the
@@ -6549,7 +6605,7 @@ FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char 
 }
 #endif
 
-/* ================================================================ key statistics ====== */
+/* ---- key statistics ---- */
 
 #define FACTEDIT__STATS_HEADER 64
 
@@ -6733,7 +6789,7 @@ FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, con
 }
 #endif
 
-/* ================================================================ edit patches ======== */
+/* ---- edit patches ---- */
 
 #define FACTEDIT__PATCH_HEADER 152
 #define FACTEDIT__PATCH_MAX_TEXT (1u << 20)
@@ -6906,7 +6962,7 @@ FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, cons
 }
 #endif
 
-/* ================================================================ CounterFact ========= */
+/* ---- CounterFact ---- */
 
 struct fe_cf_set {
     fe_json *doc;
