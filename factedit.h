@@ -236,11 +236,19 @@ FACTEDIT_API const char *fe_result_string(fe_result r);
      fe_err_limit, fe_err_range (number overflows a double), fe_err_nomem, fe_err_arg. */
 
 
-typedef enum fe_json_type { fe_json_null, fe_json_bool, fe_json_number, fe_json_string, fe_json_array, fe_json_object } fe_json_type;
+typedef enum fe_json_type {
+    fe_json_null,
+    fe_json_bool,
+    fe_json_number,
+    fe_json_string,
+    fe_json_array,
+    fe_json_object
+} fe_json_type;
 typedef struct fe_json_value {
     fe_json_type type;
     int boolean; double number;
-    const char *str; size_t len;          /* string value: decoded UTF-8, NUL-terminated (may contain NULs from \u0000; use len) */
+    const char *str; size_t len;          /* string value: decoded UTF-8, NUL-terminated
+                                             (may contain NULs from \u0000; use len) */
     const char *key; size_t key_len;      /* member key when this value sits in an object, else NULL */
     struct fe_json_value *child, *next;   /* first element/member; next sibling */
     size_t count;                         /* number of children */
@@ -250,8 +258,10 @@ typedef struct fe_json fe_json;           /* owns all nodes and strings (arena);
 FACTEDIT_API fe_result fe_json_parse(fe_json **out, const char *text, size_t len, void *alloc_user, fe_error *err);
 FACTEDIT_API const fe_json_value *fe_json_root(const fe_json *doc);
 FACTEDIT_API void fe_json_free(fe_json *doc);
-FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const char *key);   /* NULL if absent or obj not an object */
-FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i);         /* NULL if out of range (arrays and objects) */
+/* NULL if absent or obj not an object */
+FACTEDIT_API const fe_json_value *fe_json_get(const fe_json_value *obj, const char *key);
+/* NULL if out of range (arrays and objects) */
+FACTEDIT_API const fe_json_value *fe_json_at(const fe_json_value *arr, size_t i);
 
 /* ======================================================== >>api-safetensors =================== */
 /* safetensors reader (from memory) and float16 / bfloat16 conversions.
@@ -283,11 +293,15 @@ typedef struct fe_st_tensor {
 } fe_st_tensor;
 typedef struct fe_safetensors fe_safetensors;
 
-FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user, fe_error *err); /* keeps pointers into bytes: caller keeps bytes alive */
+/* keeps pointers into bytes: caller keeps bytes alive */
+FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user,
+                                            fe_error *err);
 FACTEDIT_API size_t fe_safetensors_count(const fe_safetensors *st);
-FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i);          /* NULL if out of range */
+/* NULL if out of range */
+FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i);
 FACTEDIT_API const fe_st_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name); /* NULL if absent */
-FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe_error *err);   /* F32/F16/BF16 -> numel floats */
+/* F32/F16/BF16 -> numel floats */
+FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe_error *err);
 FACTEDIT_API void fe_safetensors_free(fe_safetensors *st);
 
 FACTEDIT_API float fe_f16_to_f32(uint16_t h);     /* exact, incl. subnormals, inf, nan */
@@ -379,11 +393,13 @@ typedef struct fe_load_opts {
 } fe_load_opts;
 
 /* Sizes of the 16 parameter tensors for a config, overflow-checked; total may be NULL. */
-FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], size_t *total, fe_error *err);
+FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], size_t *total,
+                                      fe_error *err);
 FACTEDIT_API const char *fe_param_name(int i);   /* i an fe_tensor: "wte", "wpe", "ln1w", ... */
 FACTEDIT_API fe_result fe_config_check(const fe_config *c, fe_error *err);
 /* Loads a checkpoint from memory (copied: the buffer may be freed afterwards). */
-FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts, fe_error *err);
+FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts,
+                                         fe_error *err);
 /* A model with every parameter zero (fill blob yourself, block matrices through fe_weight_pack):
    for tests and random models. */
 FACTEDIT_API fe_result fe_model_new(fe_model **out, const fe_config *c, const fe_load_opts *opts, fe_error *err);
@@ -394,13 +410,15 @@ FACTEDIT_API size_t fe_model_weight_bytes(const fe_model *m);
    bf16-resident model hashes as its fp32 widening. */
 FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m);
 /* Serializes to llm.c format in memory: version 3 (fp32) or 5 (bf16). */
-FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len, fe_error *err);
+FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len,
+                                         fe_error *err);
 #ifndef FACTEDIT_NO_STDIO
 FACTEDIT_API fe_result fe_model_load_file(fe_model **out, const char *path, const fe_load_opts *opts, fe_error *err);
 /* Writes atomically: a temp file beside path, then rename. path must differ from the loaded file. */
 FACTEDIT_API fe_result fe_model_save_file(const fe_model *m, const char *path, int version, fe_error *err);
 /* Reads a whole file (allocated with alloc_user's allocator; free with fe_free). */
-FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, size_t *len, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, size_t *len, void *alloc_user,
+                                    fe_error *err);
 /* Writes bytes to path atomically (temp file + fsync + rename); the old file survives a failure. */
 FACTEDIT_API fe_result fe_write_file_atomic(const char *path, const void *bytes, size_t len, fe_error *err);
 #endif
@@ -540,12 +558,14 @@ typedef struct fe_state fe_state;
 
 /* State for `batch` rows of up to `max_tokens` positions (<= the model's maxT). flags: reserved,
    must be 0 (anything else is fe_err_arg). */
-FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags, fe_error *err);
+FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags,
+                                    fe_error *err);
 FACTEDIT_API void fe_state_free(fe_state *s);
 FACTEDIT_API int fe_state_batch(const fe_state *s);
 FACTEDIT_API int fe_state_capacity(const fe_state *s);
 /* Runs positions [pos0, pos0+n) of every row. tokens: (B, n), row-major. */
-FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *opts, fe_error *err);
+FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *opts,
+                                  fe_error *err);
 /* Logits (V floats) of row b at position pos (pos = -1: the last computed position). With
    all_logits = 0 only the last computed position has logits. */
 FACTEDIT_API const float *fe_state_logits(const fe_state *s, int b, int pos);
@@ -556,10 +576,13 @@ FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site);
 /* out (T,OC) = inp (T,C) . w (OC,C)^T + bias (OC, or NULL); out rows are ldo floats apart.
    fe_matmul: w plain row-major (the tied head, wte); fe_matmul_panel: w in the panel layout
    (fe_weight_index: the block matrices); fe_matmul_ref: the scalar reference of both (plain w). */
-FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
+FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C,
+                            int OC);
 /* w_rows: rows of the panel-layout w (>= OC; only its first OC rows are used: wte has Vp). */
-FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC);
-FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC);
+FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows,
+                                  const float *bias, int T, int C, int OC);
+FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T,
+                                int C, int OC);
 FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon" or "scalar" */
 /* Softmax of one row of logits into probs (V floats), numerically stable. */
 FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V);
@@ -576,7 +599,8 @@ typedef struct fe_sample_opts {
    or NULL, which means greedy. Temperature 0 is greedy; top-k and top-p sort the vocabulary. */
 FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, fe_rng *rng, float *scratch);
 /* Greedy/sampled continuation of a prompt with the KV cache: writes n_new ids to out. */
-FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
+FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new,
+                                   const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err);
 
 /* ======================================================== >>api-backward ====================== */
 /* The backward pass, the training loss and AdamW.
@@ -622,14 +646,17 @@ FACTEDIT_API int fe_state_positions(const fe_state *s);
 FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob);
 /* dlogits: (B, n, V), n = fe_state_positions(s). Rows of positions whose logits the forward did
    not keep (all_logits = 0: every position but the last) must be zero (else fe_err_arg). */
-FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err);
+FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits,
+                                   const fe_backward_opts *o, fe_error *err);
 
 /* Mean over rows (with >= 1 target) of the mean cross-entropy over positions with target >= 0.
    Reads logits of positions [0, n) (forward with all_logits = 1 over [0, n)); targets (B, n).
    dlogits (B, n, V) may be NULL; it is overwritten with d loss / d logits. */
-FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss, float *dlogits, fe_error *err);
+FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss,
+                                  float *dlogits, fe_error *err);
 /* Forward of inputs (B, n) + fe_lm_loss + full backward: grads (num_params) += d loss / d params. */
-FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n, float *grads, double *loss, fe_error *err);
+FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n,
+                                  float *grads, double *loss, fe_error *err);
 /* AdamW step t (1-based) over n parameters: m, v are the moment buffers (start at 0). */
 FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
                                   float beta1, float beta2, float eps, float weight_decay, int t);
@@ -656,20 +683,25 @@ FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, f
    20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
    Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
    Covariance: C = E[k k^T] (uncentered; float products within batches of 256 keys, accumulated
-   across batches in double); u = normalize((C + ridge I)^-1 k*)
-   by preconditioned linear CG in double: with fe_cov_factor's Cholesky factor of C + ridge I as
-   the preconditioner (ROME's cached inverse; one or two iterations) or else Jacobi (no
-   covariance: u = k* / |k*|, ROME without mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and
-   the edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
+   across batches in double); u = normalize((C + ridge I)^-1 k*) by preconditioned linear CG in
+   double: with fe_cov_factor's Cholesky factor of C + ridge I as the preconditioner (ROME's cached
+   inverse; one or two iterations) or else Jacobi (no covariance: u = k* / |k*|, ROME without
+   mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and the
+   edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
    Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
    it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
    layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
 
-typedef struct fe_rome_prompt { const int *ids; int n; int lookup; } fe_rome_prompt;
+typedef struct fe_rome_prompt {
+    const int *ids;
+    int n;
+    int lookup;
+} fe_rome_prompt;
 
 typedef struct fe_vobj_spec {
     int layer;                          /* the edited layer */
-    const fe_rome_prompt *prompts;      /* rewriting prompts: context + prompt + target[:-1]; lookup = subject's last token */
+    const fe_rome_prompt *prompts;      /* rewriting prompts: context + prompt +
+                                           target[:-1]; lookup = subject's last token */
     int n_prompts;
     const int *target; int n_target;    /* the new object's tokens */
     const fe_rome_prompt *kl_prompts;   /* ROME: "{subject} is a", lookup = subject's last token; may be NULL */
@@ -711,7 +743,8 @@ typedef struct fe_rome_report {
     int iters, evals, grads;     /* solver iterations, objective evaluations (forward passes) and gradient
                                     evaluations (backward passes; CG computes a trial's gradient only
                                     when the line search needs it, Adam at every step) */
-    int status;                  /* 0 loss < loss_stop, 1 converged (tiny gradient / no progress), 2 iteration or evaluation cap */
+    int status;                  /* 0 loss < loss_stop, 1 converged (tiny gradient
+                                    / no progress), 2 iteration or evaluation cap */
     fe_vparts first, last;       /* at delta = 0 and at the returned delta */
     double delta_norm, clamp;    /* |delta| and the clamp radius */
     int cg_iters;                /* linear CG iterations for u (0 without covariance) */
@@ -721,21 +754,27 @@ typedef struct fe_rome_report {
    GPT-2 medium, large and XL (8, 12, 17), round(L / 3) for other shapes (see >>api-rome-glue). */
 FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m);
 /* Minimizes the value objective from delta = 0; delta (C floats) receives the result. */
-FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err);
+FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep,
+                                     fe_error *err);
 
 /* Keys (4C) and MLP outputs (C) of layer `layer` at each prompt's lookup; either may be NULL. */
-FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys, float *mlp_out, fe_error *err);
+FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys,
+                                    float *mlp_out, fe_error *err);
 
 /* Uncentered second moment of keys (batches of 256 in float, summed in double). m2 is dim x dim, symmetric. */
 typedef struct fe_cov {
-    int dim; double count; double *m2; void *alloc_user;
+    int dim;
+    double count;
+    double *m2;
+    void *alloc_user;
     double *chol; double chol_ridge;   /* fe_cov_factor's Cholesky factor of m2/count + chol_ridge I, or NULL */
 } fe_cov;
 FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_error *err);
 FACTEDIT_API void fe_cov_free(fe_cov *c);
 FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_error *err);   /* n keys of dim floats */
 /* Every position of B sequences of n tokens (B, n): keys of layer `layer`. */
-FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err);
+FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n,
+                                         fe_error *err);
 FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out);     /* dim x dim: m2 / count */
 /* Factors m2 / count + ridge I = L L^T (Cholesky, double, dim^3 / 3 flops; PERFORMANCE NOTES)
    and keeps L (dim x dim doubles) for fe_cov_solve with this ridge: ROME's
@@ -747,7 +786,8 @@ FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err);
    preconditioner is the Cholesky factor from fe_cov_factor when it was made for this ridge (CG
    then stops after one or two iterations), else the diagonal (Jacobi; ill-conditioned statistics
    take thousands of iterations). */
-FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err);
+FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol,
+                                    int max_iter, int *iters, fe_error *err);
 
 /* A rank-one edit of layer `layer`'s mlp.c_proj: W[o][i] += right[o] * u[i]. */
 typedef struct fe_edit {
@@ -775,11 +815,13 @@ typedef struct fe_rome_request {
 FACTEDIT_API fe_result fe_edit_new(fe_edit **out, const fe_model *m, int layer, fe_error *err);
 FACTEDIT_API void fe_edit_free(fe_edit *e);
 /* right = (vstar - cur_output) / (cur_input . u); copies u and vstar into the edit. */
-FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input, const float *cur_output, fe_error *err);
+FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input,
+                                   const float *cur_output, fe_error *err);
 FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err);
 FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err);
 /* ROME end to end: k*, u (cov may be NULL), v* by the chosen solver, right. Not applied. */
-FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp, const fe_cov *cov, fe_edit **out, fe_error *err);
+FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *req, const fe_rome_hparams *hp,
+                                       const fe_cov *cov, fe_edit **out, fe_error *err);
 
 /* ======================================================== >>api-trace ========================= */
 /* Causal tracing (ROME, Meng et al. 2022, section 2; ROME's experiments/causal_trace.py).
@@ -884,8 +926,9 @@ FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, siz
                                 unsigned kinds, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err);
 /* Severed restoration at `token` (< 0: the subject's last token, subject_end - 1; the paper's
    choice). severs is a mask of FACTEDIT_SEVER_*; opts.window is not used. */
-FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
-                                      int token, unsigned severs, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err);
+FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin,
+                                      size_t subject_end, int token, unsigned severs, const fe_trace_opts *opts,
+                                      fe_trace_result *out, fe_error *err);
 FACTEDIT_API void fe_trace_result_free(fe_trace_result *r);   /* frees the scores, zeroes *r; NULL ok */
 
 /* Standard deviation over every element of the wte rows of `tokens` (n ids: concatenate the token
@@ -988,13 +1031,16 @@ typedef struct fe_templates {
 } fe_templates;
 
 /* Copies n user templates (each must hold exactly one "{}"; fe_err_arg names the bad one). */
-FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user,
+                                              fe_error *err);
 /* "{}" + for each group g: counts[g] samples of lengths[g] tokens (<|endoftext|> + lengths[g]-1
    sampled, top-k 5; capped by the model's context) turned into "PREFIX. {}". */
-FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v, const int *lengths,
-                                             const int *counts, int groups, fe_rng *rng, fe_error *err);
+FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v,
+                                             const int *lengths, const int *counts, int groups, fe_rng *rng,
+                                             fe_error *err);
 /* ROME's: "{}" + 10 of 5 tokens + 10 of 10 tokens. */
-FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng, fe_error *err);
+FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng,
+                                         fe_error *err);
 FACTEDIT_API void fe_templates_free(fe_templates *t);
 
 /* ---- text-level requests ---- */
@@ -1023,12 +1069,12 @@ typedef struct fe_rome_rows {
    message names the problem): NULL/empty subject, prompt or target; a prompt with two or more
    "{}"; a prompt without "{}" that does not contain the subject; the bare prompt + target longer
    than the model's context. fe_err_mismatch: a token id outside the model's vocabulary. */
-FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v, const fe_text_request *q,
-                                        const fe_templates *ctx, fe_error *err);
+FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v,
+                                        const fe_text_request *q, const fe_templates *ctx, fe_error *err);
 FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r);
 /* ROME end to end on the rows: k*, u (cov may be NULL: u = k* / |k*|), v*, right. Not applied. */
-FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *r, const fe_rome_hparams *hp, const fe_cov *cov,
-                                            fe_edit **out, fe_error *err);
+FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *r, const fe_rome_hparams *hp,
+                                            const fe_cov *cov, fe_edit **out, fe_error *err);
 
 /* ---- layer defaults ---- */
 FACTEDIT_API int fe_rome_default_layer(const fe_config *c);
@@ -1044,18 +1090,20 @@ typedef struct fe_stats_info {
 
 /* C = sum k k^T over every position of the token stream cut into sequences of seq_len tokens
    (<= 0: min(context, 256)); the last sequence may be shorter. Only layers <= layer run. */
-FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n, int seq_len,
-                                        fe_stats_progress_fn progress, void *progress_user, fe_error *err);
+FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n,
+                                        int seq_len, fe_stats_progress_fn progress, void *progress_user, fe_error *err);
 /* model_checksum: fe_model_checksum of the weights the keys came from. */
 FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
                                          unsigned char **bytes, size_t *len, fe_error *err);
 /* Checks every field; with m != NULL also the model (shape, layer, checksum == fe_model_checksum(m)).
    info may be NULL. *out uses m's allocator (or alloc_user's when m is NULL). */
-FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len, const fe_model *m,
-                                         void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len,
+                                         const fe_model *m, void *alloc_user, fe_error *err);
 #ifndef FACTEDIT_NO_STDIO
-FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum, fe_error *err);
-FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m,
+                                          uint64_t model_checksum, fe_error *err);
+FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m,
+                                          void *alloc_user, fe_error *err);
 #endif
 
 /* ---- edit patches ---- */
@@ -1068,15 +1116,18 @@ typedef struct fe_patch {
 } fe_patch;
 
 /* Serializes p (p->edit, model_checksum, num_layers and the three texts; NULL texts = ""). */
-FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user,
+                                         fe_error *err);
 /* Checks every field; with m != NULL also that the patch is for m's current weights. */
-FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m,
+                                         void *alloc_user, fe_error *err);
 /* Checks shape and checksum against m's current weights, then fe_edit_apply (undo: fe_edit_undo(m, p->edit)). */
 FACTEDIT_API fe_result fe_patch_apply(fe_model *m, fe_patch *p, fe_error *err);
 FACTEDIT_API void fe_patch_free(fe_patch *p);
 #ifndef FACTEDIT_NO_STDIO
 FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, fe_error *err);
-FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user, fe_error *err);
+FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user,
+                                          fe_error *err);
 #endif
 
 /* ---- CounterFact ---- */
@@ -1096,7 +1147,16 @@ FACTEDIT_API size_t fe_cf_count(const fe_cf_set *s);
 FACTEDIT_API const fe_cf_case *fe_cf_at(const fe_cf_set *s, size_t i);   /* NULL if out of range */
 FACTEDIT_API void fe_cf_free(fe_cf_set *s);
 
-enum { fe_cf_metric_es, fe_cf_metric_em, fe_cf_metric_ps, fe_cf_metric_pm, fe_cf_metric_ns, fe_cf_metric_nm, fe_cf_metric_score, fe_cf_metric_count };
+enum {
+    fe_cf_metric_es,
+    fe_cf_metric_em,
+    fe_cf_metric_ps,
+    fe_cf_metric_pm,
+    fe_cf_metric_ns,
+    fe_cf_metric_nm,
+    fe_cf_metric_score,
+    fe_cf_metric_count
+};
 typedef struct fe_cf_scores { double es, em, ps, pm, ns, nm; } fe_cf_scores;   /* NaN: no such prompts */
 typedef struct fe_cf_result {
     int case_id;
@@ -1104,14 +1164,18 @@ typedef struct fe_cf_result {
     fe_rome_report report;   /* the edit's solver report */
     int n_ctx;               /* context templates used */
 } fe_cf_result;
-typedef struct fe_cf_summary { double mean[fe_cf_metric_count], ci95[fe_cf_metric_count]; int n[fe_cf_metric_count]; } fe_cf_summary;
+typedef struct fe_cf_summary {
+    double mean[fe_cf_metric_count], ci95[fe_cf_metric_count];
+    int n[fe_cf_metric_count];
+} fe_cf_summary;
 
 /* Mean per-token NLL of target after prompt: nll[i] for n pairs (prompts[i], targets[i]); the
    target text is used as given (ROME's metrics pass " " + str). */
-FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts, const char *const *targets,
-                                     int n, double *nll, fe_error *err);
+FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts,
+                                     const char *const *targets, int n, double *nll, fe_error *err);
 /* The metrics of one case on the model as it is now. */
-FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out, fe_error *err);
+FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out,
+                                   fe_error *err);
 /* pre scores, ROME edit of (prompt, subject, target_new), post scores, undo. The model is
    unchanged afterwards (also on failure). */
 FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_cf_case *c, const fe_templates *ctx,
@@ -1177,16 +1241,31 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 /* ======================================================== >>impl-util ========================= */
 
 FACTEDIT__PRIV void *fe__malloc(void *u, size_t n) { return FACTEDIT_MALLOC(n ? n : 1, u); }
-FACTEDIT__PRIV void *fe__calloc(void *u, size_t n) { void *p = fe__malloc(u, n); if (p) memset(p, 0, n ? n : 1); return p; }
+FACTEDIT__PRIV void *fe__calloc(void *u, size_t n) {
+    void *p = fe__malloc(u, n);
+    if (p) memset(p, 0, n ? n : 1);
+    return p;
+}
 FACTEDIT__PRIV void *fe__realloc(void *u, void *p, size_t n) { return FACTEDIT_REALLOC(p, n ? n : 1, u); }
 FACTEDIT__PRIV void fe__free(void *u, void *p) { if (p) FACTEDIT_FREE(p, u); }
 FACTEDIT_API void fe_free(void *p, void *alloc_user) { fe__free(alloc_user, p); }
 FACTEDIT_API void *fe_malloc(size_t n, void *alloc_user) { return fe__malloc(alloc_user, n); }
 
 /* a*b and a+b with overflow check: 0 on overflow. */
-FACTEDIT__PRIV int fe__mul(size_t a, size_t b, size_t *out) { if (a && b > (size_t)-1 / a) return 0; *out = a * b; return 1; }
-FACTEDIT__PRIV int fe__add(size_t a, size_t b, size_t *out) { if (b > (size_t)-1 - a) return 0; *out = a + b; return 1; }
-FACTEDIT__PRIV int fe__mul3(size_t a, size_t b, size_t c, size_t *out) { size_t t; return fe__mul(a, b, &t) && fe__mul(t, c, out); }
+FACTEDIT__PRIV int fe__mul(size_t a, size_t b, size_t *out) {
+    if (a && b > (size_t)-1 / a) return 0;
+    *out = a * b;
+    return 1;
+}
+FACTEDIT__PRIV int fe__add(size_t a, size_t b, size_t *out) {
+    if (b > (size_t)-1 - a) return 0;
+    *out = a + b;
+    return 1;
+}
+FACTEDIT__PRIV int fe__mul3(size_t a, size_t b, size_t c, size_t *out) {
+    size_t t;
+    return fe__mul(a, b, &t) && fe__mul(t, c, out);
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FACTEDIT__PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -1227,7 +1306,9 @@ FACTEDIT__PRIV uint16_t fe__rd16le(const unsigned char *p) { return (uint16_t)(p
 FACTEDIT__PRIV uint32_t fe__rd32le(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-FACTEDIT__PRIV uint64_t fe__rd64le(const unsigned char *p) { return (uint64_t)fe__rd32le(p) | (uint64_t)fe__rd32le(p + 4) << 32; }
+FACTEDIT__PRIV uint64_t fe__rd64le(const unsigned char *p) {
+    return (uint64_t)fe__rd32le(p) | (uint64_t)fe__rd32le(p + 4) << 32;
+}
 FACTEDIT__PRIV int32_t fe__rdi32le(const unsigned char *p) {
     uint32_t u = fe__rd32le(p);
     int32_t i;
@@ -1303,7 +1384,12 @@ FACTEDIT__PRIV char *fe__strndup(void *u, const char *s, size_t n) {
     }
     return p;
 }
-FACTEDIT__PRIV int fe__little_endian(void) { const uint16_t one = 1; unsigned char c; memcpy(&c, &one, 1); return c == 1; }
+FACTEDIT__PRIV int fe__little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 1;
+}
 
 /* ======================================================== >>impl-json ========================= */
 
@@ -1332,12 +1418,21 @@ FACTEDIT__PRIV void *fe__json_alloc(fe_json *d, size_t n, size_t align) {
         if (!b) return NULL;
         b->cap = n; b->used = n;
         /* link behind the head so the head keeps filling its free space */
-        if (d->blocks) { b->next = d->blocks->next; d->blocks->next = b; } else { b->next = NULL; d->blocks = b; }
+        if (d->blocks) {
+            b->next = d->blocks->next;
+            d->blocks->next = b;
+        } else {
+            b->next = NULL;
+            d->blocks = b;
+        }
         return (unsigned char *)b + FACTEDIT__JHDR;
     }
     b = (fe__jblock *)fe__malloc(d->user, FACTEDIT__JHDR + d->next_cap);
     if (!b) return NULL;
-    b->cap = d->next_cap; b->used = n; b->next = d->blocks; d->blocks = b;
+    b->cap = d->next_cap;
+    b->used = n;
+    b->next = d->blocks;
+    d->blocks = b;
     if (d->next_cap < ((size_t)1 << 26)) d->next_cap *= 2;
     return (unsigned char *)b + FACTEDIT__JHDR;
 }
@@ -1349,7 +1444,8 @@ typedef struct fe__jp {
 } fe__jp;
 
 FACTEDIT__PRIV fe_result fe__jp_fail(fe__jp *p, fe_result code, const char *what) {
-    if (p->i >= p->n) return fe__fail(p->err, code, "json: %s at byte offset %lu (end of input)", what, (unsigned long)p->i);
+    if (p->i >= p->n)
+        return fe__fail(p->err, code, "json: %s at byte offset %lu (end of input)", what, (unsigned long)p->i);
     if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f)
         return fe__fail(p->err, code, "json: %s at byte offset %lu ('%c')", what, (unsigned long)p->i, p->s[p->i]);
     return fe__fail(p->err, code, "json: %s at byte offset %lu (byte 0x%02x)", what, (unsigned long)p->i, p->s[p->i]);
@@ -1362,7 +1458,10 @@ FACTEDIT__PRIV void fe__jp_ws(fe__jp *p) {
 FACTEDIT__PRIV int fe__jp_hex4(const unsigned char *s) {
     int v = 0, k;
     for (k = 0; k < 4; k++) {
-        int c = s[k], d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        int c = s[k], d = (c >= '0' && c <= '9')   ? c - '0'
+                          : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                          : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                                   : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -1376,13 +1475,16 @@ FACTEDIT__PRIV fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_
     char *o;
     /* pass 1: find the closing quote; the decoded string is never longer than the raw one */
     while (j < p->n && p->s[j] != '"') {
-        if (p->s[j] == '\\') { escaped = 1; j += 2; }
-        else if (p->s[j] < 0x20) { p->i = j; return fe__jp_fail(p, fe_err_format, "unescaped control character in string"); }
-        else j++;
+        if (p->s[j] == '\\') { escaped = 1; j += 2;
+        } else if (p->s[j] < 0x20) {
+            p->i = j;
+            return fe__jp_fail(p, fe_err_format, "unescaped control character in string");
+        } else j++;
     }
     if (j >= p->n) return fe__jp_fail(p, fe_err_format, "unterminated string starting");
     o = (char *)fe__json_alloc(p->doc, j - start + 1, 1);
-    if (!o) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-byte string", (unsigned long)(j - start));
+    if (!o)
+        return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-byte string", (unsigned long)(j - start));
     if (!escaped) { memcpy(o, p->s + start, j - start); len = j - start; }
     else {
         size_t k = start;
@@ -1393,26 +1495,34 @@ FACTEDIT__PRIV fe_result fe__jp_string(fe__jp *p, const char **out, size_t *out_
             c = p->s[k + 1];
             k += 2;
             switch (c) {
-            case '"': o[len++] = '"'; break;   case '\\': o[len++] = '\\'; break;
-            case '/': o[len++] = '/'; break;   case 'b': o[len++] = '\b'; break;
-            case 'f': o[len++] = '\f'; break;  case 'n': o[len++] = '\n'; break;
-            case 'r': o[len++] = '\r'; break;  case 't': o[len++] = '\t'; break;
+            case '"': o[len++] = '"'; break;
+            case '\\': o[len++] = '\\'; break;
+            case '/': o[len++] = '/'; break;
+            case 'b': o[len++] = '\b'; break;
+            case 'f': o[len++] = '\f'; break;
+            case 'n': o[len++] = '\n'; break;
+            case 'r': o[len++] = '\r'; break;
+            case 't': o[len++] = '\t'; break;
             case 'u': {
                 long cp;
                 int h = (k + 4 <= j) ? fe__jp_hex4(p->s + k) : -1;
                 if (h < 0) return fe__jp_fail(p, fe_err_format, "bad \\u escape (need 4 hex digits)");
                 k += 4; cp = h;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) return fe__jp_fail(p, fe_err_format, "unpaired low surrogate in \\u escape");
+                if (cp >= 0xDC00 && cp <= 0xDFFF)
+                    return fe__jp_fail(p, fe_err_format, "unpaired low surrogate in \\u escape");
                 if (cp >= 0xD800 && cp <= 0xDBFF) {  /* UTF-16 pair: \uD83D\uDE00 -> U+1F600 */
                     int lo = (k + 6 <= j && p->s[k] == '\\' && p->s[k + 1] == 'u') ? fe__jp_hex4(p->s + k + 2) : -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF) return fe__jp_fail(p, fe_err_format, "unpaired high surrogate in \\u escape");
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return fe__jp_fail(p, fe_err_format, "unpaired high surrogate in \\u escape");
                     k += 6;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
                 if (cp < 0x80) o[len++] = (char)cp;
                 else if (cp < 0x800) { o[len++] = (char)(0xC0 | (cp >> 6)); o[len++] = (char)(0x80 | (cp & 0x3F)); }
                 else if (cp < 0x10000) {
-                    o[len++] = (char)(0xE0 | (cp >> 12)); o[len++] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[len++] = (char)(0x80 | (cp & 0x3F));
+                    o[len++] = (char)(0xE0 | (cp >> 12));
+                    o[len++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    o[len++] = (char)(0x80 | (cp & 0x3F));
                 } else {
                     o[len++] = (char)(0xF0 | (cp >> 18)); o[len++] = (char)(0x80 | ((cp >> 12) & 0x3F));
                     o[len++] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[len++] = (char)(0x80 | (cp & 0x3F));
@@ -1441,13 +1551,19 @@ FACTEDIT__PRIV fe_result fe__jp_number(fe__jp *p, double *out) {
     else { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit)"); }
     if (j < n && s[j] == '.') {
         j++;
-        if (j >= n || s[j] < '0' || s[j] > '9') { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit after '.')"); }
+        if (j >= n || s[j] < '0' || s[j] > '9') {
+            p->i = j;
+            return fe__jp_fail(p, fe_err_format, "bad number (expected a digit after '.')");
+        }
         while (j < n && s[j] >= '0' && s[j] <= '9') j++;
     }
     if (j < n && (s[j] == 'e' || s[j] == 'E')) {
         j++;
         if (j < n && (s[j] == '+' || s[j] == '-')) j++;
-        if (j >= n || s[j] < '0' || s[j] > '9') { p->i = j; return fe__jp_fail(p, fe_err_format, "bad number (expected a digit in the exponent)"); }
+        if (j >= n || s[j] < '0' || s[j] > '9') {
+            p->i = j;
+            return fe__jp_fail(p, fe_err_format, "bad number (expected a digit in the exponent)");
+        }
         while (j < n && s[j] >= '0' && s[j] <= '9') j++;
     }
     /* strtod wants the locale's decimal point and a NUL-terminated copy */
@@ -1456,7 +1572,9 @@ FACTEDIT__PRIV fe_result fe__jp_number(fe__jp *p, double *out) {
     need = (j - start) + dlen + 1;
     if (need > sizeof buf) {
         tmp = (char *)fe__malloc(p->doc->user, need);
-        if (!tmp) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-character number", (unsigned long)(j - start));
+        if (!tmp)
+            return fe__fail(p->err, fe_err_nomem, "json: out of memory for a %lu-character number",
+                            (unsigned long)(j - start));
     }
     {
         size_t k, w = 0;
@@ -1468,7 +1586,10 @@ FACTEDIT__PRIV fe_result fe__jp_number(fe__jp *p, double *out) {
     }
     *out = strtod(tmp, &endp);
     if (tmp != buf) fe__free(p->doc->user, tmp);
-    if (*out == HUGE_VAL || *out == -HUGE_VAL) { p->i = start; return fe__jp_fail(p, fe_err_range, "number too large for a double"); }
+    if (*out == HUGE_VAL || *out == -HUGE_VAL) {
+        p->i = start;
+        return fe__jp_fail(p, fe_err_range, "number too large for a double");
+    }
     p->i = j;
     return fe_ok;
 }
@@ -1477,7 +1598,8 @@ FACTEDIT__PRIV fe_result fe__jp_push(fe__jp *p) {
     if (p->top == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 256, bytes;
         fe_json_value *s;
-        if (!fe__mul(cap, sizeof(fe_json_value), &bytes)) return fe__fail(p->err, fe_err_limit, "json: too many values");
+        if (!fe__mul(cap, sizeof(fe_json_value), &bytes))
+            return fe__fail(p->err, fe_err_limit, "json: too many values");
         s = (fe_json_value *)fe__realloc(p->doc->user, p->stk, bytes);
         if (!s) return fe__fail(p->err, fe_err_nomem, "json: out of memory (%lu open values)", (unsigned long)p->top);
         p->stk = s; p->cap = cap;
@@ -1504,7 +1626,9 @@ FACTEDIT__PRIV fe_result fe__jp_value(fe__jp *p, int depth) {
         size_t count, bytes, m;
         fe_json_value *kids = NULL;
         if (depth >= FACTEDIT_MAX_JSON_DEPTH)
-            return fe__fail(p->err, fe_err_limit, "json: nesting deeper than FACTEDIT_MAX_JSON_DEPTH (%d) at byte offset %lu", FACTEDIT_MAX_JSON_DEPTH, (unsigned long)p->i);
+            return fe__fail(p->err, fe_err_limit,
+                            "json: nesting deeper than FACTEDIT_MAX_JSON_DEPTH (%d) at byte offset %lu",
+                            FACTEDIT_MAX_JSON_DEPTH, (unsigned long)p->i);
         p->i++;
         fe__jp_ws(p);
         if (p->i < p->n && p->s[p->i] == close) p->i++;
@@ -1528,9 +1652,12 @@ FACTEDIT__PRIV fe_result fe__jp_value(fe__jp *p, int depth) {
         }
         count = p->top - (k + 1);
         if (count) {
-            if (!fe__mul(count, sizeof(fe_json_value), &bytes)) return fe__fail(p->err, fe_err_limit, "json: container too large");
+            if (!fe__mul(count, sizeof(fe_json_value), &bytes))
+                return fe__fail(p->err, fe_err_limit, "json: container too large");
             kids = (fe_json_value *)fe__json_alloc(p->doc, bytes, 16);
-            if (!kids) return fe__fail(p->err, fe_err_nomem, "json: out of memory for a container of %lu values", (unsigned long)count);
+            if (!kids)
+                return fe__fail(p->err, fe_err_nomem, "json: out of memory for a container of %lu values",
+                                (unsigned long)count);
             memcpy(kids, p->stk + k + 1, bytes);
             for (m = 0; m + 1 < count; m++) kids[m].next = &kids[m + 1];
         }
@@ -1547,8 +1674,17 @@ FACTEDIT__PRIV fe_result fe__jp_value(fe__jp *p, int depth) {
         p->stk[k].type = fe_json_number;
         return fe__jp_number(p, &p->stk[k].number);
     }
-    if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) { p->stk[k].type = fe_json_bool; p->stk[k].boolean = 1; p->i += 4; return fe_ok; }
-    if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) { p->stk[k].type = fe_json_bool; p->i += 5; return fe_ok; }
+    if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) {
+        p->stk[k].type = fe_json_bool;
+        p->stk[k].boolean = 1;
+        p->i += 4;
+        return fe_ok;
+    }
+    if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) {
+        p->stk[k].type = fe_json_bool;
+        p->i += 5;
+        return fe_ok;
+    }
     if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) { p->stk[k].type = fe_json_null; p->i += 4; return fe_ok; }
     return fe__jp_fail(p, fe_err_format, "unexpected character, expected a value");
 }
@@ -1561,7 +1697,8 @@ FACTEDIT_API fe_result fe_json_parse(fe_json **out, const char *text, size_t len
     *out = NULL;
     if (!text && len) return fe__fail(err, fe_err_arg, "json: text is NULL");
     if (len > FACTEDIT_MAX_JSON_BYTES)
-        return fe__fail(err, fe_err_limit, "json: input of %lu bytes exceeds FACTEDIT_MAX_JSON_BYTES (%lu)", (unsigned long)len, (unsigned long)FACTEDIT_MAX_JSON_BYTES);
+        return fe__fail(err, fe_err_limit, "json: input of %lu bytes exceeds FACTEDIT_MAX_JSON_BYTES (%lu)",
+                        (unsigned long)len, (unsigned long)FACTEDIT_MAX_JSON_BYTES);
     d = (fe_json *)fe__calloc(alloc_user, sizeof(fe_json));
     if (!d) return fe__fail(err, fe_err_nomem, "json: out of memory");
     d->user = alloc_user;
@@ -1569,7 +1706,10 @@ FACTEDIT_API fe_result fe_json_parse(fe_json **out, const char *text, size_t len
        documents grow by doubling from there) */
     d->next_cap = len < 2048 ? 4096 : len < ((size_t)1 << 25) ? len * 2 : ((size_t)1 << 26);
     memset(&p, 0, sizeof p);
-    p.s = (const unsigned char *)text; p.n = len; p.doc = d; p.err = err;
+    p.s = (const unsigned char *)text;
+    p.n = len;
+    p.doc = d;
+    p.err = err;
     r = fe__jp_value(&p, 0);
     if (r == fe_ok) {
         fe__jp_ws(&p);
@@ -1671,46 +1811,63 @@ FACTEDIT__PRIV int fe__st_cmp_name(const void *a, const void *b) {
 }
 
 /* Fills t from one header entry; data = start of the data section (dlen bytes). */
-FACTEDIT__PRIV fe_result fe__st_entry(fe_st_tensor *t, const fe_json_value *e, const unsigned char *data, size_t dlen, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__st_entry(fe_st_tensor *t, const fe_json_value *e, const unsigned char *data, size_t dlen,
+                                      fe_error *err) {
     const char *nm = e->key;
-    const fe_json_value *dt = fe_json_get(e, "dtype"), *sh = fe_json_get(e, "shape"), *off = fe_json_get(e, "data_offsets");
+    const fe_json_value *dt = fe_json_get(e, "dtype"), *sh = fe_json_get(e, "shape"),
+                        *off = fe_json_get(e, "data_offsets");
     size_t i, k, esize = 0, begin, end, want;
-    if (e->type != fe_json_object) return fe__fail(err, fe_err_format, "safetensors: entry of tensor '%.96s' is not an object", nm);
-    if (!dt || dt->type != fe_json_string) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"dtype\" string", nm);
-    if (!sh || sh->type != fe_json_array) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"shape\" array", nm);
-    if (!off || off->type != fe_json_array) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"data_offsets\" array", nm);
+    if (e->type != fe_json_object)
+        return fe__fail(err, fe_err_format, "safetensors: entry of tensor '%.96s' is not an object", nm);
+    if (!dt || dt->type != fe_json_string)
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"dtype\" string", nm);
+    if (!sh || sh->type != fe_json_array)
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"shape\" array", nm);
+    if (!off || off->type != fe_json_array)
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has no \"data_offsets\" array", nm);
     t->name = nm;
     for (k = 0; k < sizeof fe__st_dtypes / sizeof fe__st_dtypes[0]; k++)
         if (!strcmp(dt->str, fe__st_dtypes[k].name) && dt->len == strlen(fe__st_dtypes[k].name)) {
             t->dtype = fe__st_dtypes[k].dtype; esize = fe__st_dtypes[k].size;
             memcpy(t->dtype_name, fe__st_dtypes[k].name, strlen(fe__st_dtypes[k].name) + 1);
         }
-    if (!esize) return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has unknown dtype '%.16s'", nm, dt->str);
-    if (sh->count > 8) return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' has %lu dimensions, at most 8 supported", nm, (unsigned long)sh->count);
+    if (!esize)
+        return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has unknown dtype '%.16s'", nm, dt->str);
+    if (sh->count > 8)
+        return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' has %lu dimensions, at most 8 supported", nm,
+                        (unsigned long)sh->count);
     t->ndim = (int)sh->count;
     t->numel = 1;
     for (i = 0; i < sh->count; i++) {
         if (!fe__st_uint(&sh->child[i], &t->shape[i]))
-            return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' shape[%lu] is not a non-negative integer", nm, (unsigned long)i);
+            return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' shape[%lu] is not a non-negative integer",
+                            nm, (unsigned long)i);
         if (!fe__mul(t->numel, t->shape[i], &t->numel))
             return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' element count overflows size_t", nm);
     }
     if (off->count != 2 || !fe__st_uint(&off->child[0], &begin) || !fe__st_uint(&off->child[1], &end))
-        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' data_offsets must be [begin, end] non-negative integers", nm);
-    if (begin > end) return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' data_offsets [%lu, %lu) has begin > end", nm, (unsigned long)begin, (unsigned long)end);
+        return fe__fail(err, fe_err_format,
+                        "safetensors: tensor '%.96s' data_offsets must be [begin, end] non-negative integers", nm);
+    if (begin > end)
+        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' data_offsets [%lu, %lu) has begin > end", nm,
+                        (unsigned long)begin, (unsigned long)end);
     if (end > dlen)
-        return fe__fail(err, fe_err_range, "safetensors: tensor '%.96s' data range [%lu, %lu) exceeds data section of %lu bytes",
-                        nm, (unsigned long)begin, (unsigned long)end, (unsigned long)dlen);
-    if (!fe__mul(t->numel, esize, &want)) return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' byte size overflows size_t", nm);
+        return fe__fail(err, fe_err_range,
+                        "safetensors: tensor '%.96s' data range [%lu, %lu) exceeds data section of %lu bytes", nm,
+                        (unsigned long)begin, (unsigned long)end, (unsigned long)dlen);
+    if (!fe__mul(t->numel, esize, &want))
+        return fe__fail(err, fe_err_limit, "safetensors: tensor '%.96s' byte size overflows size_t", nm);
     if (end - begin != want)
-        return fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' has %lu data bytes but %s x %lu elements need %lu",
-                        nm, (unsigned long)(end - begin), t->dtype_name, (unsigned long)t->numel, (unsigned long)want);
+        return fe__fail(err, fe_err_format,
+                        "safetensors: tensor '%.96s' has %lu data bytes but %s x %lu elements need %lu", nm,
+                        (unsigned long)(end - begin), t->dtype_name, (unsigned long)t->numel, (unsigned long)want);
     t->data = data + begin;
     t->nbytes = want;
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *bytes, size_t len, void *alloc_user,
+                                            fe_error *err) {
     const unsigned char *b = (const unsigned char *)bytes, *data;
     uint64_t hlen = 0;
     size_t i, k, n, dlen, bytes_t;
@@ -1721,13 +1878,18 @@ FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *by
     if (!out) return fe__fail(err, fe_err_arg, "safetensors: out is NULL");
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "safetensors: bytes is NULL");
-    if (len < 8) return fe__fail(err, fe_err_format, "safetensors: file of %lu bytes is too short for the 8-byte header length", (unsigned long)len);
+    if (len < 8)
+        return fe__fail(err, fe_err_format, "safetensors: file of %lu bytes is too short for the 8-byte header length",
+                        (unsigned long)len);
     hlen = fe__rd64le(b);
     if (hlen > (uint64_t)(len - 8))
-        return fe__fail(err, fe_err_range, "safetensors: header length %llu exceeds the %lu bytes after the length prefix (truncated file?)",
+        return fe__fail(err, fe_err_range,
+                        "safetensors: header length %llu exceeds the %lu bytes after the length prefix "
+                        "(truncated file?)",
                         (unsigned long long)hlen, (unsigned long)(len - 8));
     if (hlen > FACTEDIT_MAX_JSON_BYTES)
-        return fe__fail(err, fe_err_limit, "safetensors: header of %llu bytes exceeds FACTEDIT_MAX_JSON_BYTES", (unsigned long long)hlen);
+        return fe__fail(err, fe_err_limit, "safetensors: header of %llu bytes exceeds FACTEDIT_MAX_JSON_BYTES",
+                        (unsigned long long)hlen);
     data = b + 8 + (size_t)hlen;
     dlen = len - 8 - (size_t)hlen;
     st = (fe_safetensors *)fe__calloc(alloc_user, sizeof(fe_safetensors));
@@ -1739,20 +1901,36 @@ FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *by
         goto fail;
     }
     root = fe_json_root(st->doc);
-    if (root->type != fe_json_object) { r = fe__fail(err, fe_err_format, "safetensors: header is not a JSON object"); goto fail; }
+    if (root->type != fe_json_object) {
+        r = fe__fail(err, fe_err_format, "safetensors: header is not a JSON object");
+        goto fail;
+    }
     /* the tensor array and the by-name index in one allocation */
-    if (!fe__mul(root->count, sizeof(fe_st_tensor) + sizeof(fe_st_tensor *), &bytes_t)) { r = fe__fail(err, fe_err_limit, "safetensors: too many tensors"); goto fail; }
+    if (!fe__mul(root->count, sizeof(fe_st_tensor) + sizeof(fe_st_tensor *), &bytes_t)) {
+        r = fe__fail(err, fe_err_limit, "safetensors: too many tensors");
+        goto fail;
+    }
     st->t = (fe_st_tensor *)fe__calloc(alloc_user, bytes_t);
-    if (!st->t) { r = fe__fail(err, fe_err_nomem, "safetensors: out of memory for %lu tensors", (unsigned long)root->count); goto fail; }
+    if (!st->t) {
+        r = fe__fail(err, fe_err_nomem, "safetensors: out of memory for %lu tensors", (unsigned long)root->count);
+        goto fail;
+    }
     st->by_name = (fe_st_tensor **)(void *)(st->t + root->count);
     for (i = 0, n = 0; i < root->count; i++) {
         const fe_json_value *e = &root->child[i];
-        if (strlen(e->key) != e->key_len) { r = fe__fail(err, fe_err_format, "safetensors: tensor name '%.96s...' contains a NUL byte", e->key); goto fail; }
+        if (strlen(e->key) != e->key_len) {
+            r = fe__fail(err, fe_err_format, "safetensors: tensor name '%.96s...' contains a NUL byte", e->key);
+            goto fail;
+        }
         if (!strcmp(e->key, "__metadata__")) {
-            if (e->type != fe_json_object) { r = fe__fail(err, fe_err_format, "safetensors: __metadata__ is not an object"); goto fail; }
+            if (e->type != fe_json_object) {
+                r = fe__fail(err, fe_err_format, "safetensors: __metadata__ is not an object");
+                goto fail;
+            }
             for (k = 0; k < e->count; k++)
                 if (e->child[k].type != fe_json_string) {
-                    r = fe__fail(err, fe_err_format, "safetensors: __metadata__ value '%.96s' is not a string", e->child[k].key);
+                    r = fe__fail(err, fe_err_format, "safetensors: __metadata__ value '%.96s' is not a string",
+                                 e->child[k].key);
                     goto fail;
                 }
             continue;
@@ -1779,7 +1957,8 @@ FACTEDIT_API fe_result fe_safetensors_parse(fe_safetensors **out, const void *by
     qsort(st->by_name, n, sizeof(fe_st_tensor *), fe__st_cmp_name);
     for (i = 1; i < n; i++)
         if (!strcmp(st->by_name[i - 1]->name, st->by_name[i]->name)) {
-            r = fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' appears twice in the header", st->by_name[i]->name);
+            r = fe__fail(err, fe_err_format, "safetensors: tensor '%.96s' appears twice in the header",
+                         st->by_name[i]->name);
             goto fail;
         }
     *out = st;
@@ -1790,7 +1969,9 @@ fail:
 }
 
 FACTEDIT_API size_t fe_safetensors_count(const fe_safetensors *st) { return st ? st->n : 0; }
-FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i) { return st && i < st->n ? &st->t[i] : NULL; }
+FACTEDIT_API const fe_st_tensor *fe_safetensors_at(const fe_safetensors *st, size_t i) {
+    return st && i < st->n ? &st->t[i] : NULL;
+}
 
 FACTEDIT_API const fe_st_tensor *fe_safetensors_find(const fe_safetensors *st, const char *name) {
     size_t lo = 0, hi;
@@ -1822,7 +2003,9 @@ FACTEDIT_API fe_result fe_st_tensor_to_f32(const fe_st_tensor *t, float *out, fe
         for (i = 0; i < t->numel; i++, p += 2) out[i] = fe_bf16_to_f32(fe__rd16le(p));
         return fe_ok;
     default:
-        return fe__fail(err, fe_err_unsupported, "safetensors: tensor '%.96s' has dtype %s, which does not convert to float32", t->name, t->dtype_name);
+        return fe__fail(err, fe_err_unsupported,
+                        "safetensors: tensor '%.96s' has dtype %s, which does not convert to float32", t->name,
+                        t->dtype_name);
     }
 }
 
@@ -1843,7 +2026,12 @@ FACTEDIT_API void fe_rng_seed(fe_rng *r, uint64_t seed) {
 FACTEDIT__PRIV uint64_t fe__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 FACTEDIT_API uint64_t fe_rng_u64(fe_rng *r) {
     uint64_t *s = r->s, res = fe__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = fe__rotl(s[3], 45);
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = fe__rotl(s[3], 45);
     return res;
 }
 FACTEDIT_API double fe_rng_uniform(fe_rng *r) { return (double)(fe_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
@@ -1879,10 +2067,18 @@ typedef __m512 fe__vf;
 #define fe__vmin(a, b) _mm512_mask_min_ps(a, (__mmask16)0xFFFF, a, b)   /* mask forms: g++ 12 warns on the plain ones */
 #define fe__vmax(a, b) _mm512_mask_max_ps(a, (__mmask16)0xFFFF, a, b)
 #define fe__vround(x) _mm512_mask_roundscale_ps(x, (__mmask16)0xFFFF, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define fe__vpow2i(n) _mm512_castsi512_ps(_mm512_mask_slli_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, _mm512_add_epi32(_mm512_mask_cvtps_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, n), _mm512_set1_epi32(127)), 23))
+#define fe__vpow2i(n) \
+    _mm512_castsi512_ps(_mm512_mask_slli_epi32( \
+        _mm512_setzero_si512(), (__mmask16)0xFFFF, \
+        _mm512_add_epi32(_mm512_mask_cvtps_epi32(_mm512_setzero_si512(), (__mmask16)0xFFFF, n), \
+                         _mm512_set1_epi32(127)), \
+        23))
 /* 2 VW bf16 weights stored as pairs (column j, column VW + j): the two vectors by a shift and a mask */
-#define fe__vload_h(p, lo, hi) { __m512i x_ = _mm512_loadu_si512((const void *)(p)); \
-    lo = _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, x_, 16)); hi = _mm512_castsi512_ps(_mm512_and_si512(x_, _mm512_set1_epi32(-65536))); }
+#define fe__vload_h(p, lo, hi) { \
+        __m512i x_ = _mm512_loadu_si512((const void *)(p)); \
+        lo = _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, x_, 16)); \
+        hi = _mm512_castsi512_ps(_mm512_and_si512(x_, _mm512_set1_epi32(-65536))); \
+    }
 #define FACTEDIT__MR 8   /* 8 x 2 vectors: M = 64 and 256 split into whole blocks (PERFORMANCE NOTES) */
 FACTEDIT__PRIV float fe__vhsum(__m512 v) {
     /* via memory: gcc's _mm512_reduce_add_ps trips -Wuninitialized in C++ */
@@ -1910,16 +2106,21 @@ typedef __m256 fe__vf;
 #define fe__vmin(a, b) _mm256_min_ps(a, b)
 #define fe__vmax(a, b) _mm256_max_ps(a, b)
 #define fe__vround(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define fe__vpow2i(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define fe__vload_h(p, lo, hi) { __m256i x_ = _mm256_loadu_si256((const __m256i *)(const void *)(p)); \
-    lo = _mm256_castsi256_ps(_mm256_slli_epi32(x_, 16)); hi = _mm256_castsi256_ps(_mm256_and_si256(x_, _mm256_set1_epi32(-65536))); }
+#define fe__vpow2i(n) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define fe__vload_h(p, lo, hi) { \
+        __m256i x_ = _mm256_loadu_si256((const __m256i *)(const void *)(p)); \
+        lo = _mm256_castsi256_ps(_mm256_slli_epi32(x_, 16)); \
+        hi = _mm256_castsi256_ps(_mm256_and_si256(x_, _mm256_set1_epi32(-65536))); \
+    }
 #define FACTEDIT__MR 6
 FACTEDIT__PRIV float fe__vhsum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi); lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo)); lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
     return _mm_cvtss_f32(lo);
 }
-#elif !defined(FACTEDIT_NO_SIMD) && (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__) && !defined(__ARM_BIG_ENDIAN)
+#elif !defined(FACTEDIT_NO_SIMD) && (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__) && \
+    !defined(__ARM_BIG_ENDIAN)
 #include <arm_neon.h>
 #define FACTEDIT_SIMD_NAME "neon"
 #define FACTEDIT__VW 4
@@ -1937,8 +2138,11 @@ typedef float32x4_t fe__vf;
 #define fe__vmax(a, b) vmaxq_f32(a, b)
 #define fe__vround(x) vrndnq_f32(x)
 #define fe__vpow2i(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
-#define fe__vload_h(p, lo, hi) { uint32x4_t x_ = vreinterpretq_u32_u16(vld1q_u16(p)); \
-    lo = vreinterpretq_f32_u32(vshlq_n_u32(x_, 16)); hi = vreinterpretq_f32_u32(vandq_u32(x_, vdupq_n_u32(0xFFFF0000u))); }
+#define fe__vload_h(p, lo, hi) { \
+        uint32x4_t x_ = vreinterpretq_u32_u16(vld1q_u16(p)); \
+        lo = vreinterpretq_f32_u32(vshlq_n_u32(x_, 16)); \
+        hi = vreinterpretq_f32_u32(vandq_u32(x_, vdupq_n_u32(0xFFFF0000u))); \
+    }
 #define FACTEDIT__MR 12
 #define fe__vhsum(v) vaddvq_f32(v)
 #else
@@ -1959,14 +2163,16 @@ FACTEDIT_API const char *fe_simd_name(void) { return FACTEDIT_SIMD_NAME; }
 #define FACTEDIT__H_GROUP 2
 #endif
 FACTEDIT__PRIV size_t fe__h_index(size_t out, size_t in, size_t o, size_t i) {
-    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0, g0 = j - j % FACTEDIT__H_GROUP, h = FACTEDIT__H_GROUP / 2;
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0,
+           g0 = j - j % FACTEDIT__H_GROUP, h = FACTEDIT__H_GROUP / 2;
     if (g0 + FACTEDIT__H_GROUP <= w) j = g0 + (j - g0 < h ? 2 * (j - g0) : 2 * (j - g0 - h) + 1);
     return p0 * in + i * w + j;
 }
 #ifdef FACTEDIT__VW
 /* dst[0..VW) = W[o + r][i] of a bf16-layout (out, in) W, widened; o a multiple of VW, o + VW <= out */
 FACTEDIT__PRIV void fe__h_run(float *dst, const uint16_t *W, size_t out, size_t in, size_t o, size_t i) {
-    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0, g0 = j - j % FACTEDIT__H_GROUP;
+    size_t p0 = o - o % FACTEDIT_WEIGHT_PANEL, w = FACTEDIT__PANEL_W(out, p0), j = o - p0,
+           g0 = j - j % FACTEDIT__H_GROUP;
     if (g0 + FACTEDIT__H_GROUP <= w) {
         fe__vf lo, hi;
         fe__vload_h(W + p0 * in + i * w + g0, lo, hi)
@@ -1980,17 +2186,20 @@ FACTEDIT__PRIV void fe__h_run(float *dst, const uint16_t *W, size_t out, size_t 
 
 #ifdef FACTEDIT__VW
 /* One tile: rows t0..t0+nt of inp (nt <= 4) times weight rows o0..o0+no (no <= 4). */
-FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int C, int t0, int nt, int o0, int no) {
+FACTEDIT__PRIV void fe__tile(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int C, int t0,
+                             int nt, int o0, int no) {
     fe__vf a00 = fe__vzero(), a01 = fe__vzero(), a02 = fe__vzero(), a03 = fe__vzero();
     fe__vf a10 = fe__vzero(), a11 = fe__vzero(), a12 = fe__vzero(), a13 = fe__vzero();
     fe__vf a20 = fe__vzero(), a21 = fe__vzero(), a22 = fe__vzero(), a23 = fe__vzero();
     fe__vf a30 = fe__vzero(), a31 = fe__vzero(), a32 = fe__vzero(), a33 = fe__vzero();
     /* Out-of-tile rows alias row 0: computed and thrown away, which keeps the loop branch-free. */
-    const float *x0 = inp + (size_t)t0 * C, *x1 = nt > 1 ? x0 + C : x0, *x2 = nt > 2 ? x0 + 2 * (size_t)C : x0, *x3 = nt > 3 ? x0 + 3 * (size_t)C : x0;
-    const float *w0 = w + (size_t)o0 * C, *w1 = no > 1 ? w0 + C : w0, *w2 = no > 2 ? w0 + 2 * (size_t)C : w0, *w3 = no > 3 ? w0 + 3 * (size_t)C : w0;
+    const float *x0 = inp + (size_t)t0 * C, *x1 = nt > 1 ? x0 + C : x0;
+    const float *x2 = nt > 2 ? x0 + 2 * (size_t)C : x0, *x3 = nt > 3 ? x0 + 3 * (size_t)C : x0;
+    const float *w0 = w + (size_t)o0 * C, *w1 = no > 1 ? w0 + C : w0;
+    const float *w2 = no > 2 ? w0 + 2 * (size_t)C : w0, *w3 = no > 3 ? w0 + 3 * (size_t)C : w0;
     float r[4][4];
     int i, a, b, Cv = C - C % FACTEDIT__VW;
-    for (i = 0; i < Cv; i += FACTEDIT__VW) {
+    for (i = 0; i < Cv; i += FACTEDIT__VW) {   /* the 4 x 4 tile, one input row per line */
         fe__vf v0 = fe__vload(w0 + i), v1 = fe__vload(w1 + i), v2 = fe__vload(w2 + i), v3 = fe__vload(w3 + i), x;
         x = fe__vload(x0 + i); a00 = fe__vfma(x, v0, a00); a01 = fe__vfma(x, v1, a01); a02 = fe__vfma(x, v2, a02); a03 = fe__vfma(x, v3, a03);
         x = fe__vload(x1 + i); a10 = fe__vfma(x, v0, a10); a11 = fe__vfma(x, v1, a11); a12 = fe__vfma(x, v2, a12); a13 = fe__vfma(x, v3, a13);
@@ -2030,7 +2239,8 @@ typedef struct fe__gemm_args {
     int M, N, K, accumulate;           /* accumulate: c += a.b (bias ignored) */
     int b_pw;                          /* 1: b(k,n) = W[n][k] of a panel-layout (N,K) W; 2: W[k][n] of a (K,N) W */
     int c_pw;                          /* 1: c(m,n) = W[n][m] of a panel-layout (N,M) W */
-    int pw_rows;                       /* rows (out) of that W when more than N (b_pw 1, c_pw) or K (b_pw 2): wte's Vp > V */
+    int pw_rows;                       /* rows (out) of that W when more than N
+                                          (b_pw 1, c_pw) or K (b_pw 2): wte's Vp > V */
     float *ap;                         /* packed a: ceil(M/MR) blocks of K*MR floats, or NULL (pack per tile) */
 } fe__gemm_args;
 
@@ -2082,13 +2292,20 @@ FACTEDIT__PRIV void fe__gemm_ref_g(const fe__gemm_args *g) {
 /* In-register transpose of a VW x VW block: src rows ss apart -> dst rows ds apart. */
 #if defined(__AVX512F__) && FACTEDIT__VW == 16
 #define FACTEDIT__HAVE_TRANSPOSE 1
-#define fe__unpacklo_pd(a, b) _mm512_castpd_ps(_mm512_mask_unpacklo_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)))
-#define fe__unpackhi_pd(a, b) _mm512_castpd_ps(_mm512_mask_unpackhi_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)))
+#define fe__unpacklo_pd(a, b) \
+    _mm512_castpd_ps(_mm512_mask_unpacklo_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), \
+                                             _mm512_castps_pd(b)))
+#define fe__unpackhi_pd(a, b) \
+    _mm512_castpd_ps(_mm512_mask_unpackhi_pd(_mm512_castps_pd(a), (__mmask8)0xFF, _mm512_castps_pd(a), \
+                                             _mm512_castps_pd(b)))
 FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
     __m512 r[16], t[16], u[16];
     int i;
     for (i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * ss);
-    for (i = 0; i < 16; i += 2) { t[i] = _mm512_mask_unpacklo_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]); t[i + 1] = _mm512_mask_unpackhi_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]); }
+    for (i = 0; i < 16; i += 2) {
+        t[i] = _mm512_mask_unpacklo_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]);
+        t[i + 1] = _mm512_mask_unpackhi_ps(r[i], (__mmask16)0xFFFF, r[i], r[i + 1]);
+    }
     for (i = 0; i < 16; i += 4) {   /* u[i + j]: rows i..i+3 of column j (mod 4) in each 128-bit lane */
         u[i] = fe__unpacklo_pd(t[i], t[i + 2]);
         u[i + 1] = fe__unpackhi_pd(t[i], t[i + 2]);
@@ -2096,8 +2313,10 @@ FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, si
         u[i + 3] = fe__unpackhi_pd(t[i + 1], t[i + 3]);
     }
     for (i = 0; i < 4; i++) {   /* lanes: column i, i+4, i+8, i+12 */
-        __m512 v0 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0x88), v1 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0xdd);
-        __m512 v2 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0x88), v3 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0xdd);
+        __m512 v0 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0x88),
+               v1 = _mm512_mask_shuffle_f32x4(u[i], (__mmask16)0xFFFF, u[i], u[i + 4], 0xdd);
+        __m512 v2 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0x88),
+               v3 = _mm512_mask_shuffle_f32x4(u[i + 8], (__mmask16)0xFFFF, u[i + 8], u[i + 12], 0xdd);
         _mm512_storeu_ps(dst + (size_t)i * ds, _mm512_mask_shuffle_f32x4(v0, (__mmask16)0xFFFF, v0, v2, 0x88));
         _mm512_storeu_ps(dst + (size_t)(i + 8) * ds, _mm512_mask_shuffle_f32x4(v0, (__mmask16)0xFFFF, v0, v2, 0xdd));
         _mm512_storeu_ps(dst + (size_t)(i + 4) * ds, _mm512_mask_shuffle_f32x4(v1, (__mmask16)0xFFFF, v1, v3, 0x88));
@@ -2110,7 +2329,10 @@ FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, si
     __m256 r[8], t[8], u[8];
     int i;
     for (i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * ss);
-    for (i = 0; i < 8; i += 2) { t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+    for (i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
     for (i = 0; i < 8; i += 4) {
         u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44); u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
         u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44); u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
@@ -2123,7 +2345,8 @@ FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, si
 #elif FACTEDIT__VW == 4 && defined(__aarch64__)
 #define FACTEDIT__HAVE_TRANSPOSE 1
 FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
-    float32x4x2_t p = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + ss)), q = vtrnq_f32(vld1q_f32(src + 2 * ss), vld1q_f32(src + 3 * ss));
+    float32x4x2_t p = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + ss)),
+                  q = vtrnq_f32(vld1q_f32(src + 2 * ss), vld1q_f32(src + 3 * ss));
     vst1q_f32(dst, vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0])));
     vst1q_f32(dst + ds, vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1])));
     vst1q_f32(dst + 2 * ds, vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0])));
@@ -2141,21 +2364,27 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
                VW, which divides the panel), contiguous, with n rows `width` apart */
             kv = kc - kc % FACTEDIT__VW;
             for (k = 0; k < kv; k += FACTEDIT__VW) {
-                size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL, rows = FACTEDIT__PW_ROWS(g, g->K);
+                size_t p0 = (size_t)(k0 + k) - (size_t)(k0 + k) % FACTEDIT_WEIGHT_PANEL,
+                       rows = FACTEDIT__PW_ROWS(g, g->K);
                 size_t w = FACTEDIT__PANEL_W(rows, p0);
                 for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW) {
                     if (g->b16) {   /* bf16: widen the VW x VW block first */
                         float wide[FACTEDIT__VW * FACTEDIT__VW];
                         int r;
-                        for (r = 0; r < FACTEDIT__VW; r++) fe__h_run(wide + r * FACTEDIT__VW, g->b16, rows, (size_t)g->N, (size_t)(k0 + k), (size_t)(n0 + j + r));
+                        for (r = 0; r < FACTEDIT__VW; r++)
+                            fe__h_run(wide + r * FACTEDIT__VW, g->b16, rows, (size_t)g->N, (size_t)(k0 + k),
+                                      (size_t)(n0 + j + r));
                         fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, wide, FACTEDIT__VW);
-                    } else fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, g->b + fe__gemm_bi(g, k0 + k, n0 + j), w);
+                    } else
+                        fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR,
+                                         g->b + fe__gemm_bi(g, k0 + k, n0 + j), w);
                 }
             }
         }
 #endif
         for (k = kv; k < kc; k++)
-            for (j = 0; j < FACTEDIT__NR; j++) bp[(size_t)k * FACTEDIT__NR + j] = j < nr ? fe__gemm_b(g, k0 + k, n0 + j) : 0.0f;
+            for (j = 0; j < FACTEDIT__NR; j++)
+                bp[(size_t)k * FACTEDIT__NR + j] = j < nr ? fe__gemm_b(g, k0 + k, n0 + j) : 0.0f;
         return;
     }
     if (g->b_ns == 1) {   /* rows of b are contiguous: a copy per k */
@@ -2172,7 +2401,8 @@ FACTEDIT__PRIV void fe__pack_panel(float *bp, const fe__gemm_args *g, int n0, in
         kv = kc - kc % FACTEDIT__VW;
         for (j = 0; j < FACTEDIT__NR; j += FACTEDIT__VW)
             for (k = 0; k < kv; k += FACTEDIT__VW)
-                fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR, g->b + (size_t)(n0 + j) * g->b_ns + (size_t)(k0 + k), g->b_ns);
+                fe__transpose_vw(bp + (size_t)k * FACTEDIT__NR + j, FACTEDIT__NR,
+                                 g->b + (size_t)(n0 + j) * g->b_ns + (size_t)(k0 + k), g->b_ns);
     }
 #endif
     for (j = 0; j < FACTEDIT__NR; j++) {
@@ -2195,8 +2425,19 @@ FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0
 
 /* One row r of the micro-kernel, spelled out by the FACTEDIT__ROWS_n macros below. */
 #define FACTEDIT__DECL(r) fe__vf c##r##a, c##r##b;
-#define FACTEDIT__LOAD(r) if (init) { c##r##a = i0; c##r##b = i1; } else { c##r##a = fe__vload(ct + (r) * ldc); c##r##b = fe__vload(ct + (r) * ldc + FACTEDIT__VW); }
-#define FACTEDIT__FMA(r) { fe__vf av = fe__vbcast(ap[r]); c##r##a = fe__vfma(av, b0, c##r##a); c##r##b = fe__vfma(av, b1, c##r##b); }
+#define FACTEDIT__LOAD(r) \
+    if (init) { \
+        c##r##a = i0; \
+        c##r##b = i1; \
+    } else { \
+        c##r##a = fe__vload(ct + (r) * ldc); \
+        c##r##b = fe__vload(ct + (r) * ldc + FACTEDIT__VW); \
+    }
+#define FACTEDIT__FMA(r) { \
+        fe__vf av = fe__vbcast(ap[r]); \
+        c##r##a = fe__vfma(av, b0, c##r##a); \
+        c##r##b = fe__vfma(av, b1, c##r##b); \
+    }
 #define FACTEDIT__STORE(r) fe__vstore(ct + (r) * ldc, c##r##a); fe__vstore(ct + (r) * ldc + FACTEDIT__VW, c##r##b);
 #define FACTEDIT__ROWS_1(X) X(0)
 #define FACTEDIT__ROWS_2(X) X(0) X(1)
@@ -2209,7 +2450,8 @@ FACTEDIT__PRIV void fe__pack_a(float *ap, const fe__gemm_args *g, int m0, int k0
    bp: the panel, NR values per k (BT: fp32, or bf16 widened in registers), rows bs apart. */
 #define FACTEDIT__BLOAD_F(p, b0, b1) b0 = fe__vload(p); b1 = fe__vload((p) + FACTEDIT__VW);
 #define FACTEDIT__KERNEL(name, ROWS, BT, BLOAD) \
-    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const BT *bp, size_t bs, int kc) { \
+    FACTEDIT__PRIV void name(float *ct, size_t ldc, int init, const float *init0, const float *ap, const BT *bp, \
+                             size_t bs, int kc) { \
         int k; \
         fe__vf i0 = fe__vload(init0), i1 = fe__vload(init0 + FACTEDIT__VW); \
         ROWS(FACTEDIT__DECL) \
@@ -2262,7 +2504,8 @@ FACTEDIT__KERNEL(fe__kernel16_mr, FACTEDIT__ROWS_MR, uint16_t, fe__vload_h)
    computed in place in c (strided or panel-layout) from b in place (panel-layout W) or packed; a
    partial panel (the last one) goes through a tile. */
 FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
-    float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR], apt[FACTEDIT__KC * FACTEDIT__MR];
+    float bp[FACTEDIT__KC * FACTEDIT__NR], tile[FACTEDIT__MR * FACTEDIT__NR], bz[FACTEDIT__NR],
+            apt[FACTEDIT__KC * FACTEDIT__MR];
     int k0, t, r, j, full = nr == FACTEDIT__NR;
     /* a full panel of a panel-layout operand: NR columns of one weight panel of width w, at
        offset off into it; rows w floats apart (NR divides the panel, so it never straddles two) */
@@ -2289,13 +2532,21 @@ FACTEDIT__PRIV void fe__gemm_panel(const fe__gemm_args *g, int n0, int nr) {
             else { fe__pack_a(apt, g, t, k0, kc); ap = apt; }
             if (!full) {
                 ct = tile; ldc = FACTEDIT__NR;
-                if (!init) for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = *fe__gemm_c(g, t + r, n0 + j);
+                if (!init)
+                    for (r = 0; r < mr; r++)
+                        for (j = 0; j < nr; j++) tile[r * FACTEDIT__NR + j] = *fe__gemm_c(g, t + r, n0 + j);
             } else if (g->c_pw) { ct = g->c + p0 * (size_t)g->M + (size_t)t * wc + off; ldc = wc; }
             else { ct = g->c + (size_t)t * g->ldc + n0; ldc = g->ldc; }
-            if (bpp16) { FACTEDIT__RUN_KERNELS(fe__kernel16_1, fe__kernel16_2, fe__kernel16_4, FACTEDIT__K8(fe__kernel16_8, fe__kernel16_4), fe__kernel16_mr, bpp16) }
-            else { FACTEDIT__RUN_KERNELS(fe__kernel_1, fe__kernel_2, fe__kernel_4, FACTEDIT__K8(fe__kernel_8, fe__kernel_4), fe__kernel_mr, bpp) }
+            if (bpp16) {
+                FACTEDIT__RUN_KERNELS(fe__kernel16_1, fe__kernel16_2, fe__kernel16_4,
+                                      FACTEDIT__K8(fe__kernel16_8, fe__kernel16_4), fe__kernel16_mr, bpp16)
+            } else {
+                FACTEDIT__RUN_KERNELS(fe__kernel_1, fe__kernel_2, fe__kernel_4,
+                                      FACTEDIT__K8(fe__kernel_8, fe__kernel_4), fe__kernel_mr, bpp)
+            }
             if (!full)
-                for (r = 0; r < mr; r++) for (j = 0; j < nr; j++) *fe__gemm_c(g, t + r, n0 + j) = tile[r * FACTEDIT__NR + j];
+                for (r = 0; r < mr; r++)
+                    for (j = 0; j < nr; j++) *fe__gemm_c(g, t + r, n0 + j) = tile[r * FACTEDIT__NR + j];
         }
     }
 }
@@ -2319,7 +2570,8 @@ FACTEDIT__PRIV void fe__gemm_run(fe__gemm_args *g) {
             for (q = 0; q < nb; q++) {
                 int k0;
                 for (k0 = 0; k0 < g->K; k0 += FACTEDIT__KC)
-                    fe__pack_a(ap + ((size_t)q * g->K + (size_t)k0) * FACTEDIT__MR, g, q * FACTEDIT__MR, k0, g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC);
+                    fe__pack_a(ap + ((size_t)q * g->K + (size_t)k0) * FACTEDIT__MR, g, q * FACTEDIT__MR, k0,
+                               g->K - k0 < FACTEDIT__KC ? g->K - k0 : FACTEDIT__KC);
             }
         }
 #if defined(_OPENMP)
@@ -2335,18 +2587,30 @@ FACTEDIT__PRIV void fe__gemm_run(fe__gemm_args *g) {
 #endif
 
 /* Strided form of fe__gemm_ref_g: c (M,N) [+]= a (M,K) . b (K,N). */
-FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
-                                 const float *bias, int M, int N, int K, int accumulate) {
+FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                                 size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
-    g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
-    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    g.c = c;
+    g.ldc = ldc;
+    g.a = a;
+    g.a_rs = a_rs;
+    g.a_cs = a_cs;
+    g.b = b;
+    g.b_ks = b_ks;
+    g.b_ns = b_ns;
+    g.bias = bias;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.accumulate = accumulate;
     fe__gemm_ref_g(&g);
 }
 
 /* Scalar reference. inp (T,C) w (OC,C) bias (OC) or NULL -> out (T,OC); out rows are
    `ldo` floats apart (ldo >= OC). */
-FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T,
+                                int C, int OC) {
     fe__gemm_ref(out, ldo, inp, (size_t)C, 1, w, 1, (size_t)C, bias, T, OC, C, 0);
 }
 
@@ -2359,25 +2623,49 @@ FACTEDIT__PRIV void fe__gemm_go(fe__gemm_args *g) {
     fe__gemm_ref_g(g);
 #endif
 }
-FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_ks, size_t b_ns,
-                             const float *bias, int M, int N, int K, int accumulate) {
+FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                             size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
-    g.c = c; g.ldc = ldc; g.a = a; g.a_rs = a_rs; g.a_cs = a_cs; g.b = b; g.b_ks = b_ks; g.b_ns = b_ns;
-    g.bias = bias; g.M = M; g.N = N; g.K = K; g.accumulate = accumulate;
+    g.c = c;
+    g.ldc = ldc;
+    g.a = a;
+    g.a_rs = a_rs;
+    g.a_cs = a_cs;
+    g.b = b;
+    g.b_ks = b_ks;
+    g.b_ns = b_ns;
+    g.bias = bias;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.accumulate = accumulate;
     fe__gemm_go(&g);
 }
 
 /* out (T,OC) = inp (T,C) . W^T + bias for a panel-layout W (OC,C): the block matrices. Every T
    goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
-FACTEDIT__PRIV void fe__matmul_w(float *out, size_t ldo, const float *inp, fe__wref w, int w_rows, const float *bias, int T, int C, int OC) {
+FACTEDIT__PRIV void fe__matmul_w(float *out, size_t ldo, const float *inp, fe__wref w, int w_rows, const float *bias,
+                                 int T, int C, int OC) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
-    g.c = out; g.ldc = ldo; g.a = inp; g.a_rs = (size_t)C; g.a_cs = 1; g.b = w.f; g.b16 = w.h; g.b_pw = 1; g.pw_rows = w_rows;
-    g.bias = bias; g.M = T; g.N = OC; g.K = C;
+    g.c = out;
+    g.ldc = ldo;
+    g.a = inp;
+    g.a_rs = (size_t)C;
+    g.a_cs = 1;
+    g.b = w.f;
+    g.b16 = w.h;
+    g.b_pw = 1;
+    g.pw_rows = w_rows;
+    g.bias = bias;
+    g.M = T;
+    g.N = OC;
+    g.K = C;
     fe__gemm_go(&g);
 }
-FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows, const float *bias, int T, int C, int OC) {
+FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows,
+                                  const float *bias, int T, int C, int OC) {
     fe__wref W;
     W.f = w; W.h = NULL;
     fe__matmul_w(out, ldo, inp, W, w_rows, bias, T, C, OC);
@@ -2388,7 +2676,8 @@ FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, cons
    output columns (panels of NR, or blocks of 4 for few rows); each output is computed by one
    thread in a fixed order, so the result does not depend on the thread count. Few rows: dot-
    product tiles that stream each weight row once, which is what a bandwidth-bound GEMV wants. */
-FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C, int OC) {
+FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T, int C,
+                            int OC) {
 #ifdef FACTEDIT__VW
     int ob;
     if (T >= FACTEDIT__GEMM_MIN_T) {
@@ -2410,7 +2699,8 @@ FACTEDIT_API void fe_matmul(float *out, size_t ldo, const float *inp, const floa
 
 /* One row of layer norm, the scalar reference: y = (x - mean) / sqrt(var + 1e-5) * w + b, sums
    in index order. */
-FACTEDIT__PRIV void fe__layernorm_row_ref(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int C) {
+FACTEDIT__PRIV void fe__layernorm_row_ref(float *y, float *mean, float *rstd, const float *x, const float *w,
+                                          const float *b, int C) {
     float m = 0.0f, v = 0.0f, s;
     int i;
     for (i = 0; i < C; i++) m += x[i];
@@ -2425,13 +2715,18 @@ FACTEDIT__PRIV void fe__layernorm_row_ref(float *y, float *mean, float *rstd, co
 
 /* The same row with SIMD: the two sums run in 2 x VW lanes (then across lanes and the tail), the
    normalisation VW at a time. Same formula, float rounding apart (tested against the reference). */
-FACTEDIT__PRIV void fe__layernorm_row(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int C) {
+FACTEDIT__PRIV void fe__layernorm_row(float *y, float *mean, float *rstd, const float *x, const float *w,
+                                      const float *b, int C) {
 #ifdef FACTEDIT__VW
     fe__vf s0 = fe__vzero(), s1 = fe__vzero(), vm, vs;
     float m, v, s;
     int i = 0;
-    if (C < FACTEDIT__VW) { fe__layernorm_row_ref(y, mean, rstd, x, w, b, C); return; }   /* not one vector: nothing to gain */
-    for (; i + 2 * FACTEDIT__VW <= C; i += 2 * FACTEDIT__VW) { s0 = fe__vadd(s0, fe__vload(x + i)); s1 = fe__vadd(s1, fe__vload(x + i + FACTEDIT__VW)); }
+    /* not one vector: nothing to gain */
+    if (C < FACTEDIT__VW) { fe__layernorm_row_ref(y, mean, rstd, x, w, b, C); return; }
+    for (; i + 2 * FACTEDIT__VW <= C; i += 2 * FACTEDIT__VW) {
+        s0 = fe__vadd(s0, fe__vload(x + i));
+        s1 = fe__vadd(s1, fe__vload(x + i + FACTEDIT__VW));
+    }
     for (; i + FACTEDIT__VW <= C; i += FACTEDIT__VW) s0 = fe__vadd(s0, fe__vload(x + i));
     m = fe__vhsum(fe__vadd(s0, s1));
     for (; i < C; i++) m += x[i];
@@ -2441,7 +2736,10 @@ FACTEDIT__PRIV void fe__layernorm_row(float *y, float *mean, float *rstd, const 
         fe__vf d0 = fe__vsub(fe__vload(x + i), vm), d1 = fe__vsub(fe__vload(x + i + FACTEDIT__VW), vm);
         s0 = fe__vfma(d0, d0, s0); s1 = fe__vfma(d1, d1, s1);
     }
-    for (; i + FACTEDIT__VW <= C; i += FACTEDIT__VW) { fe__vf d0 = fe__vsub(fe__vload(x + i), vm); s0 = fe__vfma(d0, d0, s0); }
+    for (; i + FACTEDIT__VW <= C; i += FACTEDIT__VW) {
+        fe__vf d0 = fe__vsub(fe__vload(x + i), vm);
+        s0 = fe__vfma(d0, d0, s0);
+    }
     v = fe__vhsum(fe__vadd(s0, s1));
     for (; i < C; i++) { float d = x[i] - m; v += d * d; }
     v /= (float)C;
@@ -2458,12 +2756,15 @@ FACTEDIT__PRIV void fe__layernorm_row(float *y, float *mean, float *rstd, const 
 }
 
 /* inp (N,C) -> out (N,C); mean/rstd (N) kept for the backward pass. */
-FACTEDIT__PRIV void fe__layernorm(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
+FACTEDIT__PRIV void fe__layernorm(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                  const float *b, int N, int C) {
     int n;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
 #endif
-    for (n = 0; n < N; n++) fe__layernorm_row(out + (size_t)n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, inp + (size_t)n * C, w, b, C);
+    for (n = 0; n < N; n++)
+        fe__layernorm_row(out + (size_t)n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, inp + (size_t)n * C, w,
+                          b, C);
 }
 
 #define FACTEDIT__GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
@@ -2524,7 +2825,8 @@ FACTEDIT__PRIV void fe__gelu(float *out, const float *inp, size_t N) {
 FACTEDIT__PRIV void fe__gelu_block(float *out, const float *inp, size_t N) {
     size_t i = 0;
 #ifdef FACTEDIT__VW
-    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
+    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), h = fe__vbcast(0.5f),
+                 one = fe__vbcast(1.0f);
     for (; i + FACTEDIT__VW <= N; i += FACTEDIT__VW) {
         fe__vf x = fe__vload(inp + i), x3 = fe__vmul(fe__vmul(x, x), x);
         fe__vf th = fe__vtanh(fe__vmul(s, fe__vfma(c, x3, x)));
@@ -2550,21 +2852,32 @@ FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V) {
 static const char *const fe__param_names[FACTEDIT_NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
-FACTEDIT_API const char *fe_param_name(int i) { return i >= 0 && i < FACTEDIT_NUM_PARAM_TENSORS ? fe__param_names[i] : "?"; }
+FACTEDIT_API const char *fe_param_name(int i) {
+    return i >= 0 && i < FACTEDIT_NUM_PARAM_TENSORS ? fe__param_names[i] : "?";
+}
 
 FACTEDIT_API fe_result fe_config_check(const fe_config *c, fe_error *err) {
-    if (c->num_layers < 1 || c->num_layers > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_limit, "config: %d layers, allowed 1..%d", c->num_layers, FACTEDIT_MAX_LAYERS);
-    if (c->channels < 1 || c->channels > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_limit, "config: width C = %d, allowed 1..%d", c->channels, FACTEDIT_MAX_WIDTH);
-    if (c->num_heads < 1 || c->num_heads > FACTEDIT_MAX_HEADS) return fe__fail(err, fe_err_limit, "config: %d heads, allowed 1..%d", c->num_heads, FACTEDIT_MAX_HEADS);
-    if (c->channels % c->num_heads) return fe__fail(err, fe_err_format, "config: width %d is not a multiple of %d heads", c->channels, c->num_heads);
-    if (c->vocab_size < 1 || c->vocab_size > FACTEDIT_MAX_VOCAB) return fe__fail(err, fe_err_limit, "config: vocabulary %d, allowed 1..%d", c->vocab_size, FACTEDIT_MAX_VOCAB);
+    if (c->num_layers < 1 || c->num_layers > FACTEDIT_MAX_LAYERS)
+        return fe__fail(err, fe_err_limit, "config: %d layers, allowed 1..%d", c->num_layers, FACTEDIT_MAX_LAYERS);
+    if (c->channels < 1 || c->channels > FACTEDIT_MAX_WIDTH)
+        return fe__fail(err, fe_err_limit, "config: width C = %d, allowed 1..%d", c->channels, FACTEDIT_MAX_WIDTH);
+    if (c->num_heads < 1 || c->num_heads > FACTEDIT_MAX_HEADS)
+        return fe__fail(err, fe_err_limit, "config: %d heads, allowed 1..%d", c->num_heads, FACTEDIT_MAX_HEADS);
+    if (c->channels % c->num_heads)
+        return fe__fail(err, fe_err_format, "config: width %d is not a multiple of %d heads", c->channels,
+                        c->num_heads);
+    if (c->vocab_size < 1 || c->vocab_size > FACTEDIT_MAX_VOCAB)
+        return fe__fail(err, fe_err_limit, "config: vocabulary %d, allowed 1..%d", c->vocab_size, FACTEDIT_MAX_VOCAB);
     if (c->padded_vocab_size < c->vocab_size || c->padded_vocab_size > FACTEDIT_MAX_VOCAB + 4096)
-        return fe__fail(err, fe_err_format, "config: padded vocabulary %d is below the vocabulary %d or too large", c->padded_vocab_size, c->vocab_size);
-    if (c->max_seq_len < 1 || c->max_seq_len > FACTEDIT_MAX_CONTEXT) return fe__fail(err, fe_err_limit, "config: context %d, allowed 1..%d", c->max_seq_len, FACTEDIT_MAX_CONTEXT);
+        return fe__fail(err, fe_err_format, "config: padded vocabulary %d is below the vocabulary %d or too large",
+                        c->padded_vocab_size, c->vocab_size);
+    if (c->max_seq_len < 1 || c->max_seq_len > FACTEDIT_MAX_CONTEXT)
+        return fe__fail(err, fe_err_limit, "config: context %d, allowed 1..%d", c->max_seq_len, FACTEDIT_MAX_CONTEXT);
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_PARAM_TENSORS], size_t *total, fe_error *err) {
+FACTEDIT_API fe_result fe_param_sizes(const fe_config *c, size_t s[FACTEDIT_NUM_PARAM_TENSORS], size_t *total,
+                                      fe_error *err) {
     size_t C = (size_t)c->channels, L = (size_t)c->num_layers, sum = 0;
     int i, ok = 1;
     fe_result r = fe_config_check(c, err);
@@ -2625,7 +2938,8 @@ FACTEDIT__PRIV void fe__point_params(fe_model *m) {
 FACTEDIT__PRIV size_t fe__h_params(const fe_model *m) {
     size_t h = 0;
     int t;
-    for (t = 0; m->weights_bf16 && t < FACTEDIT_NUM_PARAM_TENSORS; t++) if (FACTEDIT__H_TENSOR(t)) h += m->param_sizes[t];
+    for (t = 0; m->weights_bf16 && t < FACTEDIT_NUM_PARAM_TENSORS; t++)
+        if (FACTEDIT__H_TENSOR(t)) h += m->param_sizes[t];
     return h;
 }
 /* Tensor t's fp32 storage (NULL for a bf16 tensor: see m->fe__h[t]). */
@@ -2652,7 +2966,8 @@ FACTEDIT_API size_t fe_weight_index(size_t out, size_t in, size_t o, size_t i) {
 }
 FACTEDIT_API void fe_weight_pack(float *dst, const float *src, size_t out, size_t in) {
     size_t p0, o, i;
-    for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {   /* rows read in order, the panel (L2-sized) written across */
+    for (p0 = 0; p0 < out; p0 += FACTEDIT_WEIGHT_PANEL) {   /* rows read in order, the panel
+                                                               (L2-sized) written across */
         size_t w = FACTEDIT__PANEL_W(out, p0);
         float *d = dst + p0 * in;
         for (o = 0; o < w; o++) for (i = 0; i < in; i++) d[i * w + o] = src[(p0 + o) * in + i];
@@ -2727,7 +3042,8 @@ FACTEDIT__PRIV fe_result fe__relayout(const fe_model *m, int to_panels, fe_error
         if (!fe_param_matrix(&m->config, t, &out, &in) || m->fe__h[t]) continue;   /* bf16: decoded into its layout */
         per = out * in;
         if (!tmp && !(tmp = (float *)fe__malloc(m->alloc_user, sizeof(float) * fe__max_matrix(m))))
-            return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights", fe__max_matrix(m));
+            return fe__fail(err, fe_err_nomem, "model: cannot allocate a %zu-float buffer to lay out the weights",
+                            fe__max_matrix(m));
         for (l = 0; l < m->param_sizes[t] / per; l++) {   /* L matrices, or wte's one */
             float *w = fe__tensor(m, t) + l * per;
             memcpy(tmp, w, sizeof(float) * per);
@@ -2748,7 +3064,8 @@ FACTEDIT_API uint64_t fe_model_checksum(const fe_model *m) {
        the weights in file order, so the hash does not depend on the in-memory layout. Files
        store it: it never changes. */
     uint64_t h = FACTEDIT_FNV1A64_INIT;
-    const int cf[6] = {m->config.max_seq_len, m->config.vocab_size, m->config.padded_vocab_size, m->config.num_layers, m->config.num_heads, m->config.channels};
+    const int cf[6] = {m->config.max_seq_len, m->config.vocab_size, m->config.padded_vocab_size,
+                       m->config.num_layers, m->config.num_heads, m->config.channels};
     float chunk[4096];
     size_t i, n;
     for (i = 0; i < 6; i++) {
@@ -2774,22 +3091,38 @@ FACTEDIT_API void fe_model_free(fe_model *m) {
 }
 
 /* Reads and validates the 256-int header; *expect = exact file length it implies. */
-FACTEDIT__PRIV fe_result fe__parse_header(const unsigned char *bytes, size_t len, fe_config *c, int *version, size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], size_t *nparams, size_t *expect, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__parse_header(const unsigned char *bytes, size_t len, fe_config *c, int *version,
+                                          size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], size_t *nparams, size_t *expect,
+                                          fe_error *err) {
     int32_t h[8];
     int i;
     size_t data;
     fe_result r;
-    if (len < FACTEDIT__HEADER_BYTES) return fe__fail(err, fe_err_format, "checkpoint: file has %zu bytes, the header alone needs %d", len, FACTEDIT__HEADER_BYTES);
+    if (len < FACTEDIT__HEADER_BYTES)
+        return fe__fail(err, fe_err_format, "checkpoint: file has %zu bytes, the header alone needs %d", len,
+                        FACTEDIT__HEADER_BYTES);
     for (i = 0; i < 8; i++) h[i] = (int32_t)fe__rd32le(bytes + 4 * i);
-    if (h[0] != FACTEDIT__MAGIC) return fe__fail(err, fe_err_format, "checkpoint: bad magic %d (want %d: an llm.c GPT-2 checkpoint)", (int)h[0], FACTEDIT__MAGIC);
-    if (h[1] != 3 && h[1] != 5) return fe__fail(err, fe_err_unsupported, "checkpoint: version %d not supported (3 = fp32, 5 = bf16)", (int)h[1]);
-    c->max_seq_len = h[2]; c->vocab_size = h[3]; c->num_layers = h[4]; c->num_heads = h[5]; c->channels = h[6]; c->padded_vocab_size = h[7];
+    if (h[0] != FACTEDIT__MAGIC)
+        return fe__fail(err, fe_err_format, "checkpoint: bad magic %d (want %d: an llm.c GPT-2 checkpoint)", (int)h[0],
+                        FACTEDIT__MAGIC);
+    if (h[1] != 3 && h[1] != 5)
+        return fe__fail(err, fe_err_unsupported, "checkpoint: version %d not supported (3 = fp32, 5 = bf16)",
+                        (int)h[1]);
+    c->max_seq_len = h[2];
+    c->vocab_size = h[3];
+    c->num_layers = h[4];
+    c->num_heads = h[5];
+    c->channels = h[6];
+    c->padded_vocab_size = h[7];
     r = fe_param_sizes(c, sizes, nparams, err);
     if (r) return r;
     if (!fe__mul(*nparams, h[1] == 3 ? 4 : 2, &data) || !fe__add(data, FACTEDIT__HEADER_BYTES, expect))
         return fe__fail(err, fe_err_limit, "checkpoint: parameter bytes overflow");
     if (len != *expect)
-        return fe__fail(err, fe_err_format, "checkpoint: file has %zu bytes, header (L=%d C=%d V=%d Vp=%d maxT=%d, %s) needs %zu", len, c->num_layers, c->channels, c->vocab_size, c->padded_vocab_size, c->max_seq_len, h[1] == 3 ? "fp32" : "bf16", *expect);
+        return fe__fail(err, fe_err_format,
+                        "checkpoint: file has %zu bytes, header (L=%d C=%d V=%d Vp=%d maxT=%d, %s) needs %zu", len,
+                        c->num_layers, c->channels, c->vocab_size, c->padded_vocab_size, c->max_seq_len,
+                        h[1] == 3 ? "fp32" : "bf16", *expect);
     *version = h[1];
     return fe_ok;
 }
@@ -2806,13 +3139,15 @@ FACTEDIT__PRIV fe_result fe__check_finite(const fe_model *m, int laid_out, fe_er
         for (j = 0; j < n; j++) {
             while (i + j >= start + m->param_sizes[t]) start += m->param_sizes[t++];
             if (!isfinite(v[j]))
-                return fe__fail(err, fe_err_numeric, "checkpoint: %s of %s at element %zu of tensor '%s'", isnan(v[j]) ? "NaN" : "Inf", "weights", i + j - start, fe__param_names[t]);
+                return fe__fail(err, fe_err_numeric, "checkpoint: %s of %s at element %zu of tensor '%s'",
+                                isnan(v[j]) ? "NaN" : "Inf", "weights", i + j - start, fe__param_names[t]);
         }
     }
     return fe_ok;
 }
 
-FACTEDIT__PRIV fe_result fe__model_alloc(fe_model **out, const fe_config *c, const fe_load_opts *opts, int with_blob, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__model_alloc(fe_model **out, const fe_config *c, const fe_load_opts *opts, int with_blob,
+                                         fe_error *err) {
     void *u = opts ? opts->alloc_user : NULL;
     fe_model *m;
     size_t bytes;
@@ -2827,7 +3162,10 @@ FACTEDIT__PRIV fe_result fe__model_alloc(fe_model **out, const fe_config *c, con
     m->weights_bf16 = opts && opts->bf16_weights;
     if (with_blob || m->weights_bf16) {
         size_t nh = fe__h_params(m), hbytes = 0;
-        if (!fe__mul(m->num_params - nh, sizeof(float), &bytes) || !fe__mul(nh, sizeof(uint16_t), &hbytes)) { fe__free(u, m); return fe__fail(err, fe_err_limit, "model: size overflow"); }
+        if (!fe__mul(m->num_params - nh, sizeof(float), &bytes) || !fe__mul(nh, sizeof(uint16_t), &hbytes)) {
+            fe__free(u, m);
+            return fe__fail(err, fe_err_limit, "model: size overflow");
+        }
         m->blob = (float *)fe__calloc(u, bytes);
         m->fe__hblob = nh ? (uint16_t *)fe__calloc(u, hbytes) : NULL;
         if (!m->blob || (nh && !m->fe__hblob)) {
@@ -2894,7 +3232,8 @@ FACTEDIT__PRIV fe_result fe__model_finish(fe_model *m, const fe_load_opts *opts,
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts, fe_error *err) {
+FACTEDIT_API fe_result fe_model_load_mem(fe_model **out, const void *bytes, size_t len, const fe_load_opts *opts,
+                                         fe_error *err) {
     fe_config c;
     size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], np = 0, expect = 0;
     int version = 0;
@@ -2931,11 +3270,14 @@ FACTEDIT__PRIV void fe__ckpt_encode(const float *x, size_t n, int version, unsig
     }
 }
 
-FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len, fe_error *err) {
+FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigned char **bytes, size_t *len,
+                                         fe_error *err) {
     size_t total;
     unsigned char *b;
-    if (version != 3 && version != 5) return fe__fail(err, fe_err_arg, "save: version %d (want 3 = fp32 or 5 = bf16)", version);
-    if (!fe__mul(m->num_params, version == 3 ? 4 : 2, &total) || !fe__add(total, FACTEDIT__HEADER_BYTES, &total)) return fe__fail(err, fe_err_limit, "save: size overflow");
+    if (version != 3 && version != 5)
+        return fe__fail(err, fe_err_arg, "save: version %d (want 3 = fp32 or 5 = bf16)", version);
+    if (!fe__mul(m->num_params, version == 3 ? 4 : 2, &total) || !fe__add(total, FACTEDIT__HEADER_BYTES, &total))
+        return fe__fail(err, fe_err_limit, "save: size overflow");
     b = (unsigned char *)fe__malloc(m->alloc_user, total);
     if (!b) return fe__fail(err, fe_err_nomem, "save: cannot allocate %zu bytes", total);
     fe__ckpt_header(m, version, b);
@@ -2956,7 +3298,8 @@ FACTEDIT_API fe_result fe_model_save_mem(const fe_model *m, int version, unsigne
 
 /* Token t's embedding (C floats) out of the panel-layout (or bf16) wte: a panel row holds 32 tokens. */
 FACTEDIT__PRIV void fe__wte_row(float *dst, const fe_model *m, int t) {
-    size_t C = (size_t)m->config.channels, Vp = (size_t)m->config.padded_vocab_size, i, w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
+    size_t C = (size_t)m->config.channels, Vp = (size_t)m->config.padded_vocab_size, i,
+           w = FACTEDIT__PANEL_W(Vp, (size_t)t - (size_t)t % FACTEDIT_WEIGHT_PANEL);
     if (m->fe__h[fe_tensor_wte]) {
         const uint16_t *src = m->fe__h[fe_tensor_wte] + fe__h_index(Vp, C, (size_t)t, 0);
         for (i = 0; i < C; i++) dst[i] = fe_bf16_to_f32(src[i * w]);
@@ -2968,7 +3311,8 @@ FACTEDIT__PRIV void fe__wte_row(float *dst, const fe_model *m, int t) {
 /* wte[t][c] (fp32 or bf16 model). */
 FACTEDIT__PRIV float fe__wte_at(const fe_model *m, int t, int c) {
     size_t Vp = (size_t)m->config.padded_vocab_size, C = (size_t)m->config.channels;
-    if (m->fe__h[fe_tensor_wte]) return fe_bf16_to_f32(m->fe__h[fe_tensor_wte][fe__h_index(Vp, C, (size_t)t, (size_t)c)]);
+    if (m->fe__h[fe_tensor_wte])
+        return fe_bf16_to_f32(m->fe__h[fe_tensor_wte][fe__h_index(Vp, C, (size_t)t, (size_t)c)]);
     return m->params.wte[fe_weight_index(Vp, C, (size_t)t, (size_t)c)];
 }
 
@@ -3420,13 +3764,20 @@ FACTEDIT__PRIV size_t fe__pretoken_end(const unsigned char *s, size_t n, size_t 
     /* Whitespace: \s+(?!\S) backtracks one character when the run is followed by a non-space, so
        the run's last character can start the next token (" word"); a single one stays (\s+). */
     last = p;
-    while (q < n) { l = fe__char_at(s, n, q, &c2); if (c2 != FACTEDIT__CL_SPACE) break; last = q; q += l; }
+    while (q < n) {
+        l = fe__char_at(s, n, q, &c2);
+        if (c2 != FACTEDIT__CL_SPACE) break;
+        last = q;
+        q += l;
+    }
     return (q < n && last > p) ? last : q;
 }
 
 /* GPT-2's byte alphabet: printable bytes stand for themselves, the 68 others (0..32, 127..160,
    173) become U+0100..U+0143 in byte order, so every token is a printable string. */
-FACTEDIT__PRIV int fe__byte_printable(unsigned b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
+FACTEDIT__PRIV int fe__byte_printable(unsigned b) {
+    return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+}
 /* Byte of an alphabet code point, or -1 if cp is not in the alphabet. */
 FACTEDIT__PRIV int fe__alphabet_byte(uint32_t cp) {
     if (cp < 256) return fe__byte_printable(cp) ? (int)cp : -1;
@@ -3473,7 +3824,8 @@ FACTEDIT__PRIV uint64_t fe__tok_hash_pair(uint64_t k) { return fe__mix64(k); }  
 FACTEDIT__PRIV uint64_t fe__tok_pair_key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
 /* Id of the token whose bytes are a followed by b, or -1. */
-FACTEDIT__PRIV int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, const unsigned char *b, size_t lb) {
+FACTEDIT__PRIV int fe__str_find(const fe_vocab *v, const unsigned char *a, size_t la, const unsigned char *b,
+                                size_t lb) {
     size_t mask = v->strs_cap - 1, i = (size_t)fe__tok_hash_bytes(a, la, b, lb) & mask;
     for (;; i = (i + 1) & mask) {
         int id = v->strs[i];
@@ -3529,7 +3881,11 @@ FACTEDIT_API const char *fe_token_bytes(const fe_vocab *v, int id, size_t *len) 
 /* ---- loading ---- */
 
 /* One merge line: parts A and B as raw bytes in a scratch buffer, and where the line is. */
-typedef struct fe__merge_line { size_t a, la, b, lb, line; const char *src; size_t src_len; } fe__merge_line;
+typedef struct fe__merge_line {
+    size_t a, la, b, lb, line;
+    const char *src;
+    size_t src_len;
+} fe__merge_line;
 
 /* Splits the merges text into lines "A B"; parts are converted to raw bytes into raw (which needs
    len bytes: a part never has more raw bytes than UTF-8 bytes). */
@@ -3570,13 +3926,15 @@ FACTEDIT__PRIV fe_result fe__parse_merges(const char *text, size_t len, fe__merg
 }
 
 /* Token table of GPT-2's layout: 256 byte tokens, one token per merge, then <|endoftext|>. */
-FACTEDIT__PRIV fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_derive(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw,
+                                          fe_error *err) {
     static const char eot[] = "<|endoftext|>";
     size_t total = 256 + sizeof eot - 1, i, k = 0, id = 0, sz;
     unsigned b, pass;
     v->n = 256 + nm + 1;
     if (v->n > FACTEDIT_MAX_VOCAB)
-        return fe__fail(err, fe_err_limit, "merges: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", v->n, FACTEDIT_MAX_VOCAB);
+        return fe__fail(err, fe_err_limit, "merges: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", v->n,
+                        FACTEDIT_MAX_VOCAB);
     for (i = 0; i < nm; i++)
         if (!fe__add(total, ml[i].la + ml[i].lb, &total)) return fe__fail(err, fe_err_limit, "merges: size overflow");
     v->bytes = (unsigned char *)fe__malloc(v->user, total);
@@ -3605,7 +3963,11 @@ FACTEDIT__PRIV fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size
     size_t n, total = 0, k = 0, i, sz;
     fe_result rc = fe_json_parse(&doc, text, len, v->user, err);
     if (rc != fe_ok) {
-        if (err) { char msg[sizeof err->msg]; memcpy(msg, err->msg, sizeof msg); fe__fail(err, rc, "encoder.json: %s", msg); }
+        if (err) {
+            char msg[sizeof err->msg];
+            memcpy(msg, err->msg, sizeof msg);
+            fe__fail(err, rc, "encoder.json: %s", msg);
+        }
         return rc;
     }
     root = fe_json_root(doc);
@@ -3614,7 +3976,11 @@ FACTEDIT__PRIV fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size
         goto done;
     }
     n = root->count;
-    if (n > FACTEDIT_MAX_VOCAB) { rc = fe__fail(err, fe_err_limit, "encoder.json: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", n, FACTEDIT_MAX_VOCAB); goto done; }
+    if (n > FACTEDIT_MAX_VOCAB) {
+        rc = fe__fail(err, fe_err_limit, "encoder.json: %zu tokens exceed FACTEDIT_MAX_VOCAB (%d)", n,
+                      FACTEDIT_MAX_VOCAB);
+        goto done;
+    }
     by_id = (const fe_json_value **)fe__calloc(v->user, n * sizeof *by_id);
     if (!by_id) { rc = fe__fail(err, fe_err_nomem, "encoder.json: out of memory"); goto done; }
     for (m = root->child; m; m = m->next) {
@@ -3622,9 +3988,15 @@ FACTEDIT__PRIV fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size
         int ok = m->type == fe_json_number && d >= 0 && d <= 2147483647.0 && d == (double)(long)d;
         const char *key = m->key ? m->key : "";
         int kl = (int)(m->key_len < 80 ? m->key_len : 80);
-        if (!ok) { rc = fe__fail(err, fe_err_range, "encoder.json: token \"%.*s\" has no valid id (want an integer >= 0)", kl, key); goto done; }
+        if (!ok) {
+            rc = fe__fail(err, fe_err_range, "encoder.json: token \"%.*s\" has no valid id (want an integer >= 0)", kl,
+                          key);
+            goto done;
+        }
         if ((size_t)d >= n) {
-            rc = fe__fail(err, fe_err_format, "encoder.json: ids are not contiguous: token \"%.*s\" has id %ld, but there are %zu tokens", kl, key, (long)d, n);
+            rc = fe__fail(err, fe_err_format,
+                          "encoder.json: ids are not contiguous: token \"%.*s\" has id %ld, but there are %zu tokens",
+                          kl, key, (long)d, n);
             goto done;
         }
         if (by_id[(size_t)d]) {
@@ -3645,7 +4017,8 @@ FACTEDIT__PRIV fe_result fe__vocab_from_json(fe_vocab *v, const char *text, size
         m = by_id[i];
         v->off[i] = k;
         if (!m->key || !fe__alphabet_decode(m->key, m->key_len, v->bytes + k, &l)) {
-            rc = fe__fail(err, fe_err_format, "encoder.json: token \"%.*s\" (id %zu) has a character outside GPT-2's byte alphabet",
+            rc = fe__fail(err, fe_err_format,
+                          "encoder.json: token \"%.*s\" (id %zu) has a character outside GPT-2's byte alphabet",
                           (int)(m->key_len < 80 ? m->key_len : 80), m->key ? m->key : "", i);
             goto done;
         }
@@ -3684,7 +4057,8 @@ FACTEDIT__PRIV fe_result fe__vocab_index(fe_vocab *v, const fe__merge_line *ml, 
 }
 
 /* Merge table: (id of A, id of B) -> (rank = line order, id of A+B). */
-FACTEDIT__PRIV fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml, size_t nm, const unsigned char *raw,
+                                          fe_error *err) {
     size_t i, sz, mask;
     if (!fe__tok_table_cap(nm, &v->merges_cap) || !fe__mul(v->merges_cap, sizeof *v->merges, &sz) ||
         !(v->merges = (fe__merge *)fe__malloc(v->user, sz)))
@@ -3699,9 +4073,11 @@ FACTEDIT__PRIV fe_result fe__vocab_merges(fe_vocab *v, const fe__merge_line *ml,
         size_t h;
         int ql = (int)(L->src_len < 80 ? L->src_len : 80);
         if (a < 0 || b < 0)
-            return fe__fail(err, fe_err_format, "merges line %zu: a part of \"%.*s\" is not in the vocabulary", L->line, ql, L->src);
+            return fe__fail(err, fe_err_format, "merges line %zu: a part of \"%.*s\" is not in the vocabulary", L->line,
+                            ql, L->src);
         if (r < 0)
-            return fe__fail(err, fe_err_format, "merges line %zu: the result of \"%.*s\" is not in the vocabulary", L->line, ql, L->src);
+            return fe__fail(err, fe_err_format, "merges line %zu: the result of \"%.*s\" is not in the vocabulary",
+                            L->line, ql, L->src);
         for (h = (size_t)fe__tok_hash_pair(key) & mask; v->merges[h].rank >= 0; h = (h + 1) & mask)
             if (v->merges[h].key == key)
                 return fe__fail(err, fe_err_format, "merges line %zu: \"%.*s\" repeats line %zu",
@@ -3734,7 +4110,8 @@ FACTEDIT_API fe_result fe_vocab_load_mem(fe_vocab **out, const char *encoder_jso
     }
     rc = fe__parse_merges(merges, merges_len, ml, &nm, raw, err);
     if (rc == fe_ok)
-        rc = encoder_json ? fe__vocab_from_json(v, encoder_json, encoder_len, err) : fe__vocab_derive(v, ml, nm, raw, err);
+        rc = encoder_json ? fe__vocab_from_json(v, encoder_json, encoder_len, err)
+                          : fe__vocab_derive(v, ml, nm, raw, err);
     if (rc == fe_ok) rc = fe__vocab_index(v, ml, encoder_json == NULL, err);
     if (rc == fe_ok) rc = fe__vocab_merges(v, ml, nm, raw, err);
 done:
@@ -3858,7 +4235,11 @@ FACTEDIT__PRIV int fe__bpe_add(const fe_vocab *v, fe__bpe *w, size_t pos, int cu
     fe__bpe_item it;
     const fe__merge *m = fe__merge_find(v, w->id[pos], w->id[w->next[pos]]);
     if (!m) return 1;
-    it.rank = m->rank; it.a = w->id[pos]; it.b = w->id[w->next[pos]]; it.to = m->id; it.pos = pos;
+    it.rank = m->rank;
+    it.a = w->id[pos];
+    it.b = w->id[w->next[pos]];
+    it.to = m->id;
+    it.pos = pos;
     if (it.rank < cur_rank) {
         if (!fe__tok_grow(w->user, (void **)&w->pend, &w->pend_cap, w->npend + 1, sizeof *w->pend)) return 0;
         w->pend[w->npend++] = it;
@@ -3875,7 +4256,8 @@ FACTEDIT__PRIV fe_result fe__bpe_word(const fe_vocab *v, fe__bpe *w, const unsig
     int cur = -1;
     for (i = 0; i < m; i++)
         if (v->byte_id[s[i]] < 0)
-            return fe__fail(err, fe_err_unsupported, "encode: byte 0x%02x has no token in this vocabulary", (unsigned)s[i]);
+            return fe__fail(err, fe_err_unsupported, "encode: byte 0x%02x has no token in this vocabulary",
+                            (unsigned)s[i]);
     if (!fe__tok_grow(w->user, (void **)&w->out, &w->out_cap, w->nout + m, sizeof *w->out)) goto nomem;
     if (m == 1) { w->out[w->nout++] = v->byte_id[s[0]]; return fe_ok; }
     if (m > w->cap) {   /* id, prev and next grow together */
@@ -3899,7 +4281,8 @@ FACTEDIT__PRIV fe_result fe__bpe_word(const fe_vocab *v, fe__bpe *w, const unsig
         fe__bpe_item it;
         size_t r;
         if (w->npend && (!w->nheap || w->heap[0].rank != cur)) {   /* pass over: release the put-off pairs */
-            if (!fe__tok_grow(w->user, (void **)&w->heap, &w->heap_cap, w->nheap + w->npend, sizeof *w->heap)) goto nomem;
+            if (!fe__tok_grow(w->user, (void **)&w->heap, &w->heap_cap, w->nheap + w->npend, sizeof *w->heap))
+                goto nomem;
             for (i = 0; i < w->npend; i++) fe__bpe_push(w, w->pend[i]);
             w->npend = 0;
         }
@@ -3932,7 +4315,8 @@ FACTEDIT_API fe_result fe_encode(const fe_vocab *v, const char *text, size_t len
     if (!v || !ids || !n || (!text && len)) return fe__fail(err, fe_err_arg, "fe_encode: NULL argument");
     memset(&w, 0, sizeof w);
     w.user = v->user;
-    if (!fe__tok_grow(w.user, (void **)&w.out, &w.out_cap, len / 4 + 1, sizeof *w.out))   /* ~4 bytes per token in English */
+    /* ~4 bytes per token in English */
+    if (!fe__tok_grow(w.user, (void **)&w.out, &w.out_cap, len / 4 + 1, sizeof *w.out))
         rc = fe__fail(err, fe_err_nomem, "encode: out of memory");
     while (rc == fe_ok && p < len) {
         size_t e = fe__pretoken_end(s, len, p);
@@ -3958,7 +4342,8 @@ FACTEDIT_API fe_result fe_decode(const fe_vocab *v, const int *ids, size_t n, ch
     if (!v || !text || (!ids && n)) return fe__fail(err, fe_err_arg, "fe_decode: NULL argument");
     for (i = 0; i < n; i++) {
         if (ids[i] < 0 || (size_t)ids[i] >= v->n)
-            return fe__fail(err, fe_err_range, "decode: ids[%zu] = %d is not a token id (vocabulary has %zu)", i, ids[i], v->n);
+            return fe__fail(err, fe_err_range, "decode: ids[%zu] = %d is not a token id (vocabulary has %zu)", i,
+                            ids[i], v->n);
         total += v->off[ids[i] + 1] - v->off[ids[i]];
         if (total > (size_t)-1 / 2) return fe__fail(err, fe_err_limit, "decode: text too long");
     }
@@ -4034,7 +4419,9 @@ struct fe_state {
 
 FACTEDIT_API int fe_state_batch(const fe_state *s) { return s->B; }
 FACTEDIT_API int fe_state_capacity(const fe_state *s) { return s->T; }
-FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site) { return site == fe_site_key ? 4 * m->config.channels : m->config.channels; }
+FACTEDIT_API int fe_site_width(const fe_model *m, fe_site site) {
+    return site == fe_site_key ? 4 * m->config.channels : m->config.channels;
+}
 
 FACTEDIT_API void fe_state_free(fe_state *s) {
     if (!s) return;
@@ -4044,7 +4431,8 @@ FACTEDIT_API void fe_state_free(fe_state *s) {
     fe__free(s->alloc_user, s);
 }
 
-FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags, fe_error *err) {
+FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags,
+                                    fe_error *err) {
     const fe_config *c = &m->config;
     size_t C = (size_t)c->channels, NH = (size_t)c->num_heads, BT, per_layer, total, bytes, tt;
     fe_state *s;
@@ -4052,25 +4440,35 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
     int l;
     *out = NULL;
     if (flags != 0) return fe__fail(err, fe_err_arg, "state: flags 0x%x: reserved, pass 0", flags);
-    if (batch < 1 || max_tokens < 1) return fe__fail(err, fe_err_arg, "state: batch %d and max_tokens %d must be >= 1", batch, max_tokens);
-    if (max_tokens > c->max_seq_len) return fe__fail(err, fe_err_range, "state: %d tokens exceed the model's context of %d", max_tokens, c->max_seq_len);
+    if (batch < 1 || max_tokens < 1)
+        return fe__fail(err, fe_err_arg, "state: batch %d and max_tokens %d must be >= 1", batch, max_tokens);
+    if (max_tokens > c->max_seq_len)
+        return fe__fail(err, fe_err_range, "state: %d tokens exceed the model's context of %d", max_tokens,
+                        c->max_seq_len);
     BT = (size_t)batch * (size_t)max_tokens;
     /* per layer: ln1 C, 2 stats, qkv 3C, att NH*T, atty C, attn C, resid_mid C, ln2 C, 2 stats,
        fch 4C, key 4C, mlp C, resid C  => 18C + 4 + NH*T floats per (row, position) */
-    if (!fe__mul3(NH, (size_t)max_tokens, 1, &tt) || !fe__add(18 * C + 4, tt, &per_layer) || !fe__mul(per_layer, BT, &per_layer) ||
-        !fe__mul(per_layer, (size_t)c->num_layers, &total) || !fe__add(total, BT * (3 * C + 2), &total) ||
+    if (!fe__mul3(NH, (size_t)max_tokens, 1, &tt) || !fe__add(18 * C + 4, tt, &per_layer) ||
+        !fe__mul(per_layer, BT, &per_layer) || !fe__mul(per_layer, (size_t)c->num_layers, &total) ||
+        !fe__add(total, BT * (3 * C + 2), &total) ||
         !fe__add(total, (size_t)batch * (size_t)max_tokens * (size_t)c->vocab_size, &total) ||
         !fe__add(total, BT * 8 * C, &total) || !fe__mul(total, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "state: size overflow");
     s = (fe_state *)fe__calloc(m->alloc_user, sizeof *s);
     if (!s) return fe__fail(err, fe_err_nomem, "state: out of memory");
     s->alloc_user = m->alloc_user;
-    s->model = m; s->B = batch; s->T = max_tokens; s->last_pos = -1;
+    s->model = m;
+    s->B = batch;
+    s->T = max_tokens;
+    s->last_pos = -1;
     s->layers = (fe__layer_acts *)fe__calloc(m->alloc_user, sizeof(fe__layer_acts) * (size_t)c->num_layers);
     s->blob = (float *)fe__malloc(m->alloc_user, bytes);
     s->span0 = (int *)fe__malloc(m->alloc_user, sizeof(int) * 2 * (size_t)batch);
     if (s->span0) s->spann = s->span0 + batch;
-    if (!s->layers || !s->blob || !s->span0) { fe_state_free(s); return fe__fail(err, fe_err_nomem, "state: cannot allocate %zu bytes of activations", bytes); }
+    if (!s->layers || !s->blob || !s->span0) {
+        fe_state_free(s);
+        return fe__fail(err, fe_err_nomem, "state: cannot allocate %zu bytes of activations", bytes);
+    }
     memset(s->blob, 0, bytes);
     s->blob_floats = total;
     p = s->blob;
@@ -4126,7 +4524,8 @@ FACTEDIT__PRIV float fe__sdot(const float *a, const float *b, int n) {
 #ifdef FACTEDIT__VW
     if (n >= FACTEDIT__VW) {
         fe__vf acc = fe__vmul(fe__vload(a), fe__vload(b));
-        for (i = FACTEDIT__VW; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) acc = fe__vfma(fe__vload(a + i), fe__vload(b + i), acc);
+        for (i = FACTEDIT__VW; i + FACTEDIT__VW <= n; i += FACTEDIT__VW)
+            acc = fe__vfma(fe__vload(a + i), fe__vload(b + i), acc);
         s = fe__vhsum(acc);
     }
 #endif
@@ -4206,7 +4605,8 @@ FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int
                 float w = a[t2];
                 i = 0;
 #ifdef FACTEDIT__VW
-                for (; i + FACTEDIT__VW <= hs; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(fe__vbcast(w), fe__vload(v + i), fe__vload(y + i)));
+                for (; i + FACTEDIT__VW <= hs; i += FACTEDIT__VW)
+                    fe__vstore(y + i, fe__vfma(fe__vbcast(w), fe__vload(v + i), fe__vload(y + i)));
 #endif
                 for (; i < hs; i++) y[i] += w * v[i];
             }
@@ -4215,25 +4615,31 @@ FACTEDIT__PRIV void fe__attention(float *atty, float *att, const float *qkv, int
     }
 }
 
-FACTEDIT__PRIV void fe__residual(float *out, const float *a, const float *b, size_t n) { size_t i; for (i = 0; i < n; i++) out[i] = a[i] + b[i]; }
+FACTEDIT__PRIV void fe__residual(float *out, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
 
-/* The forward of a span of positions of every row, one layer at a time: each matmul runs once over
-   all the rows' positions (gathered into scratch: (sum of spans, 4C) twice), so a batch of rows
-   reads every weight matrix once. Row b computes positions [rp0[b], rp0[b] + rn[b]); rp0/rn NULL:
-   [o->pos0, o->pos0 + n) for every row. Ragged spans serve ROME's value objective, whose prompts
-   have their subjects at different positions. tokens: (B, n) ids for the encoder when layer0 == 0
-   (uniform spans only; NULL keeps the embeddings the state holds). final_tail: in the last layer, only the last position of each span (what
-   tracing scores). */
-FACTEDIT__PRIV size_t fe__rows_gather(float *dst, const float *src, int B, int T, const int *p0, const int *n, size_t w) {
+/* Rows of a (B, T, w) buffer, row b's positions [p0[b], p0[b] + n[b]), to and from a compact
+   (sum of n, w) block. */
+FACTEDIT__PRIV size_t fe__rows_gather(float *dst, const float *src, int B, int T, const int *p0, const int *n,
+                                      size_t w) {
     int b;
     size_t k = 0;
-    for (b = 0; b < B; b++) { memcpy(dst + k * w, src + ((size_t)b * T + (size_t)p0[b]) * w, sizeof(float) * (size_t)n[b] * w); k += (size_t)n[b]; }
+    for (b = 0; b < B; b++) {
+        memcpy(dst + k * w, src + ((size_t)b * T + (size_t)p0[b]) * w, sizeof(float) * (size_t)n[b] * w);
+        k += (size_t)n[b];
+    }
     return k;
 }
-FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T, const int *p0, const int *n, size_t w) {
+FACTEDIT__PRIV void fe__rows_scatter(float *dst, const float *src, int B, int T, const int *p0, const int *n,
+                                     size_t w) {
     int b;
     size_t k = 0;
-    for (b = 0; b < B; b++) { memcpy(dst + ((size_t)b * T + (size_t)p0[b]) * w, src + k * w, sizeof(float) * (size_t)n[b] * w); k += (size_t)n[b]; }
+    for (b = 0; b < B; b++) {
+        memcpy(dst + ((size_t)b * T + (size_t)p0[b]) * w, src + k * w, sizeof(float) * (size_t)n[b] * w);
+        k += (size_t)n[b];
+    }
 }
 /* out rows (stride wo) = in rows (stride wi) . W^T + bias over the spans: gathered into G, multiplied
    into H and scattered back; in place when the spans' rows are contiguous in the state (one row,
@@ -4253,8 +4659,16 @@ FACTEDIT__PRIV int fe__spans_contiguous(const int *p0, const int *n, int B, int 
             fe__rows_scatter(out, H, B, T, p0, pn, wo); \
         } \
     } while (0)
-FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, int final_tail,
-                                     const int *rp0, const int *rn, float *scratch) {
+/* The forward of a span of positions of every row, one layer at a time: each matmul runs once over
+   all the rows' positions (gathered into scratch: (sum of spans, 4C) twice), so a batch of rows
+   reads every weight matrix once. Row b computes positions [rp0[b], rp0[b] + rn[b]); rp0/rn NULL:
+   [o->pos0, o->pos0 + n) for every row. Ragged spans serve ROME's value objective, whose prompts
+   have their subjects at different positions. tokens: (B, n) ids for the encoder when layer0 == 0
+   (uniform spans only; NULL keeps the embeddings the state holds). final_tail: in the last layer,
+   only the last position of each span (what tracing scores): K/V for every position, the
+   attention output and the MLP for the last one. */
+FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o,
+                                     int final_tail, const int *rp0, const int *rn, float *scratch) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
     int C = c->channels, NH = c->num_heads, L = c->num_layers, T = s->T, B = s->B, BN = 0;
@@ -4271,33 +4685,43 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             for (i = 0; i < pn[b]; i++) fe__wte_row(s->embed + (row0 + i) * C, m, tokens[(size_t)b * n + i]);
             if (hook) hook(hu, fe_site_embed, 0, b, p0[b], pn[b], s->embed + row0 * C, C);
-            for (i = 0; i < pn[b]; i++) fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0[b] + i) * C, (size_t)C);
+            for (i = 0; i < pn[b]; i++)
+                fe__residual(s->encoded + (row0 + i) * C, s->embed + (row0 + i) * C, P->wpe + (size_t)(p0[b] + i) * C,
+                             (size_t)C);
         }
     for (l = l0; l < lend; l++) {
         fe__layer_acts *a = &s->layers[l];
         const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;   /* (B, T, C) */
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
-            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C, P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
+            fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C,
+                          P->ln1w + (size_t)l * C, P->ln1b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, fe__W(m, fe_tensor_qkvw, l), P->qkvb + (size_t)l * C3, C, 3 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln1, (size_t)C, a->qkv, C3, fe__W(m, fe_tensor_qkvw, l), P->qkvb + (size_t)l * C3, C,
+                              3 * C);
         if (final_tail && l == L - 1)   /* only the last position of each span from here */
             for (BN = 0, b = 0; b < B; b++) { p0[b] += pn[b] - 1; pn[b] = 1; BN++; }
-        for (b = 0; b < B; b++) fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, C, NH, p0[b], pn[b]);
-        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, fe__W(m, fe_tensor_attprojw, l), P->attprojb + (size_t)l * C, C, C);
+        for (b = 0; b < B; b++)
+            fe__attention(a->atty + (size_t)b * T * C, a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T,
+                          C, NH, p0[b], pn[b]);
+        FACTEDIT__MATMUL_ROWS(a->atty, (size_t)C, a->attn, (size_t)C, fe__W(m, fe_tensor_attprojw, l),
+                              P->attprojb + (size_t)l * C, C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_attn, l, b, p0[b], pn[b], a->attn + row0 * C, C);
             fe__residual(a->resid_mid + row0 * C, x + row0 * C, a->attn + row0 * C, (size_t)pn[b] * C);
-            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C, P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
+            fe__layernorm(a->ln2 + row0 * C, a->ln2_mean + row0, a->ln2_rstd + row0, a->resid_mid + row0 * C,
+                          P->ln2w + (size_t)l * C, P->ln2b + (size_t)l * C, pn[b], C);
         }
-        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, fe__W(m, fe_tensor_fcw, l), P->fcb + (size_t)l * C4, C, 4 * C);
+        FACTEDIT__MATMUL_ROWS(a->ln2, (size_t)C, a->fch, C4, fe__W(m, fe_tensor_fcw, l), P->fcb + (size_t)l * C4, C,
+                              4 * C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__gelu(a->key + row0 * C4, a->fch + row0 * C4, (size_t)pn[b] * C4);
             if (hook) hook(hu, fe_site_key, l, b, p0[b], pn[b], a->key + row0 * C4, 4 * C);
         }
-        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, fe__W(m, fe_tensor_fcprojw, l), P->fcprojb + (size_t)l * C, 4 * C, C);
+        FACTEDIT__MATMUL_ROWS(a->key, C4, a->mlp, (size_t)C, fe__W(m, fe_tensor_fcprojw, l), P->fcprojb + (size_t)l * C,
+                              4 * C, C);
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             if (hook) hook(hu, fe_site_mlp, l, b, p0[b], pn[b], a->mlp + row0 * C, C);
@@ -4308,23 +4732,29 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
 }
 #undef FACTEDIT__MATMUL_ROWS
 
-FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o, fe_error *err) {
+FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tokens, int n, const fe_forward_opts *o,
+                                  fe_error *err) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
     int C = c->channels, L = c->num_layers, V = c->vocab_size, T = s->T;
-    int p0 = o ? o->pos0 : 0, l0 = o ? o->layer0 : 0, lend = (o && o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L;
+    int p0 = o ? o->pos0 : 0, l0 = o ? o->layer0 : 0,
+        lend = (o && o->last_layer > 0 && o->last_layer < L) ? o->last_layer : L;
     int b, i;
     fe_forward_opts d;
     if (s->model != m) return fe__fail(err, fe_err_arg, "forward: state was made for another model");
     if (n < 1) return fe__fail(err, fe_err_arg, "forward: no tokens to run (empty prompt?)");
-    if (p0 < 0 || p0 + n > T) return fe__fail(err, fe_err_range, "forward: positions [%d, %d) exceed the state's %d (model context %d)", p0, p0 + n, T, c->max_seq_len);
+    if (p0 < 0 || p0 + n > T)
+        return fe__fail(err, fe_err_range, "forward: positions [%d, %d) exceed the state's %d (model context %d)", p0,
+                        p0 + n, T, c->max_seq_len);
     if (l0 < 0 || l0 >= L) return fe__fail(err, fe_err_range, "forward: layer0 %d outside [0, %d)", l0, L);
     if (l0 == 0) {
         if (!tokens) return fe__fail(err, fe_err_arg, "forward: NULL tokens");
         for (b = 0; b < s->B; b++)
             for (i = 0; i < n; i++)
                 if (tokens[(size_t)b * n + i] < 0 || tokens[(size_t)b * n + i] >= V)
-                    return fe__fail(err, fe_err_range, "forward: token id %d at row %d position %d outside the vocabulary [0, %d)", tokens[(size_t)b * n + i], b, p0 + i, V);
+                    return fe__fail(err, fe_err_range,
+                                    "forward: token id %d at row %d position %d outside the vocabulary [0, %d)",
+                                    tokens[(size_t)b * n + i], b, p0 + i, V);
     }
     if (!o) { memset(&d, 0, sizeof d); o = &d; }
     fe__forward_rows(m, s, tokens, n, o, 0, NULL, NULL, s->scratch);
@@ -4335,15 +4765,18 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
     if (s->all_logits) {
         for (b = 0; b < s->B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0;
-            fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C, P->lnfw, P->lnfb, n, C);
-            fe__matmul_w(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, fe__W(m, fe_tensor_wte, 0), c->padded_vocab_size, NULL, n, C, V);
+            fe__layernorm(s->lnf + row0 * C, s->lnf_mean + row0, s->lnf_rstd + row0, s->layers[L - 1].resid + row0 * C,
+                          P->lnfw, P->lnfb, n, C);
+            fe__matmul_w(s->logits + row0 * V, (size_t)V, s->lnf + row0 * C, fe__W(m, fe_tensor_wte, 0),
+                         c->padded_vocab_size, NULL, n, C, V);
         }
     } else {
         /* the last position of every row: ln_f, gathered, then one pass over wte for all rows */
         float *G = s->scratch;
         for (b = 0; b < s->B; b++) {
             size_t last = (size_t)b * T + (size_t)p0 + (size_t)n - 1;
-            fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C, P->lnfw, P->lnfb, 1, C);
+            fe__layernorm(s->lnf + last * C, s->lnf_mean + last, s->lnf_rstd + last, s->layers[L - 1].resid + last * C,
+                          P->lnfw, P->lnfb, 1, C);
             memcpy(G + (size_t)b * C, s->lnf + last * C, sizeof(float) * C);
         }
         fe__matmul_w(s->logits, (size_t)V, G, fe__W(m, fe_tensor_wte, 0), c->padded_vocab_size, NULL, s->B, C, V);
@@ -4354,7 +4787,12 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
 
 /* ======================================================== >>impl-generate ===================== */
 
-FACTEDIT__PRIV int fe__argmax(const float *x, int n) { int i, best = 0; for (i = 1; i < n; i++) if (x[i] > x[best]) best = i; return best; }
+FACTEDIT__PRIV int fe__argmax(const float *x, int n) {
+    int i, best = 0;
+    for (i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
 
 /* (probability, id) pairs sorted by probability, ties by id: deterministic across libcs. */
 typedef struct fe__prob_id { float p; int id; } fe__prob_id;
@@ -4388,7 +4826,8 @@ FACTEDIT_API int fe_sample(const float *logits, int V, const fe_sample_opts *o, 
     return pi[n - 1].id;
 }
 
-FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new, const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err) {
+FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_prompt, int n_new,
+                                   const fe_sample_opts *o, fe_rng *rng, int *out, fe_error *err) {
     fe_state *s;
     fe_forward_opts fo;
     fe_result r;
@@ -4397,7 +4836,8 @@ FACTEDIT_API fe_result fe_generate(const fe_model *m, const int *prompt, int n_p
     if (n_prompt < 1) return fe__fail(err, fe_err_arg, "generate: empty prompt");
     if (n_new < 0) return fe__fail(err, fe_err_arg, "generate: negative token count");
     if (n_prompt + n_new > m->config.max_seq_len + 1 || n_prompt > m->config.max_seq_len)
-        return fe__fail(err, fe_err_range, "generate: %d prompt + %d new tokens exceed the model's context of %d", n_prompt, n_new, m->config.max_seq_len);
+        return fe__fail(err, fe_err_range, "generate: %d prompt + %d new tokens exceed the model's context of %d",
+                        n_prompt, n_new, m->config.max_seq_len);
     if (n_new == 0) return fe_ok;
     r = fe_state_new(&s, m, 1, n_prompt + n_new - 1 > n_prompt ? n_prompt + n_new - 1 : n_prompt, 0, err);
     if (r) return r;
@@ -4431,7 +4871,8 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
     int i = 0;
 #if defined(FACTEDIT__VW) && defined(fe__vstore) && defined(fe__vbcast)
     fe__vf va = fe__vbcast(a);
-    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(va, fe__vload(x + i), fe__vload(y + i)));
+    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW)
+        fe__vstore(y + i, fe__vfma(va, fe__vload(x + i), fe__vload(y + i)));
 #endif
     for (; i < n; i++) y[i] += a * x[i];
 }
@@ -4441,24 +4882,48 @@ FACTEDIT__PRIV void fe__axpy(float *y, float a, const float *x, int n) {
    dinp (N,C) += dout . w;  dw (OC,C) += dout^T . inp;  db (OC) += sum_t dout. Any out may be NULL.
    Both products run on the forward's packed GEMM, so every element sums its terms in a fixed
    order (t or o ascending): thread-count and layout independent. */
-FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, const float *dout, const float *inp, fe__wref w, int N, int C, int OC, int w_rows) {
+FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                          fe__wref w, int N, int C, int OC, int w_rows) {
     int pw = w_rows > 0;
     fe__gemm_args g;
     if (dinp) {   /* dout . W */
         if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w.f, (size_t)C, 1, NULL, N, C, OC, 1);
         else {
             memset(&g, 0, sizeof g);
-            g.c = dinp; g.ldc = (size_t)C; g.a = dout; g.a_rs = (size_t)OC; g.a_cs = 1; g.b = w.f; g.b16 = w.h; g.b_pw = 2; g.pw_rows = w_rows;
-            g.M = N; g.N = C; g.K = OC; g.accumulate = 1;
+            g.c = dinp;
+            g.ldc = (size_t)C;
+            g.a = dout;
+            g.a_rs = (size_t)OC;
+            g.a_cs = 1;
+            g.b = w.f;
+            g.b16 = w.h;
+            g.b_pw = 2;
+            g.pw_rows = w_rows;
+            g.M = N;
+            g.N = C;
+            g.K = OC;
+            g.accumulate = 1;
             fe__gemm_go(&g);
         }
     }
     if (dw) {
-        if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);   /* dout^T . inp */
+        /* dout^T . inp */
+        if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);
         else {   /* dW^T (C,OC) = inp^T . dout, written into the panel layout */
             memset(&g, 0, sizeof g);
-            g.c = dw; g.c_pw = 1; g.pw_rows = w_rows; g.a = inp; g.a_rs = 1; g.a_cs = (size_t)C; g.b = dout; g.b_ks = (size_t)OC; g.b_ns = 1;
-            g.M = C; g.N = OC; g.K = N; g.accumulate = 1;
+            g.c = dw;
+            g.c_pw = 1;
+            g.pw_rows = w_rows;
+            g.a = inp;
+            g.a_rs = 1;
+            g.a_cs = (size_t)C;
+            g.b = dout;
+            g.b_ks = (size_t)OC;
+            g.b_ns = 1;
+            g.M = C;
+            g.N = OC;
+            g.K = N;
+            g.accumulate = 1;
             fe__gemm_go(&g);
         }
     }
@@ -4467,7 +4932,8 @@ FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, con
         for (t = 0; t < N; t++) for (o = 0; o < OC; o++) db[o] += dout[(size_t)t * OC + o];
     }
 }
-FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C, int OC, int w_rows) {
+FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                        const float *w, int N, int C, int OC, int w_rows) {
     fe__wref W;
     W.f = w; W.h = NULL;
     fe__matmul_backward_w(dinp, dw, db, dout, inp, W, N, C, OC, w_rows);
@@ -4475,8 +4941,8 @@ FACTEDIT__PRIV void fe__matmul_backward(float *dinp, float *dw, float *db, const
 
 /* layernorm: out = (inp - mean) * rstd * w + b over rows of C (mean, rstd saved by the forward).
    dinp (N,C) += ...;  dw, db (C) += ... (may be NULL). */
-FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
-                                           const float *rstd, const float *w, int N, int C) {
+FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                           const float *mean, const float *rstd, const float *w, int N, int C) {
     int n, i;
     for (n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
@@ -4501,7 +4967,8 @@ FACTEDIT__PRIV void fe__layernorm_backward(float *dinp, float *dw, float *db, co
 FACTEDIT__PRIV void fe__gelu_backward_ref(float *d, const float *fch, size_t N) {
     size_t i;
     for (i = 0; i < N; i++) {
-        float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = fe__tanh(arg), sech2 = 1.0f - th * th;
+        float x = fch[i], arg = FACTEDIT__GELU_SCALE * (x + 0.044715f * x * x * x), th = fe__tanh(arg),
+              sech2 = 1.0f - th * th;
         float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * FACTEDIT__GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         d[i] *= local;
     }
@@ -4509,12 +4976,15 @@ FACTEDIT__PRIV void fe__gelu_backward_ref(float *d, const float *fch, size_t N) 
 FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
     size_t i = 0;
 #ifdef FACTEDIT__VW
-    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), c3 = fe__vbcast(3.0f * 0.044715f), h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
+    const fe__vf s = fe__vbcast(FACTEDIT__GELU_SCALE), c = fe__vbcast(0.044715f), c3 = fe__vbcast(3.0f * 0.044715f),
+                 h = fe__vbcast(0.5f), one = fe__vbcast(1.0f);
     for (; i + FACTEDIT__VW <= N; i += FACTEDIT__VW) {
-        fe__vf x = fe__vload(fch + i), x2 = fe__vmul(x, x), th = fe__vtanh(fe__vmul(s, fe__vfma(fe__vmul(c, x2), x, x)));
+        fe__vf x = fe__vload(fch + i), x2 = fe__vmul(x, x),
+               th = fe__vtanh(fe__vmul(s, fe__vfma(fe__vmul(c, x2), x, x)));
         fe__vf sech2 = fe__vsub(one, fe__vmul(th, th));
         /* 0.5 (1 + th) + 0.5 x sech2 s (1 + 3 c x^2) */
-        fe__vf local = fe__vfma(fe__vmul(fe__vmul(h, x), fe__vmul(sech2, s)), fe__vfma(c3, x2, one), fe__vmul(h, fe__vadd(one, th)));
+        fe__vf local = fe__vfma(fe__vmul(fe__vmul(h, x), fe__vmul(sech2, s)), fe__vfma(c3, x2, one),
+                                fe__vmul(h, fe__vadd(one, th)));
         fe__vstore(d + i, fe__vmul(fe__vload(d + i), local));
     }
 #endif
@@ -4526,7 +4996,8 @@ FACTEDIT__PRIV void fe__gelu_backward(float *d, const float *fch, size_t N) {
    qkv (T,3C) and att (NH,T,T) are the state's (capacity T); datty (Tn - first, C) in: the rows of
    positions [first, Tn), which send gradient; dqkv (Tn,3C) +=: dk, dv land at every t2 <= t.
    scratch: NH * Tn floats. */
-FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att, const float *qkv, int T, int Tn, int C, int NH, int first) {
+FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const float *datty, const float *att,
+                                           const float *qkv, int T, int Tn, int C, int NH, int first) {
     int hs = C / NH, h;
     float scale = 1.0f / sqrtf((float)hs);
     size_t C3 = 3 * (size_t)C;
@@ -4537,7 +5008,8 @@ FACTEDIT__PRIV void fe__attention_backward(float *dqkv, float *scratch, const fl
         float *da = scratch + (size_t)h * Tn;
         int t, t2, i;
         for (t = first; t < Tn; t++) {
-            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - first) * C + h * hs, *q = qkv + (size_t)t * C3 + h * hs;
+            const float *a = att + ((size_t)h * T + t) * T, *dy = datty + (size_t)(t - first) * C + h * hs,
+                        *q = qkv + (size_t)t * C3 + h * hs;
             float *dq = dqkv + (size_t)t * C3 + h * hs, sum = 0.0f;
             /* y = a . v:  da = dy . v,  dv += a dy */
             for (t2 = 0; t2 <= t; t2++) {
@@ -4568,7 +5040,12 @@ FACTEDIT_API fe_params fe_params_view(const fe_model *m, float *blob) {
     return p;
 }
 
-FACTEDIT__PRIV int fe__row_nonzero(const float *x, size_t n) { size_t i; for (i = 0; i < n; i++) if (x[i] != 0.0f) return 1; return 0; }
+FACTEDIT__PRIV int fe__row_nonzero(const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (x[i] != 0.0f) return 1;
+    return 0;
+}
 
 /* The backward's rows: row b carries gradient at positions [first[b], end[b]); earlier positions
    are constants. Work buffers hold only those rows, b-major ("compact": row b starts at off[b],
@@ -4584,18 +5061,22 @@ FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, 
     size_t C = (size_t)m->config.channels, M = (size_t)sp->M, T = (size_t)sp->Tmax, per, head;
     /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (n_scored,C); then two
        ints per batch row (compact offset, span length) stored in float slots */
-    if (!fe__mul(M, 13 * C, &per) || !fe__add(per, (size_t)m->config.num_heads * T + T * 3 * C + 2 * (size_t)sp->B, &per)) return 0;
+    if (!fe__mul(M, 13 * C, &per) ||
+        !fe__add(per, (size_t)m->config.num_heads * T + T * 3 * C + 2 * (size_t)sp->B, &per))
+        return 0;
     if (!fe__mul((size_t)n_scored, C, &head) || !fe__add(per, head, &per)) return 0;
     *out = per;
     return 1;
 }
 
-FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, const fe__bspans *sp, int n_scored, const float *dlogits, const int *scored_row,
-                                      const int *scored_pos, const fe_backward_opts *o, float *dsite, float *ws) {
+FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, const fe__bspans *sp, int n_scored,
+                                      const float *dlogits, const int *scored_row, const int *scored_pos,
+                                      const fe_backward_opts *o, float *dsite, float *ws) {
     const fe_config *c = &m->config;
     const fe_params *P = &m->params;
     fe_params G;
-    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T = s->T, B = s->B, M = sp->M, b, l, t, lo, stop_in_block;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, V = c->vocab_size, T = s->T, B = s->B, M = sp->M, b, l,
+        t, lo, stop_in_block;
     const int *first = sp->first, *end = sp->end;
     const int grads = o->grads != NULL;
     size_t C3 = 3 * (size_t)C, C4 = 4 * (size_t)C, width;
@@ -4605,67 +5086,98 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
     stop_in_block = site == fe_site_key || site == fe_site_attn;
     lo = site == fe_site_embed ? 0 : o->stop_layer + 1;
     width = site == fe_site_key ? C4 : (size_t)C;
-    dres = ws; dC = dres + (size_t)M * C; d3 = dC + (size_t)M * C; d4 = d3 + (size_t)M * C3; tmp = d4 + (size_t)M * C4;
+    dres = ws;
+    dC = dres + (size_t)M * C;
+    d3 = dC + (size_t)M * C;
+    d4 = d3 + (size_t)M * C3;
+    tmp = d4 + (size_t)M * C4;
     datt = tmp + (size_t)M * C4; d3row = datt + (size_t)NH * sp->Tmax; lnf_rows = d3row + (size_t)sp->Tmax * C3;
-    off = (int *)(void *)(lnf_rows + (size_t)n_scored * C); n = off + B;   /* int fits a float slot (checked in fe_backward) */
+    /* int fits a float slot (checked in fe_backward) */
+    off = (int *)(void *)(lnf_rows + (size_t)n_scored * C); n = off + B;
     G = fe_params_view(m, o->grads);
     memset(dres, 0, sizeof(float) * (size_t)M * C);
     /* compact row of (b, t): off[b] + t - first[b]; n[b] = the span's length */
     for (b = 0; b < B; b++) { off[b] = k; n[b] = end[b] - first[b]; k += n[b]; }
     /* head: logits = lnf . wte^T (tied), over the rows that carry gradient: one pass over wte */
-    for (t = 0; t < n_scored; t++) memcpy(lnf_rows + (size_t)t * C, s->lnf + ((size_t)scored_row[t] * T + (size_t)scored_pos[t]) * C, sizeof(float) * C);
+    for (t = 0; t < n_scored; t++)
+        memcpy(lnf_rows + (size_t)t * C, s->lnf + ((size_t)scored_row[t] * T + (size_t)scored_pos[t]) * C,
+               sizeof(float) * C);
     memset(dC, 0, sizeof(float) * (size_t)n_scored * C);
-    fe__matmul_backward_w(dC, G.wte, NULL, dlogits, lnf_rows, fe__W(m, fe_tensor_wte, 0), n_scored, C, V, m->config.padded_vocab_size);
+    fe__matmul_backward_w(dC, G.wte, NULL, dlogits, lnf_rows, fe__W(m, fe_tensor_wte, 0), n_scored, C, V,
+                          m->config.padded_vocab_size);
     /* ln_f: lnf = LN(resid_{L-1}) */
     for (t = 0; t < n_scored; t++) {
         size_t sr = (size_t)scored_row[t] * T + (size_t)scored_pos[t];
-        fe__layernorm_backward(dres + (size_t)(off[scored_row[t]] + scored_pos[t] - first[scored_row[t]]) * C, G.lnfw, G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C,
-                               s->lnf_mean + sr, s->lnf_rstd + sr, P->lnfw, 1, C);
+        fe__layernorm_backward(dres + (size_t)(off[scored_row[t]] + scored_pos[t] - first[scored_row[t]]) * C, G.lnfw,
+                               G.lnfb, dC + (size_t)t * C, s->layers[L - 1].resid + sr * C, s->lnf_mean + sr,
+                               s->lnf_rstd + sr, P->lnfw, 1, C);
     }
 
     for (l = L - 1; l >= lo - stop_in_block && l >= 0; l--) {
         const fe__layer_acts *a = &s->layers[l];
         const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
         int partial = l < lo;   /* the stop site is inside this block */
-#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + (size_t)first[b]) * (w))   /* state rows of batch row b from first[b] */
-#define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))                   /* compact rows of batch row b */
+/* FACTEDIT__SR: the state rows of batch row b from first[b]; FACTEDIT__WR: its compact rows */
+#define FACTEDIT__SR(buf, w) ((buf) + ((size_t)b * T + (size_t)first[b]) * (w))
+#define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
         memset(d4, 0, sizeof(float) * (size_t)M * C4);
         fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_fcprojw, l), M, 4 * C, C, C);
-        if (grads) { fe__rows_gather(tmp, a->key, B, T, first, n, C4); fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M, 4 * C, C, C); }
+        if (grads) {
+            fe__rows_gather(tmp, a->key, B, T, first, n, C4);
+            fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M,
+                                4 * C, C, C);
+        }
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, fe_tensor_fcw, l), M, C, 4 * C, 4 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln2, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C, 4 * C); }
+        if (grads) {
+            fe__rows_gather(tmp, a->ln2, B, T, first, n, (size_t)C);
+            fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C,
+                                4 * C);
+        }
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
-            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL, grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
-                                   FACTEDIT__SR(a->resid_mid, C), FACTEDIT__SR(a->ln2_mean, 1), FACTEDIT__SR(a->ln2_rstd, 1), P->ln2w + (size_t)l * C, n[b], C);
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL,
+                                   grads ? G.ln2b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
+                                   FACTEDIT__SR(a->resid_mid, C), FACTEDIT__SR(a->ln2_mean, 1),
+                                   FACTEDIT__SR(a->ln2_rstd, 1), P->ln2w + (size_t)l * C, n[b], C);
         if (partial) break;  /* site attn: d attn = d resid_mid */
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_attprojw, l), M, C, C, C);
-        if (grads) { fe__rows_gather(tmp, a->atty, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C, C, C); }
+        if (grads) {
+            fe__rows_gather(tmp, a->atty, B, T, first, n, (size_t)C);
+            fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C,
+                                C, C);
+        }
         /* causal self-attention: atty = attention(qkv); row b's positions < first[b] are constants, so
            their dk, dv (d3row's first first[b] rows) are dropped */
         for (b = 0; b < B; b++) {
             memset(d3row, 0, sizeof(float) * (size_t)end[b] * C3);
-            fe__attention_backward(d3row, datt, FACTEDIT__WR(dC, C), a->att + (size_t)b * NH * T * T, a->qkv + (size_t)b * T * C3, T, end[b], C, NH, first[b]);
+            fe__attention_backward(d3row, datt, FACTEDIT__WR(dC, C), a->att + (size_t)b * NH * T * T,
+                                   a->qkv + (size_t)b * T * C3, T, end[b], C, NH, first[b]);
             memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)first[b] * C3, sizeof(float) * (size_t)n[b] * C3);
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
         memset(dC, 0, sizeof(float) * (size_t)M * C);
         fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, fe_tensor_qkvw, l), M, C, 3 * C, 3 * C);
-        if (grads) { fe__rows_gather(tmp, a->ln1, B, T, first, n, (size_t)C); fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C, 3 * C); }
+        if (grads) {
+            fe__rows_gather(tmp, a->ln1, B, T, first, n, (size_t)C);
+            fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C,
+                                3 * C);
+        }
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
-            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL, grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C),
-                                   FACTEDIT__SR(x, C), FACTEDIT__SR(a->ln1_mean, 1), FACTEDIT__SR(a->ln1_rstd, 1), P->ln1w + (size_t)l * C, n[b], C);
+            fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL,
+                                   grads ? G.ln1b + (size_t)l * C : NULL, FACTEDIT__WR(dC, C), FACTEDIT__SR(x, C),
+                                   FACTEDIT__SR(a->ln1_mean, 1), FACTEDIT__SR(a->ln1_rstd, 1), P->ln1w + (size_t)l * C,
+                                   n[b], C);
 #undef FACTEDIT__SR
 #undef FACTEDIT__WR
     }
@@ -4676,7 +5188,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
             for (t = 0; t < end[b]; t++) {
                 const float *d = dres + ((size_t)off[b] + (size_t)t) * C;
                 {   /* the token's row of the panel-layout gradient */
-                    size_t Vp = (size_t)m->config.padded_vocab_size, tok = (size_t)o->tokens[(size_t)off[b] + (size_t)t], j;
+                    size_t Vp = (size_t)m->config.padded_vocab_size,
+                           tok = (size_t)o->tokens[(size_t)off[b] + (size_t)t], j;
                     float *g0 = G.wte + fe_weight_index(Vp, (size_t)C, tok, 0);
                     size_t w = FACTEDIT__PANEL_W(Vp, tok - tok % FACTEDIT_WEIGHT_PANEL);
                     for (j = 0; j < (size_t)C; j++) g0[j * w] += d[j];
@@ -4685,7 +5198,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
             }
 }
 
-FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits, const fe_backward_opts *o, fe_error *err) {
+FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const float *dlogits,
+                                   const fe_backward_opts *o, fe_error *err) {
     const fe_config *c = &m->config;
     int L = c->num_layers, V = c->vocab_size, Tn, B, first, b, t, n_scored = 0, n_counted, *ints;
     size_t width, floats, bytes, dl_floats;
@@ -4695,18 +5209,27 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
     fe_site site;
     if (!o || !dlogits) return fe__fail(err, fe_err_arg, "backward: NULL options or dlogits");
     if (s->model != m) return fe__fail(err, fe_err_arg, "backward: state was made for another model");
-    B = s->B; Tn = s->last_pos + 1; first = o->first_pos; site = o->stop_site;
+    B = s->B;
+    Tn = s->last_pos + 1;
+    first = o->first_pos;
+    site = o->stop_site;
     if (Tn < 1) return fe__fail(err, fe_err_arg, "backward: the state holds no forward with logits");
-    if ((int)site < 0 || site >= fe_site_count) return fe__fail(err, fe_err_arg, "backward: bad stop site %d", (int)site);
+    if ((int)site < 0 || site >= fe_site_count)
+        return fe__fail(err, fe_err_arg, "backward: bad stop site %d", (int)site);
     if (site != fe_site_embed && (o->stop_layer < 0 || o->stop_layer >= L))
         return fe__fail(err, fe_err_range, "backward: stop layer %d outside [0, %d)", o->stop_layer, L);
-    if (first < 0 || first >= Tn) return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", first, Tn);
+    if (first < 0 || first >= Tn)
+        return fe__fail(err, fe_err_range, "backward: first_pos %d outside [0, %d)", first, Tn);
     if (grads && first) return fe__fail(err, fe_err_arg, "backward: weight gradients need first_pos = 0");
-    if (grads && m->weights_bf16) return fe__fail(err, fe_err_unsupported, "backward: weight gradients need an fp32 model (this one keeps its matrices in bf16: load it without bf16_weights)");
+    if (grads && m->weights_bf16)
+        return fe__fail(err, fe_err_unsupported,
+                        "backward: weight gradients need an fp32 model "
+                        "(this one keeps its matrices in bf16: load it without bf16_weights)");
     if (grads && site == fe_site_embed) {
         if (!o->tokens) return fe__fail(err, fe_err_arg, "backward: weight gradients of wte need the token ids");
         for (b = 0; b < B * Tn; b++)
-            if (o->tokens[b] < 0 || o->tokens[b] >= V) return fe__fail(err, fe_err_range, "backward: token id %d outside the vocabulary", o->tokens[b]);
+            if (o->tokens[b] < 0 || o->tokens[b] >= V)
+                return fe__fail(err, fe_err_range, "backward: token id %d outside the vocabulary", o->tokens[b]);
     }
     /* logits (and ln_f's activations) exist only where the forward kept them; count the rows
        that carry gradient (positions >= first_pos) */
@@ -4714,16 +5237,21 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
         for (t = 0; t < Tn; t++) {
             int kept = s->all_logits ? (t >= s->logits_pos0 && t < s->logits_pos0 + s->logits_n) : t == s->last_pos;
             if (!fe__row_nonzero(dlogits + ((size_t)b * Tn + t) * V, (size_t)V)) continue;
-            if (!kept) return fe__fail(err, fe_err_arg, "backward: gradient at row %d position %d, whose logits the forward did not keep (all_logits)", b, t);
+            if (!kept)
+                return fe__fail(err, fe_err_arg,
+                                "backward: gradient at row %d position %d, whose logits the forward did not keep "
+                                "(all_logits)",
+                                b, t);
             n_scored += t >= first;
         }
     width = site == fe_site_key ? 4 * (size_t)c->channels : (size_t)c->channels;
     if (sizeof(int) > sizeof(float)) return fe__fail(err, fe_err_unsupported, "backward: int wider than float");
     sp.B = B; sp.M = B * (Tn - first); sp.Tmax = Tn;
-    /* work: the core's, compact dlogits (n_scored,V), the compact dsite (M,width), then ints: first, end (B), scored_row, scored_pos (n_scored) */
-    if (!fe__backward_floats(m, &sp, n_scored, &floats) || !fe__mul((size_t)n_scored, (size_t)V, &dl_floats) || !fe__add(floats, dl_floats, &floats) ||
-        !fe__add(floats, (size_t)sp.M * width, &floats) || !fe__add(floats, 2 * (size_t)B + 2 * (size_t)n_scored, &floats) ||
-        !fe__mul(floats, sizeof(float), &bytes))
+    /* work: the core's, compact dlogits (n_scored,V), the compact dsite (M,width), then ints: first,
+       end (B), scored_row, scored_pos (n_scored) */
+    if (!fe__backward_floats(m, &sp, n_scored, &floats) || !fe__mul((size_t)n_scored, (size_t)V, &dl_floats) ||
+        !fe__add(floats, dl_floats, &floats) || !fe__add(floats, (size_t)sp.M * width, &floats) ||
+        !fe__add(floats, 2 * (size_t)B + 2 * (size_t)n_scored, &floats) || !fe__mul(floats, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "backward: size overflow");
     work = (float *)fe__malloc(m->alloc_user, bytes);
     if (!work) return fe__fail(err, fe_err_nomem, "backward: cannot allocate %lu bytes", (unsigned long)bytes);
@@ -4741,11 +5269,13 @@ FACTEDIT_API fe_result fe_backward(const fe_model *m, const fe_state *s, const f
             ints[2 * B + n_scored] = b; ints[2 * B + n_counted + n_scored] = t;   /* scored_row, scored_pos */
             n_scored++;
         }
-    fe__backward_core(m, s, &sp, n_scored, dl_rows, ints + 2 * B, ints + 2 * B + n_counted, o, o->dsite ? dsite : NULL, work);
+    fe__backward_core(m, s, &sp, n_scored, dl_rows, ints + 2 * B, ints + 2 * B + n_counted, o, o->dsite ? dsite : NULL,
+                      work);
     if (o->dsite)   /* compact (B, Tn - first) rows -> (B, Tn) with zeros before first */
         for (b = 0; b < B; b++) {
             memset(o->dsite + (size_t)b * Tn * width, 0, sizeof(float) * (size_t)first * width);
-            memcpy(o->dsite + ((size_t)b * Tn + first) * width, dsite + (size_t)b * (Tn - first) * width, sizeof(float) * (size_t)(Tn - first) * width);
+            memcpy(o->dsite + ((size_t)b * Tn + first) * width, dsite + (size_t)b * (Tn - first) * width,
+                   sizeof(float) * (size_t)(Tn - first) * width);
         }
     fe__free(m->alloc_user, work);
     fe__ok(err);
@@ -4763,13 +5293,15 @@ FACTEDIT__PRIV double fe__logsumexp(const float *z, int V) {
     return mx + log(s);
 }
 
-FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss, float *dlogits, fe_error *err) {
+FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const int *targets, int n, double *loss,
+                                  float *dlogits, fe_error *err) {
     int B = s->B, V = m->config.vocab_size, b, t, i, rows = 0;
     double total = 0.0;
     if (s->model != m) return fe__fail(err, fe_err_arg, "loss: state was made for another model");
     if (n < 1 || n > s->T || !targets) return fe__fail(err, fe_err_arg, "loss: bad length %d or NULL targets", n);
     if (!s->all_logits || s->logits_pos0 > 0 || s->logits_pos0 + s->logits_n < n)
-        return fe__fail(err, fe_err_arg, "loss: the state lacks logits for positions [0, %d) (forward with all_logits)", n);
+        return fe__fail(err, fe_err_arg, "loss: the state lacks logits for positions [0, %d) (forward with all_logits)",
+                        n);
     for (b = 0; b < B; b++) {
         int cnt = 0;
         for (t = 0; t < n; t++) {
@@ -4806,7 +5338,8 @@ FACTEDIT_API fe_result fe_lm_loss(const fe_model *m, const fe_state *s, const in
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n, float *grads, double *loss, fe_error *err) {
+FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inputs, const int *targets, int n,
+                                  float *grads, double *loss, fe_error *err) {
     fe_forward_opts fo;
     fe_backward_opts bo;
     float *dl;
@@ -4829,7 +5362,8 @@ FACTEDIT_API fe_result fe_lm_grad(const fe_model *m, fe_state *s, const int *inp
     return r;
 }
 
-FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+                                  float beta1, float beta2, float eps, float weight_decay, int t) {
     float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
     size_t i;
     for (i = 0; i < n; i++) {
@@ -4865,14 +5399,27 @@ typedef struct fe__ncg_opts {
     void (*progress)(void *user, int iter, int evals, double f, const double *x);
     void *progress_user;
 } fe__ncg_opts;
-typedef struct fe__ncg_info { int iters, evals, grads, restarts, status; double f; } fe__ncg_info;  /* evals: of f; grads: of g; status as fe_rome_report */
+/* evals: of f; grads: of g; status as fe_rome_report */
+typedef struct fe__ncg_info { int iters, evals, grads, restarts, status; double f; } fe__ncg_info;
 
-FACTEDIT__PRIV double fe__dot(const double *a, const double *b, int n) { double s = 0.0; int i; for (i = 0; i < n; i++) s += a[i] * b[i]; return s; }
+FACTEDIT__PRIV double fe__dot(const double *a, const double *b, int n) {
+    double s = 0.0;
+    int i;
+    for (i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
 
 typedef struct fe__ls {
-    int n; double R; const double *x, *d; double *y, *g;   /* trial point and gradient */
-    fe__fg_fn fg; fe__glast_fn gl; void *user; int *evals, *grads;
-    double ny; int have_g;                                  /* |x + a d| before projection; g holds the trial's gradient */
+    int n;
+    double R;
+    const double *x, *d;
+    double *y, *g; /* trial point and gradient */
+    fe__fg_fn fg;
+    fe__glast_fn gl;
+    void *user;
+    int *evals, *grads;
+    double ny; int have_g;                                  /* |x + a d| before projection;
+                                                               g holds the trial's gradient */
 } fe__ls;
 
 /* phi(a) = f(P(x + a d)); the trial point in ls->y. Without lazy gradients (ls->gl NULL) its
@@ -4927,7 +5474,8 @@ FACTEDIT__PRIV double fe__quad_min(double a, double fa, double ga, double b, dou
 
 /* Safeguarded cubic minimizer between (a, fa, ga) and (b, fb, gb), kept in the middle 80%. */
 FACTEDIT__PRIV double fe__cubic_min(double a, double fa, double ga, double b, double fb, double gb) {
-    double d1 = ga + gb - 3.0 * (fa - fb) / (a - b), disc = d1 * d1 - ga * gb, d2, z, lo = a < b ? a : b, hi = a < b ? b : a, w = hi - lo;
+    double d1 = ga + gb - 3.0 * (fa - fb) / (a - b), disc = d1 * d1 - ga * gb, d2, z, lo = a < b ? a : b,
+           hi = a < b ? b : a, w = hi - lo;
     if (disc >= 0.0) {
         d2 = (b > a ? 1.0 : -1.0) * sqrt(disc);
         z = b - (b - a) * (gb + d2 - d1) / (gb - ga + 2.0 * d2);
@@ -4939,8 +5487,9 @@ FACTEDIT__PRIV double fe__cubic_min(double a, double fa, double ga, double b, do
 
 /* Strong-Wolfe search from phi(0) = f0, phi'(0) = g0 < 0. On success (*ok = 1) xbest/gbest/fbest
    hold the accepted point; otherwise the best Armijo point, if any (*ok = 2), or nothing (*ok = 0). */
-FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, double a1, int max_evals, double c2, double *xbest, double *gbest, double *fbest,
-                                         double *abest, int *ok, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, double a1, int max_evals, double c2,
+                                         double *xbest, double *gbest, double *fbest, double *abest, int *ok,
+                                         fe_error *err) {
     const double c1 = 1e-4;
     double a_prev = 0.0, f_prev = f0, g_prev = g0, a = a1, f, g, best = f0;
     int i, n = ls->n, used = 0;
@@ -4950,19 +5499,53 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
     *ok = 0;
     g = 0.0;
     /* an Armijo point below the best so far (its gradient is known by then) */
-#define FACTEDIT__LS_KEEP() do { if (f < best && f <= f0 + c1 * a * g0) { best = f; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; *ok = 2; } } while (0)
+#define FACTEDIT__LS_KEEP() do { \
+        if (f < best && f <= f0 + c1 * a * g0) { \
+            best = f; \
+            memcpy(xbest, ls->y, sizeof(double) * n); \
+            memcpy(gbest, ls->g, sizeof(double) * n); \
+            *fbest = f; \
+            *abest = a; \
+            *ok = 2; \
+        } \
+    } while (0)
     /* bracketing phase */
     for (i = 0; i < max_evals && !zoom; i++) {
         if ((r = fe__ls_f(ls, a, &f, err)) != fe_ok) return r;
         used++;
         if (f > f0 + c1 * a * g0 || (i > 0 && f >= f_prev)) {
             if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
-            lo = a_prev; flo = f_prev; glo = g_prev; hi = a; fhi = f; ghi = g; hi_g = ls->have_g; zoom = 1; break;
+            lo = a_prev;
+            flo = f_prev;
+            glo = g_prev;
+            hi = a;
+            fhi = f;
+            ghi = g;
+            hi_g = ls->have_g;
+            zoom = 1;
+            break;
         }
         if ((r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
         FACTEDIT__LS_KEEP();
-        if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
-        if (g >= 0) { lo = a; flo = f; glo = g; hi = a_prev; fhi = f_prev; ghi = g_prev; hi_g = 1; zoom = 1; break; }
+        if (fabs(g) <= -c2 * g0) {
+            *ok = 1;
+            memcpy(xbest, ls->y, sizeof(double) * n);
+            memcpy(gbest, ls->g, sizeof(double) * n);
+            *fbest = f;
+            *abest = a;
+            return fe_ok;
+        }
+        if (g >= 0) {
+            lo = a;
+            flo = f;
+            glo = g;
+            hi = a_prev;
+            fhi = f_prev;
+            ghi = g_prev;
+            hi_g = 1;
+            zoom = 1;
+            break;
+        }
         a_prev = a; f_prev = f; g_prev = g;
         a *= 3.0;
     }
@@ -4974,12 +5557,27 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
         used++;
         if (f > f0 + c1 * a * g0 || f >= flo) {
             if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
-            hi = a; fhi = f; ghi = g; hi_g = ls->have_g;
+            hi = a;
+            fhi = f;
+            ghi = g;
+            hi_g = ls->have_g;
         } else {
             if ((r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
             FACTEDIT__LS_KEEP();
-            if (fabs(g) <= -c2 * g0) { *ok = 1; memcpy(xbest, ls->y, sizeof(double) * n); memcpy(gbest, ls->g, sizeof(double) * n); *fbest = f; *abest = a; return fe_ok; }
-            if (g * (hi - lo) >= 0) { hi = lo; fhi = flo; ghi = glo; hi_g = 1; }
+            if (fabs(g) <= -c2 * g0) {
+                *ok = 1;
+                memcpy(xbest, ls->y, sizeof(double) * n);
+                memcpy(gbest, ls->g, sizeof(double) * n);
+                *fbest = f;
+                *abest = a;
+                return fe_ok;
+            }
+            if (g * (hi - lo) >= 0) {
+                hi = lo;
+                fhi = flo;
+                ghi = glo;
+                hi_g = 1;
+            }
             lo = a; flo = f; glo = g;
         }
     }
@@ -4999,9 +5597,11 @@ FACTEDIT__PRIV int fe__ncg_proj_grad(const double *x, const double *g, double *g
     return 1;
 }
 
-FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, const fe__ncg_opts *o, fe__ncg_info *info, void *alloc_user, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, const fe__ncg_opts *o, fe__ncg_info *info,
+                                 void *alloc_user, fe_error *err) {
     int max_iters = o->max_iters > 0 ? o->max_iters : 100, max_evals = o->max_evals > 0 ? o->max_evals : 4 * max_iters;
-    int restart_every = o->restart_every > 0 ? o->restart_every : n, evals = 0, grads = 0, k, i, since = 0, on_bound = 0, ok, max_ls = o->max_ls > 0 ? o->max_ls : 20;
+    int restart_every = o->restart_every > 0 ? o->restart_every : n, evals = 0, grads = 0, k, i, since = 0,
+        on_bound = 0, ok, max_ls = o->max_ls > 0 ? o->max_ls : 20;
     double c2 = o->c2 > 0 ? o->c2 : 0.1;
     double gtol = o->gtol > 0 ? o->gtol : 1e-10, R = o->radius, f, f_prev = 0, fnew, a, a_prev = 0, g0, g0_prev = 0, nx;
     double *buf, *g, *ge, *ge_old, *d, *y, *gy, *xn, *gn;
@@ -5010,12 +5610,29 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
     memset(info, 0, sizeof *info);
     buf = (double *)fe__malloc(alloc_user, sizeof(double) * 8 * (size_t)n);
     if (!buf) return fe__fail(err, fe_err_nomem, "ncg: out of memory");
-    g = buf; ge = g + n; ge_old = ge + n; d = ge_old + n; y = d + n; gy = y + n; xn = gy + n; gn = xn + n;
+    g = buf;
+    ge = g + n;
+    ge_old = ge + n;
+    d = ge_old + n;
+    y = d + n;
+    gy = y + n;
+    xn = gy + n;
+    gn = xn + n;
     nx = sqrt(fe__dot(x, x, n));
     if (R > 0 && nx > R) for (i = 0; i < n; i++) x[i] *= R / nx;
     if ((r = fg(user, x, &f, g, err)) != fe_ok) goto done;
     evals = grads = 1;
-    ls.n = n; ls.R = R; ls.x = x; ls.d = d; ls.y = y; ls.g = gy; ls.fg = fg; ls.gl = o->grad_last; ls.user = user; ls.evals = &evals; ls.grads = &grads;
+    ls.n = n;
+    ls.R = R;
+    ls.x = x;
+    ls.d = d;
+    ls.y = y;
+    ls.g = gy;
+    ls.fg = fg;
+    ls.gl = o->grad_last;
+    ls.user = user;
+    ls.evals = &evals;
+    ls.grads = &grads;
     info->status = 2;
     for (k = 0; k < max_iters; k++) {
         int bound = fe__ncg_proj_grad(x, g, ge, n, R), restart;
@@ -5045,7 +5662,9 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
             if (!(a > 0) || a != a) a = a_prev * g0_prev / g0;
             if (!(a > 0) || a != a) a = a_prev;
         }
-        if ((r = fe__line_search(&ls, f, g0, a, max_evals - evals < max_ls ? max_evals - evals : max_ls, c2, xn, gn, &fnew, &a, &ok, err)) != fe_ok) goto done;
+        if ((r = fe__line_search(&ls, f, g0, a, max_evals - evals < max_ls ? max_evals - evals : max_ls, c2, xn, gn,
+                                 &fnew, &a, &ok, err)) != fe_ok)
+            goto done;
         if (!ok) {
             if (restart) { info->status = 1; break; }   /* steepest descent found no decrease: converged to precision */
             since = restart_every;  /* retry with steepest descent */
@@ -5054,7 +5673,11 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
         memcpy(ge_old, ge, sizeof(double) * n);
         memcpy(x, xn, sizeof(double) * n);
         memcpy(g, gn, sizeof(double) * n);
-        f_prev = f; f = fnew; a_prev = a; g0_prev = g0; since++;
+        f_prev = f;
+        f = fnew;
+        a_prev = a;
+        g0_prev = g0;
+        since++;
         info->iters = k + 1;
         if (o->progress) o->progress(o->progress_user, k + 1, evals, f, x);
         if (o->ftol > 0 && f_prev - f <= o->ftol * (fabs(f) > 1 ? fabs(f) : 1)) { info->status = 1; break; }
@@ -5121,10 +5744,12 @@ FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
     int C = o->C, L = m->config.num_layers, i;
     for (i = 0; i < o->n_scored; i++) {
         size_t r = (size_t)o->scored_row[i] * o->T + (size_t)o->scored_pos[i];
-        fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw, P->lnfb, 1, C);
+        fe__layernorm(s->lnf + r * C, s->lnf_mean + r, s->lnf_rstd + r, s->layers[L - 1].resid + r * C, P->lnfw,
+                      P->lnfb, 1, C);
         memcpy(o->lnf + (size_t)i * C, s->lnf + r * C, sizeof(float) * C);
     }
-    fe__matmul_w(o->logits, (size_t)o->V, o->lnf, fe__W(m, fe_tensor_wte, 0), m->config.padded_vocab_size, NULL, o->n_scored, C, o->V);
+    fe__matmul_w(o->logits, (size_t)o->V, o->lnf, fe__W(m, fe_tensor_wte, 0), m->config.padded_vocab_size, NULL,
+                 o->n_scored, C, o->V);
 }
 
 FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vobj_spec *sp, fe_error *err) {
@@ -5134,37 +5759,70 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     fe_forward_opts fo;
     fe_result r;
     *out = NULL;
-    if (!sp || sp->layer < 0 || sp->layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "rome: layer outside the model");
-    if (sp->n_prompts < 1 || !sp->prompts || sp->n_target < 1 || !sp->target || sp->n_kl < 0 || (sp->n_kl && !sp->kl_prompts))
+    if (!sp || sp->layer < 0 || sp->layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "rome: layer outside the model");
+    if (sp->n_prompts < 1 || !sp->prompts || sp->n_target < 1 || !sp->target || sp->n_kl < 0 ||
+        (sp->n_kl && !sp->kl_prompts))
         return fe__fail(err, fe_err_arg, "rome: need >= 1 prompt and >= 1 target token");
-    for (i = 0; i < sp->n_target; i++) if (sp->target[i] < 0 || sp->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", sp->target[i]);
+    for (i = 0; i < sp->n_target; i++)
+        if (sp->target[i] < 0 || sp->target[i] >= V)
+            return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", sp->target[i]);
     B = sp->n_prompts + sp->n_kl;
     for (i = 0; i < B; i++) {
         const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
-        if (!p->ids || p->n < 1 || p->lookup < 0 || p->lookup >= p->n) return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup %d is outside it", i, p->lookup);
+        if (!p->ids || p->n < 1 || p->lookup < 0 || p->lookup >= p->n)
+            return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup %d is outside it", i, p->lookup);
         if (i < sp->n_prompts && (p->n < sp->n_target || p->lookup > p->n - sp->n_target))
-            return fe__fail(err, fe_err_arg, "rome: prompt %d (%d tokens) must end with target[:-1] after its lookup", i, p->n);
+            return fe__fail(err, fe_err_arg, "rome: prompt %d (%d tokens) must end with target[:-1] after its lookup",
+                            i, p->n);
         if (p->n > T) T = p->n;
         M += p->n - p->lookup;
     }
-    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
+    if (T > m->config.max_seq_len)
+        return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T,
+                        m->config.max_seq_len);
     o = (fe_vobj *)fe__calloc(m->alloc_user, sizeof *o);
     if (!o) return fe__fail(err, fe_err_nomem, "rome: out of memory");
-    o->m = m; o->alloc_user = m->alloc_user; o->layer = sp->layer; o->n_prompts = sp->n_prompts; o->n_kl = sp->n_kl; o->n_target = sp->n_target;
-    o->B = B; o->T = T; o->C = C; o->V = V; o->kl_factor = sp->kl_factor; o->v_weight_decay = sp->v_weight_decay;
+    o->m = m;
+    o->alloc_user = m->alloc_user;
+    o->layer = sp->layer;
+    o->n_prompts = sp->n_prompts;
+    o->n_kl = sp->n_kl;
+    o->n_target = sp->n_target;
+    o->B = B;
+    o->T = T;
+    o->C = C;
+    o->V = V;
+    o->kl_factor = sp->kl_factor;
+    o->v_weight_decay = sp->v_weight_decay;
     o->n_scored = o->n_prompts * o->n_target + o->n_kl;
     ints = (size_t)B * T + 3 * (size_t)B + (size_t)o->n_target + 2 * (size_t)o->n_scored;
     floats = 2 * (size_t)o->n_scored * V + (size_t)o->n_scored * C + (size_t)M * C + 2 * (size_t)C + (size_t)B * C;
     o->tokens = (int *)fe__calloc(o->alloc_user, sizeof(int) * ints);
     o->logits = (float *)fe__malloc(o->alloc_user, sizeof(float) * floats);
     o->logp0 = (double *)fe__malloc(o->alloc_user, sizeof(double) * ((size_t)o->n_kl * V + 1));
-    if (!o->tokens || !o->logits || !o->logp0) { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
+    if (!o->tokens || !o->logits || !o->logp0) {
+        fe_vobj_free(o);
+        return fe__fail(err, fe_err_nomem, "rome: out of memory");
+    }
     o->len = o->tokens + (size_t)B * T; o->lookup = o->len + B; o->span = o->lookup + B;
-    o->spans.first = o->lookup; o->spans.end = o->len; o->spans.B = B; o->spans.M = M; o->spans.Tmax = T;
+    o->spans.first = o->lookup;
+    o->spans.end = o->len;
+    o->spans.B = B;
+    o->spans.M = M;
+    o->spans.Tmax = T;
     o->target = o->span + B; o->scored_row = o->target + o->n_target; o->scored_pos = o->scored_row + o->n_scored;
-    o->dlogits = o->logits + (size_t)o->n_scored * V; o->lnf = o->dlogits + (size_t)o->n_scored * V; o->dsite = o->lnf + (size_t)o->n_scored * C; o->target_init = o->dsite + (size_t)M * C; o->resid0 = o->target_init + C; o->delta = o->resid0 + (size_t)B * C;
-    if (!fe__backward_floats(m, &o->spans, o->n_scored, &wf) || !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf)))
-        { fe_vobj_free(o); return fe__fail(err, fe_err_nomem, "rome: out of memory"); }
+    o->dlogits = o->logits + (size_t)o->n_scored * V;
+    o->lnf = o->dlogits + (size_t)o->n_scored * V;
+    o->dsite = o->lnf + (size_t)o->n_scored * C;
+    o->target_init = o->dsite + (size_t)M * C;
+    o->resid0 = o->target_init + C;
+    o->delta = o->resid0 + (size_t)B * C;
+    if (!fe__backward_floats(m, &o->spans, o->n_scored, &wf) ||
+        !(o->work = (float *)fe__malloc(o->alloc_user, sizeof(float) * wf))) {
+        fe_vobj_free(o);
+        return fe__fail(err, fe_err_nomem, "rome: out of memory");
+    }
     memcpy(o->target, sp->target, sizeof(int) * (size_t)o->n_target);
     for (i = 0; i < B; i++) {
         const fe_rome_prompt *p = i < sp->n_prompts ? &sp->prompts[i] : &sp->kl_prompts[i - sp->n_prompts];
@@ -5173,8 +5831,14 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     }
     /* scored rows: prompt b's positions len-nt .. len-1 predict target[0 .. nt-1]; KL prompts at their lookup */
     for (i = 0; i < o->n_prompts; i++)
-        for (j = 0; j < o->n_target; j++) { o->scored_row[i * o->n_target + j] = i; o->scored_pos[i * o->n_target + j] = o->len[i] - o->n_target + j; }
-    for (i = 0; i < o->n_kl; i++) { o->scored_row[o->n_prompts * o->n_target + i] = o->n_prompts + i; o->scored_pos[o->n_prompts * o->n_target + i] = o->lookup[o->n_prompts + i]; }
+        for (j = 0; j < o->n_target; j++) {
+            o->scored_row[i * o->n_target + j] = i;
+            o->scored_pos[i * o->n_target + j] = o->len[i] - o->n_target + j;
+        }
+    for (i = 0; i < o->n_kl; i++) {
+        o->scored_row[o->n_prompts * o->n_target + i] = o->n_prompts + i;
+        o->scored_pos[o->n_prompts * o->n_target + i] = o->lookup[o->n_prompts + i];
+    }
     if ((r = fe_state_new(&o->s, m, B, T, 0, err)) != fe_ok) { fe_vobj_free(o); return r; }
     /* clean run: target_init and the KL reference distributions */
     memset(&fo, 0, sizeof fo);
@@ -5182,10 +5846,15 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     if ((r = fe_forward(m, o->s, o->tokens, T, &fo, err)) != fe_ok) { fe_vobj_free(o); return r; }
     fe__vobj_head(o);
     memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
-    for (i = 0; i < B; i++) memcpy(o->resid0 + (size_t)i * C, fe_state_act(o->s, fe_site_resid, o->layer, i, o->lookup[i]), sizeof(float) * C);
+    for (i = 0; i < B; i++)
+        memcpy(o->resid0 + (size_t)i * C, fe_state_act(o->s, fe_site_resid, o->layer, i, o->lookup[i]),
+               sizeof(float) * C);
     o->target_init_norm2 = 0.0;
     for (i = 0; i < C; i++) o->target_init_norm2 += (double)o->target_init[i] * o->target_init[i];
-    if (!(o->target_init_norm2 > 0)) { fe_vobj_free(o); return fe__fail(err, fe_err_numeric, "rome: target_init is zero"); }
+    if (!(o->target_init_norm2 > 0)) {
+        fe_vobj_free(o);
+        return fe__fail(err, fe_err_numeric, "rome: target_init is zero");
+    }
     for (i = 0; i < o->n_kl; i++) {
         const float *z = o->logits + (size_t)(o->n_prompts * o->n_target + i) * V;
         double lse = fe__logsumexp(z, V);
@@ -5226,7 +5895,8 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
             float *d = o->dlogits + (size_t)(b * o->n_target + j) * V;
             double lse = fe__logsumexp(z, V), sc = 1.0 / ((double)o->n_target * o->n_prompts);
             nll += (lse - z[y]) * sc;
-            for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);   /* d loss / d z, kept for fe__vobj_grad */
+            /* d loss / d z, kept for fe__vobj_grad */
+            for (i = 0; i < V; i++) d[i] = (float)(exp((double)z[i] - lse) * sc);
             d[y] -= (float)sc;
         }
     /* kl: KL(p_delta || p_0) = sum p (log p - log p0);  d/dz_i = p_i (log p_i - log p0_i - KL) */
@@ -5243,7 +5913,12 @@ FACTEDIT_API fe_result fe_vobj_eval(fe_vobj *o, const float *delta, fe_vparts *p
         for (i = 0; i < V; i++) { double lp = (double)z[i] - lse; d[i] = (float)(sc * exp(lp) * (lp - lp0[i] - k)); }
     }
     wd = (double)o->v_weight_decay * norm / o->target_init_norm2;
-    if (parts) { parts->nll = nll; parts->kl = kl; parts->wd = wd; parts->loss = nll + o->kl_factor * kl + wd; }
+    if (parts) {
+        parts->nll = nll;
+        parts->kl = kl;
+        parts->wd = wd;
+        parts->loss = nll + o->kl_factor * kl + wd;
+    }
     for (i = 0; i < C; i++) o->delta[i] = delta ? delta[i] : 0.0f;
     o->delta_norm = norm;
     if (grad) fe__vobj_grad(o, grad);
@@ -5259,11 +5934,15 @@ FACTEDIT__PRIV void fe__vobj_grad(fe_vobj *o, float *grad) {
     int B = o->B, C = o->C, b, i;
     memset(&bo, 0, sizeof bo);
     bo.stop_site = fe_site_mlp; bo.stop_layer = o->layer;
-    fe__backward_core(o->m, o->s, &o->spans, o->n_scored, o->dlogits, o->scored_row, o->scored_pos, &bo, o->dsite, o->work);
+    fe__backward_core(o->m, o->s, &o->spans, o->n_scored, o->dlogits, o->scored_row, o->scored_pos, &bo, o->dsite,
+                      o->work);
     for (i = 0; i < C; i++) {
-        double g = o->delta_norm > 0 ? (double)o->v_weight_decay * o->delta[i] / (o->delta_norm * o->target_init_norm2) : 0.0;   /* d|delta| at 0: 0, as torch */
+        /* d|delta| at 0: 0, as torch */
+        double g = o->delta_norm > 0 ? (double)o->v_weight_decay * o->delta[i] / (o->delta_norm * o->target_init_norm2)
+                                     : 0.0;
         size_t k = 0;
-        for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->span[b]; }   /* compact row of (b, lookup[b]) */
+        /* compact row of (b, lookup[b]) */
+        for (b = 0; b < B; b++) { g += o->dsite[k * C + i]; k += (size_t)o->span[b]; }
         grad[i] = (float)g;
     }
 }
@@ -5272,7 +5951,11 @@ FACTEDIT_API void fe_rome_hparams_default(fe_rome_hparams *hp, const fe_model *m
     memset(hp, 0, sizeof *hp);
     hp->layer = fe_rome_default_layer(&m->config);   /* ROME's layers for GPT-2 medium/large/XL */
     hp->kl_factor = 0.0625f; hp->v_weight_decay = 0.5f; hp->clamp_norm_factor = 4.0f;
-    hp->solver = fe_solver_cg; hp->max_iters = 30; hp->max_evals = 0; hp->loss_stop = 5e-2; hp->v_lr = 0.5f;
+    hp->solver = fe_solver_cg;
+    hp->max_iters = 30;
+    hp->max_evals = 0;
+    hp->loss_stop = 5e-2;
+    hp->v_lr = 0.5f;
     hp->cov_ridge = 0.0;
 }
 
@@ -5312,11 +5995,16 @@ FACTEDIT__PRIV void fe__vsolve_progress(void *user, int iter, int evals, double 
     (void)f;
     /* the accepted iterate is the evaluation with that loss, searched from the latest */
     p = v->parts;
-    for (k = (v->nhist < v->cap ? v->nhist : v->cap) - 1; k >= 0; k--) if (v->hist[k].loss == f) { p = v->hist[k]; break; }
+    for (k = (v->nhist < v->cap ? v->nhist : v->cap) - 1; k >= 0; k--)
+        if (v->hist[k].loss == f) {
+            p = v->hist[k];
+            break;
+        }
     if (v->hp->progress) v->hp->progress(v->hp->progress_user, iter, evals, &p, sqrt(n2));
 }
 
-FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep, fe_error *err) {
+FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, float *delta, fe_rome_report *rep,
+                                     fe_error *err) {
     int C = o->C, i, it;
     double R = hp->clamp_norm_factor > 0 ? hp->clamp_norm_factor * sqrt(o->target_init_norm2) : 0.0, *x;
     fe__vsolve v;
@@ -5327,7 +6015,8 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
     rp.clamp = R;
     v.o = o; v.hp = hp;
     v.cap = (hp->max_evals > 0 ? hp->max_evals : 4 * (hp->max_iters > 0 ? hp->max_iters : 30)) + 8;
-    x = (double *)fe__calloc(o->alloc_user, sizeof(double) * 3 * (size_t)C + sizeof(float) * 2 * (size_t)C + sizeof(fe_vparts) * (size_t)v.cap);
+    x = (double *)fe__calloc(o->alloc_user, sizeof(double) * 3 * (size_t)C + sizeof(float) * 2 * (size_t)C +
+                                                    sizeof(fe_vparts) * (size_t)v.cap);
     if (!x) return fe__fail(err, fe_err_nomem, "rome: out of memory");
     v.df = (float *)(x + 3 * (size_t)C); v.gf = v.df + C; v.hist = (fe_vparts *)(v.gf + C);
     if (hp->solver == fe_solver_cg) {
@@ -5336,14 +6025,21 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         memset(&no, 0, sizeof no);
         no.max_iters = hp->max_iters > 0 ? hp->max_iters : 30;
         no.max_evals = hp->max_evals > 0 ? hp->max_evals : 4 * no.max_iters;
-        no.f_stop = hp->loss_stop; no.radius = R; no.gtol = 1e-8; no.ftol = 1e-5;
+        no.f_stop = hp->loss_stop;
+        no.radius = R;
+        no.gtol = 1e-8;
+        no.ftol = 1e-5;
         no.init_step = sqrt(o->target_init_norm2);   /* first step: |delta| = |target_init| */
-        no.max_ls = 10;   /* a line search that has halved its bracket ~8 times gains nothing more; evaluations are the cost */
+        no.max_ls = 10;   /* a line search that has halved its bracket ~8 times
+                             gains nothing more; evaluations are the cost */
         no.progress = fe__vsolve_progress; no.progress_user = &v;
         no.grad_last = fe__vsolve_glast;   /* rejected line-search trials skip the backward */
         r = fe__ncg(C, x, fe__vsolve_fg, &v, &no, &ni, o->alloc_user, err);
         if (r == fe_ok) {
-            rp.iters = ni.iters; rp.evals = ni.evals; rp.grads = ni.grads; rp.status = ni.status;
+            rp.iters = ni.iters;
+            rp.evals = ni.evals;
+            rp.grads = ni.grads;
+            rp.status = ni.status;
             if (v.nhist) rp.first = v.hist[0];
             for (i = 0; i < C; i++) delta[i] = (float)x[i];
             r = fe_vobj_eval(o, delta, &rp.last, NULL, err);
@@ -5388,19 +6084,24 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
 
 /* ------------------------------------------------------------------ keys, covariance --- */
 
-FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys, float *mlp_out, fe_error *err) {
+FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys,
+                                    float *mlp_out, fe_error *err) {
     int i, T = 0, C = m->config.channels;
     int *tok;
     fe_state *s;
     fe_forward_opts fo;
     fe_result r;
-    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "rome: layer %d outside the model", layer);
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "rome: layer %d outside the model", layer);
     if (n < 1 || !p) return fe__fail(err, fe_err_arg, "rome: no prompts");
     for (i = 0; i < n; i++) {
-        if (!p[i].ids || p[i].n < 1 || p[i].lookup < 0 || p[i].lookup >= p[i].n) return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup is outside it", i);
+        if (!p[i].ids || p[i].n < 1 || p[i].lookup < 0 || p[i].lookup >= p[i].n)
+            return fe__fail(err, fe_err_arg, "rome: prompt %d is empty or its lookup is outside it", i);
         if (p[i].n > T) T = p[i].n;
     }
-    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T, m->config.max_seq_len);
+    if (T > m->config.max_seq_len)
+        return fe__fail(err, fe_err_range, "rome: a prompt of %d tokens exceeds the context %d", T,
+                        m->config.max_seq_len);
     tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)n * T);
     if (!tok) return fe__fail(err, fe_err_nomem, "rome: out of memory");
     for (i = 0; i < n; i++) memcpy(tok + (size_t)i * T, p[i].ids, sizeof(int) * (size_t)p[i].n);
@@ -5409,8 +6110,12 @@ FACTEDIT_API fe_result fe_rome_keys(const fe_model *m, int layer, const fe_rome_
     fo.last_layer = layer + 1; fo.no_logits = 1;
     r = fe_forward(m, s, tok, T, &fo, err);
     for (i = 0; r == fe_ok && i < n; i++) {
-        if (keys) memcpy(keys + (size_t)i * 4 * C, fe_state_act(s, fe_site_key, layer, i, p[i].lookup), sizeof(float) * 4 * (size_t)C);
-        if (mlp_out) memcpy(mlp_out + (size_t)i * C, fe_state_act(s, fe_site_mlp, layer, i, p[i].lookup), sizeof(float) * (size_t)C);
+        if (keys)
+            memcpy(keys + (size_t)i * 4 * C, fe_state_act(s, fe_site_key, layer, i, p[i].lookup),
+                   sizeof(float) * 4 * (size_t)C);
+        if (mlp_out)
+            memcpy(mlp_out + (size_t)i * C, fe_state_act(s, fe_site_mlp, layer, i, p[i].lookup),
+                   sizeof(float) * (size_t)C);
     }
     fe_state_free(s);
     fe__free(m->alloc_user, tok);
@@ -5422,17 +6127,27 @@ FACTEDIT_API fe_result fe_cov_new(fe_cov **out, int dim, void *alloc_user, fe_er
     fe_cov *c;
     size_t bytes;
     *out = NULL;
-    if (dim < 1 || !fe__mul3((size_t)dim, (size_t)dim, sizeof(double), &bytes)) return fe__fail(err, fe_err_arg, "cov: bad dimension %d", dim);
+    if (dim < 1 || !fe__mul3((size_t)dim, (size_t)dim, sizeof(double), &bytes))
+        return fe__fail(err, fe_err_arg, "cov: bad dimension %d", dim);
     c = (fe_cov *)fe__calloc(alloc_user, sizeof *c);
     if (!c) return fe__fail(err, fe_err_nomem, "cov: out of memory");
     c->m2 = (double *)fe__calloc(alloc_user, bytes);
-    if (!c->m2) { fe__free(alloc_user, c); return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes", (unsigned long)bytes); }
+    if (!c->m2) {
+        fe__free(alloc_user, c);
+        return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes", (unsigned long)bytes);
+    }
     c->dim = dim; c->alloc_user = alloc_user;
     *out = c;
     return fe_ok;
 }
 
-FACTEDIT_API void fe_cov_free(fe_cov *c) { if (c) { fe__free(c->alloc_user, c->m2); fe__free(c->alloc_user, c->chol); fe__free(c->alloc_user, c); } }
+FACTEDIT_API void fe_cov_free(fe_cov *c) {
+    if (c) {
+        fe__free(c->alloc_user, c->m2);
+        fe__free(c->alloc_user, c->chol);
+        fe__free(c->alloc_user, c);
+    }
+}
 
 /* m2 += K^T K for n keys. Batches of up to 256 keys: their products K_b^T K_b by the float GEMM
    (each entry a float sum of at most 256 products: relative error ~1e-6), added into the double
@@ -5469,14 +6184,16 @@ FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_err
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n, fe_error *err) {
+FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n,
+                                         fe_error *err) {
     fe_state *s;
     fe_forward_opts fo;
     fe_result r;
     const float *keys;
     int b, C4 = 4 * m->config.channels;
     if (c->dim != C4) return fe__fail(err, fe_err_mismatch, "cov: dimension %d, the model's keys have %d", c->dim, C4);
-    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "cov: layer %d outside the model", layer);
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "cov: layer %d outside the model", layer);
     /* one sequence at a time through one state: a state holds every layer's activations, and B of
        them at once would be B times that memory to zero for keys of one layer */
     if ((r = fe_state_new(&s, m, 1, n, 0, err)) != fe_ok) return r;
@@ -5514,11 +6231,14 @@ FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
     double inv = c->count > 0 ? 1.0 / c->count : 0.0, *L;
     size_t bytes;
     if (!(ridge >= 0)) return fe__fail(err, fe_err_arg, "cov: ridge %g must be >= 0", ridge);
-    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes)) return fe__fail(err, fe_err_limit, "cov: size overflow");
+    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes))
+        return fe__fail(err, fe_err_limit, "cov: size overflow");
     fe__free(c->alloc_user, c->chol);
     c->chol = NULL;
     L = (double *)fe__malloc(c->alloc_user, bytes);
-    if (!L) return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes for the Cholesky factor", (unsigned long)bytes);
+    if (!L)
+        return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes for the Cholesky factor",
+                        (unsigned long)bytes);
     for (j0 = 0; j0 < d && bad < 0; j0 += 64) {
         int j1 = j0 + 64 < d ? j0 + 64 : d, i;
         for (i = j0; i < j1 && bad < 0; i++) {
@@ -5538,12 +6258,14 @@ FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
         for (i = j1; i < d; i++) {
             int j;
             double *li = L + (size_t)i * d;
-            for (j = j0; j < j1; j++) li[j] = (c->m2[(size_t)i * d + j] * inv - fe__dot8(li, L + (size_t)j * d, j)) / L[(size_t)j * d + j];
+            for (j = j0; j < j1; j++)
+                li[j] = (c->m2[(size_t)i * d + j] * inv - fe__dot8(li, L + (size_t)j * d, j)) / L[(size_t)j * d + j];
         }
     }
     if (bad >= 0) {
         fe__free(c->alloc_user, L);
-        return fe__fail(err, fe_err_numeric, "cov: not positive definite at dimension %d with ridge %g (add a ridge)", bad, ridge);
+        return fe__fail(err, fe_err_numeric, "cov: not positive definite at dimension %d with ridge %g (add a ridge)",
+                        bad, ridge);
     }
     c->chol = L; c->chol_ridge = ridge;
     fe__ok(err);
@@ -5564,7 +6286,8 @@ FACTEDIT__PRIV void fe__cov_precond(double *z, const double *r, const double *dg
 
 /* A = m2 / count + ridge I, solved by CG preconditioned with A's Cholesky factor (fe_cov_factor,
    same ridge) or else with its diagonal. */
-FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol, int max_iter, int *iters, fe_error *err) {
+FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *rhs, double *x, double tol,
+                                    int max_iter, int *iters, fe_error *err) {
     int d = c->dim, i, k;
     double inv = c->count > 0 ? 1.0 / c->count : 0.0, *w, *r, *z, *p, *ap, *dg, rz, bn = 0.0, rn;
     const double *L = c->chol && c->chol_ridge == ridge ? c->chol : NULL;
@@ -5572,10 +6295,18 @@ FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *
     if (max_iter <= 0) max_iter = 10 * d;
     w = (double *)fe__calloc(c->alloc_user, sizeof(double) * 5 * (size_t)d);
     if (!w) return fe__fail(err, fe_err_nomem, "cov: out of memory");
-    r = w; z = r + d; p = z + d; ap = p + d; dg = ap + d;
+    r = w;
+    z = r + d;
+    p = z + d;
+    ap = p + d;
+    dg = ap + d;
     for (i = 0; i < d; i++) {
         dg[i] = c->m2[(size_t)i * d + i] * inv + ridge;
-        if (!(dg[i] > 0)) { fe__free(c->alloc_user, w); return fe__fail(err, fe_err_numeric, "cov: diagonal entry %d is %g: not positive definite (add a ridge)", i, dg[i]); }
+        if (!(dg[i] > 0)) {
+            fe__free(c->alloc_user, w);
+            return fe__fail(err, fe_err_numeric, "cov: diagonal entry %d is %g: not positive definite (add a ridge)", i,
+                            dg[i]);
+        }
         x[i] = 0.0; r[i] = rhs[i]; bn += r[i] * r[i];
     }
     bn = sqrt(bn);
@@ -5590,7 +6321,10 @@ FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *
 #endif
         for (i = 0; i < d; i++) ap[i] = fe__dot(c->m2 + (size_t)i * d, p, d) * inv + ridge * p[i];
         pap = fe__dot(p, ap, d);
-        if (!(pap > 0)) { fe__free(c->alloc_user, w); return fe__fail(err, fe_err_numeric, "cov: matrix not positive definite (p.Ap = %g)", pap); }
+        if (!(pap > 0)) {
+            fe__free(c->alloc_user, w);
+            return fe__fail(err, fe_err_numeric, "cov: matrix not positive definite (p.Ap = %g)", pap);
+        }
         a = rz / pap;
         for (i = 0; i < d; i++) { x[i] += a * p[i]; r[i] -= a * ap[i]; }
         fe__cov_precond(z, r, dg, L, d);
@@ -5602,7 +6336,9 @@ FACTEDIT_API fe_result fe_cov_solve(const fe_cov *c, double ridge, const float *
     }
     if (iters) *iters = k;
     fe__free(c->alloc_user, w);
-    if (rn > tol * bn) return fe__fail(err, fe_err_numeric, "cov: CG did not converge in %d iterations (residual %g)", k, bn > 0 ? rn / bn : rn);
+    if (rn > tol * bn)
+        return fe__fail(err, fe_err_numeric, "cov: CG did not converge in %d iterations (residual %g)", k,
+                        bn > 0 ? rn / bn : rn);
     fe__ok(err);
     return fe_ok;
 }
@@ -5620,7 +6356,8 @@ FACTEDIT_API fe_result fe_edit_new(fe_edit **out, const fe_model *m, int layer, 
     fe_edit *e;
     int C = m->config.channels;
     *out = NULL;
-    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "edit: layer %d outside the model", layer);
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "edit: layer %d outside the model", layer);
     e = (fe_edit *)fe__calloc(m->alloc_user, sizeof *e);
     if (!e) return fe__fail(err, fe_err_nomem, "edit: out of memory");
     e->u = (float *)fe__calloc(m->alloc_user, sizeof(float) * 6 * (size_t)C);
@@ -5631,12 +6368,14 @@ FACTEDIT_API fe_result fe_edit_new(fe_edit **out, const fe_model *m, int layer, 
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input, const float *cur_output, fe_error *err) {
+FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vstar, const float *cur_input,
+                                   const float *cur_output, fe_error *err) {
     int i, C = e->C;
     double den = 0.0;
     if (e->applied) return fe__fail(err, fe_err_arg, "edit: cannot change an applied edit (undo it first)");
     for (i = 0; i < 4 * C; i++) den += (double)cur_input[i] * u[i];
-    if (!(fabs(den) > 1e-30)) return fe__fail(err, fe_err_numeric, "edit: the key is orthogonal to u (cur_input . u = %g)", den);
+    if (!(fabs(den) > 1e-30))
+        return fe__fail(err, fe_err_numeric, "edit: the key is orthogonal to u (cur_input . u = %g)", den);
     memcpy(e->u, u, sizeof(float) * 4 * (size_t)C);
     memcpy(e->vstar, vstar, sizeof(float) * (size_t)C);
     for (i = 0; i < C; i++) e->right[i] = (float)(((double)vstar[i] - cur_output[i]) / den);
@@ -5648,7 +6387,8 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
     int C = e->C, o, i;
     size_t n = (size_t)C * 4 * C;
     float *W;
-    if (m->config.channels != C || e->layer >= m->config.num_layers) return fe__fail(err, fe_err_mismatch, "edit: made for another model");
+    if (m->config.channels != C || e->layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_mismatch, "edit: made for another model");
     if (e->applied) return fe__fail(err, fe_err_arg, "edit: already applied");
     if (!e->saved) e->saved = (float *)fe__malloc(e->alloc_user, sizeof(float) * n);
     if (!e->saved) return fe__fail(err, fe_err_nomem, "edit: cannot save the %lu-float layer matrix", (unsigned long)n);
@@ -5661,7 +6401,8 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
         for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
             float *P = W + p0 * C4;
             w = FACTEDIT__PANEL_W((size_t)C, p0);
-            for (i = 0; i < 4 * C; i++) for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
+            for (i = 0; i < 4 * C; i++)
+                for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
         }
     }
     e->hash_after = fe__hash_words(FACTEDIT_FNV1A64_INIT, W, n);
@@ -5674,10 +6415,13 @@ FACTEDIT_API fe_result fe_edit_undo(fe_model *m, fe_edit *e, fe_error *err) {
     size_t n = (size_t)e->C * 4 * e->C;
     float *W;
     if (!e->applied) return fe__fail(err, fe_err_arg, "edit: not applied");
-    if (m->config.channels != e->C || e->layer >= m->config.num_layers) return fe__fail(err, fe_err_mismatch, "edit: made for another model");
+    if (m->config.channels != e->C || e->layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_mismatch, "edit: made for another model");
     W = m->params.fcprojw + (size_t)e->layer * n;
     if (fe__hash_words(FACTEDIT_FNV1A64_INIT, W, n) != e->hash_after)
-        return fe__fail(err, fe_err_arg, "edit: layer %d changed since this edit was applied: undo later edits first (reverse order)", e->layer);
+        return fe__fail(err, fe_err_arg,
+                        "edit: layer %d changed since this edit was applied: undo later edits first (reverse order)",
+                        e->layer);
     memcpy(W, e->saved, sizeof(float) * n);
     fe__free(e->alloc_user, e->saved);
     e->saved = NULL;
@@ -5700,8 +6444,8 @@ typedef struct fe__rome_input {
 } fe__rome_input;
 
 /* u = normalize((C + ridge I)^-1 k*), or k* / |k*| without a covariance; *cg_iters: fe_cov_solve's. */
-FACTEDIT__PRIV fe_result fe__rome_key_direction(const fe_cov *cov, double ridge, const float *kstar, int dim, double *work,
-                                                float *u, int *cg_iters, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__rome_key_direction(const fe_cov *cov, double ridge, const float *kstar, int dim,
+                                                double *work, float *u, int *cg_iters, fe_error *err) {
     double norm = 0.0;
     int j;
     fe_result r;
@@ -5713,15 +6457,16 @@ FACTEDIT__PRIV fe_result fe__rome_key_direction(const fe_cov *cov, double ridge,
     }
     for (j = 0; j < dim; j++) norm += work[j] * work[j];
     norm = sqrt(norm);
-    if (!(norm > 0) || !isfinite(norm)) return fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite");
+    if (!(norm > 0) || !isfinite(norm))
+        return fe__fail(err, fe_err_numeric, "rome: the key direction is zero or not finite");
     for (j = 0; j < dim; j++) u[j] = (float)(work[j] / norm);
     return fe_ok;
 }
 
 /* The one ROME pipeline: k* (from the value objective's clean run), u, v* = target_init + delta by
    the chosen solver, cur_input / cur_output at the bare prompt, then right. Not applied. */
-FACTEDIT__PRIV fe_result fe__rome_edit(const fe_model *m, const fe__rome_input *in, const fe_rome_hparams *hp, const fe_cov *cov,
-                                       fe_edit **out, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__rome_edit(const fe_model *m, const fe__rome_input *in, const fe_rome_hparams *hp,
+                                       const fe_cov *cov, fe_edit **out, fe_error *err) {
     int C = m->config.channels, C4 = 4 * C, i, cg_iters = 0;
     float *buf = NULL, *kstar, *u, *cur_in, *cur_out, *delta, *vstar;
     double *work = NULL;
@@ -5731,7 +6476,8 @@ FACTEDIT__PRIV fe_result fe__rome_edit(const fe_model *m, const fe__rome_input *
     fe_edit *e = NULL;
     fe_rome_report rep;
     fe_result r;
-    if (cov && cov->dim != C4) return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
+    if (cov && cov->dim != C4)
+        return fe__fail(err, fe_err_mismatch, "rome: covariance of dimension %d, keys have %d", cov->dim, C4);
     memset(&rep, 0, sizeof rep);
     buf = (float *)fe__malloc(m->alloc_user, sizeof(float) * (3 * (size_t)C4 + 3 * (size_t)C));
     work = (double *)fe__malloc(m->alloc_user, sizeof(double) * (size_t)C4);
@@ -5780,8 +6526,8 @@ done:
     return r;
 }
 
-FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *q, const fe_rome_hparams *hp, const fe_cov *cov,
-                                       fe_edit **out, fe_error *err) {
+FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request *q, const fe_rome_hparams *hp,
+                                       const fe_cov *cov, fe_edit **out, fe_error *err) {
     int V = m->config.vocab_size, np, i, off;
     fe_rome_prompt *rows = NULL, bare, kl;
     fe__rome_input in;
@@ -5789,11 +6535,14 @@ FACTEDIT_API fe_result fe_rome_compute(const fe_model *m, const fe_rome_request 
     fe_result r;
     size_t total = 0;
     *out = NULL;
-    if (!q || !hp || !q->prompt || q->n_prompt < 1 || q->subject_last < 0 || q->subject_last >= q->n_prompt || !q->target || q->n_target < 1)
+    if (!q || !hp || !q->prompt || q->n_prompt < 1 || q->subject_last < 0 || q->subject_last >= q->n_prompt ||
+        !q->target || q->n_target < 1)
         return fe__fail(err, fe_err_arg, "rome: bad request (empty prompt or target, or subject outside the prompt)");
-    if (q->n_kl && (!q->kl_prompt || q->kl_lookup < 0 || q->kl_lookup >= q->n_kl)) return fe__fail(err, fe_err_arg, "rome: bad KL prompt");
+    if (q->n_kl && (!q->kl_prompt || q->kl_lookup < 0 || q->kl_lookup >= q->n_kl))
+        return fe__fail(err, fe_err_arg, "rome: bad KL prompt");
     for (i = 0; i < q->n_target; i++)
-        if (q->target[i] < 0 || q->target[i] >= V) return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", q->target[i]);
+        if (q->target[i] < 0 || q->target[i] >= V)
+            return fe__fail(err, fe_err_range, "rome: target id %d outside the vocabulary", q->target[i]);
     np = q->prefixes ? q->num_prefixes : 1;
     if (np < 1) return fe__fail(err, fe_err_arg, "rome: no context prefixes");
     for (i = 0; i < np; i++) {
@@ -5858,10 +6607,13 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
     double mean = 0.0, ss = 0.0;
     if (!m || !tokens || !std) return fe__fail(err, fe_err_arg, "embedding_std: NULL argument");
     C = (size_t)m->config.channels;
-    if (!fe__mul(n, C, &N) || N < 2) return fe__fail(err, fe_err_arg, "embedding_std: need at least 2 numbers, got %lu tokens of width %lu", (unsigned long)n, (unsigned long)C);
+    if (!fe__mul(n, C, &N) || N < 2)
+        return fe__fail(err, fe_err_arg, "embedding_std: need at least 2 numbers, got %lu tokens of width %lu",
+                        (unsigned long)n, (unsigned long)C);
     for (i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->config.vocab_size)
-            return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)", tokens[i], (unsigned long)i, m->config.vocab_size);
+            return fe__fail(err, fe_err_range, "embedding_std: token id %d (index %lu) outside the vocabulary [0, %d)",
+                            tokens[i], (unsigned long)i, m->config.vocab_size);
     /* two passes in double: the mean first, then the squared deviations (no cancellation) */
     for (i = 0; i < n; i++) for (c = 0; c < C; c++) mean += fe__wte_at(m, tokens[i], (int)c);
     mean /= (double)N;
@@ -5883,7 +6635,8 @@ typedef struct fe__trace_hook {
     fe_site freeze;           /* site set to its corrupted value at (every layer, t); fe_site_count: none */
 } fe__trace_hook;
 
-FACTEDIT__PRIV void fe__trace_hook_fn(void *user, fe_site site, int layer, int b, int pos0, int npos, float *rows, int width) {
+FACTEDIT__PRIV void fe__trace_hook_fn(void *user, fe_site site, int layer, int b, int pos0, int npos, float *rows,
+                                      int width) {
     fe__trace_hook *h = (fe__trace_hook *)user;
     int p;
     if (site == fe_site_embed) {
@@ -5899,9 +6652,11 @@ FACTEDIT__PRIV void fe__trace_hook_fn(void *user, fe_site site, int layer, int b
     }
     if (h->t < pos0 || h->t >= pos0 + npos) return;
     if (site == h->restore && layer >= h->lo && layer < h->hi)
-        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->clean, site, layer, 0, h->t), sizeof(float) * (size_t)width);
+        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->clean, site, layer, 0, h->t),
+               sizeof(float) * (size_t)width);
     if (site == h->freeze)
-        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->cor, site, layer, b, h->t), sizeof(float) * (size_t)width);
+        memcpy(rows + (size_t)(h->t - pos0) * (size_t)width, fe_state_act(h->cor, site, layer, b, h->t),
+               sizeof(float) * (size_t)width);
 }
 
 /* Probability of token a under softmax(z), z = V logits (max-shifted, summed in double). */
@@ -5919,7 +6674,8 @@ FACTEDIT__PRIV void fe__trace_copy(fe_state *dst, fe_state *src, fe_site site, i
     int b, w = fe_site_width(src->model, site);
     if (p1 <= p0) return;
     for (b = 0; b < src->B; b++)
-        memcpy(fe_state_act(dst, site, layer, b, p0), fe_state_act(src, site, layer, b, p0), sizeof(float) * (size_t)w * (size_t)(p1 - p0));
+        memcpy(fe_state_act(dst, site, layer, b, p0), fe_state_act(src, site, layer, b, p0),
+               sizeof(float) * (size_t)w * (size_t)(p1 - p0));
 }
 
 /* dst becomes a copy of src (same model, batch and capacity): every activation and the KV cache. */
@@ -5951,7 +6707,11 @@ FACTEDIT__PRIV void fe__trace_free(fe__trace *x) {
     void *u = x->m->alloc_user;
     fe_state_free(x->clean); fe_state_free(x->cor); fe_state_free(x->work);
     fe__free(u, x->noise); fe__free(u, x->rowtok);
-    fe__free(u, x->hq); fe__free(u, x->lnq); fe__free(u, x->zq); fe__free(u, (void *)x->dst); fe__free(u, x->pr);
+    fe__free(u, x->hq);
+    fe__free(u, x->lnq);
+    fe__free(u, x->zq);
+    fe__free(u, (void *)x->dst);
+    fe__free(u, x->pr);
     fe__free(u, x->coltok);
 }
 
@@ -5964,7 +6724,8 @@ FACTEDIT__PRIV void fe__trace_flush(fe__trace *x) {
     double *pr = x->pr;
     if (!n) return;
     fe__layernorm(x->lnq, NULL, NULL, x->hq, P->lnfw, P->lnfb, n, x->C);
-    fe__matmul_w(x->zq, (size_t)x->V, x->lnq, fe__W(x->m, fe_tensor_wte, 0), x->m->config.padded_vocab_size, NULL, n, x->C, x->V);
+    fe__matmul_w(x->zq, (size_t)x->V, x->lnq, fe__W(x->m, fe_tensor_wte, 0), x->m->config.padded_vocab_size, NULL, n,
+                 x->C, x->V);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if ((size_t)n * (size_t)x->V > 200000)
 #endif
@@ -5982,14 +6743,15 @@ FACTEDIT__PRIV void fe__trace_queue(fe__trace *x, float *dst) {
     int b;
     if (x->nq + x->S > x->cap) fe__trace_flush(x);
     for (b = 0; b < x->S; b++)
-        memcpy(x->hq + (size_t)(x->nq + b) * x->C, fe_state_act(x->work, fe_site_resid, x->L - 1, b, x->T - 1), sizeof(float) * (size_t)x->C);
+        memcpy(x->hq + (size_t)(x->nq + b) * x->C, fe_state_act(x->work, fe_site_resid, x->L - 1, b, x->T - 1),
+               sizeof(float) * (size_t)x->C);
     x->dst[x->nq / x->S] = dst;
     x->nq += x->S;
 }
 
 /* Validation, the clean and corrupted runs, and the buffers. */
-FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const int *tokens, int T, size_t sb, size_t se,
-                                         const fe_trace_opts *o, int need_window, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const int *tokens, int T, size_t sb,
+                                         size_t se, const fe_trace_opts *o, int need_window, fe_error *err) {
     void *u;
     size_t span, nn, bytes;
     fe_forward_opts fo;
@@ -6000,18 +6762,35 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
     if (!m || !tokens || !o) return fe__fail(err, fe_err_arg, "trace: NULL model, tokens or options");
     x->m = m; x->tokens = tokens; x->err = err;
     u = m->alloc_user;
-    x->T = T; x->L = m->config.num_layers; x->C = m->config.channels; x->V = m->config.vocab_size; x->S = o->samples;
+    x->T = T;
+    x->L = m->config.num_layers;
+    x->C = m->config.channels;
+    x->V = m->config.vocab_size;
+    x->S = o->samples;
     if (T < 1) return fe__fail(err, fe_err_range, "trace: empty prompt (%d tokens)", T);
-    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "trace: the prompt's %d tokens exceed the model's context of %d", T, m->config.max_seq_len);
+    if (T > m->config.max_seq_len)
+        return fe__fail(err, fe_err_range, "trace: the prompt's %d tokens exceed the model's context of %d", T,
+                        m->config.max_seq_len);
     for (i = 0; i < T; i++)
-        if (tokens[i] < 0 || tokens[i] >= x->V) return fe__fail(err, fe_err_range, "trace: token id %d at position %d outside the vocabulary [0, %d)", tokens[i], i, x->V);
-    if (sb >= se) return fe__fail(err, fe_err_arg, "trace: empty subject span [%lu, %lu)", (unsigned long)sb, (unsigned long)se);
-    if (se > (size_t)T) return fe__fail(err, fe_err_range, "trace: subject span [%lu, %lu) outside the prompt's %d tokens", (unsigned long)sb, (unsigned long)se, T);
-    if (o->samples < 1) return fe__fail(err, fe_err_arg, "trace: samples = %d, need >= 1 corrupted runs (ROME uses 10)", o->samples);
-    if (need_window && o->window < 1) return fe__fail(err, fe_err_arg, "trace: window = %d, need >= 1 layers (ROME uses 10)", o->window);
+        if (tokens[i] < 0 || tokens[i] >= x->V)
+            return fe__fail(err, fe_err_range, "trace: token id %d at position %d outside the vocabulary [0, %d)",
+                            tokens[i], i, x->V);
+    if (sb >= se)
+        return fe__fail(err, fe_err_arg, "trace: empty subject span [%lu, %lu)", (unsigned long)sb, (unsigned long)se);
+    if (se > (size_t)T)
+        return fe__fail(err, fe_err_range, "trace: subject span [%lu, %lu) outside the prompt's %d tokens",
+                        (unsigned long)sb, (unsigned long)se, T);
+    if (o->samples < 1)
+        return fe__fail(err, fe_err_arg, "trace: samples = %d, need >= 1 corrupted runs (ROME uses 10)", o->samples);
+    if (need_window && o->window < 1)
+        return fe__fail(err, fe_err_arg, "trace: window = %d, need >= 1 layers (ROME uses 10)", o->window);
     if (!o->explicit_noise && !(o->noise > 0.0f && o->noise < INFINITY))
-        return fe__fail(err, fe_err_arg, "trace: noise std %g must be positive and finite (ROME: 3 * fe_embedding_std), or give explicit_noise", (double)o->noise);
-    if (o->answer >= x->V) return fe__fail(err, fe_err_range, "trace: answer token %d outside the vocabulary [0, %d)", o->answer, x->V);
+        return fe__fail(err, fe_err_arg,
+                        "trace: noise std %g must be positive and finite (ROME: 3 * fe_embedding_std), "
+                        "or give explicit_noise",
+                        (double)o->noise);
+    if (o->answer >= x->V)
+        return fe__fail(err, fe_err_range, "trace: answer token %d outside the vocabulary [0, %d)", o->answer, x->V);
     x->s0 = (int)sb; x->s1 = (int)se;
     span = se - sb;
     if (!fe__mul3((size_t)x->S, span, (size_t)x->C, &nn) || !fe__mul(nn, sizeof(float), &bytes))
@@ -6019,7 +6798,10 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
     x->noise = (float *)fe__malloc(u, bytes);
     x->rowtok = (int *)fe__malloc(u, sizeof(int) * (size_t)x->S * (size_t)T);
     x->coltok = (int *)fe__malloc(u, sizeof(int) * (size_t)x->S);
-    if (!x->noise || !x->rowtok || !x->coltok) { fe__trace_free(x); return fe__fail(err, fe_err_nomem, "trace: out of memory for the noise"); }
+    if (!x->noise || !x->rowtok || !x->coltok) {
+        fe__trace_free(x);
+        return fe__fail(err, fe_err_nomem, "trace: out of memory for the noise");
+    }
     if (o->explicit_noise) memcpy(x->noise, o->explicit_noise, bytes);
     else {
         fe_rng local, *g = o->rng;
@@ -6028,8 +6810,12 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
         for (k = 0; k < nn; k++) x->noise[k] = o->noise * (float)fe_rng_normal(g);
     }
     for (b = 0; b < x->S; b++) memcpy(x->rowtok + (size_t)b * T, tokens, sizeof(int) * (size_t)T);
-    if ((r = fe_state_new(&x->clean, m, 1, T, 0, err)) != fe_ok || (r = fe_state_new(&x->cor, m, x->S, T, 0, err)) != fe_ok ||
-        (r = fe_state_new(&x->work, m, x->S, T, 0, err)) != fe_ok) { fe__trace_free(x); return r; }
+    if ((r = fe_state_new(&x->clean, m, 1, T, 0, err)) != fe_ok ||
+        (r = fe_state_new(&x->cor, m, x->S, T, 0, err)) != fe_ok ||
+        (r = fe_state_new(&x->work, m, x->S, T, 0, err)) != fe_ok) {
+        fe__trace_free(x);
+        return r;
+    }
     /* clean run: answer and high */
     memset(&fo, 0, sizeof fo);
     if ((r = fe_forward(m, x->clean, tokens, T, &fo, err)) != fe_ok) { fe__trace_free(x); return r; }
@@ -6037,7 +6823,12 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
     x->high = fe__trace_prob(fe_state_logits(x->clean, 0, -1), x->V, x->answer);
     /* corrupted rows, nothing restored: low */
     memset(&h, 0, sizeof h);
-    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = x->C; h.clean = x->clean; h.cor = x->cor;
+    h.noise = x->noise;
+    h.s0 = x->s0;
+    h.s1 = x->s1;
+    h.C = x->C;
+    h.clean = x->clean;
+    h.cor = x->cor;
     h.restore = fe_site_count; h.freeze = fe_site_count; h.t = -1;
     fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if ((r = fe_forward(m, x->cor, x->rowtok, T, &fo, err)) != fe_ok) { fe__trace_free(x); return r; }
@@ -6052,7 +6843,10 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
     x->zq = (float *)fe__malloc(u, sizeof(float) * (size_t)x->cap * (size_t)x->V);
     x->dst = (float **)fe__malloc(u, sizeof(float *) * (size_t)(x->cap / x->S));
     x->pr = (double *)fe__malloc(u, sizeof(double) * (size_t)x->cap);
-    if (!x->hq || !x->lnq || !x->zq || !x->dst || !x->pr) { fe__trace_free(x); return fe__fail(err, fe_err_nomem, "trace: out of memory for the logits"); }
+    if (!x->hq || !x->lnq || !x->zq || !x->dst || !x->pr) {
+        fe__trace_free(x);
+        return fe__fail(err, fe_err_nomem, "trace: out of memory for the logits");
+    }
     return fe_ok;
 }
 
@@ -6066,20 +6860,32 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
    restored the same site at t in layers [lo, resume) (same lo, a smaller window): identical to this
    one's below layer `resume`, so only layers >= resume are recomputed (nothing if resume = L).
    Cannot fail (everything is allocated); returns fe_result to share the call site with plain. */
-FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze, int resume, float *dst) {
+FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze,
+                                        int resume, float *dst) {
     fe_forward_opts fo;
     fe__trace_hook h;
     int from, b, C = x->C;
     memset(&h, 0, sizeof h);
-    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = C; h.clean = x->clean; h.cor = x->cor;
-    h.t = t; h.restore = restore; h.lo = lo; h.hi = hi; h.freeze = freeze;
+    h.noise = x->noise;
+    h.s0 = x->s0;
+    h.s1 = x->s1;
+    h.C = C;
+    h.clean = x->clean;
+    h.cor = x->cor;
+    h.t = t;
+    h.restore = restore;
+    h.lo = lo;
+    h.hi = hi;
+    h.freeze = freeze;
     memset(&fo, 0, sizeof fo);
     fo.no_logits = 1; fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if (resume > 0) from = resume;
     else if (restore == fe_site_resid) {
         /* block lo's output at [t, T) is the corrupted one except at t: start above it */
         fe__trace_copy(x->work, x->cor, fe_site_resid, lo, t, x->T);
-        for (b = 0; b < x->S; b++) memcpy(fe_state_act(x->work, fe_site_resid, lo, b, t), fe_state_act(x->clean, fe_site_resid, lo, 0, t), sizeof(float) * (size_t)C);
+        for (b = 0; b < x->S; b++)
+            memcpy(fe_state_act(x->work, fe_site_resid, lo, b, t), fe_state_act(x->clean, fe_site_resid, lo, 0, t),
+                   sizeof(float) * (size_t)C);
         from = lo + 1;
     } else if (restore == fe_site_mlp) {
         /* in layer lo only position t changes: block output = corrupted resid_mid + clean MLP output,
@@ -6110,15 +6916,25 @@ FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, in
 }
 
 /* One restoration, plain path: a full forward of the corrupted rows with the restoring hook. */
-FACTEDIT__PRIV fe_result fe__trace_plain(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze, float *dst) {
+FACTEDIT__PRIV fe_result fe__trace_plain(fe__trace *x, int t, fe_site restore, int lo, int hi, fe_site freeze,
+                                         float *dst) {
     fe_forward_opts fo;
     fe__trace_hook h;
     fe_result r;
     double s = 0.0;
     int b;
     memset(&h, 0, sizeof h);
-    h.noise = x->noise; h.s0 = x->s0; h.s1 = x->s1; h.C = x->C; h.clean = x->clean; h.cor = x->cor;
-    h.t = t; h.restore = restore; h.lo = lo; h.hi = hi; h.freeze = freeze;
+    h.noise = x->noise;
+    h.s0 = x->s0;
+    h.s1 = x->s1;
+    h.C = x->C;
+    h.clean = x->clean;
+    h.cor = x->cor;
+    h.t = t;
+    h.restore = restore;
+    h.lo = lo;
+    h.hi = hi;
+    h.freeze = freeze;
     memset(&fo, 0, sizeof fo);
     fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if ((r = fe_forward(x->m, x->work, x->rowtok, x->T, &fo, x->err)) != fe_ok) return r;
@@ -6127,7 +6943,8 @@ FACTEDIT__PRIV fe_result fe__trace_plain(fe__trace *x, int t, fe_site restore, i
     return fe_ok;
 }
 
-FACTEDIT__PRIV fe_result fe__trace_alloc_scores(fe_trace_result *out, const fe__trace *x, unsigned mask, size_t n, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__trace_alloc_scores(fe_trace_result *out, const fe__trace *x, unsigned mask, size_t n,
+                                                fe_error *err) {
     int k;
     for (k = 0; k < 3; k++)
         if (mask & (1u << k)) {
@@ -6138,7 +6955,10 @@ FACTEDIT__PRIV fe_result fe__trace_alloc_scores(fe_trace_result *out, const fe__
 }
 
 FACTEDIT__PRIV void fe__trace_fill_result(fe_trace_result *out, const fe__trace *x, const fe_trace_opts *o) {
-    out->T = x->T; out->L = x->L; out->subject_begin = (size_t)x->s0; out->subject_end = (size_t)x->s1;
+    out->T = x->T;
+    out->L = x->L;
+    out->subject_begin = (size_t)x->s0;
+    out->subject_end = (size_t)x->s1;
     out->answer = x->answer; out->samples = x->S; out->window = o->window;
     out->high = x->high; out->low = x->low; out->alloc_user = x->m->alloc_user;
 }
@@ -6151,7 +6971,9 @@ FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, siz
     int t, l, k;
     if (!out) return fe__fail(err, fe_err_arg, "trace: NULL result");
     memset(out, 0, sizeof *out);
-    if (kinds == 0 || (kinds & ~(unsigned)FACTEDIT_TRACE_ALL)) return fe__fail(err, fe_err_arg, "trace: kinds mask 0x%x: give FACTEDIT_TRACE_HIDDEN, _MLP and/or _ATTN", kinds);
+    if (kinds == 0 || (kinds & ~(unsigned)FACTEDIT_TRACE_ALL))
+        return fe__fail(err, fe_err_arg, "trace: kinds mask 0x%x: give FACTEDIT_TRACE_HIDDEN, _MLP and/or _ATTN",
+                        kinds);
     if ((r = fe__trace_setup(&x, m, tokens, T, subject_begin, subject_end, opts, 1, err)) != fe_ok) return r;
     fe__trace_fill_result(out, &x, opts);
     out->token = -1;
@@ -6185,18 +7007,24 @@ fail:
     return r;
 }
 
-FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
-                                      int token, unsigned severs, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err) {
+FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin,
+                                      size_t subject_end, int token, unsigned severs, const fe_trace_opts *opts,
+                                      fe_trace_result *out, fe_error *err) {
     static const fe_site freeze_of[3] = { fe_site_count, fe_site_mlp, fe_site_attn };
     fe__trace x;
     fe_result r;
     int l, k, t;
     if (!out) return fe__fail(err, fe_err_arg, "trace_sever: NULL result");
     memset(out, 0, sizeof *out);
-    if (severs == 0 || (severs & ~(unsigned)FACTEDIT_SEVER_ALL)) return fe__fail(err, fe_err_arg, "trace_sever: severs mask 0x%x: give FACTEDIT_SEVER_NONE, _MLP and/or _ATTN", severs);
+    if (severs == 0 || (severs & ~(unsigned)FACTEDIT_SEVER_ALL))
+        return fe__fail(err, fe_err_arg, "trace_sever: severs mask 0x%x: give FACTEDIT_SEVER_NONE, _MLP and/or _ATTN",
+                        severs);
     if ((r = fe__trace_setup(&x, m, tokens, T, subject_begin, subject_end, opts, 0, err)) != fe_ok) return r;
     t = token < 0 ? x.s1 - 1 : token;
-    if (t >= T) { fe__trace_free(&x); return fe__fail(err, fe_err_range, "trace_sever: token %d outside the prompt's %d tokens", token, T); }
+    if (t >= T) {
+        fe__trace_free(&x);
+        return fe__fail(err, fe_err_range, "trace_sever: token %d outside the prompt's %d tokens", token, T);
+    }
     fe__trace_fill_result(out, &x, opts);
     out->token = t; out->window = 0;
     if ((r = fe__trace_alloc_scores(out, &x, severs, (size_t)x.L, err)) != fe_ok) goto fail;
@@ -6276,7 +7104,8 @@ FACTEDIT__PRIV fe_result fe__templates_alloc(fe_templates **out, int n, void *u,
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *const *texts, int n, void *alloc_user,
+                                              fe_error *err) {
     fe_templates *t = NULL;
     fe_result r;
     int i;
@@ -6287,11 +7116,15 @@ FACTEDIT_API fe_result fe_templates_from_list(fe_templates **out, const char *co
         int k;
         if (!texts[i]) return fe__fail(err, fe_err_arg, "templates: template %d is NULL", i);
         if ((k = fe__count_slots(texts[i], NULL)) != 1)
-            return fe__fail(err, fe_err_arg, "templates: template %d (\"%.60s\") has %d \"{}\"; each needs exactly one", i, texts[i], k);
+            return fe__fail(err, fe_err_arg, "templates: template %d (\"%.60s\") has %d \"{}\"; each needs exactly one",
+                            i, texts[i], k);
     }
     if ((r = fe__templates_alloc(&t, n, alloc_user, err)) != fe_ok) return r;
     for (i = 0; i < n; i++) {
-        if (!(t->text[i] = fe__strndup(alloc_user, texts[i], strlen(texts[i])))) { fe_templates_free(t); return fe__fail(err, fe_err_nomem, "templates: out of memory"); }
+        if (!(t->text[i] = fe__strndup(alloc_user, texts[i], strlen(texts[i])))) {
+            fe_templates_free(t);
+            return fe__fail(err, fe_err_nomem, "templates: out of memory");
+        }
         t->n = i + 1;
     }
     *out = t;
@@ -6318,25 +7151,37 @@ FACTEDIT__PRIV void fe__template_clean(char *s) {
     memcpy(s + j, ". {}", 5);
 }
 
-FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v, const int *lengths,
-                                             const int *counts, int groups, fe_rng *rng, fe_error *err) {
+FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model *m, const fe_vocab *v,
+                                             const int *lengths, const int *counts, int groups, fe_rng *rng,
+                                             fe_error *err) {
     fe_templates *t = NULL;
     fe_sample_opts so;
     fe_result r;
     int g, i, total = 1, eot, maxT, *ids = NULL;
     if (!out) return fe__fail(err, fe_err_arg, "templates: NULL argument");
     *out = NULL;
-    if (!m || !v || !rng || groups < 0 || (groups > 0 && (!lengths || !counts))) return fe__fail(err, fe_err_arg, "templates: NULL argument");
+    if (!m || !v || !rng || groups < 0 || (groups > 0 && (!lengths || !counts)))
+        return fe__fail(err, fe_err_arg, "templates: NULL argument");
     eot = fe_vocab_eot(v);
-    if (eot < 0) return fe__fail(err, fe_err_arg, "templates: the vocabulary has no <|endoftext|> token to start the samples from");
-    if (eot >= m->config.vocab_size) return fe__fail(err, fe_err_mismatch, "templates: <|endoftext|> is id %d, outside the model's vocabulary of %d", eot, m->config.vocab_size);
+    if (eot < 0)
+        return fe__fail(err, fe_err_arg,
+                        "templates: the vocabulary has no <|endoftext|> token to start the samples from");
+    if (eot >= m->config.vocab_size)
+        return fe__fail(err, fe_err_mismatch, "templates: <|endoftext|> is id %d, outside the model's vocabulary of %d",
+                        eot, m->config.vocab_size);
     for (g = 0; g < groups; g++) {
-        if (lengths[g] < 1 || counts[g] < 0 || counts[g] > 100000) return fe__fail(err, fe_err_arg, "templates: group %d: length %d and count %d (want length >= 1, count 0..100000)", g, lengths[g], counts[g]);
+        if (lengths[g] < 1 || counts[g] < 0 || counts[g] > 100000)
+            return fe__fail(err, fe_err_arg,
+                            "templates: group %d: length %d and count %d (want length >= 1, count 0..100000)", g,
+                            lengths[g], counts[g]);
         total += counts[g];
     }
     maxT = m->config.max_seq_len;
     if ((r = fe__templates_alloc(&t, total, m->alloc_user, err)) != fe_ok) return r;
-    if (!(t->text[0] = fe__strndup(m->alloc_user, "{}", 2))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+    if (!(t->text[0] = fe__strndup(m->alloc_user, "{}", 2))) {
+        r = fe__fail(err, fe_err_nomem, "templates: out of memory");
+        goto fail;
+    }
     t->n = 1;
     memset(&so, 0, sizeof so);
     so.temperature = 1.0f; so.top_k = 5;
@@ -6344,7 +7189,10 @@ FACTEDIT_API fe_result fe_templates_generate(fe_templates **out, const fe_model 
         int n_new = lengths[g] - 1;
         if (n_new > maxT - 1) n_new = maxT - 1;
         fe__free(m->alloc_user, ids);
-        if (!(ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * (size_t)(n_new + 1)))) { r = fe__fail(err, fe_err_nomem, "templates: out of memory"); goto fail; }
+        if (!(ids = (int *)fe__malloc(m->alloc_user, sizeof(int) * (size_t)(n_new + 1)))) {
+            r = fe__fail(err, fe_err_nomem, "templates: out of memory");
+            goto fail;
+        }
         for (i = 0; i < counts[g]; i++) {
             char *text = NULL, *s;
             size_t len = 0;
@@ -6368,7 +7216,8 @@ fail:
     return r;
 }
 
-FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng, fe_error *err) {
+FACTEDIT_API fe_result fe_templates_rome(fe_templates **out, const fe_model *m, const fe_vocab *v, fe_rng *rng,
+                                         fe_error *err) {
     static const int lengths[2] = {5, 10}, counts[2] = {10, 10};
     return fe_templates_generate(out, m, v, lengths, counts, 2, rng, err);
 }
@@ -6390,18 +7239,26 @@ FACTEDIT_API void fe_rome_rows_free(fe_rome_rows *r) {
 
 /* Encodes text; *lookup = the token holding byte `byte` (a byte of the text). The ids are copied
    into a buffer with `extra` more slots, owned by r. */
-FACTEDIT__PRIV fe_result fe__rows_encode(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *text, size_t byte,
-                                       int extra, int **ids_out, int *n_out, int *lookup, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__rows_encode(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *text,
+                                         size_t byte, int extra, int **ids_out, int *n_out, int *lookup,
+                                         fe_error *err) {
     int *ids = NULL, *buf;
     size_t n = 0, i, at = 0;
     fe_result res = fe_encode(v, text, strlen(text), &ids, &n, err);
     if (res) return res;
-    if (n > (size_t)FACTEDIT_MAX_CONTEXT) { fe_ids_free(v, ids); return fe__fail(err, fe_err_arg, "request: text of %lu tokens is far longer than the model's context of %d", (unsigned long)n, m->config.max_seq_len); }
+    if (n > (size_t)FACTEDIT_MAX_CONTEXT) {
+        fe_ids_free(v, ids);
+        return fe__fail(err, fe_err_arg, "request: text of %lu tokens is far longer than the model's context of %d",
+                        (unsigned long)n, m->config.max_seq_len);
+    }
     for (i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->config.vocab_size) {
             int bad = ids[i];
             fe_ids_free(v, ids);
-            return fe__fail(err, fe_err_mismatch, "request: token id %d is outside the model's vocabulary of %d (the vocabulary does not belong to this model?)", bad, m->config.vocab_size);
+            return fe__fail(err, fe_err_mismatch,
+                            "request: token id %d is outside the model's vocabulary of %d "
+                            "(the vocabulary does not belong to this model?)",
+                            bad, m->config.vocab_size);
         }
     *lookup = -1;
     for (i = 0; i < n; i++) {
@@ -6416,12 +7273,13 @@ FACTEDIT__PRIV fe_result fe__rows_encode(fe_rome_rows *r, const fe_model *m, con
     fe_ids_free(v, ids);
     r->fe__bufs[r->fe__nbufs++] = buf;
     *ids_out = buf; *n_out = (int)n;
-    if (*lookup < 0) return fe__fail(err, fe_err_arg, "request: the subject's last byte is not in the tokens of \"%.60s\"", text);
+    if (*lookup < 0)
+        return fe__fail(err, fe_err_arg, "request: the subject's last byte is not in the tokens of \"%.60s\"", text);
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v, const fe_text_request *q,
-                                        const fe_templates *ctx, fe_error *err) {
+FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v,
+                                        const fe_text_request *q, const fe_templates *ctx, fe_error *err) {
     fe_rome_rows *r = NULL;
     fe_result res;
     void *u;
@@ -6434,11 +7292,18 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
     if (!m || !v || !q) return fe__fail(err, fe_err_arg, "request: NULL argument");
     if (!q->subject || !q->subject[0]) return fe__fail(err, fe_err_arg, "request: the subject is empty");
     if (!q->prompt || !q->prompt[0]) return fe__fail(err, fe_err_arg, "request: the prompt is empty");
-    if (!q->target || !q->target[0] || strspn(q->target, " \t\r\n") == strlen(q->target)) return fe__fail(err, fe_err_arg, "request: the target is empty");
+    if (!q->target || !q->target[0] || strspn(q->target, " \t\r\n") == strlen(q->target))
+        return fe__fail(err, fe_err_arg, "request: the target is empty");
     nfill = fe__count_slots(q->prompt, &fill);
-    if (nfill > 1) return fe__fail(err, fe_err_arg, "request: the prompt \"%.80s\" has %d \"{}\"; a template needs exactly one (for the subject)", q->prompt, nfill);
+    if (nfill > 1)
+        return fe__fail(err, fe_err_arg,
+                        "request: the prompt \"%.80s\" has %d \"{}\"; a template needs exactly one (for the subject)",
+                        q->prompt, nfill);
     if (nfill == 0 && !strstr(q->prompt, q->subject))
-        return fe__fail(err, fe_err_arg, "request: the subject \"%.60s\" is not in the prompt \"%.80s\", and the prompt has no \"{}\" to put it in", q->subject, q->prompt);
+        return fe__fail(err, fe_err_arg,
+                        "request: the subject \"%.60s\" is not in the prompt \"%.80s\", "
+                        "and the prompt has no \"{}\" to put it in",
+                        q->subject, q->prompt);
     if (ctx && ctx->n < 1) return fe__fail(err, fe_err_arg, "request: no context templates");
     u = m->alloc_user;
     maxT = m->config.max_seq_len;
@@ -6465,41 +7330,78 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
     } else r->template_text = fe__strndup(u, q->prompt, strlen(q->prompt));
     r->text = r->template_text ? fe__fill_slot(u, r->template_text, fill, q->subject) : NULL;
     if (q->target[0] == ' ') r->target_text = fe__strndup(u, q->target, strlen(q->target));
-    else if ((r->target_text = (char *)fe__malloc(u, strlen(q->target) + 2)) != NULL) { r->target_text[0] = ' '; memcpy(r->target_text + 1, q->target, strlen(q->target) + 1); }
+    else if ((r->target_text = (char *)fe__malloc(u, strlen(q->target) + 2)) != NULL) {
+        r->target_text[0] = ' ';
+        memcpy(r->target_text + 1, q->target, strlen(q->target) + 1);
+    }
     kl_text = (char *)fe__malloc(u, ls + 6);
-    if (!r->template_text || !r->text || !r->target_text || !kl_text) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
+    if (!r->template_text || !r->text || !r->target_text || !kl_text) {
+        res = fe__fail(err, fe_err_nomem, "request: out of memory");
+        goto fail;
+    }
     memcpy(kl_text, q->subject, ls); memcpy(kl_text + ls, " is a", 6);
     /* target */
     {
         size_t ntk = 0;
         if ((res = fe_encode(v, r->target_text, strlen(r->target_text), &tids, &ntk, err)) != fe_ok) goto fail;
-        if (ntk < 1) { res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" has no tokens", q->target); goto fail; }
-        if (ntk > (size_t)maxT) { res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" (%lu tokens) is longer than the model's context of %d tokens", q->target, (unsigned long)ntk, maxT); goto fail; }
+        if (ntk < 1) {
+            res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" has no tokens", q->target);
+            goto fail;
+        }
+        if (ntk > (size_t)maxT) {
+            res = fe__fail(err, fe_err_arg,
+                           "request: the target \"%.60s\" (%lu tokens) is longer than the model's context of %d tokens",
+                           q->target, (unsigned long)ntk, maxT);
+            goto fail;
+        }
         nt = (int)ntk;
         r->target = (int *)fe__malloc(u, sizeof(int) * ntk);
         if (!r->target) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
         for (k = 0; k < ntk; k++) {
-            if (tids[k] < 0 || tids[k] >= m->config.vocab_size) { res = fe__fail(err, fe_err_mismatch, "request: target token id %d is outside the model's vocabulary of %d", tids[k], m->config.vocab_size); goto fail; }
+            if (tids[k] < 0 || tids[k] >= m->config.vocab_size) {
+                res = fe__fail(err, fe_err_mismatch,
+                               "request: target token id %d is outside the model's vocabulary of %d", tids[k],
+                               m->config.vocab_size);
+                goto fail;
+            }
             r->target[k] = tids[k];
         }
         r->n_target = nt;
         fe_ids_free(v, tids); tids = NULL;
     }
     /* the bare prompt */
-    if ((res = fe__rows_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok) goto fail;
+    if ((res = fe__rows_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok)
+        goto fail;
     r->bare.ids = ids;
-    if (r->bare.n + nt - 1 > maxT)
-        { res = fe__fail(err, fe_err_arg, "request: the prompt (%d tokens) and the target (%d tokens) do not fit the model's context of %d tokens", r->bare.n, nt, maxT); goto fail; }
+    if (r->bare.n + nt - 1 > maxT) {
+        res = fe__fail(err, fe_err_arg,
+                       "request: the prompt (%d tokens) and the target (%d tokens) "
+                       "do not fit the model's context of %d tokens",
+                       r->bare.n, nt, maxT);
+        goto fail;
+    }
     if ((res = fe__rows_encode(r, m, v, kl_text, ls - 1, 0, &ids, &r->kl.n, &r->kl.lookup, err)) != fe_ok) goto fail;
     r->kl.ids = ids;
-    if (r->kl.n > maxT) { res = fe__fail(err, fe_err_arg, "request: the KL prompt \"%.60s\" (%d tokens) exceeds the model's context of %d", kl_text, r->kl.n, maxT); goto fail; }
+    if (r->kl.n > maxT) {
+        res = fe__fail(err, fe_err_arg,
+                       "request: the KL prompt \"%.60s\" (%d tokens) exceeds the model's context of %d", kl_text,
+                       r->kl.n, maxT);
+        goto fail;
+    }
     /* one row per context */
     for (i = 0; i < nctx; i++) {
         const char *t = ctx ? ctx->text[i] : one;
         size_t cf = 0;
-        if (!t || fe__count_slots(t, &cf) != 1) { res = fe__fail(err, fe_err_arg, "request: context template %d does not hold exactly one \"{}\"", i); goto fail; }
-        if (!(full = fe__fill_slot(u, t, cf, r->text))) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
-        if ((res = fe__rows_encode(r, m, v, full, cf + fill + ls - 1, nt - 1, &ids, &n, &lookup, err)) != fe_ok) goto fail;
+        if (!t || fe__count_slots(t, &cf) != 1) {
+            res = fe__fail(err, fe_err_arg, "request: context template %d does not hold exactly one \"{}\"", i);
+            goto fail;
+        }
+        if (!(full = fe__fill_slot(u, t, cf, r->text))) {
+            res = fe__fail(err, fe_err_nomem, "request: out of memory");
+            goto fail;
+        }
+        if ((res = fe__rows_encode(r, m, v, full, cf + fill + ls - 1, nt - 1, &ids, &n, &lookup, err)) != fe_ok)
+            goto fail;
         fe__free(u, full); full = NULL;
         if (n + nt - 1 > maxT) { r->n_dropped++; continue; }
         if (nt > 1) memcpy(ids + n, r->target, sizeof(int) * (size_t)(nt - 1));
@@ -6507,7 +7409,10 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
         r->rows[r->n_ctx].ids = ids; r->rows[r->n_ctx].n = n + nt - 1; r->rows[r->n_ctx].lookup = lookup;
         r->n_ctx++;
     }
-    if (r->n_ctx < 1) { res = fe__fail(err, fe_err_arg, "request: no context template fits the model's context of %d tokens", maxT); goto fail; }
+    if (r->n_ctx < 1) {
+        res = fe__fail(err, fe_err_arg, "request: no context template fits the model's context of %d tokens", maxT);
+        goto fail;
+    }
     fe__free(u, kl_text);
     *out = r;
     fe__ok(err);
@@ -6520,13 +7425,14 @@ fail:
     return res;
 }
 
-FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *q, const fe_rome_hparams *hp, const fe_cov *cov,
-                                            fe_edit **out, fe_error *err) {
+FACTEDIT_API fe_result fe_rome_compute_rows(const fe_model *m, const fe_rome_rows *q, const fe_rome_hparams *hp,
+                                            const fe_cov *cov, fe_edit **out, fe_error *err) {
     fe__rome_input in;
     if (!out) return fe__fail(err, fe_err_arg, "rome: NULL argument");
     *out = NULL;
     if (!m || !q || !hp) return fe__fail(err, fe_err_arg, "rome: NULL argument");
-    if (q->n_ctx < 1 || !q->keys || !q->target || q->n_target < 1) return fe__fail(err, fe_err_arg, "rome: empty request");
+    if (q->n_ctx < 1 || !q->keys || !q->target || q->n_target < 1)
+        return fe__fail(err, fe_err_arg, "rome: empty request");
     in.rows = q->rows;
     in.n_rows = q->n_ctx;
     in.target = q->target;
@@ -6565,31 +7471,36 @@ FACTEDIT__PRIV void fe__binfile_start(unsigned char *b, const char *magic, uint3
 FACTEDIT__PRIV fe_result fe__binfile_check_start(const unsigned char *b, size_t len, const char *magic, uint32_t header,
                                                  const char *what, const char *kind, fe_error *err) {
     if (len < header)
-        return fe__fail(err, fe_err_format, "%s: not a factedit %s file (shorter than its %lu-byte header)", what, kind, (unsigned long)header);
-    if (memcmp(b, magic, 8) != 0) return fe__fail(err, fe_err_format, "%s: not a factedit %s file (bad magic)", what, kind);
+        return fe__fail(err, fe_err_format, "%s: not a factedit %s file (shorter than its %lu-byte header)", what, kind,
+                        (unsigned long)header);
+    if (memcmp(b, magic, 8) != 0)
+        return fe__fail(err, fe_err_format, "%s: not a factedit %s file (bad magic)", what, kind);
     if (fe__rd32le(b + 8) != 1)
-        return fe__fail(err, fe_err_unsupported, "%s: file version %lu (this library reads version 1)", what, (unsigned long)fe__rd32le(b + 8));
+        return fe__fail(err, fe_err_unsupported, "%s: file version %lu (this library reads version 1)", what,
+                        (unsigned long)fe__rd32le(b + 8));
     if (fe__rd32le(b + 12) != header)
-        return fe__fail(err, fe_err_format, "%s: header size %lu, expected %lu", what, (unsigned long)fe__rd32le(b + 12), (unsigned long)header);
+        return fe__fail(err, fe_err_format, "%s: header size %lu, expected %lu", what,
+                        (unsigned long)fe__rd32le(b + 12), (unsigned long)header);
     return fe_ok;
 }
-FACTEDIT__PRIV fe_result fe__binfile_check_payload(const unsigned char *b, size_t len, uint32_t header, size_t hash_at, const char *what,
-                                                   fe_error *err) {
+FACTEDIT__PRIV fe_result fe__binfile_check_payload(const unsigned char *b, size_t len, uint32_t header, size_t hash_at,
+                                                   const char *what, fe_error *err) {
     if (fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + header, len - header) != fe__rd64le(b + hash_at))
         return fe__fail(err, fe_err_format, "%s: payload checksum mismatch (the file is corrupted)", what);
     return fe_ok;
 }
 /* A file made for a model of num_layers x width whose weights hashed to cs, checked against m. made
    and hint word the checksum message ("computed" / "recompute them for this model"). */
-FACTEDIT__PRIV fe_result fe__binfile_check_model(const fe_model *m, int num_layers, int width, uint64_t cs, const char *what,
-                                                 const char *made, const char *hint, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__binfile_check_model(const fe_model *m, int num_layers, int width, uint64_t cs,
+                                                 const char *what, const char *made, const char *hint, fe_error *err) {
     uint64_t now;
     if (num_layers != m->config.num_layers || width != m->config.channels)
-        return fe__fail(err, fe_err_mismatch, "%s: made for a model of %d layers x width %d, this one has %d x %d", what, num_layers, width,
-                        m->config.num_layers, m->config.channels);
+        return fe__fail(err, fe_err_mismatch, "%s: made for a model of %d layers x width %d, this one has %d x %d",
+                        what, num_layers, width, m->config.num_layers, m->config.channels);
     now = fe_model_checksum(m);
     if (now != cs)
-        return fe__fail(err, fe_err_mismatch, "%s: %s for the model with checksum %016llx, this model's is %016llx (%s)", what, made,
+        return fe__fail(err, fe_err_mismatch,
+                        "%s: %s for the model with checksum %016llx, this model's is %016llx (%s)", what, made,
                         (unsigned long long)cs, (unsigned long long)now, hint);
     return fe_ok;
 }
@@ -6609,8 +7520,9 @@ FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char 
 
 #define FACTEDIT__STATS_HEADER 64
 
-FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n, int seq_len,
-                                        fe_stats_progress_fn progress, void *progress_user, fe_error *err) {
+FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n,
+                                        int seq_len, fe_stats_progress_fn progress, void *progress_user,
+                                        fe_error *err) {
     fe_cov *c = NULL;
     fe_result r;
     size_t done = 0;
@@ -6618,10 +7530,14 @@ FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int lay
     if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     *out = NULL;
     if (!m || (!tokens && n)) return fe__fail(err, fe_err_arg, "stats: NULL argument");
-    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "stats: layer %d outside the model's layers 0..%d", layer, m->config.num_layers - 1);
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "stats: layer %d outside the model's layers 0..%d", layer,
+                        m->config.num_layers - 1);
     if (n < 1) return fe__fail(err, fe_err_arg, "stats: no tokens");
     T = seq_len > 0 ? seq_len : (m->config.max_seq_len < 256 ? m->config.max_seq_len : 256);
-    if (T > m->config.max_seq_len) return fe__fail(err, fe_err_range, "stats: sequences of %d tokens exceed the model's context of %d", T, m->config.max_seq_len);
+    if (T > m->config.max_seq_len)
+        return fe__fail(err, fe_err_range, "stats: sequences of %d tokens exceed the model's context of %d", T,
+                        m->config.max_seq_len);
     B = 256 / T > 0 ? 256 / T : 1;   /* rows per forward: about 256 positions */
     if ((r = fe_cov_new(&c, 4 * m->config.channels, m->alloc_user, err)) != fe_ok) return r;
     while (done < n) {
@@ -6637,7 +7553,8 @@ FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int lay
     return fe_ok;
 }
 
-FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs, uint64_t hash) {
+FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs,
+                                     uint64_t hash) {
     fe__binfile_start(h, "FESTATS", FACTEDIT__STATS_HEADER);
     fe__wr64le(h + 16, cs);
     fe__wr32le(h + 24, (uint32_t)layer);
@@ -6649,19 +7566,26 @@ FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int laye
     fe__wr64le(h + 56, hash);
 }
 
-FACTEDIT__PRIV fe_result fe__stats_check_save(const fe_cov *c, int layer, const fe_model *m, size_t *payload, fe_error *err) {
+FACTEDIT__PRIV fe_result fe__stats_check_save(const fe_cov *c, int layer, const fe_model *m, size_t *payload,
+                                              fe_error *err) {
     size_t d;
     if (!c || !m) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     d = (size_t)c->dim;
-    if (c->dim != 4 * m->config.channels) return fe__fail(err, fe_err_mismatch, "stats: dimension %d, the model's keys have %d", c->dim, 4 * m->config.channels);
-    if (layer < 0 || layer >= m->config.num_layers) return fe__fail(err, fe_err_range, "stats: layer %d outside the model", layer);
-    if (!(c->count >= 1) || c->count > 9007199254740992.0 || c->count != floor(c->count)) return fe__fail(err, fe_err_arg, "stats: %g tokens: need a positive whole count", c->count);
-    if (!fe__mul3(d, d + 1, 4, payload)) return fe__fail(err, fe_err_limit, "stats: size overflow");   /* 8 d (d+1) / 2 */
+    if (c->dim != 4 * m->config.channels)
+        return fe__fail(err, fe_err_mismatch, "stats: dimension %d, the model's keys have %d", c->dim,
+                        4 * m->config.channels);
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "stats: layer %d outside the model", layer);
+    if (!(c->count >= 1) || c->count > 9007199254740992.0 || c->count != floor(c->count))
+        return fe__fail(err, fe_err_arg, "stats: %g tokens: need a positive whole count", c->count);
+    /* 8 d (d+1) / 2 */
+    if (!fe__mul3(d, d + 1, 4, payload)) return fe__fail(err, fe_err_limit, "stats: size overflow");
     return fe_ok;
 }
 
 /* Upper triangle row by row, in chunks, through a callback (hash pass and write pass). */
-FACTEDIT__PRIV void fe__stats_payload(const fe_cov *c, void (*sink)(void *, const unsigned char *, size_t), void *user) {
+FACTEDIT__PRIV void fe__stats_payload(const fe_cov *c, void (*sink)(void *, const unsigned char *, size_t),
+                                      void *user) {
     unsigned char buf[8 * 512];
     size_t d = (size_t)c->dim, i, j, k = 0;
     for (i = 0; i < d; i++)
@@ -6671,9 +7595,16 @@ FACTEDIT__PRIV void fe__stats_payload(const fe_cov *c, void (*sink)(void *, cons
         }
     if (k) sink(user, buf, 8 * k);
 }
-FACTEDIT__PRIV void fe__sink_hash(void *user, const unsigned char *p, size_t n) { uint64_t *h = (uint64_t *)user; *h = fe_fnv1a64(*h, p, n); }
+FACTEDIT__PRIV void fe__sink_hash(void *user, const unsigned char *p, size_t n) {
+    uint64_t *h = (uint64_t *)user;
+    *h = fe_fnv1a64(*h, p, n);
+}
 typedef struct fe__memsink { unsigned char *p; size_t at; } fe__memsink;
-FACTEDIT__PRIV void fe__sink_mem(void *user, const unsigned char *p, size_t n) { fe__memsink *s = (fe__memsink *)user; memcpy(s->p + s->at, p, n); s->at += n; }
+FACTEDIT__PRIV void fe__sink_mem(void *user, const unsigned char *p, size_t n) {
+    fe__memsink *s = (fe__memsink *)user;
+    memcpy(s->p + s->at, p, n);
+    s->at += n;
+}
 
 FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
                                          unsigned char **bytes, size_t *len, fe_error *err) {
@@ -6696,8 +7627,8 @@ FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_mo
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len, const fe_model *m,
-                                         void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, const void *bytes, size_t len,
+                                         const fe_model *m, void *alloc_user, fe_error *err) {
     const unsigned char *b = (const unsigned char *)bytes, *p;
     fe_stats_info in;
     size_t d, payload = 0, i, j;
@@ -6706,7 +7637,8 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "stats: NULL argument");
-    if ((r = fe__binfile_check_start(b, len, "FESTATS", FACTEDIT__STATS_HEADER, "stats", "statistics", err)) != fe_ok) return r;
+    if ((r = fe__binfile_check_start(b, len, "FESTATS", FACTEDIT__STATS_HEADER, "stats", "statistics", err)) != fe_ok)
+        return r;
     memset(&in, 0, sizeof in);
     in.version = (int)fe__rd32le(b + 8);
     in.model_checksum = fe__rd64le(b + 16);
@@ -6715,21 +7647,31 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     in.num_layers = fe__rdi32le(b + 32);
     in.channels = fe__rdi32le(b + 36);
     in.count = fe__rd64le(b + 40);
-    if (in.num_layers < 1 || in.num_layers > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "stats: model layers %d outside 1..%d", in.num_layers, FACTEDIT_MAX_LAYERS);
-    if (in.channels < 1 || in.channels > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "stats: model width %d outside 1..%d", in.channels, FACTEDIT_MAX_WIDTH);
-    if (in.layer < 0 || in.layer >= in.num_layers) return fe__fail(err, fe_err_format, "stats: layer %d outside the model's 0..%d", in.layer, in.num_layers - 1);
-    if (in.dim != 4 * in.channels) return fe__fail(err, fe_err_format, "stats: dimension %d is not 4 x the width %d", in.dim, in.channels);
-    if (fe__rd32le(b + 48) != 1) return fe__fail(err, fe_err_unsupported, "stats: storage %lu (this library reads 1 = upper triangle)", (unsigned long)fe__rd32le(b + 48));
+    if (in.num_layers < 1 || in.num_layers > FACTEDIT_MAX_LAYERS)
+        return fe__fail(err, fe_err_format, "stats: model layers %d outside 1..%d", in.num_layers, FACTEDIT_MAX_LAYERS);
+    if (in.channels < 1 || in.channels > FACTEDIT_MAX_WIDTH)
+        return fe__fail(err, fe_err_format, "stats: model width %d outside 1..%d", in.channels, FACTEDIT_MAX_WIDTH);
+    if (in.layer < 0 || in.layer >= in.num_layers)
+        return fe__fail(err, fe_err_format, "stats: layer %d outside the model's 0..%d", in.layer, in.num_layers - 1);
+    if (in.dim != 4 * in.channels)
+        return fe__fail(err, fe_err_format, "stats: dimension %d is not 4 x the width %d", in.dim, in.channels);
+    if (fe__rd32le(b + 48) != 1)
+        return fe__fail(err, fe_err_unsupported, "stats: storage %lu (this library reads 1 = upper triangle)",
+                        (unsigned long)fe__rd32le(b + 48));
     if (fe__rd32le(b + 52) != 0) return fe__fail(err, fe_err_format, "stats: reserved header field is not zero");
-    if (in.count < 1 || in.count > ((uint64_t)1 << 53)) return fe__fail(err, fe_err_format, "stats: token count %llu (need 1..2^53)", (unsigned long long)in.count);
+    if (in.count < 1 || in.count > ((uint64_t)1 << 53))
+        return fe__fail(err, fe_err_format, "stats: token count %llu (need 1..2^53)", (unsigned long long)in.count);
     d = (size_t)in.dim;
-    if (!fe__mul3(d, d + 1, 4, &payload) || payload > (size_t)-1 - FACTEDIT__STATS_HEADER) return fe__fail(err, fe_err_limit, "stats: size overflow");
+    if (!fe__mul3(d, d + 1, 4, &payload) || payload > (size_t)-1 - FACTEDIT__STATS_HEADER)
+        return fe__fail(err, fe_err_limit, "stats: size overflow");
     if (len != FACTEDIT__STATS_HEADER + payload)
-        return fe__fail(err, fe_err_format, "stats: file has %lu bytes, a %d x %d triangle needs %lu (%s)", (unsigned long)len, in.dim, in.dim,
-                        (unsigned long)(FACTEDIT__STATS_HEADER + payload), len < FACTEDIT__STATS_HEADER + payload ? "truncated" : "trailing bytes");
+        return fe__fail(err, fe_err_format, "stats: file has %lu bytes, a %d x %d triangle needs %lu (%s)",
+                        (unsigned long)len, in.dim, in.dim, (unsigned long)(FACTEDIT__STATS_HEADER + payload),
+                        len < FACTEDIT__STATS_HEADER + payload ? "truncated" : "trailing bytes");
     if ((r = fe__binfile_check_payload(b, len, FACTEDIT__STATS_HEADER, 56, "stats", err)) != fe_ok) return r;
     if (m) {
-        r = fe__binfile_check_model(m, in.num_layers, in.channels, in.model_checksum, "stats", "computed", "recompute them for this model", err);
+        r = fe__binfile_check_model(m, in.num_layers, in.channels, in.model_checksum, "stats", "computed",
+                                    "recompute them for this model", err);
         if (r) return r;
         alloc_user = m->alloc_user;
     }
@@ -6738,8 +7680,15 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
     for (i = 0; i < d; i++)
         for (j = i; j < d; j++, p += 8) {
             double x = fe__rdf64le(p);
-            if (!isfinite(x)) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: entry (%lu, %lu) is not finite", (unsigned long)i, (unsigned long)j); }
-            if (i == j && x < 0) { fe_cov_free(c); return fe__fail(err, fe_err_format, "stats: diagonal entry %lu is negative", (unsigned long)i); }
+            if (!isfinite(x)) {
+                fe_cov_free(c);
+                return fe__fail(err, fe_err_format, "stats: entry (%lu, %lu) is not finite", (unsigned long)i,
+                                (unsigned long)j);
+            }
+            if (i == j && x < 0) {
+                fe_cov_free(c);
+                return fe__fail(err, fe_err_format, "stats: diagonal entry %lu is negative", (unsigned long)i);
+            }
             c->m2[i * d + j] = x;
             c->m2[j * d + i] = x;
         }
@@ -6752,9 +7701,12 @@ FACTEDIT_API fe_result fe_stats_load_mem(fe_cov **out, fe_stats_info *info, cons
 
 #ifndef FACTEDIT_NO_STDIO
 typedef struct fe__filesink { fe__atomic *a; } fe__filesink;
-FACTEDIT__PRIV void fe__sink_file(void *user, const unsigned char *p, size_t n) { fe__atomic_write(((fe__filesink *)user)->a, p, n); }
+FACTEDIT__PRIV void fe__sink_file(void *user, const unsigned char *p, size_t n) {
+    fe__atomic_write(((fe__filesink *)user)->a, p, n);
+}
 
-FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum, fe_error *err) {
+FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int layer, const fe_model *m,
+                                          uint64_t model_checksum, fe_error *err) {
     unsigned char h[FACTEDIT__STATS_HEADER];
     uint64_t hash = FACTEDIT_FNV1A64_INIT;
     size_t payload = 0;
@@ -6774,7 +7726,8 @@ FACTEDIT_API fe_result fe_stats_save_file(const char *path, const fe_cov *c, int
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_stats_load_file(fe_cov **out, fe_stats_info *info, const char *path, const fe_model *m,
+                                          void *alloc_user, fe_error *err) {
     unsigned char *b = NULL;
     size_t len = 0;
     void *u = m ? m->alloc_user : alloc_user;
@@ -6803,7 +7756,8 @@ FACTEDIT_API void fe_patch_free(fe_patch *p) {
     fe__free(p->alloc_user, p);
 }
 
-FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **bytes, size_t *len, void *alloc_user,
+                                         fe_error *err) {
     const fe_edit *e;
     const char *tx[3];
     size_t lt[3], total, C, i, k;
@@ -6812,15 +7766,20 @@ FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **byte
     *bytes = NULL; *len = 0;
     if (!p || !p->edit) return fe__fail(err, fe_err_arg, "patch: NULL edit");
     e = p->edit;
-    if (e->C < 1 || e->C > FACTEDIT_MAX_WIDTH || e->layer < 0 || p->num_layers < 1 || p->num_layers > FACTEDIT_MAX_LAYERS || e->layer >= p->num_layers)
-        return fe__fail(err, fe_err_arg, "patch: layer %d / width %d / model layers %d out of range", e->layer, e->C, p->num_layers);
+    if (e->C < 1 || e->C > FACTEDIT_MAX_WIDTH || e->layer < 0 || p->num_layers < 1 ||
+        p->num_layers > FACTEDIT_MAX_LAYERS || e->layer >= p->num_layers)
+        return fe__fail(err, fe_err_arg, "patch: layer %d / width %d / model layers %d out of range", e->layer, e->C,
+                        p->num_layers);
     tx[0] = p->prompt ? p->prompt : ""; tx[1] = p->subject ? p->subject : ""; tx[2] = p->target ? p->target : "";
     for (k = 0; k < 3; k++) {
         lt[k] = strlen(tx[k]);
-        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT) return fe__fail(err, fe_err_limit, "patch: a text of %lu bytes (limit %u)", (unsigned long)lt[k], FACTEDIT__PATCH_MAX_TEXT);
+        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT)
+            return fe__fail(err, fe_err_limit, "patch: a text of %lu bytes (limit %u)", (unsigned long)lt[k],
+                            FACTEDIT__PATCH_MAX_TEXT);
     }
     C = (size_t)e->C;
-    for (i = 0; i < 6 * C; i++) if (!isfinite(e->u[i])) return fe__fail(err, fe_err_numeric, "patch: the edit holds NaN/Inf");
+    for (i = 0; i < 6 * C; i++)
+        if (!isfinite(e->u[i])) return fe__fail(err, fe_err_numeric, "patch: the edit holds NaN/Inf");
     total = FACTEDIT__PATCH_HEADER + 24 * C + lt[0] + lt[1] + lt[2];
     b = (unsigned char *)fe__malloc(alloc_user, total);
     if (!b) return fe__fail(err, fe_err_nomem, "patch: out of memory");
@@ -6851,10 +7810,12 @@ FACTEDIT_API fe_result fe_patch_save_mem(const fe_patch *p, unsigned char **byte
 }
 
 FACTEDIT__PRIV fe_result fe__patch_check_model(const fe_patch *p, const fe_model *m, fe_error *err) {
-    return fe__binfile_check_model(m, p->num_layers, p->edit->C, p->model_checksum, "patch", "made", "another model, or already edited", err);
+    return fe__binfile_check_model(m, p->num_layers, p->edit->C, p->model_checksum, "patch", "made",
+                                   "another model, or already edited", err);
 }
 
-FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size_t len, const fe_model *m,
+                                         void *alloc_user, fe_error *err) {
     const unsigned char *b = (const unsigned char *)bytes, *q;
     fe_patch *p = NULL;
     fe_edit *e = NULL;
@@ -6866,29 +7827,47 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
     *out = NULL;
     if (!b && len) return fe__fail(err, fe_err_arg, "patch: NULL argument");
     if (m) alloc_user = m->alloc_user;
-    if ((r = fe__binfile_check_start(b, len, "FEPATCH", FACTEDIT__PATCH_HEADER, "patch", "patch", err)) != fe_ok) return r;
+    if ((r = fe__binfile_check_start(b, len, "FEPATCH", FACTEDIT__PATCH_HEADER, "patch", "patch", err)) != fe_ok)
+        return r;
     layer = fe__rdi32le(b + 24); C = fe__rdi32le(b + 28); nl = fe__rdi32le(b + 32);
-    if (nl < 1 || nl > FACTEDIT_MAX_LAYERS) return fe__fail(err, fe_err_format, "patch: model layers %d outside 1..%d", nl, FACTEDIT_MAX_LAYERS);
-    if (layer < 0 || layer >= nl) return fe__fail(err, fe_err_format, "patch: layer %d outside the model's 0..%d", layer, nl - 1);
-    if (C < 1 || C > FACTEDIT_MAX_WIDTH) return fe__fail(err, fe_err_format, "patch: width %d outside 1..%d", C, FACTEDIT_MAX_WIDTH);
+    if (nl < 1 || nl > FACTEDIT_MAX_LAYERS)
+        return fe__fail(err, fe_err_format, "patch: model layers %d outside 1..%d", nl, FACTEDIT_MAX_LAYERS);
+    if (layer < 0 || layer >= nl)
+        return fe__fail(err, fe_err_format, "patch: layer %d outside the model's 0..%d", layer, nl - 1);
+    if (C < 1 || C > FACTEDIT_MAX_WIDTH)
+        return fe__fail(err, fe_err_format, "patch: width %d outside 1..%d", C, FACTEDIT_MAX_WIDTH);
     need = FACTEDIT__PATCH_HEADER + 24 * (size_t)C;
     for (k = 0; k < 3; k++) {
         lt[k] = fe__rd32le(b + 36 + 4 * k);
-        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT) return fe__fail(err, fe_err_format, "patch: text %d of %lu bytes (limit %u)", k, (unsigned long)lt[k], FACTEDIT__PATCH_MAX_TEXT);
+        if (lt[k] > FACTEDIT__PATCH_MAX_TEXT)
+            return fe__fail(err, fe_err_format, "patch: text %d of %lu bytes (limit %u)", k, (unsigned long)lt[k],
+                            FACTEDIT__PATCH_MAX_TEXT);
         need += lt[k];
     }
-    if (len != need) return fe__fail(err, fe_err_format, "patch: file has %lu bytes, its header says %lu (%s)", (unsigned long)len, (unsigned long)need, len < need ? "truncated" : "trailing bytes");
+    if (len != need)
+        return fe__fail(err, fe_err_format, "patch: file has %lu bytes, its header says %lu (%s)", (unsigned long)len,
+                        (unsigned long)need, len < need ? "truncated" : "trailing bytes");
     if ((r = fe__binfile_check_payload(b, len, FACTEDIT__PATCH_HEADER, 144, "patch", err)) != fe_ok) return r;
     {
         int32_t it = fe__rdi32le(b + 48), ev = fe__rdi32le(b + 52), st = fe__rdi32le(b + 56), cg = fe__rdi32le(b + 60);
-        if (it < 0 || ev < 0 || st < 0 || st > 2 || cg < 0) return fe__fail(err, fe_err_format, "patch: bad solver report (iters %d, evals %d, status %d, cg %d)", (int)it, (int)ev, (int)st, (int)cg);
-        for (k = 0; k < 10; k++) if (!isfinite(fe__rdf64le(b + 64 + 8 * k))) return fe__fail(err, fe_err_format, "patch: solver report value %d is not finite", k);
+        if (it < 0 || ev < 0 || st < 0 || st > 2 || cg < 0)
+            return fe__fail(err, fe_err_format, "patch: bad solver report (iters %d, evals %d, status %d, cg %d)",
+                            (int)it, (int)ev, (int)st, (int)cg);
+        for (k = 0; k < 10; k++)
+            if (!isfinite(fe__rdf64le(b + 64 + 8 * k)))
+                return fe__fail(err, fe_err_format, "patch: solver report value %d is not finite", k);
     }
     q = b + FACTEDIT__PATCH_HEADER;
     for (i = 0; i < 6 * (size_t)C; i++) {
         float f = fe__rdf32le(q + 4 * i);
-        if (!isfinite(f)) return fe__fail(err, fe_err_format, "patch: %s[%lu] is not finite", i < 4 * (size_t)C ? "u" : i < 5 * (size_t)C ? "right" : "vstar",
-                                          (unsigned long)(i < 4 * (size_t)C ? i : i < 5 * (size_t)C ? i - 4 * (size_t)C : i - 5 * (size_t)C));
+        if (!isfinite(f))
+            return fe__fail(err, fe_err_format, "patch: %s[%lu] is not finite",
+                            i < 4 * (size_t)C   ? "u"
+                            : i < 5 * (size_t)C ? "right"
+                                                : "vstar",
+                            (unsigned long)(i < 4 * (size_t)C   ? i
+                                            : i < 5 * (size_t)C ? i - 4 * (size_t)C
+                                                                : i - 5 * (size_t)C));
         if (i < 4 * (size_t)C) nu += (double)f * f;
     }
     if (!(nu > 0)) return fe__fail(err, fe_err_format, "patch: u is zero");
@@ -6898,7 +7877,10 @@ FACTEDIT_API fe_result fe_patch_load_mem(fe_patch **out, const void *bytes, size
     e = p ? (fe_edit *)fe__calloc(alloc_user, sizeof *e) : NULL;
     if (p) { p->alloc_user = alloc_user; p->edit = e; }
     if (e) e->alloc_user = alloc_user;   /* before anything can fail: fe_edit_free uses it */
-    if (!e || !(e->u = (float *)fe__malloc(alloc_user, sizeof(float) * 6 * (size_t)C))) { r = fe__fail(err, fe_err_nomem, "patch: out of memory"); goto fail; }
+    if (!e || !(e->u = (float *)fe__malloc(alloc_user, sizeof(float) * 6 * (size_t)C))) {
+        r = fe__fail(err, fe_err_nomem, "patch: out of memory");
+        goto fail;
+    }
     e->right = e->u + 4 * (size_t)C; e->vstar = e->right + C;
     e->layer = layer; e->C = C; e->alloc_user = alloc_user;
     for (i = 0; i < 6 * (size_t)C; i++) e->u[i] = fe__rdf32le(q + 4 * i);
@@ -6947,7 +7929,8 @@ FACTEDIT_API fe_result fe_patch_save_file(const char *path, const fe_patch *p, f
     return r;
 }
 
-FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user, fe_error *err) {
+FACTEDIT_API fe_result fe_patch_load_file(fe_patch **out, const char *path, const fe_model *m, void *alloc_user,
+                                          fe_error *err) {
     unsigned char *b = NULL;
     size_t len = 0;
     void *u = m ? m->alloc_user : alloc_user;
@@ -6999,13 +7982,23 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
     s = (fe_cf_set *)fe__calloc(alloc_user, sizeof *s);
     if (!s) return fe__fail(err, fe_err_nomem, "counterfact: out of memory");
     s->alloc_user = alloc_user;
-    if ((r = fe_json_parse(&s->doc, json, len, alloc_user, &je)) != fe_ok) { fe_cf_free(s); return fe__fail(err, r, "counterfact: %s", je.msg); }
+    if ((r = fe_json_parse(&s->doc, json, len, alloc_user, &je)) != fe_ok) {
+        fe_cf_free(s);
+        return fe__fail(err, r, "counterfact: %s", je.msg);
+    }
     root = fe_json_root(s->doc);
-    if (root->type != fe_json_array) { fe_cf_free(s); return fe__fail(err, fe_err_format, "counterfact: the file is not a JSON array of cases"); }
+    if (root->type != fe_json_array) {
+        fe_cf_free(s);
+        return fe__fail(err, fe_err_format, "counterfact: the file is not a JSON array of cases");
+    }
     if (root->count < 1) { fe_cf_free(s); return fe__fail(err, fe_err_format, "counterfact: no cases"); }
-    if (root->count > (size_t)INT_MAX) { fe_cf_free(s); return fe__fail(err, fe_err_limit, "counterfact: too many cases"); }
+    if (root->count > (size_t)INT_MAX) {
+        fe_cf_free(s);
+        return fe__fail(err, fe_err_limit, "counterfact: too many cases");
+    }
     for (i = 0; i < root->count; i++) {
-        const fe_json_value *c = fe_json_at(root, i), *pp = fe_json_get(c, "paraphrase_prompts"), *np = fe_json_get(c, "neighborhood_prompts");
+        const fe_json_value *c = fe_json_at(root, i), *pp = fe_json_get(c, "paraphrase_prompts"),
+                            *np = fe_json_get(c, "neighborhood_prompts");
         if (pp && pp->type == fe_json_array) nstr += pp->count;
         if (np && np->type == fe_json_array) nstr += np->count;
     }
@@ -7013,21 +8006,31 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
     s->strs = (const char **)fe__calloc(alloc_user, sizeof(char *) * (nstr + 1));
     if (!s->cases || !s->strs) { fe_cf_free(s); return fe__fail(err, fe_err_nomem, "counterfact: out of memory"); }
     for (i = 0; i < root->count; i++) {
-        const fe_json_value *c = fe_json_at(root, i), *id = fe_json_get(c, "case_id"), *rr = fe_json_get(c, "requested_rewrite");
+        const fe_json_value *c = fe_json_at(root, i), *id = fe_json_get(c, "case_id"),
+                            *rr = fe_json_get(c, "requested_rewrite");
         const fe_json_value *arrs[2];
         fe_cf_case *cc = &s->cases[i];
         const char *what = NULL;
         int j;
         if (c->type != fe_json_object) what = "is not an object";
-        else if (!id || id->type != fe_json_number || id->number != floor(id->number) || id->number < 0 || id->number > INT_MAX) what = "has no case_id (a non-negative integer)";
+        else if (!id || id->type != fe_json_number || id->number != floor(id->number) || id->number < 0 ||
+                 id->number > INT_MAX)
+            what = "has no case_id (a non-negative integer)";
         else if (!rr || rr->type != fe_json_object) what = "has no requested_rewrite object";
-        else if (!(cc->prompt = fe__json_text(fe_json_get(rr, "prompt")))) what = "has no requested_rewrite.prompt (a non-empty string)";
-        else if (fe__count_slots(cc->prompt, NULL) != 1) what = "has a requested_rewrite.prompt without exactly one \"{}\"";
-        else if (!(cc->subject = fe__json_text(fe_json_get(rr, "subject")))) what = "has no requested_rewrite.subject (a non-empty string)";
-        else if (!(cc->target_new = fe__json_text(fe_json_get(fe_json_get(rr, "target_new"), "str")))) what = "has no requested_rewrite.target_new.str (a non-empty string)";
-        else if (!(cc->target_true = fe__json_text(fe_json_get(fe_json_get(rr, "target_true"), "str")))) what = "has no requested_rewrite.target_true.str (a non-empty string)";
+        else if (!(cc->prompt = fe__json_text(fe_json_get(rr, "prompt"))))
+            what = "has no requested_rewrite.prompt (a non-empty string)";
+        else if (fe__count_slots(cc->prompt, NULL) != 1)
+            what = "has a requested_rewrite.prompt without exactly one \"{}\"";
+        else if (!(cc->subject = fe__json_text(fe_json_get(rr, "subject"))))
+            what = "has no requested_rewrite.subject (a non-empty string)";
+        else if (!(cc->target_new = fe__json_text(fe_json_get(fe_json_get(rr, "target_new"), "str"))))
+            what = "has no requested_rewrite.target_new.str (a non-empty string)";
+        else if (!(cc->target_true = fe__json_text(fe_json_get(fe_json_get(rr, "target_true"), "str"))))
+            what = "has no requested_rewrite.target_true.str (a non-empty string)";
         if (what) {
-            if (id && id->type == fe_json_number) r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %.0f) %s", (unsigned long)i, id->number, what);
+            if (id && id->type == fe_json_number)
+                r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %.0f) %s", (unsigned long)i,
+                             id->number, what);
             else r = fe__fail(err, fe_err_format, "counterfact: case %lu %s", (unsigned long)i, what);
             fe_cf_free(s);
             return r;
@@ -7038,7 +8041,8 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
         for (j = 0; j < 2; j++) {
             const char *name = j ? "neighborhood_prompts" : "paraphrase_prompts";
             if (!arrs[j] || arrs[j]->type != fe_json_array) {
-                r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d) has no %s array", (unsigned long)i, cc->case_id, name);
+                r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d) has no %s array", (unsigned long)i,
+                             cc->case_id, name);
                 fe_cf_free(s);
                 return r;
             }
@@ -7047,7 +8051,9 @@ FACTEDIT_API fe_result fe_cf_load_mem(fe_cf_set **out, const char *json, size_t 
             for (k = 0; k < arrs[j]->count; k++) {
                 const char *t = fe__json_text(fe_json_at(arrs[j], k));
                 if (!t) {
-                    r = fe__fail(err, fe_err_format, "counterfact: case %lu (case_id %d): %s[%lu] is not a non-empty string", (unsigned long)i, cc->case_id, name, (unsigned long)k);
+                    r = fe__fail(err, fe_err_format,
+                                 "counterfact: case %lu (case_id %d): %s[%lu] is not a non-empty string",
+                                 (unsigned long)i, cc->case_id, name, (unsigned long)k);
                     fe_cf_free(s);
                     return r;
                 }
@@ -7076,8 +8082,8 @@ FACTEDIT_API fe_result fe_cf_load_file(fe_cf_set **out, const char *path, void *
 #endif
 
 /* Rows of (prompt tokens, target tokens) scored in chunks of up to 16 rows per forward. */
-FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts, const char *const *targets,
-                                     int n, double *nll, fe_error *err) {
+FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const char *const *prompts,
+                                     const char *const *targets, int n, double *nll, fe_error *err) {
     enum { CHUNK = 16 };
     int *ids[CHUNK], np[CHUNK], nt[CHUNK], i0, i, j, V, T;
     fe_state *s = NULL;
@@ -7097,18 +8103,30 @@ FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const
             size_t na = 0, nb = 0;
             if (!prompts[i0 + i] || !targets[i0 + i]) { r = fe__fail(err, fe_err_arg, "nll: NULL text"); break; }
             if ((r = fe_encode(v, prompts[i0 + i], strlen(prompts[i0 + i]), &a, &na, err)) != fe_ok) break;
-            if ((r = fe_encode(v, targets[i0 + i], strlen(targets[i0 + i]), &b, &nb, err)) != fe_ok) { fe_ids_free(v, a); break; }
-            if (na < 1 || nb < 1) r = fe__fail(err, fe_err_arg, "nll: empty %s \"%.60s\"", na < 1 ? "prompt" : "target", na < 1 ? prompts[i0 + i] : targets[i0 + i]);
+            if ((r = fe_encode(v, targets[i0 + i], strlen(targets[i0 + i]), &b, &nb, err)) != fe_ok) {
+                fe_ids_free(v, a);
+                break;
+            }
+            if (na < 1 || nb < 1)
+                r = fe__fail(err, fe_err_arg, "nll: empty %s \"%.60s\"", na < 1 ? "prompt" : "target",
+                             na < 1 ? prompts[i0 + i] : targets[i0 + i]);
             else if (na + nb - 1 > (size_t)m->config.max_seq_len)
-                r = fe__fail(err, fe_err_arg, "nll: \"%.60s\" + \"%.30s\" (%lu tokens) do not fit the model's context of %d", prompts[i0 + i], targets[i0 + i], (unsigned long)(na + nb - 1), m->config.max_seq_len);
-            else if (!(ids[i] = (int *)fe__malloc(m->alloc_user, sizeof(int) * (na + nb)))) r = fe__fail(err, fe_err_nomem, "nll: out of memory");
+                r = fe__fail(err, fe_err_arg,
+                             "nll: \"%.60s\" + \"%.30s\" (%lu tokens) do not fit the model's context of %d",
+                             prompts[i0 + i], targets[i0 + i], (unsigned long)(na + nb - 1), m->config.max_seq_len);
+            else if (!(ids[i] = (int *)fe__malloc(m->alloc_user, sizeof(int) * (na + nb))))
+                r = fe__fail(err, fe_err_nomem, "nll: out of memory");
             else {
                 memcpy(ids[i], a, sizeof(int) * na);
                 memcpy(ids[i] + na, b, sizeof(int) * nb);
                 np[i] = (int)na; nt[i] = (int)nb;
                 if ((int)(na + nb - 1) > T) T = (int)(na + nb - 1);
                 for (j = 0; j < (int)(na + nb); j++)
-                    if (ids[i][j] < 0 || ids[i][j] >= V) { r = fe__fail(err, fe_err_mismatch, "nll: token id %d is outside the model's vocabulary of %d", ids[i][j], V); break; }
+                    if (ids[i][j] < 0 || ids[i][j] >= V) {
+                        r = fe__fail(err, fe_err_mismatch, "nll: token id %d is outside the model's vocabulary of %d",
+                                     ids[i][j], V);
+                        break;
+                    }
             }
             fe_ids_free(v, a); fe_ids_free(v, b);
         }
@@ -7116,7 +8134,8 @@ FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const
             /* input: prompt + target[:-1], right-padded with token 0 (causal: padding changes nothing before it) */
             tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)B * (size_t)T);
             if (!tok) r = fe__fail(err, fe_err_nomem, "nll: out of memory");
-            for (i = 0; r == fe_ok && i < B; i++) memcpy(tok + (size_t)i * T, ids[i], sizeof(int) * (size_t)(np[i] + nt[i] - 1));
+            for (i = 0; r == fe_ok && i < B; i++)
+                memcpy(tok + (size_t)i * T, ids[i], sizeof(int) * (size_t)(np[i] + nt[i] - 1));
             if (r == fe_ok) r = fe_state_new(&s, m, B, T, 0, err);
             if (r == fe_ok) r = fe_forward(m, s, tok, T, &fo, err);
             for (i = 0; r == fe_ok && i < B; i++) {
@@ -7136,7 +8155,8 @@ FACTEDIT_API fe_result fe_target_nll(const fe_model *m, const fe_vocab *v, const
     return r;
 }
 
-FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out, fe_error *err) {
+FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const fe_cf_case *c, fe_cf_scores *out,
+                                   fe_error *err) {
     const char **pr = NULL, **tg = NULL;
     char *rewrite = NULL, *tn = NULL, *tt = NULL;
     double *nll = NULL, s[6];
@@ -7146,7 +8166,8 @@ FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const f
     void *u;
     if (!m || !v || !c || !out) return fe__fail(err, fe_err_arg, "counterfact: NULL argument");
     if (!c->prompt || !c->subject || !c->target_new || !c->target_true || fe__count_slots(c->prompt, &fill) != 1 ||
-        c->n_paraphrases < 0 || c->n_neighbors < 0 || (c->n_paraphrases && !c->paraphrases) || (c->n_neighbors && !c->neighbors))
+        c->n_paraphrases < 0 || c->n_neighbors < 0 || (c->n_paraphrases && !c->paraphrases) ||
+        (c->n_neighbors && !c->neighbors))
         return fe__fail(err, fe_err_arg, "counterfact: malformed case %d", c->case_id);
     u = m->alloc_user;
     n = 1 + c->n_paraphrases + c->n_neighbors;
@@ -7156,11 +8177,16 @@ FACTEDIT_API fe_result fe_cf_score(const fe_model *m, const fe_vocab *v, const f
     rewrite = fe__fill_slot(u, c->prompt, fill, c->subject);
     tn = (char *)fe__malloc(u, strlen(c->target_new) + 2);
     tt = (char *)fe__malloc(u, strlen(c->target_true) + 2);
-    if (!pr || !tg || !nll || !rewrite || !tn || !tt) { r = fe__fail(err, fe_err_nomem, "counterfact: out of memory"); goto done; }
+    if (!pr || !tg || !nll || !rewrite || !tn || !tt) {
+        r = fe__fail(err, fe_err_nomem, "counterfact: out of memory");
+        goto done;
+    }
     tn[0] = ' '; memcpy(tn + 1, c->target_new, strlen(c->target_new) + 1);
     tt[0] = ' '; memcpy(tt + 1, c->target_true, strlen(c->target_true) + 1);
     for (i = 0; i < n; i++) {
-        const char *p = i == 0 ? rewrite : i <= c->n_paraphrases ? c->paraphrases[i - 1] : c->neighbors[i - 1 - c->n_paraphrases];
+        const char *p = i == 0                  ? rewrite
+                        : i <= c->n_paraphrases ? c->paraphrases[i - 1]
+                                                : c->neighbors[i - 1 - c->n_paraphrases];
         pr[2 * i] = p; tg[2 * i] = tn;
         pr[2 * i + 1] = p; tg[2 * i + 1] = tt;
     }
@@ -7258,9 +8284,13 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         S = (mu[0] > 0 && mu[1] > 0 && mu[2] > 0) ? 3.0 / (1.0 / mu[0] + 1.0 / mu[1] + 1.0 / mu[2]) : 0.0;
         out->mean[fe_cf_metric_score] = S;
         for (i = 0; i < n; i++) {
-            double x0 = fe__cf_metric(&s[i], idx[0]), x1 = fe__cf_metric(&s[i], idx[1]), x2 = fe__cf_metric(&s[i], idx[2]);
+            double x0 = fe__cf_metric(&s[i], idx[0]), x1 = fe__cf_metric(&s[i], idx[1]),
+                   x2 = fe__cf_metric(&s[i], idx[2]);
             if (isnan(x0) || isnan(x1) || isnan(x2)) continue;
-            m3[0] += x0; m3[1] += x1; m3[2] += x2; cnt++;
+            m3[0] += x0;
+            m3[1] += x1;
+            m3[2] += x2;
+            cnt++;
         }
         out->n[fe_cf_metric_score] = cnt;
         if (cnt < 2 || !(S > 0)) return;
@@ -7268,7 +8298,9 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] = 0.0;
         for (i = 0; i < n; i++) {
             double x[3];
-            x[0] = fe__cf_metric(&s[i], idx[0]); x[1] = fe__cf_metric(&s[i], idx[1]); x[2] = fe__cf_metric(&s[i], idx[2]);
+            x[0] = fe__cf_metric(&s[i], idx[0]);
+            x[1] = fe__cf_metric(&s[i], idx[1]);
+            x[2] = fe__cf_metric(&s[i], idx[2]);
             if (isnan(x[0]) || isnan(x[1]) || isnan(x[2])) continue;
             for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) cov[a][b] += (x[a] - m3[a]) * (x[b] - m3[b]);
         }
