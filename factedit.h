@@ -2586,9 +2586,11 @@ FACTEDIT__PRIV void fe__gemm_run(fe__gemm_args *g) {
 }
 #endif
 
-/* Strided form of fe__gemm_ref_g: c (M,N) [+]= a (M,K) . b (K,N). */
-FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                                 size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
+/* The arguments of a strided GEMM, c (M,N) [+]= a (M,K) . b (K,N) [+ bias]: for fe__gemm and
+   its scalar reference fe__gemm_ref. */
+FACTEDIT__PRIV fe__gemm_args fe__gemm_strided(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
+                                              const float *b, size_t b_ks, size_t b_ns, const float *bias, int M, int N,
+                                              int K, int accumulate) {
     fe__gemm_args g;
     memset(&g, 0, sizeof g);
     g.c = c;
@@ -2604,6 +2606,11 @@ FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_
     g.N = N;
     g.K = K;
     g.accumulate = accumulate;
+    return g;
+}
+FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                                 size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
+    fe__gemm_args g = fe__gemm_strided(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
     fe__gemm_ref_g(&g);
 }
 
@@ -2625,21 +2632,7 @@ FACTEDIT__PRIV void fe__gemm_go(fe__gemm_args *g) {
 }
 FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
                              size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
-    fe__gemm_args g;
-    memset(&g, 0, sizeof g);
-    g.c = c;
-    g.ldc = ldc;
-    g.a = a;
-    g.a_rs = a_rs;
-    g.a_cs = a_cs;
-    g.b = b;
-    g.b_ks = b_ks;
-    g.b_ns = b_ns;
-    g.bias = bias;
-    g.M = M;
-    g.N = N;
-    g.K = K;
-    g.accumulate = accumulate;
+    fe__gemm_args g = fe__gemm_strided(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
     fe__gemm_go(&g);
 }
 
@@ -5413,13 +5406,13 @@ typedef struct fe__ls {
     int n;
     double R;
     const double *x, *d;
-    double *y, *g; /* trial point and gradient */
+    double *y, *g;   /* trial point and gradient */
     fe__fg_fn fg;
     fe__glast_fn gl;
     void *user;
     int *evals, *grads;
-    double ny; int have_g;                                  /* |x + a d| before projection;
-                                                               g holds the trial's gradient */
+    double ny;     /* |x + a d| before projection */
+    int have_g;    /* g holds the trial's gradient */
 } fe__ls;
 
 /* phi(a) = f(P(x + a d)); the trial point in ls->y. Without lazy gradients (ls->gl NULL) its
@@ -5485,6 +5478,15 @@ FACTEDIT__PRIV double fe__cubic_min(double a, double fa, double ga, double b, do
     return 0.5 * (a + b);
 }
 
+/* The trial point (ls->y, ls->g, f at step a) becomes the line search's answer so far. */
+FACTEDIT__PRIV void fe__ls_take(const fe__ls *ls, double f, double a, double *xbest, double *gbest, double *fbest,
+                                double *abest) {
+    memcpy(xbest, ls->y, sizeof(double) * (size_t)ls->n);
+    memcpy(gbest, ls->g, sizeof(double) * (size_t)ls->n);
+    *fbest = f;
+    *abest = a;
+}
+
 /* Strong-Wolfe search from phi(0) = f0, phi'(0) = g0 < 0. On success (*ok = 1) xbest/gbest/fbest
    hold the accepted point; otherwise the best Armijo point, if any (*ok = 2), or nothing (*ok = 0). */
 FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, double a1, int max_evals, double c2,
@@ -5492,7 +5494,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
                                          fe_error *err) {
     const double c1 = 1e-4;
     double a_prev = 0.0, f_prev = f0, g_prev = g0, a = a1, f, g, best = f0;
-    int i, n = ls->n, used = 0;
+    int i, used = 0;
     fe_result r;
     double lo = 0, flo = 0, glo = 0, hi = 0, fhi = 0, ghi = 0;
     int zoom = 0, hi_g = 0;   /* hi_g: the slope at hi is known */
@@ -5502,10 +5504,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
 #define FACTEDIT__LS_KEEP() do { \
         if (f < best && f <= f0 + c1 * a * g0) { \
             best = f; \
-            memcpy(xbest, ls->y, sizeof(double) * n); \
-            memcpy(gbest, ls->g, sizeof(double) * n); \
-            *fbest = f; \
-            *abest = a; \
+            fe__ls_take(ls, f, a, xbest, gbest, fbest, abest); \
             *ok = 2; \
         } \
     } while (0)
@@ -5529,10 +5528,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
         FACTEDIT__LS_KEEP();
         if (fabs(g) <= -c2 * g0) {
             *ok = 1;
-            memcpy(xbest, ls->y, sizeof(double) * n);
-            memcpy(gbest, ls->g, sizeof(double) * n);
-            *fbest = f;
-            *abest = a;
+            fe__ls_take(ls, f, a, xbest, gbest, fbest, abest);
             return fe_ok;
         }
         if (g >= 0) {
@@ -5566,10 +5562,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
             FACTEDIT__LS_KEEP();
             if (fabs(g) <= -c2 * g0) {
                 *ok = 1;
-                memcpy(xbest, ls->y, sizeof(double) * n);
-                memcpy(gbest, ls->g, sizeof(double) * n);
-                *fbest = f;
-                *abest = a;
+                fe__ls_take(ls, f, a, xbest, gbest, fbest, abest);
                 return fe_ok;
             }
             if (g * (hi - lo) >= 0) {
@@ -6715,6 +6708,24 @@ FACTEDIT__PRIV void fe__trace_free(fe__trace *x) {
     fe__free(u, x->coltok);
 }
 
+/* The hook of one run: the corruption, and what it restores (clean values of `restore` in layers
+   [lo, hi) at token t) and freezes (corrupted values of `freeze` in every layer at t). */
+FACTEDIT__PRIV void fe__trace_hook_init(fe__trace_hook *h, const fe__trace *x, int t, fe_site restore, int lo, int hi,
+                                        fe_site freeze) {
+    memset(h, 0, sizeof *h);
+    h->noise = x->noise;
+    h->s0 = x->s0;
+    h->s1 = x->s1;
+    h->C = x->C;
+    h->clean = x->clean;
+    h->cor = x->cor;
+    h->t = t;
+    h->restore = restore;
+    h->lo = lo;
+    h->hi = hi;
+    h->freeze = freeze;
+}
+
 /* Scores the queued restorations: ln_f and the head for all queued rows at once (one pass over wte
    instead of one per row; fe_forward's numbers up to float rounding), then the mean answer
    probability over each restoration's S rows. */
@@ -6822,14 +6833,7 @@ FACTEDIT__PRIV fe_result fe__trace_setup(fe__trace *x, const fe_model *m, const 
     x->answer = o->answer >= 0 ? o->answer : fe__argmax(fe_state_logits(x->clean, 0, -1), x->V);
     x->high = fe__trace_prob(fe_state_logits(x->clean, 0, -1), x->V, x->answer);
     /* corrupted rows, nothing restored: low */
-    memset(&h, 0, sizeof h);
-    h.noise = x->noise;
-    h.s0 = x->s0;
-    h.s1 = x->s1;
-    h.C = x->C;
-    h.clean = x->clean;
-    h.cor = x->cor;
-    h.restore = fe_site_count; h.freeze = fe_site_count; h.t = -1;
+    fe__trace_hook_init(&h, x, -1, fe_site_count, 0, 0, fe_site_count);
     fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if ((r = fe_forward(m, x->cor, x->rowtok, T, &fo, err)) != fe_ok) { fe__trace_free(x); return r; }
     x->low = 0.0;
@@ -6865,18 +6869,7 @@ FACTEDIT__PRIV fe_result fe__trace_fast(fe__trace *x, int t, fe_site restore, in
     fe_forward_opts fo;
     fe__trace_hook h;
     int from, b, C = x->C;
-    memset(&h, 0, sizeof h);
-    h.noise = x->noise;
-    h.s0 = x->s0;
-    h.s1 = x->s1;
-    h.C = C;
-    h.clean = x->clean;
-    h.cor = x->cor;
-    h.t = t;
-    h.restore = restore;
-    h.lo = lo;
-    h.hi = hi;
-    h.freeze = freeze;
+    fe__trace_hook_init(&h, x, t, restore, lo, hi, freeze);
     memset(&fo, 0, sizeof fo);
     fo.no_logits = 1; fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if (resume > 0) from = resume;
@@ -6923,18 +6916,7 @@ FACTEDIT__PRIV fe_result fe__trace_plain(fe__trace *x, int t, fe_site restore, i
     fe_result r;
     double s = 0.0;
     int b;
-    memset(&h, 0, sizeof h);
-    h.noise = x->noise;
-    h.s0 = x->s0;
-    h.s1 = x->s1;
-    h.C = x->C;
-    h.clean = x->clean;
-    h.cor = x->cor;
-    h.t = t;
-    h.restore = restore;
-    h.lo = lo;
-    h.hi = hi;
-    h.freeze = freeze;
+    fe__trace_hook_init(&h, x, t, restore, lo, hi, freeze);
     memset(&fo, 0, sizeof fo);
     fo.hook = fe__trace_hook_fn; fo.hook_user = &h;
     if ((r = fe_forward(x->m, x->work, x->rowtok, x->T, &fo, x->err)) != fe_ok) return r;
@@ -6963,6 +6945,16 @@ FACTEDIT__PRIV void fe__trace_fill_result(fe_trace_result *out, const fe__trace 
     out->high = x->high; out->low = x->low; out->alloc_user = x->m->alloc_user;
 }
 
+/* How fe_trace and fe_trace_sever end: on success the queued restorations are scored; the runs are
+   freed either way, and on failure the result too (left zeroed). */
+FACTEDIT__PRIV fe_result fe__trace_end(fe__trace *x, fe_trace_result *out, fe_result r, fe_error *err) {
+    if (r == fe_ok) fe__trace_flush(x);
+    fe__trace_free(x);
+    if (r != fe_ok) fe_trace_result_free(out);
+    else fe__ok(err);
+    return r;
+}
+
 FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, size_t subject_begin, size_t subject_end,
                                 unsigned kinds, const fe_trace_opts *opts, fe_trace_result *out, fe_error *err) {
     static const fe_site site_of[3] = { fe_site_resid, fe_site_mlp, fe_site_attn };
@@ -6977,7 +6969,7 @@ FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, siz
     if ((r = fe__trace_setup(&x, m, tokens, T, subject_begin, subject_end, opts, 1, err)) != fe_ok) return r;
     fe__trace_fill_result(out, &x, opts);
     out->token = -1;
-    if ((r = fe__trace_alloc_scores(out, &x, kinds, (size_t)T * (size_t)x.L, err)) != fe_ok) goto fail;
+    if ((r = fe__trace_alloc_scores(out, &x, kinds, (size_t)T * (size_t)x.L, err)) != fe_ok) goto done;
     /* tokens in decreasing order: a fast restoration at t leaves positions < t untouched */
     for (t = T - 1; t >= 0; t--)
         for (k = 0; k < 3; k++) {
@@ -6993,18 +6985,12 @@ FACTEDIT_API fe_result fe_trace(const fe_model *m, const int *tokens, int T, siz
                 if (opts->plain) r = fe__trace_plain(&x, t, site_of[k], lo, hi, fe_site_count, dst);
                 else if (t < x.s0) { *dst = (float)x.low; r = fe_ok; }   /* clean == corrupted before the subject */
                 else r = fe__trace_fast(&x, t, site_of[k], lo, hi, fe_site_count, resume, dst);
-                if (r) goto fail;
+                if (r) goto done;
                 prev_lo = lo; prev_hi = hi;
             }
         }
-    fe__trace_flush(&x);
-    fe__trace_free(&x);
-    fe__ok(err);
-    return fe_ok;
-fail:
-    fe__trace_free(&x);
-    fe_trace_result_free(out);
-    return r;
+done:
+    return fe__trace_end(&x, out, r, err);
 }
 
 FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int T, size_t subject_begin,
@@ -7027,24 +7013,18 @@ FACTEDIT_API fe_result fe_trace_sever(const fe_model *m, const int *tokens, int 
     }
     fe__trace_fill_result(out, &x, opts);
     out->token = t; out->window = 0;
-    if ((r = fe__trace_alloc_scores(out, &x, severs, (size_t)x.L, err)) != fe_ok) goto fail;
+    if ((r = fe__trace_alloc_scores(out, &x, severs, (size_t)x.L, err)) != fe_ok) goto done;
     for (k = 0; k < 3; k++) {
         if (!(severs & (1u << k))) continue;
         for (l = 0; l < x.L; l++) {
             float *dst = out->scores[k] + l;
             r = opts->plain ? fe__trace_plain(&x, t, fe_site_resid, l, l + 1, freeze_of[k], dst)
                             : fe__trace_fast(&x, t, fe_site_resid, l, l + 1, freeze_of[k], 0, dst);
-            if (r) goto fail;
+            if (r) goto done;
         }
     }
-    fe__trace_flush(&x);
-    fe__trace_free(&x);
-    fe__ok(err);
-    return fe_ok;
-fail:
-    fe__trace_free(&x);
-    fe_trace_result_free(out);
-    return r;
+done:
+    return fe__trace_end(&x, out, r, err);
 }
 
 /* ======================================================== >>impl-rome-glue ==================== */
