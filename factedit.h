@@ -7258,13 +7258,64 @@ FACTEDIT__PRIV fe_result fe__rows_encode(fe_rome_rows *r, const fe_model *m, con
     return fe_ok;
 }
 
+/* The request's texts: template_text (the prompt with "{}" where the subject was, or as given),
+   text (the template filled with the subject; *fill = the "{}"'s byte offset) and target_text (a
+   leading space added when missing). 0 when out of memory. */
+FACTEDIT__PRIV int fe__rows_texts(fe_rome_rows *r, const fe_text_request *q, int nfill, size_t *fill) {
+    void *u = r->alloc_user;
+    size_t ls = strlen(q->subject), lt = strlen(q->target);
+    if (nfill == 0) {
+        const char *at = strstr(q->prompt, q->subject);
+        size_t lp = strlen(q->prompt), pos = (size_t)(at - q->prompt);
+        r->template_text = (char *)fe__malloc(u, lp - ls + 3);
+        if (r->template_text) {
+            memcpy(r->template_text, q->prompt, pos);
+            memcpy(r->template_text + pos, "{}", 2);
+            memcpy(r->template_text + pos + 2, q->prompt + pos + ls, lp - pos - ls + 1);
+        }
+        *fill = pos;
+    } else r->template_text = fe__strndup(u, q->prompt, strlen(q->prompt));
+    r->text = r->template_text ? fe__fill_slot(u, r->template_text, *fill, q->subject) : NULL;
+    if (q->target[0] == ' ') r->target_text = fe__strndup(u, q->target, lt);
+    else if ((r->target_text = (char *)fe__malloc(u, lt + 2)) != NULL) {
+        r->target_text[0] = ' ';
+        memcpy(r->target_text + 1, q->target, lt + 1);
+    }
+    return r->template_text && r->text && r->target_text;
+}
+
+/* r->target, r->n_target: the tokens of r->target_text (target: the request's, for messages). */
+FACTEDIT__PRIV fe_result fe__rows_target(fe_rome_rows *r, const fe_model *m, const fe_vocab *v, const char *target,
+                                         fe_error *err) {
+    int *ids = NULL, maxT = m->config.max_seq_len;
+    size_t n = 0, k;
+    fe_result res = fe_encode(v, r->target_text, strlen(r->target_text), &ids, &n, err);
+    if (res != fe_ok) return res;
+    if (n < 1) res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" has no tokens", target);
+    else if (n > (size_t)maxT)
+        res = fe__fail(err, fe_err_arg,
+                       "request: the target \"%.60s\" (%lu tokens) is longer than the model's context of %d tokens",
+                       target, (unsigned long)n, maxT);
+    else if (!(r->target = (int *)fe__malloc(r->alloc_user, sizeof(int) * n)))
+        res = fe__fail(err, fe_err_nomem, "request: out of memory");
+    for (k = 0; res == fe_ok && k < n; k++) {
+        if (ids[k] < 0 || ids[k] >= m->config.vocab_size)
+            res = fe__fail(err, fe_err_mismatch, "request: target token id %d is outside the model's vocabulary of %d",
+                           ids[k], m->config.vocab_size);
+        else r->target[k] = ids[k];
+    }
+    if (res == fe_ok) r->n_target = (int)n;
+    fe_ids_free(v, ids);
+    return res;
+}
+
 FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, const fe_vocab *v,
                                         const fe_text_request *q, const fe_templates *ctx, fe_error *err) {
     fe_rome_rows *r = NULL;
     fe_result res;
     void *u;
-    size_t fill = 0, ls, k;
-    int nfill, nt = 0, maxT, nctx, i, *tids = NULL, n = 0, lookup = 0, *ids = NULL;
+    size_t fill = 0, ls;
+    int nfill, nt = 0, maxT, nctx, i, n = 0, lookup = 0, *ids = NULL;
     char *kl_text = NULL, *full = NULL;
     const char *one = "{}";
     if (!out) return fe__fail(err, fe_err_arg, "request: NULL argument");
@@ -7296,59 +7347,19 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
     r->keys = (fe_rome_prompt *)fe__calloc(u, sizeof(fe_rome_prompt) * 2 * (size_t)nctx);
     if (!r->fe__bufs || !r->keys) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
     r->rows = r->keys + nctx;
-    /* the template */
-    if (nfill == 0) {
-        const char *at = strstr(q->prompt, q->subject);
-        size_t lp = strlen(q->prompt), pos = (size_t)(at - q->prompt);
-        r->template_text = (char *)fe__malloc(u, lp - ls + 3);
-        if (r->template_text) {
-            memcpy(r->template_text, q->prompt, pos);
-            memcpy(r->template_text + pos, "{}", 2);
-            memcpy(r->template_text + pos + 2, q->prompt + pos + ls, lp - pos - ls + 1);
-        }
-        fill = pos;
-    } else r->template_text = fe__strndup(u, q->prompt, strlen(q->prompt));
-    r->text = r->template_text ? fe__fill_slot(u, r->template_text, fill, q->subject) : NULL;
-    if (q->target[0] == ' ') r->target_text = fe__strndup(u, q->target, strlen(q->target));
-    else if ((r->target_text = (char *)fe__malloc(u, strlen(q->target) + 2)) != NULL) {
-        r->target_text[0] = ' ';
-        memcpy(r->target_text + 1, q->target, strlen(q->target) + 1);
-    }
-    kl_text = (char *)fe__malloc(u, ls + 6);
-    if (!r->template_text || !r->text || !r->target_text || !kl_text) {
+    if (!fe__rows_texts(r, q, nfill, &fill)) {
         res = fe__fail(err, fe_err_nomem, "request: out of memory");
         goto fail;
     }
-    memcpy(kl_text, q->subject, ls); memcpy(kl_text + ls, " is a", 6);
-    /* target */
-    {
-        size_t ntk = 0;
-        if ((res = fe_encode(v, r->target_text, strlen(r->target_text), &tids, &ntk, err)) != fe_ok) goto fail;
-        if (ntk < 1) {
-            res = fe__fail(err, fe_err_arg, "request: the target \"%.60s\" has no tokens", q->target);
-            goto fail;
-        }
-        if (ntk > (size_t)maxT) {
-            res = fe__fail(err, fe_err_arg,
-                           "request: the target \"%.60s\" (%lu tokens) is longer than the model's context of %d tokens",
-                           q->target, (unsigned long)ntk, maxT);
-            goto fail;
-        }
-        nt = (int)ntk;
-        r->target = (int *)fe__malloc(u, sizeof(int) * ntk);
-        if (!r->target) { res = fe__fail(err, fe_err_nomem, "request: out of memory"); goto fail; }
-        for (k = 0; k < ntk; k++) {
-            if (tids[k] < 0 || tids[k] >= m->config.vocab_size) {
-                res = fe__fail(err, fe_err_mismatch,
-                               "request: target token id %d is outside the model's vocabulary of %d", tids[k],
-                               m->config.vocab_size);
-                goto fail;
-            }
-            r->target[k] = tids[k];
-        }
-        r->n_target = nt;
-        fe_ids_free(v, tids); tids = NULL;
+    kl_text = (char *)fe__malloc(u, ls + 6);
+    if (!kl_text) {
+        res = fe__fail(err, fe_err_nomem, "request: out of memory");
+        goto fail;
     }
+    memcpy(kl_text, q->subject, ls);
+    memcpy(kl_text + ls, " is a", 6);
+    if ((res = fe__rows_target(r, m, v, q->target, err)) != fe_ok) goto fail;
+    nt = r->n_target;
     /* the bare prompt */
     if ((res = fe__rows_encode(r, m, v, r->text, fill + ls - 1, 0, &ids, &r->bare.n, &r->bare.lookup, err)) != fe_ok)
         goto fail;
@@ -7398,7 +7409,6 @@ FACTEDIT_API fe_result fe_rome_rows_new(fe_rome_rows **out, const fe_model *m, c
     fe__ok(err);
     return fe_ok;
 fail:
-    if (tids) fe_ids_free(v, tids);
     fe__free(u, full);
     fe__free(u, kl_text);
     fe_rome_rows_free(r);
