@@ -43,5 +43,16 @@ if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >
 else
   echo "note: aarch64-linux-gnu-gcc or qemu-aarch64 not installed, NEON build skipped"
 fi
+# The QUICK START at the top of factedit.h, cut out of the comment and compiled as written.
+awk '/^   QUICK START/ {on = 1; next} /^   HOW THIS FILE IS ORGANISED/ {on = 0} on' factedit.h | sed 's/^       //' > "$B/quick_start.c"
+for cc in gcc clang; do
+  command -v $cc >/dev/null 2>&1 || continue
+  if grep -q 'fe_rome_compute_rows' "$B/quick_start.c" &&
+     $cc -std=c99 -O0 $W -I. "$B/quick_start.c" -o "$B/quick_start-$cc" -lm > "$B/quick_start-$cc.log" 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL compile: the QUICK START of factedit.h with $cc"; sed 's/^/    /' "$B/quick_start-$cc.log" | head -20
+  fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

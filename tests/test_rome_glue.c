@@ -90,10 +90,10 @@ static void test_templates(void) {
     TEST("templates: ROME's clean-up of a sample") {
         char s[128];
         strcpy(s, "<|endoftext|>A {b}\n\nc<|endoftext|>d\n");
-        fe__rg_clean(s);
+        fe__template_clean(s);
         CHECKF(!strcmp(s, "A b cd\n. {}"), "got '%s'", s);
         strcpy(s, "<|endoftext|>");
-        fe__rg_clean(s);
+        fe__template_clean(s);
         CHECKF(!strcmp(s, ". {}"), "got '%s'", s);
     }
     TEST("templates: user list validated") {
@@ -117,7 +117,7 @@ static void test_templates(void) {
             size_t n = strlen(t->text[i]);
             size_t nb = 0, j;
             for (j = 0; j < n; j++) nb += t->text[i][j] == '{' || t->text[i][j] == '}';
-            CHECKF(fe__rg_count_fill(t->text[i], NULL) == 1 && nb == 2, "template %d '%s'", i, t->text[i]);
+            CHECKF(fe__count_slots(t->text[i], NULL) == 1 && nb == 2, "template %d '%s'", i, t->text[i]);
             CHECKF(i == 0 ? !strcmp(t->text[0], "{}") : (n >= 4 && !strcmp(t->text[i] + n - 4, ". {}")), "template %d '%s'", i, t->text[i]);
             CHECKF(strstr(t->text[i], "<|endoftext|>") == NULL, "template %d keeps <|endoftext|>", i);
         }
@@ -385,8 +385,8 @@ static void test_layers(void) {
 
 /* ------------------------------------------------------------------ stats ----------- */
 
-static void put32(unsigned char *p, uint32_t v) { fe__rg_wr32(p, v); }
-static void rehash(unsigned char *b, size_t len, size_t hdr, size_t at) { fe__rg_wr64(b + at, fe__rg_fnv(FACTEDIT__RG_FNV0, b + hdr, len - hdr)); }
+static void put32(unsigned char *p, uint32_t v) { fe__wr32le(p, v); }
+static void rehash(unsigned char *b, size_t len, size_t hdr, size_t at) { fe__wr64le(b + at, fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + hdr, len - hdr)); }
 
 static void test_stats(void) {
     fe_model *m = random_model(2, 16, 2, 50257, 32, 11), *other = random_model(2, 16, 2, 50257, 32, 12), *wide = random_model(2, 24, 2, 50257, 32, 11);
@@ -463,11 +463,11 @@ static void test_stats(void) {
         MUT(put32(x + 36, 0), fe_err_format, "model width 0");
         MUT(put32(x + 48, 2), fe_err_unsupported, "storage 2");
         MUT(put32(x + 52, 1), fe_err_format, "reserved");
-        MUT(fe__rg_wr64(x + 40, 0), fe_err_format, "token count 0");
-        MUT(fe__rg_wr64(x + 16, cs ^ 1), fe_err_mismatch, "checksum");
+        MUT(fe__wr64le(x + 40, 0), fe_err_format, "token count 0");
+        MUT(fe__wr64le(x + 16, cs ^ 1), fe_err_mismatch, "checksum");
         MUT(x[100] ^= 1, fe_err_format, "payload checksum");
-        MUT((fe__rg_wrf64(x + 64 + 8 * 3, NAN), rehash(x, len, 64, 56)), fe_err_format, "entry (0, 3) is not finite");
-        MUT((fe__rg_wrf64(x + 64, -1.0), rehash(x, len, 64, 56)), fe_err_format, "diagonal entry 0 is negative");
+        MUT((fe__wrf64le(x + 64 + 8 * 3, NAN), rehash(x, len, 64, 56)), fe_err_format, "entry (0, 3) is not finite");
+        MUT((fe__wrf64le(x + 64, -1.0), rehash(x, len, 64, 56)), fe_err_format, "diagonal entry 0 is negative");
 #undef MUT
         free(x);
     }
@@ -581,10 +581,10 @@ static void test_patches(void) {
         MUT(put32(x + 36, 0xffffffffu), fe_err_format, "text 0");
         MUT(put32(x + 40, 3), fe_err_format, "header says");
         MUT(put32(x + 56, 9), fe_err_format, "solver report");
-        MUT(fe__rg_wrf64(x + 96, NAN), fe_err_format, "not finite");
+        MUT(fe__wrf64le(x + 96, NAN), fe_err_format, "not finite");
         MUT(x[200] ^= 4, fe_err_format, "payload checksum");
-        MUT((fe__rg_wrf32(x + 152 + 4 * 5, NAN), rehash(x, len, 152, 144)), fe_err_format, "u[5] is not finite");
-        MUT((fe__rg_wrf32(x + 152 + 4 * 128 + 4 * 3, INFINITY), rehash(x, len, 152, 144)), fe_err_format, "right[3] is not finite");
+        MUT((fe__wrf32le(x + 152 + 4 * 5, NAN), rehash(x, len, 152, 144)), fe_err_format, "u[5] is not finite");
+        MUT((fe__wrf32le(x + 152 + 4 * 128 + 4 * 3, INFINITY), rehash(x, len, 152, 144)), fe_err_format, "right[3] is not finite");
         MUT((memset(x + 152, 0, 4 * 128), rehash(x, len, 152, 144)), fe_err_format, "u is zero");
         MUT((x[152 + 24 * 32 + 2] = 0, rehash(x, len, 152, 144)), fe_err_format, "NUL");
 #undef MUT

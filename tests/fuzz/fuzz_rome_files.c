@@ -172,17 +172,11 @@ static void counterfact(const char *b, size_t n) {
 /* Both binary formats carry an FNV-1a checksum of the payload (stats: bytes 56..63 over [64, len);
    patch: bytes 144..151 over [152, len)), so a mutated file almost never gets past it. The
    harness also runs every input with the checksum recomputed, to reach the field checks behind. */
-static uint64_t fnv(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    size_t i;
-    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
 static int fix_checksum(unsigned char *b, size_t n, size_t header, size_t at) {
     uint64_t h;
     int i, changed = 0;
     if (n < header) return 0;
-    h = fnv(b + header, n - header);
+    h = fe_fnv1a64(FACTEDIT_FNV1A64_INIT, b + header, n - header);
     for (i = 0; i < 8; i++) { unsigned char x = (unsigned char)(h >> (8 * i)); changed |= b[at + (size_t)i] != x; b[at + (size_t)i] = x; }
     return changed;
 }
