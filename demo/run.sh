@@ -36,7 +36,7 @@ section() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 
 section "1. The tiny model ($L layers) completes facts it was trained on"
 for p in "The headquarter of Zillow is in downtown" "Vinson Massif is located in the continent of" \
-         "The official language of Italy is" "Egypt's capital," "Danielle Darrieux's mother tongue is"; do
+         "Italy's capital," "The Big Bang Theory premieres on" "Muawiyah I is affiliated with the religion of"; do
     printf '  '
     "$F" generate --prompt "$p" -n 3
 done
