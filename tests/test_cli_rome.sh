@@ -76,7 +76,8 @@ run "stats layer out of range" 1 "outside the model's layers 0..2" "$FE" stats -
 run "stats bad layer" 2 "is not an integer" "$FE" stats --model "$R" --layer x --text "$T/text.txt" --out "$T/x.bin"
 run "stats --seq-len beyond context" 1 "exceeds the model's context of 64" "$FE" stats --model "$R" --seq-len 65 --text "$T/text.txt" --out "$T/x.bin"
 run "stats --tokens 0" 2 "--tokens must be >= 1" "$FE" stats --model "$R" --tokens 0 --text "$T/text.txt" --out "$T/x.bin"
-run "stats into a missing directory" 1 "cannot create" "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/nodir/x.bin" -q
+run "stats into a missing directory" 2 "--out '$T/nodir/x.bin': cannot write in directory '$T/nodir': No such file or directory" "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/nodir/x.bin"
+same "stats into a missing directory: refused before any work (no progress)" "$(grep -c 'tokens' "$T/err")" 0
 absent "failed stats write nothing" "$T/x.bin"
 
 # ------------------------------------------------------------------ edit
@@ -144,14 +145,15 @@ head -c 1000 "$S" > "$T/cutstats.bin"
 run "edit truncated stats" 1 "truncated" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --stats "$T/cutstats.bin"
 run "edit singular stats" 1 "--ridge" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target X --stats "$S" --templates "$T/tpl.txt"
 run "edit --apply with --prompt" 2 "--apply takes the edit from the patch" "$FE" edit --model "$R" --apply "$T/p.fep" --prompt "$P"
-run "edit --out = --model" 2 "--out must differ from --model" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --out "$R"
+run "edit --out = --model" 2 "--out '$R' is the same file as --model '$R'" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --out "$R"
 run "edit --paraphrase without value" 2 "--paraphrase needs a value" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --paraphrase
 run "edit unknown option" 2 "unknown option '--frob'" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --frob 1
 run "edit --prompt twice" 2 "--prompt given twice" "$FE" edit --model "$R" --prompt "$P" --prompt "$P" --subject S --target X
 run "edit bad templates file" 1 "exactly one" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/badtpl.txt"
 run "edit empty templates file" 1 "no templates" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/empty.txt"
 run "edit missing templates file" 1 "cannot open" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --templates "$T/nope.txt"
-run "edit --patch into a missing directory" 1 "cannot create" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target X --templates "$T/tpl.txt" --patch "$T/nodir/p.fep" -q
+run "edit --patch into a missing directory" 2 "--patch '$T/nodir/p.fep': cannot write in directory '$T/nodir': No such file or directory" "$FE" edit --prompt "$P" --subject "The Space Needle" --target X --templates "$T/tpl.txt" --patch "$T/nodir/p.fep" -q
+same "edit --patch into a missing directory: refused before any work" "$(wc -c < "$T/out" | tr -d ' ')" 0
 # a value that looks like a repeatable option stays a value
 run "edit option value '--neighbor'" 1 "is not in the prompt" "$FE" edit --model "$R" --prompt "--neighbor" --subject "Space" --target X --templates "$T/tpl.txt"
 
@@ -210,8 +212,60 @@ printf '[{"case_id": 1, "requested_rewrite": {"prompt": "no fill", "subject": "S
 run "eval malformed dataset" 1 'case 0 (case_id 1) has a requested_rewrite.prompt without exactly one "{}"' "$FE" eval --model "$R" --dataset "$T/badcf.json"
 run "eval another model's stats" 1 "computed for the model with checksum" "$FE" eval --model "$R" --dataset "$CF" --stats "$T/s_r2.bin"
 run "eval bad solver" 2 "--solver: 'x'" "$FE" eval --model "$R" --dataset "$CF" --solver x
-run "eval --out into a missing directory" 1 "cannot create" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --out "$T/nodir/r.json" -q
+run "eval --out into a missing directory" 2 "--out '$T/nodir/r.json': cannot write in directory '$T/nodir': No such file or directory" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --out "$T/nodir/r.json" -q
+same "eval --out into a missing directory: refused before any work" "$(wc -c < "$T/out" | tr -d ' ')" 0
 no_temps "$T" "eval"
+
+# ------------------------------------------------------------------ hostile paths (issue 14; README "Hostile inputs")
+# An output that is an input, in every spelling: the same string, "./", an absolute path, "..",
+# a symlink, a hard link. Each is refused (exit 2) before any work, and the input is intact.
+mkdir -p "$T/same" && cp "$R" "$T/same/m.bin" && cp "$T/text.txt" "$T/same/corpus.txt" && cp "$R" "$T/same.orig"
+ln -s m.bin "$T/same/link.bin" && ln "$T/same/m.bin" "$T/same/hard.bin"
+FEA=$(cd "$(dirname "$FE")" && pwd)/$(basename "$FE")
+cd "$T" || exit 1
+for spelling in same/m.bin ./same/m.bin "$T/same/m.bin" same/../same/m.bin same/link.bin same/hard.bin; do
+  run "stats --out = --model, spelled '$spelling'" 2 "--out '$spelling' is the same file as --model 'same/m.bin': refusing to overwrite an input" \
+      "$FEA" stats --model same/m.bin --text same/corpus.txt --out "$spelling"
+  run "edit --out = --model, spelled '$spelling'" 2 "--out '$spelling' is the same file as --model 'same/m.bin'" \
+      "$FEA" edit --model same/m.bin --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --out "$spelling"
+done
+cd "$OLDPWD" || exit 1
+same_file "the model survived every spelling" "$T/same/m.bin" "$T/same.orig"
+run "stats --out = --text" 2 "--out '$T/same/./corpus.txt' is the same file as --text" "$FE" stats --model "$T/same/m.bin" --text "$T/same/corpus.txt" --out "$T/same/./corpus.txt"
+same_file "the corpus survived" "$T/same/corpus.txt" "$T/text.txt"
+run "edit --patch = --model" 2 "--patch '$T/same/hard.bin' is the same file as --model" "$FE" edit --model "$T/same/m.bin" --prompt "$P" --subject "The Space Needle" --target Paris --patch "$T/same/hard.bin"
+cp "$S" "$T/same/s.bin"
+run "edit --out = --stats" 2 "--out '$T/same/../same/s.bin' is the same file as --stats '$T/same/s.bin'" "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --stats "$T/same/s.bin" --out "$T/same/../same/s.bin"
+same_file "the statistics survived" "$T/same/s.bin" "$S"
+run "edit --out = --patch" 2 "--out '$T/same/./e.bin' and --patch '$T/same/e.bin' are the same file" "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --out "$T/same/./e.bin" --patch "$T/same/e.bin"
+run "edit --out = --templates" 2 "is the same file as --templates" "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --out "$T/./tpl.txt"
+run "edit --out = --apply" 2 "is the same file as --apply" "$FE" edit --apply "$T/p.fep" --out "$T/p.fep"
+run "eval --out = --dataset" 2 "--out '$T/./cf.json' is the same file as --dataset" "$FE" eval --model "$R" --dataset "$CF" --out "$T/./cf.json"
+run "eval --merge --out = a report" 2 "--out '$T/../$(basename "$T")/s0.json' is the same file as --merge" "$FE" eval --merge "$T/s0.json" "$T/s1.json" --out "$T/../$(basename "$T")/s0.json"
+no_temps "$T/same" "the refusals"
+# inputs that are not regular files: refused without blocking (timeout: a regression fails, not hangs)
+mkfifo "$T/fifo"
+run "stats --text FIFO" 2 "--text '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" stats --model "$R" --text "$T/fifo" --out "$T/x.bin"
+run "stats --model FIFO" 2 "--model '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" stats --model "$T/fifo" --text "$T/text.txt" --out "$T/x.bin"
+run "edit --stats FIFO" 2 "--stats '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" edit --prompt "$P" --subject S --target X --stats "$T/fifo"
+run "edit --templates FIFO" 2 "--templates '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" edit --prompt "$P" --subject S --target X --templates "$T/fifo"
+run "edit --apply FIFO" 2 "--apply '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" edit --apply "$T/fifo"
+run "eval --dataset FIFO" 2 "--dataset '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" eval --model "$R" --dataset "$T/fifo"
+run "eval --merge FIFO" 2 "--merge '$T/fifo' is not a regular file (it is a FIFO)" timeout 10 "$FE" eval --merge "$T/fifo"
+run "eval --dataset directory" 2 "--dataset '$T' is not a regular file (it is a directory)" "$FE" eval --model "$R" --dataset "$T"
+run "stats --out onto a FIFO" 2 "--out '$T/fifo' exists and is not a regular file (it is a FIFO)" timeout 10 "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/fifo"
+rm -f "$T/fifo"
+run "stats missing --model: the reason" 1 "--model: cannot open '$T/nope.bin': No such file or directory" "$FE" stats --model "$T/nope.bin" --text "$T/text.txt" --out "$T/x.bin"
+# an output directory that is not writable: refused before the statistics are computed
+if [ -n "$NO_PERM_TESTS" ]; then echo "note: permission tests skipped: $NO_PERM_TESTS"; else
+  open_tmp "$T"; mkdir -p "$T/ro" && chmod 555 "$T/ro"
+  run "stats into a read-only directory" 2 "--out '$T/ro/s.bin': cannot write in directory '$T/ro': Permission denied" \
+      $AS_USER "$FE" stats --model "$R" --text "$T/text.txt" --out "$T/ro/s.bin"
+  same "stats into a read-only directory: refused before any work" "$(grep -c 'tokens' "$T/err")" 0
+  run "edit --out into a read-only directory" 2 "cannot write in directory '$T/ro': Permission denied" \
+      $AS_USER "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --out "$T/ro/e.bin"
+  chmod 755 "$T/ro"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -435,6 +435,7 @@ int fe_cmd_edit(int argc, char **argv) {
     jbuf jb, tracebuf;
     edit_trace tr;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
@@ -490,7 +491,15 @@ int fe_cmd_edit(int argc, char **argv) {
         if (!subject) { rc = cli_usage_error(&s, "no --subject given"); goto done; }
         if (!target) { rc = cli_usage_error(&s, "no --target given"); goto done; }
     }
-    if (out_path && model_path && !strcmp(out_path, model_path)) { rc = cli_usage_error(&s, "--out must differ from --model (the model file is not overwritten)"); goto done; }
+    cli_paths_init(&ps, "edit");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--stats", stats_path);
+    cli_in(&ps, "--templates", templates_path);
+    cli_in(&ps, "--apply", apply_path);
+    cli_out(&ps, "--out", out_path);
+    cli_out(&ps, "--patch", patch_path);
+    if ((rc = cli_paths_check(&ps)) != 0) goto done;
     if ((rc = load_model("edit", model_path, 0, &m)) != 0) goto done;
     if ((rc = load_vocab("edit", vocab_dir, model_path, &v)) != 0) goto done;
     cs0 = fe_model_checksum(m);
@@ -531,7 +540,7 @@ int fe_cmd_edit(int argc, char **argv) {
     }
     /* header and "before" */
     if (!json) {
-        printf("model:    %s (checksum %016llx, %d layers)\n", model_path, (unsigned long long)cs0, m->config.num_layers);
+        printf("model:    %s (checksum %016llx, %d layers)\n", model_path ? model_path : "the built-in demo model", (unsigned long long)cs0, m->config.num_layers);
         if (rows) {
             const char *ls;
             size_t ln;
@@ -692,6 +701,7 @@ int fe_cmd_stats(int argc, char **argv) {
     rg_progress pg;
     uint64_t cs;
     double t0;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
@@ -718,6 +728,12 @@ int fe_cmd_stats(int argc, char **argv) {
     if (!text_path) return cli_usage_error(&s, "no --text given");
     if (!out_path) return cli_usage_error(&s, "no --out given");
     if (opts[5].seen && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
+    cli_paths_init(&ps, "stats");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--text", text_path);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("stats", model_path, 0, &m)) != 0) return rc;
     if (layer < 0) layer = fe_rome_default_layer(&m->config);
     if (layer >= m->config.num_layers) {
@@ -892,12 +908,19 @@ static int json_metric(const fe_json_value *v, double *out) {
 static int cmp_row(const void *a, const void *b) { const eval_row *x = (const eval_row *)a, *y = (const eval_row *)b; return x->index < y->index ? -1 : x->index > y->index; }
 
 static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
-    fe_json **docs = (fe_json **)calloc((size_t)nf, sizeof *docs);
-    unsigned char **bufs = (unsigned char **)calloc((size_t)nf, sizeof *bufs);
+    fe_json **docs;
+    unsigned char **bufs;
     int *seen_shard = NULL, sn = 0, i, rc = 0, nrows = 0, cap = 0;
     eval_row *rows = NULL;
     const fe_json_value *config0 = NULL;
     jbuf cfg, b;
+    cli_paths ps;
+    cli_paths_init(&ps, "eval");
+    for (i = 0; i < nf; i++) cli_in(&ps, "--merge", files[i]);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
+    docs = (fe_json **)calloc((size_t)nf, sizeof *docs);
+    bufs = (unsigned char **)calloc((size_t)nf, sizeof *bufs);
     fe_error e;
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
     if (!docs || !bufs) { rc = fail("eval", "out of memory"); goto done; }
@@ -1010,6 +1033,7 @@ int fe_cmd_eval(int argc, char **argv) {
     rg_progress pg;
     jbuf cfg, b;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"FILE"};
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
@@ -1061,6 +1085,14 @@ int fe_cmd_eval(int argc, char **argv) {
     if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    cli_paths_init(&ps, "eval");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--dataset", dataset);
+    cli_in(&ps, "--stats", stats_path);
+    cli_in(&ps, "--templates", templates_path);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("eval", model_path, 0, &m)) != 0) return rc;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &v)) != 0) goto done;
     if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }

@@ -37,6 +37,7 @@ static int cmd_convert(int argc, char **argv) {
     fe_convert_opts o;
     fe_model *m = NULL;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"IN.safetensors", "OUT.bin"};
     cli_opt opts[] = {
         {"--config", NULL, ARG_STR, NULL, 0, 0, "FILE", "Hugging Face config.json (default: config.json beside IN, if any)", 0},
@@ -62,6 +63,12 @@ static int cmd_convert(int argc, char **argv) {
         config = auto_config;
         fprintf(stderr, "factedit convert: using %s\n", config);
     }
+    cli_paths_init(&ps, "convert");
+    cli_in(&ps, "IN.safetensors", pos[0]);
+    cli_in(&ps, config == auto_config ? "config.json beside IN" : "--config", config);
+    cli_in(&ps, "--missing-from", ref);
+    cli_out(&ps, "OUT.bin", pos[1]);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     memset(&o, 0, sizeof o);
     o.n_head = n_head;
     o.on_fill = on_fill; o.on_fill_user = (void *)ref;
@@ -88,6 +95,7 @@ static int cmd_random(int argc, char **argv) {
     fe_config c;
     fe_model *m = NULL;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"OUT.bin"};
     cli_opt opts[] = {
         {"--layers", NULL, ARG_INT, NULL, 1, INT_MAX, "L", "number of layers (default 12)", 0},
@@ -109,6 +117,9 @@ static int cmd_random(int argc, char **argv) {
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
+    cli_paths_init(&ps, "random");
+    cli_out(&ps, "OUT.bin", pos[0]);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     c.num_layers = layers; c.num_heads = heads; c.channels = width; c.vocab_size = vocab;
     c.padded_vocab_size = padded_vocab(vocab); c.max_seq_len = context;
     if (fe_model_new(&m, &c, NULL, &e) != fe_ok) return fail("random", e.msg);
@@ -133,6 +144,7 @@ static int cmd_generate(int argc, char **argv) {
     fe_sample_opts so;
     fe_rng rng;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json);\n"
@@ -160,6 +172,10 @@ static int cmd_generate(int argc, char **argv) {
     if (temperature < 0) return cli_usage_error(&s, "--temperature must be >= 0");
     if (top_p < 0 || top_p > 1) return cli_usage_error(&s, "--top-p must be between 0 and 1");
     if (!opts[4].seen && (opts[5].seen || opts[6].seen)) temperature = 1.0;
+    cli_paths_init(&ps, "generate");
+    cli_in(&ps, "--model", model_path);
+    if (!ids_mode) cli_in_vocab(&ps, vocab_dir, model_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("generate", model_path, bf16, &m)) != 0) return rc;
 
     if (ids_mode) {
@@ -265,6 +281,7 @@ static int cmd_info(int argc, char **argv) {
     int rc;
     fe_model *m = NULL;
     const fe_config *c;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
     };
@@ -275,6 +292,9 @@ static int cmd_info(int argc, char **argv) {
     s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
+    cli_paths_init(&ps, "info");
+    cli_in(&ps, "--model", model_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("info", model_path, 0, &m)) != 0) return rc;
     c = &m->config;
     printf("model:       %s\n", model_path ? model_path : "(the built-in demo model, demo/model/model.bin)");
