@@ -73,6 +73,7 @@ run "stats no --out" 2 "no --out given" "$FE" stats --model "$R" --text "$T/text
 run "stats missing text" 1 "cannot open" "$FE" stats --model "$R" --text "$T/nope.txt" --out "$T/x.bin"
 run "stats empty text" 1 "has no tokens" "$FE" stats --model "$R" --text "$T/empty.txt" --out "$T/x.bin"
 run "stats layer out of range" 1 "outside the model's layers 0..2" "$FE" stats --model "$R" --layer 3 --text "$T/text.txt" --out "$T/x.bin"
+run "stats at the last layer" 1 "layer 2 is the model's last layer (layers 0..2): its MLP output at the subject cannot reach the prediction" "$FE" stats --model "$R" --layer 2 --text "$T/text.txt" --out "$T/x.bin"
 run "stats bad layer" 2 "is not an integer" "$FE" stats --model "$R" --layer x --text "$T/text.txt" --out "$T/x.bin"
 run "stats --seq-len beyond context" 1 "exceeds the model's context of 64" "$FE" stats --model "$R" --seq-len 65 --text "$T/text.txt" --out "$T/x.bin"
 run "stats --tokens 0" 2 "--tokens must be >= 1" "$FE" stats --model "$R" --tokens 0 --text "$T/text.txt" --out "$T/x.bin"
@@ -81,7 +82,11 @@ same "stats into a missing directory: refused before any work (no progress)" "$(
 absent "failed stats write nothing" "$T/x.bin"
 
 # ------------------------------------------------------------------ edit
-run "edit without stats" 0 "after the edit:" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" -n 5
+# Edits that change the model run on the built-in demo model: on these random models the v*
+# solver ends at |delta| = 0 (their MLPs barely reach the output), an edit that changes nothing,
+# which is an error (tested below). DS: statistics of the demo model.
+run "stats of the demo model" 0 "wrote $T/ds.bin: layer 1," "$FE" stats --layer 1 --text "$T/text.txt" --out "$T/ds.bin" -q
+run "edit without stats" 0 "after the edit:" "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" -n 5
 has "edit: loud warning without stats" "WARNING: no --stats" "$T/err"
 has "edit: C = I" "C = I" "$T/err"
 has "edit: before" "before the edit:" "$T/out"
@@ -90,8 +95,8 @@ has "edit: target probability" "p(target)" "$T/out"
 has "edit: target gets its space" '-> " Paris"' "$T/out"
 has "edit: lookup token" 'its last token "le"' "$T/out"
 has "edit: contexts" "contexts: 3 templates" "$T/out"
-run "edit with stats" 0 "covariance $S" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target " Paris" \
-  --stats "$S" --ridge 0.01 --templates "$T/tpl.txt" --paraphrase "The Space Needle is in" --paraphrase="Where is the Space Needle? In" \
+run "edit with stats" 0 "covariance $T/ds.bin" "$FE" edit --prompt "$P" --subject "The Space Needle" --target " Rome" \
+  --stats "$T/ds.bin" --ridge 0.01 --templates "$T/tpl.txt" --paraphrase "The Space Needle is in" --paraphrase="Where is the Space Needle? In" \
   --neighbor "The Eiffel Tower is located in the city of" -n 3 --patch "$T/p.fep" --out "$T/e.bin"
 hasnt "edit with stats: no warning" "WARNING" "$T/err"
 has "edit: paraphrase 1 shown" '"The Space Needle is in"' "$T/out"
@@ -102,30 +107,30 @@ has "edit: wrote model" "wrote edited model $T/e.bin" "$T/out"
 exists "patch file" "$T/p.fep"
 exists "edited model" "$T/e.bin"
 no_temps "$T" "edit"
-# (on the random model the best v* is the unedited one: its MLP barely reaches the output, so
-# the edit that changes the weights, and is refused twice, is made on the built-in demo model)
 run "edit the demo model" 0 "wrote edited model $T/de.bin" "$FE" edit --prompt "$P" --subject "The Space Needle" --target " Paris" --patch "$T/dp.fep" --out "$T/de.bin" -q
 c0=$("$FE" info | sed -n 's/^checksum: *//p'); c1=$("$FE" info --model "$T/de.bin" | sed -n 's/^checksum: *//p')
 if [ -n "$c0" ] && [ "$c0" != "$c1" ]; then ok; else bad "edit: the edited model has the same checksum ($c0 / $c1)"; fi
 # the patch re-applied to the original model gives the same edited model, byte for byte
-run "edit --apply" 0 "edit:     patch $T/p.fep (layer 1)" "$FE" edit --model "$R" --apply "$T/p.fep" --out "$T/e2.bin" --paraphrase "The Space Needle is in" -n 2
+run "edit --apply" 0 "edit:     patch $T/p.fep (layer 1)" "$FE" edit --apply "$T/p.fep" --out "$T/e2.bin" --paraphrase "The Space Needle is in" -n 2
 same_file "patch applied = edit" "$T/e.bin" "$T/e2.bin"
-has "apply shows the recorded request" '"The Space Needle is located in the city of" -> " Paris"' "$T/out"
-run "edit --apply to another model" 1 "made for the model with checksum" "$FE" edit --model "$R2" --apply "$T/p.fep"
+has "apply shows the recorded request" '"The Space Needle is located in the city of" -> " Rome"' "$T/out"
+run "edit adam on a random model, a patch" 0 "wrote patch $T/pa.fep" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --solver adam -n 1 -q --patch "$T/pa.fep"
+run "edit --apply to another model" 1 "made for the model with checksum" "$FE" edit --model "$R2" --apply "$T/pa.fep"
+run "edit --apply to a model of another shape" 1 "made for a model of 4 layers x width 128" "$FE" edit --model "$R2" --apply "$T/p.fep"
 run "edit --apply to the edited model" 1 "already edited" "$FE" edit --model "$T/de.bin" --apply "$T/dp.fep"
 printf 'FEPATCH' > "$T/trunc.fep"
 run "edit --apply truncated patch" 1 "not a factedit patch file" "$FE" edit --model "$R" --apply "$T/trunc.fep"
 head -c 500 "$T/p.fep" > "$T/trunc2.fep"
 run "edit --apply cut patch" 1 "truncated" "$FE" edit --model "$R" --apply "$T/trunc2.fep"
 run "edit --apply missing" 1 "cannot open" "$FE" edit --model "$R" --apply "$T/nope.fep"
-run "edit --json" 0 '"p_target_after"' "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --json -n 2 --neighbor "Paris is in"
+run "edit --json" 0 '"p_target_after"' "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --json -n 2 --neighbor "Paris is in"
 cp "$T/out" "$T/edit.json"
 json_ok "edit --json" "$T/edit.json"
 has "edit --json trace" '"trace": [' "$T/edit.json"
 has "edit --json request" '"target": " Paris"' "$T/edit.json"
 run "edit adam" 0 "solving for v* (adam" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --solver adam -n 1 -q
-run "edit plain prompt (no {})" 0 "after the edit:" "$FE" edit --model "$R" --prompt "The Space Needle is located in the city of" --subject "Space Needle" --target Rome --templates "$T/tpl.txt" -n 1 -q
-run "edit ROME's generated templates" 0 "contexts: 21 templates (ROME's, generated)" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris -n 1 --seed 3
+run "edit plain prompt (no {})" 0 "after the edit:" "$FE" edit --prompt "The Space Needle is located in the city of" --subject "Space Needle" --target Rome --templates "$T/tpl.txt" -n 1 -q
+run "edit ROME's generated templates" 0 "contexts: 21 templates (ROME's, generated)" "$FE" edit --prompt "$P" --subject "The Space Needle" --target Paris -n 1 --seed 3
 # errors
 run "edit no --prompt" 2 "no --prompt given" "$FE" edit --model "$R" --subject S --target T
 run "edit no --subject" 2 "no --subject given" "$FE" edit --model "$R" --prompt "$P" --target T
@@ -137,6 +142,17 @@ run "edit empty subject" 1 "subject is empty" "$FE" edit --model "$R" --prompt "
 run "edit target beyond the context" 1 "context of 12 tokens" "$FE" edit --model "$T/small.bin" --prompt "{} is in" --subject X --target " one two three four five six seven eight nine ten eleven twelve" --templates "$T/tpl.txt"
 run "edit bad solver" 2 "--solver: 'lbfgs'" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --solver lbfgs
 run "edit layer out of range" 1 "outside the model's layers 0..2" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --layer 3 --templates "$T/tpl.txt"
+run "edit at the last layer" 1 "layer 2 is the model's last layer (layers 0..2): its MLP output at the subject cannot reach the prediction" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target X --layer 2 --templates "$T/tpl.txt" --out "$T/x.bin"
+run "edit at the demo model's last layer" 1 "layer 3 is the model's last layer (layers 0..3)" "$FE" edit --prompt "$P" --subject "The Space Needle" --target " Rome" --layer 3 --templates "$T/tpl.txt" --out "$T/x.bin" --patch "$T/x.fep"
+absent "edit at the last layer writes nothing" "$T/x.bin"
+absent "edit at the last layer writes no patch" "$T/x.fep"
+"$FE" random "$T/one.bin" --layers 1 --heads 2 --width 16 --context 16 >/dev/null || bad "1-layer model"
+run "edit a 1-layer model" 1 "no layer of a 1-layer model can be edited" "$FE" edit --model "$T/one.bin" --prompt "$P" --subject "The Space Needle" --target X --templates "$T/tpl.txt"
+# an edit that changes nothing (|delta| = 0) is an error, and writes nothing
+run "edit that changes nothing" 1 "the edit changes nothing: the v* solver ended at |delta| = 0" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" -n 2 --out "$T/x.bin" --patch "$T/x.fep"
+absent "edit that changes nothing writes no model" "$T/x.bin"
+absent "edit that changes nothing writes no patch" "$T/x.fep"
+run "edit that changes nothing, --json" 1 "the edit changes nothing" "$FE" edit --model "$R" --prompt "$P" --subject "The Space Needle" --target Paris --templates "$T/tpl.txt" --json
 run "edit layer differs from stats" 1 "but the statistics" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --layer 0 --stats "$S"
 run "edit another model's stats" 1 "computed for the model with checksum" "$FE" edit --model "$R" --prompt "$P" --subject S --target X --stats "$T/s_r2.bin"
 printf 'FESTATS\0garbage' > "$T/badstats.bin"
@@ -177,6 +193,7 @@ for k in ES EM PS PM NS NM; do has "eval: metric $k" "$k " "$T/out"; done
 has "eval: interval" "+-" "$T/out"
 has "eval: progress on stderr" "factedit eval: 3/3 cases" "$T/err"
 has "eval: no-stats warning" "WARNING: no --stats" "$T/err"
+has "eval: the edits that changed nothing are counted" "3 of 3 edits changed nothing (|delta| = 0" "$T/err"
 exists "eval report" "$T/all.json"
 json_ok "eval report" "$T/all.json"
 has "eval report format" '"format": "factedit-eval"' "$T/all.json"
@@ -212,6 +229,7 @@ printf '[{"case_id": 1, "requested_rewrite": {"prompt": "no fill", "subject": "S
 run "eval malformed dataset" 1 'case 0 (case_id 1) has a requested_rewrite.prompt without exactly one "{}"' "$FE" eval --model "$R" --dataset "$T/badcf.json"
 run "eval another model's stats" 1 "computed for the model with checksum" "$FE" eval --model "$R" --dataset "$CF" --stats "$T/s_r2.bin"
 run "eval bad solver" 2 "--solver: 'x'" "$FE" eval --model "$R" --dataset "$CF" --solver x
+run "eval at the last layer" 1 "layer 2 is the model's last layer" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --layer 2
 run "eval --out into a missing directory" 2 "--out '$T/nodir/r.json': cannot write in directory '$T/nodir': No such file or directory" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --out "$T/nodir/r.json" -q
 same "eval --out into a missing directory: refused before any work" "$(wc -c < "$T/out" | tr -d ' ')" 0
 no_temps "$T" "eval"

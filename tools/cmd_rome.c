@@ -268,19 +268,32 @@ static void no_stats_warning(const char *cmd) {
             cmd, cmd, cmd);
 }
 
+/* The last layer's MLP output at the subject reaches the prediction through no later attention:
+   the v* objective's gradient there is zero and an edit would change nothing. */
+static int last_layer_error(const char *cmd, int layer, int L) {
+    if (L == 1)
+        fprintf(stderr, "factedit %s: layer 0 is the model's only layer: its MLP output at the subject cannot reach the prediction "
+                        "(no later layer carries it to the last token), so no layer of a 1-layer model can be edited\n", cmd);
+    else
+        fprintf(stderr, "factedit %s: layer %d is the model's last layer (layers 0..%d): its MLP output at the subject cannot reach the "
+                        "prediction (no later layer carries it to the last token), so an edit there changes nothing; use a layer of 0..%d\n",
+                cmd, layer, L - 1, L - 2);
+    return EXIT_FAIL;
+}
+
 /* What edit and eval share: statistics (or the loud warning), the layer they fix or --layer,
    checked against the model, the solver (Adam with ROME's 20 steps), the ridge and the factor. */
 static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path, int layer, int layer_given, const char *solver_s,
                       double ridge, int quiet, fe_rome_hparams *hp, fe_cov **cov, fe_stats_info *info) {
     int rc;
-    if (stats_path) {
-        if ((rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
-    } else no_stats_warning(cmd);
+    if (stats_path && (rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
     if (layer >= 0) hp->layer = layer;
     if (hp->layer >= m->config.num_layers) {
         fprintf(stderr, "factedit %s: --layer %d is outside the model's layers 0..%d\n", cmd, hp->layer, m->config.num_layers - 1);
         return EXIT_FAIL;
     }
+    if (hp->layer == m->config.num_layers - 1) return last_layer_error(cmd, hp->layer, m->config.num_layers);
+    if (!stats_path) no_stats_warning(cmd);
     hp->solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
     if (hp->solver == fe_solver_adam) hp->max_iters = 20;
     hp->cov_ridge = ridge;
@@ -584,7 +597,23 @@ int fe_cmd_edit(int argc, char **argv) {
             if (cov && strstr(e.msg, "definite")) fprintf(stderr, "factedit edit: (statistics from few tokens are singular: try --ridge 1e-3)\n");
             goto done;
         }
+        if (ed->report.delta_norm == 0) {
+            if (!json) fflush(stdout);
+            fprintf(stderr, "factedit edit: the edit changes nothing: the v* solver ended at |delta| = 0 after %d evaluations (loss %.4g): "
+                            "no change of layer %d's MLP output at the subject lowers the loss (its gradient there is zero or too small "
+                            "to matter), so the model would stay as it is; nothing written (try an earlier --layer)\n",
+                    ed->report.evals, ed->report.last.loss, hp.layer);
+            rc = EXIT_FAIL;
+            goto done;
+        }
         if (fe_edit_apply(m, ed, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        if (fe_model_checksum(m) == cs0) {
+            if (!json) fflush(stdout);
+            fprintf(stderr, "factedit edit: the edit changes nothing: the rank-one update of layer %d is zero (v* equals the layer's "
+                            "current output at the subject, |delta| = %.4g); nothing written\n", hp.layer, ed->report.delta_norm);
+            rc = EXIT_FAIL;
+            goto done;
+        }
     } else {
         if (fe_patch_apply(m, patch, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
         ed = patch->edit;
@@ -740,6 +769,7 @@ int fe_cmd_stats(int argc, char **argv) {
         fprintf(stderr, "factedit stats: --layer %d is outside the model's layers 0..%d\n", layer, m->config.num_layers - 1);
         rc = EXIT_FAIL; goto done;
     }
+    if (layer == m->config.num_layers - 1) { rc = last_layer_error("stats", layer, m->config.num_layers); goto done; }
     if (seq_len > m->config.max_seq_len) {
         fprintf(stderr, "factedit stats: --seq-len %d exceeds the model's context of %d\n", seq_len, m->config.max_seq_len);
         rc = EXIT_FAIL; goto done;
@@ -1133,6 +1163,9 @@ int fe_cmd_eval(int argc, char **argv) {
             }
         }
         rg_progress_show(&pg, n_sel, n_sel, 1);
+        for (i = 0, k = 0; i < n_sel; i++) k += rows[i].r.report.delta_norm == 0;
+        if (k) fprintf(stderr, "factedit eval: note: %d of %d edits changed nothing (|delta| = 0: no change of layer %d's MLP output at the subject lowered the loss); their metrics after equal those before\n",
+                       k, n_sel, hp.layer);
     }
     eval_report(&b, cfg.p ? cfg.p : "{}", si, sn, rows, n_sel);
     if (b.failed || cfg.failed) { rc = fail("eval", "out of memory"); goto done; }
