@@ -230,6 +230,10 @@ run "eval malformed dataset" 1 'case 0 (case_id 1) has a requested_rewrite.promp
 run "eval another model's stats" 1 "computed for the model with checksum" "$FE" eval --model "$R" --dataset "$CF" --stats "$T/s_r2.bin"
 run "eval bad solver" 2 "--solver: 'x'" "$FE" eval --model "$R" --dataset "$CF" --solver x
 run "eval at the last layer" 1 "layer 2 is the model's last layer" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --layer 2
+echo '[]' > "$T/emptycf.json"
+run "eval of an empty dataset" 1 "no cases" "$FE" eval --model "$R" --dataset "$T/emptycf.json" --templates "$T/tpl.txt"
+printf '{"format": "factedit-eval", "version": 1, "config": {"a": 1}, "shard": [0, 1], "cases": []}\n' > "$T/nocases.json"
+run "eval merge of reports without cases" 1 "hold no case: nothing was evaluated" "$FE" eval --merge "$T/nocases.json"
 run "eval --out into a missing directory" 2 "--out '$T/nodir/r.json': cannot write in directory '$T/nodir': No such file or directory" "$FE" eval --model "$R" --dataset "$CF" --templates "$T/tpl.txt" --limit 1 --out "$T/nodir/r.json" -q
 same "eval --out into a missing directory: refused before any work" "$(wc -c < "$T/out" | tr -d ' ')" 0
 no_temps "$T" "eval"

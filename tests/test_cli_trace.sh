@@ -269,6 +269,22 @@ run "dataset: missing vocabulary" 1 "vocabulary in $T/novocab" "$FE" trace --mod
 missing "dataset: no --out directory made when the model or vocabulary fails" "$T/x2"
 
 # ------------------------------------------------------------------ hostile inputs (issue 14; README "Hostile inputs")
+# empty or fully skipped datasets are errors; a run that traced nothing never exits 0
+printf '[]\n' > "$T/empty.json"
+run "dataset []" 1 "--dataset '$T/empty.json' holds no facts (an empty array): nothing to trace" "$FE" trace --model "$R" --dataset "$T/empty.json" --out "$T/e1"
+run "dataset [] with --noise" 1 "holds no facts" "$FE" trace --model "$R" --dataset "$T/empty.json" --out "$T/e2" --noise 0.1
+missing "dataset []: no --out directory" "$T/e2"
+printf '[{"subject": "Steve Jobs", "attribute": "Zzyzx Quux", "prompt": "Steve Jobs worked for"},\n {"subject": "Elvis", "attribute": "Apple", "prompt": "Steve Jobs worked for"}]\n' > "$T/skipped.json"
+run "dataset with no fact traced" 1 "no fact was traced: of 2 facts, 1 predicted another first token than their attribute's and 1 could not be traced (each one's reason is in $T/sk/facts.jsonl)" \
+    "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sk" --samples 2 --quiet
+exists "dataset with no fact traced: the records say why" "$T/sk/facts.jsonl"
+missing "dataset with no fact traced: no summary" "$T/sk/summary.json"
+run "dataset with no fact traced, --noise" 1 "no fact was traced" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sk2" --samples 2 --quiet --noise 0.1
+run "a shard with no fact traced" 0 "shard 1/2: kept 0 of 1 facts" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sks" --samples 2 --shard 1/2
+has "a shard with no fact traced: a note" "$T/err" "shard 1/2 traced no fact"
+run "its other shard" 0 "shard 0/2: kept 0 of 1 facts" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sks" --samples 2 --shard 0/2 --quiet
+run "merge of shards that traced nothing" 1 "the shards traced no fact (2 facts: 1 predicted another first token, 1 could not be traced)" "$FE" trace --merge "$T/sks" --out "$T/skm"
+missing "merge of shards that traced nothing: no output" "$T/skm"
 # outputs that are inputs; inputs that are not regular files (timeout: a FIFO must not hang)
 run "--svg = --model" 2 "--svg '$T/./r.bin' is the same file as --model '$R'" "$FE" trace --model "$R" --prompt "$P" --subject "$S" --svg "$T/./r.bin"
 mkdir -p "$T/dsin" && cp "$D" "$T/dsin/facts.jsonl"

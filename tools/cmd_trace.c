@@ -1224,6 +1224,7 @@ static int run_dataset(const ds_args *A) {
     if ((rc = read_json_file("--dataset", A->dataset, &bytes, &len, &doc)) != 0) return rc;
     root = fe_json_root(doc);
     if (root->type != fe_json_array) { rc = fail("trace", "--dataset: expected a JSON array of facts ({\"subject\", \"attribute\", \"prompt\", ...})"); goto done; }
+    if (root->count == 0) { fprintf(stderr, "factedit trace: --dataset '%s' holds no facts (an empty array): nothing to trace\n", A->dataset); rc = EXIT_FAIL; goto done; }
     for (i = 0; i < root->count; i++) {
         const fe_json_value *f = fe_json_at(root, i);
         static const char *const keys[3] = {"subject", "attribute", "prompt"};
@@ -1341,6 +1342,15 @@ static int run_dataset(const ds_args *A) {
     }
     progress_show(&pg, c.processed, c.kept, 1);
     if ((rc = write_facts(A->out, &d.meta, A->shard_i, A->shard_n, &lines, c.processed, 1)) != 0) goto done;
+    if (c.kept == 0 && A->shard_n == 1) {   /* nothing to average: an error, with the records that say why */
+        char path[4200];
+        out_path(path, sizeof path, A->out, "facts", 0, 1, "jsonl");
+        fprintf(stderr, "factedit trace: no fact was traced: of %ld facts, %ld predicted another first token than their attribute's and %ld "
+                        "could not be traced (each one's reason is in %s)\n", c.processed, c.wrong, c.errors, path);
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    if (c.kept == 0 && !A->quiet) fprintf(stderr, "factedit trace: note: shard %d/%d traced no fact\n", A->shard_i, A->shard_n);
     if (A->shard_n > 1) printf("shard %d/%d: ", A->shard_i, A->shard_n);
     printf("kept %ld of %ld facts (%ld predicted another first token, %ld could not be traced); %s%ld facts in the dataset\n", c.kept, c.processed,
            c.wrong, c.errors, A->limit > 0 ? "--limit of " : "", A->limit > 0 ? considered : total);
@@ -1718,6 +1728,12 @@ static int run_merge(const char *const *inputs, int n_in, const char *out) {
             goto done;
         }
         fe_json_free(doc);
+    }
+    if (c.kept == 0) {
+        fprintf(stderr, "factedit trace: --merge: the shards traced no fact (%ld facts: %ld predicted another first token, %ld could not be traced): nothing to average\n",
+                c.processed, c.wrong, c.errors);
+        rc = EXIT_FAIL;
+        goto done;
     }
     if ((rc = prepare_out_dir(out)) != 0) goto done;   /* after every check: a failed merge writes nothing */
     if ((rc = write_facts(out, &first, 0, 1, &lines, (long)nrec, 1)) != 0) goto done;
