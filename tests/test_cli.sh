@@ -126,24 +126,37 @@ run "info of the built-in demo model" 0 "da992aa14afcd810" "$FE" info
 run "info missing file" 1 "cannot open '$T/nope.bin': No such file or directory" "$FE" info --model "$T/nope.bin"
 
 # ------------------------------------------------------------------ tokenize
-run "tokenize text" 0 "15496,995" "$FE" tokenize --text "Hello world"
+run "tokenize text, GPT-2's vocabulary" 0 "15496,995" "$FE" tokenize --vocab gpt2 --text "Hello world"
 same "tokenize ids" "$(cat "$T/out")" "15496,995"
-run "tokenize ids back" 0 "" "$FE" tokenize --ids "15496,995"
+run "tokenize ids back" 0 "" "$FE" tokenize --vocab gpt2 --ids "15496,995"
 same "tokenize round trip" "$(cat "$T/out")" "Hello world"
 U="naïve café, 日本語 and emoji 🙂 — 'quotes' it's 2024!"
-run "tokenize unicode" 0 "" "$FE" tokenize --text "$U"
+run "tokenize unicode" 0 "" "$FE" tokenize --vocab gpt2 --text "$U"
 ids=$(cat "$T/out")
-run "tokenize unicode back" 0 "" "$FE" tokenize --ids "$ids"
+run "tokenize unicode back" 0 "" "$FE" tokenize --vocab gpt2 --ids "$ids"
 same "tokenize unicode round trip" "$(cat "$T/out")" "$U"
 run "tokenize with a vocabulary directory" 0 "15496,995" "$FE" tokenize --vocab tools/gpt2 --text "Hello world"
-run "tokenize ids with spaces" 0 "Hello world" "$FE" tokenize --ids " 15496 , 995 "
+run "tokenize ids with spaces" 0 "Hello world" "$FE" tokenize --vocab gpt2 --ids " 15496 , 995 "
+# the default vocabulary is the model commands' default: the built-in demo model's (issue 14)
+Z="The headquarter of Zillow is in downtown"
+run "tokenize: the demo model's vocabulary by default" 0 "" "$FE" tokenize --text "$Z"
+zids=$(cat "$T/out")
+run "tokenize --vocab demo/model = the default" 0 "$zids" "$FE" tokenize --vocab demo/model --text "$Z"
+differ "tokenize: the demo's ids are not GPT-2's" "$zids" "$("$FE" tokenize --vocab gpt2 --text "$Z")"
+run "generate --ids on tokenize's ids" 0 "" "$FE" generate --ids --prompt "$zids" -n 2
+gids=$(cat "$T/out")
+run "tokenize the generated ids back" 0 "" "$FE" tokenize --ids "$gids"
+same "tokenize + generate --ids = generate" "$(cat "$T/out")" "$("$FE" generate --prompt "$Z" -n 2)"
+run "tokenize --model: its vocabulary (none beside it: GPT-2's)" 0 "15496,995" "$FE" tokenize --model "$R" --text "Hello world"
+run "tokenize --model of the demo model's directory" 0 "$zids" "$FE" tokenize --model demo/model/model.bin --text "$Z"
+run "tokenize --model missing" 1 "cannot open '$T/nope.bin': No such file or directory" "$FE" tokenize --model "$T/nope.bin" --text a
 run "tokenize both" 2 "exactly one of --text and --ids" "$FE" tokenize --text a --ids 1
 run "tokenize neither" 2 "exactly one of --text and --ids" "$FE" tokenize
 run "tokenize bad id" 2 "'12a' is not a token id" "$FE" tokenize --ids 1,12a
 run "tokenize empty item" 2 "is not a token id" "$FE" tokenize --ids 1,,2
 run "tokenize missing comma" 2 "expected ','" "$FE" tokenize --ids "1 2"
 run "tokenize negative id" 2 "is not a token id" "$FE" tokenize --ids=-5
-run "tokenize unknown id" 1 "99999 is not a token id" "$FE" tokenize --ids 99999
+run "tokenize unknown id" 1 "99999 is not a token id" "$FE" tokenize --vocab gpt2 --ids 99999
 run "tokenize huge id" 2 "is not a token id" "$FE" tokenize --ids 99999999999999
 if [ -w /dev/full ]; then
   run "tokenize to a full disk" 1 "cannot write to standard output" sh -c "\"$FE\" tokenize --text hi > /dev/full"
@@ -240,11 +253,13 @@ run "convert, a FIFO config.json beside IN" 2 "config.json beside IN '$T/fifocfg
 run "random onto a FIFO" 2 "OUT.bin '$T/fifo.bin' exists and is not a regular file (it is a FIFO)" timeout 10 "$FE" random "$T/fifo.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
 mkdir -p "$T/vfifo" && mkfifo "$T/vfifo/vocab.bpe"
 run "--vocab DIR with a FIFO vocab.bpe" 2 "--vocab '$T/vfifo/vocab.bpe' is not a regular file (it is a FIFO)" timeout 10 "$FE" generate --model "$R" --vocab "$T/vfifo" --prompt hi -n 1
+run "tokenize --vocab DIR with a FIFO vocab.bpe" 2 "is not a regular file (it is a FIFO)" timeout 10 "$FE" tokenize --vocab "$T/vfifo" --text hi
 cp "$R" "$T/vfifo/m.bin"
 run "a FIFO vocab.bpe beside --model" 2 "the vocabulary beside --model '$T/vfifo/vocab.bpe' is not a regular file (it is a FIFO)" timeout 10 "$FE" generate --model "$T/vfifo/m.bin" --prompt hi -n 1
 mkdir -p "$T/vdir/vocab.bpe"
 run "--vocab DIR with a directory vocab.bpe" 2 "--vocab '$T/vdir/vocab.bpe' is not a regular file (it is a directory)" "$FE" generate --model "$R" --vocab "$T/vdir" --prompt hi -n 1
 run "--vocab that is a file" 2 "--vocab DIR '$R': Not a directory" "$FE" generate --model "$R" --vocab "$R" --prompt hi -n 1
+run "--vocab gpt2 is GPT-2's" 0 "15496,995" "$FE" tokenize --vocab gpt2 --text "Hello world"
 run "generate --vocab missing dir: the reason" 1 "cannot open vocab.bpe or merges.txt: No such file or directory" "$FE" generate --model "$R" --vocab "$T/novocab" --prompt "$P"
 # "Permission denied" (root ignores permissions: AS_USER runs the tool as an unprivileged user)
 if [ -n "$NO_PERM_TESTS" ]; then echo "note: permission tests skipped: $NO_PERM_TESTS"; else

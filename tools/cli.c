@@ -208,9 +208,8 @@ int load_model(const char *cmd, const char *path, int bf16, fe_model **m) {
    model's), 2 = GPT-2's (built in), 3 = the demo model's (built in). */
 static int vocab_source(const char **dir, const char *model_path, char *mdir, size_t cap) {
     char probe[4200];
-    if (*dir) return 1;
+    if (*dir) return strcmp(*dir, "gpt2") ? 1 : 2;
     if (!model_path) return 3;
-    if (!*model_path) return 2;   /* "": GPT-2's (tokenize) */
     if (dir_of(model_path, mdir, cap) &&
         ((dir_file(probe, sizeof probe, mdir, "vocab.bpe") && file_exists(probe)) ||
          (dir_file(probe, sizeof probe, mdir, "merges.txt") && file_exists(probe)))) {

@@ -68,8 +68,8 @@ int file_exists(const char *path);   /* anything at path (stat; never opens it: 
 int dir_of(const char *path, char *buf, size_t cap);
 int dir_file(char *buf, size_t cap, const char *dir, const char *name);
 int load_model(const char *cmd, const char *path, int bf16, fe_model **m);  /* bf16: fe_load_opts.bf16_weights */
-/* The vocabulary: --vocab DIR; without it the model's: the demo model's when model_path is NULL,
-   else vocab.bpe / merges.txt beside the model, else GPT-2's (model_path "": GPT-2's, tokenize). */
+/* The vocabulary: --vocab DIR ("gpt2": GPT-2's, built in); without it the model's: the demo
+   model's when model_path is NULL, else vocab.bpe / merges.txt beside the model, else GPT-2's. */
 int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v);
 int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, size_t *n);
 void print_ids(const int *ids, size_t n);

@@ -147,8 +147,9 @@ static int cmd_generate(int argc, char **argv) {
     cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json);\n"
-         "                           default: the model's directory if it has one, else GPT-2's (built in)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json),\n"
+         "                           or 'gpt2' for GPT-2's (built in); default: the demo model's without --model, else\n"
+         "                           the model's directory if it has one, else GPT-2's", 0},
         {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the text to continue (required)", 0},
         {"-n", NULL, ARG_INT, NULL, 0, INT_MAX, "N", "tokens to generate (default 32)", 0},
         {"--temperature", NULL, ARG_FLOAT, NULL, 0, 0, "T", "0 = greedy (default; 1 if --top-k or --top-p is given)", 0},
@@ -239,26 +240,33 @@ done:
 /* ================================================================== tokenize ============ */
 
 static int cmd_tokenize(int argc, char **argv) {
-    const char *vocab_dir = NULL, *text = NULL, *idstr = NULL;
+    const char *model_path = NULL, *vocab_dir = NULL, *text = NULL, *idstr = NULL;
     int rc, *ids = NULL;
     size_t n = 0;
     fe_vocab *v = NULL;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory (default: GPT-2's, built in)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "use this checkpoint's vocabulary, as generate does (default: the built-in demo model's)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory, or 'gpt2' for GPT-2's (built in)", 0},
         {"--text", NULL, ARG_STR, NULL, 0, 0, "TEXT", "print the token ids of TEXT, comma-separated", 0},
         {"--ids", NULL, ARG_STR, NULL, 0, 0, "1,2,3", "print the text of these token ids", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&vocab_dir; opts[1].dst = (void *)&text; opts[2].dst = (void *)&idstr;
+    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&text; opts[3].dst = (void *)&idstr;
     memset(&s, 0, sizeof s);
-    s.cmd = "tokenize"; s.usage = "[--vocab DIR] (--text TEXT | --ids 1,2,3)";
-    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte).";
+    s.cmd = "tokenize"; s.usage = "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)";
+    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
+              "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
+              "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((text != NULL) == (idstr != NULL)) return cli_usage_error(&s, "give exactly one of --text and --ids");
     if (idstr && (rc = parse_id_list("tokenize", "--ids", idstr, &ids, &n)) != 0) return rc;
-    if ((rc = load_vocab("tokenize", vocab_dir, "", &v)) != 0) { free(ids); return rc; }
+    cli_paths_init(&ps, "tokenize");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    if ((rc = cli_paths_check(&ps)) != 0 || (rc = load_vocab("tokenize", vocab_dir, model_path, &v)) != 0) { free(ids); return rc; }
     if (text) {
         int *t = NULL;
         if (fe_encode(v, text, strlen(text), &t, &n, &e) != fe_ok) rc = fail("tokenize", e.msg);
@@ -322,7 +330,7 @@ int fe_cmd_train(int argc, char **argv);   /* tools/cmd_train.c */
 /* Planned: trace, edit, eval, stats, bench (add them here). */
 static const cli_cmd commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)"},
-    {"tokenize", cmd_tokenize, "text to GPT-2 token ids and back"},
+    {"tokenize", cmd_tokenize, "text to token ids and back (the demo model's vocabulary, a model's, or GPT-2's)"},
     {"info", cmd_info, "show a checkpoint's configuration and checksum"},
     {"convert", cmd_convert, "Hugging Face model.safetensors to an llm.c checkpoint"},
     {"random", cmd_random, "write a checkpoint with random weights, of any shape"},
