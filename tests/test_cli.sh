@@ -149,6 +149,8 @@ run "tokenize the generated ids back" 0 "" "$FE" tokenize --ids "$gids"
 same "tokenize + generate --ids = generate" "$(cat "$T/out")" "$("$FE" generate --prompt "$Z" -n 2)"
 run "tokenize --model: its vocabulary (none beside it: GPT-2's)" 0 "15496,995" "$FE" tokenize --model "$R" --text "Hello world"
 run "tokenize --model of the demo model's directory" 0 "$zids" "$FE" tokenize --model demo/model/model.bin --text "$Z"
+run "tokenize --help: the default vocabulary" 0 "without --model or --vocab the built-in demo model's" "$FE" tokenize --help
+run "generate --help: --model is optional" 0 "usage: factedit generate [--model FILE]" "$FE" generate --help
 run "tokenize --model missing" 1 "cannot open '$T/nope.bin': No such file or directory" "$FE" tokenize --model "$T/nope.bin" --text a
 run "tokenize both" 2 "exactly one of --text and --ids" "$FE" tokenize --text a --ids 1
 run "tokenize neither" 2 "exactly one of --text and --ids" "$FE" tokenize

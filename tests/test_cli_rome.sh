@@ -48,6 +48,8 @@ P="{} is located in the city of"
 # ------------------------------------------------------------------ help
 for c in stats edit eval; do
   run "$c --help" 0 "usage: factedit $c" "$FE" "$c" --help
+  run "$c --help: --model is optional" 0 "usage: factedit $c [--model FILE]" "$FE" "$c" --help
+  has "$c --help: --model's default" "llm.c checkpoint (default: the built-in demo model)" "$T/out"
 done
 run "help lists edit" 0 "edit" "$FE" --help
 run "edit help mentions --paraphrase" 0 "--paraphrase TEXT" "$FE" edit --help

@@ -450,7 +450,7 @@ int fe_cmd_edit(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the prompt, with \"{}\" for the subject (or a text containing the subject)", 0},
         {"--subject", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the subject: \"The Space Needle\"", 0},
@@ -476,7 +476,7 @@ int fe_cmd_edit(int argc, char **argv) {
     opts[9].dst = (void *)&out_path; opts[10].dst = (void *)&patch_path; opts[11].dst = (void *)&apply_path; opts[12].dst = (void *)&solver_s;
     opts[13].dst = (void *)&templates_path; opts[14].dst = &seed; opts[15].dst = &ridge; opts[16].dst = &n_gen; opts[17].dst = &json; opts[18].dst = &quiet;
     memset(&s, 0, sizeof s);
-    s.cmd = "edit"; s.usage = "--model FILE --prompt TEXT --subject TEXT --target TEXT [options]";
+    s.cmd = "edit"; s.usage = "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]";
     s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
               "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
               "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
@@ -732,7 +732,7 @@ int fe_cmd_stats(int argc, char **argv) {
     double t0;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the layer whose MLP keys are collected (default: ROME's layer for the shape)", 0},
         {"--text", NULL, ARG_STR, NULL, 0, 0, "FILE", "the text (required): ROME uses Wikipedia", 0},
@@ -746,7 +746,7 @@ int fe_cmd_stats(int argc, char **argv) {
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = &layer; opts[3].dst = (void *)&text_path;
     opts[4].dst = &lines; opts[5].dst = &max_tokens; opts[6].dst = &seq_len; opts[7].dst = (void *)&out_path; opts[8].dst = &quiet;
     memset(&s, 0, sizeof s);
-    s.cmd = "stats"; s.usage = "--model FILE --text FILE --out FILE [--layer L] [options]";
+    s.cmd = "stats"; s.usage = "[--model FILE] --text FILE --out FILE [--layer L] [options]";
     s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
               "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
               "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
@@ -1067,7 +1067,7 @@ int fe_cmd_eval(int argc, char **argv) {
     cli_paths ps;
     static const char *const pos_names[] = {"FILE"};
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "CounterFact cases (ROME's counterfact.json format; required)", 0},
         {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
@@ -1089,7 +1089,7 @@ int fe_cmd_eval(int argc, char **argv) {
     opts[9].dst = &seed; opts[10].dst = &ridge; opts[11].dst = &json; opts[12].dst = (void *)&out_path; opts[13].dst = &merge; opts[14].dst = &quiet;
     memset(&s, 0, sizeof s);
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
-    s.cmd = "eval"; s.usage = "--model FILE --dataset FILE [options]   |   eval --merge REPORT.json...";
+    s.cmd = "eval"; s.usage = "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...";
     s.about = "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
               "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
               "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"

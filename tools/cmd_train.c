@@ -35,7 +35,7 @@ int fe_cmd_train(int argc, char **argv) {
     char path[4200];
     cli_opt opts[] = {
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary of the corpus (encoder.json + vocab.bpe); required", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe; required", 0},
+        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe (DIR made if missing); required", 0},
         {"--init", NULL, ARG_STR, NULL, 0, 0, "CKPT", "continue training this checkpoint instead of a random start", 0},
         {"--layers", NULL, ARG_INT, NULL, 1, 64, "L", "layers (default 4)", 0},
         {"--heads", NULL, ARG_INT, NULL, 1, 64, "H", "heads (default 4)", 0},

@@ -164,7 +164,7 @@ static int cmd_generate(int argc, char **argv) {
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = &n_new;
     opts[4].dst = &temperature; opts[5].dst = &top_k; opts[6].dst = &top_p; opts[7].dst = &seed; opts[8].dst = &ids_mode; opts[9].dst = &bf16;
     memset(&s, 0, sizeof s);
-    s.cmd = "generate"; s.usage = "--model FILE --prompt TEXT [options]";
+    s.cmd = "generate"; s.usage = "[--model FILE] --prompt TEXT [options]";
     s.about = "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
               "top-k or top-p it samples, and the same --seed gives the same text.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
