@@ -1005,11 +1005,11 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
     if (!rc && config0) {
         for (i = 0; i < sn; i++) if (!seen_shard[i]) { fprintf(stderr, "factedit eval: shard %d/%d is missing\n", i, sn); rc = EXIT_FAIL; break; }
     }
+    if (!rc && nrows == 0) { fprintf(stderr, "factedit eval: the %d reports hold no case: nothing was evaluated\n", nf); rc = EXIT_FAIL; }
     if (!rc) {
         qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
         for (i = 1; i < nrows; i++) if (rows[i].index == rows[i - 1].index) { fprintf(stderr, "factedit eval: dataset case %d appears twice\n", rows[i].index); rc = EXIT_FAIL; break; }
     }
-    if (!rc && nrows == 0) { fprintf(stderr, "factedit eval: the %d reports hold no case: nothing was evaluated\n", nf); rc = EXIT_FAIL; }
     if (!rc) {
         /* the config object as it was (re-serialized member by member) */
         size_t k;
