@@ -1202,12 +1202,19 @@ FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score"
 #include <float.h>
 #include <limits.h>
 #include <locale.h>
+#include <errno.h>
 
 #if !defined(FACTEDIT_NO_STDIO) && (defined(__unix__) || defined(__APPLE__))
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
+#if defined(__GLIBC__) && !defined(__USE_POSIX) && !defined(__cplusplus)
+extern int kill(pid_t pid, int sig);   /* POSIX; glibc hides it in a strict C build (-std=c99) */
+#endif
 #define FACTEDIT__POSIX 1
 #endif
 
@@ -3363,19 +3370,73 @@ FACTEDIT_API void fe_model_randomize(fe_model *m, uint64_t seed) {
 }
 
 #ifndef FACTEDIT_NO_STDIO
+#ifdef FACTEDIT__POSIX
+FACTEDIT__PRIV const char *fe__file_kind(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    return "not a plain file";
+}
+
+/* Opens path to read it, without blocking (a FIFO would block open() until a writer came), and
+   checks that it is a regular file before anything is read. what prefixes the message
+   ("checkpoint: "); *missing (may be NULL) = 1 when path does not exist. */
+FACTEDIT__PRIV fe_result fe__open_regular(const char *what, const char *path, int *fd, struct stat *st, int *missing, fe_error *err) {
+    int e;
+    *fd = open(path, O_RDONLY | O_NONBLOCK);
+    e = errno;
+    if (missing) *missing = *fd < 0 && e == ENOENT;
+    if (*fd < 0) return fe__fail(err, fe_err_io, "%scannot open '%s': %s", what, path, strerror(e));
+    if (fstat(*fd, st) != 0) { e = errno; close(*fd); *fd = -1; return fe__fail(err, fe_err_io, "%scannot open '%s': %s", what, path, strerror(e)); }
+    if (!S_ISREG(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return fe__fail(err, fe_err_io, "%s'%s' is not a regular file (it is %s)", what, path, fe__file_kind(st->st_mode));
+    }
+    return fe_ok;
+}
+
+/* The st_size bytes of an open regular file, plus a NUL; closes fd. */
+FACTEDIT__PRIV fe_result fe__read_fd(int fd, const char *path, const struct stat *st, void *u, unsigned char **bytes, size_t *len, fe_error *err) {
+    size_t n = (size_t)st->st_size, got = 0;
+    unsigned char *b;
+    if (st->st_size < 0 || (unsigned long long)st->st_size >= (unsigned long long)((size_t)-1)) { close(fd); return fe__fail(err, fe_err_limit, "'%s' is too large to read", path); }
+    if (!(b = (unsigned char *)fe__malloc(u, n + 1))) { close(fd); return fe__fail(err, fe_err_nomem, "cannot allocate %zu bytes for '%s'", n, path); }
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = errno;
+            close(fd);
+            fe__free(u, b);
+            if (r < 0) return fe__fail(err, fe_err_io, "cannot read '%s': %s", path, strerror(e));
+            return fe__fail(err, fe_err_io, "short read of '%s' (it shrank while being read)", path);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    b[n] = 0; /* convenient for text */
+    *bytes = b; *len = n;
+    return fe_ok;
+}
+#endif
+
 FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, size_t *len, void *u, fe_error *err) {
+#ifdef FACTEDIT__POSIX
+    int fd;
+    struct stat st;
+    fe_result r;
+    *bytes = NULL; *len = 0;
+    if ((r = fe__open_regular("", path, &fd, &st, NULL, err)) != fe_ok) return r;
+    return fe__read_fd(fd, path, &st, u, bytes, len, err);
+#else
     FILE *f;
     long sz;
     unsigned char *b;
     *bytes = NULL; *len = 0;
-#ifdef FACTEDIT__POSIX
-    {   /* a directory opens fine with fopen on Linux but has no size: say what it is */
-        struct stat st;
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return fe__fail(err, fe_err_io, "'%s' is not a regular file", path);
-    }
-#endif
     f = fopen(path, "rb");
-    if (!f) return fe__fail(err, fe_err_io, "cannot open '%s'", path);
+    if (!f) return fe__fail(err, fe_err_io, "cannot open '%s': %s", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return fe__fail(err, fe_err_io, "cannot size '%s' (not a regular file?)", path); }
     b = (unsigned char *)fe__malloc(u, (size_t)sz + 1);
     if (!b) { fclose(f); return fe__fail(err, fe_err_nomem, "cannot allocate %ld bytes for '%s'", sz, path); }
@@ -3384,25 +3445,58 @@ FACTEDIT_API fe_result fe_read_file(const char *path, unsigned char **bytes, siz
     b[sz] = 0; /* convenient for text */
     *bytes = b; *len = (size_t)sz;
     return fe_ok;
+#endif
 }
 
 /* Atomic writes: a temp file beside the target, written, flushed to disk, then renamed over it.
    After a failure (or a crash) the old file is still there, whole. */
-typedef struct fe__atomic { char tmp[4096]; const char *path; int ok; int fd; FILE *f; } fe__atomic;
+typedef struct fe__atomic { char tmp[4096]; const char *path; int ok, errnum; int fd; FILE *f; } fe__atomic;
+
+#ifdef FACTEDIT__POSIX
+/* Removes the temp files PATH.tmp.PID that saves to path left behind when they were killed before
+   their rename: PID all digits, not this process, and no such process any more (kill(PID, 0)
+   fails with ESRCH; a live process, or one we may not signal, keeps its file). Best effort. */
+FACTEDIT__PRIV void fe__remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    char dir[4096], full[8200];
+    size_t bl = strlen(base), dl = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    DIR *d;
+    struct dirent *de;
+    if (!bl || dl >= sizeof dir) return;
+    memcpy(dir, slash ? path : ".", dl);
+    dir[dl] = 0;
+    if (!(d = opendir(dir))) return;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *q;
+        long pid = 0;
+        int digits = 0;
+        struct stat st;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
+        for (q = n + bl + 5; *q >= '0' && *q <= '9' && digits < 10; q++, digits++) pid = pid * 10 + (*q - '0');
+        if (*q || digits == 0 || digits > 9 || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (snprintf(full, sizeof full, "%s/%s", dir, n) >= (int)sizeof full) continue;
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) remove(full);
+    }
+    closedir(d);
+}
+#endif
 
 FACTEDIT__PRIV fe_result fe__atomic_open(fe__atomic *a, const char *path, fe_error *err) {
     if (strlen(path) + 32 > sizeof a->tmp) return fe__fail(err, fe_err_arg, "path too long: '%.64s...'", path);
     a->path = path;
     a->ok = 1;
+    a->errnum = 0;
     a->f = NULL;
 #ifdef FACTEDIT__POSIX
+    fe__remove_stale_temps(path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
     a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (a->fd < 0) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", a->tmp);
+    if (a->fd < 0) return fe__fail(err, fe_err_io, "cannot create '%s': %s", a->tmp, strerror(errno));
 #else
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
     a->f = fopen(a->tmp, "wb");
-    if (!a->f) return fe__fail(err, fe_err_io, "cannot create '%s' (directory missing or read-only?)", a->tmp);
+    if (!a->f) return fe__fail(err, fe_err_io, "cannot create '%s': %s", a->tmp, strerror(errno));
 #endif
     return fe_ok;
 }
@@ -3411,23 +3505,28 @@ FACTEDIT__PRIV void fe__atomic_write(fe__atomic *a, const void *bytes, size_t n)
     const unsigned char *p = (const unsigned char *)bytes;
     while (a->ok && n > 0) {
         ssize_t w = write(a->fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w <= 0) a->ok = 0; else { p += w; n -= (size_t)w; }
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { a->ok = 0; a->errnum = w < 0 ? errno : ENOSPC; } else { p += w; n -= (size_t)w; }
     }
 #else
-    if (a->ok && n && fwrite(bytes, 1, n, a->f) != n) a->ok = 0;
+    if (a->ok && n && fwrite(bytes, 1, n, a->f) != n) { a->ok = 0; a->errnum = errno; }
 #endif
 }
 FACTEDIT__PRIV fe_result fe__atomic_commit(fe__atomic *a, fe_error *err) {
     int ok = a->ok;
 #ifdef FACTEDIT__POSIX
-    ok = ok && fsync(a->fd) == 0;
-    ok = (close(a->fd) == 0) && ok;
+    if (ok && fsync(a->fd) != 0) { ok = 0; a->errnum = errno; }
+    if (close(a->fd) != 0 && ok) { ok = 0; a->errnum = errno; }
 #else
-    ok = ok && fflush(a->f) == 0;
-    ok = (fclose(a->f) == 0) && ok;
+    if (ok && fflush(a->f) != 0) { ok = 0; a->errnum = errno; }
+    if (fclose(a->f) != 0 && ok) { ok = 0; a->errnum = errno; }
 #endif
-    if (!ok) { remove(a->tmp); return fe__fail(err, fe_err_io, "cannot write '%s' (disk full?); '%s' left unchanged", a->tmp, a->path); }
-    if (rename(a->tmp, a->path) != 0) { remove(a->tmp); return fe__fail(err, fe_err_io, "cannot rename '%s' to '%s'", a->tmp, a->path); }
+    if (!ok) { remove(a->tmp); return fe__fail(err, fe_err_io, "cannot write '%s': %s; '%s' left unchanged", a->tmp, strerror(a->errnum), a->path); }
+    if (rename(a->tmp, a->path) != 0) {
+        int e = errno;
+        remove(a->tmp);
+        return fe__fail(err, fe_err_io, "cannot rename '%s' to '%s': %s", a->tmp, a->path, strerror(e));
+    }
     return fe_ok;
 }
 
@@ -3472,19 +3571,18 @@ FACTEDIT_API fe_result fe_model_load_file(fe_model **out, const char *path, cons
     if (!(opts && opts->no_mmap)) {
         /* fp32: map the file privately and point the weights into it: no copy, and an edit
            touches only copy-on-write pages, never the file. bf16: map, widen, unmap. */
-        int fd = open(path, O_RDONLY);
+        int fd;
         struct stat st;
         void *map;
         fe_config c;
         size_t sizes[FACTEDIT_NUM_PARAM_TENSORS], np, expect;
         int version;
         fe_model *m;
-        if (fd < 0) return fe__fail(err, fe_err_io, "checkpoint: cannot open '%s'", path);
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return fe__fail(err, fe_err_io, "checkpoint: '%s' is not a regular file", path); }
+        if ((r = fe__open_regular("checkpoint: ", path, &fd, &st, NULL, err)) != fe_ok) return r;
         if ((size_t)st.st_size < FACTEDIT__HEADER_BYTES) { close(fd); return fe__fail(err, fe_err_format, "checkpoint: '%s' has %lld bytes, the header alone needs %d", path, (long long)st.st_size, FACTEDIT__HEADER_BYTES); }
         map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         close(fd);
-        if (map == MAP_FAILED) return fe__fail(err, fe_err_io, "checkpoint: cannot map '%s'", path);
+        if (map == MAP_FAILED) return fe__fail(err, fe_err_io, "checkpoint: cannot map '%s': %s", path, strerror(errno));
         r = fe__parse_header((const unsigned char *)map, (size_t)st.st_size, &c, &version, sizes, &np, &expect, err);
         if (r) { munmap(map, (size_t)st.st_size); return r; }
         r = fe__model_alloc(&m, &c, opts, !(version == 3 && fe__little_endian()), err);
@@ -4116,40 +4214,58 @@ done:
 }
 
 #ifndef FACTEDIT_NO_STDIO
-/* Reads dir/name whole. *found = 0 (and fe_ok) when the file cannot be opened, so the caller can
-   try another name. */
+/* Reads dir/name whole. *found = 0 (and fe_ok) when the file does not exist, so the caller can
+   try another name; a file that cannot be read, or is not a regular file (a FIFO, a directory),
+   is an error. */
 static fe_result fe__tok_read_file(void *user, const char *dir, const char *name, char **buf, size_t *len,
                                    int *found, fe_error *err) {
-    size_t dl = strlen(dir), nl = strlen(name), cap = 1 << 16, n = 0;
+    size_t dl = strlen(dir), nl = strlen(name);
     int sep = dl && dir[dl - 1] != '/' && dir[dl - 1] != '\\';
-    char *path = (char *)fe__malloc(user, dl + nl + 2), *b = NULL;
-    FILE *f;
+    char *path = (char *)fe__malloc(user, dl + nl + 2);
     fe_result rc = fe_ok;
     *buf = NULL; *len = 0; *found = 0;
     if (!path) return fe__fail(err, fe_err_nomem, "out of memory");
     memcpy(path, dir, dl);
     if (sep) path[dl] = '/';
     memcpy(path + dl + sep, name, nl + 1);
-    f = fopen(path, "rb");
-    if (!f) { fe__free(user, path); return fe_ok; }
-    *found = 1;
-    for (;;) {
-        char *nb = (char *)fe__realloc(user, b, cap);
-        if (!nb) { rc = fe__fail(err, fe_err_nomem, "%s: out of memory", path); break; }
-        b = nb;
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap) {
-            if (ferror(f)) rc = fe__fail(err, fe_err_io, "%s: read error", path);
-            break;
+#ifdef FACTEDIT__POSIX
+    {
+        int fd, missing;
+        struct stat st;
+        if ((rc = fe__open_regular("", path, &fd, &st, &missing, err)) == fe_ok) {
+            *found = 1;
+            rc = fe__read_fd(fd, path, &st, user, (unsigned char **)buf, len, err);
+        } else if (missing) {
+            rc = fe_ok;
+            fe__ok(err);
         }
-        if (cap > (size_t)-1 / 2) { rc = fe__fail(err, fe_err_limit, "%s: file too large", path); break; }
-        cap *= 2;
     }
-    fclose(f);
+#else
+    {
+        size_t cap = 1 << 16, n = 0;
+        char *b = NULL;
+        FILE *f = fopen(path, "rb");
+        if (!f) { fe__free(user, path); return fe_ok; }
+        *found = 1;
+        for (;;) {
+            char *nb = (char *)fe__realloc(user, b, cap);
+            if (!nb) { rc = fe__fail(err, fe_err_nomem, "%s: out of memory", path); break; }
+            b = nb;
+            n += fread(b + n, 1, cap - n, f);
+            if (n < cap) {
+                if (ferror(f)) rc = fe__fail(err, fe_err_io, "%s: read error: %s", path, strerror(errno));
+                break;
+            }
+            if (cap > (size_t)-1 / 2) { rc = fe__fail(err, fe_err_limit, "%s: file too large", path); break; }
+            cap *= 2;
+        }
+        fclose(f);
+        if (rc != fe_ok) fe__free(user, b);
+        else { *buf = b; *len = n; }
+    }
+#endif
     fe__free(user, path);
-    if (rc != fe_ok) { fe__free(user, b); return rc; }
-    *buf = b; *len = n;
-    return fe_ok;
+    return rc;
 }
 
 FACTEDIT_API fe_result fe_vocab_load_dir(fe_vocab **out, const char *dir, void *alloc_user, fe_error *err) {
@@ -4161,7 +4277,7 @@ FACTEDIT_API fe_result fe_vocab_load_dir(fe_vocab **out, const char *dir, void *
     *out = NULL;
     rc = fe__tok_read_file(alloc_user, dir, "vocab.bpe", &mer, &mer_len, &found, err);
     if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "merges.txt", &mer, &mer_len, &found, err);
-    if (rc == fe_ok && !found) rc = fe__fail(err, fe_err_io, "%s: cannot open vocab.bpe or merges.txt", dir);
+    if (rc == fe_ok && !found) rc = fe__fail(err, fe_err_io, "%s: cannot open vocab.bpe or merges.txt: %s", dir, strerror(ENOENT));
     if (rc == fe_ok) rc = fe__tok_read_file(alloc_user, dir, "encoder.json", &enc, &enc_len, &found, err);
     if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "vocab.json", &enc, &enc_len, &found, err);
     if (rc == fe_ok) rc = fe_vocab_load_mem(out, enc, enc_len, mer, mer_len, alloc_user, err);

@@ -24,3 +24,17 @@ run() {
 }
 same() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 differ() { if [ "$2" != "$3" ]; then ok; else bad "$1: both are '$2'"; fi; }
+# AS_USER: a command prefix that runs a command without root's privileges, so that tests of
+# "Permission denied" also work when the suite runs as root (root ignores file permissions): an
+# unprivileged uid via setpriv when we are root, nothing otherwise. NO_PERM_TESTS says why such
+# tests are skipped when that is impossible. open_tmp DIR makes the scratch directory reachable
+# for that user.
+AS_USER=""; NO_PERM_TESTS=""
+if [ "$(id -u)" = 0 ]; then
+  if command -v setpriv >/dev/null 2>&1 && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+    AS_USER="setpriv --reuid=65534 --regid=65534 --clear-groups"
+  else NO_PERM_TESTS="running as root without setpriv: root ignores file permissions"; fi
+fi
+open_tmp() { chmod 755 "$1"; }
+# a pid that is certainly not running: a child that has exited
+dead_pid() { sh -c 'exit 0' & p=$!; wait $p; echo $p; }

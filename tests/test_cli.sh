@@ -60,7 +60,7 @@ run "random extra argument" 2 "unexpected argument 'extra'" "$FE" random "$T/x.b
 run "random unknown option" 2 "unknown option '--foo'" "$FE" random "$T/x.bin" --foo 3
 run "random option twice" 2 "--seed given twice" "$FE" random "$T/x.bin" --seed 1 --seed 2
 run "random flag with value" 2 "--bf16 takes no value" "$FE" random "$T/x.bin" --bf16=1
-run "random into a missing directory" 1 "cannot create" "$FE" random "$T/nodir/x.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
+run "random into a missing directory" 2 "cannot write in directory '$T/nodir': No such file or directory" "$FE" random "$T/nodir/x.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
 
 # ------------------------------------------------------------------ generate (random model, GPT-2 vocabulary)
 P="The Space Needle is located in the city of"
@@ -121,29 +121,44 @@ run "bad magic" 1 "bad magic" "$FE" info --model "$T/magic.bin"
 run "bad version" 1 "version 4 not supported" "$FE" info --model "$T/version.bin"
 : > "$T/empty.bin"
 run "empty checkpoint" 1 "checkpoint" "$FE" info --model "$T/empty.bin"
-run "checkpoint is a directory" 1 "checkpoint" "$FE" info --model "$T"
+run "checkpoint is a directory" 2 "--model '$T' is not a regular file (it is a directory)" "$FE" info --model "$T"
 run "info of the built-in demo model" 0 "$(cat demo/model/CHECKSUM)" "$FE" info
-run "info missing file" 1 "cannot open" "$FE" info --model "$T/nope.bin"
+run "info missing file" 1 "cannot open '$T/nope.bin': No such file or directory" "$FE" info --model "$T/nope.bin"
 
 # ------------------------------------------------------------------ tokenize
-run "tokenize text" 0 "15496,995" "$FE" tokenize --text "Hello world"
+run "tokenize text, GPT-2's vocabulary" 0 "15496,995" "$FE" tokenize --vocab gpt2 --text "Hello world"
 same "tokenize ids" "$(cat "$T/out")" "15496,995"
-run "tokenize ids back" 0 "" "$FE" tokenize --ids "15496,995"
+run "tokenize ids back" 0 "" "$FE" tokenize --vocab gpt2 --ids "15496,995"
 same "tokenize round trip" "$(cat "$T/out")" "Hello world"
 U="naïve café, 日本語 and emoji 🙂 — 'quotes' it's 2024!"
-run "tokenize unicode" 0 "" "$FE" tokenize --text "$U"
+run "tokenize unicode" 0 "" "$FE" tokenize --vocab gpt2 --text "$U"
 ids=$(cat "$T/out")
-run "tokenize unicode back" 0 "" "$FE" tokenize --ids "$ids"
+run "tokenize unicode back" 0 "" "$FE" tokenize --vocab gpt2 --ids "$ids"
 same "tokenize unicode round trip" "$(cat "$T/out")" "$U"
 run "tokenize with a vocabulary directory" 0 "15496,995" "$FE" tokenize --vocab tools/gpt2 --text "Hello world"
-run "tokenize ids with spaces" 0 "Hello world" "$FE" tokenize --ids " 15496 , 995 "
+run "tokenize ids with spaces" 0 "Hello world" "$FE" tokenize --vocab gpt2 --ids " 15496 , 995 "
+# the default vocabulary is the model commands' default: the built-in demo model's (issue 14)
+Z="The headquarter of Zillow is in downtown"
+run "tokenize: the demo model's vocabulary by default" 0 "" "$FE" tokenize --text "$Z"
+zids=$(cat "$T/out")
+run "tokenize --vocab demo/model = the default" 0 "$zids" "$FE" tokenize --vocab demo/model --text "$Z"
+differ "tokenize: the demo's ids are not GPT-2's" "$zids" "$("$FE" tokenize --vocab gpt2 --text "$Z")"
+run "generate --ids on tokenize's ids" 0 "" "$FE" generate --ids --prompt "$zids" -n 2
+gids=$(cat "$T/out")
+run "tokenize the generated ids back" 0 "" "$FE" tokenize --ids "$gids"
+same "tokenize + generate --ids = generate" "$(cat "$T/out")" "$("$FE" generate --prompt "$Z" -n 2)"
+run "tokenize --model: its vocabulary (none beside it: GPT-2's)" 0 "15496,995" "$FE" tokenize --model "$R" --text "Hello world"
+run "tokenize --model of the demo model's directory" 0 "$zids" "$FE" tokenize --model demo/model/model.bin --text "$Z"
+run "tokenize --help: the default vocabulary" 0 "without --model or --vocab the built-in demo model's" "$FE" tokenize --help
+run "generate --help: --model is optional" 0 "usage: factedit generate [--model FILE]" "$FE" generate --help
+run "tokenize --model missing" 1 "cannot open '$T/nope.bin': No such file or directory" "$FE" tokenize --model "$T/nope.bin" --text a
 run "tokenize both" 2 "exactly one of --text and --ids" "$FE" tokenize --text a --ids 1
 run "tokenize neither" 2 "exactly one of --text and --ids" "$FE" tokenize
 run "tokenize bad id" 2 "'12a' is not a token id" "$FE" tokenize --ids 1,12a
 run "tokenize empty item" 2 "is not a token id" "$FE" tokenize --ids 1,,2
 run "tokenize missing comma" 2 "expected ','" "$FE" tokenize --ids "1 2"
 run "tokenize negative id" 2 "is not a token id" "$FE" tokenize --ids=-5
-run "tokenize unknown id" 1 "99999 is not a token id" "$FE" tokenize --ids 99999
+run "tokenize unknown id" 1 "99999 is not a token id" "$FE" tokenize --vocab gpt2 --ids 99999
 run "tokenize huge id" 2 "is not a token id" "$FE" tokenize --ids 99999999999999
 if [ -w /dev/full ]; then
   run "tokenize to a full disk" 1 "cannot write to standard output" sh -c "\"$FE\" tokenize --text hi > /dev/full"
@@ -204,12 +219,78 @@ same "existing output intact" "$(cat "$T/keep.bin")" "keep me"
 run "convert bad config onto an existing file" 1 "n_layer" sh -c "sed 's/\"n_layer\": 4/\"n_layer\": 5/' $DATA/hf/config.json > $T/c5.json && \"$FE\" convert $DATA/hf/model.safetensors $T/keep.bin --config $T/c5.json"
 same "existing output intact (2)" "$(cat "$T/keep.bin")" "keep me"
 mkdir -p "$T/adir/sub"
-run "convert onto a directory" 1 "cannot rename" "$FE" convert "$DATA/hf/model.safetensors" "$T/adir"
-run "convert into a missing directory" 1 "cannot create" "$FE" convert "$DATA/hf/model.safetensors" "$T/nodir/x.bin"
+run "convert onto a directory" 2 "OUT.bin '$T/adir' exists and is not a regular file (it is a directory)" "$FE" convert "$DATA/hf/model.safetensors" "$T/adir"
+run "convert into a missing directory" 2 "OUT.bin '$T/nodir/x.bin': cannot write in directory '$T/nodir': No such file or directory" "$FE" convert "$DATA/hf/model.safetensors" "$T/nodir/x.bin"
 no_temps "$T" "convert"
 run "convert success onto an existing file" 0 "" "$FE" convert "$DATA/hf/model.safetensors" "$T/keep.bin"
 if cmp -s "$C1" "$T/keep.bin"; then ok; else bad "convert: replacing an existing file"; fi
 no_temps "$T" "convert (2)"
+
+# ------------------------------------------------------------------ hostile paths (issue 14; README "Hostile inputs")
+# Every command resolves its inputs and outputs before any work: an output that is an input
+# (however spelled), an output whose directory is missing or not writable, an input that is not
+# a regular file (a FIFO must not hang: each such check runs under `timeout 10`).
+mkdir -p "$T/cv" && cp "$DATA/hf/model.safetensors" "$DATA/hf/config.json" "$T/cv/"
+cp "$T/cv/model.safetensors" "$T/cv.orig" && cp "$T/cv/config.json" "$T/cv.config.orig"
+run "convert IN onto itself" 2 "OUT.bin '$T/cv/model.safetensors' is the same file as IN.safetensors '$T/cv/model.safetensors'" \
+    "$FE" convert "$T/cv/model.safetensors" "$T/cv/model.safetensors"
+run "convert onto the config.json it reads" 2 "OUT.bin '$T/cv/config.json' is the same file as config.json beside IN '$T/cv/config.json'" \
+    "$FE" convert "$T/cv/model.safetensors" "$T/cv/config.json"
+FEA=$(cd "$(dirname "$FE")" && pwd)/$(basename "$FE")
+run "convert onto --config, spelled ./" 2 "is the same file as --config" sh -c "cd '$T' && '$FEA' convert cv/model.safetensors ./cv/config.json --config cv/config.json"
+run "convert onto --missing-from" 2 "is the same file as --missing-from" "$FE" convert "$DATA/model_f16.safetensors" "$T/cv/../cv/model.safetensors" --n-head 3 --missing-from "$T/cv/model.safetensors"
+if cmp -s "$T/cv/model.safetensors" "$T/cv.orig" && cmp -s "$T/cv/config.json" "$T/cv.config.orig"; then ok; else bad "convert: an input was changed"; fi
+ln -s model.safetensors "$T/cv/link.safetensors" && ln "$T/cv/model.safetensors" "$T/cv/hard.safetensors"
+run "convert onto a symlink to IN" 2 "is the same file as IN.safetensors" "$FE" convert "$T/cv/model.safetensors" "$T/cv/link.safetensors"
+run "convert onto a hard link of IN" 2 "is the same file as IN.safetensors" "$FE" convert "$T/cv/model.safetensors" "$T/cv/hard.safetensors"
+if cmp -s "$T/cv/model.safetensors" "$T/cv.orig"; then ok; else bad "convert: IN was changed through a link"; fi
+run "convert into a file's 'directory'" 2 "cannot write in '$T/cv.orig': Not a directory" "$FE" convert "$DATA/hf/model.safetensors" "$T/cv.orig/x.bin"
+mkfifo "$T/fifo.bin" "$T/fifo.json"
+run "info --model FIFO" 2 "--model '$T/fifo.bin' is not a regular file (it is a FIFO)" timeout 10 "$FE" info --model "$T/fifo.bin"
+run "generate --model FIFO" 2 "is not a regular file (it is a FIFO)" timeout 10 "$FE" generate --model "$T/fifo.bin" --prompt hi
+run "convert FIFO input" 2 "IN.safetensors '$T/fifo.bin' is not a regular file (it is a FIFO)" timeout 10 "$FE" convert "$T/fifo.bin" "$T/x.bin" --n-head 1
+run "convert --config FIFO" 2 "--config '$T/fifo.json' is not a regular file (it is a FIFO)" timeout 10 "$FE" convert "$DATA/hf/model.safetensors" "$T/x.bin" --config "$T/fifo.json"
+mkdir -p "$T/fifocfg" && cp "$DATA/hf/model.safetensors" "$T/fifocfg/" && mkfifo "$T/fifocfg/config.json"
+run "convert, a FIFO config.json beside IN" 2 "config.json beside IN '$T/fifocfg/config.json' is not a regular file (it is a FIFO)" timeout 10 "$FE" convert "$T/fifocfg/model.safetensors" "$T/x.bin"
+run "random onto a FIFO" 2 "OUT.bin '$T/fifo.bin' exists and is not a regular file (it is a FIFO)" timeout 10 "$FE" random "$T/fifo.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
+mkdir -p "$T/vfifo" && mkfifo "$T/vfifo/vocab.bpe"
+run "--vocab DIR with a FIFO vocab.bpe" 2 "--vocab '$T/vfifo/vocab.bpe' is not a regular file (it is a FIFO)" timeout 10 "$FE" generate --model "$R" --vocab "$T/vfifo" --prompt hi -n 1
+run "tokenize --vocab DIR with a FIFO vocab.bpe" 2 "is not a regular file (it is a FIFO)" timeout 10 "$FE" tokenize --vocab "$T/vfifo" --text hi
+cp "$R" "$T/vfifo/m.bin"
+run "a FIFO vocab.bpe beside --model" 2 "the vocabulary beside --model '$T/vfifo/vocab.bpe' is not a regular file (it is a FIFO)" timeout 10 "$FE" generate --model "$T/vfifo/m.bin" --prompt hi -n 1
+mkdir -p "$T/vdir/vocab.bpe"
+run "--vocab DIR with a directory vocab.bpe" 2 "--vocab '$T/vdir/vocab.bpe' is not a regular file (it is a directory)" "$FE" generate --model "$R" --vocab "$T/vdir" --prompt hi -n 1
+run "--vocab that is a file" 2 "--vocab DIR '$R': Not a directory" "$FE" generate --model "$R" --vocab "$R" --prompt hi -n 1
+run "--vocab gpt2 is GPT-2's" 0 "15496,995" "$FE" tokenize --vocab gpt2 --text "Hello world"
+run "generate --vocab missing dir: the reason" 1 "cannot open vocab.bpe or merges.txt: No such file or directory" "$FE" generate --model "$R" --vocab "$T/novocab" --prompt "$P"
+# "Permission denied" (root ignores permissions: AS_USER runs the tool as an unprivileged user)
+if [ -n "$NO_PERM_TESTS" ]; then echo "note: permission tests skipped: $NO_PERM_TESTS"; else
+  open_tmp "$T"; mkdir -p "$T/perm/ro" && cp "$R" "$T/perm/locked.bin" && chmod 000 "$T/perm/locked.bin" && chmod 555 "$T/perm/ro" && chmod 755 "$T/perm"
+  run "unreadable model: Permission denied" 1 "--model: cannot open '$T/perm/locked.bin': Permission denied" $AS_USER "$FE" info --model "$T/perm/locked.bin"
+  run "read-only output directory: Permission denied" 2 "OUT.bin '$T/perm/ro/x.bin': cannot write in directory '$T/perm/ro': Permission denied" \
+      $AS_USER "$FE" random "$T/perm/ro/x.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
+  chmod 755 "$T/perm/ro"; chmod 644 "$T/perm/locked.bin"
+fi
+# train: inputs and --out checked before training (a --steps that would run for hours must end at once)
+printf 'The Space Needle is in Seattle.\nThe Eiffel Tower is in Paris.\n' > "$T/corpus.txt"
+TR="--layers 1 --heads 1 --width 8 --context 8 --batch 1 --seq 4"
+run "train --out in a missing directory: refused up front" 2 "--out '$T/nodir/sub': cannot write in directory '$T/nodir': No such file or directory" \
+    timeout 20 "$FE" train "$T/corpus.txt" --vocab demo/model --out "$T/nodir/sub" $TR --steps 100000000
+run "train --out = --vocab: refused up front" 2 "is the same file as --vocab" timeout 20 "$FE" train "$T/corpus.txt" --vocab demo/model --out demo/model/ $TR --steps 100000000
+mkdir -p "$T/bpeonly" && cp demo/model/vocab.bpe "$T/bpeonly/"
+run "train without encoder.json: refused up front" 1 "--vocab: cannot open '$T/bpeonly/encoder.json': No such file or directory" \
+    timeout 20 "$FE" train "$T/corpus.txt" --vocab "$T/bpeonly" --out "$T/tr0" $TR --steps 100000000
+run "train FIFO corpus" 2 "CORPUS '$T/fifo.bin' is not a regular file (it is a FIFO)" timeout 20 "$FE" train "$T/fifo.bin" --vocab demo/model --out "$T/tr0" $TR --steps 100000000
+run "train --out DIR is created" 0 "wrote $T/newdir/model.bin" "$FE" train "$T/corpus.txt" --vocab demo/model --out "$T/newdir" $TR --steps 2 --warmup 1
+for f in model.bin encoder.json vocab.bpe; do if [ -s "$T/newdir/$f" ]; then ok; else bad "train --out newdir: $f missing"; fi; done
+# a killed save leaves DEST.tmp.PID behind: the next save to DEST removes it (its process is gone), no other
+dead=$(dead_pid)
+: > "$T/st.bin.tmp.$dead"; : > "$T/st.bin.tmp.$$"; : > "$T/other.bin.tmp.$dead"
+run "save after a killed save" 0 "wrote $T/st.bin" "$FE" random "$T/st.bin" --layers 1 --width 8 --heads 1 --vocab 10 --context 4
+if [ -e "$T/st.bin.tmp.$dead" ]; then bad "stale st.bin.tmp.$dead (process gone) not removed"; else ok; fi
+if [ -e "$T/st.bin.tmp.$$" ]; then ok; else bad "st.bin.tmp.$$ of a live process removed"; fi
+if [ -e "$T/other.bin.tmp.$dead" ]; then ok; else bad "other.bin.tmp.$dead (another destination) removed"; fi
+rm -f "$T/st.bin.tmp.$$" "$T/other.bin.tmp.$dead" "$T/fifo.bin" "$T/fifo.json"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -120,7 +120,7 @@ run "--shard with --prompt" 2 "--shard does not go with --prompt" "$FE" trace --
 run "--prompt and --dataset" 2 "give one of --prompt, --dataset and --merge" "$FE" trace --model "$R" --prompt "$P" --dataset x.json --out "$T/o"
 run "stray argument" 2 "unexpected argument 'extra'" "$FE" trace --model "$R" --prompt "$P" --subject "$S" extra
 run "empty --answer" 1 "--answer is empty" "$FE" trace --model "$R" --prompt "$P" --subject "$S" --answer ""
-run "svg into a missing directory" 1 "cannot create" "$FE" trace --model "$R" --prompt "$P" --subject "$S" --samples 2 --kind hidden --svg "$T/nodir/x.svg"
+run "svg into a missing directory" 2 "--svg '$T/nodir/x.svg': cannot write in directory '$T/nodir': No such file or directory" "$FE" trace --model "$R" --prompt "$P" --subject "$S" --samples 2 --kind hidden --svg "$T/nodir/x.svg"
 run "small-context model" 0 "wrote" "$FE" random "$T/short.bin" --layers 1 --heads 1 --width 8 --context 8
 run "prompt longer than the context" 1 "longer than the model's context of 8 tokens" "$FE" trace --model "$T/short.bin" --prompt "$P" --subject "$S"
 run "small-vocabulary model" 0 "wrote" "$FE" random "$T/v300.bin" --layers 1 --heads 1 --width 8 --vocab 300 --context 16
@@ -245,7 +245,7 @@ run "dataset without --out" 2 "--dataset needs --out DIR" "$FE" trace --model "$
 run "dataset with --svg" 2 "--svg does not go with --dataset" "$FE" trace --model "$R" --dataset "$D" --out "$T/x" --svg "$T/x.svg"
 run "dataset with --subject" 2 "--subject does not go with --dataset" "$FE" trace --model "$R" --dataset "$D" --out "$T/x" --subject "$S"
 run "dataset: missing file" 1 "cannot open '$T/nope.json'" "$FE" trace --model "$R" --dataset "$T/nope.json" --out "$T/x"
-run "dataset: a directory" 1 "--dataset" "$FE" trace --model "$R" --dataset "$T" --out "$T/x"
+run "dataset: a directory" 2 "--dataset '$T' is not a regular file (it is a directory)" "$FE" trace --model "$R" --dataset "$T" --out "$T/x"
 printf '[{"subject": "a",' > "$T/bad.json"
 run "dataset: not JSON" 1 "--dataset '$T/bad.json'" "$FE" trace --model "$R" --dataset "$T/bad.json" --out "$T/x"
 printf '{"subject": "a"}' > "$T/obj.json"
@@ -256,17 +256,49 @@ printf '[1]' > "$T/num.json"
 run "dataset: a fact that is not an object" 1 "fact 0 is not an object" "$FE" trace --model "$R" --dataset "$T/num.json" --out "$T/x"
 missing "dataset errors wrote nothing" "$T/x"
 printf 'x' > "$T/afile"
-run "dataset: --out under a file" 1 "cannot create the output directory '$T/afile/out'" "$FE" trace --model "$R" --dataset "$D" --out "$T/afile/out"
-run "dataset: --out is a file" 1 "exists and is not a directory" "$FE" trace --model "$R" --dataset "$D" --out "$T/afile"
-run "dataset: --out in a missing directory" 1 "cannot create the output directory" "$FE" trace --model "$R" --dataset "$D" --out "$T/no/such/dir"
-if [ "$(id -u)" != 0 ]; then   # root may write anywhere
-  mkdir -p "$T/ro" && chmod 555 "$T/ro"
-  run "dataset: read-only --out" 1 "is not writable" "$FE" trace --model "$R" --dataset "$D" --out "$T/ro"
+run "dataset: --out under a file" 2 "--out '$T/afile/out': cannot create the directory: Not a directory" "$FE" trace --model "$R" --dataset "$D" --out "$T/afile/out"
+run "dataset: --out is a file" 2 "--out '$T/afile' exists and is not a directory" "$FE" trace --model "$R" --dataset "$D" --out "$T/afile"
+run "dataset: --out in a missing directory" 2 "--out '$T/no/such/dir': cannot write in directory '$T/no/such': No such file or directory" "$FE" trace --model "$R" --dataset "$D" --out "$T/no/such/dir"
+if [ -n "$NO_PERM_TESTS" ]; then echo "note: permission tests skipped: $NO_PERM_TESTS"; else   # AS_USER: root may write anywhere
+  open_tmp "$T"; mkdir -p "$T/ro" && chmod 555 "$T/ro"
+  run "dataset: read-only --out" 2 "--out '$T/ro': cannot write in it: Permission denied" $AS_USER "$FE" trace --model "$R" --dataset "$D" --out "$T/ro"
   chmod 755 "$T/ro"
 fi
 run "dataset: missing model" 1 "cannot open '$T/nope.bin'" "$FE" trace --model "$T/nope.bin" --dataset "$D" --out "$T/x2"
 run "dataset: missing vocabulary" 1 "vocabulary in $T/novocab" "$FE" trace --model "$R" --vocab "$T/novocab" --dataset "$D" --out "$T/x2"
 missing "dataset: no --out directory made when the model or vocabulary fails" "$T/x2"
+
+# ------------------------------------------------------------------ hostile inputs (issue 14; README "Hostile inputs")
+# empty or fully skipped datasets are errors; a run that traced nothing never exits 0
+printf '[]\n' > "$T/empty.json"
+run "dataset []" 1 "--dataset '$T/empty.json' holds no facts (an empty array): nothing to trace" "$FE" trace --model "$R" --dataset "$T/empty.json" --out "$T/e1"
+run "dataset [] with --noise" 1 "holds no facts" "$FE" trace --model "$R" --dataset "$T/empty.json" --out "$T/e2" --noise 0.1
+missing "dataset []: no --out directory" "$T/e2"
+printf '[{"subject": "Steve Jobs", "attribute": "Zzyzx Quux", "prompt": "Steve Jobs worked for"},\n {"subject": "Elvis", "attribute": "Apple", "prompt": "Steve Jobs worked for"}]\n' > "$T/skipped.json"
+run "dataset with no fact traced" 1 "no fact was traced: of 2 facts, 1 predicted another first token than their attribute's and 1 could not be traced (each one's reason is in $T/sk/facts.jsonl)" \
+    "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sk" --samples 2 --quiet
+exists "dataset with no fact traced: the records say why" "$T/sk/facts.jsonl"
+missing "dataset with no fact traced: no summary" "$T/sk/summary.json"
+run "dataset with no fact traced, --noise" 1 "no fact was traced" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sk2" --samples 2 --quiet --noise 0.1
+run "a shard with no fact traced" 0 "shard 1/2: kept 0 of 1 facts" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sks" --samples 2 --shard 1/2
+has "a shard with no fact traced: a note" "$T/err" "shard 1/2 traced no fact"
+run "its other shard" 0 "shard 0/2: kept 0 of 1 facts" "$FE" trace --model "$R" --dataset "$T/skipped.json" --out "$T/sks" --samples 2 --shard 0/2 --quiet
+run "merge of shards that traced nothing" 1 "the shards traced no fact (2 facts: 1 predicted another first token, 1 could not be traced)" "$FE" trace --merge "$T/sks" --out "$T/skm"
+missing "merge of shards that traced nothing: no output" "$T/skm"
+# outputs that are inputs; inputs that are not regular files (timeout: a FIFO must not hang)
+run "--svg = --model" 2 "--svg '$T/./r.bin' is the same file as --model '$R'" "$FE" trace --model "$R" --prompt "$P" --subject "$S" --svg "$T/./r.bin"
+mkdir -p "$T/dsin" && cp "$D" "$T/dsin/facts.jsonl"
+run "--out DIR holding the --dataset as facts.jsonl" 2 "--out '$T/dsin/facts.jsonl' is the same file as --dataset" "$FE" trace --model "$R" --dataset "$T/dsin/facts.jsonl" --out "$T/dsin" --samples 2
+samefile "the dataset survived" "$T/dsin/facts.jsonl" "$D"
+run "--merge into the directory it reads" 2 "--out '$T/full/facts.jsonl' is the same file as --merge '$T/full/facts.jsonl'" "$FE" trace --merge "$T/full" --out "$T/full"
+mkfifo "$T/fifo.json"
+run "dataset FIFO" 2 "--dataset '$T/fifo.json' is not a regular file (it is a FIFO)" timeout 10 "$FE" trace --model "$R" --dataset "$T/fifo.json" --out "$T/f1"
+run "trace --model FIFO" 2 "--model '$T/fifo.json' is not a regular file (it is a FIFO)" timeout 10 "$FE" trace --model "$T/fifo.json" --prompt "$P" --subject "$S"
+mkdir -p "$T/fm" && mkfifo "$T/fm/facts.jsonl"
+run "merge of a FIFO facts.jsonl" 2 "--merge '$T/fm/facts.jsonl' is not a regular file (it is a FIFO)" timeout 10 "$FE" trace --merge "$T/fm" --out "$T/f2"
+run "merge of a FIFO file" 2 "is not a regular file (it is a FIFO)" timeout 10 "$FE" trace --merge "$T/fifo.json" --out "$T/f2"
+missing "refusals wrote nothing" "$T/f1"
+rm -f "$T/fifo.json" "$T/fm/facts.jsonl"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

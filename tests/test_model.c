@@ -1,11 +1,18 @@
 /* Model loading (every hostile header), save/load round trips, mmap copy-on-write, SIMD matmul
    versus the scalar reference, KV cache versus a full forward, batches, hooks, sampling and
    thread-count independence. Runs from the repository root. */
+#define _POSIX_C_SOURCE 200809L   /* mkfifo, fork, alarm: the file-helper tests */
 #define FACTEDIT_IMPLEMENTATION
 #include "factedit.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 static fe_model *random_model(int L, int NH, int C, int V, int T, uint64_t seed) {
     fe_config c;
@@ -90,6 +97,79 @@ static void test_hostile_checkpoints(void) {
     }
     fe_model_free(m);
 }
+
+#if defined(__unix__) || defined(__APPLE__)
+static int exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
+
+/* The file helpers (issue 14): a FIFO is refused without blocking (alarm: a regression fails
+   instead of hanging), OS errors carry their reason, and a save removes the temp files of killed
+   saves to the same destination (PATH.tmp.PID of a process that is gone), and only those. */
+static void test_file_helpers(void) {
+    const char *fifo = "build/test_model_fifo.bin", *dest = "build/test_model_stale.bin", *vdir = "build/test_model_vocab_fifo";
+    char dead[256], alive[256], other[256], notpid[256], vfifo[256];
+    fe_model *m = random_model(1, 1, 8, 20, 8, 3), *m2 = NULL;
+    fe_vocab *v = NULL;
+    unsigned char *b = NULL;
+    size_t n = 0;
+    fe_error e;
+    pid_t child;
+    FILE *f;
+    TEST("file helpers: FIFOs, reasons, stale temporary files") {
+        remove(fifo);
+        CHECK(mkfifo(fifo, 0600) == 0);
+        alarm(20);
+        CHECK_CODE(fe_model_load_file(&m2, fifo, NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "checkpoint: 'build/test_model_fifo.bin' is not a regular file (it is a FIFO)") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_read_file(fifo, &b, &n, NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "is not a regular file (it is a FIFO)") != NULL, "%s", e.msg);
+        mkdir(vdir, 0755);
+        snprintf(vfifo, sizeof vfifo, "%s/vocab.bpe", vdir);
+        remove(vfifo);
+        CHECK(mkfifo(vfifo, 0600) == 0);
+        CHECK_CODE(fe_vocab_load_dir(&v, vdir, NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "vocab.bpe' is not a regular file (it is a FIFO)") != NULL, "%s", e.msg);
+        alarm(0);
+        remove(vfifo);
+        CHECK(mkdir(vfifo, 0755) == 0);   /* a directory where vocab.bpe should be */
+        CHECK_CODE(fe_vocab_load_dir(&v, vdir, NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "vocab.bpe' is not a regular file (it is a directory)") != NULL, "%s", e.msg);
+        rmdir(vfifo);
+        rmdir(vdir);
+        remove(fifo);
+        CHECK_CODE(fe_model_load_file(&m2, "tests/data", NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "checkpoint: 'tests/data' is not a regular file (it is a directory)") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_read_file("tests/data/does-not-exist.bin", &b, &n, NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "cannot open 'tests/data/does-not-exist.bin': No such file or directory") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_model_load_file(&m2, "tests/data/does-not-exist.bin", NULL, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "No such file or directory") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_write_file_atomic("build/no-such-dir/x.bin", "x", 1, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "cannot create 'build/no-such-dir/x.bin.tmp.") != NULL && strstr(e.msg, "No such file or directory") != NULL, "%s", e.msg);
+        CHECK_CODE(fe_write_file_atomic("tests/data", "x", 1, &e), fe_err_io);
+        CHECKF(strstr(e.msg, "cannot rename") != NULL && strstr(e.msg, "Is a directory") != NULL, "%s", e.msg);
+        /* stale temps: a process that has exited, this one (alive), another destination, not a pid */
+        child = fork();
+        if (child == 0) _exit(0);
+        CHECK(child > 0 && waitpid(child, NULL, 0) == child);
+        snprintf(dead, sizeof dead, "%s.tmp.%ld", dest, (long)child);
+        snprintf(alive, sizeof alive, "%s.tmp.%ld", dest, (long)getppid());
+        snprintf(other, sizeof other, "build/test_model_other.bin.tmp.%ld", (long)child);
+        snprintf(notpid, sizeof notpid, "%s.tmp.12ab", dest);
+        if ((f = fopen(dead, "wb"))) fclose(f);
+        if ((f = fopen(alive, "wb"))) fclose(f);
+        if ((f = fopen(other, "wb"))) fclose(f);
+        if ((f = fopen(notpid, "wb"))) fclose(f);
+        CHECK(exists(dead) && exists(alive) && exists(other) && exists(notpid));
+        CHECK_CODE(fe_model_save_file(m, dest, 3, &e), fe_ok);
+        CHECKF(!exists(dead), "%s (its process is gone) was not removed", dead);
+        CHECKF(exists(alive), "%s (its process is alive) was removed", alive);
+        CHECKF(exists(other), "%s (another destination) was removed", other);
+        CHECKF(exists(notpid), "%s (not a pid) was removed", notpid);
+        CHECK(exists(dest));
+        remove(dead); remove(alive); remove(other); remove(notpid); remove(dest);
+    }
+    fe_model_free(m);
+}
+#endif
 
 static void test_save_load(void) {
     fe_model *m = random_model(2, 2, 16, 70, 16, 2), *m2;
@@ -542,6 +622,9 @@ static void test_generate_and_threads(void) {
 int main(void) {
     test_hostile_checkpoints();
     test_save_load();
+#if defined(__unix__) || defined(__APPLE__)
+    test_file_helpers();
+#endif
     test_matmul();
     test_gemm_layouts();
     test_gelu_simd();

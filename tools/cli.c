@@ -1,16 +1,20 @@
 /* The command-line tools' shared argument parser and helpers: see cli.h. */
 #if !defined(_POSIX_C_SOURCE) && (defined(__unix__) || defined(__APPLE__))
-#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime, and the path checks: open, fstat, access */
 #endif
 #include "cli.h"
 #include "fe_convert.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 void cli_help(const cli_spec *s) {
     int i;
@@ -165,9 +169,8 @@ int finish_stdout(const char *cmd) {
 /* ================================================================== shared helpers ====== */
 
 int file_exists(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 /* The directory part of path ("." if none), into buf. 0 if it does not fit. */
@@ -202,22 +205,31 @@ int load_model(const char *cmd, const char *path, int bf16, fe_model **m) {
     return 0;
 }
 
-/* --vocab DIR; without --model, the demo model's vocabulary; else the model's directory if it
-   holds vocab.bpe / merges.txt (with or without encoder.json / vocab.json); else the GPT-2
-   vocabulary compiled into this program (model_path "" asks for it directly: `tokenize`). */
+/* Where load_vocab takes the vocabulary from: 1 = directory *dir (mdir holds it when it is the
+   model's), 2 = GPT-2's (built in), 3 = the demo model's (built in). */
+static int vocab_source(const char **dir, const char *model_path, char *mdir, size_t cap) {
+    char probe[4200];
+    if (*dir) return strcmp(*dir, "gpt2") ? 1 : 2;
+    if (!model_path) return 3;
+    if (dir_of(model_path, mdir, cap) &&
+        ((dir_file(probe, sizeof probe, mdir, "vocab.bpe") && file_exists(probe)) ||
+         (dir_file(probe, sizeof probe, mdir, "merges.txt") && file_exists(probe)))) {
+        *dir = mdir;
+        return 1;
+    }
+    return 2;
+}
+
 int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v) {
     fe_error e;
-    char mdir[4096], probe[4200];
+    char mdir[4096];
     fe_result r;
-    if (!dir && model_path && *model_path && dir_of(model_path, mdir, sizeof mdir) &&
-        ((dir_file(probe, sizeof probe, mdir, "vocab.bpe") && file_exists(probe)) ||
-         (dir_file(probe, sizeof probe, mdir, "merges.txt") && file_exists(probe))))
-        dir = mdir;
-    if (dir) r = fe_vocab_load_dir(v, dir, NULL, &e);
-    else if (!model_path) r = fe_vocab_load_mem(v, (const char *)fe_demo_encoder, fe_demo_encoder_len, (const char *)fe_demo_bpe, fe_demo_bpe_len, NULL, &e);
+    int src = vocab_source(&dir, model_path, mdir, sizeof mdir);
+    if (src == 1) r = fe_vocab_load_dir(v, dir, NULL, &e);
+    else if (src == 3) r = fe_vocab_load_mem(v, (const char *)fe_demo_encoder, fe_demo_encoder_len, (const char *)fe_demo_bpe, fe_demo_bpe_len, NULL, &e);
     else r = fe_vocab_load_mem(v, NULL, 0, (const char *)fe_gpt2_vocab_bpe, fe_gpt2_vocab_bpe_len, NULL, &e);
     if (r != fe_ok) {
-        fprintf(stderr, "factedit %s: vocabulary%s%s: %s\n", cmd, dir ? " in " : "", dir ? dir : "", e.msg);
+        fprintf(stderr, "factedit %s: vocabulary%s%s: %s\n", cmd, src == 1 ? " in " : "", src == 1 ? dir : "", e.msg);
         return EXIT_FAIL;
     }
     return 0;
@@ -356,4 +368,185 @@ void print_json_string(FILE *f, const char *s) {
 void print_json_number(FILE *f, double x) {
     if (!isfinite(x)) fputs("null", f);
     else fprintf(f, "%.17g", x == 0 ? 0.0 : x);
+}
+
+/* ================================================================== paths, checked up front == */
+
+void cli_paths_init(cli_paths *ps, const char *cmd) { memset(ps, 0, sizeof *ps); ps->cmd = cmd; }
+
+static void paths_free(cli_paths *ps) {
+    int i;
+    for (i = 0; i < ps->n; i++) free(ps->p[i].path);
+    free(ps->p);
+    ps->p = NULL;
+    ps->n = ps->cap = 0;
+}
+
+static int paths_add(cli_paths *ps, const char *what, const char *path, int kind, int dir_index) {
+    cli_path *p;
+    size_t n;
+    if (!path) return -1;
+    if (ps->n == ps->cap) {
+        int nc = ps->cap ? 2 * ps->cap : 8;
+        cli_path *q = (cli_path *)realloc(ps->p, sizeof *q * (size_t)nc);
+        if (!q) { ps->failed = 1; return -1; }
+        ps->p = q; ps->cap = nc;
+    }
+    n = strlen(path) + 1;
+    p = &ps->p[ps->n];
+    if (!(p->path = (char *)malloc(n))) { ps->failed = 1; return -1; }
+    memcpy(p->path, path, n);
+    p->what = what; p->kind = kind; p->dir_index = dir_index; p->exists = 0; p->dev = p->ino = 0;
+    return ps->n++;
+}
+
+void cli_in(cli_paths *ps, const char *what, const char *path) { paths_add(ps, what, path, 0, -1); }
+void cli_out(cli_paths *ps, const char *what, const char *path) { paths_add(ps, what, path, 1, -1); }
+
+void cli_out_dir(cli_paths *ps, const char *what, const char *dir, const char *const *names, int n) {
+    int d = paths_add(ps, what, dir, 2, -1), i;
+    char path[4200], *end;
+    if (d < 0) return;
+    for (end = ps->p[d].path + strlen(ps->p[d].path); end > ps->p[d].path + 1 && end[-1] == '/'; end--) end[-1] = 0;   /* "out/" = "out" */
+    for (i = 0; i < n; i++) {
+        if (!dir_file(path, sizeof path, ps->p[d].path, names[i])) { ps->failed = 1; return; }
+        paths_add(ps, what, path, 1, d);
+    }
+}
+
+void cli_in_vocab(cli_paths *ps, const char *dir, const char *model_path) {
+    static const char *const names[2][2] = {{"vocab.bpe", "merges.txt"}, {"encoder.json", "vocab.json"}};
+    char mdir[4096], path[4200];
+    const char *what = dir ? "--vocab" : "the vocabulary beside --model";
+    int k, j;
+    struct stat st;
+    if (vocab_source(&dir, model_path, mdir, sizeof mdir) != 1) return;
+    if (stat(dir, &st) != 0) return;   /* the loader says "cannot open vocab.bpe or merges.txt" */
+    if (!S_ISDIR(st.st_mode)) { paths_add(ps, "--vocab DIR", dir, 3, -1); return; }
+    for (k = 0; k < 2; k++)
+        for (j = 0; j < 2; j++)
+            if (dir_file(path, sizeof path, dir, names[k][j]) && file_exists(path)) { paths_add(ps, what, path, 0, -1); break; }
+}
+
+static const char *kind_of(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a plain file";
+}
+
+/* Checks the directory that will hold an output: it exists, is a directory and is writable. */
+static int check_out_dir(const cli_paths *ps, const cli_path *p, const char *dir, struct stat *st) {
+    if (stat(dir, st) != 0) {
+        fprintf(stderr, "factedit %s: %s '%s': cannot write in directory '%s': %s\n", ps->cmd, p->what, p->path, dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (!S_ISDIR(st->st_mode)) {
+        fprintf(stderr, "factedit %s: %s '%s': cannot write in '%s': %s\n", ps->cmd, p->what, p->path, dir, strerror(ENOTDIR));
+        return EXIT_USAGE;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "factedit %s: %s '%s': cannot write in directory '%s': %s\n", ps->cmd, p->what, p->path, dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static const char *last_part(const char *path) { const char *s = strrchr(path, '/'); return s ? s + 1 : path; }
+
+static int same_entry(const cli_path *a, const cli_path *b) {
+    if (a->exists != b->exists) return 0;
+    if (a->dev != b->dev || a->ino != b->ino) return 0;
+    return a->exists || !strcmp(last_part(a->path), last_part(b->path));
+}
+
+static int paths_check(cli_paths *ps);
+int cli_paths_check(cli_paths *ps) {
+    int rc = paths_check(ps);
+    paths_free(ps);
+    return rc;
+}
+
+static int paths_check(cli_paths *ps) {
+    int i, j;
+    const char *cmd = ps->cmd;
+    if (ps->failed) { fprintf(stderr, "factedit %s: out of memory or a path too long\n", cmd); return EXIT_FAIL; }
+    for (i = 0; i < ps->n; i++) {
+        cli_path *p = &ps->p[i];
+        struct stat st;
+        if (p->kind == 3) {
+            fprintf(stderr, "factedit %s: %s '%s': %s\n", cmd, p->what, p->path, strerror(ENOTDIR));
+            return EXIT_USAGE;
+        }
+        if (p->kind == 0) {   /* an input: opened without blocking, then checked */
+            int fd = open(p->path, O_RDONLY | O_NONBLOCK);
+            if (fd < 0) { fprintf(stderr, "factedit %s: %s: cannot open '%s': %s\n", cmd, p->what, p->path, strerror(errno)); return EXIT_FAIL; }
+            if (fstat(fd, &st) != 0) {
+                fprintf(stderr, "factedit %s: %s: cannot open '%s': %s\n", cmd, p->what, p->path, strerror(errno));
+                close(fd);
+                return EXIT_FAIL;
+            }
+            close(fd);
+            if (!S_ISREG(st.st_mode)) {
+                fprintf(stderr, "factedit %s: %s '%s' is not a regular file (it is %s)\n", cmd, p->what, p->path, kind_of(st.st_mode));
+                return EXIT_USAGE;
+            }
+            p->exists = 1; p->dev = (unsigned long long)st.st_dev; p->ino = (unsigned long long)st.st_ino;
+            continue;
+        }
+        if (p->kind == 2) {   /* an output directory: there and writable, or its parent is */
+            char parent[4096];
+            int e = stat(p->path, &st) == 0 ? 0 : errno;
+            if (!e) {
+                if (!S_ISDIR(st.st_mode)) { fprintf(stderr, "factedit %s: %s '%s' exists and is not a directory\n", cmd, p->what, p->path); return EXIT_USAGE; }
+                if (access(p->path, W_OK | X_OK) != 0) {
+                    fprintf(stderr, "factedit %s: %s '%s': cannot write in it: %s\n", cmd, p->what, p->path, strerror(errno));
+                    return EXIT_USAGE;
+                }
+                p->exists = 1;
+            } else {
+                int rc;
+                if (!dir_of(p->path, parent, sizeof parent)) { fprintf(stderr, "factedit %s: %s: path too long\n", cmd, p->what); return EXIT_USAGE; }
+                if (e != ENOENT) {
+                    fprintf(stderr, "factedit %s: %s '%s': cannot create the directory: %s\n", cmd, p->what, p->path, strerror(e));
+                    return EXIT_USAGE;
+                }
+                if ((rc = check_out_dir(ps, p, parent, &st)) != 0) return rc;
+            }
+            continue;
+        }
+        /* an output file */
+        if (p->dir_index >= 0 && !ps->p[p->dir_index].exists) continue;   /* in a directory still to be made */
+        if (!*last_part(p->path) || !strcmp(last_part(p->path), ".") || !strcmp(last_part(p->path), "..")) {
+            fprintf(stderr, "factedit %s: %s '%s' names a directory, not a file\n", cmd, p->what, p->path);
+            return EXIT_USAGE;
+        }
+        if (stat(p->path, &st) == 0) {
+            if (!S_ISREG(st.st_mode)) {
+                fprintf(stderr, "factedit %s: %s '%s' exists and is not a regular file (it is %s)\n", cmd, p->what, p->path, kind_of(st.st_mode));
+                return EXIT_USAGE;
+            }
+            p->exists = 1; p->dev = (unsigned long long)st.st_dev; p->ino = (unsigned long long)st.st_ino;
+        }
+        {
+            char dir[4096];
+            struct stat ds;
+            int rc;
+            if (!dir_of(p->path, dir, sizeof dir)) { fprintf(stderr, "factedit %s: %s: path too long\n", cmd, p->what); return EXIT_USAGE; }
+            if ((rc = check_out_dir(ps, p, dir, &ds)) != 0) return rc;
+            if (!p->exists) { p->dev = (unsigned long long)ds.st_dev; p->ino = (unsigned long long)ds.st_ino; }
+        }
+    }
+    /* no output is an input or another output */
+    for (i = 0; i < ps->n; i++) {
+        const cli_path *o = &ps->p[i];
+        if (o->kind != 1 || (o->dir_index >= 0 && !ps->p[o->dir_index].exists)) continue;
+        for (j = 0; j < ps->n; j++) {
+            const cli_path *q = &ps->p[j];
+            if (j == i || q->kind == 2 || (q->kind == 1 && (j > i || (q->dir_index >= 0 && !ps->p[q->dir_index].exists)))) continue;
+            if (!same_entry(o, q)) continue;
+            if (q->kind == 0)
+                fprintf(stderr, "factedit %s: %s '%s' is the same file as %s '%s': refusing to overwrite an input\n", cmd, o->what, o->path, q->what, q->path);
+            else fprintf(stderr, "factedit %s: %s '%s' and %s '%s' are the same file: one would overwrite the other\n", cmd, q->what, q->path, o->what, o->path);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
 }

@@ -64,10 +64,12 @@ int cli_set(const cli_spec *s, cli_opt *o, const char *v);
 int cli_parse(cli_spec *s, int argc, char **argv);
 int fail(const char *cmd, const char *msg);
 int finish_stdout(const char *cmd);
-int file_exists(const char *path);
+int file_exists(const char *path);   /* anything at path (stat; never opens it: a FIFO would block) */
 int dir_of(const char *path, char *buf, size_t cap);
 int dir_file(char *buf, size_t cap, const char *dir, const char *name);
 int load_model(const char *cmd, const char *path, int bf16, fe_model **m);  /* bf16: fe_load_opts.bf16_weights */
+/* The vocabulary: --vocab DIR ("gpt2": GPT-2's, built in); without it the model's: the demo
+   model's when model_path is NULL, else vocab.bpe / merges.txt beside the model, else GPT-2's. */
 int load_vocab(const char *cmd, const char *dir, const char *model_path, fe_vocab **v);
 int parse_id_list(const char *cmd, const char *opt, const char *s, int **ids, size_t *n);
 void print_ids(const int *ids, size_t n);
@@ -78,4 +80,35 @@ double cli_wall(void);   /* seconds, monotonic */
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
 void print_json_string(FILE *f, const char *s);   /* NULL: null */
 void print_json_number(FILE *f, double x);        /* non-finite: null */
+
+/* ================================================================== paths, checked up front ==
+   A command names every file it reads (cli_in, cli_in_vocab) and writes (cli_out, cli_out_dir),
+   then calls cli_paths_check before it loads or computes anything:
+   - an input must open (else exit 1 with the OS's reason: "No such file or directory") and be a
+     regular file: it is opened with O_NONBLOCK, so a FIFO cannot hang the tool (exit 2);
+   - an output's directory must exist and be writable, and an existing output must be a regular
+     file (exit 2); cli_out_dir's directory may be missing if its parent is there (the command
+     creates it);
+   - no output may be the same file as an input or as another output, however it is spelled
+     ("./x", an absolute path, "..", a symlink, a hard link): existing files are compared by
+     device and inode, a file not written yet by its directory's device and inode and its name
+     (exit 2).
+   Each message names the option and the path. */
+typedef struct cli_path {
+    const char *what;              /* "--model", "OUT.bin", "--out DIR" */
+    char *path;                    /* owned copy */
+    int kind;                      /* 0 input, 1 output file, 2 output directory, 3 --vocab that is not a directory */
+    int dir_index;                 /* an output file inside a cli_out_dir directory: its entry; else -1 */
+    int exists;                    /* set by cli_paths_check */
+    unsigned long long dev, ino;   /* the file's; for an output not written yet, its directory's */
+} cli_path;
+typedef struct cli_paths { const char *cmd; int n, cap, failed; cli_path *p; } cli_paths;
+void cli_paths_init(cli_paths *ps, const char *cmd);
+void cli_in(cli_paths *ps, const char *what, const char *path);    /* path NULL: nothing */
+void cli_out(cli_paths *ps, const char *what, const char *path);   /* path NULL: nothing */
+/* Output directory dir (created by the command if missing) and the n files written in it. */
+void cli_out_dir(cli_paths *ps, const char *what, const char *dir, const char *const *names, int n);
+/* The files load_vocab(dir, model_path) will read (none for a built-in vocabulary). */
+void cli_in_vocab(cli_paths *ps, const char *dir, const char *model_path);
+int cli_paths_check(cli_paths *ps);   /* 0, or the exit status after printing why; frees the copies */
 #endif

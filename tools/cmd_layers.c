@@ -118,6 +118,16 @@ int fe_cmd_layers(int argc, char **argv) {
     if (!dataset) return cli_usage_error(&s, "no --dataset given");
     if (!text_path && !cache) return cli_usage_error(&s, "the statistics need --text FILE (and/or --cache DIR holding them)");
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    {   /* every input checked before any work (cli_paths_check: regular files, no FIFO hangs) */
+        cli_paths ps;
+        cli_paths_init(&ps, "layers");
+        cli_in(&ps, "--model", model_path);
+        cli_in_vocab(&ps, vocab_dir, model_path);
+        cli_in(&ps, "--dataset", dataset);
+        cli_in(&ps, "--text", text_path);
+        cli_in(&ps, "--aie", aie_path);
+        if ((rc = cli_paths_check(&ps)) != 0) return rc;
+    }
 #if defined(__unix__) || defined(__APPLE__)
     tty = isatty(fileno(stderr));
     if (cache) {   /* made (or refused) before any work */

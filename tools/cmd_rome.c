@@ -268,19 +268,32 @@ static void no_stats_warning(const char *cmd) {
             cmd, cmd, cmd);
 }
 
+/* The last layer's MLP output at the subject reaches the prediction through no later attention:
+   the v* objective's gradient there is zero and an edit would change nothing. */
+static int last_layer_error(const char *cmd, int layer, int L) {
+    if (L == 1)
+        fprintf(stderr, "factedit %s: layer 0 is the model's only layer: its MLP output at the subject cannot reach the prediction "
+                        "(no later layer carries it to the last token), so no layer of a 1-layer model can be edited\n", cmd);
+    else
+        fprintf(stderr, "factedit %s: layer %d is the model's last layer (layers 0..%d): its MLP output at the subject cannot reach the "
+                        "prediction (no later layer carries it to the last token), so an edit there changes nothing; use a layer of 0..%d\n",
+                cmd, layer, L - 1, L - 2);
+    return EXIT_FAIL;
+}
+
 /* What edit and eval share: statistics (or the loud warning), the layer they fix or --layer,
    checked against the model, the solver (Adam with ROME's 20 steps), the ridge and the factor. */
 static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path, int layer, int layer_given, const char *solver_s,
                       double ridge, int quiet, fe_rome_hparams *hp, fe_cov **cov, fe_stats_info *info) {
     int rc;
-    if (stats_path) {
-        if ((rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
-    } else no_stats_warning(cmd);
+    if (stats_path && (rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
     if (layer >= 0) hp->layer = layer;
     if (hp->layer >= m->config.num_layers) {
         fprintf(stderr, "factedit %s: --layer %d is outside the model's layers 0..%d\n", cmd, hp->layer, m->config.num_layers - 1);
         return EXIT_FAIL;
     }
+    if (hp->layer == m->config.num_layers - 1) return last_layer_error(cmd, hp->layer, m->config.num_layers);
+    if (!stats_path) no_stats_warning(cmd);
     hp->solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
     if (hp->solver == fe_solver_adam) hp->max_iters = 20;
     hp->cov_ridge = ridge;
@@ -435,8 +448,9 @@ int fe_cmd_edit(int argc, char **argv) {
     jbuf jb, tracebuf;
     edit_trace tr;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the prompt, with \"{}\" for the subject (or a text containing the subject)", 0},
         {"--subject", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the subject: \"The Space Needle\"", 0},
@@ -462,7 +476,7 @@ int fe_cmd_edit(int argc, char **argv) {
     opts[9].dst = (void *)&out_path; opts[10].dst = (void *)&patch_path; opts[11].dst = (void *)&apply_path; opts[12].dst = (void *)&solver_s;
     opts[13].dst = (void *)&templates_path; opts[14].dst = &seed; opts[15].dst = &ridge; opts[16].dst = &n_gen; opts[17].dst = &json; opts[18].dst = &quiet;
     memset(&s, 0, sizeof s);
-    s.cmd = "edit"; s.usage = "--model FILE --prompt TEXT --subject TEXT --target TEXT [options]";
+    s.cmd = "edit"; s.usage = "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]";
     s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
               "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
               "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
@@ -490,7 +504,15 @@ int fe_cmd_edit(int argc, char **argv) {
         if (!subject) { rc = cli_usage_error(&s, "no --subject given"); goto done; }
         if (!target) { rc = cli_usage_error(&s, "no --target given"); goto done; }
     }
-    if (out_path && model_path && !strcmp(out_path, model_path)) { rc = cli_usage_error(&s, "--out must differ from --model (the model file is not overwritten)"); goto done; }
+    cli_paths_init(&ps, "edit");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--stats", stats_path);
+    cli_in(&ps, "--templates", templates_path);
+    cli_in(&ps, "--apply", apply_path);
+    cli_out(&ps, "--out", out_path);
+    cli_out(&ps, "--patch", patch_path);
+    if ((rc = cli_paths_check(&ps)) != 0) goto done;
     if ((rc = load_model("edit", model_path, 0, &m)) != 0) goto done;
     if ((rc = load_vocab("edit", vocab_dir, model_path, &v)) != 0) goto done;
     cs0 = fe_model_checksum(m);
@@ -531,7 +553,7 @@ int fe_cmd_edit(int argc, char **argv) {
     }
     /* header and "before" */
     if (!json) {
-        printf("model:    %s (checksum %016llx, %d layers)\n", model_path, (unsigned long long)cs0, m->config.num_layers);
+        printf("model:    %s (checksum %016llx, %d layers)\n", model_path ? model_path : "the built-in demo model", (unsigned long long)cs0, m->config.num_layers);
         if (rows) {
             const char *ls;
             size_t ln;
@@ -575,7 +597,23 @@ int fe_cmd_edit(int argc, char **argv) {
             if (cov && strstr(e.msg, "definite")) fprintf(stderr, "factedit edit: (statistics from few tokens are singular: try --ridge 1e-3)\n");
             goto done;
         }
+        if (ed->report.delta_norm == 0) {
+            if (!json) fflush(stdout);
+            fprintf(stderr, "factedit edit: the edit changes nothing: the v* solver ended at |delta| = 0 after %d evaluations (loss %.4g): "
+                            "no change of layer %d's MLP output at the subject lowers the loss (its gradient there is zero or too small "
+                            "to matter), so the model would stay as it is; nothing written (try an earlier --layer)\n",
+                    ed->report.evals, ed->report.last.loss, hp.layer);
+            rc = EXIT_FAIL;
+            goto done;
+        }
         if (fe_edit_apply(m, ed, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
+        if (fe_model_checksum(m) == cs0) {
+            if (!json) fflush(stdout);
+            fprintf(stderr, "factedit edit: the edit changes nothing: the rank-one update of layer %d is zero (v* equals the layer's "
+                            "current output at the subject, |delta| = %.4g); nothing written\n", hp.layer, ed->report.delta_norm);
+            rc = EXIT_FAIL;
+            goto done;
+        }
     } else {
         if (fe_patch_apply(m, patch, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
         ed = patch->edit;
@@ -692,8 +730,9 @@ int fe_cmd_stats(int argc, char **argv) {
     rg_progress pg;
     uint64_t cs;
     double t0;
+    cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the layer whose MLP keys are collected (default: ROME's layer for the shape)", 0},
         {"--text", NULL, ARG_STR, NULL, 0, 0, "FILE", "the text (required): ROME uses Wikipedia", 0},
@@ -707,7 +746,7 @@ int fe_cmd_stats(int argc, char **argv) {
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = &layer; opts[3].dst = (void *)&text_path;
     opts[4].dst = &lines; opts[5].dst = &max_tokens; opts[6].dst = &seq_len; opts[7].dst = (void *)&out_path; opts[8].dst = &quiet;
     memset(&s, 0, sizeof s);
-    s.cmd = "stats"; s.usage = "--model FILE --text FILE --out FILE [--layer L] [options]";
+    s.cmd = "stats"; s.usage = "[--model FILE] --text FILE --out FILE [--layer L] [options]";
     s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
               "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
               "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
@@ -718,12 +757,19 @@ int fe_cmd_stats(int argc, char **argv) {
     if (!text_path) return cli_usage_error(&s, "no --text given");
     if (!out_path) return cli_usage_error(&s, "no --out given");
     if (opts[5].seen && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
+    cli_paths_init(&ps, "stats");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--text", text_path);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("stats", model_path, 0, &m)) != 0) return rc;
     if (layer < 0) layer = fe_rome_default_layer(&m->config);
     if (layer >= m->config.num_layers) {
         fprintf(stderr, "factedit stats: --layer %d is outside the model's layers 0..%d\n", layer, m->config.num_layers - 1);
         rc = EXIT_FAIL; goto done;
     }
+    if (layer == m->config.num_layers - 1) { rc = last_layer_error("stats", layer, m->config.num_layers); goto done; }
     if (seq_len > m->config.max_seq_len) {
         fprintf(stderr, "factedit stats: --seq-len %d exceeds the model's context of %d\n", seq_len, m->config.max_seq_len);
         rc = EXIT_FAIL; goto done;
@@ -894,12 +940,19 @@ static int json_metric(const fe_json_value *v, double *out) {
 static int cmp_row(const void *a, const void *b) { const eval_row *x = (const eval_row *)a, *y = (const eval_row *)b; return x->index < y->index ? -1 : x->index > y->index; }
 
 static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
-    fe_json **docs = (fe_json **)calloc((size_t)nf, sizeof *docs);
-    unsigned char **bufs = (unsigned char **)calloc((size_t)nf, sizeof *bufs);
+    fe_json **docs;
+    unsigned char **bufs;
     int *seen_shard = NULL, sn = 0, i, rc = 0, nrows = 0, cap = 0;
     eval_row *rows = NULL;
     const fe_json_value *config0 = NULL;
     jbuf cfg, b;
+    cli_paths ps;
+    cli_paths_init(&ps, "eval");
+    for (i = 0; i < nf; i++) cli_in(&ps, "--merge", files[i]);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
+    docs = (fe_json **)calloc((size_t)nf, sizeof *docs);
+    bufs = (unsigned char **)calloc((size_t)nf, sizeof *bufs);
     fe_error e;
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
     if (!docs || !bufs) { rc = fail("eval", "out of memory"); goto done; }
@@ -955,6 +1008,7 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
     if (!rc && config0) {
         for (i = 0; i < sn; i++) if (!seen_shard[i]) { fprintf(stderr, "factedit eval: shard %d/%d is missing\n", i, sn); rc = EXIT_FAIL; break; }
     }
+    if (!rc && nrows == 0) { fprintf(stderr, "factedit eval: the %d reports hold no case: nothing was evaluated\n", nf); rc = EXIT_FAIL; }
     if (!rc) {
         qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
         for (i = 1; i < nrows; i++) if (rows[i].index == rows[i - 1].index) { fprintf(stderr, "factedit eval: dataset case %d appears twice\n", rows[i].index); rc = EXIT_FAIL; break; }
@@ -1013,9 +1067,10 @@ int fe_cmd_eval(int argc, char **argv) {
     rg_progress pg;
     jbuf cfg, b;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"FILE"};
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (required)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
         {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "CounterFact cases (ROME's counterfact.json format; required)", 0},
         {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
@@ -1037,7 +1092,7 @@ int fe_cmd_eval(int argc, char **argv) {
     opts[9].dst = &seed; opts[10].dst = &ridge; opts[11].dst = &json; opts[12].dst = (void *)&out_path; opts[13].dst = &merge; opts[14].dst = &quiet;
     memset(&s, 0, sizeof s);
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
-    s.cmd = "eval"; s.usage = "--model FILE --dataset FILE [options]   |   eval --merge REPORT.json...";
+    s.cmd = "eval"; s.usage = "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...";
     s.about = "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
               "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
               "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
@@ -1064,6 +1119,14 @@ int fe_cmd_eval(int argc, char **argv) {
     if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    cli_paths_init(&ps, "eval");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    cli_in(&ps, "--dataset", dataset);
+    cli_in(&ps, "--stats", stats_path);
+    cli_in(&ps, "--templates", templates_path);
+    cli_out(&ps, "--out", out_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("eval", model_path, 0, &m)) != 0) return rc;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &v)) != 0) goto done;
     if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
@@ -1104,6 +1167,9 @@ int fe_cmd_eval(int argc, char **argv) {
             }
         }
         rg_progress_show(&pg, n_sel, n_sel, 1);
+        for (i = 0, k = 0; i < n_sel; i++) k += rows[i].r.report.delta_norm == 0;
+        if (k) fprintf(stderr, "factedit eval: note: %d of %d edits changed nothing (|delta| = 0: no change of layer %d's MLP output at the subject lowered the loss); their metrics after equal those before\n",
+                       k, n_sel, hp.layer);
     }
     eval_report(&b, cfg.p ? cfg.p : "{}", si, sn, rows, n_sel);
     if (b.failed || cfg.failed) { rc = fail("eval", "out of memory"); goto done; }

@@ -919,10 +919,14 @@ static void progress_show(progress *p, long done, long kept, int final) {
 
 /* ------------------------------------------------------------------ outputs */
 
+static void out_name(char *buf, size_t cap, const char *name, int si, int sn, const char *ext) {
+    if (sn > 1) snprintf(buf, cap, "%s-%d-of-%d.%s", name, si, sn, ext);
+    else snprintf(buf, cap, "%s.%s", name, ext);
+}
+
 static int out_path(char *buf, size_t cap, const char *dir, const char *name, int si, int sn, const char *ext) {
     char nm[128];
-    if (sn > 1) snprintf(nm, sizeof nm, "%s-%d-of-%d.%s", name, si, sn, ext);
-    else snprintf(nm, sizeof nm, "%s.%s", name, ext);
+    out_name(nm, sizeof nm, name, si, sn, ext);
     return dir_file(buf, cap, dir, nm);
 }
 
@@ -1199,9 +1203,28 @@ static int run_dataset(const ds_args *A) {
     memset(&d, 0, sizeof d);
     memset(&c, 0, sizeof c);
     sb_init(&lines);
+    {   /* every input and output before any work */
+        char names[5][64];
+        const char *np[5];
+        int k;
+        cli_paths ps;
+        out_name(names[0], sizeof names[0], "facts", A->shard_i, A->shard_n, "jsonl");
+        out_name(names[1], sizeof names[1], "summary", A->shard_i, A->shard_n, "json");
+        snprintf(names[2], sizeof names[2], "aie_lines.svg");
+        snprintf(names[3], sizeof names[3], "aie_heatmap.svg");
+        snprintf(names[4], sizeof names[4], "sever.svg");
+        for (k = 0; k < 5; k++) np[k] = names[k];
+        cli_paths_init(&ps, "trace");
+        cli_in(&ps, "--model", A->model_path);
+        cli_in_vocab(&ps, A->vocab_dir, A->model_path);
+        cli_in(&ps, "--dataset", A->dataset);
+        cli_out_dir(&ps, "--out", A->out, np, A->shard_n > 1 ? 2 : 5);
+        if ((rc = cli_paths_check(&ps)) != 0) return rc;
+    }
     if ((rc = read_json_file("--dataset", A->dataset, &bytes, &len, &doc)) != 0) return rc;
     root = fe_json_root(doc);
     if (root->type != fe_json_array) { rc = fail("trace", "--dataset: expected a JSON array of facts ({\"subject\", \"attribute\", \"prompt\", ...})"); goto done; }
+    if (root->count == 0) { fprintf(stderr, "factedit trace: --dataset '%s' holds no facts (an empty array): nothing to trace\n", A->dataset); rc = EXIT_FAIL; goto done; }
     for (i = 0; i < root->count; i++) {
         const fe_json_value *f = fe_json_at(root, i);
         static const char *const keys[3] = {"subject", "attribute", "prompt"};
@@ -1319,6 +1342,15 @@ static int run_dataset(const ds_args *A) {
     }
     progress_show(&pg, c.processed, c.kept, 1);
     if ((rc = write_facts(A->out, &d.meta, A->shard_i, A->shard_n, &lines, c.processed, 1)) != 0) goto done;
+    if (c.kept == 0 && A->shard_n == 1) {   /* nothing to average: an error, with the records that say why */
+        char path[4200];
+        out_path(path, sizeof path, A->out, "facts", 0, 1, "jsonl");
+        fprintf(stderr, "factedit trace: no fact was traced: of %ld facts, %ld predicted another first token than their attribute's and %ld "
+                        "could not be traced (each one's reason is in %s)\n", c.processed, c.wrong, c.errors, path);
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    if (c.kept == 0 && !A->quiet) fprintf(stderr, "factedit trace: note: shard %d/%d traced no fact\n", A->shard_i, A->shard_n);
     if (A->shard_n > 1) printf("shard %d/%d: ", A->shard_i, A->shard_n);
     printf("kept %ld of %ld facts (%ld predicted another first token, %ld could not be traced); %s%ld facts in the dataset\n", c.kept, c.processed,
            c.wrong, c.errors, A->limit > 0 ? "--limit of " : "", A->limit > 0 ? considered : total);
@@ -1539,6 +1571,14 @@ static int run_merge(const char *const *inputs, int n_in, const char *out) {
             qsort(paths + before, (size_t)(npaths - before), sizeof(char *), str_cmp);
         } else if (add_path(&paths, &npaths, &cap, inputs[i])) { rc = fail("trace", "out of memory"); goto done; }
     }
+    {   /* the files read and written, before reading them */
+        static const char *const names[5] = {"facts.jsonl", "summary.json", "aie_lines.svg", "aie_heatmap.svg", "sever.svg"};
+        cli_paths ps;
+        cli_paths_init(&ps, "trace");
+        for (i = 0; i < npaths; i++) cli_in(&ps, "--merge", paths[i]);
+        cli_out_dir(&ps, "--out", out, names, 5);
+        if ((rc = cli_paths_check(&ps)) != 0) goto done;
+    }
     if (!(files = (mfile *)calloc((size_t)npaths, sizeof(mfile)))) { rc = fail("trace", "out of memory"); goto done; }
     for (i = 0; i < npaths; i++) {
         mfile *f = &files[i];
@@ -1689,6 +1729,12 @@ static int run_merge(const char *const *inputs, int n_in, const char *out) {
         }
         fe_json_free(doc);
     }
+    if (c.kept == 0) {
+        fprintf(stderr, "factedit trace: --merge: the shards traced no fact (%ld facts: %ld predicted another first token, %ld could not be traced): nothing to average\n",
+                c.processed, c.wrong, c.errors);
+        rc = EXIT_FAIL;
+        goto done;
+    }
     if ((rc = prepare_out_dir(out)) != 0) goto done;   /* after every check: a failed merge writes nothing */
     if ((rc = write_facts(out, &first, 0, 1, &lines, (long)nrec, 1)) != 0) goto done;
     printf("merged %d shard%s: kept %ld of %ld facts (%ld predicted another first token, %ld could not be traced)\n", sn, sn == 1 ? "" : "s", c.kept,
@@ -1721,6 +1767,7 @@ int fe_cmd_trace(int argc, char **argv) {
     unsigned kinds = 0;
     double noise_arg = 0;
     const char **pos;
+    cli_paths ps;
     static const char *const pos_names[] = {"DIR"};
     cli_opt opts[O_COUNT] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the model built into the tool, if any)", 0},
@@ -1815,6 +1862,11 @@ int fe_cmd_trace(int argc, char **argv) {
         if (!*subject) { free(pos); return cli_usage_error(&s, "--subject is empty"); }
         if (json && csv) { free(pos); return cli_usage_error(&s, "--json and --csv exclude each other"); }
         if (plain && (json || csv)) { free(pos); return cli_usage_error(&s, "--plain is for the heatmap, not --json / --csv"); }
+        cli_paths_init(&ps, "trace");
+        cli_in(&ps, "--model", model_path);
+        cli_in_vocab(&ps, vocab_dir, model_path);
+        cli_out(&ps, "--svg", svg);
+        if ((rc = cli_paths_check(&ps)) != 0) { free(pos); return rc; }
         memset(&r, 0, sizeof r);
         r.prompt = prompt; r.subject = subject; r.kinds = kinds; r.samples = samples; r.window = window; r.seed = seed;
         r.noise_text = noise; r.relative = relative; r.noise_arg = noise_arg;

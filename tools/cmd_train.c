@@ -1,10 +1,15 @@
 /* factedit train: trains a small GPT-2 on a one-document-per-line corpus (tools/train.c) and
    writes the checkpoint plus its vocabulary; then reports fact accuracy if asked. */
+#if !defined(_POSIX_C_SOURCE) && (defined(__unix__) || defined(__APPLE__))
+#define _POSIX_C_SOURCE 200809L   /* mkdir */
+#endif
 #include "cli.h"
 #include "train.h"
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int fe_cmd_train(int argc, char **argv);
 
@@ -30,7 +35,7 @@ int fe_cmd_train(int argc, char **argv) {
     char path[4200];
     cli_opt opts[] = {
         {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary of the corpus (encoder.json + vocab.bpe); required", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe; required", 0},
+        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe (DIR made if missing); required", 0},
         {"--init", NULL, ARG_STR, NULL, 0, 0, "CKPT", "continue training this checkpoint instead of a random start", 0},
         {"--layers", NULL, ARG_INT, NULL, 1, 64, "L", "layers (default 4)", 0},
         {"--heads", NULL, ARG_INT, NULL, 1, 64, "H", "heads (default 4)", 0},
@@ -74,6 +79,26 @@ int fe_cmd_train(int argc, char **argv) {
     o.steps = steps; o.warmup = warmup; o.lr = (float)lr; o.weight_decay = (float)wd; o.seed = seed; o.shards = shards; o.bare_starts = (float)bare;
     if (bare < 0 || bare > 1) return fail("train", "--bare-starts must be in [0, 1]");
     if (width % heads) return fail("train", "--width must be a multiple of --heads");
+    {   /* every input and output before training: a missing --out directory is made now, not after hours */
+        static const char *const outs[3] = {"model.bin", "encoder.json", "vocab.bpe"};
+        char enc[4200], bpe[4200];
+        cli_paths ps;
+        struct stat st;
+        if (!dir_file(enc, sizeof enc, o.vocab_dir, "encoder.json") || !dir_file(bpe, sizeof bpe, o.vocab_dir, "vocab.bpe")) return fail("train", "--vocab: path too long");
+        cli_paths_init(&ps, "train");
+        cli_in(&ps, "CORPUS", o.corpus);
+        cli_in(&ps, "--vocab", enc);
+        cli_in(&ps, "--vocab", bpe);
+        cli_in(&ps, "--init", o.init);
+        cli_in(&ps, "--facts", facts);
+        cli_in(&ps, "--heldout", heldout);
+        cli_out_dir(&ps, "--out", out_dir, outs, 3);
+        if ((rc = cli_paths_check(&ps)) != 0) return rc;
+        if (stat(out_dir, &st) != 0 && mkdir(out_dir, 0777) != 0) {
+            fprintf(stderr, "factedit train: --out '%s': cannot create the directory: %s\n", out_dir, strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
     if (fe_train(&o, &m, stderr, &e) != fe_ok) return fail("train", e.msg);
     snprintf(path, sizeof path, "%s/model.bin", out_dir);
     if (fe_model_save_file(m, path, bf16 ? 5 : 3, &e) != fe_ok) { fe_model_free(m); return fail("train", e.msg); }

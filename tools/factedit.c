@@ -37,6 +37,7 @@ static int cmd_convert(int argc, char **argv) {
     fe_convert_opts o;
     fe_model *m = NULL;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"IN.safetensors", "OUT.bin"};
     cli_opt opts[] = {
         {"--config", NULL, ARG_STR, NULL, 0, 0, "FILE", "Hugging Face config.json (default: config.json beside IN, if any)", 0},
@@ -62,6 +63,12 @@ static int cmd_convert(int argc, char **argv) {
         config = auto_config;
         fprintf(stderr, "factedit convert: using %s\n", config);
     }
+    cli_paths_init(&ps, "convert");
+    cli_in(&ps, "IN.safetensors", pos[0]);
+    cli_in(&ps, config == auto_config ? "config.json beside IN" : "--config", config);
+    cli_in(&ps, "--missing-from", ref);
+    cli_out(&ps, "OUT.bin", pos[1]);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     memset(&o, 0, sizeof o);
     o.n_head = n_head;
     o.on_fill = on_fill; o.on_fill_user = (void *)ref;
@@ -88,6 +95,7 @@ static int cmd_random(int argc, char **argv) {
     fe_config c;
     fe_model *m = NULL;
     fe_error e;
+    cli_paths ps;
     static const char *const pos_names[] = {"OUT.bin"};
     cli_opt opts[] = {
         {"--layers", NULL, ARG_INT, NULL, 1, INT_MAX, "L", "number of layers (default 12)", 0},
@@ -109,6 +117,9 @@ static int cmd_random(int argc, char **argv) {
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
+    cli_paths_init(&ps, "random");
+    cli_out(&ps, "OUT.bin", pos[0]);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     c.num_layers = layers; c.num_heads = heads; c.channels = width; c.vocab_size = vocab;
     c.padded_vocab_size = padded_vocab(vocab); c.max_seq_len = context;
     if (fe_model_new(&m, &c, NULL, &e) != fe_ok) return fail("random", e.msg);
@@ -133,10 +144,12 @@ static int cmd_generate(int argc, char **argv) {
     fe_sample_opts so;
     fe_rng rng;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json);\n"
-         "                           default: the model's directory if it has one, else GPT-2's (built in)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json),\n"
+         "                           or 'gpt2' for GPT-2's (built in); default: the demo model's without --model, else\n"
+         "                           the model's directory if it has one, else GPT-2's", 0},
         {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the text to continue (required)", 0},
         {"-n", NULL, ARG_INT, NULL, 0, INT_MAX, "N", "tokens to generate (default 32)", 0},
         {"--temperature", NULL, ARG_FLOAT, NULL, 0, 0, "T", "0 = greedy (default; 1 if --top-k or --top-p is given)", 0},
@@ -151,7 +164,7 @@ static int cmd_generate(int argc, char **argv) {
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = &n_new;
     opts[4].dst = &temperature; opts[5].dst = &top_k; opts[6].dst = &top_p; opts[7].dst = &seed; opts[8].dst = &ids_mode; opts[9].dst = &bf16;
     memset(&s, 0, sizeof s);
-    s.cmd = "generate"; s.usage = "--model FILE --prompt TEXT [options]";
+    s.cmd = "generate"; s.usage = "[--model FILE] --prompt TEXT [options]";
     s.about = "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
               "top-k or top-p it samples, and the same --seed gives the same text.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -160,6 +173,10 @@ static int cmd_generate(int argc, char **argv) {
     if (temperature < 0) return cli_usage_error(&s, "--temperature must be >= 0");
     if (top_p < 0 || top_p > 1) return cli_usage_error(&s, "--top-p must be between 0 and 1");
     if (!opts[4].seen && (opts[5].seen || opts[6].seen)) temperature = 1.0;
+    cli_paths_init(&ps, "generate");
+    cli_in(&ps, "--model", model_path);
+    if (!ids_mode) cli_in_vocab(&ps, vocab_dir, model_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("generate", model_path, bf16, &m)) != 0) return rc;
 
     if (ids_mode) {
@@ -223,26 +240,33 @@ done:
 /* ================================================================== tokenize ============ */
 
 static int cmd_tokenize(int argc, char **argv) {
-    const char *vocab_dir = NULL, *text = NULL, *idstr = NULL;
+    const char *model_path = NULL, *vocab_dir = NULL, *text = NULL, *idstr = NULL;
     int rc, *ids = NULL;
     size_t n = 0;
     fe_vocab *v = NULL;
     fe_error e;
+    cli_paths ps;
     cli_opt opts[] = {
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory (default: GPT-2's, built in)", 0},
+        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "use this checkpoint's vocabulary, as generate does (default: the built-in demo model's)", 0},
+        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory, or 'gpt2' for GPT-2's (built in)", 0},
         {"--text", NULL, ARG_STR, NULL, 0, 0, "TEXT", "print the token ids of TEXT, comma-separated", 0},
         {"--ids", NULL, ARG_STR, NULL, 0, 0, "1,2,3", "print the text of these token ids", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&vocab_dir; opts[1].dst = (void *)&text; opts[2].dst = (void *)&idstr;
+    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&text; opts[3].dst = (void *)&idstr;
     memset(&s, 0, sizeof s);
-    s.cmd = "tokenize"; s.usage = "[--vocab DIR] (--text TEXT | --ids 1,2,3)";
-    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte).";
+    s.cmd = "tokenize"; s.usage = "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)";
+    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
+              "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
+              "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((text != NULL) == (idstr != NULL)) return cli_usage_error(&s, "give exactly one of --text and --ids");
     if (idstr && (rc = parse_id_list("tokenize", "--ids", idstr, &ids, &n)) != 0) return rc;
-    if ((rc = load_vocab("tokenize", vocab_dir, "", &v)) != 0) { free(ids); return rc; }
+    cli_paths_init(&ps, "tokenize");
+    cli_in(&ps, "--model", model_path);
+    cli_in_vocab(&ps, vocab_dir, model_path);
+    if ((rc = cli_paths_check(&ps)) != 0 || (rc = load_vocab("tokenize", vocab_dir, model_path, &v)) != 0) { free(ids); return rc; }
     if (text) {
         int *t = NULL;
         if (fe_encode(v, text, strlen(text), &t, &n, &e) != fe_ok) rc = fail("tokenize", e.msg);
@@ -265,6 +289,7 @@ static int cmd_info(int argc, char **argv) {
     int rc;
     fe_model *m = NULL;
     const fe_config *c;
+    cli_paths ps;
     cli_opt opts[] = {
         {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
     };
@@ -275,6 +300,9 @@ static int cmd_info(int argc, char **argv) {
     s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
     s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
+    cli_paths_init(&ps, "info");
+    cli_in(&ps, "--model", model_path);
+    if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_model("info", model_path, 0, &m)) != 0) return rc;
     c = &m->config;
     printf("model:       %s\n", model_path ? model_path : "(the built-in demo model, demo/model/model.bin)");
@@ -303,7 +331,7 @@ int fe_cmd_layers(int argc, char **argv);  /* tools/cmd_layers.c */
 /* Planned: trace, edit, eval, stats, bench (add them here). */
 static const cli_cmd commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)"},
-    {"tokenize", cmd_tokenize, "text to GPT-2 token ids and back"},
+    {"tokenize", cmd_tokenize, "text to token ids and back (the demo model's vocabulary, a model's, or GPT-2's)"},
     {"info", cmd_info, "show a checkpoint's configuration and checksum"},
     {"convert", cmd_convert, "Hugging Face model.safetensors to an llm.c checkpoint"},
     {"random", cmd_random, "write a checkpoint with random weights, of any shape"},
