@@ -85,8 +85,8 @@ cat > "$T/demo_cf.json" <<'EOF'
 EOF
 "$FE" trace --dataset demo/known_1000.json --limit 12 --window 2 --samples 3 --out "$T/aie" --quiet >/dev/null 2>&1 || bad "trace --dataset on the demo model"
 run "demo model with --aie" 0 "The MLP's indirect effect at the last subject token peaks at layer" \
-  "$FE" layers --dataset "$T/demo_cf.json" --text demo/known_1000.json --tokens 4000 --cache "$T/dcache" --aie "$T/aie/summary.json" -q
-run "demo model, json" 0 '"aie_mlp": ' "$FE" layers --dataset "$T/demo_cf.json" --cache "$T/dcache" --aie "$T/aie/summary.json" --json -q
+  "$FE" layers --dataset "$T/demo_cf.json" --text demo/known_1000.json --tokens 4000 --ridge 0.1 --cache "$T/dcache" --aie "$T/aie/summary.json" -q
+run "demo model, json" 0 '"aie_mlp": ' "$FE" layers --dataset "$T/demo_cf.json" --cache "$T/dcache" --ridge 0.1 --aie "$T/aie/summary.json" --json -q
 cp "$T/out" "$T/d.json"
 p=$(picked_of "$T/d.json"); case "$p" in [0-9]*) ok;; *) bad "demo model: no pick in $(head -c 300 "$T/d.json")";; esac
 same "demo model: picks the best Score of its table" "$p" "$(best_of "$T/d.json")"

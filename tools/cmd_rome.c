@@ -36,16 +36,6 @@
 
 /* ================================================================== helpers ============= */
 
-static double rg_wall(void) {
-#if defined(CLOCK_MONOTONIC) && defined(_POSIX_C_SOURCE)
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-#else
-    return (double)clock() / CLOCKS_PER_SEC;
-#endif
-}
-
 /* A growable text buffer (JSON is built in memory, then printed or written atomically). */
 typedef struct jbuf { char *p; size_t len, cap; int failed; } jbuf;
 static void jb_putn(jbuf *b, const char *s, size_t n) {
@@ -143,10 +133,10 @@ static void print_quoted(FILE *f, const char *s, size_t n) {
 typedef struct rg_progress { int on, tty, last_tenth; double t0, last; const char *cmd, *unit; } rg_progress;
 static void rg_progress_init(rg_progress *p, const char *cmd, const char *unit, int quiet) {
     memset(p, 0, sizeof *p);
-    p->on = !quiet; p->tty = RG_ISATTY(stderr); p->t0 = p->last = rg_wall(); p->cmd = cmd; p->unit = unit; p->last_tenth = -1;
+    p->on = !quiet; p->tty = RG_ISATTY(stderr); p->t0 = p->last = cli_wall(); p->cmd = cmd; p->unit = unit; p->last_tenth = -1;
 }
 static void rg_progress_show(rg_progress *p, double done, double total, int final) {
-    double t = rg_wall(), el = t - p->t0, eta = done > 0 && done < total ? el / done * (total - done) : 0;
+    double t = cli_wall(), el = t - p->t0, eta = done > 0 && done < total ? el / done * (total - done) : 0;
     int tenth = total > 0 ? (int)(10 * done / total) : 10;
     if (!p->on) return;
     if (p->tty) {
@@ -586,7 +576,7 @@ int fe_cmd_edit(int argc, char **argv) {
     /* the edit */
     memset(&tr, 0, sizeof tr);
     tr.text_out = !json; tr.json = json ? &tracebuf : NULL;
-    t0 = rg_wall();
+    t0 = cli_wall();
     if (!apply_path) {
         if (!json) printf("\nsolving for v* (%s; loss = nll + %g kl + weight decay):\n  %5s %6s %10s %10s %10s %10s %10s\n", solver_name(hp.solver), hp.kl_factor,
                           "iter", "evals", "loss", "nll", "kl", "wd", "|delta|");
@@ -618,7 +608,7 @@ int fe_cmd_edit(int argc, char **argv) {
         if (fe_patch_apply(m, patch, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
         ed = patch->edit;
     }
-    t0 = rg_wall() - t0;
+    t0 = cli_wall() - t0;
     for (i = 0; i < nshown; i++)
         if (next_tokens(m, v, sh[i].text, &sh[i].after, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
     if (rows) {
@@ -721,8 +711,7 @@ int fe_cmd_stats(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *text_path = NULL, *out_path = NULL;
     int layer = -1, seq_len = 0, lines = 0, quiet = 0, rc, *tok = NULL;
     uint64_t max_tokens = 0;
-    size_t n = 0, cap = 0, len = 0, i, start = 0;
-    unsigned char *text = NULL;
+    size_t n = 0;
     fe_model *m = NULL;
     fe_vocab *v = NULL;
     fe_cov *cov = NULL;
@@ -775,50 +764,20 @@ int fe_cmd_stats(int argc, char **argv) {
         rc = EXIT_FAIL; goto done;
     }
     if ((rc = load_vocab("stats", vocab_dir, model_path, &v)) != 0) goto done;
-    if (fe_read_file(text_path, &text, &len, NULL, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
     /* tokens: the whole text, or line by line with <|endoftext|> before each line */
-    for (i = 0; i <= len && (!max_tokens || n < max_tokens); i++) {
-        int *ids = NULL;
-        size_t k = 0, j;
-        if (!lines) { if (i < len) continue; start = 0; }
-        else if (i < len && text[i] != '\n') continue;
-        if (lines && i == start) { start = i + 1; continue; }   /* empty line */
-        if (fe_encode(v, (const char *)text + start, i - start, &ids, &k, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
-        if (n + k + 1 > cap) {
-            size_t nc = cap ? cap : 4096;
-            int *nt;
-            while (nc < n + k + 1) nc *= 2;
-            if (!(nt = (int *)realloc(tok, sizeof(int) * nc))) { fe_ids_free(v, ids); rc = fail("stats", "out of memory"); goto done; }
-            tok = nt; cap = nc;
-        }
-        if (lines) {
-            if (fe_vocab_eot(v) < 0) { fe_ids_free(v, ids); rc = fail("stats", "--lines: the vocabulary has no <|endoftext|>"); goto done; }
-            tok[n++] = fe_vocab_eot(v);
-        }
-        for (j = 0; j < k; j++) tok[n++] = ids[j];
-        fe_ids_free(v, ids);
-        start = i + 1;
-    }
-    if (max_tokens && n > max_tokens) n = (size_t)max_tokens;
-    if (n == 0) { fprintf(stderr, "factedit stats: %s has no tokens\n", text_path); rc = EXIT_FAIL; goto done; }
-    for (i = 0; i < n; i++)
-        if (tok[i] >= m->config.vocab_size) {
-            fprintf(stderr, "factedit stats: token id %d is outside the model's vocabulary of %d (the vocabulary does not belong to this model? see --vocab)\n", tok[i], m->config.vocab_size);
-            rc = EXIT_FAIL; goto done;
-        }
+    if ((rc = read_text_tokens("stats", m, v, text_path, lines, max_tokens, &tok, &n)) != 0) goto done;
     cs = fe_model_checksum(m);
     rg_progress_init(&pg, "stats", "tokens", quiet);
-    t0 = rg_wall();
+    t0 = cli_wall();
     if (fe_stats_compute(&cov, m, layer, tok, n, seq_len, stats_progress, &pg, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
     if (fe_stats_save_file(out_path, cov, layer, m, cs, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
     printf("wrote %s: layer %d, %lu tokens, %d x %d key covariance, model checksum %016llx (%.1f s)\n", out_path, layer, (unsigned long)n,
-           cov->dim, cov->dim, (unsigned long long)cs, rg_wall() - t0);
+           cov->dim, cov->dim, (unsigned long long)cs, cli_wall() - t0);
     if ((double)n < cov->dim)
         fprintf(stderr, "factedit stats: note: %lu tokens for %d dimensions: the covariance is singular; edits will need --ridge (or use more text)\n", (unsigned long)n, cov->dim);
     rc = finish_stdout("stats");
 done:
     free(tok);
-    free(text);
     fe_cov_free(cov);
     fe_vocab_free(v);
     fe_model_free(m);

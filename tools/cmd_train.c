@@ -52,7 +52,7 @@ int fe_cmd_train(int argc, char **argv) {
         {"--facts", NULL, ARG_STR, NULL, 0, 0, "JSON", "after training, top-1 accuracy on these {prompt, attribute}", 0},
         {"--heldout", NULL, ARG_STR, NULL, 0, 0, "JSON", "likewise, for held-out paraphrase prompts", 0},
         {"--bare-starts", NULL, ARG_FLOAT, NULL, 0, 0, "P", "fraction of rows that start at a line's first token, not at the <|endoftext|> before it (default 0): a model that always saw <|endoftext|> at position 0 uses it as an attention sink and misreads prompts given without it", 0},
-        {"--shards", NULL, ARG_INT, NULL, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2; the result depends on S, not on the thread count)", 0},
+        {"--shards", NULL, ARG_INT, NULL, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2, or 1 for an odd --batch; the result depends on S, not on the thread count)", 0},
     };
     static const char *const pos_names[] = {"CORPUS"};
     cli_spec s;

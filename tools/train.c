@@ -74,7 +74,7 @@ void fe_train_defaults(fe_train_opts *o) {
     memset(o, 0, sizeof *o);
     o->layers = 4; o->heads = 4; o->width = 128; o->context = 64;
     o->batch = 16; o->seq = 64; o->steps = 2000; o->lr = 3e-3f; o->min_lr_frac = 0.1f;
-    o->warmup = 100; o->weight_decay = 0.0f; o->seed = 1; o->version = 3; o->shards = 2;
+    o->warmup = 100; o->weight_decay = 0.0f; o->seed = 1; o->version = 3; o->shards = 0;
 }
 
 /* One step's gradient, split over a fixed number of shards of the batch so that both cores
@@ -117,7 +117,7 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
     corpus cp;
     fe_model *m = NULL;
     train_shard sh[FACTEDIT_TRAIN_MAX_SHARDS];
-    int nsh = o->shards > 0 ? o->shards : 1;
+    int nsh = o->shards > 0 ? o->shards : o->batch % 2 == 0 ? 2 : 1;   /* 0: two shards for an even batch */
     fe_config cfg;
     fe_rng rng;
     float *grads = NULL, *mom = NULL, *var = NULL;

@@ -15,7 +15,8 @@ typedef struct fe_train_opts {
     float lr, min_lr_frac, weight_decay;
     uint64_t seed;
     int version;             /* 3 = fp32, 5 = bf16 (for saving) */
-    int shards;              /* the batch is split in this many equal parts, one per thread (default 2) */
+    int shards;              /* the batch is split in this many equal parts, one per thread (0: 2 for
+                                an even batch, else 1) */
     float bare_starts;       /* fraction of rows that start at a line's first token instead of the
                                 <|endoftext|> before it (default 0) */
     double *first_losses;    /* optional: loss of each step (the last slot keeps the rest) */
