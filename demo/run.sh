@@ -7,8 +7,8 @@
 #   5. one ROME edit at that layer, before/after
 #   6. ROME on a CounterFact-style set built from the facts: ES / PS / NS / Score
 # Every figure also goes to build/demo/ as SVG. Usage: sh demo/run.sh [BUILD_DIR]
-# Environment: TRACE_LIMIT (facts averaged, default 200), SWEEP_LIMIT (cases per layer in the
-# sweep, default 12), EVAL_LIMIT (cases evaluated, default 40), LAYER (skip the sweep's pick).
+# Environment: TRACE_LIMIT (facts averaged, default 100), SWEEP_LIMIT (cases per layer in the
+# sweep, default 6), EVAL_LIMIT (cases evaluated, default 20), LAYER (the edited layer instead of the pick).
 set -eu
 B=${1:-build}
 F="$B/factedit"
@@ -17,9 +17,9 @@ W="$B/demo_world"
 mkdir -p "$OUT"
 [ -x "$F" ] || { echo "demo: $F is missing (run make)"; exit 1; }
 [ -f "$W/counterfact.json" ] || { echo "demo: $W is missing (run make demo-data)"; exit 1; }
-TRACE_LIMIT=${TRACE_LIMIT:-200}
-SWEEP_LIMIT=${SWEEP_LIMIT:-12}
-EVAL_LIMIT=${EVAL_LIMIT:-40}
+TRACE_LIMIT=${TRACE_LIMIT:-100}
+SWEEP_LIMIT=${SWEEP_LIMIT:-6}
+EVAL_LIMIT=${EVAL_LIMIT:-20}
 L=$("$F" info | sed -n 's/^layers: *//p')
 # ROME traces GPT-2 XL (48 layers) with a window of 10 layers: about L/4 here, at least 1.
 WINDOW=$(( (L + 2) / 4 )); [ "$WINDOW" -ge 1 ] || WINDOW=1
@@ -48,8 +48,8 @@ section "3. Average indirect effect over the known facts (first $TRACE_LIMIT; pa
 "$F" trace --dataset demo/known_1000.json --limit "$TRACE_LIMIT" --window "$WINDOW" --out "$OUT/aie" --quiet
 
 section "4. Which layer to edit: ROME at every layer (first $SWEEP_LIMIT cases) beside the MLP's effect"
-# key statistics per layer over the corpus, cached in $OUT/stats (ROME uses 100,000 tokens of Wikipedia)
-"$F" layers --dataset "$W/counterfact.json" --limit "$SWEEP_LIMIT" --text "$W/corpus.txt" --lines --tokens 100000 \
+# key statistics per layer over 50,000 tokens of the corpus, cached in $OUT/stats (ROME: 100,000 of Wikipedia)
+"$F" layers --dataset "$W/counterfact.json" --limit "$SWEEP_LIMIT" --text "$W/corpus.txt" --lines --tokens 50000 \
     --cache "$OUT/stats" --aie "$OUT/aie/summary.json" --quiet | tee "$OUT/layers.txt"
 LAYER=${LAYER:-$(sed -n 's/^picked layer \([0-9]*\):.*/\1/p' "$OUT/layers.txt")}
 STATS="$OUT/stats/stats_l$LAYER.bin"
