@@ -48,8 +48,9 @@ section "3. Average indirect effect over the known facts (first $TRACE_LIMIT; pa
 "$F" trace --dataset demo/known_1000.json --limit "$TRACE_LIMIT" --window "$WINDOW" --out "$OUT/aie" --quiet
 
 section "4. Which layer to edit: ROME at every layer (first $SWEEP_LIMIT cases) beside the MLP's effect"
-# key statistics per layer over 50,000 tokens of the corpus, cached in $OUT/stats (ROME: 100,000 of Wikipedia)
-"$F" layers --dataset "$W/counterfact.json" --limit "$SWEEP_LIMIT" --text "$W/corpus.txt" --lines --tokens 50000 \
+# key statistics per layer over 100,000 tokens of the corpus, cached in $OUT/stats (as ROME over Wikipedia;
+# with 50,000 a key unit of layer 2 is never active and its covariance is singular)
+"$F" layers --dataset "$W/counterfact.json" --limit "$SWEEP_LIMIT" --text "$W/corpus.txt" --lines --tokens 100000 \
     --cache "$OUT/stats" --aie "$OUT/aie/summary.json" --quiet | tee "$OUT/layers.txt"
 LAYER=${LAYER:-$(sed -n 's/^picked layer \([0-9]*\):.*/\1/p' "$OUT/layers.txt")}
 STATS="$OUT/stats/stats_l$LAYER.bin"
