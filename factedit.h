@@ -4277,7 +4277,8 @@ FACTEDIT_API fe_result fe_vocab_load_dir(fe_vocab **out, const char *dir, void *
     *out = NULL;
     rc = fe__tok_read_file(alloc_user, dir, "vocab.bpe", &mer, &mer_len, &found, err);
     if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "merges.txt", &mer, &mer_len, &found, err);
-    if (rc == fe_ok && !found) rc = fe__fail(err, fe_err_io, "%s: cannot open vocab.bpe or merges.txt: %s", dir, strerror(ENOENT));
+    if (rc == fe_ok && !found)
+        rc = fe__fail(err, fe_err_io, "%s: cannot open vocab.bpe or merges.txt: %s", dir, strerror(ENOENT));
     if (rc == fe_ok) rc = fe__tok_read_file(alloc_user, dir, "encoder.json", &enc, &enc_len, &found, err);
     if (rc == fe_ok && !found) rc = fe__tok_read_file(alloc_user, dir, "vocab.json", &enc, &enc_len, &found, err);
     if (rc == fe_ok) rc = fe_vocab_load_mem(out, enc, enc_len, mer, mer_len, alloc_user, err);
@@ -4648,7 +4649,8 @@ FACTEDIT__PRIV void fe__saxpy(float *y, float a, const float *x, int n) {
     int i = 0;
 #ifdef FACTEDIT__VW
     fe__vf av = fe__vbcast(a);
-    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW) fe__vstore(y + i, fe__vfma(av, fe__vload(x + i), fe__vload(y + i)));
+    for (; i + FACTEDIT__VW <= n; i += FACTEDIT__VW)
+        fe__vstore(y + i, fe__vfma(av, fe__vload(x + i), fe__vload(y + i)));
 #endif
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
