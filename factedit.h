@@ -4217,7 +4217,7 @@ done:
 /* Reads dir/name whole. *found = 0 (and fe_ok) when the file does not exist, so the caller can
    try another name; a file that cannot be read, or is not a regular file (a FIFO, a directory),
    is an error. */
-static fe_result fe__tok_read_file(void *user, const char *dir, const char *name, char **buf, size_t *len,
+FACTEDIT__PRIV fe_result fe__tok_read_file(void *user, const char *dir, const char *name, char **buf, size_t *len,
                                    int *found, fe_error *err) {
     size_t dl = strlen(dir), nl = strlen(name);
     int sep = dl && dir[dl - 1] != '/' && dir[dl - 1] != '\\';
