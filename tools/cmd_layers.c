@@ -72,8 +72,6 @@ done:
     return rc;
 }
 
-static void stats_quiet(void *user, size_t done, size_t total) { (void)user; (void)done; (void)total; }
-
 int fe_cmd_layers(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *text_path = NULL, *cache = NULL, *aie_path = NULL, *range = NULL;
     int tty = 0, limit = 40, json = 0, quiet = 0, lines = 0, rc = 0, lo, hi, l, i, best = -1, L, *tok = NULL;
@@ -188,8 +186,8 @@ int fe_cmd_layers(int argc, char **argv) {
         if (aie_path) { r->have_aie = 1; r->aie_mlp = aie_mlp[l]; r->aie_hidden = aie_hidden[l]; }
         path[0] = 0;
         if (cache) {
-            if (!dir_file(path, sizeof path, cache, "")) { rc = fail("layers", "--cache: path too long"); goto done; }
-            snprintf(path, sizeof path, "%s/stats_l%d.bin", cache, l);
+            int k = snprintf(path, sizeof path, "%s/stats_l%d.bin", cache, l);
+            if (k < 0 || (size_t)k >= sizeof path) { rc = fail("layers", "--cache: path too long"); goto done; }
             if (file_exists(path)) {
                 fe_stats_info info;
                 if (fe_stats_load_file(&cov, &info, path, m, NULL, &e) != fe_ok) {
@@ -204,7 +202,7 @@ int fe_cmd_layers(int argc, char **argv) {
             if (!text_path) { fprintf(stderr, "factedit layers: no statistics for layer %d in %s and no --text to compute them\n", l, cache); rc = EXIT_FAIL; goto done; }
             if (!tok && (rc = read_text_tokens("layers", m, v, text_path, lines, max_tokens, &tok, &ntok)) != 0) goto done;
             if (!quiet) fprintf(stderr, "factedit layers: layer %d: key statistics over %zu tokens...\n", l, ntok);
-            if (fe_stats_compute(&cov, m, l, tok, ntok, 0, stats_quiet, NULL, &e) != fe_ok) { rc = fail("layers", e.msg); goto done; }
+            if (fe_stats_compute(&cov, m, l, tok, ntok, 0, NULL, NULL, &e) != fe_ok) { rc = fail("layers", e.msg); goto done; }
             if (cache && fe_stats_save_file(path, cov, l, m, cs, &e) != fe_ok) { fe_cov_free(cov); rc = fail("layers", e.msg); goto done; }
         }
         r->stats_s = cli_wall() - t0;

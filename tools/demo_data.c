@@ -523,13 +523,16 @@ static const dd_fiction dd_fictions[] = {
 #define DD_NFICTIONS (sizeof dd_fictions / sizeof dd_fictions[0])
 #define DD_FICTION_PER_PARAGRAPH 3   /* invented attributes per paragraph, beside the real fact */
 
-/* FNV-1a-64 of the seed, the subject and the relation index: the subject's invented value. */
+/* FNV-1a-64 of the seed (8 bytes, little-endian), the subject and the relation index (one byte),
+   folded once: the subject's invented value. */
 DD_FN size_t dd_fiction_value(uint64_t seed, const char *subject, size_t rel) {
-    uint64_t h = 14695981039346656037ull;
+    unsigned char sb[8], rb = (unsigned char)rel;
+    uint64_t h;
     size_t i;
-    for (i = 0; i < 8; i++) { h ^= (seed >> (8 * i)) & 0xff; h *= 1099511628211ull; }
-    for (; *subject; subject++) { h ^= (unsigned char)*subject; h *= 1099511628211ull; }
-    h ^= (uint64_t)rel; h *= 1099511628211ull;
+    for (i = 0; i < 8; i++) sb[i] = (unsigned char)(seed >> (8 * i));
+    h = fe_fnv1a64(FACTEDIT_FNV1A64_INIT, sb, 8);
+    h = fe_fnv1a64(h, subject, strlen(subject));
+    h = fe_fnv1a64(h, &rb, 1);
     h ^= h >> 29;
     return (size_t)(h % DD_FICTION_VALUES);
 }
