@@ -229,16 +229,22 @@ static void t_text(void) {
     sbuf b;
     TEST("json strings") {
         sb_init(&b);
-        sb_json_str(&b, "a\"b\\c\n\t\x01\x7f", 9);
+        sb_json_str(&b, "a\"b\\c\n\t\x01\x7f", 9, SB_FFFD_RAW);
         CHECKF(!strcmp(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\""), "%s", b.p);
         sb_free(&b);
         sb_init(&b);
-        sb_json_str(&b, "caf\xc3\xa9 \xff\xc3 \xe2\x82\xac", 12);   /* valid é, a stray byte, a cut sequence, valid € */
+        sb_json_str(&b, "caf\xc3\xa9 \xff\xc3 \xe2\x82\xac", 12, SB_FFFD_RAW);   /* valid é, a stray byte, a cut sequence, valid € */
         CHECKF(!strcmp(b.p, "\"caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd \xe2\x82\xac\""), "%s", b.p);
         sb_free(&b);
         sb_init(&b);
-        sb_json_str(&b, "a\0b", 3);
+        sb_json_str(&b, "a\0b", 3, SB_FFFD_RAW);
         CHECK(!strcmp(b.p, "\"a\\u0000b\""));
+        sb_free(&b);
+        sb_init(&b);   /* edit and eval's reports escape the replacement character */
+        sb_json_str(&b, "caf\xc3\xa9 \xff", 7, SB_FFFD_ESCAPED);
+        sb_puts(&b, " ");
+        sb_json_cstr(&b, NULL);
+        CHECKF(!strcmp(b.p, "\"caf\xc3\xa9 \\ufffd\" null"), "%s", b.p);
         sb_free(&b);
     }
     TEST("json numbers") {

@@ -317,16 +317,6 @@ int parse_shard(const char *s, int *i, int *n) {
 
 /* ============================================================ shared by several commands ==== */
 
-double cli_wall(void) {
-#if defined(CLOCK_MONOTONIC) && defined(_POSIX_C_SOURCE)
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-#else
-    return (double)clock() / CLOCKS_PER_SEC;
-#endif
-}
-
 /* A text file as token ids for key statistics: the whole text encoded at once, or (lines) each
    non-empty line encoded alone with <|endoftext|> before it; the first max_tokens (0: all). Fails
    (with the message printed) on an empty result or an id outside the model's vocabulary. */

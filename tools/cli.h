@@ -3,6 +3,7 @@
 #ifndef FACTEDIT_CLI_H
 #define FACTEDIT_CLI_H
 #include "factedit.h"
+#include "progress.h"   /* cli_wall, cli_progress */
 #include <stdio.h>
 
 #define FACTEDIT_CLI_VERSION "0.1.0"
@@ -86,7 +87,6 @@ void print_ids(const int *ids, size_t n);
 int cli_exit(int r);   /* cli_parse's result as an exit status: -1 = go on */
 int padded_vocab(int V);
 int parse_shard(const char *s, int *i, int *n);   /* --shard "i/n", 0 <= i < n; 0 = ok */
-double cli_wall(void);   /* seconds, monotonic */
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
 void print_json_string(FILE *f, const char *s);   /* NULL: null */
 void print_json_number(FILE *f, double x);        /* non-finite: null */

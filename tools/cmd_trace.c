@@ -31,27 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The checkpoint used when --model is not given. NULL leaves it to load_model (tools/cli.c): the
-   model compiled into the tool, where the build has one, else the error "no --model given". */
-static const char *trace_default_model(void) { return NULL; }
-
 static const char *const kind_names[3] = {"hidden", "mlp", "attn"};
 static const char *const sever_names[3] = {"none", "mlp", "attn"};
 const char *const trace_bucket_names[TRACE_BUCKETS] = {
     "first subject token", "middle subject tokens", "last subject token",
     "first subsequent token", "further tokens", "last token"};
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void fmt_duration(char *buf, size_t cap, double s) {
-    long t = s < 0 ? 0 : (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
-}
 
 static uint64_t fnv1a(const unsigned char *p, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -445,20 +429,20 @@ static void prompt_json(sbuf *b, const prompt_run *r) {
     size_t len;
     const char *s;
     sb_puts(b, "{\"prompt\": ");
-    sb_json_str(b, r->prompt, strlen(r->prompt));
+    sb_json_str(b, r->prompt, strlen(r->prompt), SB_FFFD_RAW);
     sb_puts(b, ", \"subject\": ");
-    sb_json_str(b, r->subject, strlen(r->subject));
+    sb_json_str(b, r->subject, strlen(r->subject), SB_FFFD_RAW);
     sb_puts(b, ",\n \"tokens\": [");
     for (t = 0; t < r->T; t++) sb_printf(b, "%s%d", t ? ", " : "", r->ids[t]);
     sb_puts(b, "],\n \"token_strings\": [");
     for (t = 0; t < r->T; t++) {
         s = fe_token_bytes(r->v, r->ids[t], &len);
         if (t) sb_puts(b, ", ");
-        sb_json_str(b, s ? s : "", s ? len : 0);
+        sb_json_str(b, s ? s : "", s ? len : 0, SB_FFFD_RAW);
     }
     sb_printf(b, "],\n \"subject_range\": [%zu, %zu], \"answer\": %d, \"answer_string\": ", r->sb, r->se, r->res.answer);
     s = fe_token_bytes(r->v, r->res.answer, &len);
-    sb_json_str(b, s ? s : "", s ? len : 0);
+    sb_json_str(b, s ? s : "", s ? len : 0, SB_FFFD_RAW);
     sb_puts(b, ",\n \"high\": ");
     sb_json_num(b, r->res.high, 17);
     sb_puts(b, ", \"low\": ");
@@ -466,7 +450,7 @@ static void prompt_json(sbuf *b, const prompt_run *r) {
     sb_puts(b, ", \"noise\": ");
     sb_json_num(b, r->noise, 9);
     sb_puts(b, ", \"noise_spec\": ");
-    sb_json_str(b, r->noise_text, strlen(r->noise_text));
+    sb_json_str(b, r->noise_text, strlen(r->noise_text), SB_FFFD_RAW);
     sb_puts(b, ", \"embedding_std\": ");
     sb_json_num(b, r->relative ? r->emb_std : NAN, 17);
     sb_printf(b, ",\n \"samples\": %d, \"window\": %d, \"seed\": \"%llu\", \"layers\": %d,\n \"scores\": {", r->samples, r->window,
@@ -688,7 +672,7 @@ static void meta_json(sbuf *b, const trace_meta *mt) {
     sb_puts(b, "], \"noise\": ");
     sb_json_num(b, mt->noise, 9);
     sb_puts(b, ", \"noise_spec\": ");
-    sb_json_str(b, mt->noise_spec, strlen(mt->noise_spec));
+    sb_json_str(b, mt->noise_spec, strlen(mt->noise_spec), SB_FFFD_RAW);
     sb_puts(b, ", \"embedding_std\": ");
     sb_json_num(b, mt->emb_std, 17);
     sb_printf(b, ", \"seed\": \"%s\", \"dataset_hash\": \"%s\", \"dataset_facts\": %ld, \"limit\": ", mt->seed, mt->dataset, mt->dataset_facts);
@@ -892,31 +876,6 @@ static int svg_sever(sbuf *b, const trace_meta *mt, const trace_agg *a) {
     return 0;
 }
 
-/* ------------------------------------------------------------------ progress */
-
-typedef struct progress { int on, tty; double t0, last; long total; } progress;
-
-static void progress_show(progress *p, long done, long kept, int final) {
-    double t = now_s(), el = t - p->t0;
-    char e1[32], e2[32];
-    if (!p->on) return;
-    if (!final && t - p->last < (p->tty ? 0.2 : 10.0)) return;
-    p->last = t;
-    fmt_duration(e1, sizeof e1, el);
-    if (done > 0 && done < p->total) fmt_duration(e2, sizeof e2, el / done * (p->total - done));
-    else snprintf(e2, sizeof e2, done >= p->total ? "0:00" : "?");
-    if (p->tty) {
-        char bar[31];
-        int i, fill = p->total > 0 ? (int)(30 * done / p->total) : 30;
-        for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\r[%s] %ld/%ld facts, %ld kept, %s elapsed, ETA %s  %s", bar, done, p->total, kept, e1, e2, final ? "\n" : "");
-    } else {
-        fprintf(stderr, "factedit trace: %ld/%ld facts, %ld kept, %s elapsed, ETA %s\n", done, p->total, kept, e1, e2);
-    }
-    fflush(stderr);
-}
-
 /* ------------------------------------------------------------------ outputs */
 
 static void out_name(char *buf, size_t cap, const char *name, int si, int sn, const char *ext) {
@@ -1054,7 +1013,7 @@ static void json_floats(sbuf *b, const float *x, int n) {
 static void token_json(sbuf *b, const fe_vocab *v, int id) {
     size_t len;
     const char *s = fe_token_bytes(v, id, &len);
-    sb_json_str(b, s ? s : "", s ? len : 0);
+    sb_json_str(b, s ? s : "", s ? len : 0, SB_FFFD_RAW);
 }
 
 /* Traces fact `index` (or finds why not) and appends its record to `lines`. For a kept fact,
@@ -1075,11 +1034,11 @@ static int trace_fact_record(ds_run *d, long index, const fe_json_value *fact, s
     if (kid && kid->type == fe_json_number && kid->number == floor(kid->number) && fabs(kid->number) < 9e15) sb_printf(lines, "%.0f", kid->number);
     else sb_puts(lines, "null");
     sb_puts(lines, ", \"subject\": ");
-    sb_json_str(lines, subject, strlen(subject));
+    sb_json_str(lines, subject, strlen(subject), SB_FFFD_RAW);
     sb_puts(lines, ", \"attribute\": ");
-    sb_json_str(lines, attribute, strlen(attribute));
+    sb_json_str(lines, attribute, strlen(attribute), SB_FFFD_RAW);
     sb_puts(lines, ", \"prompt\": ");
-    sb_json_str(lines, prompt, strlen(prompt));
+    sb_json_str(lines, prompt, strlen(prompt), SB_FFFD_RAW);
 
     if (fe_encode(d->v, prompt, strlen(prompt), &ids, &n, &e) != fe_ok) { snprintf(msg, sizeof msg, "prompt: %s", e.msg); goto record; }
     T = (int)n;
@@ -1150,7 +1109,7 @@ record:
         sb_puts(lines, "}\n");
     } else {
         sb_puts(lines, ", \"status\": \"error\", \"error\": ");
-        sb_json_str(lines, msg, strlen(msg));
+        sb_json_str(lines, msg, strlen(msg), SB_FFFD_RAW);
         sb_puts(lines, "}\n");
     }
     free(attr_sp);
@@ -1196,7 +1155,9 @@ static int run_dataset(const ds_args *A) {
     trace_agg agg;
     counts c;
     sbuf lines;
-    progress pg;
+    cli_progress pg;
+    char kept_s[48];
+    long mine;   /* the facts of this shard */
     long idx, total, considered;
     double last_ckpt;
     int rc = 0, agg_ok = 0;
@@ -1314,12 +1275,10 @@ static int run_dataset(const ds_args *A) {
                     (double)d.noise, A->noise_arg, d.meta.emb_std, A->samples, A->window);
         else fprintf(stderr, "factedit trace: noise %.4g (absolute); %d samples, window %d\n", (double)d.noise, A->samples, A->window);
     }
-    memset(&pg, 0, sizeof pg);
-    pg.on = !A->quiet;
-    pg.tty = isatty(fileno(stderr));
-    pg.t0 = pg.last = last_ckpt = now_s();
-    pg.total = shard_count(considered, A->shard_i, A->shard_n);
-    progress_show(&pg, 0, 0, 0);
+    cli_progress_init(&pg, "trace", "facts", A->quiet);
+    last_ckpt = pg.t0;
+    mine = shard_count(considered, A->shard_i, A->shard_n);
+    cli_progress_show(&pg, 0, (double)mine, ", 0 kept", 0);
     for (idx = A->shard_i; idx < considered; idx += A->shard_n) {
         fe_trace_result grid, sev;
         trace_fact tf;
@@ -1334,13 +1293,15 @@ static int run_dataset(const ds_args *A) {
         else c.errors++;
         fe_trace_result_free(&grid);
         fe_trace_result_free(&sev);
-        progress_show(&pg, c.processed, c.kept, 0);
-        if (now_s() - last_ckpt > 60.0 && c.processed < pg.total) {   /* a partial file now and then: a killed run leaves its work */
+        snprintf(kept_s, sizeof kept_s, ", %ld kept", c.kept);
+        cli_progress_show(&pg, (double)c.processed, (double)mine, kept_s, 0);
+        if (cli_wall() - last_ckpt > 60.0 && c.processed < mine) {   /* a partial file now and then: a killed run leaves its work */
             if ((rc = write_facts(A->out, &d.meta, A->shard_i, A->shard_n, &lines, c.processed, 0)) != 0) goto done;
-            last_ckpt = now_s();
+            last_ckpt = cli_wall();
         }
     }
-    progress_show(&pg, c.processed, c.kept, 1);
+    snprintf(kept_s, sizeof kept_s, ", %ld kept", c.kept);
+    cli_progress_show(&pg, (double)c.processed, (double)mine, kept_s, 1);
     if ((rc = write_facts(A->out, &d.meta, A->shard_i, A->shard_n, &lines, c.processed, 1)) != 0) goto done;
     if (c.kept == 0 && A->shard_n == 1) {   /* nothing to average: an error, with the records that say why */
         char path[4200];
@@ -1756,55 +1717,48 @@ done:
 
 /* ================================================================== the command ========= */
 
-enum { O_MODEL, O_VOCAB, O_PROMPT, O_SUBJECT, O_KIND, O_SAMPLES, O_WINDOW, O_NOISE, O_SEED, O_ANSWER, O_SVG, O_JSON, O_CSV, O_PLAIN,
-       O_DATASET, O_OUT, O_LIMIT, O_SHARD, O_MERGE, O_QUIET, O_COUNT };
-
 int fe_cmd_trace(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *prompt = NULL, *subject = NULL, *kind = "all", *noise = "3s", *answer = NULL,
                *svg = NULL, *dataset = NULL, *out = NULL, *shard = NULL;
-    int samples = 10, window = 10, json = 0, csv = 0, plain = 0, limit = 0, merge = 0, quiet = 0, rc, i, relative = 0, si = 0, sn = 1;
+    int samples = 10, window = 10, json = 0, csv = 0, plain = 0, limit = 0, merge = 0, quiet = 0, rc, relative = 0, si = 0, sn = 1;
     uint64_t seed = 0;
     unsigned kinds = 0;
     double noise_arg = 0;
     const char **pos;
     cli_paths ps;
     static const char *const pos_names[] = {"DIR"};
-    cli_opt opts[O_COUNT] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the model built into the tool, if any)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory (default: the model's directory if it has one, else GPT-2's)", 0},
-        {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the prompt to trace", 0},
-        {"--subject", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the subject: its first occurrence in the prompt is corrupted", 0},
-        {"--kind", NULL, ARG_STR, NULL, 0, 0, "K", "hidden, mlp, attn or all, or a comma list (default all)", 0},
-        {"--samples", NULL, ARG_INT, NULL, 1, 100000, "N", "corrupted runs averaged per score (default 10)", 0},
-        {"--window", NULL, ARG_INT, NULL, 1, 100000, "W", "layers restored together for mlp / attn (default 10)", 0},
-        {"--noise", NULL, ARG_STR, NULL, 0, 0, "3s|VALUE", "noise std: Ks = K x the std of the subject's token embeddings\n"
+    cli_opt opts[] = {
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the model built into the tool, if any)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary directory (default: the model's directory if it has one, else GPT-2's)", 0},
+        {"--prompt", NULL, ARG_STR, &prompt, 0, 0, "TEXT", "the prompt to trace", 0},
+        {"--subject", NULL, ARG_STR, &subject, 0, 0, "TEXT", "the subject: its first occurrence in the prompt is corrupted", 0},
+        {"--kind", NULL, ARG_STR, &kind, 0, 0, "K", "hidden, mlp, attn or all, or a comma list (default all)", 0},
+        {"--samples", NULL, ARG_INT, &samples, 1, 100000, "N", "corrupted runs averaged per score (default 10)", 0},
+        {"--window", NULL, ARG_INT, &window, 1, 100000, "W", "layers restored together for mlp / attn (default 10)", 0},
+        {"--noise", NULL, ARG_STR, &noise, 0, 0, "3s|VALUE", "noise std: Ks = K x the std of the subject's token embeddings\n"
          "                           (all the subjects' with --dataset; default 3s), or an absolute value", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the noise (default 0)", 0},
-        {"--answer", NULL, ARG_STR, NULL, 0, 0, "TEXT", "score TEXT's first token instead of the clean prediction (mind the leading space)", 0},
-        {"--svg", NULL, ARG_STR, NULL, 0, 0, "FILE", "also write the heatmaps as an SVG figure", 0},
-        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the result as JSON", 0},
-        {"--csv", NULL, ARG_FLAG, NULL, 0, 0, "", "print the result as CSV (one row per kind, token and layer)", 0},
-        {"--plain", NULL, ARG_FLAG, NULL, 0, 0, "", "text shades instead of colours, even on a terminal", 0},
-        {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "trace every fact of FILE (ROME's known_1000.json format)", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "output directory of --dataset / --merge (created if missing)", 0},
-        {"--limit", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "only the first N facts of the dataset", 0},
-        {"--shard", NULL, ARG_STR, NULL, 0, 0, "i/n", "only facts i, i+n, i+2n, ... (0 <= i < n); merge the parts with --merge", 0},
-        {"--merge", NULL, ARG_FLAG, NULL, 0, 0, "", "combine the shard files of the DIRs (or files) given as arguments into --out", 0},
-        {"--quiet", NULL, ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the noise (default 0)", 0},
+        {"--answer", NULL, ARG_STR, &answer, 0, 0, "TEXT", "score TEXT's first token instead of the clean prediction (mind the leading space)", 0},
+        {"--svg", NULL, ARG_STR, &svg, 0, 0, "FILE", "also write the heatmaps as an SVG figure", 0},
+        {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the result as JSON", 0},
+        {"--csv", NULL, ARG_FLAG, &csv, 0, 0, "", "print the result as CSV (one row per kind, token and layer)", 0},
+        {"--plain", NULL, ARG_FLAG, &plain, 0, 0, "", "text shades instead of colours, even on a terminal", 0},
+        {"--dataset", NULL, ARG_STR, &dataset, 0, 0, "FILE", "trace every fact of FILE (ROME's known_1000.json format)", 0},
+        {"--out", NULL, ARG_STR, &out, 0, 0, "DIR", "output directory of --dataset / --merge (created if missing)", 0},
+        {"--limit", NULL, ARG_INT, &limit, 1, INT_MAX, "N", "only the first N facts of the dataset", 0},
+        {"--shard", NULL, ARG_STR, &shard, 0, 0, "i/n", "only facts i, i+n, i+2n, ... (0 <= i < n); merge the parts with --merge", 0},
+        {"--merge", NULL, ARG_FLAG, &merge, 0, 0, "", "combine the shard files of the DIRs (or files) given as arguments into --out", 0},
+        {"--quiet", NULL, ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     /* which options each mode takes */
-    static const int prompt_ok[] = {O_MODEL, O_VOCAB, O_PROMPT, O_SUBJECT, O_KIND, O_SAMPLES, O_WINDOW, O_NOISE, O_SEED, O_ANSWER, O_SVG, O_JSON, O_CSV, O_PLAIN, -1};
-    static const int dataset_ok[] = {O_MODEL, O_VOCAB, O_KIND, O_SAMPLES, O_WINDOW, O_NOISE, O_SEED, O_DATASET, O_OUT, O_LIMIT, O_SHARD, O_QUIET, -1};
-    static const int merge_ok[] = {O_MERGE, O_OUT, O_QUIET, -1};
-    const int *ok;
-    const char *mode;
+    static const char *const prompt_ok[] = {"--model", "--vocab", "--prompt", "--subject", "--kind", "--samples", "--window", "--noise", "--seed",
+                                            "--answer", "--svg", "--json", "--csv", "--plain", NULL};
+    static const char *const dataset_ok[] = {"--model", "--vocab", "--kind", "--samples", "--window", "--noise", "--seed", "--dataset", "--out",
+                                             "--limit", "--shard", "--quiet", NULL};
+    static const char *const merge_ok[] = {"--merge", "--out", "--quiet", NULL};
+    const char *const *ok;
+    const char *mode, *other;
     cli_spec s;
-    opts[O_MODEL].dst = (void *)&model_path; opts[O_VOCAB].dst = (void *)&vocab_dir; opts[O_PROMPT].dst = (void *)&prompt;
-    opts[O_SUBJECT].dst = (void *)&subject; opts[O_KIND].dst = (void *)&kind; opts[O_SAMPLES].dst = &samples; opts[O_WINDOW].dst = &window;
-    opts[O_NOISE].dst = (void *)&noise; opts[O_SEED].dst = &seed; opts[O_ANSWER].dst = (void *)&answer; opts[O_SVG].dst = (void *)&svg;
-    opts[O_JSON].dst = &json; opts[O_CSV].dst = &csv; opts[O_PLAIN].dst = &plain; opts[O_DATASET].dst = (void *)&dataset;
-    opts[O_OUT].dst = (void *)&out; opts[O_LIMIT].dst = &limit; opts[O_SHARD].dst = (void *)&shard; opts[O_MERGE].dst = &merge;
-    opts[O_QUIET].dst = &quiet;
     if (!(pos = (const char **)malloc(sizeof(char *) * (size_t)(argc > 0 ? argc : 1)))) return fail("trace", "out of memory");
     memset(&s, 0, sizeof s);
     s.cmd = "trace";
@@ -1819,7 +1773,7 @@ int fe_cmd_trace(int argc, char **argv) {
               "With --dataset, every fact the model predicts correctly is traced and the average indirect\n"
               "effects (score - low) are summarised in ROME's six token buckets, with the severed traces of\n"
               "the paper's Figure 3 (see tools/README-cli.md).";
-    s.opts = opts; s.nopts = O_COUNT;
+    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
     s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) { free(pos); return rc; }
     if (merge + (dataset != NULL) + (prompt != NULL) > 1) {
@@ -1829,12 +1783,7 @@ int fe_cmd_trace(int argc, char **argv) {
     if (merge) { ok = merge_ok; mode = "--merge"; }
     else if (dataset) { ok = dataset_ok; mode = "--dataset"; }
     else { ok = prompt_ok; mode = "--prompt"; }
-    for (i = 0; i < O_COUNT; i++) {
-        int j, allowed = 0;
-        if (!opts[i].seen) continue;
-        for (j = 0; ok[j] >= 0; j++) allowed |= ok[j] == i;
-        if (!allowed) { free(pos); return cli_usage_error(&s, "%s does not go with %s", opts[i].name, mode); }
-    }
+    if ((other = cli_seen_outside(&s, ok)) != NULL) { free(pos); return cli_usage_error(&s, "%s does not go with %s", other, mode); }
     if (!merge && s.npos > 0) { rc = cli_usage_error(&s, "unexpected argument '%s'", s.pos[0]); free(pos); return rc; }
     if (trace_parse_kinds(kind, &kinds)) { free(pos); return cli_usage_error(&s, "--kind: '%s' is not hidden, mlp, attn, all or a comma list of them", kind); }
     if (trace_parse_noise(noise, &relative, &noise_arg)) {
@@ -1842,7 +1791,6 @@ int fe_cmd_trace(int argc, char **argv) {
         return cli_usage_error(&s, "--noise: '%s' is neither a multiple of the embeddings' std like '3s' nor a positive number", noise);
     }
     if (shard && parse_shard(shard, &si, &sn)) { free(pos); return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard); }
-    if (!model_path) model_path = trace_default_model();
     if (merge) {
         if (s.npos == 0) { free(pos); return cli_usage_error(&s, "--merge needs the shard directories (or files) as arguments"); }
         if (!out) { free(pos); return cli_usage_error(&s, "--merge needs --out DIR"); }

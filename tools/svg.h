@@ -1,43 +1,12 @@
-/* A growable text buffer (for files written at once with fe_write_file_atomic) and a tiny SVG
-   writer: rectangles, text, lines, polygons, colour maps, axes ticks and a colour bar. Used by
-   `factedit trace` (tools/cmd_trace.c) for its heatmaps and line plots. */
+/* A tiny SVG writer into a text buffer (tools/buf.h): rectangles, text, lines, polygons, colour
+   maps, axes ticks and a colour bar. Used by `factedit trace` for its heatmaps and line plots. */
 #ifndef FACTEDIT_SVG_H
 #define FACTEDIT_SVG_H
-#include "factedit.h"
-#include <stddef.h>
-
-#if defined(__GNUC__) || defined(__clang__)
-#define SB_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define SB_PRINTF(a, b)
-#endif
+#include "buf.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Text buffer. An allocation failure sets `failed` and drops later output; sb_write_file then fails. */
-typedef struct sbuf { char *p; size_t len, cap; int failed; } sbuf;
-void sb_init(sbuf *b);
-void sb_free(sbuf *b);
-void sb_putn(sbuf *b, const char *s, size_t n);
-void sb_puts(sbuf *b, const char *s);
-void sb_printf(sbuf *b, const char *fmt, ...) SB_PRINTF(2, 3);
-/* A JSON string literal ("..."): escapes, control characters as \u00XX, invalid UTF-8 as U+FFFD. */
-void sb_json_str(sbuf *b, const char *s, size_t n);
-/* A number for JSON: %.*g, or null when not finite. */
-void sb_json_num(sbuf *b, double x, int digits);
-/* XML text: & < > " escaped, control characters dropped, invalid UTF-8 as U+FFFD. */
-void sb_xml(sbuf *b, const char *s, size_t n);
-/* A CSV field: always quoted, quotes doubled, invalid UTF-8 as U+FFFD. */
-void sb_csv_str(sbuf *b, const char *s, size_t n);
-/* Writes the buffer to path atomically (fe_write_file_atomic). */
-fe_result sb_write_file(const sbuf *b, const char *path, fe_error *e);
-
-/* Length of the UTF-8 sequence starting at s[0] (1..4), or 0 if it is not a valid one. */
-int utf8_seq_len(const unsigned char *s, size_t n);
-/* Number of characters (valid sequences; each invalid byte counts one). */
-size_t utf8_chars(const char *s, size_t n);
 
 /* ================================================================== SVG ================== */
 
