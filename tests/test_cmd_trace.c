@@ -294,6 +294,26 @@ static void t_text(void) {
     }
 }
 
+/* What format-1 facts files (older factedit) hold as dataset_hash: FNV-1a's loop started from
+   1469598103934665603, which is not FNV's offset basis (14695981039346656037). */
+static uint64_t legacy_dataset_id(const void *bytes, size_t n) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    uint64_t h = 1469598103934665603ull;
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static void t_dataset_id(void) {
+    TEST("dataset id: FNV-1a 64 (format 2), not format 1's legacy id") {
+        CHECK(trace_dataset_id("", 0) == 0xcbf29ce484222325ull);   /* FNV-1a's offset basis */
+        CHECK(trace_dataset_id("a", 1) == 0xaf63dc4c8601ec8cull);  /* the published FNV-1a 64 of "a" */
+        CHECK(legacy_dataset_id("a", 1) == 0x44bd8ad473cd9906ull);
+        CHECK(trace_dataset_id("a", 1) != legacy_dataset_id("a", 1));
+        CHECK(TRACE_FORMAT == 2);
+    }
+}
+
 static void t_svg(void) {
     double lo, hi, ticks[32];
     int n;
@@ -353,6 +373,7 @@ int main(void) {
     t_options();
     t_aggregate();
     t_text();
+    t_dataset_id();
     t_svg();
     return t_summary();
 }

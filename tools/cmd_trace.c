@@ -37,12 +37,7 @@ const char *const trace_bucket_names[TRACE_BUCKETS] = {
     "first subject token", "middle subject tokens", "last subject token",
     "first subsequent token", "further tokens", "last token"};
 
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
-    return h;
-}
+uint64_t trace_dataset_id(const void *bytes, size_t n) { return fe_fnv1a64(FACTEDIT_FNV1A64_INIT, bytes, n); }
 
 /* ================================================================== option values ======= */
 
@@ -659,7 +654,8 @@ typedef struct trace_meta {
     char noise_spec[40];
     double emb_std;               /* NaN: absolute noise */
     char seed[24];
-    char dataset[24];             /* FNV-1a of the dataset file, hex */
+    int format;                   /* TRACE_FORMAT, or 1: a file of an older factedit (its own merges stay 1) */
+    char dataset[24];             /* trace_dataset_id of the dataset file, hex (format 1: trace_legacy_dataset_id) */
     long dataset_facts, limit, considered;   /* limit -1: none */
 } trace_meta;
 
@@ -681,7 +677,7 @@ static void meta_json(sbuf *b, const trace_meta *mt) {
 }
 
 static void header_line(sbuf *b, const trace_meta *mt, int si, int sn, long records, int complete) {
-    sb_puts(b, "{\"format\": \"factedit-trace-facts 1\", ");
+    sb_printf(b, "{\"format\": \"factedit-trace-facts %d\", ", mt->format);
     meta_json(b, mt);
     sb_printf(b, ", \"shard\": [%d, %d], \"records\": %ld, \"complete\": %s}\n", si, sn, records, complete ? "true" : "false");
 }
@@ -706,7 +702,7 @@ static int summary_json(sbuf *b, const trace_meta *mt, const counts *c, const tr
     int k, bk, l, L = mt->layers, first = 1;
     trace_stat *st = (trace_stat *)malloc(sizeof(trace_stat) * (size_t)(L > 0 ? L : 1));
     if (!st) return 1;
-    sb_puts(b, "{\"format\": \"factedit-trace-summary 1\",\n ");
+    sb_printf(b, "{\"format\": \"factedit-trace-summary %d\",\n ", mt->format);
     meta_json(b, mt);
     sb_printf(b, ",\n \"processed\": %ld, \"kept\": %ld, \"wrong_prediction\": %ld, \"errors\": %ld,\n \"high\": ", c->processed, c->kept, c->wrong, c->errors);
     sb_json_num(b, a->kept ? a->sum_high / a->kept : NAN, 9);
@@ -1248,7 +1244,8 @@ static int run_dataset(const ds_args *A) {
     d.meta.noise = (double)d.noise;
     snprintf(d.meta.noise_spec, sizeof d.meta.noise_spec, "%s", A->noise_text);
     snprintf(d.meta.seed, sizeof d.meta.seed, "%llu", (unsigned long long)A->seed);
-    snprintf(d.meta.dataset, sizeof d.meta.dataset, "%016llx", (unsigned long long)fnv1a(bytes, len));
+    d.meta.format = TRACE_FORMAT;
+    snprintf(d.meta.dataset, sizeof d.meta.dataset, "%016llx", (unsigned long long)trace_dataset_id(bytes, len));
     d.meta.dataset_facts = total;
     d.meta.limit = A->limit > 0 ? A->limit : -1;
     d.meta.considered = considered;
@@ -1377,7 +1374,10 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
     size_t i;
     memset(mt, 0, sizeof *mt);
     *why = "not a factedit trace facts file";
-    if (h->type != fe_json_object || !(s = json_str(h, "format")) || strcmp(s, "factedit-trace-facts 1")) return 1;
+    if (h->type != fe_json_object || !(s = json_str(h, "format"))) return 1;
+    if (!strcmp(s, "factedit-trace-facts 1")) mt->format = 1;   /* dataset_hash: trace_legacy_dataset_id */
+    else if (!strcmp(s, "factedit-trace-facts 2")) mt->format = 2;
+    else return 1;
     *why = "malformed header";
     if (!(s = json_str(h, "model_checksum")) || strlen(s) >= sizeof mt->model) return 1;
     strcpy(mt->model, s);
@@ -1429,6 +1429,8 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
 
 /* The first field where two headers disagree, or NULL. */
 static const char *meta_diff(const trace_meta *a, const trace_meta *b) {
+    if (a->format != b->format)   /* their dataset_hash values come from different functions: not comparable */
+        return "format (facts format 1, from an older factedit, hashes its dataset differently: re-run those shards, or merge them only with each other)";
     if (strcmp(a->model, b->model)) return "model_checksum (another model)";
     if (a->layers != b->layers) return "layers";
     if (a->samples != b->samples) return "samples";

@@ -20,6 +20,14 @@ extern const char *const trace_bucket_names[TRACE_BUCKETS];
    ending at T-2 the first subsequent token is the last token); tokens before the subject in none. */
 unsigned trace_token_buckets(int T, int sb, int se, int t);
 
+/* The facts and summary files' format number ("factedit-trace-facts 2"). The header's
+   dataset_hash is trace_dataset_id of the dataset file: FNV-1a 64 (fe_fnv1a64 from its offset
+   basis). Format 1, written by older versions, held the same loop started from 1469598103934665603
+   instead (not FNV's basis; tests/test_cmd_trace.c keeps it as legacy_dataset_id): --merge still
+   combines format-1 shards with each other (into format-1 files), never with format-2 ones. */
+enum { TRACE_FORMAT = 2 };
+uint64_t trace_dataset_id(const void *bytes, size_t n);
+
 /* Option values. Each returns 0 when s is valid. */
 int trace_parse_noise(const char *s, int *relative, double *value);   /* "3s" = 3 sigma; "0.1" absolute; > 0 */
 int trace_parse_kinds(const char *s, unsigned *mask);                 /* hidden|mlp|attn|all, comma-separated */
