@@ -315,6 +315,34 @@ int parse_shard(const char *s, int *i, int *n) {
     return 0;
 }
 
+void cli_shards_init(cli_shards *s, const char *who) { memset(s, 0, sizeof *s); s->who = who; }
+
+int cli_shards_add(cli_shards *s, const char *path, int i, int n) {
+    if (!s->n) {
+        if (!(s->have = (unsigned char *)calloc((size_t)n, 1))) { fprintf(stderr, "factedit %s: out of memory\n", s->who); return EXIT_FAIL; }
+        s->n = n;
+        s->first_path = path;
+        s->first_i = i;
+    } else if (n != s->n) {
+        fprintf(stderr, "factedit %s: '%s' is shard %d/%d but '%s' is shard %d/%d\n", s->who, s->first_path, s->first_i, s->n, path, i, n);
+        return EXIT_FAIL;
+    }
+    if (s->have[i]) { fprintf(stderr, "factedit %s: shard %d/%d given twice ('%s')\n", s->who, i, n, path); return EXIT_FAIL; }
+    s->have[i] = 1;
+    return 0;
+}
+
+int cli_shards_complete(const cli_shards *s) {
+    int i;
+    for (i = 0; i < s->n; i++)
+        if (!s->have[i]) { fprintf(stderr, "factedit %s: shard %d/%d is missing\n", s->who, i, s->n); return EXIT_FAIL; }
+    return 0;
+}
+
+void cli_shards_free(cli_shards *s) { free(s->have); memset(s, 0, sizeof *s); }
+
+int cli_shard_owns(long index, int i, int n) { return index >= 0 && index % n == i; }
+
 /* ============================================================ shared by several commands ==== */
 
 /* A text file as token ids for key statistics: the whole text encoded at once, or (lines) each

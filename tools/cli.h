@@ -87,6 +87,24 @@ void print_ids(const int *ids, size_t n);
 int cli_exit(int r);   /* cli_parse's result as an exit status: -1 = go on */
 int padded_vocab(int V);
 int parse_shard(const char *s, int *i, int *n);   /* --shard "i/n", 0 <= i < n; 0 = ok */
+
+/* The shards a merge combines (trace --merge, eval --merge): the files of one run, shard i of n
+   each, every shard exactly once. Messages: "factedit WHO: ...". */
+typedef struct cli_shards {
+    const char *who;          /* "trace: --merge", "eval" */
+    int n;                    /* the run's shard count (the first file's); 0 before any */
+    const char *first_path;
+    int first_i;
+    unsigned char *have;      /* [n] */
+} cli_shards;
+void cli_shards_init(cli_shards *s, const char *who);
+/* File path is shard i of n: 0, or EXIT_FAIL after saying why (another n than the first file's,
+   a shard given twice, out of memory). */
+int cli_shards_add(cli_shards *s, const char *path, int i, int n);
+int cli_shards_complete(const cli_shards *s);   /* 0, or EXIT_FAIL naming the first missing shard */
+void cli_shards_free(cli_shards *s);
+/* Record index belongs to shard i of n (records i, i+n, i+2n, ... of the run). */
+int cli_shard_owns(long index, int i, int n);
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
 void print_json_string(FILE *f, const char *s);   /* NULL: null */
 void print_json_number(FILE *f, double x);        /* non-finite: null */

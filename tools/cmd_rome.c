@@ -791,11 +791,13 @@ static int cmp_row(const void *a, const void *b) { const eval_row *x = (const ev
 static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
     fe_json **docs;
     unsigned char **bufs;
-    int *seen_shard = NULL, sn = 0, i, rc = 0, nrows = 0, cap = 0;
+    int i, rc = 0, nrows = 0, cap = 0;
     eval_row *rows = NULL;
     const fe_json_value *config0 = NULL;
     sbuf cfg, b;
     cli_paths ps;
+    cli_shards shards;
+    cli_shards_init(&shards, "eval");
     cli_paths_init(&ps, "eval");
     for (i = 0; i < nf; i++) cli_in(&ps, "--merge", files[i]);
     cli_out(&ps, "--out", out_path);
@@ -820,14 +822,13 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
             !json_int(fe_json_at(shard, 0), &si) || !json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
             fprintf(stderr, "factedit eval: %s: malformed report (config, shard [i, n] or cases)\n", files[i]); rc = EXIT_FAIL; break;
         }
-        if (!config0) {
-            config0 = config; sn = n_i;
-            if (!(seen_shard = (int *)calloc((size_t)sn, sizeof(int)))) { rc = fail("eval", "out of memory"); break; }
-        } else {
-            if (!json_same(config0, config)) { fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]); rc = EXIT_FAIL; break; }
-            if (n_i != sn) { fprintf(stderr, "factedit eval: %s is shard %d/%d, %s is of %d shards\n", files[i], si, n_i, files[0], sn); rc = EXIT_FAIL; break; }
+        if (!config0) config0 = config;
+        else if (!json_same(config0, config)) {
+            fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]);
+            rc = EXIT_FAIL;
+            break;
         }
-        if (seen_shard[si]++) { fprintf(stderr, "factedit eval: shard %d/%d given twice (%s)\n", si, sn, files[i]); rc = EXIT_FAIL; break; }
+        if ((rc = cli_shards_add(&shards, files[i], si, n_i)) != 0) break;
         for (k = 0; k < cases->count; k++) {
             const fe_json_value *c = fe_json_at(cases, k), *pre = fe_json_get(c, "pre"), *post = fe_json_get(c, "post");
             eval_row r;
@@ -844,7 +845,11 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
                  json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_int(fe_json_get(c, "grads"), &r.r.report.grads) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
                  json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
                  json_metric(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && json_metric(fe_json_get(c, "clamp"), &r.r.report.clamp);
-            if (!ok || r.index < 0 || r.index % sn != si) { fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, sn); rc = EXIT_FAIL; break; }
+            if (!ok || !cli_shard_owns(r.index, si, n_i)) {
+                fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, n_i);
+                rc = EXIT_FAIL;
+                break;
+            }
             if (nrows == cap) {
                 eval_row *nr;
                 cap = cap ? 2 * cap : 256;
@@ -854,9 +859,7 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
             rows[nrows++] = r;
         }
     }
-    if (!rc && config0) {
-        for (i = 0; i < sn; i++) if (!seen_shard[i]) { fprintf(stderr, "factedit eval: shard %d/%d is missing\n", i, sn); rc = EXIT_FAIL; break; }
-    }
+    if (!rc && config0) rc = cli_shards_complete(&shards);
     if (!rc && nrows == 0) { fprintf(stderr, "factedit eval: the %d reports hold no case: nothing was evaluated\n", nf); rc = EXIT_FAIL; }
     if (!rc) {
         qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
@@ -894,7 +897,8 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
 done:
     for (i = 0; docs && i < nf; i++) fe_json_free(docs[i]);
     for (i = 0; bufs && i < nf; i++) free(bufs[i]);
-    free(docs); free(bufs); free(seen_shard); free(rows);
+    free(docs); free(bufs); free(rows);
+    cli_shards_free(&shards);
     free(cfg.p); free(b.p);
     return rc;
 }

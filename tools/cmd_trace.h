@@ -1,5 +1,5 @@
-/* `factedit trace` (tools/cmd_trace.c, trace_dataset.c, trace_merge.c): causal tracing of one prompt or of a dataset of facts,
-   shards and their merge. The functions below the command are exposed for tests/test_cmd_trace.c. */
+/* `factedit trace` (tools/cmd_trace.c, trace_dataset.c, trace_merge.c): causal tracing of one
+   prompt or of a dataset of facts, shards and their merge. The functions below the command are exposed for tests/test_cmd_trace.c. */
 #ifndef FACTEDIT_CMD_TRACE_H
 #define FACTEDIT_CMD_TRACE_H
 #include "factedit.h"

@@ -185,7 +185,7 @@ static int parse_kept(const fe_json_value *r, const trace_meta *mt, trace_fact *
 
 int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     char **paths = NULL;
-    int npaths = 0, cap = 0, i, rc = 0, sn = 0, agg_ok = 0;
+    int npaths = 0, cap = 0, i, rc = 0, agg_ok = 0;
     mfile *files = NULL;
     mrec *recs = NULL;
     size_t nrec = 0, rcap = 0, r;
@@ -193,7 +193,8 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     trace_agg agg;
     trace_counts c;
     sbuf lines;
-    unsigned char *have = NULL;
+    cli_shards shards;
+    cli_shards_init(&shards, "trace: --merge");
     memset(&c, 0, sizeof c);
     memset(&first, 0, sizeof first);
     sb_init(&lines);
@@ -264,7 +265,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
             rc = EXIT_FAIL;
             goto done;
         }
-        if (i == 0) { first = mt; sn = f->sn; }
+        if (i == 0) first = mt;
         else {
             const char *d = meta_diff(&first, &mt);
             if (d) {
@@ -272,12 +273,8 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
                 rc = EXIT_FAIL;
                 goto done;
             }
-            if (f->sn != sn) {
-                fprintf(stderr, "factedit trace: --merge: '%s' is shard %d/%d but '%s' is shard %d/%d\n", files[0].path, files[0].si, sn, f->path, f->si, f->sn);
-                rc = EXIT_FAIL;
-                goto done;
-            }
         }
+        if ((rc = cli_shards_add(&shards, f->path, f->si, f->sn)) != 0) goto done;
         if (records != trace_shard_count(first.considered, f->si, f->sn)) {
             fprintf(stderr, "factedit trace: --merge: '%s' holds %ld facts; shard %d/%d of %ld facts has %ld\n", f->path, records, f->si, f->sn, first.considered,
                     trace_shard_count(first.considered, f->si, f->sn));
@@ -302,7 +299,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
             }
             x = fe_json_get(fe_json_root(doc), "index");
             if (!x || x->type != fe_json_number || x->number < 0 || x->number >= (double)first.considered || x->number != floor(x->number) ||
-                (long)x->number % f->sn != f->si) {
+                !cli_shard_owns((long)x->number, f->si, f->sn)) {
                 fe_json_free(doc);
                 fprintf(stderr, "factedit trace: --merge: '%s' line %ld: no fact index of shard %d/%d\n", f->path, k + 2, f->si, f->sn);
                 rc = EXIT_FAIL;
@@ -319,22 +316,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
             goto done;
         }
     }
-    /* every shard exactly once */
-    if (!(have = (unsigned char *)calloc((size_t)sn, 1))) { rc = fail("trace", "out of memory"); goto done; }
-    for (i = 0; i < npaths; i++) {
-        if (have[files[i].si]) {
-            fprintf(stderr, "factedit trace: --merge: shard %d/%d given twice ('%s')\n", files[i].si, sn, files[i].path);
-            rc = EXIT_FAIL;
-            goto done;
-        }
-        have[files[i].si] = 1;
-    }
-    for (i = 0; i < sn; i++)
-        if (!have[i]) {
-            fprintf(stderr, "factedit trace: --merge: shard %d/%d is missing\n", i, sn);
-            rc = EXIT_FAIL;
-            goto done;
-        }
+    if ((rc = cli_shards_complete(&shards)) != 0) goto done;   /* every shard exactly once */
     qsort(recs, nrec, sizeof(mrec), mrec_cmp);
     for (r = 1; r < nrec; r++)
         if (recs[r].index == recs[r - 1].index) {
@@ -392,7 +374,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     }
     if ((rc = trace_prepare_out_dir(out)) != 0) goto done;   /* after every check: a failed merge writes nothing */
     if ((rc = trace_write_facts(out, &first, 0, 1, &lines, (long)nrec, 1)) != 0) goto done;
-    printf("merged %d shard%s: kept %ld of %ld facts (%ld predicted another first token, %ld could not be traced)\n", sn, sn == 1 ? "" : "s", c.kept,
+    printf("merged %d shard%s: kept %ld of %ld facts (%ld predicted another first token, %ld could not be traced)\n", shards.n, shards.n == 1 ? "" : "s", c.kept,
            c.processed, c.wrong, c.errors);
     if ((rc = trace_write_results(out, &first, 0, 1, &c, &agg)) != 0) goto done;
     trace_print_peaks(&first, &agg);
@@ -400,7 +382,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
 done:
     if (agg_ok) trace_agg_free(&agg);
     sb_free(&lines);
-    free(have);
+    cli_shards_free(&shards);
     free(recs);
     for (i = 0; files && i < npaths; i++) fe_free(files[i].bytes, NULL);
     free(files);
