@@ -1,6 +1,6 @@
-/* Unit tests of `factedit trace`'s pieces (tools/cmd_trace.c, tools/svg.c): ROME's token buckets,
-   option values, the aggregate (means, spreads, 95% intervals against direct computations), the
-   text escapers and the SVG helpers. The command itself is tested by tests/test_cli_trace.sh.
+/* Unit tests of `factedit trace`'s pieces (tools/cmd_trace.c, trace_dataset.c, svg.c, buf.c): ROME's
+   token buckets, option values, the aggregate (means, spreads, 95% intervals against direct
+   computations), the text buffer's escapers, the dataset id and the SVG helpers. The command itself is tested by tests/test_cli_trace.sh.
    Usage: test_cmd_trace */
 #define FACTEDIT_IMPLEMENTATION
 #include "factedit.h"

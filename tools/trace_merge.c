@@ -67,7 +67,7 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
     memset(mt, 0, sizeof *mt);
     *why = "not a factedit trace facts file";
     if (h->type != fe_json_object || !(s = trace_json_str(h, "format"))) return 1;
-    if (!strcmp(s, "factedit-trace-facts 1")) mt->format = 1;   /* dataset_hash: trace_legacy_dataset_id */
+    if (!strcmp(s, "factedit-trace-facts 1")) mt->format = 1;   /* dataset_hash: the legacy id (cmd_trace.h) */
     else if (!strcmp(s, "factedit-trace-facts 2")) mt->format = 2;
     else return 1;
     *why = "malformed header";

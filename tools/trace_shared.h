@@ -20,7 +20,7 @@ typedef struct trace_meta {
     double emb_std;               /* NaN: absolute noise */
     char seed[24];
     int format;                   /* TRACE_FORMAT, or 1: a file of an older factedit (its own merges stay 1) */
-    char dataset[24];             /* trace_dataset_id of the dataset file, hex (format 1: trace_legacy_dataset_id) */
+    char dataset[24];             /* trace_dataset_id of the dataset file, hex (format 1: the legacy id, cmd_trace.h) */
     long dataset_facts, limit, considered;   /* limit -1: none */
 } trace_meta;
 
