@@ -183,13 +183,125 @@ static int parse_kept(const fe_json_value *r, const trace_meta *mt, trace_fact *
     return 0;
 }
 
+/* The facts files to merge, into *paths (each malloc'd): each input is a facts file, or a
+   directory whose facts*.jsonl files are taken (sorted by name). 0, or the exit status. */
+static int collect_paths(const char *const *inputs, int n_in, char ***paths, int *npaths) {
+    int i, cap = 0;
+    for (i = 0; i < n_in; i++) {
+        struct stat st;
+        if (stat(inputs[i], &st) != 0) {
+            fprintf(stderr, "factedit trace: --merge: cannot open '%s': %s\n", inputs[i], strerror(errno));
+            return EXIT_FAIL;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            DIR *dir = opendir(inputs[i]);
+            struct dirent *de;
+            int before = *npaths, has_whole = 0;
+            if (!dir) { fprintf(stderr, "factedit trace: --merge: cannot read '%s': %s\n", inputs[i], strerror(errno)); return EXIT_FAIL; }
+            while ((de = readdir(dir)) != NULL) {
+                char p[4200];
+                if (!is_facts_name(de->d_name)) continue;
+                has_whole |= !strcmp(de->d_name, "facts.jsonl");
+                if (!dir_file(p, sizeof p, inputs[i], de->d_name) || add_path(paths, npaths, &cap, p)) { closedir(dir); return fail("trace", "out of memory"); }
+            }
+            closedir(dir);
+            if (*npaths == before) { fprintf(stderr, "factedit trace: --merge: no facts*.jsonl file in '%s'\n", inputs[i]); return EXIT_FAIL; }
+            if (has_whole && *npaths - before > 1) {
+                fprintf(stderr, "factedit trace: --merge: '%s' holds both facts.jsonl (a whole run or a merge) and shard files: name the files to merge\n", inputs[i]);
+                return EXIT_FAIL;
+            }
+            qsort(*paths + before, (size_t)(*npaths - before), sizeof(char *), str_cmp);
+        } else if (add_path(paths, npaths, &cap, inputs[i])) return fail("trace", "out of memory");
+    }
+    return 0;
+}
+
+/* Reads facts file i (f->path) and checks it against the first one (first_path, whose header is
+   *first once file 0 is read): its header, that it is complete, one shard of the run, and its
+   records, appended to *recs (pointing into f->bytes). 0, or the exit status. */
+static int read_facts_file(mfile *f, int i, const char *first_path, trace_meta *first, cli_shards *shards, mrec **recs, size_t *nrec,
+                           size_t *rcap) {
+    int rc;
+    trace_meta mt;
+    fe_error e;
+    const char *p, *end, *why;
+    fe_json *h = NULL;
+    long records, k;
+    int complete;
+    if (fe_read_file(f->path, &f->bytes, &f->len, NULL, &e) != fe_ok) { fprintf(stderr, "factedit trace: --merge: %s\n", e.msg); return EXIT_FAIL; }
+    p = (const char *)f->bytes;
+    end = p + f->len;
+    {
+        const char *nl = (const char *)memchr(p, '\n', f->len);
+        size_t hl = nl ? (size_t)(nl - p) : f->len;
+        if (fe_json_parse(&h, p, hl, NULL, &e) != fe_ok) { fprintf(stderr, "factedit trace: --merge: '%s' line 1: %s\n", f->path, e.msg); return EXIT_FAIL; }
+        if (parse_header(fe_json_root(h), &mt, &f->si, &f->sn, &records, &complete, &why)) {
+            fe_json_free(h);
+            fprintf(stderr, "factedit trace: --merge: '%s': %s\n", f->path, why);
+            return EXIT_FAIL;
+        }
+        fe_json_free(h);
+        p = nl ? nl + 1 : end;
+    }
+    if (!complete) {
+        fprintf(stderr, "factedit trace: --merge: '%s' is incomplete (shard %d/%d stopped after %ld facts): run that shard again\n", f->path, f->si, f->sn, records);
+        return EXIT_FAIL;
+    }
+    if (i == 0) *first = mt;
+    else {
+        const char *d = meta_diff(first, &mt);
+        if (d) {
+            fprintf(stderr, "factedit trace: --merge: '%s' and '%s' are not parts of one run: they differ in %s\n", first_path, f->path, d);
+            return EXIT_FAIL;
+        }
+    }
+    if ((rc = cli_shards_add(shards, f->path, f->si, f->sn)) != 0) return rc;
+    if (records != trace_shard_count(first->considered, f->si, f->sn)) {
+        fprintf(stderr, "factedit trace: --merge: '%s' holds %ld facts; shard %d/%d of %ld facts has %ld\n", f->path, records, f->si, f->sn, first->considered,
+                trace_shard_count(first->considered, f->si, f->sn));
+        return EXIT_FAIL;
+    }
+    for (k = 0; p < end; k++) {
+        const char *nl = (const char *)memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        fe_json *doc;
+        const fe_json_value *x;
+        if (*nrec == *rcap) {
+            mrec *q;
+            *rcap = *rcap ? 2 * *rcap : 256;
+            if (!(q = (mrec *)realloc(*recs, sizeof(mrec) * *rcap))) { return fail("trace", "out of memory"); }
+            *recs = q;
+        }
+        if (fe_json_parse(&doc, p, nl ? ll - 1 : ll, NULL, &e) != fe_ok) {
+            fprintf(stderr, "factedit trace: --merge: '%s' line %ld: %s\n", f->path, k + 2, e.msg);
+            return EXIT_FAIL;
+        }
+        x = fe_json_get(fe_json_root(doc), "index");
+        if (!x || x->type != fe_json_number || x->number < 0 || x->number >= (double)first->considered || x->number != floor(x->number) ||
+            !cli_shard_owns((long)x->number, f->si, f->sn)) {
+            fe_json_free(doc);
+            fprintf(stderr, "factedit trace: --merge: '%s' line %ld: no fact index of shard %d/%d\n", f->path, k + 2, f->si, f->sn);
+            return EXIT_FAIL;
+        }
+        (*recs)[*nrec].index = (long)x->number; (*recs)[*nrec].line = p; (*recs)[*nrec].len = ll; (*recs)[*nrec].file = i;
+        (*nrec)++;
+        fe_json_free(doc);
+        p += ll;
+    }
+    if (k != records) {
+        fprintf(stderr, "factedit trace: --merge: '%s' holds %ld records, its header says %ld\n", f->path, k, records);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
 int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     char **paths = NULL;
-    int npaths = 0, cap = 0, i, rc = 0, agg_ok = 0;
+    int npaths = 0, i, rc = 0, agg_ok = 0;
     mfile *files = NULL;
     mrec *recs = NULL;
     size_t nrec = 0, rcap = 0, r;
-    trace_meta mt, first;
+    trace_meta first;
     trace_agg agg;
     trace_counts c;
     sbuf lines;
@@ -198,35 +310,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     memset(&c, 0, sizeof c);
     memset(&first, 0, sizeof first);
     sb_init(&lines);
-    /* the files: each input is a facts file or a directory of them */
-    for (i = 0; i < n_in; i++) {
-        struct stat st;
-        if (stat(inputs[i], &st) != 0) {
-            fprintf(stderr, "factedit trace: --merge: cannot open '%s': %s\n", inputs[i], strerror(errno));
-            rc = EXIT_FAIL;
-            goto done;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            DIR *dir = opendir(inputs[i]);
-            struct dirent *de;
-            int before = npaths, has_whole = 0;
-            if (!dir) { fprintf(stderr, "factedit trace: --merge: cannot read '%s': %s\n", inputs[i], strerror(errno)); rc = EXIT_FAIL; goto done; }
-            while ((de = readdir(dir)) != NULL) {
-                char p[4200];
-                if (!is_facts_name(de->d_name)) continue;
-                has_whole |= !strcmp(de->d_name, "facts.jsonl");
-                if (!dir_file(p, sizeof p, inputs[i], de->d_name) || add_path(&paths, &npaths, &cap, p)) { closedir(dir); rc = fail("trace", "out of memory"); goto done; }
-            }
-            closedir(dir);
-            if (npaths == before) { fprintf(stderr, "factedit trace: --merge: no facts*.jsonl file in '%s'\n", inputs[i]); rc = EXIT_FAIL; goto done; }
-            if (has_whole && npaths - before > 1) {
-                fprintf(stderr, "factedit trace: --merge: '%s' holds both facts.jsonl (a whole run or a merge) and shard files: name the files to merge\n", inputs[i]);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-            qsort(paths + before, (size_t)(npaths - before), sizeof(char *), str_cmp);
-        } else if (add_path(&paths, &npaths, &cap, inputs[i])) { rc = fail("trace", "out of memory"); goto done; }
-    }
+    if ((rc = collect_paths(inputs, n_in, &paths, &npaths)) != 0) goto done;
     {   /* the files read and written, before reading them */
         static const char *const names[5] = {"facts.jsonl", "summary.json", "aie_lines.svg", "aie_heatmap.svg", "sever.svg"};
         cli_paths ps;
@@ -237,84 +321,8 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
     }
     if (!(files = (mfile *)calloc((size_t)npaths, sizeof(mfile)))) { rc = fail("trace", "out of memory"); goto done; }
     for (i = 0; i < npaths; i++) {
-        mfile *f = &files[i];
-        fe_error e;
-        const char *p, *end, *why;
-        fe_json *h = NULL;
-        long records, k;
-        int complete;
-        f->path = paths[i];
-        if (fe_read_file(f->path, &f->bytes, &f->len, NULL, &e) != fe_ok) { fprintf(stderr, "factedit trace: --merge: %s\n", e.msg); rc = EXIT_FAIL; goto done; }
-        p = (const char *)f->bytes;
-        end = p + f->len;
-        {
-            const char *nl = (const char *)memchr(p, '\n', f->len);
-            size_t hl = nl ? (size_t)(nl - p) : f->len;
-            if (fe_json_parse(&h, p, hl, NULL, &e) != fe_ok) { fprintf(stderr, "factedit trace: --merge: '%s' line 1: %s\n", f->path, e.msg); rc = EXIT_FAIL; goto done; }
-            if (parse_header(fe_json_root(h), &mt, &f->si, &f->sn, &records, &complete, &why)) {
-                fe_json_free(h);
-                fprintf(stderr, "factedit trace: --merge: '%s': %s\n", f->path, why);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-            fe_json_free(h);
-            p = nl ? nl + 1 : end;
-        }
-        if (!complete) {
-            fprintf(stderr, "factedit trace: --merge: '%s' is incomplete (shard %d/%d stopped after %ld facts): run that shard again\n", f->path, f->si, f->sn, records);
-            rc = EXIT_FAIL;
-            goto done;
-        }
-        if (i == 0) first = mt;
-        else {
-            const char *d = meta_diff(&first, &mt);
-            if (d) {
-                fprintf(stderr, "factedit trace: --merge: '%s' and '%s' are not parts of one run: they differ in %s\n", files[0].path, f->path, d);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-        }
-        if ((rc = cli_shards_add(&shards, f->path, f->si, f->sn)) != 0) goto done;
-        if (records != trace_shard_count(first.considered, f->si, f->sn)) {
-            fprintf(stderr, "factedit trace: --merge: '%s' holds %ld facts; shard %d/%d of %ld facts has %ld\n", f->path, records, f->si, f->sn, first.considered,
-                    trace_shard_count(first.considered, f->si, f->sn));
-            rc = EXIT_FAIL;
-            goto done;
-        }
-        for (k = 0; p < end; k++) {
-            const char *nl = (const char *)memchr(p, '\n', (size_t)(end - p));
-            size_t ll = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-            fe_json *doc;
-            const fe_json_value *x;
-            if (nrec == rcap) {
-                mrec *q;
-                rcap = rcap ? 2 * rcap : 256;
-                if (!(q = (mrec *)realloc(recs, sizeof(mrec) * rcap))) { rc = fail("trace", "out of memory"); goto done; }
-                recs = q;
-            }
-            if (fe_json_parse(&doc, p, nl ? ll - 1 : ll, NULL, &e) != fe_ok) {
-                fprintf(stderr, "factedit trace: --merge: '%s' line %ld: %s\n", f->path, k + 2, e.msg);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-            x = fe_json_get(fe_json_root(doc), "index");
-            if (!x || x->type != fe_json_number || x->number < 0 || x->number >= (double)first.considered || x->number != floor(x->number) ||
-                !cli_shard_owns((long)x->number, f->si, f->sn)) {
-                fe_json_free(doc);
-                fprintf(stderr, "factedit trace: --merge: '%s' line %ld: no fact index of shard %d/%d\n", f->path, k + 2, f->si, f->sn);
-                rc = EXIT_FAIL;
-                goto done;
-            }
-            recs[nrec].index = (long)x->number; recs[nrec].line = p; recs[nrec].len = ll; recs[nrec].file = i;
-            nrec++;
-            fe_json_free(doc);
-            p += ll;
-        }
-        if (k != records) {
-            fprintf(stderr, "factedit trace: --merge: '%s' holds %ld records, its header says %ld\n", f->path, k, records);
-            rc = EXIT_FAIL;
-            goto done;
-        }
+        files[i].path = paths[i];
+        if ((rc = read_facts_file(&files[i], i, files[0].path, &first, &shards, &recs, &nrec, &rcap)) != 0) goto done;
     }
     if ((rc = cli_shards_complete(&shards)) != 0) goto done;   /* every shard exactly once */
     qsort(recs, nrec, sizeof(mrec), mrec_cmp);
