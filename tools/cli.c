@@ -16,6 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
+void cli_spec_init(cli_spec *s, cli_opt *opts, int nopts, const char *cmd, const char *usage, const char *about) {
+    memset(s, 0, sizeof *s);
+    s->opts = opts;
+    s->nopts = nopts;
+    s->cmd = cmd;
+    s->usage = usage;
+    s->about = about;
+}
+
 void cli_help(const cli_spec *s) {
     int i;
     printf("usage: factedit %s %s\n\n%s\n", s->cmd, s->usage, s->about);

@@ -60,6 +60,11 @@ enum { CLI_OK = 0, CLI_HELP = 1, CLI_ERROR = EXIT_USAGE };
 #define CLI_PRINTF(a, b)
 #endif
 
+/* A command's spec: its options table (CLI_OPTS(opts): the array and its length), name ("random"),
+   usage (what follows "factedit random") and description; no positional arguments (set pos_names,
+   npos_min, npos_max and pos after it for some). */
+#define CLI_OPTS(opts) (opts), (int)(sizeof(opts) / sizeof((opts)[0]))
+void cli_spec_init(cli_spec *s, cli_opt *opts, int nopts, const char *cmd, const char *usage, const char *about);
 void cli_help(const cli_spec *s);
 int cli_usage_error(const cli_spec *s, const char *fmt, ...) CLI_PRINTF(2, 3);
 int parse_long(const char *s, long lo, long hi, long *out);

@@ -356,14 +356,12 @@ int fe_cmd_edit(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "edit"; s.usage = "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]";
-    s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
-              "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
-              "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
-              "--out writes the edited model; --patch writes the edit, which --apply applies later to the\n"
-              "same model (refused for any other).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "edit", "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]",
+                  "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
+                  "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
+                  "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
+                  "--out writes the edited model; --patch writes the edit, which --apply applies later to the\n"
+                  "same model (refused for any other).");
     memset(&jb, 0, sizeof jb); memset(&tracebuf, 0, sizeof tracebuf);
     kept = (char **)malloc(sizeof(char *) * (size_t)(argc + 1));
     lists[0] = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
@@ -624,13 +622,11 @@ int fe_cmd_stats(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "stats"; s.usage = "[--model FILE] --text FILE --out FILE [--layer L] [options]";
-    s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
-              "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
-              "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
-              "file records the model's checksum: it is refused for any other model.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "stats", "[--model FILE] --text FILE --out FILE [--layer L] [options]",
+                  "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
+                  "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
+                  "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
+                  "file records the model's checksum: it is refused for any other model.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     rc = 0;
     if (!text_path) return cli_usage_error(&s, "no --text given");
@@ -940,15 +936,13 @@ int fe_cmd_eval(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
-    s.cmd = "eval"; s.usage = "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...";
-    s.about = "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
-              "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
-              "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
-              "true) has the lower mean token NLL; EM/PM/NM: the mean probability difference; Score: harmonic\n"
-              "mean of ES, PS, NS. Means over cases with 95% intervals (normal approximation).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "eval", "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...",
+                  "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
+                  "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
+                  "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
+                  "true) has the lower mean token NLL; EM/PM/NM: the mean probability difference; Score: harmonic\n"
+                  "mean of ES, PS, NS. Means over cases with 95% intervals (normal approximation).");
     pos = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
     if (!pos) return fail("eval", "out of memory");
     s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;

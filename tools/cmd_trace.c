@@ -486,20 +486,17 @@ int fe_cmd_trace(int argc, char **argv) {
     const char *mode, *other;
     cli_spec s;
     if (!(pos = (const char **)malloc(sizeof(char *) * (size_t)(argc > 0 ? argc : 1)))) return fail("trace", "out of memory");
-    memset(&s, 0, sizeof s);
-    s.cmd = "trace";
-    s.usage = "[--model FILE] --prompt TEXT --subject TEXT [options]\n"
-              "       factedit trace [--model FILE] --dataset FILE --out DIR [--limit N] [--shard i/n] [options]\n"
-              "       factedit trace --merge DIR... --out DIR";
-    s.about = "Causal tracing (Meng et al. 2022, \"Locating and Editing Factual Associations in GPT\"): corrupt the\n"
-              "subject's token embeddings with Gaussian noise, then restore one hidden state (kind hidden) or a\n"
-              "window of MLP / attention outputs (kinds mlp, attn) at each token and layer to their clean values\n"
-              "and measure how much of the answer's probability comes back. Scores are mean probabilities of\n"
-              "the answer over the corrupted samples; low = nothing restored, high = the clean run.\n"
-              "With --dataset, every fact the model predicts correctly is traced and the average indirect\n"
-              "effects (score - low) are summarised in ROME's six token buckets, with the severed traces of\n"
-              "the paper's Figure 3 (see tools/README-cli.md).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "trace", "[--model FILE] --prompt TEXT --subject TEXT [options]\n"
+                  "       factedit trace [--model FILE] --dataset FILE --out DIR [--limit N] [--shard i/n] [options]\n"
+                  "       factedit trace --merge DIR... --out DIR",
+                  "Causal tracing (Meng et al. 2022, \"Locating and Editing Factual Associations in GPT\"): corrupt the\n"
+                  "subject's token embeddings with Gaussian noise, then restore one hidden state (kind hidden) or a\n"
+                  "window of MLP / attention outputs (kinds mlp, attn) at each token and layer to their clean values\n"
+                  "and measure how much of the answer's probability comes back. Scores are mean probabilities of\n"
+                  "the answer over the corrupted samples; low = nothing restored, high = the clean run.\n"
+                  "With --dataset, every fact the model predicts correctly is traced and the average indirect\n"
+                  "effects (score - low) are summarised in ROME's six token buckets, with the severed traces of\n"
+                  "the paper's Figure 3 (see tools/README-cli.md).");
     s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) { free(pos); return rc; }
     if (merge + (dataset != NULL) + (prompt != NULL) > 1) {

@@ -59,13 +59,11 @@ int fe_cmd_train(int argc, char **argv) {
     fe_train_defaults(&o);
     layers = o.layers; heads = o.heads; width = o.width; context = o.context; batch = o.batch; seq = o.seq;
     steps = o.steps; warmup = o.warmup; lr = o.lr; wd = o.weight_decay; seed = o.seed; shards = o.shards;
-    memset(&s, 0, sizeof s);
-    s.cmd = "train"; s.usage = "CORPUS --vocab DIR --out DIR [options]";
-    s.about = "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
-              "linear warmup and a cosine schedule, on factedit.h's own forward and backward passes.\n"
-              "Seeded and deterministic: the same bytes on any thread count for the same --shards.\n"
-              "`make demo-model` uses it.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "train", "CORPUS --vocab DIR --out DIR [options]",
+                  "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
+                  "linear warmup and a cosine schedule, on factedit.h's own forward and backward passes.\n"
+                  "Seeded and deterministic: the same bytes on any thread count for the same --shards.\n"
+                  "`make demo-model` uses it.");
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (!o.vocab_dir) return fail("train", "--vocab DIR is required (the corpus's tokenizer)");

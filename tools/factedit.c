@@ -56,13 +56,11 @@ static int cmd_convert(int argc, char **argv) {
         {"--missing-from", NULL, ARG_STR, &ref, 0, 0, "REF", "take tensors absent from IN from REF.safetensors (the same model)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "convert"; s.usage = "IN.safetensors OUT.bin [options]";
-    s.about = "Converts a Hugging Face GPT-2 checkpoint (model.safetensors, F32/F16/BF16, with or without\n"
-              "the 'transformer.' prefix) to an llm.c checkpoint. config.json is cross-checked against the\n"
-              "weights (sizes, layer_norm_epsilon = 1e-5, tanh GELU). OUT is written atomically: on any\n"
-              "error an existing OUT is left as it was.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "convert", "IN.safetensors OUT.bin [options]",
+                  "Converts a Hugging Face GPT-2 checkpoint (model.safetensors, F32/F16/BF16, with or without\n"
+                  "the 'transformer.' prefix) to an llm.c checkpoint. config.json is cross-checked against the\n"
+                  "weights (sizes, layer_norm_epsilon = 1e-5, tanh GELU). OUT is written atomically: on any\n"
+                  "error an existing OUT is left as it was.");
     s.pos_names = pos_names; s.npos_min = 2; s.npos_max = 2; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (config && no_config) return cli_usage_error(&s, "--config and --no-config contradict each other");
@@ -116,12 +114,10 @@ static int cmd_random(int argc, char **argv) {
         {"--bf16", NULL, ARG_FLAG, &bf16, 0, 0, "", "write bfloat16 weights (llm.c version 5)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "random"; s.usage = "OUT.bin [options]";
-    s.about = "Writes a checkpoint of any GPT-2 shape with random GPT-2-like weights (N(0, 0.02),\n"
-              "residual projections scaled by 1/sqrt(2L)), for tests and benchmarks. The defaults are\n"
-              "GPT-2 small's shape (124M parameters).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "random", "OUT.bin [options]",
+                  "Writes a checkpoint of any GPT-2 shape with random GPT-2-like weights (N(0, 0.02),\n"
+                  "residual projections scaled by 1/sqrt(2L)), for tests and benchmarks. The defaults are\n"
+                  "GPT-2 small's shape (124M parameters).");
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     cli_paths_init(&ps, "random");
@@ -168,11 +164,9 @@ static int cmd_generate(int argc, char **argv) {
          "                           1.3-1.4x faster decoding; a bf16 file gives the same text as without)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "generate"; s.usage = "[--model FILE] --prompt TEXT [options]";
-    s.about = "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
-              "top-k or top-p it samples, and the same --seed gives the same text.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "generate", "[--model FILE] --prompt TEXT [options]",
+                  "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
+                  "top-k or top-p it samples, and the same --seed gives the same text.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (!prompt) return cli_usage_error(&s, "no --prompt given");
     if (temperature < 0) return cli_usage_error(&s, "--temperature must be >= 0");
@@ -258,12 +252,10 @@ static int cmd_tokenize(int argc, char **argv) {
         {"--ids", NULL, ARG_STR, &idstr, 0, 0, "1,2,3", "print the text of these token ids", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "tokenize"; s.usage = "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)";
-    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
-              "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
-              "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "tokenize", "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)",
+                  "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
+                  "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
+                  "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((text != NULL) == (idstr != NULL)) return cli_usage_error(&s, "give exactly one of --text and --ids");
     if (idstr && (rc = parse_id_list("tokenize", "--ids", idstr, &ids, &n)) != 0) return rc;
@@ -298,10 +290,8 @@ static int cmd_info(int argc, char **argv) {
         {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "info"; s.usage = "[--model FILE]";
-    s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "info", "[--model FILE]",
+                  "Prints a checkpoint's configuration, parameter count, file version and checksum.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     cli_paths_init(&ps, "info");
     cli_in(&ps, "--model", model_path);
