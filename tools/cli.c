@@ -4,6 +4,7 @@
 #endif
 #include "cli.h"
 #include "fe_convert.h"
+#include "buf.h"   /* utf8_seq_len */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -594,4 +595,72 @@ static int paths_check(cli_paths *ps) {
         }
     }
     return 0;
+}
+
+/* ================================================================== JSON, read and shown == */
+
+const char *cli_json_str(const fe_json_value *o, const char *key) {
+    const fe_json_value *x = fe_json_get(o, key);
+    return x && x->type == fe_json_string ? x->str : NULL;
+}
+
+int cli_json_num(const fe_json_value *o, const char *key, double *x) {
+    const fe_json_value *f = fe_json_get(o, key);
+    if (!f || f->type != fe_json_number) return 1;
+    *x = f->number;
+    return 0;
+}
+
+/* Equal JSON scalars / objects / arrays (member order included). */
+int cli_json_same(const fe_json_value *a, const fe_json_value *b) {
+    size_t i;
+    if (!a || !b) return a == b;
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case fe_json_null: return 1;
+    case fe_json_bool: return a->boolean == b->boolean;
+    case fe_json_number: return a->number == b->number;
+    case fe_json_string: return a->len == b->len && !memcmp(a->str, b->str, a->len);
+    case fe_json_array: case fe_json_object:
+        if (a->count != b->count) return 0;
+        for (i = 0; i < a->count; i++) {
+            const fe_json_value *x = fe_json_at(a, i), *y = fe_json_at(b, i);
+            if (a->type == fe_json_object && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
+            if (!cli_json_same(x, y)) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int cli_json_int(const fe_json_value *v, int *out) {
+    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < INT_MIN || v->number > INT_MAX) return 0;
+    *out = (int)v->number;
+    return 1;
+}
+int cli_json_num_or_null(const fe_json_value *v, double *out) {
+    if (!v) return 0;
+    if (v->type == fe_json_null) { *out = NAN; return 1; }
+    if (v->type != fe_json_number) return 0;
+    *out = v->number;
+    return 1;
+}
+
+/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
+void print_quoted(FILE *f, const char *s, size_t n) {
+    size_t i = 0;
+    fputc('"', f);
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
+        if (!l) { fprintf(f, "\\x%02x", c); i++; continue; }
+        if (l > 1) { fwrite(s + i, 1, (size_t)l, f); i += (size_t)l; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02x", c);
+        else fputc(c, f);
+        i++;
+    }
+    fputc('"', f);
 }

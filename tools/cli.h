@@ -113,6 +113,15 @@ int cli_shard_owns(long index, int i, int n);
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
 void print_json_string(FILE *f, const char *s);   /* NULL: null */
 void print_json_number(FILE *f, double x);        /* non-finite: null */
+/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
+void print_quoted(FILE *f, const char *s, size_t n);
+
+/* Reading JSON documents (reports, shard files). */
+const char *cli_json_str(const fe_json_value *o, const char *key);   /* o's string member key, or NULL */
+int cli_json_num(const fe_json_value *o, const char *key, double *x);   /* o's number member key: 0, else 1 */
+int cli_json_int(const fe_json_value *v, int *out);          /* v an integer in int's range: 1, else 0 */
+int cli_json_num_or_null(const fe_json_value *v, double *out);   /* a number, or null as NaN: 1, else 0 */
+int cli_json_same(const fe_json_value *a, const fe_json_value *b);   /* equal values (member order included) */
 
 /* ================================================================== paths, checked up front ==
    A command names every file it reads (cli_in, cli_in_vocab) and writes (cli_out, cli_out_dir),

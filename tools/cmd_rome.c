@@ -31,26 +31,6 @@
 
 /* ================================================================== helpers ============= */
 
-/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
-static void print_quoted(FILE *f, const char *s, size_t n) {
-    size_t i = 0;
-    fputc('"', f);
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!l) { fprintf(f, "\\x%02x", c); i++; continue; }
-        if (l > 1) { fwrite(s + i, 1, (size_t)l, f); i += (size_t)l; continue; }
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
-        i++;
-    }
-    fputc('"', f);
-}
-
-
 /* Moves every "--NAME VALUE" / "--NAME=VALUE" of the repeatable options names[0..1] out of argv
    into lists (each with room for argc entries), keeping other options' values in place. */
 static int take_repeated(cli_spec *s, int argc, char **argv, char **kept, int *nkept, const char *const names[2], const char **lists[2], int counts[2]) {
@@ -747,41 +727,6 @@ static void print_summary_table(const eval_row *rows, int n) {
     free(pre); free(post);
 }
 
-/* Equal JSON scalars / objects / arrays (member order included). */
-static int json_same(const fe_json_value *a, const fe_json_value *b) {
-    size_t i;
-    if (!a || !b) return a == b;
-    if (a->type != b->type) return 0;
-    switch (a->type) {
-    case fe_json_null: return 1;
-    case fe_json_bool: return a->boolean == b->boolean;
-    case fe_json_number: return a->number == b->number;
-    case fe_json_string: return a->len == b->len && !memcmp(a->str, b->str, a->len);
-    case fe_json_array: case fe_json_object:
-        if (a->count != b->count) return 0;
-        for (i = 0; i < a->count; i++) {
-            const fe_json_value *x = fe_json_at(a, i), *y = fe_json_at(b, i);
-            if (a->type == fe_json_object && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
-            if (!json_same(x, y)) return 0;
-        }
-        return 1;
-    }
-    return 0;
-}
-
-static int json_int(const fe_json_value *v, int *out) {
-    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < INT_MIN || v->number > INT_MAX) return 0;
-    *out = (int)v->number;
-    return 1;
-}
-static int json_metric(const fe_json_value *v, double *out) {
-    if (!v) return 0;
-    if (v->type == fe_json_null) { *out = NAN; return 1; }
-    if (v->type != fe_json_number) return 0;
-    *out = v->number;
-    return 1;
-}
-
 static int cmp_row(const void *a, const void *b) { const eval_row *x = (const eval_row *)a, *y = (const eval_row *)b; return x->index < y->index ? -1 : x->index > y->index; }
 
 static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
@@ -813,13 +758,13 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
         fmt = fe_json_get(root, "format"); ver = fe_json_get(root, "version"); config = fe_json_get(root, "config");
         shard = fe_json_get(root, "shard"); cases = fe_json_get(root, "cases");
         if (!fmt || fmt->type != fe_json_string || strcmp(fmt->str, "factedit-eval")) { fprintf(stderr, "factedit eval: %s is not a 'factedit eval' report\n", files[i]); rc = EXIT_FAIL; break; }
-        if (!json_int(ver, &si) || si != 1) { fprintf(stderr, "factedit eval: %s: report version is not 1\n", files[i]); rc = EXIT_FAIL; break; }
+        if (!cli_json_int(ver, &si) || si != 1) { fprintf(stderr, "factedit eval: %s: report version is not 1\n", files[i]); rc = EXIT_FAIL; break; }
         if (!config || config->type != fe_json_object || !shard || shard->type != fe_json_array || shard->count != 2 ||
-            !json_int(fe_json_at(shard, 0), &si) || !json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
+            !cli_json_int(fe_json_at(shard, 0), &si) || !cli_json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
             fprintf(stderr, "factedit eval: %s: malformed report (config, shard [i, n] or cases)\n", files[i]); rc = EXIT_FAIL; break;
         }
         if (!config0) config0 = config;
-        else if (!json_same(config0, config)) {
+        else if (!cli_json_same(config0, config)) {
             fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]);
             rc = EXIT_FAIL;
             break;
@@ -830,17 +775,17 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
             eval_row r;
             int ok;
             memset(&r, 0, sizeof r);
-            ok = json_int(fe_json_get(c, "index"), &r.index) && json_int(fe_json_get(c, "case_id"), &r.r.case_id) && pre && post &&
-                 json_metric(fe_json_get(pre, "es"), &r.r.pre.es) && json_metric(fe_json_get(pre, "em"), &r.r.pre.em) &&
-                 json_metric(fe_json_get(pre, "ps"), &r.r.pre.ps) && json_metric(fe_json_get(pre, "pm"), &r.r.pre.pm) &&
-                 json_metric(fe_json_get(pre, "ns"), &r.r.pre.ns) && json_metric(fe_json_get(pre, "nm"), &r.r.pre.nm) &&
-                 json_metric(fe_json_get(post, "es"), &r.r.post.es) && json_metric(fe_json_get(post, "em"), &r.r.post.em) &&
-                 json_metric(fe_json_get(post, "ps"), &r.r.post.ps) && json_metric(fe_json_get(post, "pm"), &r.r.post.pm) &&
-                 json_metric(fe_json_get(post, "ns"), &r.r.post.ns) && json_metric(fe_json_get(post, "nm"), &r.r.post.nm) &&
-                 json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
-                 json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_int(fe_json_get(c, "grads"), &r.r.report.grads) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
-                 json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
-                 json_metric(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && json_metric(fe_json_get(c, "clamp"), &r.r.report.clamp);
+            ok = cli_json_int(fe_json_get(c, "index"), &r.index) && cli_json_int(fe_json_get(c, "case_id"), &r.r.case_id) && pre && post &&
+                 cli_json_num_or_null(fe_json_get(pre, "es"), &r.r.pre.es) && cli_json_num_or_null(fe_json_get(pre, "em"), &r.r.pre.em) &&
+                 cli_json_num_or_null(fe_json_get(pre, "ps"), &r.r.pre.ps) && cli_json_num_or_null(fe_json_get(pre, "pm"), &r.r.pre.pm) &&
+                 cli_json_num_or_null(fe_json_get(pre, "ns"), &r.r.pre.ns) && cli_json_num_or_null(fe_json_get(pre, "nm"), &r.r.pre.nm) &&
+                 cli_json_num_or_null(fe_json_get(post, "es"), &r.r.post.es) && cli_json_num_or_null(fe_json_get(post, "em"), &r.r.post.em) &&
+                 cli_json_num_or_null(fe_json_get(post, "ps"), &r.r.post.ps) && cli_json_num_or_null(fe_json_get(post, "pm"), &r.r.post.pm) &&
+                 cli_json_num_or_null(fe_json_get(post, "ns"), &r.r.post.ns) && cli_json_num_or_null(fe_json_get(post, "nm"), &r.r.post.nm) &&
+                 cli_json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && cli_json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
+                 cli_json_int(fe_json_get(c, "evals"), &r.r.report.evals) && cli_json_int(fe_json_get(c, "grads"), &r.r.report.grads) && cli_json_num_or_null(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
+                 cli_json_num_or_null(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && cli_json_num_or_null(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
+                 cli_json_num_or_null(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && cli_json_num_or_null(fe_json_get(c, "clamp"), &r.r.report.clamp);
             if (!ok || !cli_shard_owns(r.index, si, n_i)) {
                 fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, n_i);
                 rc = EXIT_FAIL;

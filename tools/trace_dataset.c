@@ -442,10 +442,6 @@ typedef struct ds_run {
     int max_T;
 } ds_run;
 
-const char *trace_json_str(const fe_json_value *o, const char *key) {
-    const fe_json_value *x = fe_json_get(o, key);
-    return x && x->type == fe_json_string ? x->str : NULL;
-}
 
 static void json_floats(sbuf *b, const float *x, int n) {
     int i;
@@ -465,7 +461,7 @@ static void token_json(sbuf *b, const fe_vocab *v, int id) {
    kept, 1 wrong prediction, 2 error (recorded), -1 out of memory. */
 static int trace_fact_record(ds_run *d, long index, const fe_json_value *fact, sbuf *lines, fe_trace_result *grid, fe_trace_result *sev,
                              trace_fact *tf) {
-    const char *subject = trace_json_str(fact, "subject"), *attribute = trace_json_str(fact, "attribute"), *prompt = trace_json_str(fact, "prompt");
+    const char *subject = cli_json_str(fact, "subject"), *attribute = cli_json_str(fact, "attribute"), *prompt = cli_json_str(fact, "prompt");
     const fe_json_value *kid = fe_json_get(fact, "known_id");
     int *ids = NULL, *aids = NULL, T = 0, t, k, status = 2, expected = -1, predicted = -1;
     size_t n = 0, na = 0, sb = 0, se = 0;
@@ -632,7 +628,7 @@ int trace_run_dataset(const trace_dataset_args *A) {
             goto done;
         }
         for (k = 0; k < 3; k++)
-            if (!trace_json_str(f, keys[k])) {
+            if (!cli_json_str(f, keys[k])) {
                 fprintf(stderr, "factedit trace: --dataset '%s': fact %zu has no string \"%s\"\n", A->dataset, i, keys[k]);
                 rc = EXIT_FAIL;
                 goto done;
@@ -652,7 +648,7 @@ int trace_run_dataset(const trace_dataset_args *A) {
         size_t nall = 0, cap = 0, n;
         long skipped = 0;
         for (i = 0; i < root->count; i++) {
-            const char *s = trace_json_str(fe_json_at(root, i), "subject");
+            const char *s = cli_json_str(fe_json_at(root, i), "subject");
             size_t j;
             if (fe_encode(v, s, strlen(s), &ids, &n, &e) != fe_ok) { skipped++; continue; }
             if (nall + n > cap) {
@@ -693,7 +689,7 @@ int trace_run_dataset(const trace_dataset_args *A) {
     /* the clean run's state, sized for the longest prompt of this shard */
     d.max_T = 1;
     for (idx = A->shard_i; idx < considered; idx += A->shard_n) {
-        const char *p = trace_json_str(fe_json_at(root, (size_t)idx), "prompt");
+        const char *p = cli_json_str(fe_json_at(root, (size_t)idx), "prompt");
         int *ids;
         size_t n;
         if (fe_encode(v, p, strlen(p), &ids, &n, &e) == fe_ok) {

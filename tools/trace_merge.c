@@ -51,12 +51,6 @@ static int add_path(char ***list, int *n, int *cap, const char *p) {
     return 0;
 }
 
-static int num_field(const fe_json_value *o, const char *k, double *x) {
-    const fe_json_value *f = fe_json_get(o, k);
-    if (!f || f->type != fe_json_number) return 1;
-    *x = f->number;
-    return 0;
-}
 
 /* Reads a facts file's header into mt (and shard, records, complete). */
 static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn, long *records, int *complete, const char **why) {
@@ -66,18 +60,18 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
     size_t i;
     memset(mt, 0, sizeof *mt);
     *why = "not a factedit trace facts file";
-    if (h->type != fe_json_object || !(s = trace_json_str(h, "format"))) return 1;
+    if (h->type != fe_json_object || !(s = cli_json_str(h, "format"))) return 1;
     if (!strcmp(s, "factedit-trace-facts 1")) mt->format = 1;   /* dataset_hash: the legacy id (cmd_trace.h) */
     else if (!strcmp(s, "factedit-trace-facts 2")) mt->format = 2;
     else return 1;
     *why = "malformed header";
-    if (!(s = trace_json_str(h, "model_checksum")) || strlen(s) >= sizeof mt->model) return 1;
+    if (!(s = cli_json_str(h, "model_checksum")) || strlen(s) >= sizeof mt->model) return 1;
     strcpy(mt->model, s);
-    if (num_field(h, "layers", &x) || x < 1 || x > FACTEDIT_MAX_LAYERS) return 1;
+    if (cli_json_num(h, "layers", &x) || x < 1 || x > FACTEDIT_MAX_LAYERS) return 1;
     mt->layers = (int)x;
-    if (num_field(h, "samples", &x) || x < 1 || x > INT_MAX) return 1;
+    if (cli_json_num(h, "samples", &x) || x < 1 || x > INT_MAX) return 1;
     mt->samples = (int)x;
-    if (num_field(h, "window", &x) || x < 1 || x > INT_MAX) return 1;
+    if (cli_json_num(h, "window", &x) || x < 1 || x > INT_MAX) return 1;
     mt->window = (int)x;
     if (!(f = fe_json_get(h, "kinds")) || f->type != fe_json_array) return 1;
     for (i = 0; i < f->count; i++) {
@@ -87,23 +81,23 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
         mt->kinds |= k;
     }
     if (!mt->kinds) return 1;
-    if (num_field(h, "noise", &x)) return 1;
+    if (cli_json_num(h, "noise", &x)) return 1;
     mt->noise = (double)(float)x;
-    if (!(s = trace_json_str(h, "noise_spec")) || strlen(s) >= sizeof mt->noise_spec) return 1;
+    if (!(s = cli_json_str(h, "noise_spec")) || strlen(s) >= sizeof mt->noise_spec) return 1;
     strcpy(mt->noise_spec, s);
     f = fe_json_get(h, "embedding_std");
     if (!f) return 1;
     mt->emb_std = f->type == fe_json_number ? f->number : NAN;
-    if (!(s = trace_json_str(h, "seed")) || strlen(s) >= sizeof mt->seed) return 1;
+    if (!(s = cli_json_str(h, "seed")) || strlen(s) >= sizeof mt->seed) return 1;
     strcpy(mt->seed, s);
-    if (!(s = trace_json_str(h, "dataset_hash")) || strlen(s) >= sizeof mt->dataset) return 1;
+    if (!(s = cli_json_str(h, "dataset_hash")) || strlen(s) >= sizeof mt->dataset) return 1;
     strcpy(mt->dataset, s);
-    if (num_field(h, "dataset_facts", &x) || x < 0) return 1;
+    if (cli_json_num(h, "dataset_facts", &x) || x < 0) return 1;
     mt->dataset_facts = (long)x;
     f = fe_json_get(h, "limit");
     if (!f) return 1;
     mt->limit = f->type == fe_json_number ? (long)f->number : -1;
-    if (num_field(h, "facts", &x) || x < 0) return 1;
+    if (cli_json_num(h, "facts", &x) || x < 0) return 1;
     mt->considered = (long)x;
     if (!(sh = fe_json_get(h, "shard")) || sh->type != fe_json_array || sh->count != 2 || fe_json_at(sh, 0)->type != fe_json_number ||
         fe_json_at(sh, 1)->type != fe_json_number)
@@ -111,7 +105,7 @@ static int parse_header(const fe_json_value *h, trace_meta *mt, int *si, int *sn
     *si = (int)fe_json_at(sh, 0)->number;
     *sn = (int)fe_json_at(sh, 1)->number;
     if (*sn < 1 || *si < 0 || *si >= *sn) return 1;
-    if (num_field(h, "records", &x) || x < 0) return 1;
+    if (cli_json_num(h, "records", &x) || x < 0) return 1;
     *records = (long)x;
     f = fe_json_get(h, "complete");
     if (!f || f->type != fe_json_bool) return 1;
@@ -163,7 +157,7 @@ static int parse_kept(const fe_json_value *r, const trace_meta *mt, trace_fact *
     if (!span || span->type != fe_json_array || span->count != 2 || fe_json_at(span, 0)->type != fe_json_number || fe_json_at(span, 1)->type != fe_json_number) return 1;
     lo = fe_json_at(span, 0)->number; hi = fe_json_at(span, 1)->number;
     if (!(lo >= 0 && lo < hi && hi <= T)) return 1;
-    if (num_field(r, "low", &tf->low) || num_field(r, "high", &tf->high) || !sc || sc->type != fe_json_object || !sv || sv->type != fe_json_object) return 1;
+    if (cli_json_num(r, "low", &tf->low) || cli_json_num(r, "high", &tf->high) || !sc || sc->type != fe_json_object || !sv || sv->type != fe_json_object) return 1;
     if (!(p = (float *)malloc(sizeof(float) * (3 * (size_t)T * L + 3 * (size_t)L)))) return 2;
     *store = p;
     tf->T = T; tf->L = L; tf->sb = (int)lo; tf->se = (int)hi;
@@ -346,7 +340,7 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out) {
         sb_putn(&lines, recs[r].line, recs[r].len);
         if (recs[r].len && recs[r].line[recs[r].len - 1] != '\n') sb_puts(&lines, "\n");
         if (fe_json_parse(&doc, recs[r].line, recs[r].len, NULL, &e) != fe_ok) { rc = fail("trace", e.msg); goto done; }
-        st = trace_json_str(fe_json_root(doc), "status");
+        st = cli_json_str(fe_json_root(doc), "status");
         c.processed++;
         if (st && !strcmp(st, "kept")) {
             trace_fact tf;

@@ -42,7 +42,6 @@ int trace_run_merge(const char *const *inputs, int n_in, const char *out);
 
 /* ---------------------------------------------- in tools/trace_dataset.c, also used by the merge */
 long trace_shard_count(long considered, int i, int n);   /* facts i, i+n, ... below considered */
-const char *trace_json_str(const fe_json_value *o, const char *key);   /* a string member, or NULL */
 int trace_prepare_out_dir(const char *dir);   /* creates dir if missing; 0 or the exit status */
 /* DIR/facts[-i-of-n].jsonl: the header line, then lines (one record per line), atomically. */
 int trace_write_facts(const char *dir, const trace_meta *mt, int si, int sn, const sbuf *lines, long records, int complete);
