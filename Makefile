@@ -41,8 +41,8 @@ $(B)/embed: tools/embed.c | $(B)
 $(B)/gpt2_vocab.c: tools/gpt2/vocab.bpe $(B)/embed
 	$(B)/embed fe_gpt2_vocab_bpe $< > $@
 
-FACTEDIT_SRCS := tools/factedit.c tools/cli.c tools/cmd_train.c tools/train.c tools/fe_convert.c tools/cmd_trace.c tools/svg.c tools/bench.c
-$(B)/factedit: $(FACTEDIT_SRCS) $(B)/demo_model.o tools/cli.h tools/train.h tools/fe_convert.h tools/cmd_trace.h tools/svg.h tools/bench.h $(B)/gpt2_vocab.c factedit.h | $(B)
+FACTEDIT_SRCS := tools/factedit.c tools/cli.c tools/progress.c tools/buf.c tools/cmd_train.c tools/train.c tools/fe_convert.c tools/cmd_trace.c tools/trace_dataset.c tools/trace_merge.c tools/svg.c tools/bench.c
+$(B)/factedit: $(FACTEDIT_SRCS) $(B)/demo_model.o tools/cli.h tools/progress.h tools/buf.h tools/train.h tools/fe_convert.h tools/cmd_trace.h tools/trace_shared.h tools/svg.h tools/bench.h $(B)/gpt2_vocab.c factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. $(FACTEDIT_SRCS) $(B)/gpt2_vocab.c $(B)/demo_model.o -o $@ $(LDLIBS)
 $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/oracle_check.c tools/fe_convert.c -o $@ $(LDLIBS)
@@ -83,10 +83,11 @@ TESTS += $(B)/test_convert
 all: $(B)/test_convert
 TEST_CMDS += "$(B)/test_convert" "sh tests/test_cli.sh $(B)/factedit"
 
-# `factedit trace` (tools/cmd_trace.c, tools/svg.c): unit tests, then the command (one prompt, a
+# `factedit trace` (tools/cmd_trace.c, trace_dataset.c, trace_merge.c, svg.c): unit tests, then the command (one prompt, a
 # dataset, shards and --merge) on small random models.
-$(B)/test_cmd_trace: tests/test_cmd_trace.c tools/cmd_trace.c tools/cmd_trace.h tools/svg.c tools/svg.h tools/cli.c tools/cli.h factedit.h tests/test.h | $(B)
-	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_cmd_trace.c tools/cmd_trace.c tools/svg.c tools/cli.c -o $@ $(LDLIBS)
+TRACE_TEST_SRCS := tools/cmd_trace.c tools/trace_dataset.c tools/trace_merge.c tools/svg.c tools/buf.c tools/cli.c tools/progress.c
+$(B)/test_cmd_trace: tests/test_cmd_trace.c $(TRACE_TEST_SRCS) tools/cmd_trace.h tools/trace_shared.h tools/svg.h tools/buf.h tools/cli.h tools/progress.h factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_cmd_trace.c $(TRACE_TEST_SRCS) -o $@ $(LDLIBS)
 TESTS += $(B)/test_cmd_trace
 all: $(B)/test_cmd_trace
 TEST_CMDS += "$(B)/test_cmd_trace" "sh tests/test_cli_trace.sh $(B)/factedit"
@@ -186,7 +187,7 @@ demo: $(B)/factedit demo-data
 	sh demo/run.sh $(B)
 
 # The shipped model: checksum, fact accuracy, and the trainer (tools/train.c).
-$(B)/test_demo_model: tests/test_demo_model.c tools/train.c tools/train.h factedit.h tests/test.h | $(B)
-	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_demo_model.c tools/train.c -o $@ $(LDLIBS)
+$(B)/test_demo_model: tests/test_demo_model.c tools/train.c tools/train.h tools/progress.c tools/progress.h factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_demo_model.c tools/train.c tools/progress.c -o $@ $(LDLIBS)
 all: $(B)/test_demo_model
 TEST_CMDS += "$(B)/test_demo_model demo/model demo/known_1000.json"

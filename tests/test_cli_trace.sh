@@ -191,6 +191,15 @@ run "merge two directories" 0 "merged 2 shards" "$FE" trace --merge "$T/s1" "$T/
 samefile "merge of two directories: summary" "$T/full/summary.json" "$T/merged2/summary.json"
 run "merge files" 0 "merged 2 shards" "$FE" trace --merge "$T/sh/facts-1-of-2.jsonl" "$T/sh/facts-0-of-2.jsonl" --out "$T/merged3"
 samefile "merge of files: facts" "$T/full/facts.jsonl" "$T/merged3/facts.jsonl"
+# format 1 (facts files of an older factedit, whose dataset_hash used another FNV basis): such
+# shards merge with each other (into format 1), never with format-2 shards
+mkdir -p "$T/v1"
+for i in 0 1; do sed '1s/"factedit-trace-facts 2"/"factedit-trace-facts 1"/' "$T/sh/facts-$i-of-2.jsonl" > "$T/v1/facts-$i-of-2.jsonl"; done
+has "shards are format 2" "$T/sh/facts-0-of-2.jsonl" '"format": "factedit-trace-facts 2"'
+run "merge format-1 shards" 0 "merged 2 shards: kept $kept of 8 facts" "$FE" trace --merge "$T/v1" --out "$T/merged_v1"
+has "merge of format-1 shards: format 1" "$T/merged_v1/facts.jsonl" '"format": "factedit-trace-facts 1"'
+has "merge of format-1 shards: summary format 1" "$T/merged_v1/summary.json" '"format": "factedit-trace-summary 1"'
+run "merge format 1 with format 2" 1 "they differ in format (facts format 1" "$FE" trace --merge "$T/v1/facts-0-of-2.jsonl" "$T/sh/facts-1-of-2.jsonl" --out "$T/merged_mix"
 run "merge a whole run" 0 "merged 1 shard" "$FE" trace --merge "$T/full" --out "$T/merged4"
 samefile "merge of a whole run: summary" "$T/full/summary.json" "$T/merged4/summary.json"
 run "three shards" 0 "" sh -c "for i in 0 1 2; do \"$FE\" trace --model \"$R\" --dataset \"$D\" --out \"$T/sh3\" --samples 2 --shard \$i/3 --quiet || exit 1; done"

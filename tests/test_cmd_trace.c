@@ -1,6 +1,6 @@
-/* Unit tests of `factedit trace`'s pieces (tools/cmd_trace.c, tools/svg.c): ROME's token buckets,
-   option values, the aggregate (means, spreads, 95% intervals against direct computations), the
-   text escapers and the SVG helpers. The command itself is tested by tests/test_cli_trace.sh.
+/* Unit tests of `factedit trace`'s pieces (tools/cmd_trace.c, trace_dataset.c, svg.c, buf.c): ROME's
+   token buckets, option values, the aggregate (means, spreads, 95% intervals against direct
+   computations), the text buffer's escapers, the dataset id and the SVG helpers. The command itself is tested by tests/test_cli_trace.sh.
    Usage: test_cmd_trace */
 #define FACTEDIT_IMPLEMENTATION
 #include "factedit.h"
@@ -229,16 +229,22 @@ static void t_text(void) {
     sbuf b;
     TEST("json strings") {
         sb_init(&b);
-        sb_json_str(&b, "a\"b\\c\n\t\x01\x7f", 9);
+        sb_json_str(&b, "a\"b\\c\n\t\x01\x7f", 9, SB_FFFD_RAW);
         CHECKF(!strcmp(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\""), "%s", b.p);
         sb_free(&b);
         sb_init(&b);
-        sb_json_str(&b, "caf\xc3\xa9 \xff\xc3 \xe2\x82\xac", 12);   /* valid é, a stray byte, a cut sequence, valid € */
+        sb_json_str(&b, "caf\xc3\xa9 \xff\xc3 \xe2\x82\xac", 12, SB_FFFD_RAW);   /* valid é, a stray byte, a cut sequence, valid € */
         CHECKF(!strcmp(b.p, "\"caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd \xe2\x82\xac\""), "%s", b.p);
         sb_free(&b);
         sb_init(&b);
-        sb_json_str(&b, "a\0b", 3);
+        sb_json_str(&b, "a\0b", 3, SB_FFFD_RAW);
         CHECK(!strcmp(b.p, "\"a\\u0000b\""));
+        sb_free(&b);
+        sb_init(&b);   /* edit and eval's reports escape the replacement character */
+        sb_json_str(&b, "caf\xc3\xa9 \xff", 7, SB_FFFD_ESCAPED);
+        sb_puts(&b, " ");
+        sb_json_cstr(&b, NULL);
+        CHECKF(!strcmp(b.p, "\"caf\xc3\xa9 \\ufffd\" null"), "%s", b.p);
         sb_free(&b);
     }
     TEST("json numbers") {
@@ -285,6 +291,26 @@ static void t_text(void) {
         CHECK(utf8_seq_len((const unsigned char *)"\xf0\x9f\x99\x82", 4) == 4);
         CHECK(utf8_seq_len((const unsigned char *)"\xf4\x90\x80\x80", 4) == 0);  /* > U+10FFFF */
         CHECK(utf8_chars("a\xc3\xa9\xff", 4) == 3);
+    }
+}
+
+/* What format-1 facts files (older factedit) hold as dataset_hash: FNV-1a's loop started from
+   1469598103934665603, which is not FNV's offset basis (14695981039346656037). */
+static uint64_t legacy_dataset_id(const void *bytes, size_t n) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    uint64_t h = 1469598103934665603ull;
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static void t_dataset_id(void) {
+    TEST("dataset id: FNV-1a 64 (format 2), not format 1's legacy id") {
+        CHECK(trace_dataset_id("", 0) == 0xcbf29ce484222325ull);   /* FNV-1a's offset basis */
+        CHECK(trace_dataset_id("a", 1) == 0xaf63dc4c8601ec8cull);  /* the published FNV-1a 64 of "a" */
+        CHECK(legacy_dataset_id("a", 1) == 0x44bd8ad473cd9906ull);
+        CHECK(trace_dataset_id("a", 1) != legacy_dataset_id("a", 1));
+        CHECK(TRACE_FORMAT == 2);
     }
 }
 
@@ -347,6 +373,7 @@ int main(void) {
     t_options();
     t_aggregate();
     t_text();
+    t_dataset_id();
     t_svg();
     return t_summary();
 }

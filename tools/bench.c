@@ -3,9 +3,10 @@
    First the machine: FMA peak (1 thread, all threads) and read bandwidth; then the forward's
    matmuls at GPT-2 124M shapes, full forwards, KV-cached decoding, the causal-trace grid and one
    ROME edit. Benchmarks print figures; they never assert. */
-#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
+#define _POSIX_C_SOURCE 200809L   /* fork, waitpid, getrusage under -std=c99 */
 #include "factedit.h"
 #include "bench.h"
+#include "progress.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,6 @@
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int max_threads(void) {
 #ifdef _OPENMP
@@ -92,7 +87,7 @@ static double peak_gflops(int threads) {
     double best = 0.0;
     int rep;
     for (rep = 0; rep < 3; rep++) {
-        double t0 = now(), flops = 0.0;
+        double t0 = cli_wall(), flops = 0.0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) reduction(+ : flops)
 #endif
@@ -102,7 +97,7 @@ static double peak_gflops(int threads) {
         }
         (void)threads;
         {
-            double dt = now() - t0, g = flops / dt / 1e9;
+            double dt = cli_wall() - t0, g = flops / dt / 1e9;
             if (g > best) best = g;
         }
     }
@@ -118,7 +113,7 @@ static double read_bandwidth(void) {
     if (!buf) return 0.0;
     for (i = 0; i < n; i++) buf[i] = (float)(i & 7);
     for (rep = 0; rep < 3; rep++) {
-        double t0 = now(), s = 0.0, dt;
+        double t0 = cli_wall(), s = 0.0, dt;
         long k;
 #ifdef _OPENMP
 #pragma omp parallel for reduction(+ : s) schedule(static)
@@ -130,7 +125,7 @@ static double read_bandwidth(void) {
             for (j = 0; j < 4096; j += 4) { a0 += p[j]; a1 += p[j + 1]; a2 += p[j + 2]; a3 += p[j + 3]; }
             s += a0 + a1 + a2 + a3;
         }
-        dt = now() - t0;
+        dt = cli_wall() - t0;
         sink += s;
         if (n * 4.0 / dt / 1e9 > best) best = n * 4.0 / dt / 1e9;
     }
@@ -179,19 +174,19 @@ static void bench_edit(const fe_model *m, const int *ids, int T, double *edit_s)
     }
     if (!tok || !ok) goto done;
     for (i = 0; i < 4096; i++) tok[i] = (int)(fe_rng_u64(&rng) % 50000);
-    t0 = now();
+    t0 = cli_wall();
     if (fe_cov_new(&cov, 4 * m->config.channels, NULL, &e) != fe_ok || fe_cov_add_tokens(cov, m, layer, tok, 16, 256, &e) != fe_ok) goto fail;
-    edit_stats_s = now() - t0;
-    t0 = now();
+    edit_stats_s = cli_wall() - t0;
+    t0 = cli_wall();
     if (fe_cov_factor(cov, hp.cov_ridge, &e) != fe_ok) goto fail;
-    edit_factor_s = now() - t0;
+    edit_factor_s = cli_wall() - t0;
     memset(&q, 0, sizeof q);
     q.prompt = ids; q.n_prompt = T; q.subject_last = 3; q.target = target; q.n_target = 1;
     q.prefixes = (const int *const *)pre; q.n_prefixes = npre; q.num_prefixes = 21;
     q.kl_prompt = kl; q.n_kl = 5; q.kl_lookup = 3;
-    t0 = now();
+    t0 = cli_wall();
     if (fe_rome_compute(m, &q, &hp, cov, &ed, &e) != fe_ok) goto fail;
-    *edit_s = now() - t0;
+    *edit_s = cli_wall() - t0;
     edit_evals = ed->report.evals; edit_grads = ed->report.grads;
     fe_edit_free(ed);
     goto done;
@@ -224,19 +219,19 @@ void bench_trace_edit(const fe_model *m, int quick, double *trace_s, double *tra
     if (fe_embedding_std(m, ids + 1, 3, &sd, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return; }
     o.noise = (float)(3.0 * sd);
     o.seed = 1;
-    t0 = now();
+    t0 = cli_wall();
     if (fe_trace(m, ids, T, 1, 4, FACTEDIT_TRACE_ALL, &o, &fast, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return; }
-    *trace_s = now() - t0;
+    *trace_s = cli_wall() - t0;
     if (!quick) {
         double t1, t2, per, setup, est;
         o.plain = 1;
-        t0 = now();
+        t0 = cli_wall();
         if (fe_trace_sever(m, ids, T, 1, 4, -1, FACTEDIT_SEVER_NONE, &o, &plain, &e) != fe_ok) goto plain_done;
-        t1 = now() - t0;
+        t1 = cli_wall() - t0;
         fe_trace_result_free(&plain);
-        t0 = now();
+        t0 = cli_wall();
         if (fe_trace_sever(m, ids, T, 1, 4, -1, FACTEDIT_SEVER_NONE | FACTEDIT_SEVER_MLP, &o, &plain, &e) != fe_ok) goto plain_done;
-        t2 = now() - t0;
+        t2 = cli_wall() - t0;
         fe_trace_result_free(&plain);
         per = (t2 - t1) / L;
         if (per <= 0) per = t2 / (2.0 * L);
@@ -244,9 +239,9 @@ void bench_trace_edit(const fe_model *m, int quick, double *trace_s, double *tra
         if (setup < 0) setup = 0;
         est = setup + per * 3.0 * T * L;
         if (est <= BENCH_PLAIN_MAX_S) {
-            t0 = now();
+            t0 = cli_wall();
             if (fe_trace(m, ids, T, 1, 4, FACTEDIT_TRACE_ALL, &o, &plain, &e) != fe_ok) goto plain_done;
-            *trace_plain_s = now() - t0;
+            *trace_plain_s = cli_wall() - t0;
             fe_trace_result_free(&plain);
         } else {
             *trace_plain_s = est;
@@ -284,13 +279,13 @@ static double decode_tok_s(const fe_model *m, fe_error *e) {
     if (fe_state_new(&s, m, 1, 96, 0, e) != fe_ok) return -1.0;
     memset(&fo, 0, sizeof fo);
     fe_forward(m, s, prompt, 64, &fo, e);
-    t0 = now();
+    t0 = cli_wall();
     for (i = 0; i < 32; i++) {
         tok = fe_sample(fe_state_logits(s, 0, -1), 50257, NULL, NULL, NULL);
         fo.pos0 = 64 + i;
         fe_forward(m, s, &tok, 1, &fo, e);
     }
-    t1 = now();
+    t1 = cli_wall();
     fe_state_free(s);
     return 32.0 / (t1 - t0);
 }
@@ -305,9 +300,9 @@ static double forward_ms(const fe_model *m, int T, int all_logits, fe_error *e) 
     memset(&o, 0, sizeof o);
     o.all_logits = all_logits;
     for (rep = 0; rep < (T <= 64 ? 10 : 4); rep++) {   /* best of n: the host is shared */
-        double t0 = now(), dt;
+        double t0 = cli_wall(), dt;
         fe_forward(m, s, toks, T, &o, e);
-        dt = now() - t0;
+        dt = cli_wall() - t0;
         if (dt < best) best = dt;
     }
     fe_state_free(s);
@@ -391,11 +386,11 @@ int fe_cmd_bench(int argc, char **argv) {
                 /* weights cold, as in a forward (475 MB of them pass through the caches): each
                    call reads a slice of the 617 MB buffer 64 MB past the last one */
                 const float *wc = w + (mm_calls++ * ((size_t)16 << 20)) % ((size_t)3072 * 50257 - (size_t)C * OC + 1);
-                double t0 = now(), dt;
+                double t0 = cli_wall(), dt;
                 /* what the forward runs: every weight matrix in the panel layout (any floats
                    are a valid panel-layout matrix) */
                 fe_matmul_panel(o, (size_t)OC, x, wc, OC, NULL, T, C, OC);
-                dt = now() - t0;
+                dt = cli_wall() - t0;
                 if (dt < best) best = dt;
             }
             mm[ti][si] = 2.0 * T * C * OC / best / 1e9;

@@ -4,6 +4,7 @@
 #endif
 #include "cli.h"
 #include "fe_convert.h"
+#include "buf.h"   /* utf8_seq_len */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,15 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+void cli_spec_init(cli_spec *s, cli_opt *opts, int nopts, const char *cmd, const char *usage, const char *about) {
+    memset(s, 0, sizeof *s);
+    s->opts = opts;
+    s->nopts = nopts;
+    s->cmd = cmd;
+    s->usage = usage;
+    s->about = about;
+}
 
 void cli_help(const cli_spec *s) {
     int i;
@@ -315,17 +325,35 @@ int parse_shard(const char *s, int *i, int *n) {
     return 0;
 }
 
-/* ============================================================ shared by several commands ==== */
+void cli_shards_init(cli_shards *s, const char *who) { memset(s, 0, sizeof *s); s->who = who; }
 
-double cli_wall(void) {
-#if defined(CLOCK_MONOTONIC) && defined(_POSIX_C_SOURCE)
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-#else
-    return (double)clock() / CLOCKS_PER_SEC;
-#endif
+int cli_shards_add(cli_shards *s, const char *path, int i, int n) {
+    if (!s->n) {
+        if (!(s->have = (unsigned char *)calloc((size_t)n, 1))) { fprintf(stderr, "factedit %s: out of memory\n", s->who); return EXIT_FAIL; }
+        s->n = n;
+        s->first_path = path;
+        s->first_i = i;
+    } else if (n != s->n) {
+        fprintf(stderr, "factedit %s: '%s' is shard %d/%d but '%s' is shard %d/%d\n", s->who, s->first_path, s->first_i, s->n, path, i, n);
+        return EXIT_FAIL;
+    }
+    if (s->have[i]) { fprintf(stderr, "factedit %s: shard %d/%d given twice ('%s')\n", s->who, i, n, path); return EXIT_FAIL; }
+    s->have[i] = 1;
+    return 0;
 }
+
+int cli_shards_complete(const cli_shards *s) {
+    int i;
+    for (i = 0; i < s->n; i++)
+        if (!s->have[i]) { fprintf(stderr, "factedit %s: shard %d/%d is missing\n", s->who, i, s->n); return EXIT_FAIL; }
+    return 0;
+}
+
+void cli_shards_free(cli_shards *s) { free(s->have); memset(s, 0, sizeof *s); }
+
+int cli_shard_owns(long index, int i, int n) { return index >= 0 && index % n == i; }
+
+/* ============================================================ shared by several commands ==== */
 
 /* A text file as token ids for key statistics: the whole text encoded at once, or (lines) each
    non-empty line encoded alone with <|endoftext|> before it; the first max_tokens (0: all). Fails
@@ -567,4 +595,72 @@ static int paths_check(cli_paths *ps) {
         }
     }
     return 0;
+}
+
+/* ================================================================== JSON, read and shown == */
+
+const char *cli_json_str(const fe_json_value *o, const char *key) {
+    const fe_json_value *x = fe_json_get(o, key);
+    return x && x->type == fe_json_string ? x->str : NULL;
+}
+
+int cli_json_num(const fe_json_value *o, const char *key, double *x) {
+    const fe_json_value *f = fe_json_get(o, key);
+    if (!f || f->type != fe_json_number) return 1;
+    *x = f->number;
+    return 0;
+}
+
+/* Equal JSON scalars / objects / arrays (member order included). */
+int cli_json_same(const fe_json_value *a, const fe_json_value *b) {
+    size_t i;
+    if (!a || !b) return a == b;
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case fe_json_null: return 1;
+    case fe_json_bool: return a->boolean == b->boolean;
+    case fe_json_number: return a->number == b->number;
+    case fe_json_string: return a->len == b->len && !memcmp(a->str, b->str, a->len);
+    case fe_json_array: case fe_json_object:
+        if (a->count != b->count) return 0;
+        for (i = 0; i < a->count; i++) {
+            const fe_json_value *x = fe_json_at(a, i), *y = fe_json_at(b, i);
+            if (a->type == fe_json_object && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
+            if (!cli_json_same(x, y)) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int cli_json_int(const fe_json_value *v, int *out) {
+    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < INT_MIN || v->number > INT_MAX) return 0;
+    *out = (int)v->number;
+    return 1;
+}
+int cli_json_num_or_null(const fe_json_value *v, double *out) {
+    if (!v) return 0;
+    if (v->type == fe_json_null) { *out = NAN; return 1; }
+    if (v->type != fe_json_number) return 0;
+    *out = v->number;
+    return 1;
+}
+
+/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
+void print_quoted(FILE *f, const char *s, size_t n) {
+    size_t i = 0;
+    fputc('"', f);
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
+        if (!l) { fprintf(f, "\\x%02x", c); i++; continue; }
+        if (l > 1) { fwrite(s + i, 1, (size_t)l, f); i += (size_t)l; continue; }
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02x", c);
+        else fputc(c, f);
+        i++;
+    }
+    fputc('"', f);
 }

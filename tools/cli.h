@@ -3,6 +3,7 @@
 #ifndef FACTEDIT_CLI_H
 #define FACTEDIT_CLI_H
 #include "factedit.h"
+#include "progress.h"   /* cli_wall, cli_progress */
 #include <stdio.h>
 
 #define FACTEDIT_CLI_VERSION "0.1.0"
@@ -59,6 +60,11 @@ enum { CLI_OK = 0, CLI_HELP = 1, CLI_ERROR = EXIT_USAGE };
 #define CLI_PRINTF(a, b)
 #endif
 
+/* A command's spec: its options table (CLI_OPTS(opts): the array and its length), name ("random"),
+   usage (what follows "factedit random") and description; no positional arguments (set pos_names,
+   npos_min, npos_max and pos after it for some). */
+#define CLI_OPTS(opts) (opts), (int)(sizeof(opts) / sizeof((opts)[0]))
+void cli_spec_init(cli_spec *s, cli_opt *opts, int nopts, const char *cmd, const char *usage, const char *about);
 void cli_help(const cli_spec *s);
 int cli_usage_error(const cli_spec *s, const char *fmt, ...) CLI_PRINTF(2, 3);
 int parse_long(const char *s, long lo, long hi, long *out);
@@ -86,10 +92,36 @@ void print_ids(const int *ids, size_t n);
 int cli_exit(int r);   /* cli_parse's result as an exit status: -1 = go on */
 int padded_vocab(int V);
 int parse_shard(const char *s, int *i, int *n);   /* --shard "i/n", 0 <= i < n; 0 = ok */
-double cli_wall(void);   /* seconds, monotonic */
+
+/* The shards a merge combines (trace --merge, eval --merge): the files of one run, shard i of n
+   each, every shard exactly once. Messages: "factedit WHO: ...". */
+typedef struct cli_shards {
+    const char *who;          /* "trace: --merge", "eval" */
+    int n;                    /* the run's shard count (the first file's); 0 before any */
+    const char *first_path;
+    int first_i;
+    unsigned char *have;      /* [n] */
+} cli_shards;
+void cli_shards_init(cli_shards *s, const char *who);
+/* File path is shard i of n: 0, or EXIT_FAIL after saying why (another n than the first file's,
+   a shard given twice, out of memory). */
+int cli_shards_add(cli_shards *s, const char *path, int i, int n);
+int cli_shards_complete(const cli_shards *s);   /* 0, or EXIT_FAIL naming the first missing shard */
+void cli_shards_free(cli_shards *s);
+/* Record index belongs to shard i of n (records i, i+n, i+2n, ... of the run). */
+int cli_shard_owns(long index, int i, int n);
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
 void print_json_string(FILE *f, const char *s);   /* NULL: null */
 void print_json_number(FILE *f, double x);        /* non-finite: null */
+/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
+void print_quoted(FILE *f, const char *s, size_t n);
+
+/* Reading JSON documents (reports, shard files). */
+const char *cli_json_str(const fe_json_value *o, const char *key);   /* o's string member key, or NULL */
+int cli_json_num(const fe_json_value *o, const char *key, double *x);   /* o's number member key: 0, else 1 */
+int cli_json_int(const fe_json_value *v, int *out);          /* v an integer in int's range: 1, else 0 */
+int cli_json_num_or_null(const fe_json_value *v, double *out);   /* a number, or null as NaN: 1, else 0 */
+int cli_json_same(const fe_json_value *a, const fe_json_value *b);   /* equal values (member order included) */
 
 /* ================================================================== paths, checked up front ==
    A command names every file it reads (cli_in, cli_in_vocab) and writes (cli_out, cli_out_dir),

@@ -113,13 +113,11 @@ int fe_cmd_layers(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "layers"; s.usage = "--dataset FILE (--text FILE | --cache DIR) [options]";
-    s.about = "Chooses ROME's edit layer by experiment: for each candidate layer, the key statistics (from\n"
-              "--cache or computed over --text), then ROME on the first --limit cases of a CounterFact\n"
-              "dataset (ES, PS, NS, Score as 'factedit eval'), and with --aie the causal trace's MLP effect\n"
-              "at the last subject token. Picks the layer with the best Score (ties: the earlier layer).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "layers", "--dataset FILE (--text FILE | --cache DIR) [options]",
+                  "Chooses ROME's edit layer by experiment: for each candidate layer, the key statistics (from\n"
+                  "--cache or computed over --text), then ROME on the first --limit cases of a CounterFact\n"
+                  "dataset (ES, PS, NS, Score as 'factedit eval'), and with --aie the causal trace's MLP effect\n"
+                  "at the last subject token. Picks the layer with the best Score (ties: the earlier layer).");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     rc = 0;
     if (!dataset) return cli_usage_error(&s, "no --dataset given");

@@ -19,6 +19,7 @@
 #include "factedit.h"
 #include "cli.h"
 #include "cmd_rome.h"
+#include "buf.h"
 
 #include <limits.h>
 #include <math.h>
@@ -27,134 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#define RG_ISATTY(f) isatty(fileno(f))
-#else
-#define RG_ISATTY(f) 0
-#endif
 
 /* ================================================================== helpers ============= */
-
-/* A growable text buffer (JSON is built in memory, then printed or written atomically). */
-typedef struct jbuf { char *p; size_t len, cap; int failed; } jbuf;
-static void jb_putn(jbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        char *q;
-        while (nc < b->len + n + 1) nc *= 2;
-        if (!(q = (char *)realloc(b->p, nc))) { b->failed = 1; return; }
-        b->p = q; b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void jb_puts(jbuf *b, const char *s) { jb_putn(b, s, strlen(s)); }
-static void jb_printf(jbuf *b, const char *fmt, ...) CLI_PRINTF(2, 3);
-static void jb_printf(jbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) { b->failed = 1; return; }
-    if ((size_t)n < sizeof tmp) { jb_putn(b, tmp, (size_t)n); return; }
-    {
-        char *big = (char *)malloc((size_t)n + 1);
-        if (!big) { b->failed = 1; return; }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        jb_putn(b, big, (size_t)n);
-        free(big);
-    }
-}
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static int rg_utf8(const unsigned char *s, size_t n) {
-    int l, i;
-    uint32_t cp;
-    if (s[0] < 0x80) return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) { l = 2; cp = s[0] & 0x1F; }
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { l = 3; cp = s[0] & 0x0F; }
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { l = 4; cp = s[0] & 0x07; }
-    else return 0;
-    if ((size_t)l > n) return 0;
-    for (i = 1; i < l; i++) { if ((s[i] & 0xC0) != 0x80) return 0; cp = cp << 6 | (s[i] & 0x3F); }
-    if ((l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (l == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    return l;
-}
-/* A JSON string: escapes, control characters as \u00XX, invalid UTF-8 bytes as U+FFFD. */
-static void jb_str(jbuf *b, const char *s, size_t n) {
-    size_t i = 0;
-    jb_putn(b, "\"", 1);
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        int l = rg_utf8((const unsigned char *)s + i, n - i);
-        if (!l) { jb_puts(b, "\\ufffd"); i++; continue; }
-        if (l > 1) { jb_putn(b, s + i, (size_t)l); i += (size_t)l; continue; }
-        if (c == '"') jb_puts(b, "\\\"");
-        else if (c == '\\') jb_puts(b, "\\\\");
-        else if (c == '\n') jb_puts(b, "\\n");
-        else if (c == '\t') jb_puts(b, "\\t");
-        else if (c == '\r') jb_puts(b, "\\r");
-        else if (c < 0x20 || c == 0x7F) jb_printf(b, "\\u%04x", c);
-        else jb_putn(b, s + i, 1);
-        i++;
-    }
-    jb_putn(b, "\"", 1);
-}
-static void jb_cstr(jbuf *b, const char *s) { if (s) jb_str(b, s, strlen(s)); else jb_puts(b, "null"); }
-static void jb_num(jbuf *b, double x) { if (!isfinite(x)) jb_puts(b, "null"); else jb_printf(b, "%.17g", x == 0 ? 0.0 : x); }
-
-/* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
-static void print_quoted(FILE *f, const char *s, size_t n) {
-    size_t i = 0;
-    fputc('"', f);
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        int l = rg_utf8((const unsigned char *)s + i, n - i);
-        if (!l) { fprintf(f, "\\x%02x", c); i++; continue; }
-        if (l > 1) { fwrite(s + i, 1, (size_t)l, f); i += (size_t)l; continue; }
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
-        i++;
-    }
-    fputc('"', f);
-}
-
-
-/* Progress on stderr: a bar redrawn in place on a terminal, a line every 10% otherwise. */
-typedef struct rg_progress { int on, tty, last_tenth; double t0, last; const char *cmd, *unit; } rg_progress;
-static void rg_progress_init(rg_progress *p, const char *cmd, const char *unit, int quiet) {
-    memset(p, 0, sizeof *p);
-    p->on = !quiet; p->tty = RG_ISATTY(stderr); p->t0 = p->last = cli_wall(); p->cmd = cmd; p->unit = unit; p->last_tenth = -1;
-}
-static void rg_progress_show(rg_progress *p, double done, double total, int final) {
-    double t = cli_wall(), el = t - p->t0, eta = done > 0 && done < total ? el / done * (total - done) : 0;
-    int tenth = total > 0 ? (int)(10 * done / total) : 10;
-    if (!p->on) return;
-    if (p->tty) {
-        char bar[31];
-        int i, fill = total > 0 ? (int)(30 * done / total) : 30;
-        if (!final && t - p->last < 0.2) return;
-        for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\r[%s] %.0f/%.0f %s, %.0f s elapsed, ETA %.0f s  %s", bar, done, total, p->unit, el, eta, final ? "\n" : "");
-    } else {
-        if (!final && tenth == p->last_tenth) return;
-        if (final && tenth == p->last_tenth) return;
-        p->last_tenth = tenth;
-        fprintf(stderr, "factedit %s: %.0f/%.0f %s (%d%%), %.0f s elapsed\n", p->cmd, done, total, p->unit, total > 0 ? (int)(100 * done / total) : 100, el);
-    }
-    p->last = t;
-    fflush(stderr);
-}
 
 /* Moves every "--NAME VALUE" / "--NAME=VALUE" of the repeatable options names[0..1] out of argv
    into lists (each with room for argc entries), keeping other options' values in place. */
@@ -375,15 +250,15 @@ static char *greedy(const fe_model *m, const fe_vocab *v, const char *text, int 
 /* The prompts shown before and after: the request's, then paraphrases, then neighbours. */
 typedef struct shown { const char *text; const char *kind; top5 before, after; } shown;
 
-typedef struct edit_trace { jbuf *json; int text_out; int count; } edit_trace;
+typedef struct edit_trace { sbuf *json; int text_out; int count; } edit_trace;
 
 static void on_progress(void *user, int iter, int evals, const fe_vparts *p, double dn) {
     edit_trace *t = (edit_trace *)user;
     if (t->json) {
-        jb_printf(t->json, "%s{\"iter\": %d, \"evals\": %d, \"loss\": ", t->count ? ", " : "", iter, evals);
-        jb_num(t->json, p->loss); jb_puts(t->json, ", \"nll\": "); jb_num(t->json, p->nll);
-        jb_puts(t->json, ", \"kl\": "); jb_num(t->json, p->kl); jb_puts(t->json, ", \"wd\": "); jb_num(t->json, p->wd);
-        jb_puts(t->json, ", \"delta_norm\": "); jb_num(t->json, dn); jb_puts(t->json, "}");
+        sb_printf(t->json, "%s{\"iter\": %d, \"evals\": %d, \"loss\": ", t->count ? ", " : "", iter, evals);
+        sb_json_num(t->json, p->loss, 17); sb_puts(t->json, ", \"nll\": "); sb_json_num(t->json, p->nll, 17);
+        sb_puts(t->json, ", \"kl\": "); sb_json_num(t->json, p->kl, 17); sb_puts(t->json, ", \"wd\": "); sb_json_num(t->json, p->wd, 17);
+        sb_puts(t->json, ", \"delta_norm\": "); sb_json_num(t->json, dn, 17); sb_puts(t->json, "}");
     }
     if (t->text_out) printf("  %5d %6d %10.4f %10.4f %10.4f %10.4f %10.4f\n", iter, evals, p->loss, p->nll, p->kl, p->wd, dn);
     t->count++;
@@ -401,18 +276,18 @@ static void print_top(const fe_vocab *v, const top5 *t) {
     }
 }
 
-static void json_top(jbuf *b, const fe_vocab *v, const top5 *t) {
+static void json_top(sbuf *b, const fe_vocab *v, const top5 *t) {
     int k;
-    jb_puts(b, "[");
+    sb_puts(b, "[");
     for (k = 0; k < t->n; k++) {
         const char *s;
         size_t n;
         token_text(v, t->ids[k], &s, &n);
-        jb_printf(b, "%s{\"id\": %d, \"token\": ", k ? ", " : "", t->ids[k]);
-        jb_str(b, s, n);
-        jb_puts(b, ", \"p\": "); jb_num(b, t->p[k]); jb_puts(b, "}");
+        sb_printf(b, "%s{\"id\": %d, \"token\": ", k ? ", " : "", t->ids[k]);
+        sb_json_str(b, s, n, SB_FFFD_ESCAPED);
+        sb_puts(b, ", \"p\": "); sb_json_num(b, t->p[k], 17); sb_puts(b, "}");
     }
-    jb_puts(b, "]");
+    sb_puts(b, "]");
 }
 
 int fe_cmd_edit(int argc, char **argv) {
@@ -435,7 +310,7 @@ int fe_cmd_edit(int argc, char **argv) {
     fe_patch *patch = NULL;
     fe_text_request q;
     shown *sh = NULL;
-    jbuf jb, tracebuf;
+    sbuf jb, tracebuf;
     edit_trace tr;
     fe_error e;
     cli_paths ps;
@@ -461,14 +336,12 @@ int fe_cmd_edit(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "edit"; s.usage = "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]";
-    s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
-              "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
-              "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
-              "--out writes the edited model; --patch writes the edit, which --apply applies later to the\n"
-              "same model (refused for any other).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "edit", "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]",
+                  "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
+                  "followed by the target. Prints the top-5 next tokens of the prompt, of each --paraphrase and\n"
+                  "--neighbor, and a greedy continuation, before and after the edit, and the v* solver's trace.\n"
+                  "--out writes the edited model; --patch writes the edit, which --apply applies later to the\n"
+                  "same model (refused for any other).");
     memset(&jb, 0, sizeof jb); memset(&tracebuf, 0, sizeof tracebuf);
     kept = (char **)malloc(sizeof(char *) * (size_t)(argc + 1));
     lists[0] = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
@@ -580,7 +453,8 @@ int fe_cmd_edit(int argc, char **argv) {
         if (fe_rome_compute_rows(m, rows, &hp, cov, &ed, &e) != fe_ok) {
             if (!json) fflush(stdout);
             rc = fail("edit", e.msg);
-            if (cov && strstr(e.msg, "definite")) fprintf(stderr, "factedit edit: (statistics from few tokens are singular: try --ridge 1e-3)\n");
+            /* fe_err_numeric with statistics: mostly C not positive definite (statistics from few tokens) */
+            if (cov && e.code == fe_err_numeric) fprintf(stderr, "factedit edit: (statistics from few tokens can be singular: try --ridge 1e-3)\n");
             goto done;
         }
         if (ed->report.delta_norm == 0) {
@@ -639,47 +513,47 @@ int fe_cmd_edit(int argc, char **argv) {
         if (out_path) printf("%swrote edited model %s (checksum %016llx)\n", patch_path ? "" : "\n", out_path, (unsigned long long)fe_model_checksum(m));
     } else {
         const fe_rome_report *rp = &ed->report;
-        jb_puts(&jb, "{\"model\": "); jb_cstr(&jb, model_path);
-        jb_printf(&jb, ", \"model_checksum\": \"%016llx\", \"layer\": %d", (unsigned long long)cs0, hp.layer);
-        if (apply_path) { jb_puts(&jb, ", \"patch_applied\": "); jb_cstr(&jb, apply_path); }
+        sb_puts(&jb, "{\"model\": "); sb_json_cstr(&jb, model_path);
+        sb_printf(&jb, ", \"model_checksum\": \"%016llx\", \"layer\": %d", (unsigned long long)cs0, hp.layer);
+        if (apply_path) { sb_puts(&jb, ", \"patch_applied\": "); sb_json_cstr(&jb, apply_path); }
         else {
-            jb_printf(&jb, ", \"solver\": \"%s\", \"stats\": ", solver_name(hp.solver));
-            if (cov) { jb_puts(&jb, "{\"file\": "); jb_cstr(&jb, stats_path); jb_printf(&jb, ", \"tokens\": %llu}", (unsigned long long)info.count); }
-            else jb_puts(&jb, "null");
-            jb_puts(&jb, ", \"ridge\": "); jb_num(&jb, ridge);
-            jb_printf(&jb, ", \"contexts\": %d, \"contexts_dropped\": %d", rows ? rows->n_ctx : 0, rows ? rows->n_dropped : 0);
+            sb_printf(&jb, ", \"solver\": \"%s\", \"stats\": ", solver_name(hp.solver));
+            if (cov) { sb_puts(&jb, "{\"file\": "); sb_json_cstr(&jb, stats_path); sb_printf(&jb, ", \"tokens\": %llu}", (unsigned long long)info.count); }
+            else sb_puts(&jb, "null");
+            sb_puts(&jb, ", \"ridge\": "); sb_json_num(&jb, ridge, 17);
+            sb_printf(&jb, ", \"contexts\": %d, \"contexts_dropped\": %d", rows ? rows->n_ctx : 0, rows ? rows->n_dropped : 0);
         }
-        jb_puts(&jb, ", \"request\": ");
+        sb_puts(&jb, ", \"request\": ");
         if (rows) {
-            jb_puts(&jb, "{\"prompt\": "); jb_cstr(&jb, rows->template_text);
-            jb_puts(&jb, ", \"subject\": "); jb_cstr(&jb, subject);
-            jb_puts(&jb, ", \"target\": "); jb_cstr(&jb, rows->target_text);
-            jb_puts(&jb, ", \"text\": "); jb_cstr(&jb, rows->text);
-            jb_printf(&jb, ", \"lookup\": %d}", rows->bare.lookup);
-        } else jb_puts(&jb, "null");
-        jb_puts(&jb, ", \"prompts\": [");
+            sb_puts(&jb, "{\"prompt\": "); sb_json_cstr(&jb, rows->template_text);
+            sb_puts(&jb, ", \"subject\": "); sb_json_cstr(&jb, subject);
+            sb_puts(&jb, ", \"target\": "); sb_json_cstr(&jb, rows->target_text);
+            sb_puts(&jb, ", \"text\": "); sb_json_cstr(&jb, rows->text);
+            sb_printf(&jb, ", \"lookup\": %d}", rows->bare.lookup);
+        } else sb_puts(&jb, "null");
+        sb_puts(&jb, ", \"prompts\": [");
         for (i = 0; i < nshown; i++) {
-            jb_printf(&jb, "%s{\"kind\": \"%s\", \"text\": ", i ? ", " : "", sh[i].kind);
-            jb_cstr(&jb, sh[i].text);
-            jb_puts(&jb, ", \"before\": "); json_top(&jb, v, &sh[i].before);
-            jb_puts(&jb, ", \"after\": "); json_top(&jb, v, &sh[i].after);
-            jb_puts(&jb, "}");
+            sb_printf(&jb, "%s{\"kind\": \"%s\", \"text\": ", i ? ", " : "", sh[i].kind);
+            sb_json_cstr(&jb, sh[i].text);
+            sb_puts(&jb, ", \"before\": "); json_top(&jb, v, &sh[i].before);
+            sb_puts(&jb, ", \"after\": "); json_top(&jb, v, &sh[i].after);
+            sb_puts(&jb, "}");
         }
-        jb_puts(&jb, "], \"p_target_before\": "); jb_num(&jb, p_before);
-        jb_puts(&jb, ", \"p_target_after\": "); jb_num(&jb, p_after);
-        jb_puts(&jb, ", \"greedy_before\": "); jb_cstr(&jb, gen_before);
-        jb_puts(&jb, ", \"greedy_after\": "); jb_cstr(&jb, gen_after);
-        jb_puts(&jb, ", \"trace\": ["); if (tracebuf.p) jb_puts(&jb, tracebuf.p); jb_puts(&jb, "]");
-        jb_printf(&jb, ", \"report\": {\"status\": \"%s\", \"iters\": %d, \"evals\": %d, \"grads\": %d, \"cg_iters\": %d, \"first\": {\"loss\": ",
+        sb_puts(&jb, "], \"p_target_before\": "); sb_json_num(&jb, p_before, 17);
+        sb_puts(&jb, ", \"p_target_after\": "); sb_json_num(&jb, p_after, 17);
+        sb_puts(&jb, ", \"greedy_before\": "); sb_json_cstr(&jb, gen_before);
+        sb_puts(&jb, ", \"greedy_after\": "); sb_json_cstr(&jb, gen_after);
+        sb_puts(&jb, ", \"trace\": ["); if (tracebuf.p) sb_puts(&jb, tracebuf.p); sb_puts(&jb, "]");
+        sb_printf(&jb, ", \"report\": {\"status\": \"%s\", \"iters\": %d, \"evals\": %d, \"grads\": %d, \"cg_iters\": %d, \"first\": {\"loss\": ",
                   status_text(rp->status), rp->iters, rp->evals, rp->grads, rp->cg_iters);
-        jb_num(&jb, rp->first.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->first.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->first.kl);
-        jb_puts(&jb, ", \"wd\": "); jb_num(&jb, rp->first.wd); jb_puts(&jb, "}, \"last\": {\"loss\": ");
-        jb_num(&jb, rp->last.loss); jb_puts(&jb, ", \"nll\": "); jb_num(&jb, rp->last.nll); jb_puts(&jb, ", \"kl\": "); jb_num(&jb, rp->last.kl);
-        jb_puts(&jb, ", \"wd\": "); jb_num(&jb, rp->last.wd); jb_puts(&jb, "}, \"delta_norm\": "); jb_num(&jb, rp->delta_norm);
-        jb_puts(&jb, ", \"clamp\": "); jb_num(&jb, rp->clamp); jb_puts(&jb, ", \"seconds\": "); jb_num(&jb, t0);
-        jb_puts(&jb, "}, \"wrote_model\": "); jb_cstr(&jb, out_path);
-        jb_puts(&jb, ", \"wrote_patch\": "); jb_cstr(&jb, patch_path);
-        jb_puts(&jb, "}\n");
+        sb_json_num(&jb, rp->first.loss, 17); sb_puts(&jb, ", \"nll\": "); sb_json_num(&jb, rp->first.nll, 17); sb_puts(&jb, ", \"kl\": "); sb_json_num(&jb, rp->first.kl, 17);
+        sb_puts(&jb, ", \"wd\": "); sb_json_num(&jb, rp->first.wd, 17); sb_puts(&jb, "}, \"last\": {\"loss\": ");
+        sb_json_num(&jb, rp->last.loss, 17); sb_puts(&jb, ", \"nll\": "); sb_json_num(&jb, rp->last.nll, 17); sb_puts(&jb, ", \"kl\": "); sb_json_num(&jb, rp->last.kl, 17);
+        sb_puts(&jb, ", \"wd\": "); sb_json_num(&jb, rp->last.wd, 17); sb_puts(&jb, "}, \"delta_norm\": "); sb_json_num(&jb, rp->delta_norm, 17);
+        sb_puts(&jb, ", \"clamp\": "); sb_json_num(&jb, rp->clamp, 17); sb_puts(&jb, ", \"seconds\": "); sb_json_num(&jb, t0, 17);
+        sb_puts(&jb, "}, \"wrote_model\": "); sb_json_cstr(&jb, out_path);
+        sb_puts(&jb, ", \"wrote_patch\": "); sb_json_cstr(&jb, patch_path);
+        sb_puts(&jb, "}\n");
         if (jb.failed || tracebuf.failed) { rc = fail("edit", "out of memory"); goto done; }
         fwrite(jb.p, 1, jb.len, stdout);
     }
@@ -701,7 +575,7 @@ done:
 
 /* ================================================================== stats =============== */
 
-static void stats_progress(void *user, size_t done, size_t total) { rg_progress_show((rg_progress *)user, (double)done, (double)total, done >= total); }
+static void stats_progress(void *user, size_t done, size_t total) { cli_progress_show((cli_progress *)user, (double)done, (double)total, NULL, done >= total); }
 
 int fe_cmd_stats(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *text_path = NULL, *out_path = NULL;
@@ -712,7 +586,7 @@ int fe_cmd_stats(int argc, char **argv) {
     fe_vocab *v = NULL;
     fe_cov *cov = NULL;
     fe_error e;
-    rg_progress pg;
+    cli_progress pg;
     uint64_t cs;
     double t0;
     cli_paths ps;
@@ -728,13 +602,11 @@ int fe_cmd_stats(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
-    s.cmd = "stats"; s.usage = "[--model FILE] --text FILE --out FILE [--layer L] [options]";
-    s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
-              "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
-              "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
-              "file records the model's checksum: it is refused for any other model.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "stats", "[--model FILE] --text FILE --out FILE [--layer L] [options]",
+                  "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
+                  "over every position of a text cut into sequences, accumulated in double precision. 'factedit\n"
+                  "edit --stats' and 'factedit eval --stats' need them to make an edit specific to its subject. The\n"
+                  "file records the model's checksum: it is refused for any other model.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     rc = 0;
     if (!text_path) return cli_usage_error(&s, "no --text given");
@@ -761,7 +633,7 @@ int fe_cmd_stats(int argc, char **argv) {
     /* tokens: the whole text, or line by line with <|endoftext|> before each line */
     if ((rc = read_text_tokens("stats", m, v, text_path, lines, max_tokens, &tok, &n)) != 0) goto done;
     cs = fe_model_checksum(m);
-    rg_progress_init(&pg, "stats", "tokens", quiet);
+    cli_progress_init(&pg, "stats", "tokens", quiet);
     t0 = cli_wall();
     if (fe_stats_compute(&cov, m, layer, tok, n, seq_len, stats_progress, &pg, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
     if (fe_stats_save_file(out_path, cov, layer, m, cs, &e) != fe_ok) { rc = fail("stats", e.msg); goto done; }
@@ -782,26 +654,26 @@ done:
 
 typedef struct eval_row { int index; fe_cf_result r; } eval_row;
 
-static void json_scores(jbuf *b, const fe_cf_scores *s) {
-    jb_puts(b, "{\"es\": "); jb_num(b, s->es); jb_puts(b, ", \"em\": "); jb_num(b, s->em);
-    jb_puts(b, ", \"ps\": "); jb_num(b, s->ps); jb_puts(b, ", \"pm\": "); jb_num(b, s->pm);
-    jb_puts(b, ", \"ns\": "); jb_num(b, s->ns); jb_puts(b, ", \"nm\": "); jb_num(b, s->nm); jb_puts(b, "}");
+static void json_scores(sbuf *b, const fe_cf_scores *s) {
+    sb_puts(b, "{\"es\": "); sb_json_num(b, s->es, 17); sb_puts(b, ", \"em\": "); sb_json_num(b, s->em, 17);
+    sb_puts(b, ", \"ps\": "); sb_json_num(b, s->ps, 17); sb_puts(b, ", \"pm\": "); sb_json_num(b, s->pm, 17);
+    sb_puts(b, ", \"ns\": "); sb_json_num(b, s->ns, 17); sb_puts(b, ", \"nm\": "); sb_json_num(b, s->nm, 17); sb_puts(b, "}");
 }
 
-static void json_summary(jbuf *b, const fe_cf_summary *sm) {
+static void json_summary(sbuf *b, const fe_cf_summary *sm) {
     int k;
-    jb_puts(b, "{");
+    sb_puts(b, "{");
     for (k = 0; k < fe_cf_metric_count; k++) {
-        jb_printf(b, "%s\"%s\": {\"mean\": ", k ? ", " : "", fe_cf_metric_name(k));
-        jb_num(b, sm->mean[k]); jb_puts(b, ", \"ci95\": "); jb_num(b, sm->ci95[k]);
-        jb_printf(b, ", \"n\": %d}", sm->n[k]);
+        sb_printf(b, "%s\"%s\": {\"mean\": ", k ? ", " : "", fe_cf_metric_name(k));
+        sb_json_num(b, sm->mean[k], 17); sb_puts(b, ", \"ci95\": "); sb_json_num(b, sm->ci95[k], 17);
+        sb_printf(b, ", \"n\": %d}", sm->n[k]);
     }
-    jb_puts(b, "}");
+    sb_puts(b, "}");
 }
 
 /* The report: {"format": "factedit-eval", "version": 1, "config": {...}, "shard": [i, n],
    "cases": [...], "summary": {"pre": ..., "post": ...}}. config_json is the "config" object. */
-static void eval_report(jbuf *b, const char *config_json, int si, int sn, const eval_row *rows, int n) {
+static void eval_report(sbuf *b, const char *config_json, int si, int sn, const eval_row *rows, int n) {
     fe_cf_scores *pre = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores)), *post = (fe_cf_scores *)calloc((size_t)n + 1, sizeof(fe_cf_scores));
     fe_cf_summary a, c;
     int i;
@@ -809,23 +681,23 @@ static void eval_report(jbuf *b, const char *config_json, int si, int sn, const 
     for (i = 0; i < n; i++) { pre[i] = rows[i].r.pre; post[i] = rows[i].r.post; }
     fe_cf_summarize(pre, (size_t)n, &a);
     fe_cf_summarize(post, (size_t)n, &c);
-    jb_printf(b, "{\"format\": \"factedit-eval\", \"version\": 1, \"config\": %s, \"shard\": [%d, %d], \"summary\": {\"pre\": ", config_json, si, sn);
+    sb_printf(b, "{\"format\": \"factedit-eval\", \"version\": 1, \"config\": %s, \"shard\": [%d, %d], \"summary\": {\"pre\": ", config_json, si, sn);
     json_summary(b, &a);
-    jb_puts(b, ", \"post\": ");
+    sb_puts(b, ", \"post\": ");
     json_summary(b, &c);
-    jb_puts(b, "},\n\"cases\": [");
+    sb_puts(b, "},\n\"cases\": [");
     for (i = 0; i < n; i++) {
         const fe_cf_result *r = &rows[i].r;
-        jb_printf(b, "%s\n{\"index\": %d, \"case_id\": %d, \"pre\": ", i ? "," : "", rows[i].index, r->case_id);
+        sb_printf(b, "%s\n{\"index\": %d, \"case_id\": %d, \"pre\": ", i ? "," : "", rows[i].index, r->case_id);
         json_scores(b, &r->pre);
-        jb_puts(b, ", \"post\": "); json_scores(b, &r->post);
-        jb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"grads\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals, r->report.grads);
-        jb_num(b, r->report.first.loss); jb_puts(b, ", \"loss_last\": "); jb_num(b, r->report.last.loss);
-        jb_puts(b, ", \"nll_last\": "); jb_num(b, r->report.last.nll);
-        jb_puts(b, ", \"delta_norm\": "); jb_num(b, r->report.delta_norm);
-        jb_puts(b, ", \"clamp\": "); jb_num(b, r->report.clamp); jb_puts(b, "}");
+        sb_puts(b, ", \"post\": "); json_scores(b, &r->post);
+        sb_printf(b, ", \"contexts\": %d, \"iters\": %d, \"evals\": %d, \"grads\": %d, \"loss_first\": ", r->n_ctx, r->report.iters, r->report.evals, r->report.grads);
+        sb_json_num(b, r->report.first.loss, 17); sb_puts(b, ", \"loss_last\": "); sb_json_num(b, r->report.last.loss, 17);
+        sb_puts(b, ", \"nll_last\": "); sb_json_num(b, r->report.last.nll, 17);
+        sb_puts(b, ", \"delta_norm\": "); sb_json_num(b, r->report.delta_norm, 17);
+        sb_puts(b, ", \"clamp\": "); sb_json_num(b, r->report.clamp, 17); sb_puts(b, "}");
     }
-    jb_puts(b, "\n]}\n");
+    sb_puts(b, "\n]}\n");
     free(pre); free(post);
 }
 
@@ -855,51 +727,18 @@ static void print_summary_table(const eval_row *rows, int n) {
     free(pre); free(post);
 }
 
-/* Equal JSON scalars / objects / arrays (member order included). */
-static int json_same(const fe_json_value *a, const fe_json_value *b) {
-    size_t i;
-    if (!a || !b) return a == b;
-    if (a->type != b->type) return 0;
-    switch (a->type) {
-    case fe_json_null: return 1;
-    case fe_json_bool: return a->boolean == b->boolean;
-    case fe_json_number: return a->number == b->number;
-    case fe_json_string: return a->len == b->len && !memcmp(a->str, b->str, a->len);
-    case fe_json_array: case fe_json_object:
-        if (a->count != b->count) return 0;
-        for (i = 0; i < a->count; i++) {
-            const fe_json_value *x = fe_json_at(a, i), *y = fe_json_at(b, i);
-            if (a->type == fe_json_object && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
-            if (!json_same(x, y)) return 0;
-        }
-        return 1;
-    }
-    return 0;
-}
-
-static int json_int(const fe_json_value *v, int *out) {
-    if (!v || v->type != fe_json_number || v->number != floor(v->number) || v->number < INT_MIN || v->number > INT_MAX) return 0;
-    *out = (int)v->number;
-    return 1;
-}
-static int json_metric(const fe_json_value *v, double *out) {
-    if (!v) return 0;
-    if (v->type == fe_json_null) { *out = NAN; return 1; }
-    if (v->type != fe_json_number) return 0;
-    *out = v->number;
-    return 1;
-}
-
 static int cmp_row(const void *a, const void *b) { const eval_row *x = (const eval_row *)a, *y = (const eval_row *)b; return x->index < y->index ? -1 : x->index > y->index; }
 
 static int eval_merge(const char *const *files, int nf, int json, const char *out_path) {
     fe_json **docs;
     unsigned char **bufs;
-    int *seen_shard = NULL, sn = 0, i, rc = 0, nrows = 0, cap = 0;
+    int i, rc = 0, nrows = 0, cap = 0;
     eval_row *rows = NULL;
     const fe_json_value *config0 = NULL;
-    jbuf cfg, b;
+    sbuf cfg, b;
     cli_paths ps;
+    cli_shards shards;
+    cli_shards_init(&shards, "eval");
     cli_paths_init(&ps, "eval");
     for (i = 0; i < nf; i++) cli_in(&ps, "--merge", files[i]);
     cli_out(&ps, "--out", out_path);
@@ -919,36 +758,39 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
         fmt = fe_json_get(root, "format"); ver = fe_json_get(root, "version"); config = fe_json_get(root, "config");
         shard = fe_json_get(root, "shard"); cases = fe_json_get(root, "cases");
         if (!fmt || fmt->type != fe_json_string || strcmp(fmt->str, "factedit-eval")) { fprintf(stderr, "factedit eval: %s is not a 'factedit eval' report\n", files[i]); rc = EXIT_FAIL; break; }
-        if (!json_int(ver, &si) || si != 1) { fprintf(stderr, "factedit eval: %s: report version is not 1\n", files[i]); rc = EXIT_FAIL; break; }
+        if (!cli_json_int(ver, &si) || si != 1) { fprintf(stderr, "factedit eval: %s: report version is not 1\n", files[i]); rc = EXIT_FAIL; break; }
         if (!config || config->type != fe_json_object || !shard || shard->type != fe_json_array || shard->count != 2 ||
-            !json_int(fe_json_at(shard, 0), &si) || !json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
+            !cli_json_int(fe_json_at(shard, 0), &si) || !cli_json_int(fe_json_at(shard, 1), &n_i) || n_i < 1 || si < 0 || si >= n_i || !cases || cases->type != fe_json_array) {
             fprintf(stderr, "factedit eval: %s: malformed report (config, shard [i, n] or cases)\n", files[i]); rc = EXIT_FAIL; break;
         }
-        if (!config0) {
-            config0 = config; sn = n_i;
-            if (!(seen_shard = (int *)calloc((size_t)sn, sizeof(int)))) { rc = fail("eval", "out of memory"); break; }
-        } else {
-            if (!json_same(config0, config)) { fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]); rc = EXIT_FAIL; break; }
-            if (n_i != sn) { fprintf(stderr, "factedit eval: %s is shard %d/%d, %s is of %d shards\n", files[i], si, n_i, files[0], sn); rc = EXIT_FAIL; break; }
+        if (!config0) config0 = config;
+        else if (!cli_json_same(config0, config)) {
+            fprintf(stderr, "factedit eval: %s was made with another configuration than %s (model, layer, dataset, solver, statistics, templates or limit differ)\n", files[i], files[0]);
+            rc = EXIT_FAIL;
+            break;
         }
-        if (seen_shard[si]++) { fprintf(stderr, "factedit eval: shard %d/%d given twice (%s)\n", si, sn, files[i]); rc = EXIT_FAIL; break; }
+        if ((rc = cli_shards_add(&shards, files[i], si, n_i)) != 0) break;
         for (k = 0; k < cases->count; k++) {
             const fe_json_value *c = fe_json_at(cases, k), *pre = fe_json_get(c, "pre"), *post = fe_json_get(c, "post");
             eval_row r;
             int ok;
             memset(&r, 0, sizeof r);
-            ok = json_int(fe_json_get(c, "index"), &r.index) && json_int(fe_json_get(c, "case_id"), &r.r.case_id) && pre && post &&
-                 json_metric(fe_json_get(pre, "es"), &r.r.pre.es) && json_metric(fe_json_get(pre, "em"), &r.r.pre.em) &&
-                 json_metric(fe_json_get(pre, "ps"), &r.r.pre.ps) && json_metric(fe_json_get(pre, "pm"), &r.r.pre.pm) &&
-                 json_metric(fe_json_get(pre, "ns"), &r.r.pre.ns) && json_metric(fe_json_get(pre, "nm"), &r.r.pre.nm) &&
-                 json_metric(fe_json_get(post, "es"), &r.r.post.es) && json_metric(fe_json_get(post, "em"), &r.r.post.em) &&
-                 json_metric(fe_json_get(post, "ps"), &r.r.post.ps) && json_metric(fe_json_get(post, "pm"), &r.r.post.pm) &&
-                 json_metric(fe_json_get(post, "ns"), &r.r.post.ns) && json_metric(fe_json_get(post, "nm"), &r.r.post.nm) &&
-                 json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
-                 json_int(fe_json_get(c, "evals"), &r.r.report.evals) && json_int(fe_json_get(c, "grads"), &r.r.report.grads) && json_metric(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
-                 json_metric(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && json_metric(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
-                 json_metric(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && json_metric(fe_json_get(c, "clamp"), &r.r.report.clamp);
-            if (!ok || r.index < 0 || r.index % sn != si) { fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, sn); rc = EXIT_FAIL; break; }
+            ok = cli_json_int(fe_json_get(c, "index"), &r.index) && cli_json_int(fe_json_get(c, "case_id"), &r.r.case_id) && pre && post &&
+                 cli_json_num_or_null(fe_json_get(pre, "es"), &r.r.pre.es) && cli_json_num_or_null(fe_json_get(pre, "em"), &r.r.pre.em) &&
+                 cli_json_num_or_null(fe_json_get(pre, "ps"), &r.r.pre.ps) && cli_json_num_or_null(fe_json_get(pre, "pm"), &r.r.pre.pm) &&
+                 cli_json_num_or_null(fe_json_get(pre, "ns"), &r.r.pre.ns) && cli_json_num_or_null(fe_json_get(pre, "nm"), &r.r.pre.nm) &&
+                 cli_json_num_or_null(fe_json_get(post, "es"), &r.r.post.es) && cli_json_num_or_null(fe_json_get(post, "em"), &r.r.post.em) &&
+                 cli_json_num_or_null(fe_json_get(post, "ps"), &r.r.post.ps) && cli_json_num_or_null(fe_json_get(post, "pm"), &r.r.post.pm) &&
+                 cli_json_num_or_null(fe_json_get(post, "ns"), &r.r.post.ns) && cli_json_num_or_null(fe_json_get(post, "nm"), &r.r.post.nm) &&
+                 cli_json_int(fe_json_get(c, "contexts"), &r.r.n_ctx) && cli_json_int(fe_json_get(c, "iters"), &r.r.report.iters) &&
+                 cli_json_int(fe_json_get(c, "evals"), &r.r.report.evals) && cli_json_int(fe_json_get(c, "grads"), &r.r.report.grads) && cli_json_num_or_null(fe_json_get(c, "loss_first"), &r.r.report.first.loss) &&
+                 cli_json_num_or_null(fe_json_get(c, "loss_last"), &r.r.report.last.loss) && cli_json_num_or_null(fe_json_get(c, "delta_norm"), &r.r.report.delta_norm) &&
+                 cli_json_num_or_null(fe_json_get(c, "nll_last"), &r.r.report.last.nll) && cli_json_num_or_null(fe_json_get(c, "clamp"), &r.r.report.clamp);
+            if (!ok || !cli_shard_owns(r.index, si, n_i)) {
+                fprintf(stderr, "factedit eval: %s: case %lu is malformed or not of shard %d/%d\n", files[i], (unsigned long)k, si, n_i);
+                rc = EXIT_FAIL;
+                break;
+            }
             if (nrows == cap) {
                 eval_row *nr;
                 cap = cap ? 2 * cap : 256;
@@ -958,9 +800,7 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
             rows[nrows++] = r;
         }
     }
-    if (!rc && config0) {
-        for (i = 0; i < sn; i++) if (!seen_shard[i]) { fprintf(stderr, "factedit eval: shard %d/%d is missing\n", i, sn); rc = EXIT_FAIL; break; }
-    }
+    if (!rc && config0) rc = cli_shards_complete(&shards);
     if (!rc && nrows == 0) { fprintf(stderr, "factedit eval: the %d reports hold no case: nothing was evaluated\n", nf); rc = EXIT_FAIL; }
     if (!rc) {
         qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
@@ -969,19 +809,19 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
     if (!rc) {
         /* the config object as it was (re-serialized member by member) */
         size_t k;
-        jb_puts(&cfg, "{");
+        sb_puts(&cfg, "{");
         for (k = 0; k < config0->count; k++) {
             const fe_json_value *x = fe_json_at(config0, k);
-            jb_printf(&cfg, "%s", k ? ", " : "");
-            jb_str(&cfg, x->key, x->key_len);
-            jb_puts(&cfg, ": ");
-            if (x->type == fe_json_string) jb_str(&cfg, x->str, x->len);
-            else if (x->type == fe_json_number) jb_num(&cfg, x->number);
-            else if (x->type == fe_json_null) jb_puts(&cfg, "null");
-            else if (x->type == fe_json_bool) jb_puts(&cfg, x->boolean ? "true" : "false");
+            sb_printf(&cfg, "%s", k ? ", " : "");
+            sb_json_str(&cfg, x->key, x->key_len, SB_FFFD_ESCAPED);
+            sb_puts(&cfg, ": ");
+            if (x->type == fe_json_string) sb_json_str(&cfg, x->str, x->len, SB_FFFD_ESCAPED);
+            else if (x->type == fe_json_number) sb_json_num(&cfg, x->number, 17);
+            else if (x->type == fe_json_null) sb_puts(&cfg, "null");
+            else if (x->type == fe_json_bool) sb_puts(&cfg, x->boolean ? "true" : "false");
             else { rc = fail("eval", "merge: nested values in the report's config are not supported"); break; }
         }
-        jb_puts(&cfg, "}");
+        sb_puts(&cfg, "}");
     }
     if (!rc) {
         eval_report(&b, cfg.p, 0, 1, rows, nrows);
@@ -998,7 +838,8 @@ static int eval_merge(const char *const *files, int nf, int json, const char *ou
 done:
     for (i = 0; docs && i < nf; i++) fe_json_free(docs[i]);
     for (i = 0; bufs && i < nf; i++) free(bufs[i]);
-    free(docs); free(bufs); free(seen_shard); free(rows);
+    free(docs); free(bufs); free(rows);
+    cli_shards_free(&shards);
     free(cfg.p); free(b.p);
     return rc;
 }
@@ -1017,8 +858,8 @@ int fe_cmd_eval(int argc, char **argv) {
     fe_cf_set *set = NULL;
     fe_rome_hparams hp;
     eval_row *rows = NULL;
-    rg_progress pg;
-    jbuf cfg, b;
+    cli_progress pg;
+    sbuf cfg, b;
     fe_error e;
     cli_paths ps;
     static const char *const pos_names[] = {"FILE"};
@@ -1040,15 +881,13 @@ int fe_cmd_eval(int argc, char **argv) {
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    memset(&s, 0, sizeof s);
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
-    s.cmd = "eval"; s.usage = "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...";
-    s.about = "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
-              "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
-              "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
-              "true) has the lower mean token NLL; EM/PM/NM: the mean probability difference; Score: harmonic\n"
-              "mean of ES, PS, NS. Means over cases with 95% intervals (normal approximation).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "eval", "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...",
+                  "ROME's CounterFact evaluation: for each case, the metrics before the edit, one ROME edit of\n"
+                  "(prompt, subject, target_new) on the pristine model, the metrics after it, and undo. ES/PS/NS:\n"
+                  "the fraction of rewrite / paraphrase / neighbourhood prompts where the right object (new, new,\n"
+                  "true) has the lower mean token NLL; EM/PM/NM: the mean probability difference; Score: harmonic\n"
+                  "mean of ES, PS, NS. Means over cases with 95% intervals (normal approximation).");
     pos = (const char **)malloc(sizeof(char *) * (size_t)(argc + 1));
     if (!pos) return fail("eval", "out of memory");
     s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;
@@ -1091,25 +930,25 @@ int fe_cmd_eval(int argc, char **argv) {
     rows = (eval_row *)calloc((size_t)total / (size_t)sn + 2, sizeof *rows);
     if (!rows) { rc = fail("eval", "out of memory"); goto done; }
     /* the configuration: shards merge only with identical ones */
-    jb_puts(&cfg, "{\"model_checksum\": ");
-    jb_printf(&cfg, "\"%016llx\", \"layer\": %d, \"solver\": \"%s\", \"dataset\": ", (unsigned long long)cs0, hp.layer, solver_name(hp.solver));
-    jb_cstr(&cfg, dataset);
-    jb_printf(&cfg, ", \"dataset_cases\": %d, \"limit\": ", (int)fe_cf_count(set));
-    if (limit) jb_printf(&cfg, "%d", limit); else jb_puts(&cfg, "null");
-    jb_puts(&cfg, ", \"stats_tokens\": ");
-    if (cov) jb_printf(&cfg, "%llu", (unsigned long long)info.count); else jb_puts(&cfg, "null");
-    jb_puts(&cfg, ", \"ridge\": "); jb_num(&cfg, ridge);
-    jb_puts(&cfg, ", \"templates\": "); jb_cstr(&cfg, templates_path);
-    jb_printf(&cfg, ", \"seed\": %llu}", (unsigned long long)seed);
+    sb_puts(&cfg, "{\"model_checksum\": ");
+    sb_printf(&cfg, "\"%016llx\", \"layer\": %d, \"solver\": \"%s\", \"dataset\": ", (unsigned long long)cs0, hp.layer, solver_name(hp.solver));
+    sb_json_cstr(&cfg, dataset);
+    sb_printf(&cfg, ", \"dataset_cases\": %d, \"limit\": ", (int)fe_cf_count(set));
+    if (limit) sb_printf(&cfg, "%d", limit); else sb_puts(&cfg, "null");
+    sb_puts(&cfg, ", \"stats_tokens\": ");
+    if (cov) sb_printf(&cfg, "%llu", (unsigned long long)info.count); else sb_puts(&cfg, "null");
+    sb_puts(&cfg, ", \"ridge\": "); sb_json_num(&cfg, ridge, 17);
+    sb_puts(&cfg, ", \"templates\": "); sb_json_cstr(&cfg, templates_path);
+    sb_printf(&cfg, ", \"seed\": %llu}", (unsigned long long)seed);
     n_sel = 0;
     for (i = si; i < total; i += sn) n_sel++;
     if (n_sel == 0 && !quiet) fprintf(stderr, "factedit eval: note: shard %d/%d of %d cases is empty\n", si, sn, total);
-    rg_progress_init(&pg, "eval", "cases", quiet);
+    cli_progress_init(&pg, "eval", "cases", quiet);
     {
         int k = 0;
         for (i = si; i < total; i += sn, k++) {
             const fe_cf_case *c = fe_cf_at(set, (size_t)i);
-            rg_progress_show(&pg, k, n_sel, 0);
+            cli_progress_show(&pg, k, n_sel, NULL, 0);
             rows[k].index = i;
             if (fe_cf_eval_case(m, v, c, tpl, &hp, cov, &rows[k].r, &e) != fe_ok) {
                 if (pg.tty && pg.on) fputc('\n', stderr);
@@ -1117,7 +956,7 @@ int fe_cmd_eval(int argc, char **argv) {
                 rc = EXIT_FAIL; goto done;
             }
         }
-        rg_progress_show(&pg, n_sel, n_sel, 1);
+        cli_progress_show(&pg, n_sel, n_sel, NULL, 1);
         for (i = 0, k = 0; i < n_sel; i++) k += rows[i].r.report.delta_norm == 0;
         if (k) fprintf(stderr, "factedit eval: note: %d of %d edits changed nothing (|delta| = 0: no change of layer %d's MLP output at the subject lowered the loss); their metrics after equal those before\n",
                        k, n_sel, hp.layer);

@@ -1,5 +1,5 @@
-/* `factedit trace` (tools/cmd_trace.c): causal tracing of one prompt or of a dataset of facts,
-   shards and their merge. The functions below the command are exposed for tests/test_cmd_trace.c. */
+/* `factedit trace` (tools/cmd_trace.c, trace_dataset.c, trace_merge.c): causal tracing of one
+   prompt or of a dataset of facts, shards and their merge. The functions below the command are exposed for tests/test_cmd_trace.c. */
 #ifndef FACTEDIT_CMD_TRACE_H
 #define FACTEDIT_CMD_TRACE_H
 #include "factedit.h"
@@ -19,6 +19,14 @@ extern const char *const trace_bucket_names[TRACE_BUCKETS];
    (t == T-1). A token may be in two buckets (a one-token subject is first and last; with the subject
    ending at T-2 the first subsequent token is the last token); tokens before the subject in none. */
 unsigned trace_token_buckets(int T, int sb, int se, int t);
+
+/* The facts and summary files' format number ("factedit-trace-facts 2"). The header's
+   dataset_hash is trace_dataset_id of the dataset file: FNV-1a 64 (fe_fnv1a64 from its offset
+   basis). Format 1, written by older versions, held the same loop started from 1469598103934665603
+   instead (not FNV's basis; tests/test_cmd_trace.c keeps it as legacy_dataset_id): --merge still
+   combines format-1 shards with each other (into format-1 files), never with format-2 ones. */
+enum { TRACE_FORMAT = 2 };
+uint64_t trace_dataset_id(const void *bytes, size_t n);
 
 /* Option values. Each returns 0 when s is valid. */
 int trace_parse_noise(const char *s, int *relative, double *value);   /* "3s" = 3 sigma; "0.1" absolute; > 0 */

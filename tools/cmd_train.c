@@ -34,42 +34,36 @@ int fe_cmd_train(int argc, char **argv) {
     fe_error e;
     char path[4200];
     cli_opt opts[] = {
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary of the corpus (encoder.json + vocab.bpe); required", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe (DIR made if missing); required", 0},
-        {"--init", NULL, ARG_STR, NULL, 0, 0, "CKPT", "continue training this checkpoint instead of a random start", 0},
-        {"--layers", NULL, ARG_INT, NULL, 1, 64, "L", "layers (default 4)", 0},
-        {"--heads", NULL, ARG_INT, NULL, 1, 64, "H", "heads (default 4)", 0},
-        {"--width", NULL, ARG_INT, NULL, 1, 4096, "C", "channels (default 128)", 0},
-        {"--context", NULL, ARG_INT, NULL, 2, 4096, "T", "positions of the model (default 64)", 0},
-        {"--batch", NULL, ARG_INT, NULL, 1, 4096, "B", "sequences per step (default 16)", 0},
-        {"--seq", NULL, ARG_INT, NULL, 2, 4096, "N", "tokens per sequence (default 64)", 0},
-        {"--steps", NULL, ARG_INT, NULL, 1, INT_MAX, "S", "optimizer steps (default 2000)", 0},
-        {"--warmup", NULL, ARG_INT, NULL, 0, INT_MAX, "W", "linear warmup steps (default 100)", 0},
-        {"--lr", NULL, ARG_FLOAT, NULL, 0, 0, "LR", "peak learning rate (default 3e-3), cosine to 10%", 0},
-        {"--weight-decay", NULL, ARG_FLOAT, NULL, 0, 0, "WD", "AdamW weight decay (default 0)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the initialisation and the batches (default 1)", 0},
-        {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "save bfloat16 weights", 0},
-        {"--facts", NULL, ARG_STR, NULL, 0, 0, "JSON", "after training, top-1 accuracy on these {prompt, attribute}", 0},
-        {"--heldout", NULL, ARG_STR, NULL, 0, 0, "JSON", "likewise, for held-out paraphrase prompts", 0},
-        {"--bare-starts", NULL, ARG_FLOAT, NULL, 0, 0, "P", "fraction of rows that start at a line's first token, not at the <|endoftext|> before it (default 0): a model that always saw <|endoftext|> at position 0 uses it as an attention sink and misreads prompts given without it", 0},
-        {"--shards", NULL, ARG_INT, NULL, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2, or 1 for an odd --batch; the result depends on S, not on the thread count)", 0},
+        {"--vocab", NULL, ARG_STR, &o.vocab_dir, 0, 0, "DIR", "vocabulary of the corpus (encoder.json + vocab.bpe); required", 0},
+        {"--out", NULL, ARG_STR, &out_dir, 0, 0, "DIR", "writes DIR/model.bin, DIR/encoder.json, DIR/vocab.bpe (DIR made if missing); required", 0},
+        {"--init", NULL, ARG_STR, &o.init, 0, 0, "CKPT", "continue training this checkpoint instead of a random start", 0},
+        {"--layers", NULL, ARG_INT, &layers, 1, 64, "L", "layers (default 4)", 0},
+        {"--heads", NULL, ARG_INT, &heads, 1, 64, "H", "heads (default 4)", 0},
+        {"--width", NULL, ARG_INT, &width, 1, 4096, "C", "channels (default 128)", 0},
+        {"--context", NULL, ARG_INT, &context, 2, 4096, "T", "positions of the model (default 64)", 0},
+        {"--batch", NULL, ARG_INT, &batch, 1, 4096, "B", "sequences per step (default 16)", 0},
+        {"--seq", NULL, ARG_INT, &seq, 2, 4096, "N", "tokens per sequence (default 64)", 0},
+        {"--steps", NULL, ARG_INT, &steps, 1, INT_MAX, "S", "optimizer steps (default 2000)", 0},
+        {"--warmup", NULL, ARG_INT, &warmup, 0, INT_MAX, "W", "linear warmup steps (default 100)", 0},
+        {"--lr", NULL, ARG_FLOAT, &lr, 0, 0, "LR", "peak learning rate (default 3e-3), cosine to 10%", 0},
+        {"--weight-decay", NULL, ARG_FLOAT, &wd, 0, 0, "WD", "AdamW weight decay (default 0)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the initialisation and the batches (default 1)", 0},
+        {"--bf16", NULL, ARG_FLAG, &bf16, 0, 0, "", "save bfloat16 weights", 0},
+        {"--facts", NULL, ARG_STR, &facts, 0, 0, "JSON", "after training, top-1 accuracy on these {prompt, attribute}", 0},
+        {"--heldout", NULL, ARG_STR, &heldout, 0, 0, "JSON", "likewise, for held-out paraphrase prompts", 0},
+        {"--bare-starts", NULL, ARG_FLOAT, &bare, 0, 0, "P", "fraction of rows that start at a line's first token, not at the <|endoftext|> before it (default 0): a model that always saw <|endoftext|> at position 0 uses it as an attention sink and misreads prompts given without it", 0},
+        {"--shards", NULL, ARG_INT, &shards, 1, FACTEDIT_TRAIN_MAX_SHARDS, "S", "split each batch in S equal parts run in parallel (default 2, or 1 for an odd --batch; the result depends on S, not on the thread count)", 0},
     };
     static const char *const pos_names[] = {"CORPUS"};
     cli_spec s;
     fe_train_defaults(&o);
     layers = o.layers; heads = o.heads; width = o.width; context = o.context; batch = o.batch; seq = o.seq;
     steps = o.steps; warmup = o.warmup; lr = o.lr; wd = o.weight_decay; seed = o.seed; shards = o.shards;
-    opts[0].dst = &o.vocab_dir; opts[1].dst = &out_dir; opts[2].dst = &o.init; opts[3].dst = &layers; opts[4].dst = &heads;
-    opts[5].dst = &width; opts[6].dst = &context; opts[7].dst = &batch; opts[8].dst = &seq; opts[9].dst = &steps;
-    opts[10].dst = &warmup; opts[11].dst = &lr; opts[12].dst = &wd; opts[13].dst = &seed; opts[14].dst = &bf16;
-    opts[15].dst = &facts; opts[16].dst = &heldout; opts[17].dst = &bare; opts[18].dst = &shards;
-    memset(&s, 0, sizeof s);
-    s.cmd = "train"; s.usage = "CORPUS --vocab DIR --out DIR [options]";
-    s.about = "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
-              "linear warmup and a cosine schedule, on factedit.h's own forward and backward passes.\n"
-              "Seeded and deterministic: the same bytes on any thread count for the same --shards.\n"
-              "`make demo-model` uses it.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "train", "CORPUS --vocab DIR --out DIR [options]",
+                  "Trains a GPT-2 on CORPUS (one document per line, joined with <|endoftext|>) with AdamW,\n"
+                  "linear warmup and a cosine schedule, on factedit.h's own forward and backward passes.\n"
+                  "Seeded and deterministic: the same bytes on any thread count for the same --shards.\n"
+                  "`make demo-model` uses it.");
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (!o.vocab_dir) return fail("train", "--vocab DIR is required (the corpus's tokenizer)");

@@ -925,12 +925,8 @@ typedef struct dd_merges {
 
 DD_FN void dd_merges_free(dd_merges *ms) { free(ms->m); dd_buf_free(&ms->raw); free(ms->slot); memset(ms, 0, sizeof *ms); }
 
-DD_FN uint64_t dd_hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h;
-}
+/* The merge table's slot hash (only where a lookup starts: the outputs do not depend on it). */
+DD_FN uint64_t dd_hash(const char *s, size_t n) { return fe_fnv1a64(FACTEDIT_FNV1A64_INIT, s, n); }
 
 /* Merge index producing the raw byte string s, or -1. */
 DD_FN long dd_merge_find(const dd_merges *ms, const char *s, size_t n) {

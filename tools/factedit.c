@@ -26,8 +26,16 @@
 
 /* ================================================================== convert ============= */
 
+/* on_fill_user: the convert_fills: --missing-from's path, and whether a tensor was in no file. */
+typedef struct convert_fills { const char *ref; int missing; } convert_fills;
+
 static void on_fill(void *user, const char *name) {
-    fprintf(stderr, "factedit convert: tensor '%s' missing from the input: filled from %s\n", name, (const char *)user);
+    fprintf(stderr, "factedit convert: tensor '%s' missing from the input: filled from %s\n", name, ((const convert_fills *)user)->ref);
+}
+
+static void on_missing(void *user, const char *name) {
+    (void)name;
+    ((convert_fills *)user)->missing = 1;
 }
 
 static int cmd_convert(int argc, char **argv) {
@@ -35,26 +43,24 @@ static int cmd_convert(int argc, char **argv) {
     int n_head = 0, bf16 = 0, no_config = 0, rc;
     char auto_config[4200], dir[4096];
     fe_convert_opts o;
+    convert_fills fills;
     fe_model *m = NULL;
     fe_error e;
     cli_paths ps;
     static const char *const pos_names[] = {"IN.safetensors", "OUT.bin"};
     cli_opt opts[] = {
-        {"--config", NULL, ARG_STR, NULL, 0, 0, "FILE", "Hugging Face config.json (default: config.json beside IN, if any)", 0},
-        {"--no-config", NULL, ARG_FLAG, NULL, 0, 0, "", "do not look for config.json beside IN", 0},
-        {"--n-head", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "number of attention heads (needed without config.json)", 0},
-        {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "write bfloat16 weights (llm.c version 5) instead of float32", 0},
-        {"--missing-from", NULL, ARG_STR, NULL, 0, 0, "REF", "take tensors absent from IN from REF.safetensors (the same model)", 0},
+        {"--config", NULL, ARG_STR, &config, 0, 0, "FILE", "Hugging Face config.json (default: config.json beside IN, if any)", 0},
+        {"--no-config", NULL, ARG_FLAG, &no_config, 0, 0, "", "do not look for config.json beside IN", 0},
+        {"--n-head", NULL, ARG_INT, &n_head, 1, INT_MAX, "N", "number of attention heads (needed without config.json)", 0},
+        {"--bf16", NULL, ARG_FLAG, &bf16, 0, 0, "", "write bfloat16 weights (llm.c version 5) instead of float32", 0},
+        {"--missing-from", NULL, ARG_STR, &ref, 0, 0, "REF", "take tensors absent from IN from REF.safetensors (the same model)", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&config; opts[1].dst = &no_config; opts[2].dst = &n_head; opts[3].dst = &bf16; opts[4].dst = (void *)&ref;
-    memset(&s, 0, sizeof s);
-    s.cmd = "convert"; s.usage = "IN.safetensors OUT.bin [options]";
-    s.about = "Converts a Hugging Face GPT-2 checkpoint (model.safetensors, F32/F16/BF16, with or without\n"
-              "the 'transformer.' prefix) to an llm.c checkpoint. config.json is cross-checked against the\n"
-              "weights (sizes, layer_norm_epsilon = 1e-5, tanh GELU). OUT is written atomically: on any\n"
-              "error an existing OUT is left as it was.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "convert", "IN.safetensors OUT.bin [options]",
+                  "Converts a Hugging Face GPT-2 checkpoint (model.safetensors, F32/F16/BF16, with or without\n"
+                  "the 'transformer.' prefix) to an llm.c checkpoint. config.json is cross-checked against the\n"
+                  "weights (sizes, layer_norm_epsilon = 1e-5, tanh GELU). OUT is written atomically: on any\n"
+                  "error an existing OUT is left as it was.");
     s.pos_names = pos_names; s.npos_min = 2; s.npos_max = 2; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (config && no_config) return cli_usage_error(&s, "--config and --no-config contradict each other");
@@ -71,10 +77,11 @@ static int cmd_convert(int argc, char **argv) {
     if ((rc = cli_paths_check(&ps)) != 0) return rc;
     memset(&o, 0, sizeof o);
     o.n_head = n_head;
-    o.on_fill = on_fill; o.on_fill_user = (void *)ref;
+    fills.ref = ref; fills.missing = 0;
+    o.on_fill = on_fill; o.on_missing = on_missing; o.on_fill_user = &fills;
     if (fe_convert_hf_model_files(&m, pos[0], config, ref, &o, &e) != fe_ok) {
         rc = fail("convert", e.msg);
-        if (!ref && strstr(e.msg, "missing tensor"))
+        if (!ref && fills.missing)
             fprintf(stderr, "factedit convert: (if another file of the same model has it: --missing-from REF.safetensors)\n");
         return rc;
     }
@@ -98,23 +105,19 @@ static int cmd_random(int argc, char **argv) {
     cli_paths ps;
     static const char *const pos_names[] = {"OUT.bin"};
     cli_opt opts[] = {
-        {"--layers", NULL, ARG_INT, NULL, 1, INT_MAX, "L", "number of layers (default 12)", 0},
-        {"--heads", NULL, ARG_INT, NULL, 1, INT_MAX, "H", "attention heads per layer (default 12)", 0},
-        {"--width", NULL, ARG_INT, NULL, 1, INT_MAX, "C", "channels, a multiple of H (default 768)", 0},
-        {"--vocab", NULL, ARG_INT, NULL, 1, INT_MAX, "V", "vocabulary size (default 50257); padded to a multiple of 128", 0},
-        {"--context", NULL, ARG_INT, NULL, 1, INT_MAX, "T", "positions (default 1024)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "random seed (default 0)", 0},
-        {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "write bfloat16 weights (llm.c version 5)", 0},
+        {"--layers", NULL, ARG_INT, &layers, 1, INT_MAX, "L", "number of layers (default 12)", 0},
+        {"--heads", NULL, ARG_INT, &heads, 1, INT_MAX, "H", "attention heads per layer (default 12)", 0},
+        {"--width", NULL, ARG_INT, &width, 1, INT_MAX, "C", "channels, a multiple of H (default 768)", 0},
+        {"--vocab", NULL, ARG_INT, &vocab, 1, INT_MAX, "V", "vocabulary size (default 50257); padded to a multiple of 128", 0},
+        {"--context", NULL, ARG_INT, &context, 1, INT_MAX, "T", "positions (default 1024)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "random seed (default 0)", 0},
+        {"--bf16", NULL, ARG_FLAG, &bf16, 0, 0, "", "write bfloat16 weights (llm.c version 5)", 0},
     };
     cli_spec s;
-    opts[0].dst = &layers; opts[1].dst = &heads; opts[2].dst = &width; opts[3].dst = &vocab;
-    opts[4].dst = &context; opts[5].dst = &seed; opts[6].dst = &bf16;
-    memset(&s, 0, sizeof s);
-    s.cmd = "random"; s.usage = "OUT.bin [options]";
-    s.about = "Writes a checkpoint of any GPT-2 shape with random GPT-2-like weights (N(0, 0.02),\n"
-              "residual projections scaled by 1/sqrt(2L)), for tests and benchmarks. The defaults are\n"
-              "GPT-2 small's shape (124M parameters).";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "random", "OUT.bin [options]",
+                  "Writes a checkpoint of any GPT-2 shape with random GPT-2-like weights (N(0, 0.02),\n"
+                  "residual projections scaled by 1/sqrt(2L)), for tests and benchmarks. The defaults are\n"
+                  "GPT-2 small's shape (124M parameters).");
     s.pos_names = pos_names; s.npos_min = 1; s.npos_max = 1; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     cli_paths_init(&ps, "random");
@@ -146,33 +149,29 @@ static int cmd_generate(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json),\n"
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (vocab.bpe or merges.txt, optional encoder.json or vocab.json),\n"
          "                           or 'gpt2' for GPT-2's (built in); default: the demo model's without --model, else\n"
          "                           the model's directory if it has one, else GPT-2's", 0},
-        {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the text to continue (required)", 0},
-        {"-n", NULL, ARG_INT, NULL, 0, INT_MAX, "N", "tokens to generate (default 32)", 0},
-        {"--temperature", NULL, ARG_FLOAT, NULL, 0, 0, "T", "0 = greedy (default; 1 if --top-k or --top-p is given)", 0},
-        {"--top-k", NULL, ARG_INT, NULL, 0, INT_MAX, "K", "sample from the K most likely tokens (0 = all)", 0},
-        {"--top-p", NULL, ARG_FLOAT, NULL, 0, 0, "P", "sample from the smallest set holding probability P (0 or 1 = off)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "random seed for sampling (default 0)", 0},
-        {"--ids", NULL, ARG_FLAG, NULL, 0, 0, "", "token ids in and out: --prompt is '1,2,3', the output the ids (no vocabulary)", 0},
-        {"--bf16", NULL, ARG_FLAG, NULL, 0, 0, "", "keep wte, qkvw, attprojw and fcw in bf16 and compute with them (0.62x the memory,\n"
+        {"--prompt", NULL, ARG_STR, &prompt, 0, 0, "TEXT", "the text to continue (required)", 0},
+        {"-n", NULL, ARG_INT, &n_new, 0, INT_MAX, "N", "tokens to generate (default 32)", 0},
+        {"--temperature", NULL, ARG_FLOAT, &temperature, 0, 0, "T", "0 = greedy (default; 1 if --top-k or --top-p is given)", 0},
+        {"--top-k", NULL, ARG_INT, &top_k, 0, INT_MAX, "K", "sample from the K most likely tokens (0 = all)", 0},
+        {"--top-p", NULL, ARG_FLOAT, &top_p, 0, 0, "P", "sample from the smallest set holding probability P (0 or 1 = off)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "random seed for sampling (default 0)", 0},
+        {"--ids", NULL, ARG_FLAG, &ids_mode, 0, 0, "", "token ids in and out: --prompt is '1,2,3', the output the ids (no vocabulary)", 0},
+        {"--bf16", NULL, ARG_FLAG, &bf16, 0, 0, "", "keep wte, qkvw, attprojw and fcw in bf16 and compute with them (0.62x the memory,\n"
          "                           1.3-1.4x faster decoding; a bf16 file gives the same text as without)", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = &n_new;
-    opts[4].dst = &temperature; opts[5].dst = &top_k; opts[6].dst = &top_p; opts[7].dst = &seed; opts[8].dst = &ids_mode; opts[9].dst = &bf16;
-    memset(&s, 0, sizeof s);
-    s.cmd = "generate"; s.usage = "[--model FILE] --prompt TEXT [options]";
-    s.about = "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
-              "top-k or top-p it samples, and the same --seed gives the same text.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "generate", "[--model FILE] --prompt TEXT [options]",
+                  "Prints the prompt followed by its continuation. Greedy by default; with a temperature,\n"
+                  "top-k or top-p it samples, and the same --seed gives the same text.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if (!prompt) return cli_usage_error(&s, "no --prompt given");
     if (temperature < 0) return cli_usage_error(&s, "--temperature must be >= 0");
     if (top_p < 0 || top_p > 1) return cli_usage_error(&s, "--top-p must be between 0 and 1");
-    if (!opts[4].seen && (opts[5].seen || opts[6].seen)) temperature = 1.0;
+    if (!cli_seen(&s, "--temperature") && (cli_seen(&s, "--top-k") || cli_seen(&s, "--top-p"))) temperature = 1.0;
     cli_paths_init(&ps, "generate");
     cli_in(&ps, "--model", model_path);
     if (!ids_mode) cli_in_vocab(&ps, vocab_dir, model_path);
@@ -247,19 +246,16 @@ static int cmd_tokenize(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "use this checkpoint's vocabulary, as generate does (default: the built-in demo model's)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary directory, or 'gpt2' for GPT-2's (built in)", 0},
-        {"--text", NULL, ARG_STR, NULL, 0, 0, "TEXT", "print the token ids of TEXT, comma-separated", 0},
-        {"--ids", NULL, ARG_STR, NULL, 0, 0, "1,2,3", "print the text of these token ids", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "use this checkpoint's vocabulary, as generate does (default: the built-in demo model's)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary directory, or 'gpt2' for GPT-2's (built in)", 0},
+        {"--text", NULL, ARG_STR, &text, 0, 0, "TEXT", "print the token ids of TEXT, comma-separated", 0},
+        {"--ids", NULL, ARG_STR, &idstr, 0, 0, "1,2,3", "print the text of these token ids", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&text; opts[3].dst = (void *)&idstr;
-    memset(&s, 0, sizeof s);
-    s.cmd = "tokenize"; s.usage = "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)";
-    s.about = "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
-              "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
-              "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "tokenize", "[--model FILE | --vocab DIR|gpt2] (--text TEXT | --ids 1,2,3)",
+                  "GPT-2 byte-level BPE: text to token ids, or token ids back to text (byte for byte). The vocabulary\n"
+                  "is the one every model command uses: without --model or --vocab the built-in demo model's, with\n"
+                  "--model the model's (its directory's vocab.bpe / merges.txt, else GPT-2's); --vocab gpt2 for GPT-2's.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     if ((text != NULL) == (idstr != NULL)) return cli_usage_error(&s, "give exactly one of --text and --ids");
     if (idstr && (rc = parse_id_list("tokenize", "--ids", idstr, &ids, &n)) != 0) return rc;
@@ -291,14 +287,11 @@ static int cmd_info(int argc, char **argv) {
     const fe_config *c;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path;
-    memset(&s, 0, sizeof s);
-    s.cmd = "info"; s.usage = "[--model FILE]";
-    s.about = "Prints a checkpoint's configuration, parameter count, file version and checksum.";
-    s.opts = opts; s.nopts = (int)(sizeof opts / sizeof opts[0]);
+    cli_spec_init(&s, CLI_OPTS(opts), "info", "[--model FILE]",
+                  "Prints a checkpoint's configuration, parameter count, file version and checksum.");
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) return rc;
     cli_paths_init(&ps, "info");
     cli_in(&ps, "--model", model_path);
@@ -328,7 +321,7 @@ int fe_cmd_bench(int argc, char **argv);   /* tools/bench.c */
 int fe_cmd_train(int argc, char **argv);   /* tools/cmd_train.c */
 int fe_cmd_layers(int argc, char **argv);  /* tools/cmd_layers.c */
 
-/* Planned: trace, edit, eval, stats, bench (add them here). */
+/* Every command, in the order of the help (a new command: a row here). */
 static const cli_cmd commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)"},
     {"tokenize", cmd_tokenize, "text to token ids and back (the demo model's vocabulary, a model's, or GPT-2's)"},

@@ -58,8 +58,15 @@ typedef struct fe__cv {
     const fe_safetensors *ref;     /* missing_from, or NULL */
     const char *prefix;            /* the input's: "transformer." or "" */
     fe_error *err;
+    const fe_convert_opts *opts;   /* may be NULL */
     size_t V, C, maxT, L, NH, Vp;
 } fe__cv;
+
+/* A tensor in no file: tells opts->on_missing, then fails (fe_err_format) with "missing tensor". */
+static fe_result fe__cv_missing(const fe__cv *c, const char *name, const char *why) {
+    if (c->opts && c->opts->on_missing) c->opts->on_missing(c->opts->on_fill_user, name);
+    return fe__cv_fail(c->err, fe_err_format, "convert: missing tensor '%s'%s", name, why);
+}
 
 static const char *fe__cv_detect_prefix(const fe_safetensors *st) {
     size_t i, n = fe_safetensors_count(st);
@@ -133,8 +140,7 @@ static fe_result fe__cv_find(fe__cv *c, const fe__cv_spec *sp, size_t layer, con
     t = fe_safetensors_find(c->st, name);
     if (!t && c->ref) { t = fe__cv_ref_find(c->ref, sp, layer); where = " of the missing-from file"; }
     if (!t)
-        return fe__cv_fail(c->err, fe_err_format, "convert: missing tensor '%s'%s", name,
-                           c->ref ? " (not in the missing-from file either)" : "");
+        return fe__cv_missing(c, name, c->ref ? " (not in the missing-from file either)" : "");
     if (t->dtype == fe_dtype_other)
         return fe__cv_fail(c->err, fe_err_unsupported, "convert: tensor '%s'%s has dtype %s (need F32, F16 or BF16)", t->name, where, t->dtype_name);
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
@@ -338,7 +344,7 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
         goto done;
     }
     memset(&c, 0, sizeof c);
-    c.st = st; c.ref = ref; c.err = err;
+    c.st = st; c.ref = ref; c.err = err; c.opts = opts;
     c.prefix = fe__cv_detect_prefix(st);
 
     /* dimensions from wte (V, C), wpe (maxT) and the highest layer index (L) */
@@ -346,16 +352,21 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
         char name[64];
         snprintf(name, sizeof name, "%swte.weight", c.prefix);
         if (!(wte = fe_safetensors_find(st, name)) && ref) wte = fe__cv_ref_find(ref, &fe__cv_specs[0], 0);
-        if (!wte) { r = fe__cv_fail(err, fe_err_format, "convert: missing tensor '%s'%s", name, *c.prefix ? "" : " (or 'transformer.wte.weight')"); goto done; }
+        if (!wte) { r = fe__cv_missing(&c, name, *c.prefix ? "" : " (or 'transformer.wte.weight')"); goto done; }
         snprintf(name, sizeof name, "%swpe.weight", c.prefix);
         if (!(wpe = fe_safetensors_find(st, name)) && ref) wpe = fe__cv_ref_find(ref, &fe__cv_specs[1], 0);
-        if (!wpe) { r = fe__cv_fail(err, fe_err_format, "convert: missing tensor '%s'", name); goto done; }
+        if (!wpe) { r = fe__cv_missing(&c, name, ""); goto done; }
     }
     if (wte->ndim != 2 || wte->shape[0] == 0 || wte->shape[1] == 0) { r = fe__cv_fail(err, fe_err_mismatch, "convert: wte.weight must be a non-empty [V, C] matrix"); goto done; }
     if (wpe->ndim != 2 || wpe->shape[0] == 0) { r = fe__cv_fail(err, fe_err_mismatch, "convert: wpe.weight must be a non-empty [maxT, C] matrix"); goto done; }
     c.V = wte->shape[0]; c.C = wte->shape[1]; c.maxT = wpe->shape[0];
     c.L = fe__cv_count_layers(st, c.prefix);
-    if (c.L == 0) { r = fe__cv_fail(err, fe_err_format, "convert: missing tensor '%sh.0.ln_1.weight' (no layers found)", c.prefix); goto done; }
+    if (c.L == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "%sh.0.ln_1.weight", c.prefix);
+        r = fe__cv_missing(&c, name, " (no layers found)");
+        goto done;
+    }
     if (ref) {
         size_t refL = fe__cv_count_layers(ref, fe__cv_detect_prefix(ref));
         if (refL != c.L) { r = fe__cv_fail(err, fe_err_mismatch, "convert: the input has %zu layers, the missing-from file %zu: not the same model", c.L, refL); goto done; }

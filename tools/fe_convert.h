@@ -42,6 +42,9 @@ typedef struct fe_convert_opts {
     int n_head;                  /* 0: take it from config.json */
     fe_convert_fill_fn on_fill;  /* may be NULL */
     void *on_fill_user;
+    /* Called (with on_fill_user) with the name of a tensor found in no file, just before the
+       conversion fails for it (fe_err_format): a caller can suggest missing_from. May be NULL. */
+    fe_convert_fill_fn on_missing;
     void *alloc_user;            /* passed to the library's allocator (FACTEDIT_MALLOC & co.) */
 } fe_convert_opts;
 

@@ -1,150 +1,10 @@
-/* Text buffer and SVG writer: see svg.h. */
+/* SVG writer: see svg.h. */
 #include "svg.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ================================================================== text buffer ========== */
-
-void sb_init(sbuf *b) { memset(b, 0, sizeof *b); }
-void sb_free(sbuf *b) { free(b->p); memset(b, 0, sizeof *b); }
-
-static int sb_reserve(sbuf *b, size_t extra) {
-    size_t need, cap;
-    char *p;
-    if (b->failed) return 0;
-    if (extra > (size_t)-1 / 2 - b->len) { b->failed = 1; return 0; }
-    need = b->len + extra + 1;
-    if (need <= b->cap) return 1;
-    cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
-    if (!(p = (char *)realloc(b->p, cap))) { b->failed = 1; return 0; }
-    b->p = p; b->cap = cap;
-    return 1;
-}
-
-void sb_putn(sbuf *b, const char *s, size_t n) {
-    if (!sb_reserve(b, n)) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void sb_vprintf(sbuf *b, const char *fmt, va_list ap) {
-    va_list aq;
-    int n;
-    char small[256];
-    va_copy(aq, ap);
-    n = vsnprintf(small, sizeof small, fmt, aq);
-    va_end(aq);
-    if (n < 0) { b->failed = 1; return; }
-    if ((size_t)n < sizeof small) { sb_putn(b, small, (size_t)n); return; }
-    if (!sb_reserve(b, (size_t)n)) return;
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-}
-
-void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-
-int utf8_seq_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0], cp;
-    int len, i;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4;
-    else return 0;
-    if ((size_t)len > n) return 0;
-    cp = c & (len == 2 ? 0x1Fu : len == 3 ? 0x0Fu : 0x07u);
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    return len;
-}
-
-size_t utf8_chars(const char *s, size_t n) {
-    size_t i = 0, k = 0;
-    while (i < n) {
-        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
-        i += l ? (size_t)l : 1;
-        k++;
-    }
-    return k;
-}
-
-static const char fffd[] = "\xEF\xBF\xBD";
-
-void sb_json_str(sbuf *b, const char *s, size_t n) {
-    size_t i = 0;
-    sb_putn(b, "\"", 1);
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!l) { sb_putn(b, fffd, 3); i++; continue; }
-        if (l > 1) { sb_putn(b, s + i, (size_t)l); i += (size_t)l; continue; }
-        if (c == '"') sb_putn(b, "\\\"", 2);
-        else if (c == '\\') sb_putn(b, "\\\\", 2);
-        else if (c == '\n') sb_putn(b, "\\n", 2);
-        else if (c == '\t') sb_putn(b, "\\t", 2);
-        else if (c == '\r') sb_putn(b, "\\r", 2);
-        else if (c < 0x20 || c == 0x7F) sb_printf(b, "\\u%04x", c);
-        else sb_putn(b, s + i, 1);
-        i++;
-    }
-    sb_putn(b, "\"", 1);
-}
-
-void sb_json_num(sbuf *b, double x, int digits) {
-    if (!isfinite(x)) sb_puts(b, "null");
-    else sb_printf(b, "%.*g", digits, x == 0 ? 0.0 : x);   /* no "-0" */
-}
-
-void sb_xml(sbuf *b, const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!l) { sb_putn(b, fffd, 3); i++; continue; }
-        if (l > 1) { sb_putn(b, s + i, (size_t)l); i += (size_t)l; continue; }
-        if (c == '&') sb_puts(b, "&amp;");
-        else if (c == '<') sb_puts(b, "&lt;");
-        else if (c == '>') sb_puts(b, "&gt;");
-        else if (c == '"') sb_puts(b, "&quot;");
-        else if (c >= 0x20 && c != 0x7F) sb_putn(b, s + i, 1);
-        i++;
-    }
-}
-
-void sb_csv_str(sbuf *b, const char *s, size_t n) {
-    size_t i = 0;
-    sb_putn(b, "\"", 1);
-    while (i < n) {
-        int l = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!l) { sb_putn(b, fffd, 3); i++; continue; }
-        if (s[i] == '"') sb_putn(b, "\"\"", 2);
-        else sb_putn(b, s + i, (size_t)l);
-        i += (size_t)l;
-    }
-    sb_putn(b, "\"", 1);
-}
-
-fe_result sb_write_file(const sbuf *b, const char *path, fe_error *e) {
-    if (b->failed) {
-        if (e) { e->code = fe_err_nomem; snprintf(e->msg, sizeof e->msg, "out of memory while preparing '%s'", path); }
-        return fe_err_nomem;
-    }
-    return fe_write_file_atomic(path, b->p ? b->p : "", b->len, e);
-}
 
 /* ================================================================== SVG ================== */
 
@@ -302,4 +162,123 @@ void svg_colorbar(sbuf *b, double x, double y, double w, double h, svg_cmap m, d
         svg_textf(b, x + w + 5, y + h + 3.5, 10, "start", 0, 0, "%.4g", lo);
     }
     if (label) svg_text(b, x, y + h + 14, 11, "start", 0, 0, label, strlen(label));
+}
+
+/* ================================================================== figure panels ======= */
+
+static double tick_step(int L) { return L <= 6 ? 1 : 5; }
+
+/* Width of a heatmap panel: labels, cells, colour bar with its ticks and label; at least the title. */
+static double heat_content_width(const char *cbar_label, double lw, int L, double cw) {
+    double lab = svg_text_width(cbar_label, strlen(cbar_label), 11);
+    return lw + L * cw + 12 + 10 + (lab > 64 ? lab : 64);
+}
+double svg_heat_panel_width(const char *title, const char *xlabel, const char *cbar_label, double lw, int L, double cw) {
+    double c = heat_content_width(cbar_label, lw, L, cw), t = svg_text_width(title, strlen(title), 12) + 16,
+           x = svg_text_width(xlabel, strlen(xlabel), 11) + 16;
+    if (t > c) c = t;
+    return x > c ? x : c;
+}
+
+/* A heatmap panel: rows x L values (NaN: grey) from vmin to vmax, row labels at the left
+   (lw wide), layer ticks below, a colour bar at the right. Returns the panel's width. */
+double svg_heat_panel(sbuf *b, double x0, double y0, const char *title, const char *xlabel, const char *const *labels,
+                             const size_t *label_lens, int rows, int L, const double *vals, double vmin, double vmax, svg_cmap cm,
+                             const char *cbar_label, double lw, double cw, double ch) {
+    double pw = svg_heat_panel_width(title, xlabel, cbar_label, lw, L, cw), hx = x0 + (pw - heat_content_width(cbar_label, lw, L, cw)) / 2 + lw,
+           hy = y0 + 26, step = tick_step(L);
+    int r, l;
+    svg_text(b, x0 + pw / 2, y0 + 14, 12, "middle", 0, 0, title, strlen(title));
+    for (r = 0; r < rows; r++)
+        for (l = 0; l < L; l++) {
+            double v = vals[(size_t)r * L + l];
+            svg_rgb c = isfinite(v) ? svg_cmap_at(cm, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.0) : svg_hex(0xdddddd);
+            svg_rect(b, hx + l * cw, hy + r * ch, cw + 0.3, ch + 0.3, c);
+        }
+    svg_frame(b, hx, hy, L * cw, rows * ch);
+    for (r = 0; r < rows; r++) svg_text(b, hx - 4, hy + r * ch + ch / 2 + 3.5, 10, "end", 0, 0, labels[r], label_lens[r]);
+    for (l = 0; l < L; l += (int)step) {
+        double xx = hx + (l + 0.5) * cw;
+        svg_line(b, xx, hy + rows * ch, xx, hy + rows * ch + 3, svg_hex(0), 0.8);
+        svg_textf(b, xx, hy + rows * ch + 14, 10, "middle", 0, 0, "%d", l);
+    }
+    svg_text(b, hx + L * cw / 2, hy + rows * ch + 30, 11, "middle", 0, 0, xlabel, strlen(xlabel));
+    svg_colorbar(b, hx + L * cw + 12, hy, 10, rows * ch, cm, vmin, vmax, cbar_label);
+    return pw;
+}
+
+static int all_finite(const double *x, int n) {
+    int i;
+    for (i = 0; i < n; i++) if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* A line plot panel over layers 0..L-1 in a w x h box: each svg_series a line and (when finite) a 95%
+   band; y from ymin to ymax (ticks every ystep). */
+void svg_line_panel(sbuf *b, double x0, double y0, double w, double h, const char *title, const char *xlabel, const char *ylabel,
+                           const svg_series *s, int ns, int L, double ymin, double ymax, const double *yt, int nyt) {
+    double px = x0 + 62, py = y0 + 26, pw = w - 72, ph = h - 64, *xs, *ys;
+    int i, l, k;
+    xs = (double *)malloc(sizeof(double) * (2 * (size_t)L + 1));
+    ys = (double *)malloc(sizeof(double) * (2 * (size_t)L + 1));
+    if (!xs || !ys) { free(xs); free(ys); b->failed = 1; return; }
+#define XMAP(l_) (px + (L > 1 ? (double)(l_) / (L - 1) : 0.5) * pw)
+#define YMAP(v_) (py + ph - ((v_) - ymin) / (ymax - ymin) * ph)
+    svg_text(b, px + pw / 2, y0 + 14, 12, "middle", 0, 0, title, strlen(title));
+    for (k = 0; k < nyt; k++) {
+        double yy = YMAP(yt[k]);
+        char num[48];
+        svg_line(b, px, yy, px + pw, yy, svg_hex(yt[k] == 0 ? 0x999999 : 0xeeeeee), 0.8);
+        svg_line(b, px - 3, yy, px, yy, svg_hex(0), 0.8);
+        svg_fmt_tick(num, sizeof num, yt[k], nyt > 1 ? yt[1] - yt[0] : 1.0, fabs(ymin) > fabs(ymax) ? ymin : ymax);
+        svg_text(b, px - 5, yy + 3.5, 10, "end", 0, 0, num, strlen(num));
+    }
+    for (i = 0; i < ns; i++) {
+        int n = 0;
+        if (!all_finite(s[i].lo, L) || !all_finite(s[i].hi, L)) continue;
+        for (l = 0; l < L; l++) { xs[n] = XMAP(l); ys[n++] = YMAP(s[i].hi[l]); }
+        for (l = L - 1; l >= 0; l--) { xs[n] = XMAP(l); ys[n++] = YMAP(s[i].lo[l]); }
+        svg_polygon(b, xs, ys, n, s[i].c, 0.25);
+    }
+    for (i = 0; i < ns; i++) {
+        if (!all_finite(s[i].y, L)) continue;
+        for (l = 0; l < L; l++) { xs[l] = XMAP(l); ys[l] = YMAP(s[i].y[l]); }
+        svg_polyline(b, xs, ys, L, s[i].c, 1.6);
+    }
+    svg_frame(b, px, py, pw, ph);
+    for (l = 0; l < L; l += (int)tick_step(L)) {
+        double xx = XMAP(l);
+        svg_line(b, xx, py + ph, xx, py + ph + 3, svg_hex(0), 0.8);
+        svg_textf(b, xx, py + ph + 14, 10, "middle", 0, 0, "%d", l);
+    }
+    svg_text(b, px + pw / 2, py + ph + 30, 11, "middle", 0, 0, xlabel, strlen(xlabel));
+    svg_text(b, x0 + 14, py + ph / 2, 11, "middle", -90, 0, ylabel, strlen(ylabel));
+#undef XMAP
+#undef YMAP
+    free(xs);
+    free(ys);
+}
+
+void svg_legend(sbuf *b, double x, double y, const svg_series *s, int ns) {
+    int i;
+    for (i = 0; i < ns; i++) {
+        svg_line(b, x, y - 4, x + 18, y - 4, s[i].c, 2.5);
+        svg_text(b, x + 22, y, 11, "start", 0, 0, s[i].label, strlen(s[i].label));
+        x += 36 + svg_text_width(s[i].label, strlen(s[i].label), 11);
+    }
+}
+
+/* y range over the svg_series' finite values (and 0), widened to nice ticks. */
+int svg_y_range(const svg_series *s, int ns, int L, double *ymin, double *ymax, double *ticks, int cap) {
+    int i, l;
+    double lo = 0, hi = 0;
+    for (i = 0; i < ns; i++)
+        for (l = 0; l < L; l++) {
+            const double v[3] = {s[i].y[l], s[i].lo[l], s[i].hi[l]};
+            int j;
+            for (j = 0; j < 3; j++) if (isfinite(v[j])) { if (v[j] < lo) lo = v[j]; if (v[j] > hi) hi = v[j]; }
+        }
+    if (!(hi > lo)) hi = lo + 0.01;
+    *ymin = lo; *ymax = hi;
+    return svg_ticks(ymin, ymax, 5, ticks, cap);
 }

@@ -1,43 +1,13 @@
-/* A growable text buffer (for files written at once with fe_write_file_atomic) and a tiny SVG
-   writer: rectangles, text, lines, polygons, colour maps, axes ticks and a colour bar. Used by
-   `factedit trace` (tools/cmd_trace.c) for its heatmaps and line plots. */
+/* A tiny SVG writer into a text buffer (tools/buf.h): rectangles, text, lines, polygons, colour
+   maps, axes ticks and a colour bar, and the panels `factedit trace` builds its figures from
+   (heatmaps and line plots over layers). */
 #ifndef FACTEDIT_SVG_H
 #define FACTEDIT_SVG_H
-#include "factedit.h"
-#include <stddef.h>
-
-#if defined(__GNUC__) || defined(__clang__)
-#define SB_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define SB_PRINTF(a, b)
-#endif
+#include "buf.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Text buffer. An allocation failure sets `failed` and drops later output; sb_write_file then fails. */
-typedef struct sbuf { char *p; size_t len, cap; int failed; } sbuf;
-void sb_init(sbuf *b);
-void sb_free(sbuf *b);
-void sb_putn(sbuf *b, const char *s, size_t n);
-void sb_puts(sbuf *b, const char *s);
-void sb_printf(sbuf *b, const char *fmt, ...) SB_PRINTF(2, 3);
-/* A JSON string literal ("..."): escapes, control characters as \u00XX, invalid UTF-8 as U+FFFD. */
-void sb_json_str(sbuf *b, const char *s, size_t n);
-/* A number for JSON: %.*g, or null when not finite. */
-void sb_json_num(sbuf *b, double x, int digits);
-/* XML text: & < > " escaped, control characters dropped, invalid UTF-8 as U+FFFD. */
-void sb_xml(sbuf *b, const char *s, size_t n);
-/* A CSV field: always quoted, quotes doubled, invalid UTF-8 as U+FFFD. */
-void sb_csv_str(sbuf *b, const char *s, size_t n);
-/* Writes the buffer to path atomically (fe_write_file_atomic). */
-fe_result sb_write_file(const sbuf *b, const char *path, fe_error *e);
-
-/* Length of the UTF-8 sequence starting at s[0] (1..4), or 0 if it is not a valid one. */
-int utf8_seq_len(const unsigned char *s, size_t n);
-/* Number of characters (valid sequences; each invalid byte counts one). */
-size_t utf8_chars(const char *s, size_t n);
 
 /* ================================================================== SVG ================== */
 
@@ -71,6 +41,27 @@ void svg_fmt_tick(char *buf, size_t cap, double v, double step, double span_max)
 /* A vertical colour bar at (x, y), w x h, from lo (bottom) to hi (top) with a few ticks on the right
    and `label` below it, starting at x. */
 void svg_colorbar(sbuf *b, double x, double y, double w, double h, svg_cmap m, double lo, double hi, const char *label);
+
+/* ------------------------------------------------------------------ figure panels
+   Panels over a model's layers 0..L-1 (x axis), as `factedit trace` draws them. */
+/* Width of a heatmap panel: row labels (lw wide), L cells of cw, the colour bar with its ticks and
+   label; at least the title's and the x label's. */
+double svg_heat_panel_width(const char *title, const char *xlabel, const char *cbar_label, double lw, int L, double cw);
+/* A heatmap panel: rows x L values (NaN: grey) from vmin to vmax, row labels at the left
+   (lw wide), layer ticks below, a colour bar at the right. Returns the panel's width. */
+double svg_heat_panel(sbuf *b, double x0, double y0, const char *title, const char *xlabel, const char *const *labels,
+                      const size_t *label_lens, int rows, int L, const double *vals, double vmin, double vmax, svg_cmap cm,
+                      const char *cbar_label, double lw, double cw, double ch);
+/* One line of a line panel: y[L], and its 95% band lo[L]..hi[L] (drawn when all finite). */
+typedef struct svg_series { const char *label; svg_rgb c; double *y, *lo, *hi; } svg_series;
+/* A line plot panel in a w x h box: each series a line and (when finite) its band; y from ymin
+   to ymax, with the nyt ticks yt. */
+void svg_line_panel(sbuf *b, double x0, double y0, double w, double h, const char *title, const char *xlabel, const char *ylabel,
+                    const svg_series *s, int ns, int L, double ymin, double ymax, const double *yt, int nyt);
+/* A legend: each series' colour and label, left to right from (x, y). */
+void svg_legend(sbuf *b, double x, double y, const svg_series *s, int ns);
+/* The y range over the series' finite values (and 0), widened to nice ticks (returned, <= cap). */
+int svg_y_range(const svg_series *s, int ns, int L, double *ymin, double *ymax, double *ticks, int cap);
 
 #ifdef __cplusplus
 }

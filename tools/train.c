@@ -5,9 +5,9 @@
    The corpus is one document per line (demo/README-data.md): every line is encoded on its own and
    lines are joined with <|endoftext|>. Training sequences start at line starts, so every fact is
    seen from its first token. */
-#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c99 */
 #include "factedit.h"
 #include "train.h"
+#include "progress.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +16,6 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* The token stream of a one-document-per-line corpus: EOT line EOT line ... EOT.
    starts[i] = index of the EOT before line i. */
@@ -123,7 +117,7 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
     float *grads = NULL, *mom = NULL, *var = NULL;
     int *inp = NULL, *tgt = NULL, step, b, t, i;
     fe_result r;
-    double t0 = now_s(), loss_avg = 0.0;
+    double t0 = cli_wall(), loss_avg = 0.0;
     size_t tokens_done = 0;
     *out = NULL;
     memset(&cp, 0, sizeof cp);
@@ -204,11 +198,10 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         tokens_done += (size_t)o->batch * o->seq;
         loss_avg = step == 1 ? loss : 0.98 * loss_avg + 0.02 * loss;
         if (progress && (step % 10 == 0 || step == o->steps)) {
-            double el = now_s() - t0, eta = el / step * (o->steps - step);
-            int bar = (int)(30.0 * step / o->steps), k;
-            fprintf(progress, "\r[");
-            for (k = 0; k < 30; k++) fputc(k < bar ? '#' : '.', progress);
-            fprintf(progress, "] step %d/%d loss %.3f lr %.2e %.0f tok/s ETA %.0fs   ", step, o->steps, loss_avg, lr, tokens_done / el, eta);
+            double el = cli_wall() - t0, eta = el / step * (o->steps - step);
+            char bar[31];
+            cli_bar(bar, 30, step, o->steps);
+            fprintf(progress, "\r[%s] step %d/%d loss %.3f lr %.2e %.0f tok/s ETA %.0fs   ", bar, step, o->steps, loss_avg, lr, tokens_done / el, eta);
             fflush(progress);
         }
         if (o->first_losses) o->first_losses[step - 1 < o->n_first_losses ? step - 1 : o->n_first_losses - 1] = loss;
@@ -217,7 +210,7 @@ fe_result fe_train(const fe_train_opts *o, fe_model **out, FILE *progress, fe_er
         /* flops per token of a training step: 6 per weight of the matmuls (forward 2, backward 4;
            the head is tied to wte) and 6 T C per layer for causal attention (Q.K^T and A.V over T/2
            keys on average, forward and backward) */
-        double L = cfg.num_layers, C = cfg.channels, el = now_s() - t0;
+        double L = cfg.num_layers, C = cfg.channels, el = cli_wall() - t0;
         double fpt = 6.0 * (12.0 * L * C * C + (double)cfg.vocab_size * C) + 6.0 * L * o->seq * C;
         fprintf(progress, "\ntrain: %d steps in %.1f s: %.0f tokens/s, %.1f GFLOP/s (%.1f MFLOP per token)\n", o->steps, el, tokens_done / el,
                 tokens_done / el * fpt * 1e-9, fpt * 1e-6);
