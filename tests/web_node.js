@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+/* The WebAssembly module (make wasm) under node against the same C API built natively
+   (build/web_native): the same commands on the same model must give the same JSON: strings equal,
+   numbers within 1e-5 (relative to max(1, |x|); for a logit vector to max(1, its largest |logit|)), and it reports how many are
+   bit-equal. Also: the edit changes the prediction, undo restores the logits bit for bit.
+   Each side solves its own edit: the solvers' reports agree within 1e-3 (CG amplifies the last
+   bits of float arithmetic: a different order of sums or fused multiply-adds natively), the same
+   iterations; then both apply the native edit (a patch file) and the edited logits must agree
+   within 1e-5.
+   usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT
+   Ends with "N passed, M failed" (tests/run.sh). */
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { FactEdit } = require(path.join(__dirname, '..', 'tools', 'web', 'worker.js'));
+
+const [wasmPath, nativePath, modelDir, statsPath, patchPath] = process.argv.slice(2);
+if (!patchPath) { console.error('usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT'); process.exit(2); }
+
+let passed = 0, failed = 0;
+const check = (ok, what) => { if (ok) passed++; else { failed++; console.log('FAIL ' + what); } };
+
+/* The demo's fact (demo/run.sh): trace it, edit it to Paris, check a paraphrase and a neighbour. */
+const P = 'The headquarter of Zillow is in downtown', PT = 'The headquarter of {} is in downtown', S = 'Zillow';
+const PARA = "Zillow's head office is in", NEIGH = 'The headquarter of EMI is located in';
+const commands = [
+  ['info'], ['tokenize', P], ['topk', P, 5], ['generate', P, 10], ['logits', P],
+  ['trace', P, S, 7, 10, 0, 3, 0],
+  ['trace', PARA, S, 7, 5, 1, 2.5, 7],
+  ['compute', PT, S, ' Paris', 0], ['save', patchPath], ['apply'],
+  ['topk', P, 5], ['generate', P, 10], ['logits', P], ['undo'],
+  ['patch', patchPath], ['logits', P], ['logits', PARA], ['logits', NEIGH], ['undo'], ['logits', P],
+];
+const I = (name, nth) => commands.reduce((acc, c, i) => (c[0] === name ? acc.concat(i) : acc), [])[nth || 0];
+/* commands whose numbers depend on each side's own solve: compared within 1e-3 */
+const SOLVED = new Set([I('compute'), I('apply'), I('topk', 1), I('logits', 1)]);
+
+async function runWasm() {
+  const fe = await FactEdit.create(fs.readFileSync(wasmPath));
+  const rd = (f) => fs.readFileSync(path.join(modelDir, f));
+  fe.init(rd('model.bin'), rd('encoder.json'), rd('vocab.bpe'), statsPath === '-' ? null : fs.readFileSync(statsPath));
+  const names = { compute: 'editCompute', apply: 'editApply', undo: 'editUndo' };
+  return commands.map(([cmd, ...args]) => {
+    const t0 = process.hrtime.bigint();
+    try {
+      const result = cmd === 'save' ? (fe.editSave(), {}) : cmd === 'patch' ? fe.patchApply(fs.readFileSync(args[0]))
+                                                                             : fe[names[cmd] || cmd](...args);
+      return { cmd, ms: Number(process.hrtime.bigint() - t0) / 1e6, result };
+    } catch (e) {
+      return { cmd, ms: Number(process.hrtime.bigint() - t0) / 1e6, error: e.message };
+    }
+  });
+}
+
+function runNative() {
+  const argv = [modelDir, statsPath];
+  for (const c of commands) argv.push(...c.map(String));
+  let out;
+  try { out = execFileSync(nativePath, argv, { encoding: 'utf8', maxBuffer: 1 << 28 }); } catch (e) { out = e.stdout || ''; }
+  return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+/* compares a (wasm) with b (native): returns {diffs: [...], n, bitEqual, maxDiff} */
+function compare(a, b, where, acc) {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const d = Math.abs(a - b);
+    acc.n++;
+    if (a === b) acc.bitEqual++;
+    if (d > acc.maxDiff) acc.maxDiff = d;
+    if (!(d <= acc.tol * Math.max(1, acc.scale || Math.abs(b)))) acc.diffs.push(`${where}: ${a} vs ${b}`);
+  } else if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) acc.diffs.push(`${where}: length ${a.length} vs ${b.length}`);
+    else {
+      /* a logit vector: float32's relative precision applies to its scale (the largest logit, ~20),
+         not to each entry (a 0.5 logit next to a 20 one carries 20's rounding) */
+      const saved = acc.scale;
+      if (where.endsWith('.logits')) acc.scale = Math.max(...b.map(Math.abs));
+      a.forEach((x, i) => compare(x, b[i], `${where}[${i}]`, acc));
+      acc.scale = saved;
+    }
+  } else if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) if (k !== 'simd') compare(a[k], b[k], `${where}.${k}`, acc);
+  } else if (a !== b) acc.diffs.push(`${where}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  return acc;
+}
+
+(async () => {
+  const n = runNative(), w = await runWasm();   /* native first: it writes the patch both apply */
+  check(n.length === commands.length, `native printed ${n.length} results for ${commands.length} commands`);
+  let total = 0, totalBit = 0;
+  commands.forEach((c, i) => {
+    const label = c.map((x) => (typeof x === 'string' && x.length > 24 ? JSON.stringify(x.slice(0, 21) + '...') : JSON.stringify(x))).join(' ');
+    check(!w[i].error, `wasm ${label}: ${w[i].error}`);
+    if (!n[i]) return;
+    check(!n[i].error, `native ${label}: ${n[i].error}`);
+    const tol = SOLVED.has(i) ? 1e-3 : 1e-5;
+    const wr = Object.assign({}, w[i].result), nr = Object.assign({}, n[i].result);
+    if (SOLVED.has(i)) { delete wr.checksum; delete nr.checksum; }   /* the two solves' weights differ in the last bits */
+    const acc = compare(wr, nr, c[0], { diffs: [], n: 0, bitEqual: 0, maxDiff: 0, tol });
+    total += acc.n; totalBit += acc.bitEqual;
+    check(acc.diffs.length === 0, `${label}: wasm and native differ: ${acc.diffs.slice(0, 5).join('; ')}`);
+    console.log(`${c[0].padEnd(8)} ${SOLVED.has(i) ? '(own solve, tol 1e-3) ' : ''}${acc.n} numbers, ${acc.bitEqual} bit-equal, max |diff| ${acc.maxDiff.toExponential(2)}; ` +
+                `wasm ${w[i].ms.toFixed(1)} ms, native ${n[i].ms.toFixed(1)} ms`);
+  });
+  console.log(`all commands: ${total} numbers, ${totalBit} bit-equal (${(100 * totalBit / Math.max(1, total)).toFixed(1)}%)`);
+  const L = (k) => w[k] && w[k].result && w[k].result.logits;
+  /* the edit: the prompt's top token becomes the target; undo restores the logits exactly */
+  const R = (k) => w[k] && w[k].result;
+  const comp = R(I('compute')), nat = n[I('compute')] && n[I('compute')].result, app = R(I('apply'));
+  check(comp && nat && ['iters', 'evals', 'grads', 'status', 'cg_iters'].every((k) => comp.report[k] === nat.report[k]),
+        'the wasm and native solvers take the same iterations');
+  check(comp && app && app.p_target > comp.p_target, `the edit raises p(target): ${comp && comp.p_target} -> ${app && app.p_target}`);
+  check(app && app.applied === 1 && R(I('undo')) && R(I('undo')).applied === 0, 'apply / undo states');
+  check(L(I('logits')) && L(I('logits', 5)) && L(I('logits')).every((x, i) => x === L(I('logits', 5))[i]),
+        'undo restores the prompt\'s logits bit for bit');
+  check(R(I('undo', 1)) && R(0) && R(I('undo', 1)).checksum === R(0).checksum, 'undo restores the model checksum');
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+})();

@@ -1,0 +1,25 @@
+#!/bin/sh
+# make test's part of the page (issue 17): builds the WebAssembly module and the same API natively,
+# then tests/web_node.js compares them on the demo model. Skips, saying why, when node or the
+# wasm toolchain is missing (the total then counts nothing for it). Usage: sh tests/web_node.sh BUILD_DIR
+B=${1:-build}
+MAKE=${MAKE:-make}
+if ! command -v node >/dev/null 2>&1; then
+    echo "web: SKIPPED: node is not installed (Debian package nodejs): the WebAssembly module is not tested"
+    exit 0
+fi
+if ! $MAKE -s --no-print-directory B="$B" wasm-toolchain >/dev/null 2>&1; then
+    echo "web: SKIPPED: no clang for wasm32-wasi (Debian packages clang lld wasi-libc libclang-rt-dev-wasm32): the WebAssembly module is not tested"
+    exit 0
+fi
+if ! $MAKE -s --no-print-directory B="$B" "$B/web/factedit.wasm" "$B/web_native" >"$B/web_build.log" 2>&1; then
+    cat "$B/web_build.log"
+    echo "web: building the module or web_native failed"
+    exit 1
+fi
+STATS=demo/model/stats.bin
+if [ ! -f "$STATS" ]; then
+    echo "web: note: demo/model/stats.bin is missing: the edits run without key statistics (u = k*/|k*|)"
+    STATS=-
+fi
+exec node tests/web_node.js "$B/web/factedit.wasm" "$B/web_native" demo/model "$STATS" "$B/web_test.patch"
