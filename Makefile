@@ -204,6 +204,10 @@ $(B)/web/factedit.wasm: tools/web_api.c tools/web_api.h factedit.h | $(B)
 	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
 	@mkdir -p $(B)/web
 	$(WASM_CC) $(WASM_FLAGS) tools/web_api.c -o $@ -lm
+# The SIMD128 kernels against the scalar references, run under node's WASI by tests/web_node.js.
+$(B)/test_wasm_kernels.wasm: tests/test_wasm_kernels.c tests/test.h factedit.h | $(B)
+	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
+	$(WASM_CC) --target=wasm32-wasi -std=c99 -O2 $(WARN) -msimd128 -Itools -I. $< -o $@ -lm
 # The same API natively, for the tests (tests/web_node.js compares its JSON with the module's).
 $(B)/web_native: tools/web_api.c tools/web_api.h tools/web_native.c factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/web_api.c tools/web_native.c -o $@ $(LDLIBS)

@@ -7,7 +7,9 @@
    bits of float arithmetic: a different order of sums or fused multiply-adds natively), the same
    iterations; then both apply the native edit (a patch file) and the edited logits must agree
    within 1e-5.
-   usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT
+   KERNELS_WASM (tests/test_wasm_kernels.c built for wasm32-wasi) runs first under node's WASI:
+   its passes and failures count here.
+   usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT [KERNELS_WASM]
    Ends with "N passed, M failed" (tests/run.sh). */
 'use strict';
 const fs = require('fs');
@@ -15,8 +17,8 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const { FactEdit } = require(path.join(__dirname, '..', 'tools', 'web', 'worker.js'));
 
-const [wasmPath, nativePath, modelDir, statsPath, patchPath] = process.argv.slice(2);
-if (!patchPath) { console.error('usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT'); process.exit(2); }
+const [wasmPath, nativePath, modelDir, statsPath, patchPath, kernelsPath] = process.argv.slice(2);
+if (!patchPath) { console.error('usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT [KERNELS_WASM]'); process.exit(2); }
 
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) passed++; else { failed++; console.log('FAIL ' + what); } };
@@ -86,7 +88,26 @@ function compare(a, b, where, acc) {
   return acc;
 }
 
+async function runKernels() {
+  const { WASI } = require('wasi');
+  const out = [];
+  const fd = fs.openSync(patchPath + '.kernels.txt', 'w');
+  const wasi = new WASI({ version: 'preview1', args: ['test_wasm_kernels'], env: {}, stdout: fd, stderr: fd });
+  const { instance } = await WebAssembly.instantiate(fs.readFileSync(kernelsPath), { wasi_snapshot_preview1: wasi.wasiImport });
+  let rc;
+  try { rc = wasi.start(instance); } catch (e) { rc = String(e); }
+  fs.closeSync(fd);
+  for (const line of fs.readFileSync(patchPath + '.kernels.txt', 'utf8').split('\n')) {
+    const m = /^(\d+) passed, (\d+) failed$/.exec(line);
+    if (m) { passed += +m[1]; failed += +m[2]; out.push(`wasm kernels (SIMD128 vs scalar reference): ${line}`); }
+    else if (line) out.push(line);
+  }
+  if (rc !== 0) { failed++; out.push(`test_wasm_kernels.wasm exited with ${rc}`); }
+  console.log(out.join('\n'));
+}
+
 (async () => {
+  if (kernelsPath) await runKernels();
   const n = runNative(), w = await runWasm();   /* native first: it writes the patch both apply */
   check(n.length === commands.length, `native printed ${n.length} results for ${commands.length} commands`);
   let total = 0, totalBit = 0;

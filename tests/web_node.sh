@@ -12,7 +12,7 @@ if ! $MAKE -s --no-print-directory B="$B" wasm-toolchain >/dev/null 2>&1; then
     echo "web: SKIPPED: no clang for wasm32-wasi (Debian packages clang lld wasi-libc libclang-rt-dev-wasm32): the WebAssembly module is not tested"
     exit 0
 fi
-if ! $MAKE -s --no-print-directory B="$B" "$B/web/factedit.wasm" "$B/web_native" >"$B/web_build.log" 2>&1; then
+if ! $MAKE -s --no-print-directory B="$B" "$B/web/factedit.wasm" "$B/web_native" "$B/test_wasm_kernels.wasm" >"$B/web_build.log" 2>&1; then
     cat "$B/web_build.log"
     echo "web: building the module or web_native failed"
     exit 1
@@ -22,4 +22,4 @@ if [ ! -f "$STATS" ]; then
     echo "web: note: demo/model/stats.bin is missing: the edits run without key statistics (u = k*/|k*|)"
     STATS=-
 fi
-exec node tests/web_node.js "$B/web/factedit.wasm" "$B/web_native" demo/model "$STATS" "$B/web_test.patch"
+exec node --no-warnings tests/web_node.js "$B/web/factedit.wasm" "$B/web_native" demo/model "$STATS" "$B/web_test.patch" "$B/test_wasm_kernels.wasm"
