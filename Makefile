@@ -223,5 +223,5 @@ web: $(B)/web/factedit.wasm $(WEB_FILES) $(DEMO_MODEL_FILES) $(WEB_STATS)
 # `make test` runs the node comparison when node and the toolchain are there (and says so when not).
 TEST_CMDS += "sh tests/web_node.sh $(B)"
 # Headless Chromium loads the page from a local server, traces and edits (tests/web_chrome.js).
-test-web: web
-	node tests/web_chrome.js $(B)/web
+test-web: web $(B)/web_native
+	node tests/web_chrome.js $(B)/web $(B)/web_native
