@@ -113,7 +113,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       'trace', form.p, form.s, '7', '10', '0', '3', '0',
       'compute', form.ep, form.es, form.et, '0', 'apply', 'topk', form.ep.replace('{}', form.es), '5',
       ...form.para.flatMap((t) => ['topk', t, '5']), ...form.neigh.flatMap((t) => ['topk', t, '5']), 'undo'],
-      { encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      { encoding: 'utf8', maxBuffer: 1 << 26, env: Object.assign({}, process.env, { OMP_NUM_THREADS: '1' }) }).split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const nTrace = native[0].result, nCompute = native[1].result, nApply = native[2].result, nTops = native.slice(3, -1).map((x) => x.result);
     await evaluate("document.getElementById('t-run').click()");
     await sleep(20);
@@ -162,6 +162,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
           'the solver takes the native build\'s iterations and evaluations');
     check(ed.ms / 1000 < 2, `the edit (solve + apply) took ${(ed.ms / 1000).toFixed(2)} s in Chromium's worker (with the before/after tables: ${tEdit.toFixed(2)} s; native solve ${(native[1].ms / 1000).toFixed(2)} s)`);
 
+    /* the screenshot: the whole page after the edit (3/4 size) */
+    await evaluate("window.scrollTo(0, 0)");
+    const h = await evaluate('Math.ceil(document.documentElement.scrollHeight)');
+    await S('Emulation.setDeviceMetricsOverride', { width: 1200, height: Math.min(h, 4000), deviceScaleFactor: 1, mobile: false });
+    await sleep(200);
+    const shot = await S('Page.captureScreenshot', { format: 'png', clip: { x: 0, y: 0, width: 1200, height: Math.min(h, 4000), scale: 0.75 } });
+    const out = path.join(webDir, 'screenshot.png');
+    fs.writeFileSync(out, Buffer.from(shot.data, 'base64'));
+    check(fs.statSync(out).size > 10000, `screenshot saved: ${out}`);
+    await S('Emulation.setDeviceMetricsOverride', { width: 1200, height: 1500, deviceScaleFactor: 1, mobile: false });
     /* undo */
     await evaluate("document.getElementById('e-undo').click()");
     await sleep(20);
@@ -170,15 +180,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     check(un && un.undo.checksum === info.checksum && un.undo.applied === 0, `undo restores the model (checksum ${un && un.undo.checksum})`);
     check(un && un.tables.every((t, i) => JSON.stringify(t) === JSON.stringify(ed.edit.before[i])), 'after undo every top-5 table equals the one before the edit');
 
-    /* the screenshot: the whole page */
-    await evaluate("document.getElementById('e-undo').blur(); window.scrollTo(0, 0)");
-    const h = await evaluate('Math.ceil(document.documentElement.scrollHeight)');
-    await S('Emulation.setDeviceMetricsOverride', { width: 1200, height: Math.min(h, 4000), deviceScaleFactor: 1, mobile: false });
-    await sleep(200);
-    const shot = await S('Page.captureScreenshot', { format: 'png' });
-    const out = path.join(webDir, 'screenshot.png');
-    fs.writeFileSync(out, Buffer.from(shot.data, 'base64'));
-    check(fs.statSync(out).size > 10000, `screenshot saved: ${out}`);
     console.log(`timings: trace ${tTrace.toFixed(2)} s (worker ${page.ms.toFixed(0)} ms), edit solve+apply ${(ed.ms / 1000).toFixed(2)} s;` +
                 ` native trace ${(native[0].ms / 1000).toFixed(3)} s, native solve ${(native[1].ms / 1000).toFixed(3)} s`);
   } catch (e) {

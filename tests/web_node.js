@@ -59,7 +59,7 @@ function runNative() {
   const argv = [modelDir, statsPath];
   for (const c of commands) argv.push(...c.map(String));
   let out;
-  try { out = execFileSync(nativePath, argv, { encoding: 'utf8', maxBuffer: 1 << 28 }); } catch (e) { out = e.stdout || ''; }
+  try { out = execFileSync(nativePath, argv, { encoding: 'utf8', maxBuffer: 1 << 28, env: Object.assign({}, process.env, { OMP_NUM_THREADS: '1' }) }); } catch (e) { out = e.stdout || ''; }
   return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 

@@ -134,7 +134,7 @@ function topCells(t, target) {
 function showTables(checks, before, after, afterTitle, target) {
   const head = `<tr><th>kind</th><th>prompt</th><th></th><th colspan="5">top 5 next tokens</th></tr>`;
   const rows = checks.map((c, i) =>
-    `<tr><td rowspan="2">${c.kind}</td><td rowspan="2">${esc(c.text)}</td><td>before</td>${topCells(before[i], target)}</tr>` +
+    `<tr><td rowspan="2">${c.kind}</td><td rowspan="2" class="ptext">${esc(c.text)}</td><td>before</td>${topCells(before[i], target)}</tr>` +
     `<tr><td>${afterTitle}</td>${topCells(after[i], target)}</tr>`);
   $('e-tables').innerHTML = `<table id="e-table">${head}${rows.join('')}</table>`;
 }
