@@ -38,12 +38,18 @@ const I = (name, nth) => commands.reduce((acc, c, i) => (c[0] === name ? acc.con
 /* commands whose numbers depend on each side's own solve: compared within 1e-3 */
 const SOLVED = new Set([I('compute'), I('apply'), I('topk', 1), I('logits', 1)]);
 
-async function runWasm() {
+/* misuse: each must fail with a message, the same on both sides, and leave the module usable */
+const errors = [
+  ['trace', P, 'Nobody', 7, 10, 0, 3, 0], ['trace', P, S, 0, 10, 0, 3, 0], ['trace', P, S, 7, 10, 0, -1, 0],
+  ['topk', '', 5], ['apply'], ['undo'], ['compute', PT, S, '', 0], ['compute', 'two {} and {}', S, ' Paris', 0],
+];
+
+async function runWasm(list) {
   const fe = await FactEdit.create(fs.readFileSync(wasmPath));
   const rd = (f) => fs.readFileSync(path.join(modelDir, f));
   fe.init(rd('model.bin'), rd('encoder.json'), rd('vocab.bpe'), statsPath === '-' ? null : fs.readFileSync(statsPath));
   const names = { compute: 'editCompute', apply: 'editApply', undo: 'editUndo' };
-  return commands.map(([cmd, ...args]) => {
+  return (list || commands).map(([cmd, ...args]) => {
     const t0 = process.hrtime.bigint();
     try {
       const result = cmd === 'save' ? (fe.editSave(), {}) : cmd === 'patch' ? fe.patchApply(fs.readFileSync(args[0]))
@@ -55,9 +61,9 @@ async function runWasm() {
   });
 }
 
-function runNative() {
+function runNative(list) {
   const argv = [modelDir, statsPath];
-  for (const c of commands) argv.push(...c.map(String));
+  for (const c of list || commands) argv.push(...c.map(String));
   let out;
   try { out = execFileSync(nativePath, argv, { encoding: 'utf8', maxBuffer: 1 << 28, env: Object.assign({}, process.env, { OMP_NUM_THREADS: '1' }) }); } catch (e) { out = e.stdout || ''; }
   return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
@@ -128,6 +134,13 @@ async function runKernels() {
   console.log(`all commands: ${total} numbers, ${totalBit} bit-equal (${(100 * totalBit / Math.max(1, total)).toFixed(1)}%)`);
   const L = (k) => w[k] && w[k].result && w[k].result.logits;
   /* the edit: the prompt's top token becomes the target; undo restores the logits exactly */
+  const ne = runNative(errors), we = await runWasm(errors.concat([['topk', P, 1]]));
+  errors.forEach((c, i) => {
+    const label = c.map((x) => JSON.stringify(x)).join(' ');
+    check(ne[i] && ne[i].error && we[i].error && ne[i].error === we[i].error, `${label} fails with one message: wasm "${we[i].error}", native "${ne[i] && ne[i].error}"`);
+  });
+  console.log(`misuse: ${errors.length} calls refused, e.g. "${we[0].error}"`);
+  check(we[errors.length].result && we[errors.length].result.top.length === 1, 'the module still works after the refused calls');
   const R = (k) => w[k] && w[k].result;
   const comp = R(I('compute')), nat = n[I('compute')] && n[I('compute')].result, app = R(I('apply'));
   check(comp && nat && ['iters', 'evals', 'grads', 'status', 'cg_iters'].every((k) => comp.report[k] === nat.report[k]),

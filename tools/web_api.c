@@ -232,7 +232,7 @@ FW_EXPORT(fw_generate) const char *fw_generate(const char *text, int n) {
     if (need_model() || encode("prompt", text, &ids, &np)) return NULL;
     if (n > W_m->config.max_seq_len - (int)np) n = W_m->config.max_seq_len - (int)np;
     if (n < 0) n = 0;
-    if (!(out = (int *)malloc(sizeof(int) * (size_t)(n ? n : 1)))) { fe_ids_free(W_v, ids); return failf(fe_err_nomem, "out of memory"); }
+    if (!(out = (int *)calloc((size_t)(n ? n : 1), sizeof(int)))) { fe_ids_free(W_v, ids); return failf(fe_err_nomem, "out of memory"); }
     if ((n && fe_generate(W_m, ids, (int)np, n, NULL, NULL, out, &e) != fe_ok) || fe_decode(W_v, out, (size_t)n, &t, &tl, &e) != fe_ok) {
         free(out); fe_ids_free(W_v, ids);
         return fail_err(&e);
