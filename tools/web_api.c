@@ -425,9 +425,12 @@ FW_EXPORT(fw_edit_compute) const char *fw_edit_compute(const char *prompt, const
     hp.layer = edit_layer();
     if (hp.layer >= W_m->config.num_layers - 1) return failf(fe_err_arg, "a model of %d layers has no layer an edit can change", W_m->config.num_layers);
     hp.progress = on_progress; hp.progress_user = NULL;
+    q.prompt = prompt; q.subject = subject; q.target = target;
+    /* the request alone first: a bad one fails before the templates are generated */
+    if (fe_rome_rows_new(&W_rows, W_m, W_v, &q, NULL, &e) != fe_ok) return fail_err(&e);
+    fe_rome_rows_free(W_rows); W_rows = NULL;
     fe_rng_seed(&rng, (uint64_t)seed);
     if (fe_templates_rome(&tpl, W_m, W_v, &rng, &e) != fe_ok) return fail_err(&e);
-    q.prompt = prompt; q.subject = subject; q.target = target;
     if (fe_rome_rows_new(&W_rows, W_m, W_v, &q, tpl, &e) != fe_ok) { fe_templates_free(tpl); return fail_err(&e); }
     fe_templates_free(tpl);
     if (fe_rome_compute_rows(W_m, W_rows, &hp, W_cov, &W_edit, &e) != fe_ok) { drop_edit(); return fail_err(&e); }
