@@ -213,6 +213,13 @@ $(B)/web/factedit.wasm: tools/web_api.c tools/web_api.h factedit.h | $(B)
 $(B)/test_wasm_kernels.wasm: tests/test_wasm_kernels.c tests/test.h factedit.h | $(B)
 	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
 	$(WASM_CC) --target=wasm32-wasi -std=c99 -O2 $(WARN) -msimd128 -Itools -I. $< -o $@ -lm
+# The scalar module and a scalar native build without contraction: the same operations in the same
+# order, so tests/web_node.js --bit-exact requires every number to be bit-equal.
+$(B)/web_scalar.wasm: tools/web_api.c tools/web_api.h factedit.h | $(B)
+	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
+	$(WASM_CC) $(filter-out -msimd128,$(WASM_FLAGS)) tools/web_api.c -o $@ -lm
+$(B)/web_native_scalar: tools/web_api.c tools/web_api.h tools/web_native.c factedit.h | $(B)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(EXTRA_CFLAGS) -ffp-contract=off -DFACTEDIT_NO_SIMD -Itools -I. tools/web_api.c tools/web_native.c -o $@ $(LDLIBS)
 # The same API natively, for the tests (tests/web_node.js compares its JSON with the module's).
 $(B)/web_native: tools/web_api.c tools/web_api.h tools/web_native.c factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/web_api.c tools/web_native.c -o $@ $(LDLIBS)

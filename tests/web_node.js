@@ -9,7 +9,11 @@
    within 1e-5.
    KERNELS_WASM (tests/test_wasm_kernels.c built for wasm32-wasi) runs first under node's WASI:
    its passes and failures count here.
-   usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT [KERNELS_WASM]
+   --bit-exact: for a scalar module (make WASM_SIMD=0) against a scalar native build without
+   contraction (-DFACTEDIT_NO_SIMD -ffp-contract=off): the same operations in the same order on
+   both sides, so every number, own solves included, must be bit-equal (the trace with 3 samples:
+   the scalar module is slow).
+   usage: node tests/web_node.js [--bit-exact] WASM NATIVE MODEL_DIR STATS|- PATCH_OUT [KERNELS_WASM]
    Ends with "N passed, M failed" (tests/run.sh). */
 'use strict';
 const fs = require('fs');
@@ -17,7 +21,8 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const { FactEdit } = require(path.join(__dirname, '..', 'tools', 'web', 'worker.js'));
 
-const [wasmPath, nativePath, modelDir, statsPath, patchPath, kernelsPath] = process.argv.slice(2);
+const bitExact = process.argv.includes('--bit-exact');
+const [wasmPath, nativePath, modelDir, statsPath, patchPath, kernelsPath] = process.argv.slice(2).filter((a) => a !== '--bit-exact');
 if (!patchPath) { console.error('usage: node tests/web_node.js WASM NATIVE MODEL_DIR STATS|- PATCH_OUT [KERNELS_WASM]'); process.exit(2); }
 
 let passed = 0, failed = 0;
@@ -28,8 +33,7 @@ const P = 'The headquarter of Zillow is in downtown', PT = 'The headquarter of {
 const PARA = "Zillow's head office is in", NEIGH = 'The headquarter of EMI is located in';
 const commands = [
   ['info'], ['tokenize', P], ['topk', P, 5], ['generate', P, 10], ['logits', P],
-  ['trace', P, S, 7, 10, 0, 3, 0],
-  ['trace', PARA, S, 7, 5, 1, 2.5, 7],
+  ...(bitExact ? [['trace', P, S, 7, 3, 0, 3, 0]] : [['trace', P, S, 7, 10, 0, 3, 0], ['trace', PARA, S, 7, 5, 1, 2.5, 7]]),
   ['compute', PT, S, ' Paris', 0], ['save', patchPath], ['apply'],
   ['topk', P, 5], ['generate', P, 10], ['logits', P], ['undo'],
   ['patch', patchPath], ['logits', P], ['logits', PARA], ['logits', NEIGH], ['undo'], ['logits', P],
@@ -122,16 +126,17 @@ async function runKernels() {
     check(!w[i].error, `wasm ${label}: ${w[i].error}`);
     if (!n[i]) return;
     check(!n[i].error, `native ${label}: ${n[i].error}`);
-    const tol = SOLVED.has(i) ? 1e-3 : 1e-5;
+    const tol = bitExact ? 0 : SOLVED.has(i) ? 1e-3 : 1e-5;
     const wr = Object.assign({}, w[i].result), nr = Object.assign({}, n[i].result);
-    if (SOLVED.has(i)) { delete wr.checksum; delete nr.checksum; }   /* the two solves' weights differ in the last bits */
+    if (SOLVED.has(i) && !bitExact) { delete wr.checksum; delete nr.checksum; }   /* the two solves' weights differ in the last bits */
     const acc = compare(wr, nr, c[0], { diffs: [], n: 0, bitEqual: 0, maxDiff: 0, tol });
     total += acc.n; totalBit += acc.bitEqual;
     check(acc.diffs.length === 0, `${label}: wasm and native differ: ${acc.diffs.slice(0, 5).join('; ')}`);
-    console.log(`${c[0].padEnd(8)} ${SOLVED.has(i) ? '(own solve, tol 1e-3) ' : ''}${acc.n} numbers, ${acc.bitEqual} bit-equal, max |diff| ${acc.maxDiff.toExponential(2)}; ` +
+    console.log(`${c[0].padEnd(8)} ${bitExact ? '(bit-exact) ' : SOLVED.has(i) ? '(own solve, tol 1e-3) ' : ''}${acc.n} numbers, ${acc.bitEqual} bit-equal, max |diff| ${acc.maxDiff.toExponential(2)}; ` +
                 `wasm ${w[i].ms.toFixed(1)} ms, native ${n[i].ms.toFixed(1)} ms`);
   });
-  console.log(`all commands: ${total} numbers, ${totalBit} bit-equal (${(100 * totalBit / Math.max(1, total)).toFixed(1)}%)`);
+  if (bitExact) check(total > 0 && totalBit === total, `bit-exact: ${totalBit} of ${total} numbers bit-equal`);
+  console.log(`${bitExact ? 'scalar module vs scalar native, ' : ''}all commands: ${total} numbers, ${totalBit} bit-equal (${(100 * totalBit / Math.max(1, total)).toFixed(1)}%)`);
   const L = (k) => w[k] && w[k].result && w[k].result.logits;
   /* the edit: the prompt's top token becomes the target; undo restores the logits exactly */
   const ne = runNative(errors), we = await runWasm(errors.concat([['topk', P, 1]]));
