@@ -47,6 +47,12 @@ $(B)/factedit: $(FACTEDIT_SRCS) $(B)/demo_model.o tools/cli.h tools/train.h tool
 $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. tools/oracle_check.c tools/fe_convert.c -o $@ $(LDLIBS)
 
+# tools/experiments/: programs behind README figures (not part of the CLI); built by `make all` so they
+# keep compiling warning-free.
+$(B)/solver_path: tools/experiments/solver_path.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -I. $< -o $@ $(LDLIBS)
+all: $(B)/solver_path
+
 $(B)/test_%: tests/test_%.c factedit.h tests/test.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. $< $(wildcard tools/fe_convert.c) -o $@ $(LDLIBS)
 
