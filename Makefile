@@ -191,3 +191,56 @@ $(B)/test_demo_model: tests/test_demo_model.c tools/train.c tools/train.h tools/
 	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_demo_model.c tools/train.c tools/progress.c -o $@ $(LDLIBS)
 all: $(B)/test_demo_model
 TEST_CMDS += "$(B)/test_demo_model demo/model demo/known_1000.json"
+
+# The page (issue 17; README "The paper in a browser tab"): factedit.h compiled to WebAssembly with
+# clang for wasm32-wasi (FACTEDIT_NO_STDIO, SIMD128 kernels) behind tools/web_api.c, and the page in
+# tools/web/. `make wasm` builds the module, `make web` the folder $(B)/web/ that any static file
+# server can host, `make test-web` loads it in headless Chromium. Nothing is installed: without
+# the toolchain these targets fail naming the Debian packages. The key statistics the page's edits
+# use are demo/model/stats.bin (for the shipped model's edit layer); while that file is missing they
+# are computed into $(B)/web_stats.bin (factedit stats, layer 0, 100,000 tokens of the demo corpus).
+WASM_CC    ?= clang
+WASM_SIMD  ?= 1
+WASM_FLAGS  = --target=wasm32-wasi -mexec-model=reactor -std=c99 -O2 $(WARN) -DFACTEDIT_NO_STDIO $(if $(filter 1,$(WASM_SIMD)),-msimd128) -Itools -I.
+WASM_PKGS  := clang lld wasi-libc libclang-rt-dev-wasm32
+WEB_STATS  := $(if $(wildcard demo/model/stats.bin),demo/model/stats.bin,$(B)/web_stats.bin)
+WEB_FILES  := tools/web/index.html tools/web/app.js tools/web/worker.js
+.PHONY: wasm web test-web wasm-toolchain
+wasm: $(B)/web/factedit.wasm
+wasm-toolchain: | $(B)
+	@printf 'int main(void) { return 0; }\n' > $(B)/wasm_probe.c; \
+	if ! command -v $(WASM_CC) >/dev/null 2>&1 || ! $(WASM_CC) --target=wasm32-wasi -mexec-model=reactor $(B)/wasm_probe.c -o $(B)/wasm_probe.wasm >$(B)/wasm_probe.log 2>&1; then \
+	  echo "make wasm: no working clang for wasm32-wasi ($(WASM_CC); see $(B)/wasm_probe.log)."; \
+	  echo "make wasm: it needs the Debian packages: $(WASM_PKGS)  (apt-get install $(WASM_PKGS))"; exit 1; fi
+$(B)/web/factedit.wasm: tools/web_api.c tools/web_api.h factedit.h | $(B)
+	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
+	@mkdir -p $(B)/web
+	$(WASM_CC) $(WASM_FLAGS) tools/web_api.c -o $@ -lm
+# The SIMD128 kernels against the scalar references, run under node's WASI by tests/web_node.js.
+$(B)/test_wasm_kernels.wasm: tests/test_wasm_kernels.c tests/test.h factedit.h | $(B)
+	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
+	$(WASM_CC) --target=wasm32-wasi -std=c99 -O2 $(WARN) -msimd128 -Itools -I. $< -o $@ -lm
+# The scalar module and a scalar native build without contraction: the same operations in the same
+# order, so tests/web_node.js --bit-exact requires every number to be bit-equal.
+$(B)/web_scalar.wasm: tools/web_api.c tools/web_api.h factedit.h | $(B)
+	@$(MAKE) --no-print-directory B=$(B) wasm-toolchain
+	$(WASM_CC) $(filter-out -msimd128,$(WASM_FLAGS)) tools/web_api.c -o $@ -lm
+$(B)/web_native_scalar: tools/web_api.c tools/web_api.h tools/web_native.c factedit.h | $(B)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(EXTRA_CFLAGS) -ffp-contract=off -DFACTEDIT_NO_SIMD -Itools -I. tools/web_api.c tools/web_native.c -o $@ $(LDLIBS)
+# The same API natively, for the tests (tests/web_node.js compares its JSON with the module's).
+$(B)/web_native: tools/web_api.c tools/web_api.h tools/web_native.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. tools/web_api.c tools/web_native.c -o $@ $(LDLIBS)
+$(B)/web_stats.bin: | $(B)/factedit
+	$(MAKE) --no-print-directory B=$(B) demo-data
+	$(B)/factedit stats --layer 0 --text $(B)/demo_world/corpus.txt --lines --tokens 100000 --out $@ --quiet
+web: $(B)/web/factedit.wasm $(WEB_FILES) $(DEMO_MODEL_FILES) $(WEB_STATS)
+	@mkdir -p $(B)/web/model
+	cp $(WEB_FILES) $(B)/web/
+	cp $(DEMO_MODEL_FILES) $(B)/web/model/
+	cp $(WEB_STATS) $(B)/web/model/stats.bin
+	@echo "make web: $(B)/web is the page; serve it with: python3 -m http.server -d $(B)/web 8000  (then open http://localhost:8000/)"
+# `make test` runs the node comparison when node and the toolchain are there (and says so when not).
+TEST_CMDS += "sh tests/web_node.sh $(B)"
+# Headless Chromium loads the page from a local server, traces and edits (tests/web_chrome.js).
+test-web: web $(B)/web_native
+	node tests/web_chrome.js $(B)/web $(B)/web_native

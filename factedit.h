@@ -583,7 +583,7 @@ FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, cons
                                   const float *bias, int T, int C, int OC);
 FACTEDIT_API void fe_matmul_ref(float *out, size_t ldo, const float *inp, const float *w, const float *bias, int T,
                                 int C, int OC);
-FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon" or "scalar" */
+FACTEDIT_API const char *fe_simd_name(void);   /* "avx512", "avx2", "neon", "wasm-simd128" or "scalar" */
 /* Softmax of one row of logits into probs (V floats), numerically stable. */
 FACTEDIT_API void fe_softmax(const float *logits, float *probs, int V);
 
@@ -2158,6 +2158,37 @@ typedef float32x4_t fe__vf;
     }
 #define FACTEDIT__MR 12
 #define fe__vhsum(v) vaddvq_f32(v)
+#elif !defined(FACTEDIT_NO_SIMD) && defined(__wasm_simd128__)
+/* WebAssembly SIMD128 (clang -msimd128). It has no fused multiply-add: fe__vfma is a rounded
+   product, then a rounded sum, so the GEMM's outputs equal the scalar reference's bit for bit
+   in the same module (the same terms, k ascending, no contraction in WebAssembly). */
+#include <wasm_simd128.h>
+#define FACTEDIT_SIMD_NAME "wasm-simd128"
+#define FACTEDIT__VW 4
+typedef v128_t fe__vf;
+#define fe__vzero() wasm_f32x4_splat(0.0f)
+#define fe__vload(p) wasm_v128_load(p)
+#define fe__vfma(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#define fe__vstore(p, v) wasm_v128_store(p, v)
+#define fe__vbcast(x) wasm_f32x4_splat(x)
+#define fe__vadd(a, b) wasm_f32x4_add(a, b)
+#define fe__vsub(a, b) wasm_f32x4_sub(a, b)
+#define fe__vmul(a, b) wasm_f32x4_mul(a, b)
+#define fe__vdiv(a, b) wasm_f32x4_div(a, b)
+#define fe__vmin(a, b) wasm_f32x4_pmin(a, b)   /* b < a ? b : a, as x86's minps */
+#define fe__vmax(a, b) wasm_f32x4_pmax(a, b)
+#define fe__vround(x) wasm_f32x4_nearest(x)
+#define fe__vpow2i(n) wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23)
+#define fe__vload_h(p, lo, hi) { \
+        v128_t x_ = wasm_v128_load(p); \
+        lo = wasm_i32x4_shl(x_, 16); \
+        hi = wasm_v128_and(x_, wasm_i32x4_splat(-65536)); \
+    }
+#define FACTEDIT__MR 6   /* 6 x 2 accumulators + 2 panel vectors + 1 broadcast: 15 of x86's 16 registers */
+FACTEDIT__PRIV float fe__vhsum(v128_t v) {
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+           (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
 #else
 #define FACTEDIT_SIMD_NAME "scalar"
 #endif
@@ -2364,6 +2395,18 @@ FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, si
     vst1q_f32(dst + ds, vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1])));
     vst1q_f32(dst + 2 * ds, vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0])));
     vst1q_f32(dst + 3 * ds, vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1])));
+}
+#elif FACTEDIT__VW == 4 && defined(__wasm_simd128__)
+#define FACTEDIT__HAVE_TRANSPOSE 1
+FACTEDIT__PRIV void fe__transpose_vw(float *dst, size_t ds, const float *src, size_t ss) {
+    v128_t r0 = wasm_v128_load(src), r1 = wasm_v128_load(src + ss), r2 = wasm_v128_load(src + 2 * ss),
+           r3 = wasm_v128_load(src + 3 * ss);
+    v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7),
+           t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+    wasm_v128_store(dst, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+    wasm_v128_store(dst + ds, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+    wasm_v128_store(dst + 2 * ds, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+    wasm_v128_store(dst + 3 * ds, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
 }
 #endif
 
