@@ -179,3 +179,9 @@ $(B)/test_demo_model: tests/test_demo_model.c tools/train.c tools/train.h facted
 	$(CC) $(CFLAGS_ALL) -Itools -I. tests/test_demo_model.c tools/train.c -o $@ $(LDLIBS)
 all: $(B)/test_demo_model
 TEST_CMDS += "$(B)/test_demo_model demo/model demo/known_1000.json"
+
+# Many edits (the >>api-many-edits section): r-ROME, MEMIT and AlphaEdit closed forms against scalar
+# references, the sequential log (undo, patches), health, hostile input.
+TESTS += $(B)/test_many
+all: $(B)/test_many
+TEST_CMDS += "$(B)/test_many"

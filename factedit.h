@@ -9506,6 +9506,7 @@ FACTEDIT_API fe_result fe_probe_nll(const fe_model *m, const fe_health_probes *p
     double sum = 0.0;
     long cnt = 0;
     fe_state *s = NULL;
+    fe_forward_opts fo;
     fe_result r = fe_ok;
     *nll = NAN;
     if (!p || p->count < 1) { fe__ok(err); return fe_ok; }
@@ -9516,7 +9517,9 @@ FACTEDIT_API fe_result fe_probe_nll(const fe_model *m, const fe_health_probes *p
         for (t = 0; t < n; t++)
             if (p->ids[i][t] < 0 || p->ids[i][t] >= V) return fe__fail(err, fe_err_range, "health: probe %d has a token outside the vocabulary", i);
         if ((r = fe_state_new(&s, m, 1, n, 0, err)) != fe_ok) break;
-        if ((r = fe_forward(m, s, p->ids[i], n, NULL, err)) == fe_ok)
+        memset(&fo, 0, sizeof fo);
+        fo.all_logits = 1;
+        if ((r = fe_forward(m, s, p->ids[i], n, &fo, err)) == fe_ok)
             for (t = 0; t + 1 < n; t++) {
                 const float *z = fe_state_logits(s, 0, t);
                 sum += fe__logsumexp(z, V) - z[p->ids[i][t + 1]];
