@@ -416,7 +416,7 @@ static void test_alphaedit(void) {
         CHECKF(worst < 1e-4, "max |dW k| / (|dW| |k|) = %g", worst);
     }
     TEST("AlphaEdit: batch 2's dW at layer 1 = solve(P (K K^T + K1 K1^T) + l2 I, P K R^T)^T (scalar double reference, full 64 x 64)") {
-        int n, n1, d = C4;
+        int n = 0, n1 = 0, d = C4;
         const float *R, *X, *K = fe_many_record(s, 1, 1, &n, &R, &X), *K1 = fe_many_record(s, 0, 1, &n1, NULL, NULL);
         double *A = (double *)malloc(sizeof(double) * d * d), *M = (double *)malloc(sizeof(double) * d * d), *B = (double *)malloc(sizeof(double) * d * C), ref[C * C4];
         int a, b2;
