@@ -134,8 +134,8 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 # ROME glue (the >>api-rome-glue section): its tests, and the CLI's edit, eval and stats commands
 # (tools/cmd_rome.c; tests/test_cli_rome.sh runs $(B)/factedit).
-FACTEDIT_SRCS += tools/cmd_rome.c tools/cmd_layers.c
-$(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h tools/cmd_layers.c
+FACTEDIT_SRCS += tools/cmd_rome.c tools/cmd_layers.c tools/cmd_many.c
+$(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h tools/cmd_layers.c tools/cmd_many.c
 $(B)/test_rome_glue: tools/fe_convert.c tools/fe_convert.h
 TESTS += $(B)/test_rome_glue
 all: $(B)/test_rome_glue
