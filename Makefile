@@ -156,6 +156,9 @@ $(B)/demo_model.o: $(B)/demo_model.c
 # demo/README-data.md); then 2500 and 2000 steps at lr 1e-3 on the corpus plus three, then six,
 # more copies of each fact's own known_1000 sentence (known.txt), with half the rows starting
 # without the <|endoftext|> before their line (--bare-starts 0.5), as prompts are given.
+# demo/model/stats.bin: the key statistics (whole corpus) of the layer `factedit layers` picks for
+# the shipped model (README, "Which layer to edit"); the browser page's edits use them.
+DEMO_EDIT_LAYER := 0
 .PHONY: demo demo-model
 DEMO_TRAIN := $(B)/factedit train --vocab $(B)/demo_world/vocab --batch 8 --seq 128
 DEMO_KNOWN = $(B)/demo_world/known.txt $(B)/demo_world/known.txt $(B)/demo_world/known.txt
@@ -169,6 +172,8 @@ demo-model: $(B)/factedit demo-data
 	$(DEMO_TRAIN) $(B)/demo_world/corpus_known6.txt --out demo/model --init $(B)/demo_model_b/model.bin \
 	  --steps 2000 --lr 1e-3 --warmup 50 --seed 3 --bare-starts 0.5 --facts demo/known_1000.json --heldout $(B)/demo_world/heldout.json
 	$(B)/factedit info --model demo/model/model.bin | sed -n 's/^checksum: *//p' > demo/model/CHECKSUM
+	$(B)/factedit stats --model demo/model/model.bin --vocab demo/model --text $(B)/demo_world/corpus.txt --lines \
+	  --layer $(DEMO_EDIT_LAYER) --out demo/model/stats.bin --quiet
 
 # `make demo`: the paper's experiments on the shipped model (demo/run.sh).
 demo: $(B)/factedit demo-data

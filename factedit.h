@@ -1103,6 +1103,12 @@ typedef struct fe_stats_info {
    (<= 0: min(context, 256)); the last sequence may be shorter. Only layers <= layer run. */
 FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n,
                                         int seq_len, fe_stats_progress_fn progress, void *progress_user, fe_error *err);
+/* The same for `count` consecutive layers from one pass over the tokens (a layer sweep):
+   out[i] (count pointers) receives layer first + i's statistics, bit-identical to
+   fe_stats_compute of that layer. Only layers <= first + count - 1 run. */
+FACTEDIT_API fe_result fe_stats_compute_layers(fe_cov **out, const fe_model *m, int first, int count,
+                                               const int *tokens, size_t n, int seq_len,
+                                               fe_stats_progress_fn progress, void *progress_user, fe_error *err);
 /* model_checksum: fe_model_checksum of the weights the keys came from. */
 FACTEDIT_API fe_result fe_stats_save_mem(const fe_cov *c, int layer, const fe_model *m, uint64_t model_checksum,
                                          unsigned char **bytes, size_t *len, fe_error *err);
@@ -6504,28 +6510,40 @@ FACTEDIT_API fe_result fe_cov_add(fe_cov *c, const float *keys, size_t n, fe_err
     return fe_ok;
 }
 
-FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n,
-                                         fe_error *err) {
+/* Keys of layers first .. first + count - 1 into c[0 .. count - 1] from one forward per sequence. */
+FACTEDIT__PRIV fe_result fe__cov_add_tokens(fe_cov *const *c, const fe_model *m, int first, int count,
+                                            const int *tokens, int B, int n, fe_error *err) {
     fe_state *s;
     fe_forward_opts fo;
     fe_result r;
     const float *keys;
-    int b, C4 = 4 * m->config.channels;
-    if (c->dim != C4) return fe__fail(err, fe_err_mismatch, "cov: dimension %d, the model's keys have %d", c->dim, C4);
-    if (layer < 0 || layer >= m->config.num_layers)
-        return fe__fail(err, fe_err_range, "cov: layer %d outside the model", layer);
+    int b, l, C4 = 4 * m->config.channels;
+    for (l = 0; l < count; l++)
+        if (c[l]->dim != C4)
+            return fe__fail(err, fe_err_mismatch, "cov: dimension %d, the model's keys have %d", c[l]->dim, C4);
+    if (count == 1 && (first < 0 || first >= m->config.num_layers))
+        return fe__fail(err, fe_err_range, "cov: layer %d outside the model", first);
+    if (first < 0 || count < 1 || first > m->config.num_layers - count)
+        return fe__fail(err, fe_err_range, "cov: layers %d..%d outside the model", first, first + count - 1);
     /* one sequence at a time through one state: a state holds every layer's activations, and B of
-       them at once would be B times that memory to zero for keys of one layer */
+       them at once would be B times that memory to zero for keys of a few layers */
     if ((r = fe_state_new(&s, m, 1, n, 0, err)) != fe_ok) return r;
     memset(&fo, 0, sizeof fo);
-    fo.last_layer = layer + 1; fo.no_logits = 1;
+    fo.last_layer = first + count; fo.no_logits = 1;
     for (b = 0; b < B && r == fe_ok; b++) {
         if ((r = fe_forward(m, s, tokens + (size_t)b * n, n, &fo, err)) != fe_ok) break;
-        keys = fe_state_act(s, fe_site_key, layer, 0, 0);   /* (n, 4C), contiguous */
-        r = fe_cov_add(c, keys, (size_t)n, err);
+        for (l = 0; l < count && r == fe_ok; l++) {
+            keys = fe_state_act(s, fe_site_key, first + l, 0, 0);   /* (n, 4C), contiguous */
+            r = fe_cov_add(c[l], keys, (size_t)n, err);
+        }
     }
     fe_state_free(s);
     return r;
+}
+
+FACTEDIT_API fe_result fe_cov_add_tokens(fe_cov *c, const fe_model *m, int layer, const int *tokens, int B, int n,
+                                         fe_error *err) {
+    return fe__cov_add_tokens(&c, m, layer, 1, tokens, B, n, err);
 }
 
 FACTEDIT_API void fe_cov_moment(const fe_cov *c, float *out) {
@@ -7853,37 +7871,50 @@ FACTEDIT__PRIV fe_result fe__prefix_path(fe_error *err, fe_result r, const char 
 
 #define FACTEDIT__STATS_HEADER 64
 
-FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n,
-                                        int seq_len, fe_stats_progress_fn progress, void *progress_user,
-                                        fe_error *err) {
-    fe_cov *c = NULL;
-    fe_result r;
+FACTEDIT_API fe_result fe_stats_compute_layers(fe_cov **out, const fe_model *m, int first, int count,
+                                               const int *tokens, size_t n, int seq_len,
+                                               fe_stats_progress_fn progress, void *progress_user, fe_error *err) {
+    fe_result r = fe_ok;
     size_t done = 0;
-    int T, B;
-    if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
-    *out = NULL;
+    int T, B, l;
+    if (!out || count < 1) return fe__fail(err, fe_err_arg, "stats: NULL argument or no layers");
+    for (l = 0; l < count; l++) out[l] = NULL;
     if (!m || (!tokens && n)) return fe__fail(err, fe_err_arg, "stats: NULL argument");
-    if (layer < 0 || layer >= m->config.num_layers)
-        return fe__fail(err, fe_err_range, "stats: layer %d outside the model's layers 0..%d", layer,
-                        m->config.num_layers - 1);
+    if (first < 0 || first > m->config.num_layers - count)
+        return fe__fail(err, fe_err_range, "stats: layers %d..%d outside the model's layers 0..%d", first,
+                        first + count - 1, m->config.num_layers - 1);
     if (n < 1) return fe__fail(err, fe_err_arg, "stats: no tokens");
     T = seq_len > 0 ? seq_len : (m->config.max_seq_len < 256 ? m->config.max_seq_len : 256);
     if (T > m->config.max_seq_len)
         return fe__fail(err, fe_err_range, "stats: sequences of %d tokens exceed the model's context of %d", T,
                         m->config.max_seq_len);
     B = 256 / T > 0 ? 256 / T : 1;   /* rows per forward: about 256 positions */
-    if ((r = fe_cov_new(&c, 4 * m->config.channels, m->alloc_user, err)) != fe_ok) return r;
-    while (done < n) {
+    for (l = 0; l < count && r == fe_ok; l++) r = fe_cov_new(&out[l], 4 * m->config.channels, m->alloc_user, err);
+    while (r == fe_ok && done < n) {
         size_t left = n - done, full = left / (size_t)T;
         int rows = full >= (size_t)B ? B : (int)full, len = T;
         if (rows == 0) { rows = 1; len = (int)left; }
-        if ((r = fe_cov_add_tokens(c, m, layer, tokens + done, rows, len, err)) != fe_ok) { fe_cov_free(c); return r; }
+        if ((r = fe__cov_add_tokens(out, m, first, count, tokens + done, rows, len, err)) != fe_ok) break;
         done += (size_t)rows * (size_t)len;
         if (progress) progress(progress_user, done, n);
     }
-    *out = c;
+    if (r != fe_ok) {
+        for (l = 0; l < count; l++) { fe_cov_free(out[l]); out[l] = NULL; }
+        return r;
+    }
     fe__ok(err);
     return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_stats_compute(fe_cov **out, const fe_model *m, int layer, const int *tokens, size_t n,
+                                        int seq_len, fe_stats_progress_fn progress, void *progress_user,
+                                        fe_error *err) {
+    if (!out) return fe__fail(err, fe_err_arg, "stats: NULL argument");
+    *out = NULL;
+    if (m && (layer < 0 || layer >= m->config.num_layers))
+        return fe__fail(err, fe_err_range, "stats: layer %d outside the model's layers 0..%d", layer,
+                        m->config.num_layers - 1);
+    return fe_stats_compute_layers(out, m, layer, 1, tokens, n, seq_len, progress, progress_user, err);
 }
 
 FACTEDIT__PRIV void fe__stats_header(unsigned char *h, const fe_cov *c, int layer, const fe_model *m, uint64_t cs,

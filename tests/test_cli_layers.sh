@@ -52,6 +52,11 @@ p=$(picked_of "$T/r.json"); case "$p" in [0-9]*) ok;; *) bad "random model: no p
 same "random model: picks the best Score of its table" "$p" "$(best_of "$T/r.json")"
 has "statistics came from the cache" '"stats_cached": true' "$T/r.json"
 if [ -f "$T/cache/stats_l0.bin" ] && [ -f "$T/cache/stats_l1.bin" ] && [ ! -e "$T/cache/stats_l2.bin" ]; then ok; else bad "cache holds layers 0 and 1 only: $(ls "$T/cache")"; fi
+# the missing layers' statistics come from one pass, each identical to 'factedit stats' of that layer
+mkdir -p "$T/cache2" && cp "$T/cache/stats_l1.bin" "$T/cache2/"
+run "cache with layer 1 only" 0 "picked layer" "$FE" layers --model "$R" --dataset "$T/cf.json" --text "$T/text.txt" --cache "$T/cache2" --ridge 0.1 -q
+run "stats of layer 0" 0 "" "$FE" stats --model "$R" --text "$T/text.txt" --layer 0 --out "$T/st0.bin" -q
+if cmp -s "$T/st0.bin" "$T/cache2/stats_l0.bin" && cmp -s "$T/cache/stats_l0.bin" "$T/cache2/stats_l0.bin"; then ok; else bad "one-pass statistics of layer 0 differ from 'factedit stats'"; fi
 run "one layer" 0 '"picked": 1' "$FE" layers --model "$R" --dataset "$T/cf.json" --cache "$T/cache" --ridge 0.1 --layers 1-1 --json -q
 
 # ------------------------------------------------------------------ bad input, refused before any work

@@ -412,6 +412,21 @@ static void test_stats(void) {
             for (i = 0; i < 64 * 64; i++) { double dd = fabs(c->m2[i] - ref->m2[i]) / (fabs(ref->m2[i]) + 1e-9); if (dd > worst) worst = dd; }
             CHECKF(worst < 1e-12 && c->count == 150, "worst %g count %g", worst, c->count);
         }
+        {   /* layers 0..1 from one pass: each bit-identical to its own fe_stats_compute */
+            fe_cov *two[2] = {NULL, NULL}, *one = NULL;
+            int l2;
+            CHECK_CODE(fe_stats_compute_layers(two, m, 0, 2, tok, (size_t)n, 32, NULL, NULL, &e), fe_ok);
+            for (l2 = 0; l2 < 2 && two[0] && two[1]; l2++) {
+                CHECK_CODE(fe_stats_compute(&one, m, l2, tok, (size_t)n, 32, NULL, NULL, &e), fe_ok);
+                if (one) CHECK(one->count == two[l2]->count && !memcmp(one->m2, two[l2]->m2, sizeof(double) * 64 * 64));
+                fe_cov_free(one);
+                one = NULL;
+            }
+            fe_cov_free(two[0]); fe_cov_free(two[1]);
+            CHECK_CODE(fe_stats_compute_layers(two, m, 1, 2, tok, (size_t)n, 32, NULL, NULL, &e), fe_err_range);
+            CHECK(two[0] == NULL && two[1] == NULL);
+            CHECK_CODE(fe_stats_compute_layers(two, m, 0, 0, tok, (size_t)n, 32, NULL, NULL, &e), fe_err_arg);
+        }
         CHECK_CODE(fe_stats_compute(&c2, m, 2, tok, (size_t)n, 0, NULL, NULL, &e), fe_err_range);
         CHECK_CODE(fe_stats_compute(&c2, m, 0, tok, 0, 0, NULL, NULL, &e), fe_err_arg);
         CHECK_CODE(fe_stats_compute(&c2, m, 0, tok, 10, 33, NULL, NULL, &e), fe_err_range);

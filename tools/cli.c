@@ -149,6 +149,24 @@ int cli_parse(cli_spec *s, int argc, char **argv) {
     return CLI_OK;
 }
 
+int cli_seen(const cli_spec *s, const char *name) {
+    int i;
+    for (i = 0; i < s->nopts; i++)
+        if (!strcmp(s->opts[i].name, name)) return s->opts[i].seen;
+    fprintf(stderr, "factedit %s: internal error: no option %s\n", s->cmd, name);
+    abort();
+}
+
+const char *cli_seen_outside(const cli_spec *s, const char *const *allowed) {
+    int i, j, ok;
+    for (i = 0; i < s->nopts; i++) {
+        if (!s->opts[i].seen) continue;
+        for (ok = 0, j = 0; allowed[j] && !ok; j++) ok = !strcmp(s->opts[i].name, allowed[j]);
+        if (!ok) return s->opts[i].name;
+    }
+    return NULL;
+}
+
 /* cli_parse's result as an exit status: -1 = go on. */
 int cli_exit(int r) { return r == CLI_OK ? -1 : r == CLI_HELP ? 0 : EXIT_USAGE; }
 

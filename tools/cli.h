@@ -26,6 +26,10 @@ enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 typedef enum { ARG_FLAG, ARG_STR, ARG_INT, ARG_U64, ARG_FLOAT } arg_kind;
 
+/* One option. A command's table binds each option to its variable by address, in the table itself
+   (C99 allows the addresses of automatic variables in an automatic aggregate's initializer):
+       {"--layer", NULL, ARG_INT, &layer, 0, INT_MAX, "L", "the edited layer", 0},
+   and asks whether it was given by name: cli_seen(&s, "--layer"). */
 typedef struct cli_opt {
     const char *name;    /* "--layers" */
     const char *alias;   /* "-n", or NULL */
@@ -62,6 +66,12 @@ int parse_u64(const char *s, uint64_t *out);
 int parse_double(const char *s, double *out);
 int cli_set(const cli_spec *s, cli_opt *o, const char *v);
 int cli_parse(cli_spec *s, int argc, char **argv);
+/* Whether cli_parse saw the option called name (its long name); an unknown name is a bug in the
+   command: it aborts, naming it. */
+int cli_seen(const cli_spec *s, const char *name);
+/* The first option cli_parse saw that is not in allowed (long names, NULL-terminated): its long
+   name, or NULL if every option given is allowed. */
+const char *cli_seen_outside(const cli_spec *s, const char *const *allowed);
 int fail(const char *cmd, const char *msg);
 int finish_stdout(const char *cmd);
 int file_exists(const char *path);   /* anything at path (stat; never opens it: a FIFO would block) */

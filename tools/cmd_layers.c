@@ -72,9 +72,16 @@ done:
     return rc;
 }
 
+/* DIR/stats_l<L>.bin */
+static int cache_path(const char *cache, int layer, char *path, size_t cap) {
+    int k = snprintf(path, cap, "%s/stats_l%d.bin", cache, layer);
+    if (k < 0 || (size_t)k >= cap) return fail("layers", "--cache: path too long");
+    return 0;
+}
+
 int fe_cmd_layers(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *text_path = NULL, *cache = NULL, *aie_path = NULL, *range = NULL;
-    int tty = 0, limit = 40, json = 0, quiet = 0, lines = 0, rc = 0, lo, hi, l, i, best = -1, L, *tok = NULL;
+    int tty = 0, limit = 40, json = 0, quiet = 0, lines = 0, rc = 0, lo, hi, l, i, best = -1, L, *tok = NULL, first, last;
     uint64_t seed = 0, max_tokens = 0, cs;
     size_t ntok = 0;
     double ridge = 0.0, te = NAN, *aie_mlp = NULL, *aie_hidden = NULL;
@@ -83,6 +90,8 @@ int fe_cmd_layers(int argc, char **argv) {
     fe_cf_set *set = NULL;
     fe_templates *tpl = NULL;
     layer_row *rows = NULL;
+    fe_cov **covs = NULL;
+    char path[4200];
     fe_cf_result *res = NULL;
     fe_error e;
     fe_rng rng;
@@ -175,51 +184,76 @@ int fe_cmd_layers(int argc, char **argv) {
     fe_rng_seed(&rng, seed);
     if (!quiet) fprintf(stderr, "factedit layers: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
     if (fe_templates_rome(&tpl, m, v, &rng, &e) != fe_ok) { rc = fail("layers", e.msg); goto done; }
+    covs = (fe_cov **)calloc((size_t)(hi - lo + 1), sizeof *covs);
+    if (!covs) { rc = fail("layers", "out of memory"); goto done; }
+    /* the statistics: each layer's from the cache when it is there; the missing ones computed
+       together, from one forward pass over the text (a layer's keys do not depend on later layers,
+       so each is bit-identical to 'factedit stats' of that layer), then cached */
     for (l = lo; l <= hi; l++) {
         layer_row *r = &rows[l - lo];
-        fe_cov *cov = NULL;
-        fe_rome_hparams hp;
-        fe_cf_scores *post;
-        char path[4200];
-        double t0 = cli_wall();
         r->layer = l;
         if (aie_path) { r->have_aie = 1; r->aie_mlp = aie_mlp[l]; r->aie_hidden = aie_hidden[l]; }
-        path[0] = 0;
-        if (cache) {
-            int k = snprintf(path, sizeof path, "%s/stats_l%d.bin", cache, l);
-            if (k < 0 || (size_t)k >= sizeof path) { rc = fail("layers", "--cache: path too long"); goto done; }
-            if (file_exists(path)) {
-                fe_stats_info info;
-                if (fe_stats_load_file(&cov, &info, path, m, NULL, &e) != fe_ok) {
-                    fprintf(stderr, "factedit layers: %s: %s\n", path, e.msg);
-                    rc = EXIT_FAIL; goto done;
-                }
-                if (info.layer != l) { fprintf(stderr, "factedit layers: %s holds layer %d, not %d\n", path, info.layer, l); fe_cov_free(cov); rc = EXIT_FAIL; goto done; }
-                r->from_cache = 1;
+        if (!cache) continue;
+        if ((rc = cache_path(cache, l, path, sizeof path)) != 0) goto done;
+        if (file_exists(path)) {
+            fe_stats_info info;
+            if (fe_stats_load_file(&covs[l - lo], &info, path, m, NULL, &e) != fe_ok) {
+                fprintf(stderr, "factedit layers: %s: %s\n", path, e.msg);
+                rc = EXIT_FAIL; goto done;
             }
+            if (info.layer != l) { fprintf(stderr, "factedit layers: %s holds layer %d, not %d\n", path, info.layer, l); rc = EXIT_FAIL; goto done; }
+            r->from_cache = 1;
         }
-        if (!cov) {
-            if (!text_path) { fprintf(stderr, "factedit layers: no statistics for layer %d in %s and no --text to compute them\n", l, cache); rc = EXIT_FAIL; goto done; }
-            if (!tok && (rc = read_text_tokens("layers", m, v, text_path, lines, max_tokens, &tok, &ntok)) != 0) goto done;
-            if (!quiet) fprintf(stderr, "factedit layers: layer %d: key statistics over %zu tokens...\n", l, ntok);
-            if (fe_stats_compute(&cov, m, l, tok, ntok, 0, NULL, NULL, &e) != fe_ok) { rc = fail("layers", e.msg); goto done; }
-            if (cache && fe_stats_save_file(path, cov, l, m, cs, &e) != fe_ok) { fe_cov_free(cov); rc = fail("layers", e.msg); goto done; }
+    }
+    for (first = lo; first <= hi && covs[first - lo]; first++) {}
+    for (last = hi; last >= first && covs[last - lo]; last--) {}
+    if (first <= last) {   /* layers first..last hold every missing one */
+        fe_cov **fresh;
+        double t0 = cli_wall(), per;
+        int missing = 0;
+        if (!text_path) { fprintf(stderr, "factedit layers: no statistics for layer %d in %s and no --text to compute them\n", first, cache); rc = EXIT_FAIL; goto done; }
+        if ((rc = read_text_tokens("layers", m, v, text_path, lines, max_tokens, &tok, &ntok)) != 0) goto done;
+        if (!quiet) fprintf(stderr, "factedit layers: key statistics of layers %d..%d over %zu tokens...\n", first, last, ntok);
+        fresh = (fe_cov **)calloc((size_t)(last - first + 1), sizeof *fresh);
+        if (!fresh) { rc = fail("layers", "out of memory"); goto done; }
+        if (fe_stats_compute_layers(fresh, m, first, last - first + 1, tok, ntok, 0, NULL, NULL, &e) != fe_ok) {
+            free(fresh); rc = fail("layers", e.msg); goto done;
         }
-        r->stats_s = cli_wall() - t0;
+        for (l = first; l <= last; l++) {
+            if (covs[l - lo]) { fe_cov_free(fresh[l - first]); continue; }   /* cached */
+            covs[l - lo] = fresh[l - first];
+            missing++;
+        }
+        free(fresh);
+        per = (cli_wall() - t0) / missing;   /* the shared pass, shared out */
+        for (l = first; l <= last; l++) {
+            if (rows[l - lo].from_cache) continue;
+            rows[l - lo].stats_s = per;
+            if (!cache) continue;
+            if ((rc = cache_path(cache, l, path, sizeof path)) != 0) goto done;
+            if (fe_stats_save_file(path, covs[l - lo], l, m, cs, &e) != fe_ok) { rc = fail("layers", e.msg); goto done; }
+        }
+    }
+    for (l = lo; l <= hi; l++) {
+        layer_row *r = &rows[l - lo];
+        fe_cov *cov = covs[l - lo];
+        fe_rome_hparams hp;
+        fe_cf_scores *post;
+        double t0;
         if (fe_cov_factor(cov, ridge, &e) != fe_ok && !quiet) fprintf(stderr, "factedit layers: note: layer %d: %s; solving with CG\n", l, e.msg);
         fe_rome_hparams_for(&hp, m);
         hp.layer = l;
         hp.cov_ridge = ridge;
         t0 = cli_wall();
         post = (fe_cf_scores *)calloc((size_t)limit, sizeof *post);
-        if (!post) { fe_cov_free(cov); rc = fail("layers", "out of memory"); goto done; }
+        if (!post) { rc = fail("layers", "out of memory"); goto done; }
         for (i = 0; i < limit; i++) {
             const fe_cf_case *c = fe_cf_at(set, (size_t)i);
             if (!quiet && tty) fprintf(stderr, "\rfactedit layers: layer %d: case %d/%d ", l, i + 1, limit);
             if (fe_cf_eval_case(m, v, c, tpl, &hp, cov, &res[i], &e) != fe_ok) {
                 if (!quiet && tty) fputc('\n', stderr);
                 fprintf(stderr, "factedit layers: layer %d, case %d (case_id %d): %s\n", l, i, c->case_id, e.msg);
-                free(post); fe_cov_free(cov); rc = EXIT_FAIL; goto done;
+                free(post); rc = EXIT_FAIL; goto done;
             }
             post[i] = res[i].post;
             r->mean_nll += res[i].report.last.nll / limit;
@@ -230,7 +264,6 @@ int fe_cmd_layers(int argc, char **argv) {
         r->n_cases = limit;
         r->eval_s = cli_wall() - t0;
         free(post);
-        fe_cov_free(cov);
         if (best < 0 || r->sum.mean[fe_cf_metric_score] > rows[best].sum.mean[fe_cf_metric_score] + 1e-12) best = l - lo;
     }
     if (json) {
@@ -284,6 +317,9 @@ int fe_cmd_layers(int argc, char **argv) {
     }
     rc = finish_stdout("layers");
 done:
+    if (covs)
+        for (l = lo; l <= hi; l++) fe_cov_free(covs[l - lo]);
+    free(covs);
     free(tok);
     free(rows);
     free(res);

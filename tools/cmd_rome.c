@@ -443,31 +443,27 @@ static int cmd_edit_one(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
-        {"--prompt", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the prompt, with \"{}\" for the subject (or a text containing the subject)", 0},
-        {"--subject", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the subject: \"The Space Needle\"", 0},
-        {"--target", NULL, ARG_STR, NULL, 0, 0, "TEXT", "the new object: \" Paris\" (a leading space is added when missing)", 0},
-        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
-        {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
-        {"--paraphrase", NULL, ARG_STR, NULL, 0, 0, "TEXT", "a paraphrase of the prompt to show before/after (repeatable)", 0},
-        {"--neighbor", NULL, ARG_STR, NULL, 0, 0, "TEXT", "a prompt about another subject to show before/after (repeatable)", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the edited model (llm.c checkpoint, atomically)", 0},
-        {"--patch", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the edit as a patch file (atomically)", 0},
-        {"--apply", NULL, ARG_STR, NULL, 0, 0, "FILE", "apply a saved patch instead of computing an edit", 0},
-        {"--solver", NULL, ARG_STR, NULL, 0, 0, "cg|adam", "v* solver: nonlinear CG (default) or ROME's Adam (20 steps)", 0},
-        {"--templates", NULL, ARG_STR, NULL, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
-        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
-        {"-n", NULL, ARG_INT, NULL, 0, 1000, "N", "tokens of the greedy continuation before/after (default 20)", 0},
-        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print everything as one JSON object", 0},
-        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--prompt", NULL, ARG_STR, &prompt, 0, 0, "TEXT", "the prompt, with \"{}\" for the subject (or a text containing the subject)", 0},
+        {"--subject", NULL, ARG_STR, &subject, 0, 0, "TEXT", "the subject: \"The Space Needle\"", 0},
+        {"--target", NULL, ARG_STR, &target, 0, 0, "TEXT", "the new object: \" Paris\" (a leading space is added when missing)", 0},
+        {"--layer", NULL, ARG_INT, &layer, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
+        {"--stats", NULL, ARG_STR, &stats_path, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
+        {"--paraphrase", NULL, ARG_STR, &dummy, 0, 0, "TEXT", "a paraphrase of the prompt to show before/after (repeatable)", 0},
+        {"--neighbor", NULL, ARG_STR, &dummy, 0, 0, "TEXT", "a prompt about another subject to show before/after (repeatable)", 0},
+        {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the edited model (llm.c checkpoint, atomically)", 0},
+        {"--patch", NULL, ARG_STR, &patch_path, 0, 0, "FILE", "write the edit as a patch file (atomically)", 0},
+        {"--apply", NULL, ARG_STR, &apply_path, 0, 0, "FILE", "apply a saved patch instead of computing an edit", 0},
+        {"--solver", NULL, ARG_STR, &solver_s, 0, 0, "cg|adam", "v* solver: nonlinear CG (default) or ROME's Adam (20 steps)", 0},
+        {"--templates", NULL, ARG_STR, &templates_path, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"-n", NULL, ARG_INT, &n_gen, 0, 1000, "N", "tokens of the greedy continuation before/after (default 20)", 0},
+        {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print everything as one JSON object", 0},
+        {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&prompt; opts[3].dst = (void *)&subject;
-    opts[4].dst = (void *)&target; opts[5].dst = &layer; opts[6].dst = (void *)&stats_path; opts[7].dst = (void *)&dummy; opts[8].dst = (void *)&dummy;
-    opts[9].dst = (void *)&out_path; opts[10].dst = (void *)&patch_path; opts[11].dst = (void *)&apply_path; opts[12].dst = (void *)&solver_s;
-    opts[13].dst = (void *)&templates_path; opts[14].dst = &seed; opts[15].dst = &ridge; opts[16].dst = &n_gen; opts[17].dst = &json; opts[18].dst = &quiet;
     memset(&s, 0, sizeof s);
     s.cmd = "edit"; s.usage = "[--model FILE] --prompt TEXT --subject TEXT --target TEXT [options]";
     s.about = "Computes one ROME edit (Meng et al. 2022) and applies it: the prompt (\"{}\" = the subject) shall be\n"
@@ -484,11 +480,11 @@ static int cmd_edit_one(int argc, char **argv) {
     if ((rc = take_repeated(&s, argc, argv, kept, &nkept, repeated, lists, counts)) != CLI_OK) { rc = EXIT_USAGE; goto done; }
     if ((rc = cli_exit(cli_parse(&s, nkept, kept))) >= 0) goto done;
     rc = 0;
-    layer_given = opts[5].seen;
+    layer_given = cli_seen(&s, "--layer");
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) { rc = cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s); goto done; }
     if (ridge < 0) { rc = cli_usage_error(&s, "--ridge must be >= 0"); goto done; }
     if (apply_path) {
-        if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || opts[14].seen || opts[15].seen) {
+        if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || cli_seen(&s, "--seed") || cli_seen(&s, "--ridge")) {
             rc = cli_usage_error(&s, "--apply takes the edit from the patch: --prompt, --subject, --target, --layer, --stats, --solver, --templates, --seed and --ridge do not go with it");
             goto done;
         }
@@ -724,19 +720,17 @@ int fe_cmd_stats(int argc, char **argv) {
     double t0;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
-        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the layer whose MLP keys are collected (default: ROME's layer for the shape)", 0},
-        {"--text", NULL, ARG_STR, NULL, 0, 0, "FILE", "the text (required): ROME uses Wikipedia", 0},
-        {"--lines", NULL, ARG_FLAG, NULL, 0, 0, "", "one document per line: each encoded alone, <|endoftext|> before each", 0},
-        {"--tokens", NULL, ARG_U64, NULL, 0, 0, "N", "use the first N tokens only (default: all; ROME uses 100,000 samples)", 0},
-        {"--seq-len", NULL, ARG_INT, NULL, 1, INT_MAX, "T", "tokens per sequence (default: the context, at most 256)", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "the statistics file to write (required; atomically)", 0},
-        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--layer", NULL, ARG_INT, &layer, 0, INT_MAX, "L", "the layer whose MLP keys are collected (default: ROME's layer for the shape)", 0},
+        {"--text", NULL, ARG_STR, &text_path, 0, 0, "FILE", "the text (required): ROME uses Wikipedia", 0},
+        {"--lines", NULL, ARG_FLAG, &lines, 0, 0, "", "one document per line: each encoded alone, <|endoftext|> before each", 0},
+        {"--tokens", NULL, ARG_U64, &max_tokens, 0, 0, "N", "use the first N tokens only (default: all; ROME uses 100,000 samples)", 0},
+        {"--seq-len", NULL, ARG_INT, &seq_len, 1, INT_MAX, "T", "tokens per sequence (default: the context, at most 256)", 0},
+        {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "the statistics file to write (required; atomically)", 0},
+        {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = &layer; opts[3].dst = (void *)&text_path;
-    opts[4].dst = &lines; opts[5].dst = &max_tokens; opts[6].dst = &seq_len; opts[7].dst = (void *)&out_path; opts[8].dst = &quiet;
     memset(&s, 0, sizeof s);
     s.cmd = "stats"; s.usage = "[--model FILE] --text FILE --out FILE [--layer L] [options]";
     s.about = "Collects ROME's key statistics: C = E[k k^T] of the MLP keys (inputs of mlp.c_proj) of one layer\n"
@@ -748,7 +742,7 @@ int fe_cmd_stats(int argc, char **argv) {
     rc = 0;
     if (!text_path) return cli_usage_error(&s, "no --text given");
     if (!out_path) return cli_usage_error(&s, "no --out given");
-    if (opts[5].seen && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
+    if (cli_seen(&s, "--tokens") && max_tokens == 0) return cli_usage_error(&s, "--tokens must be >= 1");
     cli_paths_init(&ps, "stats");
     cli_in(&ps, "--model", model_path);
     cli_in_vocab(&ps, vocab_dir, model_path);
@@ -1034,26 +1028,23 @@ static int cmd_eval_rome(int argc, char **argv) {
     cli_paths ps;
     static const char *const pos_names[] = {"FILE"};
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
-        {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "CounterFact cases (ROME's counterfact.json format; required)", 0},
-        {"--stats", NULL, ARG_STR, NULL, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
-        {"--layer", NULL, ARG_INT, NULL, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
-        {"--limit", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "the first N cases only", 0},
-        {"--shard", NULL, ARG_STR, NULL, 0, 0, "i/n", "cases i, i+n, i+2n, ... (of the first --limit); merge the reports with --merge", 0},
-        {"--solver", NULL, ARG_STR, NULL, 0, 0, "cg|adam", "v* solver (default cg)", 0},
-        {"--templates", NULL, ARG_STR, NULL, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated once)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
-        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
-        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the report (every case and the summary) as JSON", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
-        {"--merge", NULL, ARG_FLAG, NULL, 0, 0, "", "combine the JSON reports of shards (given as arguments)", 0},
-        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (default: the model's directory if it has one, else GPT-2's, built in)", 0},
+        {"--dataset", NULL, ARG_STR, &dataset, 0, 0, "FILE", "CounterFact cases (ROME's counterfact.json format; required)", 0},
+        {"--stats", NULL, ARG_STR, &stats_path, 0, 0, "FILE", "key statistics from 'factedit stats' (without: C = I, with a warning)", 0},
+        {"--layer", NULL, ARG_INT, &layer, 0, INT_MAX, "L", "the edited layer (default: the statistics' layer, else ROME's for the shape)", 0},
+        {"--limit", NULL, ARG_INT, &limit, 1, INT_MAX, "N", "the first N cases only", 0},
+        {"--shard", NULL, ARG_STR, &shard, 0, 0, "i/n", "cases i, i+n, i+2n, ... (of the first --limit); merge the reports with --merge", 0},
+        {"--solver", NULL, ARG_STR, &solver_s, 0, 0, "cg|adam", "v* solver (default cg)", 0},
+        {"--templates", NULL, ARG_STR, &templates_path, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated once)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the report (every case and the summary) as JSON", 0},
+        {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
+        {"--merge", NULL, ARG_FLAG, &merge, 0, 0, "", "combine the JSON reports of shards (given as arguments)", 0},
+        {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&dataset; opts[3].dst = (void *)&stats_path;
-    opts[4].dst = &layer; opts[5].dst = &limit; opts[6].dst = (void *)&shard; opts[7].dst = (void *)&solver_s; opts[8].dst = (void *)&templates_path;
-    opts[9].dst = &seed; opts[10].dst = &ridge; opts[11].dst = &json; opts[12].dst = (void *)&out_path; opts[13].dst = &merge; opts[14].dst = &quiet;
     memset(&s, 0, sizeof s);
     memset(&cfg, 0, sizeof cfg); memset(&b, 0, sizeof b);
     s.cmd = "eval"; s.usage = "[--model FILE] --dataset FILE [options]   |   eval --merge REPORT.json...";
@@ -1068,10 +1059,11 @@ static int cmd_eval_rome(int argc, char **argv) {
     s.pos_names = pos_names; s.npos_min = 0; s.npos_max = argc; s.pos = pos;
     if ((rc = cli_exit(cli_parse(&s, argc, argv))) >= 0) { free((void *)pos); return rc; }
     rc = 0;
-    layer_given = opts[4].seen;
+    layer_given = cli_seen(&s, "--layer");
     if (merge) {
-        for (i = 0; i < s.nopts; i++)
-            if (opts[i].seen && i != 11 && i != 12 && i != 13) { rc = cli_usage_error(&s, "--merge combines reports: %s does not go with it", opts[i].name); free((void *)pos); return rc; }
+        static const char *const merge_ok[] = {"--json", "--out", "--merge", NULL};
+        const char *other = cli_seen_outside(&s, merge_ok);
+        if (other) { rc = cli_usage_error(&s, "--merge combines reports: %s does not go with it", other); free((void *)pos); return rc; }
         if (s.npos == 0) { free((void *)pos); return cli_usage_error(&s, "--merge needs the shards' JSON reports as arguments"); }
         rc = eval_merge(s.pos, s.npos, json, out_path);
         free((void *)pos);

@@ -45,7 +45,7 @@
 #define DD_MAX_NEIGHBORS 10     /* neighborhood_prompts and attribute_prompts per case */
 #define DD_MIN_HELDOUT 2        /* held-out templates every relation needs (2 paraphrase prompts) */
 #define DD_DEFAULT_SEED 1
-#define DD_DEFAULT_PARAGRAPHS 6 /* paragraphs per fact in corpus.txt (--paragraphs) */
+#define DD_DEFAULT_PARAGRAPHS 8 /* paragraphs per fact in corpus.txt (--paragraphs) */
 
 /* ============================================================================ errors === */
 
