@@ -59,6 +59,7 @@ test-asan:
 
 bench: $(B)/factedit
 	$(B)/factedit bench
+	$(B)/factedit bench --memit
 
 clean:
 	rm -rf $(B)
