@@ -191,3 +191,4 @@ TEST_CMDS += "$(B)/test_demo_model demo/model demo/known_1000.json"
 TESTS += $(B)/test_many
 all: $(B)/test_many
 TEST_CMDS += "$(B)/test_many"
+TEST_CMDS += "sh tests/test_cli_many.sh $(B)/factedit"
