@@ -55,13 +55,14 @@
        1. This comment: quick start, what it does, concepts, file formats, build options, index.
        2. The API: declarations with their documentation, one section per subject, each opened by
           a banner with a tag: >>api-errors, -json, -safetensors, -model, -tokenizer, -rng,
-          -forward, -generate, -backward, -rome, -trace, -rome-glue.
+          -forward, -generate, -backward, -rome, -trace, -rome-glue, -many-edits.
        3. The implementation (#if FACTEDIT_IMPLEMENTATION), in the same order: >>impl-util
           (allocation, errors, little-endian fields, hashing), -json, -safetensors, -rng,
           -kernels (SIMD, GEMM, layer norm, GELU), -load (checkpoints, weight layouts),
           -tokenizer, -forward, -generate, -backward (and training), -ncg (the CG solver),
           -rome (value objective, keys, covariance, edits, the ROME core), -trace, -rome-glue
-          (templates, text requests, statistics and patch files, CounterFact).
+          (templates, text requests, statistics and patch files, CounterFact), -many-edits (MEMIT,
+          AlphaEdit, the symmetric eigensolver, sequential editing and its log, health).
        4. PERFORMANCE NOTES, then the licence.
        Every tag opens exactly one banner: search ">>impl-trace" to land on tracing's code.
        Private names start fe__ / FACTEDIT__; private functions are FACTEDIT__PRIV (static).
@@ -80,6 +81,10 @@
        save, load, apply a patch      fe_patch_save_file, fe_patch_load_file, _apply       >>api-rome-glue
        context templates              fe_templates_rome, fe_templates_from_list            >>api-rome-glue
        CounterFact metrics            fe_cf_load_file, fe_cf_eval_case, fe_cf_summarize    >>api-rome-glue
+       many edits: MEMIT, AlphaEdit   fe_many_new, fe_many_edit, fe_memit_request_from_rows >>api-many-edits
+       undo a suffix of edits, patches fe_many_undo, fe_many_patches                       >>api-many-edits
+       model health (collapse)        fe_many_health, fe_health_warn, fe_gen_entropy       >>api-many-edits
+       symmetric eigendecomposition   fe_eigh                                              >>api-many-edits
        gradients, training            fe_backward, fe_lm_grad, fe_adamw_update             >>api-backward
        JSON, safetensors              fe_json_parse, fe_safetensors_parse                  >>api-json, -safetensors
        errors                         fe_result, fe_error, fe_result_string                >>api-errors
@@ -97,12 +102,13 @@
          fast path that recomputes only what a restoration can change.
        - A backward pass (activation and weight gradients), a training loss and AdamW.
        - ROME: keys, covariance statistics, the value vector by nonlinear conjugate gradient
-         (or ROME's Adam), the rank-one update, edits that undo bit-exactly.
+         (or ROME's Adam), the rank-one update, edits that undo bit-exactly; r-ROME's keys.
+       - Many edits: MEMIT batches over a range of layers, AlphaEdit's null-space projection,
+         sequential editing with a log that undoes any suffix bit-exactly, model health.
        - Small utilities the tools need: a JSON reader and a safetensors reader.
 
    WHAT IT DOES NOT DO
-       - No GPU, no other architectures than GPT-2, no MEMIT (multi-layer edits), no
-         quantized weights below bf16. Tokenizer: GPT-2's byte-level BPE only.
+       - No GPU, no other architectures than GPT-2, no quantized weights below bf16. Tokenizer: GPT-2's byte-level BPE only.
 
    CONCEPTS
        site    where in the residual stream a hook sees a state:
