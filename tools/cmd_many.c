@@ -138,6 +138,7 @@ typedef struct run {
     fe_health h0;
     sbuf log;   /* JSON: health per batch */
     int nfailed_rome;
+    int nlog;   /* health entries written to log */
 } run;
 
 /* probes: the first (up to) 20 requests' prompts filled with their subject */
@@ -165,7 +166,7 @@ static void print_health(run *r, int batch, int done, const fe_health *h) {
         fprintf(stderr, "factedit %s: after batch %d (%d edits): |dW|/|W0| %.4f (layer %d), sigma/sigma0 %.3f, probe NLL %.3f (was %.3f), GE %.3f (was %.3f)%s\n",
                 r->cmd, batch, done, h->rel_fro_max, h->worst_layer, h->sigma_ratio_max, h->nll, r->h0.nll, h->ge, r->h0.ge,
                 w ? "  WARNING: the model is collapsing" : "");
-    sb_printf(&r->log, "%s{\"batch\": %d, \"edits\": %d, \"rel_fro_max\": ", batch ? ", " : "", batch, done);
+    sb_printf(&r->log, "%s{\"batch\": %d, \"edits\": %d, \"rel_fro_max\": ", r->nlog++ ? ", " : "", batch, done);
     sb_num(&r->log, h->rel_fro_max);
     sb_printf(&r->log, ", \"worst_layer\": %d, \"sigma_ratio_max\": ", h->worst_layer);
     sb_num(&r->log, h->sigma_ratio_max);
