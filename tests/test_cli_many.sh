@@ -37,6 +37,10 @@ if [ -s "$T/m.bin" ]; then ok; else bad "memit --out not written"; fi
 run "alphaedit sequential" 0 "edited with alphaedit" "$FE" edit --model "$R" --requests "$T/req.json" --method alphaedit --layers 1-2 --stats "$S" --sequential --batch 1 --threshold 1e9 --l2 1 -q
 run "r-rome sequential" 0 "edited with r-rome" "$FE" edit --model "$R" --requests "$T/req.json" --method r-rome --layers 1 --stats "$S" --ridge 0.01 --sequential -q
 run "eval sequential json" 0 '"summary_after"' "$FE" eval --model "$R" --dataset "$T/cf.json" --method memit --sequential 2 --batch 1 --layers 1-2 --stats "$S" --lambda 10 --ridge 0.01 --json -q
+run "eval rome json" 0 '"summary_after"' "$FE" eval --model "$R" --dataset "$T/cf.json" --method rome --sequential 2 --layers 1 --stats "$S" --ridge 0.01 --json -q
+if command -v python3 >/dev/null 2>&1; then
+  if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" 2>/dev/null; then ok; else bad "eval rome --json is not valid JSON: $(head -c 300 "$T/out")"; fi
+fi
 # bad input: nothing written
 echo '[]' > "$T/empty.json"
 run "empty request list" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --out "$T/x.bin" -q
