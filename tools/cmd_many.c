@@ -393,7 +393,7 @@ done:
 int fe_cmd_many_eval(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *method_s = NULL, *layers_s = NULL, *stats_pat = NULL, *out_path = NULL;
     int batch = 0, seqn = 0, json = 0, quiet = 0, rc, i, n, k;
-    double lambda = -1, ridge = 0, thr = 0, l2 = 0;
+    double lambda = -1, ridge = 0, thr = 0, l2 = 0, clamp = 0;
     uint64_t seed = 0;
     run r;
     reqset rs;
@@ -419,6 +419,7 @@ int fe_cmd_many_eval(int argc, char **argv) {
         {"--l2", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
         {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
         {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the report as JSON", 0},
+        {"--clamp", NULL, ARG_FLOAT, NULL, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
         {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
         {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
     };
@@ -426,7 +427,7 @@ int fe_cmd_many_eval(int argc, char **argv) {
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&dataset; opts[3].dst = (void *)&method_s;
     opts[4].dst = (void *)&layers_s; opts[5].dst = (void *)&stats_pat; opts[6].dst = &seqn; opts[7].dst = &batch; opts[8].dst = &lambda;
     opts[9].dst = &ridge; opts[10].dst = &thr; opts[11].dst = &l2; opts[12].dst = &seed; opts[13].dst = &json;
-    opts[14].dst = (void *)&out_path; opts[15].dst = &quiet;
+    opts[14].dst = (void *)&out_path; opts[15].dst = &quiet; opts[16].dst = &clamp;
     memset(&s, 0, sizeof s);
     memset(&r, 0, sizeof r);
     memset(&rs, 0, sizeof rs);
@@ -454,6 +455,12 @@ int fe_cmd_many_eval(int argc, char **argv) {
     if ((rc = load_model("eval", model_path, 0, &r.m)) != 0) goto done;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &r.v)) != 0) goto done;
     if ((rc = setup(&r, stats_pat, layers_s, lambda, ridge, thr, l2, seed)) != 0) goto done;
+    if (opts[16].seen) r.hp.v.clamp_norm_factor = (float)clamp;
+    if (opts[16].seen) {   /* the state keeps a copy of the hyperparameters: remake it */
+        fe_many_free(r.s);
+        r.s = NULL;
+        if (fe_many_new(&r.s, r.m, &r.hp, (const fe_cov *const *)r.covs, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+    }
     if ((rc = make_probes(&r, rs.t, n)) != 0) goto done;
     pre = (fe_cf_scores *)calloc((size_t)n, sizeof *pre);
     post = (fe_cf_scores *)calloc((size_t)n, sizeof *post);
