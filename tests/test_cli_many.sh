@@ -41,6 +41,7 @@ run "eval rome json" 0 '"summary_after"' "$FE" eval --model "$R" --dataset "$T/c
 if command -v python3 >/dev/null 2>&1; then
   if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" 2>/dev/null; then ok; else bad "eval rome --json is not valid JSON: $(head -c 300 "$T/out")"; fi
 fi
+run "eval --clamp" 0 '"summary_after"' "$FE" eval --model "$R" --dataset "$T/cf.json" --method memit --sequential 2 --layers 1-2 --stats "$S" --ridge 0.01 --clamp 4 --json -q
 # bad input: nothing written
 echo '[]' > "$T/empty.json"
 run "empty request list" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --out "$T/x.bin" -q

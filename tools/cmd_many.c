@@ -419,9 +419,9 @@ int fe_cmd_many_eval(int argc, char **argv) {
         {"--l2", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
         {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
         {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the report as JSON", 0},
-        {"--clamp", NULL, ARG_FLOAT, NULL, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
         {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
         {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+        {"--clamp", NULL, ARG_FLOAT, NULL, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
     };
     cli_spec s;
     opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&dataset; opts[3].dst = (void *)&method_s;
