@@ -65,6 +65,7 @@ test-asan:
 
 bench: $(B)/factedit
 	$(B)/factedit bench
+	$(B)/factedit bench --memit
 
 clean:
 	rm -rf $(B)
@@ -141,8 +142,8 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 # ROME glue (the >>api-rome-glue section): its tests, and the CLI's edit, eval and stats commands
 # (tools/cmd_rome.c; tests/test_cli_rome.sh runs $(B)/factedit).
-FACTEDIT_SRCS += tools/cmd_rome.c tools/cmd_layers.c
-$(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h tools/cmd_layers.c
+FACTEDIT_SRCS += tools/cmd_rome.c tools/cmd_layers.c tools/cmd_many.c
+$(B)/factedit: tools/cmd_rome.c tools/cmd_rome.h tools/cmd_layers.c tools/cmd_many.c
 $(B)/test_rome_glue: tools/fe_convert.c tools/fe_convert.h
 TESTS += $(B)/test_rome_glue
 all: $(B)/test_rome_glue
@@ -244,3 +245,10 @@ TEST_CMDS += "sh tests/web_node.sh $(B)"
 # Headless Chromium loads the page from a local server, traces and edits (tests/web_chrome.js).
 test-web: web $(B)/web_native
 	node tests/web_chrome.js $(B)/web $(B)/web_native
+
+# Many edits (the >>api-many-edits section): r-ROME, MEMIT and AlphaEdit closed forms against scalar
+# references, the sequential log (undo, patches), health, hostile input.
+TESTS += $(B)/test_many
+all: $(B)/test_many
+TEST_CMDS += "$(B)/test_many"
+TEST_CMDS += "sh tests/test_cli_many.sh $(B)/factedit"

@@ -55,13 +55,14 @@
        1. This comment: quick start, what it does, concepts, file formats, build options, index.
        2. The API: declarations with their documentation, one section per subject, each opened by
           a banner with a tag: >>api-errors, -json, -safetensors, -model, -tokenizer, -rng,
-          -forward, -generate, -backward, -rome, -trace, -rome-glue.
+          -forward, -generate, -backward, -rome, -trace, -rome-glue, -many-edits.
        3. The implementation (#if FACTEDIT_IMPLEMENTATION), in the same order: >>impl-util
           (allocation, errors, little-endian fields, hashing), -json, -safetensors, -rng,
           -kernels (SIMD, GEMM, layer norm, GELU), -load (checkpoints, weight layouts),
           -tokenizer, -forward, -generate, -backward (and training), -ncg (the CG solver),
           -rome (value objective, keys, covariance, edits, the ROME core), -trace, -rome-glue
-          (templates, text requests, statistics and patch files, CounterFact).
+          (templates, text requests, statistics and patch files, CounterFact), -many-edits (MEMIT,
+          AlphaEdit, the symmetric eigensolver, sequential editing and its log, health).
        4. PERFORMANCE NOTES, then the licence.
        Every tag opens exactly one banner: search ">>impl-trace" to land on tracing's code.
        Private names start fe__ / FACTEDIT__; private functions are FACTEDIT__PRIV (static).
@@ -80,6 +81,10 @@
        save, load, apply a patch      fe_patch_save_file, fe_patch_load_file, _apply       >>api-rome-glue
        context templates              fe_templates_rome, fe_templates_from_list            >>api-rome-glue
        CounterFact metrics            fe_cf_load_file, fe_cf_eval_case, fe_cf_summarize    >>api-rome-glue
+       many edits: MEMIT, AlphaEdit   fe_many_new, fe_many_edit, fe_memit_request_from_rows >>api-many-edits
+       undo a suffix of edits, patches fe_many_undo, fe_many_patches                       >>api-many-edits
+       model health (collapse)        fe_many_health, fe_health_warn, fe_gen_entropy       >>api-many-edits
+       symmetric eigendecomposition   fe_eigh                                              >>api-many-edits
        gradients, training            fe_backward, fe_lm_grad, fe_adamw_update             >>api-backward
        JSON, safetensors              fe_json_parse, fe_safetensors_parse                  >>api-json, -safetensors
        errors                         fe_result, fe_error, fe_result_string                >>api-errors
@@ -97,12 +102,13 @@
          fast path that recomputes only what a restoration can change.
        - A backward pass (activation and weight gradients), a training loss and AdamW.
        - ROME: keys, covariance statistics, the value vector by nonlinear conjugate gradient
-         (or ROME's Adam), the rank-one update, edits that undo bit-exactly.
+         (or ROME's Adam), the rank-one update, edits that undo bit-exactly; r-ROME's keys.
+       - Many edits: MEMIT batches over a range of layers, AlphaEdit's null-space projection,
+         sequential editing with a log that undoes any suffix bit-exactly, model health.
        - Small utilities the tools need: a JSON reader and a safetensors reader.
 
    WHAT IT DOES NOT DO
-       - No GPU, no other architectures than GPT-2, no MEMIT (multi-layer edits), no
-         quantized weights below bf16. Tokenizer: GPT-2's byte-level BPE only.
+       - No GPU, no other architectures than GPT-2, no quantized weights below bf16. Tokenizer: GPT-2's byte-level BPE only.
 
    CONCEPTS
        site    where in the residual stream a hook sees a state:
@@ -688,6 +694,11 @@ FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, f
    inverse; one or two iterations) or else Jacobi (no covariance: u = k* / |k*|, ROME without
    mom2_adjustment). right = (v* - cur_output) / (cur_input . u) at the unprefixed prompt, and the
    edit W_proj[o][i] += right[o] * u[i] (fcprojw is [C, 4C] = [out, in], in the panel layout).
+   r-ROME (hp.rrome = 1; Gupta et al. 2024, "Rebuilding ROME"): cur_input = k* and cur_output = the
+   mean MLP output at the prefixed prompts' lookups (= W k* + b), so the update maps exactly the
+   key it was derived from (W' k* = v*) instead of the bare prompt's key; ROME's original maps the
+   bare prompt's key with a u made from k*, which is what makes sequential ROME edits unstable.
+   With a single "{}" context the two coincide.
    Edits: fe_edit_apply keeps a copy of the layer's whole c_proj matrix and fe_edit_undo restores
    it, so apply + undo is bit-exact. Undo nested edits in reverse order: undo checks that the
    layer's matrix is exactly what this edit left (hash) and refuses (fe_err_arg) otherwise. */
@@ -708,6 +719,8 @@ typedef struct fe_vobj_spec {
     int n_kl;
     float kl_factor;                    /* ROME: 0.0625 */
     float v_weight_decay;               /* ROME: 0.5 */
+    int target_resid;                   /* 0: target_init = block `layer`'s MLP output (ROME's v); 1: its
+                                           block output, the residual stream (MEMIT's z) */
 } fe_vobj_spec;
 
 typedef struct fe_vparts { double loss, nll, kl, wd; } fe_vparts;
@@ -736,6 +749,10 @@ typedef struct fe_rome_hparams {
     double loss_stop;            /* 5e-2 */
     float v_lr;                  /* Adam: 0.5 */
     double cov_ridge;            /* added to the covariance's diagonal before solving (0 = none) */
+    int rrome;                   /* 0: ROME's update (cur_input, cur_output at the bare prompt); 1: r-ROME
+                                    ("Rebuilding ROME", Gupta et al. 2024): the averaged k* and the mean
+                                    MLP output at the prefixed prompts' lookups in right and its
+                                    denominator as well as in u */
     fe_rome_progress_fn progress; void *progress_user;
 } fe_rome_hparams;
 
@@ -1188,6 +1205,157 @@ FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_
                                        const fe_rome_hparams *hp, const fe_cov *cov, fe_cf_result *out, fe_error *err);
 FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out);
 FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score" */
+
+/* ======================================================== >>api-many-edits ==================== */
+/* Many edits: MEMIT batches (Meng et al., ICLR 2023), AlphaEdit's null-space guard (Fang et al.,
+   ICLR 2025), sequential editing with an edit log that undoes any suffix bit for bit, and the
+   model's health. Built on the ROME machinery: the value objective and its solvers (>>api-rome),
+   fe_cov statistics, the rank-one update of fcprojw.
+
+   Layouts: keys K are N rows of 4C floats (one per request; the paper's K is 4C x N), residuals
+   R and targets Z are N rows of C; an update is dW = sum_n R[n] (x) X[n], X N rows of 4C, added
+   to fcprojw ([out, in] = [C, 4C]) as N rank-one updates in float, in order (fe_edit_apply's
+   arithmetic), so that replaying a log reproduces the weights exactly.
+
+   MEMIT (kmeng01/memit's execute_memit), layers first..last (z_layer = last):
+   - z per request: the value objective of >>api-rome at layer `last` with delta added to the
+     block output (the residual stream) at the lookups, target_init = that block output at row
+     0's lookup (MEMIT's compute_z; clamp and weight decay relative to it): Z = target_init + delta.
+   - then for l = first..last on the model as edited so far: K = per request the weighted mean
+     of the key (mlp.c_proj input) at the lookups of its key prompts (compute_ks; weights give
+     MEMIT's mean over context types of the mean over each type's prefixes); R = (Z - block
+     `last`'s output at the bare prompts' lookups) / (last - l + 1); X = solve(lambda C + K^T K,
+     K^T)^T (Cholesky of the 4C x 4C matrix in double; no inverse), C = m2 / count + cov_ridge I;
+     dW applied before the next layer.
+   AlphaEdit (hp.alphaedit = 1): P = U U^T, U = the eigenvectors of C (fe_eigh: Householder
+   tridiagonalisation + implicit QL, double) with eigenvalue < null_threshold, computed once from
+   the unedited model's statistics. Per batch the same z and per-layer K, R; the update is
+   dW^T = solve(P (K^T K + cache_l) + l2 I, P K^T R). Its solution lies in P's range, so it is
+   computed as U (U^T (K^T K + cache_l) U + l2 I)^-1 U^T K^T R: a symmetric positive definite
+   system of the null space's dimension, by Cholesky (the same solution, a smaller and
+   symmetric matrix). After the batch, cache_l += K^T K with K recomputed on the edited model.
+   dW vanishes on C's large-eigenvalue directions (preserved keys) by construction.
+
+   Sequential editing (fe_many): a state made from the unedited model holds the statistics, P,
+   AlphaEdit's caches, a copy of every edited layer's fcprojw (W0) and the log of applied batches
+   (per batch and layer: K, R, X, and AlphaEdit's post-batch keys). fe_many_undo(k) checks that
+   the edited layers are exactly what the log left (hash), copies W0 back and replays the first
+   count - k batches (the same float operations in the same order: bit-exact), and rebuilds the
+   caches the same way. A batch that fails leaves the model and the log as they were.
+
+   Hostile input (fe_err_arg, fe_err_range, fe_err_numeric; nothing applied): no requests; a
+   request without rows, keys or target, or whose lookups fall outside its prompts; two requests
+   with the same subject key (identical bare-prompt tokens up to the lookup: the same key asked
+   for two values); layers outside the model or first > last; statistics of the wrong dimension;
+   a singular lambda C + K^T K (a zero covariance without ridge: add cov_ridge).
+
+   Health (fe_health_*): per edited layer |W - W0|_F / |W0|_F and the largest singular values of
+   W and W0 (power iteration on W^T W from a fixed seed, 100 steps); the mean per-token NLL of
+   probe texts; generation entropy GE (ROME's n_gram_entropy: for each probe prompt, its greedy
+   continuation of gen_len tokens with the prompt, the entropies in bits H2, H3 of its bigram and
+   trigram frequencies, (2/3 H2 + 4/3 H3) / 2, averaged over prompts; ROME counts nltk words, we
+   count model tokens). fe_health_warn flags collapse against the unedited model's values. */
+
+typedef struct fe_memit_request {
+    const fe_rome_prompt *rows; int n_rows;   /* z objective: context + prompt + target[:-1], lookup = subject's last token */
+    const int *target; int n_target;          /* the new object's tokens */
+    const fe_rome_prompt *kl;                 /* subject + " is a" (MEMIT's KL prompt), or NULL */
+    const fe_rome_prompt *keys; int n_keys;   /* key prompts: context + prompt, lookup = subject's last token */
+    const float *key_weights;                 /* n_keys weights summing to 1, or NULL: 1 / n_keys each */
+    fe_rome_prompt bare;                      /* the prompt alone: where R is measured */
+} fe_memit_request;
+
+/* A request from ROME's text rows (>>api-rome-glue). weights: NULL (the plain mean over the
+   contexts) or r->n_ctx floats that receive MEMIT's two context types: context 0 (the "{}" of
+   fe_templates_rome) weighs 1/2, the generated ones share the other 1/2. */
+FACTEDIT_API void fe_memit_request_from_rows(fe_memit_request *q, const fe_rome_rows *r, float *weights);
+
+typedef struct fe_memit_hparams {
+    int layer_first, layer_last;   /* edited layers; z at layer_last */
+    double lambda;                 /* mom2_update_weight (MEMIT on GPT-2 XL: 20000) */
+    double cov_ridge;              /* C = m2 / count + cov_ridge I */
+    int alphaedit;                 /* 0: MEMIT's update; 1: AlphaEdit's projected update */
+    double null_threshold;         /* AlphaEdit: eigenvalues of C below it span P (AlphaEdit: 2e-2) */
+    double l2;                     /* AlphaEdit: the ridge of its system (AlphaEdit: 10) */
+    fe_rome_hparams v;             /* z objective: solver, kl_factor, v_weight_decay, clamp_norm_factor
+                                      (MEMIT: 0.75), max_iters; v.layer is ignored */
+} fe_memit_hparams;
+
+/* layers: fe_rome_default_layer - 2 .. fe_rome_default_layer (clipped to the model), lambda
+   20000, cov_ridge 0, null_threshold 2e-2, l2 10, v = fe_rome_hparams_default with
+   clamp_norm_factor 0.75. */
+FACTEDIT_API void fe_memit_hparams_default(fe_memit_hparams *hp, const fe_model *m);
+
+/* Checks n requests for a model (the hostile-input rules above). */
+FACTEDIT_API fe_result fe_memit_check(const fe_model *m, const fe_memit_request *q, int n, fe_error *err);
+/* K (n x 4C): each request's weighted mean key at layer `layer`. */
+FACTEDIT_API fe_result fe_memit_keys(const fe_model *m, int layer, const fe_memit_request *q, int n, float *K,
+                                     fe_error *err);
+/* z (n x C): block `layer`'s output at each bare prompt's lookup. */
+FACTEDIT_API fe_result fe_memit_zs(const fe_model *m, int layer, const fe_memit_request *q, int n, float *z,
+                                   fe_error *err);
+/* Z (n x C) = target_init + delta per request by the z objective at hp->layer_last; reps (n, may be
+   NULL) receive the solver reports. */
+FACTEDIT_API fe_result fe_memit_targets(const fe_model *m, const fe_memit_request *q, int n,
+                                        const fe_memit_hparams *hp, float *Z, fe_rome_report *reps, fe_error *err);
+/* MEMIT's closed form on given keys: X (n x 4C) = solve(lambda (m2/count + ridge I) + K^T K, K^T)^T. */
+FACTEDIT_API fe_result fe_memit_solve(const fe_cov *cov, double ridge, double lambda, const float *K, int n, float *X,
+                                      fe_error *err);
+/* Eigen decomposition of a symmetric d x d matrix (row-major; only its lower triangle is read):
+   evals ascending, row i of evecs (d x d, may alias nothing) the unit eigenvector of evals[i]. */
+FACTEDIT_API fe_result fe_eigh(const double *A, int d, double *evals, double *evecs, void *alloc_user, fe_error *err);
+
+typedef struct fe_many fe_many;
+/* A sequential-editing state for model m as it is now (unedited): covs[i] the statistics of layer
+   hp->layer_first + i (dim 4C; not copied: keep them alive). AlphaEdit: computes P per layer. */
+FACTEDIT_API fe_result fe_many_new(fe_many **out, const fe_model *m, const fe_memit_hparams *hp,
+                                   const fe_cov *const *covs, fe_error *err);
+FACTEDIT_API void fe_many_free(fe_many *s);
+/* One batch of n requests onto the model as it is: Z (n x C) given, or NULL (fe_memit_targets);
+   reps (n, may be NULL): the z solver's reports. Applied and logged; on failure nothing changes. */
+FACTEDIT_API fe_result fe_many_edit(fe_many *s, fe_model *m, const fe_memit_request *q, int n, const float *Z,
+                                    fe_rome_report *reps, fe_error *err);
+FACTEDIT_API int fe_many_count(const fe_many *s);   /* batches in the log */
+/* Undoes the last k batches bit for bit (fe_err_arg if the model's edited layers changed since). */
+FACTEDIT_API fe_result fe_many_undo(fe_many *s, fe_model *m, int k, fe_error *err);
+/* Batch b's record at layer `layer`: n requests, K (n x 4C), R (n x C), X (n x 4C); NULL if absent. */
+FACTEDIT_API const float *fe_many_record(const fe_many *s, int b, int layer, int *n, const float **R, const float **X);
+/* dW (C x 4C, plain row-major [out][in]) of batch b at `layer`, summed in double. */
+FACTEDIT_API fe_result fe_many_delta(const fe_many *s, int b, int layer, float *dW, fe_error *err);
+/* AlphaEdit's projector P = U U^T of `layer` (4C x 4C) and its rank; fe_err_arg without AlphaEdit. */
+FACTEDIT_API fe_result fe_many_projector(const fe_many *s, int layer, float *P, int *rank, fe_error *err);
+/* The log as patch files' objects: batch b's rank-one components in order (n of them per edited
+   layer, layer by layer), each an fe_patch whose checksum is the model's just before it. Needs the
+   model in the state the log left (it replays the log on m from W0 to compute the checksums and
+   leaves m as it found it). *out: an array of *count patches (free each, then the array with
+   fe_free(arr, alloc_user of m)). */
+FACTEDIT_API fe_result fe_many_patches(const fe_many *s, fe_model *m, int b, fe_patch ***out, int *count,
+                                       fe_error *err);
+
+/* Health */
+typedef struct fe_health_probes {
+    const int *const *ids; const int *n; int count;   /* probe texts for the NLL (tokens) */
+    const int *const *gen_ids; const int *gen_n; int gen_count;   /* prompts for GE */
+    int gen_len;                                      /* tokens generated per prompt (ROME: up to 100) */
+} fe_health_probes;
+typedef struct fe_health {
+    double nll, ge;                  /* probe NLL (nats per token), GE (bits); NaN without probes */
+    double rel_fro_max;              /* max over edited layers of |W - W0|_F / |W0|_F */
+    double sigma_ratio_max;          /* max over edited layers of sigma_max(W) / sigma_max(W0) */
+    int worst_layer;                 /* the layer of rel_fro_max */
+} fe_health;
+FACTEDIT_API fe_result fe_probe_nll(const fe_model *m, const fe_health_probes *p, double *nll, fe_error *err);
+FACTEDIT_API fe_result fe_gen_entropy(const fe_model *m, const fe_health_probes *p, double *ge, fe_error *err);
+/* One layer: |W - W0|_F / |W0|_F, sigma_max(W), sigma_max(W0) (W0 = the state's copy). */
+FACTEDIT_API fe_result fe_many_layer_health(const fe_many *s, const fe_model *m, int layer, double *rel_fro,
+                                            double *sigma, double *sigma0, fe_error *err);
+/* Everything above for the model now (p may be NULL: nll, ge NaN). */
+FACTEDIT_API fe_result fe_many_health(const fe_many *s, const fe_model *m, const fe_health_probes *p, fe_health *h,
+                                      fe_error *err);
+/* Collapse warning against the unedited model's h0: a bit set per sign, 0 = healthy.
+   1: GE below 0.9 GE0; 2: probe NLL above NLL0 + 0.5 nats; 4: a sigma ratio above 2;
+   8: a relative Frobenius change above 0.5. */
+FACTEDIT_API int fe_health_warn(const fe_health *h, const fe_health *h0);
 
 #ifdef __cplusplus
 }
@@ -5930,6 +6098,17 @@ FACTEDIT__PRIV void fe__vobj_kstar(fe_vobj *o, float *kstar) {
     }
 }
 
+/* The mean over the rewriting prompts of block `layer`'s MLP output at the lookup (clean run):
+   r-ROME's cur_output, W k* + b up to rounding. */
+FACTEDIT__PRIV void fe__vobj_mean_mlp(fe_vobj *o, float *out) {
+    int b, j;
+    for (j = 0; j < o->C; j++) {
+        double s = 0.0;
+        for (b = 0; b < o->n_prompts; b++) s += fe_state_act(o->s, fe_site_mlp, o->layer, b, o->lookup[b])[j];
+        out[j] = (float)(s / o->n_prompts);
+    }
+}
+
 /* Logits of the scored rows only: ln_f at (scored_row, scored_pos) (kept in the state for the
    backward), gathered, one pass over wte. The value objective reads n_scored rows, not B * T. */
 FACTEDIT__PRIV void fe__vobj_head(fe_vobj *o) {
@@ -6040,7 +6219,8 @@ FACTEDIT_API fe_result fe_vobj_new(fe_vobj **out, const fe_model *m, const fe_vo
     fo.no_logits = 1;
     if ((r = fe_forward(m, o->s, o->tokens, T, &fo, err)) != fe_ok) { fe_vobj_free(o); return r; }
     fe__vobj_head(o);
-    memcpy(o->target_init, fe_state_act(o->s, fe_site_mlp, o->layer, 0, o->lookup[0]), sizeof(float) * C);
+    memcpy(o->target_init, fe_state_act(o->s, sp->target_resid ? fe_site_resid : fe_site_mlp, o->layer, 0, o->lookup[0]),
+           sizeof(float) * C);
     for (i = 0; i < B; i++)
         memcpy(o->resid0 + (size_t)i * C, fe_state_act(o->s, fe_site_resid, o->layer, i, o->lookup[i]),
                sizeof(float) * C);
@@ -6430,29 +6610,19 @@ FACTEDIT__PRIV double fe__dot8(const double *a, const double *b, int n) {
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-/* L L^T = A (lower, row-major, d x d), left-looking in column blocks of 64: the diagonal block
-   row by row, then every row below it in parallel (each L[i][j] is one thread's fixed-order
-   dot product: thread-count independent). */
-FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
-    int d = c->dim, j0, bad = -1;
-    double inv = c->count > 0 ? 1.0 / c->count : 0.0, *L;
-    size_t bytes;
-    if (!(ridge >= 0)) return fe__fail(err, fe_err_arg, "cov: ridge %g must be >= 0", ridge);
-    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes))
-        return fe__fail(err, fe_err_limit, "cov: size overflow");
-    fe__free(c->alloc_user, c->chol);
-    c->chol = NULL;
-    L = (double *)fe__malloc(c->alloc_user, bytes);
-    if (!L)
-        return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes for the Cholesky factor",
-                        (unsigned long)bytes);
+/* L L^T = A in place (A's lower triangle in, L out; row-major d x d; the upper triangle is not
+   read or written), left-looking in column blocks of 64: the diagonal block row by row, then
+   every row below it in parallel (each L[i][j] is one thread's fixed-order dot product:
+   thread-count independent). Returns -1, or the first row whose pivot is not positive. */
+FACTEDIT__PRIV int fe__chol(double *L, int d) {
+    int j0, bad = -1;
     for (j0 = 0; j0 < d && bad < 0; j0 += 64) {
         int j1 = j0 + 64 < d ? j0 + 64 : d, i;
         for (i = j0; i < j1 && bad < 0; i++) {
             int j;
             double *li = L + (size_t)i * d;
             for (j = j0; j <= i; j++) {
-                double v = c->m2[(size_t)i * d + j] * inv + (i == j ? ridge : 0.0) - fe__dot8(li, L + (size_t)j * d, j);
+                double v = li[j] - fe__dot8(li, L + (size_t)j * d, j);
                 if (j < i) li[j] = v / L[(size_t)j * d + j];
                 else if (v > 0) li[j] = sqrt(v);
                 else { bad = i; break; }
@@ -6465,10 +6635,28 @@ FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
         for (i = j1; i < d; i++) {
             int j;
             double *li = L + (size_t)i * d;
-            for (j = j0; j < j1; j++)
-                li[j] = (c->m2[(size_t)i * d + j] * inv - fe__dot8(li, L + (size_t)j * d, j)) / L[(size_t)j * d + j];
+            for (j = j0; j < j1; j++) li[j] = (li[j] - fe__dot8(li, L + (size_t)j * d, j)) / L[(size_t)j * d + j];
         }
     }
+    return bad;
+}
+
+FACTEDIT_API fe_result fe_cov_factor(fe_cov *c, double ridge, fe_error *err) {
+    int d = c->dim, bad, i, j;
+    double inv = c->count > 0 ? 1.0 / c->count : 0.0, *L;
+    size_t bytes;
+    if (!(ridge >= 0)) return fe__fail(err, fe_err_arg, "cov: ridge %g must be >= 0", ridge);
+    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes))
+        return fe__fail(err, fe_err_limit, "cov: size overflow");
+    fe__free(c->alloc_user, c->chol);
+    c->chol = NULL;
+    L = (double *)fe__malloc(c->alloc_user, bytes);
+    if (!L)
+        return fe__fail(err, fe_err_nomem, "cov: cannot allocate %lu bytes for the Cholesky factor",
+                        (unsigned long)bytes);
+    for (i = 0; i < d; i++)
+        for (j = 0; j <= i; j++) L[(size_t)i * d + j] = c->m2[(size_t)i * d + j] * inv + (i == j ? ridge : 0.0);
+    bad = fe__chol(L, d);
     if (bad >= 0) {
         fe__free(c->alloc_user, L);
         return fe__fail(err, fe_err_numeric, "cov: not positive definite at dimension %d with ridge %g (add a ridge)",
@@ -6590,8 +6778,21 @@ FACTEDIT_API fe_result fe_edit_set(fe_edit *e, const float *u, const float *vsta
     return fe_ok;
 }
 
+/* W (C, 4C) [out, in]: W[o][i] += right[o] u[i]  (HF Conv1D [in, out]: W += u right^T), in
+   float, walked in the panel layout (panel rows are [i][o], o innermost). Every rank-one update
+   of fcprojw goes through here, so replaying the same (right, u) gives the same bits. */
+FACTEDIT__PRIV void fe__rank1_add(float *W, int C, const float *right, const float *u) {
+    size_t p0, w, C4 = 4 * (size_t)C, i, o;
+    for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
+        float *P = W + p0 * C4;
+        w = FACTEDIT__PANEL_W((size_t)C, p0);
+        for (i = 0; i < C4; i++)
+            for (o = 0; o < w; o++) P[i * w + o] += right[p0 + o] * u[i];
+    }
+}
+
 FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
-    int C = e->C, o, i;
+    int C = e->C;
     size_t n = (size_t)C * 4 * C;
     float *W;
     if (m->config.channels != C || e->layer >= m->config.num_layers)
@@ -6601,17 +6802,7 @@ FACTEDIT_API fe_result fe_edit_apply(fe_model *m, fe_edit *e, fe_error *err) {
     if (!e->saved) return fe__fail(err, fe_err_nomem, "edit: cannot save the %lu-float layer matrix", (unsigned long)n);
     W = m->params.fcprojw + (size_t)e->layer * n;
     memcpy(e->saved, W, sizeof(float) * n);
-    /* W (C, 4C) [out, in]: W[o][i] += right[o] u[i]  (HF Conv1D [in, out]: W += u right^T),
-       walked in the panel layout: panel rows are [i][o], o innermost */
-    {
-        size_t p0, w, C4 = 4 * (size_t)C;
-        for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
-            float *P = W + p0 * C4;
-            w = FACTEDIT__PANEL_W((size_t)C, p0);
-            for (i = 0; i < 4 * C; i++)
-                for (o = 0; o < (int)w; o++) P[(size_t)i * w + (size_t)o] += e->right[p0 + (size_t)o] * e->u[i];
-        }
-    }
+    fe__rank1_add(W, C, e->right, e->u);
     e->hash_after = fe__hash_words(FACTEDIT_FNV1A64_INIT, W, n);
     e->applied = 1;
     fe__ok(err);
@@ -6711,14 +6902,19 @@ FACTEDIT__PRIV fe_result fe__rome_edit(const fe_model *m, const fe__rome_input *
     spec.v_weight_decay = hp->v_weight_decay;
     if ((r = fe_vobj_new(&o, m, &spec, err)) != fe_ok) goto done;
     fe__vobj_kstar(o, kstar);
+    if (hp->rrome) {   /* r-ROME: right from k* and the mean MLP output, read before the solver runs */
+        memcpy(cur_in, kstar, sizeof(float) * (size_t)C4);
+        fe__vobj_mean_mlp(o, cur_out);
+    }
     if ((r = fe__rome_key_direction(cov, hp->cov_ridge, kstar, C4, work, u, &cg_iters, err)) != fe_ok) goto done;
     /* v* = target_init + delta */
     if ((r = fe_vobj_solve(o, hp, delta, &rep, err)) != fe_ok) goto done;
     rep.cg_iters = cg_iters;
     target_init = fe_vobj_target_init(o);
     for (i = 0; i < C; i++) vstar[i] = target_init[i] + delta[i];
-    /* cur_input, cur_output at the bare prompt; right = (v* - cur_output) / (cur_input . u) */
-    if ((r = fe_rome_keys(m, hp->layer, in->bare, 1, cur_in, cur_out, err)) != fe_ok) goto done;
+    /* cur_input, cur_output at the bare prompt (ROME) or k* and W k* + b (r-ROME);
+       right = (v* - cur_output) / (cur_input . u) */
+    if (!hp->rrome && (r = fe_rome_keys(m, hp->layer, in->bare, 1, cur_in, cur_out, err)) != fe_ok) goto done;
     if ((r = fe_edit_new(&e, m, hp->layer, err)) != fe_ok) goto done;
     if ((r = fe_edit_set(e, u, vstar, cur_in, cur_out, err)) != fe_ok) goto done;
     e->report = rep;
@@ -8525,6 +8721,987 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) var += g[a] * g[b] * cov[a][b] / ((double)(cnt - 1) * cnt);
         out->ci95[fe_cf_metric_score] = 1.96 * sqrt(var > 0 ? var : 0.0);
     }
+}
+
+/* ======================================================== >>impl-many-edits =================== */
+
+FACTEDIT_API void fe_memit_request_from_rows(fe_memit_request *q, const fe_rome_rows *r, float *weights) {
+    int i;
+    memset(q, 0, sizeof *q);
+    q->rows = r->rows; q->n_rows = r->n_ctx;
+    q->target = r->target; q->n_target = r->n_target;
+    q->kl = r->kl.n > 0 ? &r->kl : NULL;
+    q->keys = r->keys; q->n_keys = r->n_ctx;
+    q->bare = r->bare;
+    if (weights) {
+        for (i = 0; i < r->n_ctx; i++)
+            weights[i] = r->n_ctx == 1 ? 1.0f : i == 0 ? 0.5f : (float)(0.5 / (r->n_ctx - 1));
+        q->key_weights = weights;
+    }
+}
+
+FACTEDIT_API void fe_memit_hparams_default(fe_memit_hparams *hp, const fe_model *m) {
+    int top = fe_rome_default_layer(&m->config);
+    memset(hp, 0, sizeof *hp);
+    hp->layer_last = top;
+    hp->layer_first = top - 2 < 0 ? 0 : top - 2;
+    hp->lambda = 20000.0;
+    hp->cov_ridge = 0.0;
+    hp->null_threshold = 2e-2;
+    hp->l2 = 10.0;
+    fe_rome_hparams_default(&hp->v, m);
+    hp->v.clamp_norm_factor = 0.75f;
+}
+
+FACTEDIT__PRIV int fe__prompt_ok(const fe_rome_prompt *p, int maxT) {
+    return p && p->ids && p->n >= 1 && p->n <= maxT && p->lookup >= 0 && p->lookup < p->n;
+}
+
+FACTEDIT_API fe_result fe_memit_check(const fe_model *m, const fe_memit_request *q, int n, fe_error *err) {
+    int i, j, k, maxT = m->config.max_seq_len, V = m->config.vocab_size;
+    if (n < 1 || !q) return fe__fail(err, fe_err_arg, "memit: no requests");
+    for (i = 0; i < n; i++) {
+        const fe_memit_request *r = &q[i];
+        double ws = 0.0;
+        if (!r->rows || r->n_rows < 1 || !r->keys || r->n_keys < 1 || !r->target || r->n_target < 1)
+            return fe__fail(err, fe_err_arg, "memit: request %d has no rows, key prompts or target", i);
+        if (!fe__prompt_ok(&r->bare, maxT))
+            return fe__fail(err, fe_err_arg, "memit: request %d: its prompt is empty, too long, or the subject's lookup "
+                            "is outside it (is the subject in the prompt?)", i);
+        if (r->kl && !fe__prompt_ok(r->kl, maxT)) return fe__fail(err, fe_err_arg, "memit: request %d: bad KL prompt", i);
+        for (k = 0; k < r->n_target; k++)
+            if (r->target[k] < 0 || r->target[k] >= V)
+                return fe__fail(err, fe_err_range, "memit: request %d: target id %d outside the vocabulary", i, r->target[k]);
+        for (k = 0; k < r->n_keys; k++) {
+            if (!fe__prompt_ok(&r->keys[k], maxT))
+                return fe__fail(err, fe_err_arg, "memit: request %d: key prompt %d is empty, too long, or its lookup is "
+                                "outside it", i, k);
+            if (r->key_weights) {
+                if (!(r->key_weights[k] >= 0) || !isfinite(r->key_weights[k]))
+                    return fe__fail(err, fe_err_arg, "memit: request %d: key weight %d is negative or not finite", i, k);
+                ws += r->key_weights[k];
+            }
+        }
+        if (r->key_weights && !(fabs(ws - 1.0) < 1e-4))
+            return fe__fail(err, fe_err_arg, "memit: request %d: key weights sum to %g, not 1", i, ws);
+        for (k = 0; k < r->n_rows; k++)
+            if (!fe__prompt_ok(&r->rows[k], maxT) || r->rows[k].lookup > r->rows[k].n - r->n_target)
+                return fe__fail(err, fe_err_arg, "memit: request %d: row %d is empty, too long, or does not end with "
+                                "target[:-1] after its lookup", i, k);
+        for (j = 0; j < i; j++) {
+            const fe_rome_prompt *a = &q[j].bare, *b = &r->bare;
+            if (a->lookup == b->lookup && !memcmp(a->ids, b->ids, sizeof(int) * (size_t)(a->lookup + 1)))
+                return fe__fail(err, fe_err_arg,
+                                "memit: requests %d and %d have the same subject (identical tokens up to the subject's "
+                                "last token: one key asked for two values); edit them in separate batches", j, i);
+        }
+    }
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* Activations at the lookups of n prompts, `rows` prompts per forward (stops after `layer`):
+   keys (n x 4C) / mlp (n x C) / resid (n x C), any may be NULL. */
+FACTEDIT__PRIV fe_result fe__lookup_acts(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys,
+                                         float *mlp, float *resid, fe_error *err) {
+    enum { ROWS = 64 };
+    int C = m->config.channels, i0, i, T, nb;
+    int *tok = NULL;
+    fe_state *s = NULL;
+    fe_forward_opts fo;
+    fe_result r = fe_ok;
+    for (i0 = 0; i0 < n && r == fe_ok; i0 += ROWS) {
+        nb = n - i0 < ROWS ? n - i0 : ROWS;
+        for (T = 0, i = 0; i < nb; i++) if (p[i0 + i].n > T) T = p[i0 + i].n;
+        fe__free(m->alloc_user, tok);
+        fe_state_free(s);
+        s = NULL;
+        if (!(tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)nb * T))) {
+            r = fe__fail(err, fe_err_nomem, "memit: out of memory");
+            break;
+        }
+        for (i = 0; i < nb; i++) memcpy(tok + (size_t)i * T, p[i0 + i].ids, sizeof(int) * (size_t)p[i0 + i].n);
+        if ((r = fe_state_new(&s, m, nb, T, 0, err)) != fe_ok) break;
+        memset(&fo, 0, sizeof fo);
+        fo.last_layer = layer + 1; fo.no_logits = 1;
+        if ((r = fe_forward(m, s, tok, T, &fo, err)) != fe_ok) break;
+        for (i = 0; i < nb; i++) {
+            int lk = p[i0 + i].lookup;
+            size_t o = (size_t)(i0 + i);
+            if (keys) memcpy(keys + o * 4 * C, fe_state_act(s, fe_site_key, layer, i, lk), sizeof(float) * 4 * (size_t)C);
+            if (mlp) memcpy(mlp + o * C, fe_state_act(s, fe_site_mlp, layer, i, lk), sizeof(float) * (size_t)C);
+            if (resid) memcpy(resid + o * C, fe_state_act(s, fe_site_resid, layer, i, lk), sizeof(float) * (size_t)C);
+        }
+    }
+    fe_state_free(s);
+    fe__free(m->alloc_user, tok);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_memit_keys(const fe_model *m, int layer, const fe_memit_request *q, int n, float *K,
+                                     fe_error *err) {
+    int C4 = 4 * m->config.channels, i, k, j, tot = 0, at;
+    fe_rome_prompt *all = NULL;
+    float *keys = NULL;
+    fe_result r;
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "memit: layer %d outside the model (0..%d)", layer, m->config.num_layers - 1);
+    if ((r = fe_memit_check(m, q, n, err)) != fe_ok) return r;
+    for (i = 0; i < n; i++) {
+        if (q[i].n_keys > INT_MAX - tot) return fe__fail(err, fe_err_limit, "memit: too many key prompts");
+        tot += q[i].n_keys;
+    }
+    all = (fe_rome_prompt *)fe__calloc(m->alloc_user, sizeof *all * (size_t)tot);
+    keys = (float *)fe__malloc(m->alloc_user, sizeof(float) * (size_t)tot * C4);
+    if (!all || !keys) { r = fe__fail(err, fe_err_nomem, "memit: out of memory"); goto done; }
+    for (i = 0, at = 0; i < n; i++) for (k = 0; k < q[i].n_keys; k++) all[at++] = q[i].keys[k];
+    if ((r = fe__lookup_acts(m, layer, all, tot, keys, NULL, NULL, err)) != fe_ok) goto done;
+    for (i = 0, at = 0; i < n; i++) {
+        for (j = 0; j < C4; j++) {
+            double s = 0.0;
+            for (k = 0; k < q[i].n_keys; k++)
+                s += (q[i].key_weights ? (double)q[i].key_weights[k] : 1.0 / q[i].n_keys) *
+                     keys[(size_t)(at + k) * C4 + j];
+            K[(size_t)i * C4 + j] = (float)s;
+        }
+        at += q[i].n_keys;
+    }
+    fe__ok(err);
+done:
+    fe__free(m->alloc_user, all);
+    fe__free(m->alloc_user, keys);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_memit_zs(const fe_model *m, int layer, const fe_memit_request *q, int n, float *z,
+                                   fe_error *err) {
+    fe_rome_prompt *b;
+    fe_result r;
+    int i;
+    if (layer < 0 || layer >= m->config.num_layers)
+        return fe__fail(err, fe_err_range, "memit: layer %d outside the model (0..%d)", layer, m->config.num_layers - 1);
+    if ((r = fe_memit_check(m, q, n, err)) != fe_ok) return r;
+    if (!(b = (fe_rome_prompt *)fe__malloc(m->alloc_user, sizeof *b * (size_t)n)))
+        return fe__fail(err, fe_err_nomem, "memit: out of memory");
+    for (i = 0; i < n; i++) b[i] = q[i].bare;
+    r = fe__lookup_acts(m, layer, b, n, NULL, NULL, z, err);
+    fe__free(m->alloc_user, b);
+    if (r == fe_ok) fe__ok(err);
+    return r;
+}
+
+FACTEDIT__PRIV fe_result fe__memit_layers_ok(const fe_model *m, const fe_memit_hparams *hp, fe_error *err) {
+    if (hp->layer_first < 0 || hp->layer_last >= m->config.num_layers || hp->layer_first > hp->layer_last)
+        return fe__fail(err, fe_err_range, "memit: layers %d-%d outside the model's 0-%d (or first > last)",
+                        hp->layer_first, hp->layer_last, m->config.num_layers - 1);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_memit_targets(const fe_model *m, const fe_memit_request *q, int n,
+                                        const fe_memit_hparams *hp, float *Z, fe_rome_report *reps, fe_error *err) {
+    int C = m->config.channels, i, j;
+    float *delta;
+    fe_result r;
+    if ((r = fe__memit_layers_ok(m, hp, err)) != fe_ok || (r = fe_memit_check(m, q, n, err)) != fe_ok) return r;
+    if (!(delta = (float *)fe__malloc(m->alloc_user, sizeof(float) * (size_t)C)))
+        return fe__fail(err, fe_err_nomem, "memit: out of memory");
+    for (i = 0; i < n && r == fe_ok; i++) {
+        fe_vobj_spec spec;
+        fe_vobj *o = NULL;
+        fe_rome_report rep;
+        memset(&spec, 0, sizeof spec);
+        spec.layer = hp->layer_last;
+        spec.prompts = q[i].rows; spec.n_prompts = q[i].n_rows;
+        spec.target = q[i].target; spec.n_target = q[i].n_target;
+        spec.kl_prompts = q[i].kl; spec.n_kl = q[i].kl ? 1 : 0;
+        spec.kl_factor = hp->v.kl_factor; spec.v_weight_decay = hp->v.v_weight_decay;
+        spec.target_resid = 1;
+        if ((r = fe_vobj_new(&o, m, &spec, err)) == fe_ok && (r = fe_vobj_solve(o, &hp->v, delta, &rep, err)) == fe_ok) {
+            const float *t0 = fe_vobj_target_init(o);
+            for (j = 0; j < C; j++) Z[(size_t)i * C + j] = t0[j] + delta[j];
+            if (reps) reps[i] = rep;
+        }
+        if (r != fe_ok) {
+            fe_error e2;
+            fe__fail(&e2, r, "memit: request %d: %s", i, err ? err->msg : "z objective failed");
+            if (err) *err = e2;
+        }
+        fe_vobj_free(o);
+    }
+    fe__free(m->alloc_user, delta);
+    if (r == fe_ok) fe__ok(err);
+    return r;
+}
+
+/* B (d x nrhs, row-major) <- (L L^T)^-1 B with L lower (row-major d x d): forward then backward
+   substitution by rows of L, in column chunks of 64 (one thread's each: fixed order). */
+FACTEDIT__PRIV void fe__chol_solve(const double *L, int d, double *B, int nrhs) {
+    int c0;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) if ((size_t)d * d * (size_t)nrhs > 2000000)
+#endif
+    for (c0 = 0; c0 < nrhs; c0 += 64) {
+        int c1 = c0 + 64 < nrhs ? c0 + 64 : nrhs, i, j, c;
+        for (i = 0; i < d; i++) {   /* L Y = B */
+            const double *li = L + (size_t)i * d;
+            double *bi = B + (size_t)i * nrhs;
+            for (j = 0; j < i; j++) {
+                const double *bj = B + (size_t)j * nrhs;
+                double l = li[j];
+                if (l != 0.0) for (c = c0; c < c1; c++) bi[c] -= l * bj[c];
+            }
+            for (c = c0; c < c1; c++) bi[c] /= li[i];
+        }
+        for (i = d - 1; i >= 0; i--) {   /* L^T X = Y: x_i done, its terms leave rows j < i */
+            const double *li = L + (size_t)i * d;
+            double *bi = B + (size_t)i * nrhs;
+            for (c = c0; c < c1; c++) bi[c] /= li[i];
+            for (j = 0; j < i; j++) {
+                double *bj = B + (size_t)j * nrhs, l = li[j];
+                if (l != 0.0) for (c = c0; c < c1; c++) bj[c] -= l * bi[c];
+            }
+        }
+    }
+}
+
+/* A[i][j] (lower, i >= j) += sum_n K[n][i] K[n][j], Kt = K transposed (d x n, double). */
+FACTEDIT__PRIV void fe__add_gram(double *A, const double *Kt, int d, int n) {
+    int ib;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) if ((size_t)d * d * (size_t)n > 2000000)
+#endif
+    for (ib = 0; ib < d; ib += 32) {
+        int ie = ib + 32 < d ? ib + 32 : d, jb, i, j;
+        for (jb = 0; jb <= ib; jb += 32) {
+            int je = jb + 32 < d ? jb + 32 : d;
+            for (i = ib; i < ie; i++)
+                for (j = jb; j < je && j <= i; j++) A[(size_t)i * d + j] += fe__dot8(Kt + (size_t)i * n, Kt + (size_t)j * n, n);
+        }
+    }
+}
+
+FACTEDIT_API fe_result fe_memit_solve(const fe_cov *cov, double ridge, double lambda, const float *K, int n, float *X,
+                                      fe_error *err) {
+    int d, i, j, bad;
+    double *A, *Kt, inv;
+    size_t bytes;
+    if (!cov || !K || !X || n < 1) return fe__fail(err, fe_err_arg, "memit: no statistics or no keys");
+    if (!(lambda >= 0) || !(ridge >= 0)) return fe__fail(err, fe_err_arg, "memit: lambda and the ridge must be >= 0");
+    d = cov->dim;
+    inv = cov->count > 0 ? 1.0 / cov->count : 0.0;
+    if (!fe__mul3((size_t)d, (size_t)d + (size_t)n, sizeof(double), &bytes))
+        return fe__fail(err, fe_err_limit, "memit: size overflow");
+    if (!(A = (double *)fe__malloc(cov->alloc_user, bytes)))
+        return fe__fail(err, fe_err_nomem, "memit: cannot allocate %lu bytes", (unsigned long)bytes);
+    Kt = A + (size_t)d * d;
+    for (i = 0; i < d; i++)
+        for (j = 0; j <= i; j++)
+            A[(size_t)i * d + j] = lambda * (cov->m2[(size_t)i * d + j] * inv + (i == j ? ridge : 0.0));
+    for (i = 0; i < n; i++) for (j = 0; j < d; j++) Kt[(size_t)j * n + i] = K[(size_t)i * d + j];
+    fe__add_gram(A, Kt, d, n);
+    if ((bad = fe__chol(A, d)) >= 0) {
+        fe__free(cov->alloc_user, A);
+        return fe__fail(err, fe_err_numeric,
+                        "memit: lambda C + K K^T is singular at dimension %d (statistics without enough tokens: set a "
+                        "covariance ridge)", bad);
+    }
+    fe__chol_solve(A, d, Kt, n);
+    for (i = 0; i < n; i++) for (j = 0; j < d; j++) X[(size_t)i * d + j] = (float)Kt[(size_t)j * n + i];
+    fe__free(cov->alloc_user, A);
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ---- symmetric eigen decomposition: Householder tridiagonalisation + implicit QL (the EISPACK
+   tred2 / tql2 pair as in JAMA), on W = V^T so that every inner loop walks a row ---- */
+#define FACTEDIT__EV(a, b) W[(size_t)(b) * n + (a)]
+FACTEDIT__PRIV void fe__tred2(double *W, double *dg, double *e, int n) {
+    int i, j, k;
+    for (j = 0; j < n; j++) dg[j] = FACTEDIT__EV(n - 1, j);
+    for (i = n - 1; i > 0; i--) {
+        double scale = 0.0, h = 0.0;
+        for (k = 0; k < i; k++) scale += fabs(dg[k]);
+        if (scale == 0.0) {
+            e[i] = dg[i - 1];
+            for (j = 0; j < i; j++) {
+                dg[j] = FACTEDIT__EV(i - 1, j);
+                FACTEDIT__EV(i, j) = 0.0;
+                FACTEDIT__EV(j, i) = 0.0;
+            }
+        } else {
+            double f, g, hh;
+            for (k = 0; k < i; k++) { dg[k] /= scale; h += dg[k] * dg[k]; }
+            f = dg[i - 1];
+            g = sqrt(h);
+            if (f > 0) g = -g;
+            e[i] = scale * g;
+            h = h - f * g;
+            dg[i - 1] = f - g;
+            for (j = 0; j < i; j++) e[j] = 0.0;
+            for (j = 0; j < i; j++) {
+                const double *wj = W + (size_t)j * n;   /* V[k][j] = wj[k] */
+                f = dg[j];
+                FACTEDIT__EV(j, i) = f;
+                g = e[j] + wj[j] * f;
+                for (k = j + 1; k <= i - 1; k++) { g += wj[k] * dg[k]; e[k] += wj[k] * f; }
+                e[j] = g;
+            }
+            f = 0.0;
+            for (j = 0; j < i; j++) { e[j] /= h; f += e[j] * dg[j]; }
+            hh = f / (h + h);
+            for (j = 0; j < i; j++) e[j] -= hh * dg[j];
+            for (j = 0; j < i; j++) {
+                double *wj = W + (size_t)j * n;
+                f = dg[j];
+                g = e[j];
+                for (k = j; k <= i - 1; k++) wj[k] -= (f * e[k] + g * dg[k]);
+                dg[j] = FACTEDIT__EV(i - 1, j);
+                FACTEDIT__EV(i, j) = 0.0;
+            }
+        }
+        dg[i] = h;
+    }
+    for (i = 0; i < n - 1; i++) {
+        double h;
+        FACTEDIT__EV(n - 1, i) = FACTEDIT__EV(i, i);
+        FACTEDIT__EV(i, i) = 1.0;
+        h = dg[i + 1];
+        if (h != 0.0) {
+            const double *wi1 = W + (size_t)(i + 1) * n;
+            for (k = 0; k <= i; k++) dg[k] = wi1[k] / h;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)i * i > 40000)
+#endif
+            for (j = 0; j <= i; j++) {
+                double g = 0.0, *wj = W + (size_t)j * n;
+                int kk;
+                for (kk = 0; kk <= i; kk++) g += wi1[kk] * wj[kk];
+                for (kk = 0; kk <= i; kk++) wj[kk] -= g * dg[kk];
+            }
+        }
+        for (k = 0; k <= i; k++) FACTEDIT__EV(k, i + 1) = 0.0;
+    }
+    for (j = 0; j < n; j++) { dg[j] = FACTEDIT__EV(n - 1, j); FACTEDIT__EV(n - 1, j) = 0.0; }
+    FACTEDIT__EV(n - 1, n - 1) = 1.0;
+    e[0] = 0.0;
+}
+
+FACTEDIT__PRIV int fe__tql2(double *W, double *dg, double *e, int n) {
+    int i, l, mm, k;
+    double f = 0.0, tst1 = 0.0, eps = DBL_EPSILON;
+    for (i = 1; i < n; i++) e[i - 1] = e[i];
+    e[n - 1] = 0.0;
+    for (l = 0; l < n; l++) {
+        int iter = 0;
+        if (fabs(dg[l]) + fabs(e[l]) > tst1) tst1 = fabs(dg[l]) + fabs(e[l]);
+        mm = l;
+        while (mm < n) { if (fabs(e[mm]) <= eps * tst1) break; mm++; }
+        if (mm == n) mm = n - 1;
+        if (mm > l) {
+            do {
+                double g, p, r, dl1, h, c, c2, c3, el1, s, s2;
+                if (++iter > 60) return 0;
+                g = dg[l];
+                p = (dg[l + 1] - g) / (2.0 * e[l]);
+                r = hypot(p, 1.0);
+                if (p < 0) r = -r;
+                dg[l] = e[l] / (p + r);
+                dg[l + 1] = e[l] * (p + r);
+                dl1 = dg[l + 1];
+                h = g - dg[l];
+                for (i = l + 2; i < n; i++) dg[i] -= h;
+                f += h;
+                p = dg[mm];
+                c = 1.0; c2 = c; c3 = c; el1 = e[l + 1]; s = 0.0; s2 = 0.0;
+                for (i = mm - 1; i >= l; i--) {
+                    double *wi = W + (size_t)i * n, *wi1 = W + (size_t)(i + 1) * n;
+                    c3 = c2; c2 = c; s2 = s;
+                    g = c * e[i];
+                    h = c * p;
+                    r = hypot(p, e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * dg[i] - s * g;
+                    dg[i + 1] = h + s * (c * g + s * dg[i]);
+                    for (k = 0; k < n; k++) {   /* columns i, i+1 of V = rows of W */
+                        double hv = wi1[k];
+                        wi1[k] = s * wi[k] + c * hv;
+                        wi[k] = c * wi[k] - s * hv;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                dg[l] = c * p;
+            } while (fabs(e[l]) > eps * tst1);
+        }
+        dg[l] = dg[l] + f;
+        e[l] = 0.0;
+    }
+    return 1;
+}
+#undef FACTEDIT__EV
+
+FACTEDIT_API fe_result fe_eigh(const double *A, int d, double *evals, double *evecs, void *alloc_user, fe_error *err) {
+    double *e, *tmp;
+    int i, j, *ord;
+    size_t bytes;
+    if (d < 1 || !A || !evals || !evecs) return fe__fail(err, fe_err_arg, "eigh: empty matrix");
+    if (!fe__mul3((size_t)d, (size_t)d, sizeof(double), &bytes)) return fe__fail(err, fe_err_limit, "eigh: size overflow");
+    for (i = 0; i < d; i++)
+        for (j = 0; j <= i; j++)
+            if (!isfinite(A[(size_t)i * d + j])) return fe__fail(err, fe_err_numeric, "eigh: matrix not finite");
+    /* W = V^T; V starts as A (symmetric: its lower triangle mirrored) */
+    for (i = 0; i < d; i++)
+        for (j = 0; j <= i; j++) evecs[(size_t)i * d + j] = evecs[(size_t)j * d + i] = A[(size_t)i * d + j];
+    e = (double *)fe__malloc(alloc_user, sizeof(double) * (size_t)d);
+    tmp = (double *)fe__malloc(alloc_user, bytes);
+    ord = (int *)fe__malloc(alloc_user, sizeof(int) * (size_t)d);
+    if (!e || !tmp || !ord) {
+        fe__free(alloc_user, e); fe__free(alloc_user, tmp); fe__free(alloc_user, ord);
+        return fe__fail(err, fe_err_nomem, "eigh: out of memory");
+    }
+    fe__tred2(evecs, evals, e, d);
+    if (!fe__tql2(evecs, evals, e, d)) {
+        fe__free(alloc_user, e); fe__free(alloc_user, tmp); fe__free(alloc_user, ord);
+        return fe__fail(err, fe_err_numeric, "eigh: QL iteration did not converge");
+    }
+    /* sort ascending (insertion sort of an index; eigenvalues come out nearly sorted) */
+    for (i = 0; i < d; i++) {
+        int k = i;
+        ord[i] = i;
+        while (k > 0 && evals[ord[k - 1]] > evals[i]) { ord[k] = ord[k - 1]; k--; }
+        ord[k] = i;
+    }
+    memcpy(tmp, evecs, bytes);
+    for (i = 0; i < d; i++) { memcpy(evecs + (size_t)i * d, tmp + (size_t)ord[i] * d, sizeof(double) * (size_t)d); e[i] = evals[ord[i]]; }
+    memcpy(evals, e, sizeof(double) * (size_t)d);
+    fe__free(alloc_user, e); fe__free(alloc_user, tmp); fe__free(alloc_user, ord);
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ---- the sequential state ---- */
+
+typedef struct fe__many_rec {   /* one batch at one layer */
+    int n;
+    float *K, *R, *X;           /* n x 4C, n x C, n x 4C */
+    float *Kpost;               /* AlphaEdit: n x 4C keys after the batch (cache), else NULL */
+} fe__many_rec;
+
+struct fe_many {
+    fe_memit_hparams hp;
+    int C, nl, count, cap;
+    const fe_cov *const *covs;  /* nl, not owned */
+    float *W0;                  /* nl x C x 4C: the edited layers' fcprojw (panel layout) at the start */
+    double sigma0[FACTEDIT_MAX_LAYERS];
+    double *Ut; int *rank;      /* AlphaEdit: per layer rank[l] rows of 4C doubles (the null basis) */
+    double *cache;              /* AlphaEdit: nl x 4C x 4C, the lower triangles used */
+    fe__many_rec *rec;          /* count x nl */
+    uint64_t hash;              /* of the edited layers as the log left them */
+    void *alloc_user;
+};
+
+FACTEDIT__PRIV float *fe__fcproj(const fe_model *m, int layer) {
+    return m->params.fcprojw + (size_t)layer * m->config.channels * 4 * (size_t)m->config.channels;
+}
+
+FACTEDIT__PRIV uint64_t fe__many_hash(const fe_many *s, const fe_model *m) {
+    uint64_t h = FACTEDIT_FNV1A64_INIT;
+    int i;
+    for (i = 0; i < s->nl; i++) h = fe__hash_words(h, fe__fcproj(m, s->hp.layer_first + i), (size_t)s->C * 4 * s->C);
+    return h;
+}
+
+FACTEDIT__PRIV void fe__many_rec_free(fe_many *s, fe__many_rec *r) {
+    fe__free(s->alloc_user, r->K);
+    memset(r, 0, sizeof *r);
+}
+
+FACTEDIT_API void fe_many_free(fe_many *s) {
+    int i;
+    if (!s) return;
+    for (i = 0; i < s->count * s->nl; i++) fe__many_rec_free(s, &s->rec[i]);
+    fe__free(s->alloc_user, s->rec);
+    fe__free(s->alloc_user, s->W0);
+    fe__free(s->alloc_user, s->Ut);
+    fe__free(s->alloc_user, s->rank);
+    fe__free(s->alloc_user, s->cache);
+    fe__free(s->alloc_user, s);
+}
+
+/* sigma_max of a panel-layout C x 4C matrix by power iteration on W^T W (100 steps, fixed seed). */
+FACTEDIT__PRIV double fe__sigma_max(const float *Wp, int C, void *u) {
+    int C4 = 4 * C, it, o, i;
+    float *W = (float *)fe__malloc(u, sizeof(float) * (size_t)C * C4);
+    double *v = (double *)fe__malloc(u, sizeof(double) * ((size_t)C4 + C)), *y, nv = 0.0, sig = 0.0;
+    fe_rng rng;
+    if (!W || !v) { fe__free(u, W); fe__free(u, v); return NAN; }
+    y = v + C4;
+    fe_weight_unpack(W, Wp, (size_t)C, (size_t)C4);
+    fe_rng_seed(&rng, 1);
+    for (i = 0; i < C4; i++) { v[i] = fe_rng_normal(&rng); nv += v[i] * v[i]; }
+    for (it = 0; it < 100; it++) {
+        double ny = 0.0;
+        nv = sqrt(nv);
+        for (i = 0; i < C4; i++) v[i] /= nv;
+        for (o = 0; o < C; o++) {
+            double sum = 0.0;
+            const float *wo = W + (size_t)o * C4;
+            for (i = 0; i < C4; i++) sum += wo[i] * v[i];
+            y[o] = sum; ny += sum * sum;
+        }
+        sig = sqrt(ny);
+        nv = 0.0;
+        for (i = 0; i < C4; i++) v[i] = 0.0;
+        for (o = 0; o < C; o++) {
+            const float *wo = W + (size_t)o * C4;
+            for (i = 0; i < C4; i++) v[i] += wo[i] * y[o];
+        }
+        for (i = 0; i < C4; i++) nv += v[i] * v[i];
+        if (!(nv > 0)) break;
+    }
+    fe__free(u, W); fe__free(u, v);
+    return sig;
+}
+
+FACTEDIT_API fe_result fe_many_new(fe_many **out, const fe_model *m, const fe_memit_hparams *hp,
+                                   const fe_cov *const *covs, fe_error *err) {
+    fe_many *s;
+    int C = m->config.channels, C4 = 4 * C, i, j, k;
+    size_t mat = (size_t)C * C4;
+    fe_result r;
+    *out = NULL;
+    if (!hp || !covs) return fe__fail(err, fe_err_arg, "memit: NULL argument");
+    if ((r = fe__memit_layers_ok(m, hp, err)) != fe_ok) return r;
+    for (i = 0; i <= hp->layer_last - hp->layer_first; i++)
+        if (!covs[i] || covs[i]->dim != C4 || !(covs[i]->count > 0))
+            return fe__fail(err, fe_err_mismatch, "memit: statistics for layer %d missing, empty or of dimension %d (keys "
+                            "have %d)", hp->layer_first + i, covs[i] ? covs[i]->dim : 0, C4);
+    if (!(hp->lambda >= 0) || !(hp->cov_ridge >= 0) || (hp->alphaedit && (!(hp->l2 > 0) || !(hp->null_threshold > 0))))
+        return fe__fail(err, fe_err_arg, "memit: lambda and cov_ridge must be >= 0; AlphaEdit's l2 and threshold > 0");
+    if (!(s = (fe_many *)fe__calloc(m->alloc_user, sizeof *s))) return fe__fail(err, fe_err_nomem, "memit: out of memory");
+    s->hp = *hp; s->C = C; s->nl = hp->layer_last - hp->layer_first + 1; s->covs = covs; s->alloc_user = m->alloc_user;
+    if (!(s->W0 = (float *)fe__malloc(s->alloc_user, sizeof(float) * mat * s->nl))) {
+        fe_many_free(s);
+        return fe__fail(err, fe_err_nomem, "memit: out of memory");
+    }
+    for (i = 0; i < s->nl; i++) {
+        memcpy(s->W0 + mat * i, fe__fcproj(m, hp->layer_first + i), sizeof(float) * mat);
+        s->sigma0[i] = fe__sigma_max(s->W0 + mat * i, C, s->alloc_user);
+    }
+    if (hp->alphaedit) {
+        double *A = (double *)fe__malloc(s->alloc_user, sizeof(double) * (size_t)C4 * C4 * 2), *ev, *V;
+        s->Ut = (double *)fe__malloc(s->alloc_user, sizeof(double) * (size_t)C4 * C4 * s->nl);
+        s->rank = (int *)fe__calloc(s->alloc_user, sizeof(int) * (size_t)s->nl);
+        s->cache = (double *)fe__calloc(s->alloc_user, sizeof(double) * (size_t)C4 * C4 * s->nl);
+        ev = (double *)fe__malloc(s->alloc_user, sizeof(double) * (size_t)C4);
+        if (!A || !s->Ut || !s->rank || !s->cache || !ev) {
+            fe__free(s->alloc_user, A); fe__free(s->alloc_user, ev); fe_many_free(s);
+            return fe__fail(err, fe_err_nomem, "memit: out of memory for AlphaEdit's projections");
+        }
+        V = A + (size_t)C4 * C4;
+        for (i = 0; i < s->nl && r == fe_ok; i++) {
+            const fe_cov *c = covs[i];
+            double inv = 1.0 / c->count;
+            for (j = 0; j < C4; j++)
+                for (k = 0; k <= j; k++) A[(size_t)j * C4 + k] = c->m2[(size_t)j * C4 + k] * inv + (j == k ? hp->cov_ridge : 0.0);
+            if ((r = fe_eigh(A, C4, ev, V, s->alloc_user, err)) != fe_ok) break;
+            for (j = 0; j < C4 && ev[j] < hp->null_threshold; j++) {}
+            s->rank[i] = j;   /* ascending: the first j eigenvectors */
+            memcpy(s->Ut + (size_t)i * C4 * C4, V, sizeof(double) * (size_t)j * C4);
+            if (j == 0) r = fe__fail(err, fe_err_numeric, "alphaedit: no eigenvalue of layer %d's statistics is below the "
+                                     "threshold %g (smallest %g): the null space is empty", hp->layer_first + i,
+                                     hp->null_threshold, ev[0]);
+        }
+        fe__free(s->alloc_user, A); fe__free(s->alloc_user, ev);
+        if (r != fe_ok) { fe_many_free(s); return r; }
+    }
+    s->hash = fe__many_hash(s, m);
+    *out = s;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API int fe_many_count(const fe_many *s) { return s ? s->count : 0; }
+
+/* AlphaEdit's X (n x 4C) = U (U^T M U + l2 I)^-1 U^T K^T with M = K^T K + cache (layer index li). */
+FACTEDIT__PRIV fe_result fe__alphaedit_solve(const fe_many *s, int li, const float *K, int n, float *X, fe_error *err) {
+    int d = 4 * s->C, rk = s->rank[li], i, j, a, bad;
+    const double *Ut = s->Ut + (size_t)li * d * d, *cache = s->cache + (size_t)li * d * d;
+    double *M = NULL, *Kt = NULL, *T = NULL, *S = NULL, *G = NULL;
+    void *u = s->alloc_user;
+    fe_result r = fe_ok;
+    M = (double *)fe__malloc(u, sizeof(double) * (size_t)d * d);
+    Kt = (double *)fe__malloc(u, sizeof(double) * (size_t)d * n);
+    T = (double *)fe__malloc(u, sizeof(double) * (size_t)rk * d);
+    S = (double *)fe__malloc(u, sizeof(double) * (size_t)rk * rk);
+    G = (double *)fe__malloc(u, sizeof(double) * (size_t)rk * n);
+    if (!M || !Kt || !T || !S || !G) { r = fe__fail(err, fe_err_nomem, "alphaedit: out of memory"); goto done; }
+    for (i = 0; i < d; i++) for (j = 0; j <= i; j++) M[(size_t)i * d + j] = cache[(size_t)i * d + j];
+    for (i = 0; i < n; i++) for (j = 0; j < d; j++) Kt[(size_t)j * n + i] = K[(size_t)i * d + j];
+    fe__add_gram(M, Kt, d, n);
+    for (i = 0; i < d; i++) for (j = 0; j < i; j++) M[(size_t)j * d + i] = M[(size_t)i * d + j];   /* full */
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)rk * d * d > 2000000)
+#endif
+    for (a = 0; a < rk; a++) {   /* T[a] = M U[:,a] (M symmetric: rows) */
+        int ii;
+        for (ii = 0; ii < d; ii++) T[(size_t)a * d + ii] = fe__dot8(M + (size_t)ii * d, Ut + (size_t)a * d, d);
+    }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if ((size_t)rk * rk * d > 2000000)
+#endif
+    for (a = 0; a < rk; a++) {
+        int b, c;
+        for (b = 0; b <= a; b++) S[(size_t)a * rk + b] = fe__dot8(Ut + (size_t)a * d, T + (size_t)b * d, d) + (a == b ? s->hp.l2 : 0.0);
+        for (c = 0; c < n; c++) {   /* G = U^T K^T */
+            double g = 0.0;
+            int ii;
+            for (ii = 0; ii < d; ii++) g += Ut[(size_t)a * d + ii] * K[(size_t)c * d + ii];
+            G[(size_t)a * n + c] = g;
+        }
+    }
+    if ((bad = fe__chol(S, rk)) >= 0) {
+        r = fe__fail(err, fe_err_numeric, "alphaedit: the projected system is not positive definite at %d", bad);
+        goto done;
+    }
+    fe__chol_solve(S, rk, G, n);
+    for (i = 0; i < n; i++)
+        for (j = 0; j < d; j++) {
+            double x = 0.0;
+            for (a = 0; a < rk; a++) x += Ut[(size_t)a * d + j] * G[(size_t)a * n + i];
+            X[(size_t)i * d + j] = (float)x;
+        }
+done:
+    fe__free(u, M); fe__free(u, Kt); fe__free(u, T); fe__free(u, S); fe__free(u, G);
+    return r;
+}
+
+/* cache_li += Kpost^T Kpost (lower triangle) */
+FACTEDIT__PRIV fe_result fe__many_cache_add(fe_many *s, int li, const float *Kp, int n, fe_error *err) {
+    int d = 4 * s->C, i, j;
+    double *Kt = (double *)fe__malloc(s->alloc_user, sizeof(double) * (size_t)d * n);
+    if (!Kt) return fe__fail(err, fe_err_nomem, "alphaedit: out of memory");
+    for (i = 0; i < n; i++) for (j = 0; j < d; j++) Kt[(size_t)j * n + i] = Kp[(size_t)i * d + j];
+    fe__add_gram(s->cache + (size_t)li * d * d, Kt, d, n);
+    fe__free(s->alloc_user, Kt);
+    return fe_ok;
+}
+
+FACTEDIT__PRIV void fe__many_apply_rec(const fe_many *s, fe_model *m, int li, const fe__many_rec *r) {
+    int i, C = s->C;
+    float *W = fe__fcproj(m, s->hp.layer_first + li);
+    for (i = 0; i < r->n; i++) fe__rank1_add(W, C, r->R + (size_t)i * C, r->X + (size_t)i * 4 * C);
+}
+
+FACTEDIT_API fe_result fe_many_edit(fe_many *s, fe_model *m, const fe_memit_request *q, int n, const float *Zin,
+                                    fe_rome_report *reps, fe_error *err) {
+    int C = s->C, C4 = 4 * C, nl = s->nl, li, i, j, last = s->hp.layer_last;
+    size_t mat = (size_t)C * C4;
+    float *Z = NULL, *cur = NULL, *saved = NULL;
+    fe__many_rec *rec = NULL;
+    fe_result r;
+    void *u = s->alloc_user;
+    if (!m || m->config.channels != C) return fe__fail(err, fe_err_mismatch, "memit: the state was made for another model");
+    if ((r = fe_memit_check(m, q, n, err)) != fe_ok) return r;
+    if (fe__many_hash(s, m) != s->hash)
+        return fe__fail(err, fe_err_arg, "memit: the edited layers changed outside this edit log");
+    Z = (float *)fe__malloc(u, sizeof(float) * (size_t)n * C * 2);
+    saved = (float *)fe__malloc(u, sizeof(float) * mat * nl);
+    rec = (fe__many_rec *)fe__calloc(u, sizeof *rec * (size_t)nl);
+    if (!Z || !saved || !rec) { r = fe__fail(err, fe_err_nomem, "memit: out of memory"); goto fail; }
+    cur = Z + (size_t)n * C;
+    for (li = 0; li < nl; li++) memcpy(saved + mat * li, fe__fcproj(m, s->hp.layer_first + li), sizeof(float) * mat);
+    if (Zin) memcpy(Z, Zin, sizeof(float) * (size_t)n * C);
+    else if ((r = fe_memit_targets(m, q, n, &s->hp, Z, reps, err)) != fe_ok) goto fail;
+    for (li = 0; li < nl; li++) {
+        int l = s->hp.layer_first + li;
+        fe__many_rec *rc = &rec[li];
+        size_t fl = (size_t)n * (3 * (size_t)C4 + C + (s->hp.alphaedit ? (size_t)C4 : 0));
+        rc->n = n;
+        if (!(rc->K = (float *)fe__malloc(u, sizeof(float) * fl))) { r = fe__fail(err, fe_err_nomem, "memit: out of memory"); goto fail; }
+        rc->R = rc->K + (size_t)n * C4; rc->X = rc->R + (size_t)n * C;
+        rc->Kpost = s->hp.alphaedit ? rc->X + (size_t)n * C4 : NULL;
+        if ((r = fe_memit_keys(m, l, q, n, rc->K, err)) != fe_ok || (r = fe_memit_zs(m, last, q, n, cur, err)) != fe_ok)
+            goto fail;
+        for (i = 0; i < n; i++)
+            for (j = 0; j < C; j++)
+                rc->R[(size_t)i * C + j] = (float)(((double)Z[(size_t)i * C + j] - cur[(size_t)i * C + j]) / (last - l + 1));
+        if (s->hp.alphaedit) r = fe__alphaedit_solve(s, li, rc->K, n, rc->X, err);
+        else r = fe_memit_solve(s->covs[li], s->hp.cov_ridge, s->hp.lambda, rc->K, n, rc->X, err);
+        if (r != fe_ok) goto fail;
+        for (i = 0; i < n * C4; i++)
+            if (!isfinite(rc->X[i])) { r = fe__fail(err, fe_err_numeric, "memit: layer %d's update is not finite", l); goto fail; }
+        fe__many_apply_rec(s, m, li, rc);
+    }
+    if (s->hp.alphaedit)
+        for (li = 0; li < nl; li++)
+            if ((r = fe_memit_keys(m, s->hp.layer_first + li, q, n, rec[li].Kpost, err)) != fe_ok) goto fail;
+    if (s->count == s->cap) {
+        int nc = s->cap ? 2 * s->cap : 16;
+        fe__many_rec *nr = (fe__many_rec *)fe__malloc(u, sizeof *nr * (size_t)nc * nl);
+        if (!nr) { r = fe__fail(err, fe_err_nomem, "memit: out of memory"); goto fail; }
+        if (s->count) memcpy(nr, s->rec, sizeof *nr * (size_t)s->count * nl);
+        fe__free(u, s->rec);
+        s->rec = nr; s->cap = nc;
+    }
+    if (s->hp.alphaedit)
+        for (li = 0; li < nl; li++)
+            if ((r = fe__many_cache_add(s, li, rec[li].Kpost, n, err)) != fe_ok) goto fail;   /* only on OOM */
+    memcpy(s->rec + (size_t)s->count * nl, rec, sizeof *rec * (size_t)nl);
+    s->count++;
+    s->hash = fe__many_hash(s, m);
+    fe__free(u, rec); fe__free(u, Z); fe__free(u, saved);
+    fe__ok(err);
+    return fe_ok;
+fail:
+    if (saved) for (li = 0; li < nl; li++) memcpy(fe__fcproj(m, s->hp.layer_first + li), saved + mat * li, sizeof(float) * mat);
+    for (li = 0; rec && li < nl; li++) fe__many_rec_free(s, &rec[li]);
+    fe__free(u, rec); fe__free(u, Z); fe__free(u, saved);
+    return r;
+}
+
+FACTEDIT_API fe_result fe_many_undo(fe_many *s, fe_model *m, int k, fe_error *err) {
+    int C = s->C, nl = s->nl, li, b, keep;
+    size_t mat = (size_t)C * 4 * C;
+    fe_result r;
+    if (k < 0 || k > s->count) return fe__fail(err, fe_err_arg, "memit: cannot undo %d of %d batches", k, s->count);
+    if (fe__many_hash(s, m) != s->hash)
+        return fe__fail(err, fe_err_arg, "memit: the edited layers changed since the last logged batch: cannot undo");
+    keep = s->count - k;
+    for (li = 0; li < nl; li++) {
+        memcpy(fe__fcproj(m, s->hp.layer_first + li), s->W0 + mat * li, sizeof(float) * mat);
+        for (b = 0; b < keep; b++) fe__many_apply_rec(s, m, li, &s->rec[(size_t)b * nl + li]);
+    }
+    if (s->hp.alphaedit) {
+        size_t d = 4 * (size_t)C;
+        memset(s->cache, 0, sizeof(double) * d * d * nl);
+        for (b = 0; b < keep; b++)
+            for (li = 0; li < nl; li++)
+                if ((r = fe__many_cache_add(s, li, s->rec[(size_t)b * nl + li].Kpost, s->rec[(size_t)b * nl + li].n, err)) != fe_ok)
+                    return r;
+    }
+    for (b = keep; b < s->count; b++) for (li = 0; li < nl; li++) fe__many_rec_free(s, &s->rec[(size_t)b * nl + li]);
+    s->count = keep;
+    s->hash = fe__many_hash(s, m);
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API const float *fe_many_record(const fe_many *s, int b, int layer, int *n, const float **R, const float **X) {
+    const fe__many_rec *r;
+    if (!s || b < 0 || b >= s->count || layer < s->hp.layer_first || layer > s->hp.layer_last) return NULL;
+    r = &s->rec[(size_t)b * s->nl + (layer - s->hp.layer_first)];
+    if (n) *n = r->n;
+    if (R) *R = r->R;
+    if (X) *X = r->X;
+    return r->K;
+}
+
+FACTEDIT_API fe_result fe_many_delta(const fe_many *s, int b, int layer, float *dW, fe_error *err) {
+    int n, C = s->C, C4 = 4 * C, o, i, k;
+    const float *R, *X;
+    if (!fe_many_record(s, b, layer, &n, &R, &X)) return fe__fail(err, fe_err_range, "memit: no batch %d at layer %d", b, layer);
+    for (o = 0; o < C; o++)
+        for (i = 0; i < C4; i++) {
+            double x = 0.0;
+            for (k = 0; k < n; k++) x += (double)R[(size_t)k * C + o] * X[(size_t)k * C4 + i];
+            dW[(size_t)o * C4 + i] = (float)x;
+        }
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_many_projector(const fe_many *s, int layer, float *P, int *rank, fe_error *err) {
+    int d = 4 * s->C, li, i, j, a, rk;
+    const double *Ut;
+    if (!s->hp.alphaedit) return fe__fail(err, fe_err_arg, "memit: no projector without AlphaEdit");
+    if (layer < s->hp.layer_first || layer > s->hp.layer_last) return fe__fail(err, fe_err_range, "memit: layer %d not edited", layer);
+    li = layer - s->hp.layer_first;
+    rk = s->rank[li];
+    Ut = s->Ut + (size_t)li * d * d;
+    for (i = 0; i < d; i++)
+        for (j = 0; j < d; j++) {
+            double x = 0.0;
+            for (a = 0; a < rk; a++) x += Ut[(size_t)a * d + i] * Ut[(size_t)a * d + j];
+            P[(size_t)i * d + j] = (float)x;
+        }
+    if (rank) *rank = rk;
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_many_patches(const fe_many *s, fe_model *m, int b, fe_patch ***out, int *count,
+                                       fe_error *err) {
+    int nl = s->nl, C = s->C, li, k, at = 0, tot = 0, bb;
+    size_t mat = (size_t)C * 4 * C;
+    fe_patch **arr;
+    float *now;
+    fe_result r = fe_ok;
+    void *u = m->alloc_user;
+    *out = NULL; *count = 0;
+    if (b < 0 || b >= s->count) return fe__fail(err, fe_err_range, "memit: no batch %d (the log has %d)", b, s->count);
+    if (fe__many_hash(s, m) != s->hash) return fe__fail(err, fe_err_arg, "memit: the model is not as the log left it");
+    for (li = 0; li < nl; li++) tot += s->rec[(size_t)b * nl + li].n;
+    arr = (fe_patch **)fe__calloc(u, sizeof *arr * (size_t)tot);
+    now = (float *)fe__malloc(u, sizeof(float) * mat * nl);
+    if (!arr || !now) { fe__free(u, arr); fe__free(u, now); return fe__fail(err, fe_err_nomem, "memit: out of memory"); }
+    for (li = 0; li < nl; li++) {   /* the state before batch b: W0 + batches 0..b-1 */
+        memcpy(now + mat * li, fe__fcproj(m, s->hp.layer_first + li), sizeof(float) * mat);
+        memcpy(fe__fcproj(m, s->hp.layer_first + li), s->W0 + mat * li, sizeof(float) * mat);
+        for (bb = 0; bb < b; bb++) fe__many_apply_rec(s, m, li, &s->rec[(size_t)bb * nl + li]);
+    }
+    for (li = 0; li < nl && r == fe_ok; li++) {
+        const fe__many_rec *rc = &s->rec[(size_t)b * nl + li];
+        for (k = 0; k < rc->n && r == fe_ok; k++) {
+            fe_patch *p = (fe_patch *)fe__calloc(u, sizeof *p);
+            if (!p) { r = fe__fail(err, fe_err_nomem, "memit: out of memory"); break; }
+            arr[at++] = p;
+            p->alloc_user = u;
+            p->num_layers = m->config.num_layers;
+            p->model_checksum = fe_model_checksum(m);
+            if ((r = fe_edit_new(&p->edit, m, s->hp.layer_first + li, err)) != fe_ok) break;
+            memcpy(p->edit->u, rc->X + (size_t)k * 4 * C, sizeof(float) * 4 * (size_t)C);
+            memcpy(p->edit->right, rc->R + (size_t)k * C, sizeof(float) * (size_t)C);
+            fe__rank1_add(fe__fcproj(m, s->hp.layer_first + li), C, p->edit->right, p->edit->u);
+        }
+    }
+    for (li = 0; li < nl; li++) memcpy(fe__fcproj(m, s->hp.layer_first + li), now + mat * li, sizeof(float) * mat);
+    fe__free(u, now);
+    if (r != fe_ok) {
+        for (k = 0; k < at; k++) fe_patch_free(arr[k]);
+        fe__free(u, arr);
+        return r;
+    }
+    *out = arr; *count = tot;
+    fe__ok(err);
+    return fe_ok;
+}
+
+/* ---- health ---- */
+
+FACTEDIT_API fe_result fe_probe_nll(const fe_model *m, const fe_health_probes *p, double *nll, fe_error *err) {
+    int i, t, V = m->config.vocab_size;
+    double sum = 0.0;
+    long cnt = 0;
+    fe_state *s = NULL;
+    fe_forward_opts fo;
+    fe_result r = fe_ok;
+    *nll = NAN;
+    if (!p || p->count < 1) { fe__ok(err); return fe_ok; }
+    for (i = 0; i < p->count && r == fe_ok; i++) {
+        int n = p->n[i];
+        if (n < 2) continue;
+        if (n > m->config.max_seq_len) n = m->config.max_seq_len;
+        for (t = 0; t < n; t++)
+            if (p->ids[i][t] < 0 || p->ids[i][t] >= V) return fe__fail(err, fe_err_range, "health: probe %d has a token outside the vocabulary", i);
+        if ((r = fe_state_new(&s, m, 1, n, 0, err)) != fe_ok) break;
+        memset(&fo, 0, sizeof fo);
+        fo.all_logits = 1;
+        if ((r = fe_forward(m, s, p->ids[i], n, &fo, err)) == fe_ok)
+            for (t = 0; t + 1 < n; t++) {
+                const float *z = fe_state_logits(s, 0, t);
+                sum += fe__logsumexp(z, V) - z[p->ids[i][t + 1]];
+                cnt++;
+            }
+        fe_state_free(s);
+        s = NULL;
+    }
+    if (r == fe_ok) { *nll = cnt ? sum / cnt : NAN; fe__ok(err); }
+    return r;
+}
+
+FACTEDIT__PRIV int fe__cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Entropy in bits of the n-gram frequencies of ids (n-grams as hashed keys, sorted). */
+FACTEDIT__PRIV double fe__ngram_entropy(const int *ids, int len, int ng, uint64_t *keys) {
+    int i, j, cnt = len - ng + 1, run;
+    double h = 0.0;
+    if (cnt < 1) return 0.0;
+    for (i = 0; i < cnt; i++) keys[i] = fe_fnv1a64(FACTEDIT_FNV1A64_INIT, ids + i, sizeof(int) * (size_t)ng);
+    qsort(keys, (size_t)cnt, sizeof *keys, fe__cmp_u64);
+    for (i = 0; i < cnt; i = j) {
+        double f;
+        for (j = i; j < cnt && keys[j] == keys[i]; j++) {}
+        run = j - i;
+        f = (double)run / cnt;
+        h -= f * log(f) / log(2.0);
+    }
+    return h;
+}
+
+FACTEDIT_API fe_result fe_gen_entropy(const fe_model *m, const fe_health_probes *p, double *ge, fe_error *err) {
+    int i, len, maxlen = 0;
+    int *buf = NULL;
+    uint64_t *keys = NULL;
+    double sum = 0.0;
+    fe_result r = fe_ok;
+    *ge = NAN;
+    if (!p || p->gen_count < 1 || p->gen_len < 1) { fe__ok(err); return fe_ok; }
+    for (i = 0; i < p->gen_count; i++) if (p->gen_n[i] > maxlen) maxlen = p->gen_n[i];
+    buf = (int *)fe__malloc(m->alloc_user, sizeof(int) * ((size_t)maxlen + p->gen_len));
+    keys = (uint64_t *)fe__malloc(m->alloc_user, sizeof(uint64_t) * ((size_t)maxlen + p->gen_len));
+    if (!buf || !keys) r = fe__fail(err, fe_err_nomem, "health: out of memory");
+    for (i = 0; i < p->gen_count && r == fe_ok; i++) {
+        int np = p->gen_n[i], nn = p->gen_len;
+        if (np < 1) { r = fe__fail(err, fe_err_arg, "health: GE prompt %d is empty", i); break; }
+        if (np + nn > m->config.max_seq_len) nn = m->config.max_seq_len - np;
+        if (nn < 1) { r = fe__fail(err, fe_err_arg, "health: GE prompt %d fills the context", i); break; }
+        memcpy(buf, p->gen_ids[i], sizeof(int) * (size_t)np);
+        if ((r = fe_generate(m, p->gen_ids[i], np, nn, NULL, NULL, buf + np, err)) != fe_ok) break;
+        len = np + nn;
+        sum += (2.0 / 3.0 * fe__ngram_entropy(buf, len, 2, keys) + 4.0 / 3.0 * fe__ngram_entropy(buf, len, 3, keys)) / 2.0;
+    }
+    fe__free(m->alloc_user, buf);
+    fe__free(m->alloc_user, keys);
+    if (r == fe_ok) { *ge = sum / p->gen_count; fe__ok(err); }
+    return r;
+}
+
+FACTEDIT_API fe_result fe_many_layer_health(const fe_many *s, const fe_model *m, int layer, double *rel_fro,
+                                            double *sigma, double *sigma0, fe_error *err) {
+    int li;
+    size_t mat = (size_t)s->C * 4 * s->C, i;
+    const float *W, *W0;
+    double dn = 0.0, n0 = 0.0;
+    if (layer < s->hp.layer_first || layer > s->hp.layer_last) return fe__fail(err, fe_err_range, "health: layer %d not edited", layer);
+    li = layer - s->hp.layer_first;
+    W = fe__fcproj(m, layer);
+    W0 = s->W0 + mat * li;
+    for (i = 0; i < mat; i++) { double d = (double)W[i] - W0[i]; dn += d * d; n0 += (double)W0[i] * W0[i]; }
+    if (rel_fro) *rel_fro = n0 > 0 ? sqrt(dn / n0) : NAN;
+    if (sigma) *sigma = fe__sigma_max(W, s->C, s->alloc_user);
+    if (sigma0) *sigma0 = s->sigma0[li];
+    fe__ok(err);
+    return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_many_health(const fe_many *s, const fe_model *m, const fe_health_probes *p, fe_health *h,
+                                      fe_error *err) {
+    int l;
+    fe_result r;
+    h->rel_fro_max = 0.0; h->sigma_ratio_max = 0.0; h->worst_layer = s->hp.layer_first;
+    for (l = s->hp.layer_first; l <= s->hp.layer_last; l++) {
+        double rf, sg, s0;
+        if ((r = fe_many_layer_health(s, m, l, &rf, &sg, &s0, err)) != fe_ok) return r;
+        if (rf > h->rel_fro_max) { h->rel_fro_max = rf; h->worst_layer = l; }
+        if (s0 > 0 && sg / s0 > h->sigma_ratio_max) h->sigma_ratio_max = sg / s0;
+    }
+    if ((r = fe_probe_nll(m, p, &h->nll, err)) != fe_ok) return r;
+    return fe_gen_entropy(m, p, &h->ge, err);
+}
+
+FACTEDIT_API int fe_health_warn(const fe_health *h, const fe_health *h0) {
+    int w = 0;
+    if (!isnan(h->ge) && !isnan(h0->ge) && h->ge < 0.9 * h0->ge) w |= 1;
+    if (!isnan(h->nll) && !isnan(h0->nll) && h->nll > h0->nll + 0.5) w |= 2;
+    if (h->sigma_ratio_max > 2.0) w |= 4;
+    if (h->rel_fro_max > 0.5) w |= 8;
+    return w;
 }
 
 #endif /* FACTEDIT_IMPLEMENTATION */

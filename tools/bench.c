@@ -266,6 +266,107 @@ static fe_model *model_124m(fe_error *e, int bf16) {
     return m;
 }
 
+/* MEMIT on the 124M shape (random weights): 1,000 requests over layers 4-8 (GPT-2 XL's MEMIT edits
+   5 layers), split into its parts. Targets: 2 requests' z objectives (21 context rows, CG) timed and
+   multiplied by 500. Keys: 100 requests x 6 key prompts of 12 tokens, forwards that stop at layer
+   8, as tokens/s (x 10 for 1,000; timing all 1,000 takes minutes and measures the same rate). Closed form: per layer the Cholesky of lambda C + K K^T (3072 x 3072, double), its
+   solve for the 1,000 keys (the 100 timed requests' keys, each 10 times with 1% noise), and the
+   1,000 rank-one updates of the layer's matrix (keys given). */
+static int bench_memit(int json) {
+    enum { N = 1000, NK = 6, TK = 12, NL = 5 };
+    fe_error e;
+    fe_model *m = model_124m(&e, 0);
+    fe_memit_request *q = NULL;
+    fe_rome_prompt *kp = NULL, rows[21];
+    int *tok = NULL, i, j, l, C4, C, row_ids[21][16], target[1] = {6342};
+    float *K = NULL, *X = NULL, *R = NULL, *Z = NULL, *W;
+    fe_cov *cov = NULL;
+    fe_memit_hparams hp;
+    fe_rng g;
+    double t0, t_keys = 0, t_tgt = 0, t_solve = 0, t_apply = 0;
+    if (!m) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+    C = m->config.channels; C4 = 4 * C;
+    fe_rng_seed(&g, 5);
+    q = (fe_memit_request *)calloc(N, sizeof *q);
+    kp = (fe_rome_prompt *)calloc((size_t)N * NK, sizeof *kp);
+    tok = (int *)malloc(sizeof(int) * (size_t)N * NK * TK);
+    K = (float *)malloc(sizeof(float) * (size_t)N * C4);
+    X = (float *)malloc(sizeof(float) * (size_t)N * C4);
+    R = (float *)malloc(sizeof(float) * (size_t)N * C);
+    Z = (float *)malloc(sizeof(float) * 2 * (size_t)C);
+    if (!q || !kp || !tok || !K || !X || !R || !Z) { fprintf(stderr, "factedit bench: out of memory\n"); return 1; }
+    for (i = 0; i < N; i++) {
+        for (j = 0; j < NK; j++) {
+            int *t = tok + ((size_t)i * NK + j) * TK, k;
+            for (k = 0; k < TK; k++) t[k] = (int)(fe_rng_u64(&g) % 50000);
+            t[j] = 1000 + i;   /* distinct subjects */
+            kp[i * NK + j].ids = t; kp[i * NK + j].n = TK; kp[i * NK + j].lookup = j;
+        }
+        q[i].keys = kp + (size_t)i * NK; q[i].n_keys = NK; q[i].bare = kp[(size_t)i * NK];
+        q[i].rows = &q[i].bare; q[i].n_rows = 1; q[i].target = target; q[i].n_target = 1;
+    }
+    if (!json) fprintf(stderr, "MEMIT: keys...\n");
+    t0 = cli_wall();
+    if (fe_memit_keys(m, 8, q, N / 10, K, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+    t_keys = (cli_wall() - t0) * 10;
+    for (i = N / 10; i < N; i++) for (j = 0; j < C4; j++) K[(size_t)i * C4 + j] = K[(size_t)(i % (N / 10)) * C4 + j] * (float)(1.0 + 0.01 * fe_rng_normal(&g));
+    /* targets: two requests with 21 context rows each */
+    for (i = 0; i < 21; i++) {
+        for (j = 0; j < 16; j++) row_ids[i][j] = (int)(fe_rng_u64(&g) % 50000);
+        rows[i].ids = row_ids[i]; rows[i].n = 16; rows[i].lookup = 10;
+    }
+    fe_memit_hparams_default(&hp, m);
+    hp.layer_first = 4; hp.layer_last = 8;
+    {
+        fe_memit_request tq[2];
+        for (i = 0; i < 2; i++) { tq[i] = q[i]; tq[i].rows = rows; tq[i].n_rows = 21; tq[i].bare = rows[0]; }
+        tq[1].rows = rows + 1; tq[1].n_rows = 20; tq[1].bare = rows[1];
+        if (!json) fprintf(stderr, "MEMIT: targets...\n");
+        t0 = cli_wall();
+        if (fe_memit_targets(m, tq, 2, &hp, Z, NULL, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+        t_tgt = (cli_wall() - t0) / 2;
+    }
+    /* statistics: an SPD matrix as from many tokens (E[k k^T] of the keys + a diagonal) */
+    if (fe_cov_new(&cov, C4, NULL, &e) != fe_ok || fe_cov_add(cov, K, N, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+    for (i = 0; i < C4; i++) cov->m2[(size_t)i * C4 + i] += cov->count;
+    for (i = 0; i < N * C; i++) R[i] = (float)(0.01 * fe_rng_normal(&g));
+    if (!json) fprintf(stderr, "MEMIT: closed form, %d layers...\n", NL);
+    for (l = 0; l < NL; l++) {
+        t0 = cli_wall();
+        if (fe_memit_solve(cov, 0.0, 1e4, K, N, X, &e) != fe_ok) { fprintf(stderr, "factedit bench: %s\n", e.msg); return 1; }
+        t_solve += cli_wall() - t0;
+        W = m->params.fcprojw + (size_t)(4 + l) * C * C4;
+        t0 = cli_wall();
+        for (i = 0; i < N; i++) {   /* W[o][k] += R[i][o] X[i][k], panel layout (as the library's rank-one add) */
+            size_t p0, w, kk, o;
+            const float *r = R + (size_t)i * C, *x = X + (size_t)i * C4;
+            for (p0 = 0; p0 < (size_t)C; p0 += FACTEDIT_WEIGHT_PANEL) {
+                float *P = W + p0 * C4;
+                w = (size_t)C - p0 < FACTEDIT_WEIGHT_PANEL ? (size_t)C - p0 : FACTEDIT_WEIGHT_PANEL;
+                for (kk = 0; kk < (size_t)C4; kk++) for (o = 0; o < w; o++) P[kk * w + o] += r[p0 + o] * x[kk];
+            }
+        }
+        t_apply += cli_wall() - t0;
+    }
+    if (json)
+        printf("{\"memit_requests\": %d, \"memit_layers\": %d, \"memit_target_s_per_request\": %.3f, \"memit_keys_tok_s\": %.0f, "
+               "\"memit_keys_s_per_layer\": %.2f, \"memit_solve_s\": %.2f, \"memit_apply_s\": %.2f}\n",
+               N, NL, t_tgt, (double)N * NK * TK / t_keys, t_keys, t_solve, t_apply);
+    else {
+        printf("MEMIT, 124M shape (random weights), %d requests over layers 4-8:\n", N);
+        printf("  targets: %.2f s per request (2 timed, 21 context rows, CG at layer 8): %.0f s for %d (extrapolated)\n", t_tgt, t_tgt * N, N);
+        printf("  keys: %.0f tokens/s (%d prompts x %d tokens up to layer 8 timed): %.1f s for %d requests' %d prompts (extrapolated), per layer (recomputed after each update: x%d)\n",
+               (double)N * NK * TK / t_keys, N / 10 * NK, TK, t_keys, N, N * NK, NL);
+        printf("  closed form, keys given, %d layers: %.2f s (Cholesky of 3072 x 3072 + solve for %d keys, double) + %.2f s (updates) = %.2f s\n",
+               NL, t_solve, N, t_apply, t_solve + t_apply);
+    }
+    fe_cov_free(cov);
+    free(q); free(kp); free(tok); free(K); free(X); free(R); free(Z);
+    fe_model_free(m);
+    return 0;
+}
+
+
 /* Bytes of weights a forward streams. */
 static double weight_bytes(const fe_model *m) { return (double)fe_model_weight_bytes(m); }
 
@@ -355,11 +456,13 @@ int fe_cmd_bench(int argc, char **argv) {
     for (i = 1; i < argc; i++) {   /* argv[0] is the command name */
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--memit")) return bench_memit(json);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: factedit bench [--json] [--quick]\n"
                    "  Measures FMA peak, read bandwidth, matmul GFLOP/s at GPT-2 124M shapes, forward time,\n"
                    "  decoding tokens/s, the causal-trace grid and one ROME edit on random-weight models.\n"
-                   "  --quick skips the trace grid's plain path (the slowest figure).\n");
+                   "  --quick skips the trace grid's plain path (the slowest figure).\n"
+                   "  --memit only the MEMIT figures (1,000 requests, 124M shape: targets, keys, closed form).\n");
             return 0;
         } else { fprintf(stderr, "factedit bench: unknown option '%s' (try --help)\n", argv[i]); return 2; }
     }

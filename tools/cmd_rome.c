@@ -290,7 +290,10 @@ static void json_top(sbuf *b, const fe_vocab *v, const top5 *t) {
     sb_puts(b, "]");
 }
 
-int fe_cmd_edit(int argc, char **argv) {
+static int cmd_edit_one(int argc, char **argv);
+/* many edits (--requests, --method, --sequential): tools/cmd_many.c */
+int fe_cmd_edit(int argc, char **argv) { return fe_many_wanted(argc, argv) ? fe_cmd_many_edit(argc, argv) : cmd_edit_one(argc, argv); }
+static int cmd_edit_one(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *prompt = NULL, *subject = NULL, *target = NULL, *stats_path = NULL;
     const char *out_path = NULL, *patch_path = NULL, *apply_path = NULL, *solver_s = NULL, *templates_path = NULL, *dummy = NULL;
     int layer = -1, json = 0, n_gen = 20, quiet = 0, rc, i, nkept = 0, counts[2] = {0, 0}, nshown = 0, layer_given;
@@ -844,7 +847,9 @@ done:
     return rc;
 }
 
-int fe_cmd_eval(int argc, char **argv) {
+static int cmd_eval_rome(int argc, char **argv);
+int fe_cmd_eval(int argc, char **argv) { return fe_many_wanted(argc, argv) ? fe_cmd_many_eval(argc, argv) : cmd_eval_rome(argc, argv); }
+static int cmd_eval_rome(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *stats_path = NULL, *shard = NULL, *out_path = NULL;
     const char *templates_path = NULL, *solver_s = NULL, **pos = NULL;
     int layer = -1, limit = 0, json = 0, quiet = 0, merge = 0, rc, si = 0, sn = 1, i, n_sel = 0, total, layer_given;

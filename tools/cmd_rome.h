@@ -10,6 +10,10 @@ extern "C" {
 int fe_cmd_edit(int argc, char **argv);
 int fe_cmd_eval(int argc, char **argv);
 int fe_cmd_stats(int argc, char **argv);
+/* tools/cmd_many.c: edit / eval with --requests, --method or --sequential (many edits) */
+int fe_many_wanted(int argc, char **argv);
+int fe_cmd_many_edit(int argc, char **argv);
+int fe_cmd_many_eval(int argc, char **argv);
 
 #ifdef __cplusplus
 }

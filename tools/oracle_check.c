@@ -643,6 +643,203 @@ done:
     free(ck);
 }
 
+/* cases_extra.json "memit" and "alphaedit" (if present): the closed forms with given deltas
+   (oracle README, sections MEMIT and AlphaEdit) through fe_many: cov.l, Z, K.l, R.l, dW.l and the
+   logits after both layers; AlphaEdit's P.l (to 1e-3: P's sensitivity to rounding in cov is
+   |dcov| / gap), both batches' dW.l and the logits; the rest 1e-4 scaled. */
+static float *mm_tensor(oc *c, const fe_safetensors *st, const char *name, size_t n) {
+    const fe_st_tensor *t = fe_safetensors_find(st, name);
+    float *f;
+    if (!t || t->numel != n) { c->failed++; printf("FAIL memit: tensor '%s' missing or not of %zu elements\n", name, n); return NULL; }
+    f = (float *)malloc(sizeof(float) * (n ? n : 1));
+    if (!f || fe_st_tensor_to_f32(t, f, NULL) != fe_ok) { free(f); c->failed++; printf("FAIL memit: cannot read '%s'\n", name); return NULL; }
+    return f;
+}
+static void mm_cmp(oc *c, const fe_safetensors *st, const char *name, const float *ours, size_t n, double tol) {
+    float *ref = mm_tensor(c, st, name, n);
+    double mx = 0, worst = 0;
+    size_t i;
+    if (!ref) return;
+    for (i = 0; i < n; i++) if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
+    for (i = 0; i < n; i++) if (fabs((double)ours[i] - ref[i]) > worst) worst = fabs((double)ours[i] - ref[i]);
+    worst /= mx > 1 ? mx : 1;
+    if (worst <= tol) c->passed++;
+    else { c->failed++; printf("FAIL %s: worst scaled error %.3g (tolerance %g)\n", name, worst, tol); }
+    free(ref);
+}
+static void check_many_oracle(oc *c, const char *cfgpath, const char *refpath) {
+    enum { MAXR = 16, MAXK = 8 };
+    char path[4096], name[160];
+    unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
+    size_t cklen, xlen, elen, k;
+    fe_json *extra = NULL;
+    fe_safetensors *ex = NULL;
+    fe_model *m = NULL;
+    fe_error e;
+    const fe_json_value *mm, *ae, *rq, *ct, *cs, *ly;
+    int C, C4, V, N = 0, i, j, t, pass, nl, l0 = 0, l1 = 0, zl = 0, ok = 1, nk = 0;
+    int *subj[MAXR], *prm[MAXR], nprm[MAXR], lk[MAXR], *kp[MAXR][MAXK], *pre[MAXK], npre[MAXK], nkeys = 0;
+    float w[MAXK], *Z = NULL, *deltas = NULL, *buf = NULL, *lg = NULL;
+    fe_rome_prompt keys[MAXR][MAXK];
+    fe_memit_request req[MAXR];
+    fe_cov *covs[8];
+    fe_memit_hparams hp;
+    double ridge = 0, lambda = 0, thr = 0, l2 = 0;
+    uint64_t h0;
+    memset(subj, 0, sizeof subj); memset(prm, 0, sizeof prm); memset(kp, 0, sizeof kp); memset(pre, 0, sizeof pre); memset(covs, 0, sizeof covs);
+    path_join(path, sizeof path, c->dir, "cases_extra.json");
+    if (!read_json(path, &xbytes, &extra, 0, c)) return;
+    mm = fe_json_get(fe_json_root(extra), "memit");
+    ae = fe_json_get(fe_json_root(extra), "alphaedit");
+    if (!mm) goto done;
+    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
+    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL memit: %s\n", e.msg); goto done; }
+    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
+    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL memit: model: %s\n", e.msg); goto done; }
+    C = m->config.channels; C4 = 4 * C; V = m->config.vocab_size;
+    h0 = fe_model_checksum(m);
+    rq = fe_json_get(mm, "requests"); ct = fe_json_get(mm, "context_types"); cs = fe_json_get(mm, "cov_seqs"); ly = fe_json_get(mm, "layers");
+    ok = rq && rq->type == fe_json_array && rq->count >= 1 && rq->count <= MAXR && ct && ct->type == fe_json_array && ct->count >= 1 &&
+         cs && cs->type == fe_json_array && cs->count >= 1 && ly && ly->type == fe_json_array && ly->count >= 1 && ly->count <= 8 &&
+         rome_int(fe_json_get(mm, "z_layer"), 0, m->config.num_layers - 1, &zl) &&
+         fe_json_get(mm, "cov_ridge") && (ridge = fe_json_get(mm, "cov_ridge")->number, 1) &&
+         fe_json_get(mm, "mom2_update_weight") && (lambda = fe_json_get(mm, "mom2_update_weight")->number, 1);
+    nl = ok ? (int)ly->count : 0;
+    for (i = 0; ok && i < nl; i++) { int l; ok = rome_int(fe_json_at(ly, (size_t)i), 0, m->config.num_layers - 1, &l) && (i == 0 || l == l1 + 1); if (!i) l0 = l; l1 = l; }
+    ok = ok && l1 == zl;
+    /* context types: weight 1 / (types * prefixes of the type) each */
+    for (t = 0; ok && t < (int)ct->count; t++) {
+        const fe_json_value *ty = fe_json_at(ct, (size_t)t);
+        ok = ty && ty->type == fe_json_array && ty->count >= 1;
+        for (k = 0; ok && k < ty->count; k++) {
+            ok = nkeys < MAXK && rome_ids(fe_json_at(ty, k), V, &pre[nkeys], &npre[nkeys]);
+            if (ok) w[nkeys++] = (float)(1.0 / ((double)ct->count * ty->count));
+        }
+    }
+    N = ok ? (int)rq->count : 0;
+    for (i = 0; ok && i < N; i++) {
+        const fe_json_value *r = fe_json_at(rq, (size_t)i);
+        int ns;
+        ok = rome_ids(fe_json_get(r, "subject"), V, &subj[i], &ns) && rome_ids(fe_json_get(r, "prompt"), V, &prm[i], &nprm[i]) &&
+             rome_int(fe_json_get(r, "lookup"), 0, nprm[i] - 1, &lk[i]);
+        for (j = 0; ok && j < nkeys; j++) {
+            ok = (kp[i][j] = (int *)malloc(sizeof(int) * (size_t)(npre[j] + nprm[i] + 1))) != NULL;
+            if (!ok) break;
+            memcpy(kp[i][j], pre[j], sizeof(int) * (size_t)npre[j]);
+            memcpy(kp[i][j] + npre[j], prm[i], sizeof(int) * (size_t)nprm[i]);
+            keys[i][j].ids = kp[i][j]; keys[i][j].n = npre[j] + nprm[i]; keys[i][j].lookup = npre[j] + lk[i];
+        }
+        if (!ok) break;
+        memset(&req[i], 0, sizeof req[i]);
+        req[i].keys = keys[i]; req[i].n_keys = nkeys; req[i].key_weights = w;
+        req[i].bare.ids = prm[i]; req[i].bare.n = nprm[i]; req[i].bare.lookup = lk[i];
+        req[i].rows = &req[i].bare; req[i].n_rows = 1;   /* unused: Z is given */
+        req[i].target = prm[i] + nprm[i] - 1; req[i].n_target = 1;
+    }
+    if (!ok) { c->failed++; printf("FAIL cases_extra.json memit section malformed\n"); goto done; }
+    (void)nk;
+    /* statistics per layer; cov.l = moment + ridge I */
+    buf = (float *)malloc(sizeof(float) * (size_t)C4 * C4);
+    Z = (float *)malloc(sizeof(float) * (size_t)N * C);
+    lg = (float *)malloc(sizeof(float) * (size_t)N * V);
+    if (!buf || !Z || !lg || !(deltas = mm_tensor(c, ex, "memit.deltas", (size_t)N * C))) goto done;
+    for (i = 0; i < nl; i++) {
+        if (fe_cov_new(&covs[i], C4, NULL, &e) != fe_ok) { c->failed++; printf("FAIL memit cov: %s\n", e.msg); goto done; }
+        for (k = 0; k < cs->count; k++) {
+            int *sq = NULL, n = 0;
+            if (!rome_ids(fe_json_at(cs, k), V, &sq, &n) || n < 1 || n > m->config.max_seq_len || fe_cov_add_tokens(covs[i], m, l0 + i, sq, 1, n, &e) != fe_ok) {
+                free(sq); c->failed++; printf("FAIL memit cov_seqs\n"); goto done;
+            }
+            free(sq);
+        }
+        fe_cov_moment(covs[i], buf);
+        for (j = 0; j < C4; j++) buf[(size_t)j * C4 + j] += (float)ridge;
+        snprintf(name, sizeof name, "memit.cov.l%d", l0 + i);
+        mm_cmp(c, ex, name, buf, (size_t)C4 * C4, ORACLE_ROME_TOL);
+    }
+    for (pass = 0; pass < 2; pass++) {   /* 0 MEMIT, 1 AlphaEdit */
+        const fe_json_value *bt = NULL;
+        fe_many *s = NULL;
+        int nb = 1, b;
+        const char *pfx = pass ? "alphaedit" : "memit";
+        if (pass) {
+            if (!ae) break;
+            bt = fe_json_get(ae, "batches");
+            if (!bt || bt->type != fe_json_array || bt->count < 1 || !fe_json_get(ae, "threshold") || !fe_json_get(ae, "l2")) { c->failed++; printf("FAIL cases_extra.json alphaedit malformed\n"); break; }
+            nb = (int)bt->count; thr = fe_json_get(ae, "threshold")->number; l2 = fe_json_get(ae, "l2")->number;
+        }
+        memset(&hp, 0, sizeof hp);
+        hp.layer_first = l0; hp.layer_last = l1; hp.lambda = lambda; hp.cov_ridge = ridge;
+        hp.alphaedit = pass; hp.null_threshold = thr; hp.l2 = l2;
+        if (fe_many_new(&s, m, &hp, (const fe_cov *const *)covs, &e) != fe_ok) { c->failed++; printf("FAIL %s: %s\n", pfx, e.msg); continue; }
+        for (i = 0; pass && i < nl; i++) {
+            int rk;
+            if (fe_many_projector(s, l0 + i, buf, &rk, &e) != fe_ok) { c->failed++; printf("FAIL alphaedit P: %s\n", e.msg); continue; }
+            snprintf(name, sizeof name, "alphaedit.P.l%d", l0 + i);
+            mm_cmp(c, ex, name, buf, (size_t)C4 * C4, 1e-3);
+        }
+        for (b = 0; b < nb; b++) {
+            fe_memit_request br[MAXR];
+            float bz[MAXR * 64 * 4];
+            int bn = 0, idx[MAXR];
+            if (pass) {
+                const fe_json_value *bl = fe_json_at(bt, (size_t)b);
+                for (k = 0; bl && bl->type == fe_json_array && k < bl->count; k++) if (rome_int(fe_json_at(bl, k), 0, N - 1, &idx[bn])) bn++;
+            } else for (bn = 0; bn < N; bn++) idx[bn] = bn;
+            if (bn < 1 || C > 64 * 4) { c->failed++; printf("FAIL %s batch %d malformed\n", pfx, b); break; }
+            for (i = 0; i < bn; i++) br[i] = req[idx[i]];
+            /* Z = the z-layer outputs at the bare lookups now + the deltas */
+            if (fe_memit_zs(m, zl, br, bn, bz, &e) != fe_ok) { c->failed++; printf("FAIL %s zs: %s\n", pfx, e.msg); break; }
+            for (i = 0; i < bn; i++) for (j = 0; j < C; j++) bz[(size_t)i * C + j] += deltas[(size_t)idx[i] * C + j];
+            if (!pass) {   /* Z is C x N in the reference */
+                for (i = 0; i < bn; i++) for (j = 0; j < C; j++) buf[(size_t)j * N + i] = bz[(size_t)i * C + j];
+                mm_cmp(c, ex, "memit.Z", buf, (size_t)C * N, ORACLE_ROME_TOL);
+            }
+            if (fe_many_edit(s, m, br, bn, bz, NULL, &e) != fe_ok) { c->failed++; printf("FAIL %s edit: %s\n", pfx, e.msg); break; }
+            for (i = 0; i < nl; i++) {
+                int rn;
+                const float *R, *X, *K = fe_many_record(s, b, l0 + i, &rn, &R, &X);
+                (void)X;
+                if (!pass && K) {
+                    for (t = 0; t < rn; t++) for (j = 0; j < C4; j++) buf[(size_t)j * rn + t] = K[(size_t)t * C4 + j];
+                    snprintf(name, sizeof name, "memit.K.l%d", l0 + i); mm_cmp(c, ex, name, buf, (size_t)C4 * rn, ORACLE_ROME_TOL);
+                    for (t = 0; t < rn; t++) for (j = 0; j < C; j++) buf[(size_t)j * rn + t] = R[(size_t)t * C + j];
+                    snprintf(name, sizeof name, "memit.R.l%d", l0 + i); mm_cmp(c, ex, name, buf, (size_t)C * rn, ORACLE_ROME_TOL);
+                }
+                if (fe_many_delta(s, b, l0 + i, buf, &e) != fe_ok) { c->failed++; printf("FAIL %s dW: %s\n", pfx, e.msg); continue; }
+                if (pass) snprintf(name, sizeof name, "alphaedit.b%d.dW.l%d", b, l0 + i);
+                else snprintf(name, sizeof name, "memit.dW.l%d", l0 + i);
+                mm_cmp(c, ex, name, buf, (size_t)C * C4, ORACLE_ROME_TOL);
+            }
+        }
+        /* last-position logits of every bare prompt */
+        for (i = 0; i < N; i++) {
+            fe_state *st = NULL;
+            if (fe_state_new(&st, m, 1, nprm[i], 0, &e) != fe_ok || fe_forward(m, st, prm[i], nprm[i], NULL, &e) != fe_ok) { fe_state_free(st); c->failed++; printf("FAIL %s forward: %s\n", pfx, e.msg); break; }
+            memcpy(lg + (size_t)i * V, fe_state_logits(st, 0, -1), sizeof(float) * (size_t)V);
+            fe_state_free(st);
+        }
+        snprintf(name, sizeof name, "%s.logits_after", pfx);
+        mm_cmp(c, ex, name, lg, (size_t)N * V, ORACLE_ROME_TOL);
+        if (fe_many_undo(s, m, fe_many_count(s), &e) != fe_ok) { c->failed++; printf("FAIL %s undo: %s\n", pfx, e.msg); }
+        else if (fe_model_checksum(m) == h0) c->passed++;
+        else { c->failed++; printf("FAIL %s: undo did not restore the model bit for bit\n", pfx); }
+        fe_many_free(s);
+    }
+done:
+    for (i = 0; i < MAXR; i++) { free(subj[i]); free(prm[i]); for (j = 0; j < MAXK; j++) free(kp[i][j]); }
+    for (j = 0; j < MAXK; j++) free(pre[j]);
+    for (i = 0; i < 8; i++) fe_cov_free(covs[i]);
+    free(Z); free(deltas); free(buf); free(lg);
+    fe_model_free(m);
+    free(ck);
+    fe_safetensors_free(ex);
+    free(ebytes);
+    fe_json_free(extra);
+    free(xbytes);
+    (void)xlen;
+}
+
 int main(int argc, char **argv) {
     oc c;
     char path[4096], cfgpath[4096], refpath[4096];
@@ -701,6 +898,7 @@ int main(int argc, char **argv) {
     check_trace_oracle(&c, cfgpath, refpath, fe_json_root(cases));
     check_rome_oracle(&c, cfgpath, refpath, fe_json_root(cases));
     check_train_oracle(&c, cfgpath, refpath);
+    check_many_oracle(&c, cfgpath, refpath);
     if (vocab) check_tokenizer(&c, vocab);
     printf("worst scaled error per tensor kind (fp32 checkpoints):");
     for (k = 0; k < K_COUNT; k++) printf(" %s %.2g", kind_names[k], c.worst[k]);
