@@ -317,28 +317,24 @@ int fe_cmd_many_edit(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's)", 0},
-        {"--requests", NULL, ARG_STR, NULL, 0, 0, "FILE", "JSON: CounterFact cases or a list of {prompt, subject, target} (required)", 0},
-        {"--method", NULL, ARG_STR, NULL, 0, 0, "M", "rome, r-rome, memit (default) or alphaedit", 0},
-        {"--layers", NULL, ARG_STR, NULL, 0, 0, "A-B", "edited layers (default: ROME's layer - 2 .. ROME's layer; rome: ROME's)", 0},
-        {"--stats", NULL, ARG_STR, NULL, 0, 0, "PATTERN", "statistics per layer, {} = the layer (stats_l{}.bin) (required)", 0},
-        {"--sequential", NULL, ARG_FLAG, NULL, 0, 0, "", "edit in batches applied one after another (else one batch)", 0},
-        {"--batch", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "requests per batch with --sequential (default 1)", 0},
-        {"--lambda", NULL, ARG_FLOAT, NULL, 0, 0, "X", "MEMIT's mom2_update_weight (default 20000)", 0},
-        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
-        {"--threshold", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit: eigenvalues of C below X span the null space (default 2e-2)", 0},
-        {"--l2", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the edited model", 0},
-        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the health per batch as JSON", 0},
-        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (default: the model's)", 0},
+        {"--requests", NULL, ARG_STR, &req_path, 0, 0, "FILE", "JSON: CounterFact cases or a list of {prompt, subject, target} (required)", 0},
+        {"--method", NULL, ARG_STR, &method_s, 0, 0, "M", "rome, r-rome, memit (default) or alphaedit", 0},
+        {"--layers", NULL, ARG_STR, &layers_s, 0, 0, "A-B", "edited layers (default: ROME's layer - 2 .. ROME's layer; rome: ROME's)", 0},
+        {"--stats", NULL, ARG_STR, &stats_pat, 0, 0, "PATTERN", "statistics per layer, {} = the layer (stats_l{}.bin) (required)", 0},
+        {"--sequential", NULL, ARG_FLAG, &seq, 0, 0, "", "edit in batches applied one after another (else one batch)", 0},
+        {"--batch", NULL, ARG_INT, &batch, 1, INT_MAX, "N", "requests per batch with --sequential (default 1)", 0},
+        {"--lambda", NULL, ARG_FLOAT, &lambda, 0, 0, "X", "MEMIT's mom2_update_weight (default 20000)", 0},
+        {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--threshold", NULL, ARG_FLOAT, &thr, 0, 0, "X", "AlphaEdit: eigenvalues of C below X span the null space (default 2e-2)", 0},
+        {"--l2", NULL, ARG_FLOAT, &l2, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the edited model", 0},
+        {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the health per batch as JSON", 0},
+        {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&req_path; opts[3].dst = (void *)&method_s;
-    opts[4].dst = (void *)&layers_s; opts[5].dst = (void *)&stats_pat; opts[6].dst = &seq; opts[7].dst = &batch; opts[8].dst = &lambda;
-    opts[9].dst = &ridge; opts[10].dst = &thr; opts[11].dst = &l2; opts[12].dst = &seed; opts[13].dst = (void *)&out_path;
-    opts[14].dst = &json; opts[15].dst = &quiet;
     memset(&s, 0, sizeof s);
     memset(&r, 0, sizeof r);
     memset(&rs, 0, sizeof rs);
@@ -350,8 +346,8 @@ int fe_cmd_many_edit(int argc, char **argv) {
     r.cmd = "edit"; r.quiet = quiet; r.json = json; r.sequential = seq;
     if (!req_path) return cli_usage_error(&s, "no --requests given");
     if ((rc = common_opts(&r, method_s, 0, batch))) return rc;
-    if (opts[7].seen && !seq) return cli_usage_error(&s, "--batch goes with --sequential");
-    if (ridge < 0 || (opts[8].seen && lambda < 0)) return cli_usage_error(&s, "--ridge and --lambda must be >= 0");
+    if (cli_seen(&s, "--batch") && !seq) return cli_usage_error(&s, "--batch goes with --sequential");
+    if (ridge < 0 || (cli_seen(&s, "--lambda") && lambda < 0)) return cli_usage_error(&s, "--ridge and --lambda must be >= 0");
     cli_paths_init(&ps, "edit");
     cli_in(&ps, "--model", model_path);
     cli_in_vocab(&ps, vocab_dir, model_path);
@@ -405,29 +401,25 @@ int fe_cmd_many_eval(int argc, char **argv) {
     fe_error e;
     cli_paths ps;
     cli_opt opts[] = {
-        {"--model", NULL, ARG_STR, NULL, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
-        {"--vocab", NULL, ARG_STR, NULL, 0, 0, "DIR", "vocabulary (default: the model's)", 0},
-        {"--dataset", NULL, ARG_STR, NULL, 0, 0, "FILE", "CounterFact cases (required)", 0},
-        {"--method", NULL, ARG_STR, NULL, 0, 0, "M", "rome, r-rome, memit (default) or alphaedit", 0},
-        {"--layers", NULL, ARG_STR, NULL, 0, 0, "A-B", "edited layers (default: ROME's layer - 2 .. ROME's layer; rome: ROME's)", 0},
-        {"--stats", NULL, ARG_STR, NULL, 0, 0, "PATTERN", "statistics per layer, {} = the layer (required)", 0},
-        {"--sequential", NULL, ARG_INT, NULL, 1, INT_MAX, "N", "edit the first N cases in order (required)", 0},
-        {"--batch", NULL, ARG_INT, NULL, 1, INT_MAX, "B", "cases per batch (default 1; MEMIT in one batch: --batch N)", 0},
-        {"--lambda", NULL, ARG_FLOAT, NULL, 0, 0, "X", "MEMIT's mom2_update_weight (default 20000)", 0},
-        {"--ridge", NULL, ARG_FLOAT, NULL, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
-        {"--threshold", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit's null-space threshold (default 2e-2)", 0},
-        {"--l2", NULL, ARG_FLOAT, NULL, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
-        {"--seed", NULL, ARG_U64, NULL, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
-        {"--json", NULL, ARG_FLAG, NULL, 0, 0, "", "print the report as JSON", 0},
-        {"--out", NULL, ARG_STR, NULL, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
-        {"--quiet", "-q", ARG_FLAG, NULL, 0, 0, "", "no progress on stderr", 0},
-        {"--clamp", NULL, ARG_FLOAT, NULL, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
+        {"--model", NULL, ARG_STR, &model_path, 0, 0, "FILE", "llm.c checkpoint (default: the built-in demo model)", 0},
+        {"--vocab", NULL, ARG_STR, &vocab_dir, 0, 0, "DIR", "vocabulary (default: the model's)", 0},
+        {"--dataset", NULL, ARG_STR, &dataset, 0, 0, "FILE", "CounterFact cases (required)", 0},
+        {"--method", NULL, ARG_STR, &method_s, 0, 0, "M", "rome, r-rome, memit (default) or alphaedit", 0},
+        {"--layers", NULL, ARG_STR, &layers_s, 0, 0, "A-B", "edited layers (default: ROME's layer - 2 .. ROME's layer; rome: ROME's)", 0},
+        {"--stats", NULL, ARG_STR, &stats_pat, 0, 0, "PATTERN", "statistics per layer, {} = the layer (required)", 0},
+        {"--sequential", NULL, ARG_INT, &seqn, 1, INT_MAX, "N", "edit the first N cases in order (required)", 0},
+        {"--batch", NULL, ARG_INT, &batch, 1, INT_MAX, "B", "cases per batch (default 1; MEMIT in one batch: --batch N)", 0},
+        {"--lambda", NULL, ARG_FLOAT, &lambda, 0, 0, "X", "MEMIT's mom2_update_weight (default 20000)", 0},
+        {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--threshold", NULL, ARG_FLOAT, &thr, 0, 0, "X", "AlphaEdit's null-space threshold (default 2e-2)", 0},
+        {"--l2", NULL, ARG_FLOAT, &l2, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
+        {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
+        {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the report as JSON", 0},
+        {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
+        {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
+        {"--clamp", NULL, ARG_FLOAT, &clamp, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
     };
     cli_spec s;
-    opts[0].dst = (void *)&model_path; opts[1].dst = (void *)&vocab_dir; opts[2].dst = (void *)&dataset; opts[3].dst = (void *)&method_s;
-    opts[4].dst = (void *)&layers_s; opts[5].dst = (void *)&stats_pat; opts[6].dst = &seqn; opts[7].dst = &batch; opts[8].dst = &lambda;
-    opts[9].dst = &ridge; opts[10].dst = &thr; opts[11].dst = &l2; opts[12].dst = &seed; opts[13].dst = &json;
-    opts[14].dst = (void *)&out_path; opts[15].dst = &quiet; opts[16].dst = &clamp;
     memset(&s, 0, sizeof s);
     memset(&r, 0, sizeof r);
     memset(&rs, 0, sizeof rs);
@@ -442,7 +434,7 @@ int fe_cmd_many_eval(int argc, char **argv) {
     if (!dataset) return cli_usage_error(&s, "no --dataset given");
     if (!seqn) return cli_usage_error(&s, "--method needs --sequential N (how many cases to edit, in order)");
     if ((rc = common_opts(&r, method_s, seqn, batch))) return rc;
-    if (ridge < 0 || (opts[8].seen && lambda < 0)) return cli_usage_error(&s, "--ridge and --lambda must be >= 0");
+    if (ridge < 0 || (cli_seen(&s, "--lambda") && lambda < 0)) return cli_usage_error(&s, "--ridge and --lambda must be >= 0");
     cli_paths_init(&ps, "eval");
     cli_in(&ps, "--model", model_path);
     cli_in_vocab(&ps, vocab_dir, model_path);
@@ -455,8 +447,8 @@ int fe_cmd_many_eval(int argc, char **argv) {
     if ((rc = load_model("eval", model_path, 0, &r.m)) != 0) goto done;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &r.v)) != 0) goto done;
     if ((rc = setup(&r, stats_pat, layers_s, lambda, ridge, thr, l2, seed)) != 0) goto done;
-    if (opts[16].seen) r.hp.v.clamp_norm_factor = (float)clamp;
-    if (opts[16].seen) {   /* the state keeps a copy of the hyperparameters: remake it */
+    if (cli_seen(&s, "--clamp")) r.hp.v.clamp_norm_factor = (float)clamp;
+    if (cli_seen(&s, "--clamp")) {   /* the state keeps a copy of the hyperparameters: remake it */
         fe_many_free(r.s);
         r.s = NULL;
         if (fe_many_new(&r.s, r.m, &r.hp, (const fe_cov *const *)r.covs, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
