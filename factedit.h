@@ -686,7 +686,8 @@ FACTEDIT_API void fe_adamw_update(float *params, const float *grads, float *m, f
    block `layer`'s output over the same spans.
    Solvers: nonlinear conjugate gradient (Polak-Ribiere+, strong-Wolfe line search of at most 10
    evaluations, restarts; projected onto the ball |delta| <= clamp_norm_factor * |target_init|), or ROME's Adam (lr 0.5,
-   20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2).
+   20 evaluations, clamp after every step). Both stop when loss < loss_stop (ROME: 5e-2), CG at the
+   first line-search trial below it, or, with nll_stop > 0, when the NLL part alone is below nll_stop.
    Keys: k* = mean over the prefixed prompts of the key (mlp.c_proj input) at the lookup.
    Covariance: C = E[k k^T] (uncentered; float products within batches of 256 keys, accumulated
    across batches in double); u = normalize((C + ridge I)^-1 k*) by preconditioned linear CG in
@@ -747,6 +748,9 @@ typedef struct fe_rome_hparams {
     int max_iters;               /* CG iterations (30); Adam: evaluations (ROME's v_num_grad_steps, 20) */
     int max_evals;               /* CG: cap on gradient evaluations (0: 4 * max_iters) */
     double loss_stop;            /* 5e-2 */
+    double nll_stop;             /* 0: off (ROME). > 0: also stop at the first point whose NLL part alone is
+                                    below it, however large the KL and weight-decay parts still are
+                                    (README, "Why the clamp binds") */
     float v_lr;                  /* Adam: 0.5 */
     double cov_ridge;            /* added to the covariance's diagonal before solving (0 = none) */
     int rrome;                   /* 0: ROME's update (cur_input, cur_output at the bare prompt); 1: r-ROME
@@ -760,7 +764,7 @@ typedef struct fe_rome_report {
     int iters, evals, grads;     /* solver iterations, objective evaluations (forward passes) and gradient
                                     evaluations (backward passes; CG computes a trial's gradient only
                                     when the line search needs it, Adam at every step) */
-    int status;                  /* 0 loss < loss_stop, 1 converged (tiny gradient
+    int status;                  /* 0 loss < loss_stop (or NLL < nll_stop), 1 converged (tiny gradient
                                     / no progress), 2 iteration or evaluation cap */
     fe_vparts first, last;       /* at delta = 0 and at the returned delta */
     double delta_norm, clamp;    /* |delta| and the clamp radius */
@@ -5750,6 +5754,8 @@ typedef fe_result (*fe__glast_fn)(void *user, double *g, fe_error *err);   /* g 
 typedef struct fe__ncg_opts {
     int max_iters, max_evals;   /* defaults 100, 4 max_iters */
     double f_stop;              /* stop when f < f_stop (-inf: off) */
+    int (*stop)(void *user);    /* or NULL: nonzero when the point of the last fg call meets the caller's
+                                   own stopping rule (checked wherever f < f_stop is) */
     double gtol;                /* stop when |projected g| <= gtol (0: 1e-10) */
     double radius;              /* <= 0: unconstrained */
     double init_step;           /* length of the first trial step (<= 0: 1, or radius / 4) */
@@ -5783,6 +5789,8 @@ typedef struct fe__ls {
     int *evals, *grads;
     double ny;     /* |x + a d| before projection */
     int have_g;    /* g holds the trial's gradient */
+    double f_stop; /* a trial with f < f_stop (or meeting stop) ends the search and the solve (fe__ls_stop) */
+    int (*stop)(void *user);
 } fe__ls;
 
 /* phi(a) = f(P(x + a d)); the trial point in ls->y. Without lazy gradients (ls->gl NULL) its
@@ -5857,8 +5865,43 @@ FACTEDIT__PRIV void fe__ls_take(const fe__ls *ls, double f, double a, double *xb
     *abest = a;
 }
 
+/* The point of the last evaluation, with value f, ends the solve. */
+FACTEDIT__PRIV int fe__ls_done(const fe__ls *ls, double f) {
+    return f < ls->f_stop || (ls->stop && ls->stop(ls->user));
+}
+
+/* A trial at step a (in ls->y) came out below f_stop (or met the stop rule): the solve ends there, as ROME's loop ends at
+   the first iterate with loss < 5e-2 (the line search would otherwise walk on to a Wolfe point and
+   overshoot far below the threshold). If the trial was projected onto the clamp's sphere, the path
+   may have crossed f_stop before reaching the sphere: bisect [lo, a] (lo: a step whose f is not
+   below f_stop) with up to 5 more evaluations, keeping the smallest step below f_stop, so that v*
+   sits on the clamp only when the clamp is what limits it. Only f is computed: the caller stops on
+   f < f_stop and never needs the gradient there (*ok = 3; gbest is left as it was). */
+FACTEDIT__PRIV fe_result fe__ls_stop(fe__ls *ls, double lo, double a, double f, double *xbest, double *fbest,
+                                     double *abest, int *ok, fe_error *err) {
+    int i;
+    fe_result r;
+    memcpy(xbest, ls->y, sizeof(double) * (size_t)ls->n);
+    *fbest = f;
+    *abest = a;
+    *ok = 3;
+    if (!(ls->R > 0 && ls->ny > ls->R)) return fe_ok;
+    for (i = 0; i < 5; i++) {
+        double mid = 0.5 * (lo + a), fm;
+        if ((r = fe__ls_f(ls, mid, &fm, err)) != fe_ok) return r;
+        if (fe__ls_done(ls, fm)) {
+            a = mid;
+            memcpy(xbest, ls->y, sizeof(double) * (size_t)ls->n);
+            *fbest = fm;
+            *abest = mid;
+        } else lo = mid;
+    }
+    return fe_ok;
+}
+
 /* Strong-Wolfe search from phi(0) = f0, phi'(0) = g0 < 0. On success (*ok = 1) xbest/gbest/fbest
-   hold the accepted point; otherwise the best Armijo point, if any (*ok = 2), or nothing (*ok = 0). */
+   hold the accepted point; otherwise the best Armijo point, if any (*ok = 2), or nothing (*ok = 0);
+   a trial below ls->f_stop ends it at once (*ok = 3, fe__ls_stop). */
 FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, double a1, int max_evals, double c2,
                                          double *xbest, double *gbest, double *fbest, double *abest, int *ok,
                                          fe_error *err) {
@@ -5882,6 +5925,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
     for (i = 0; i < max_evals && !zoom; i++) {
         if ((r = fe__ls_f(ls, a, &f, err)) != fe_ok) return r;
         used++;
+        if (fe__ls_done(ls, f)) return fe__ls_stop(ls, a_prev, a, f, xbest, fbest, abest, ok, err);
         if (f > f0 + c1 * a * g0 || (i > 0 && f >= f_prev)) {
             if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
             lo = a_prev;
@@ -5921,6 +5965,7 @@ FACTEDIT__PRIV fe_result fe__line_search(fe__ls *ls, double f0, double g0, doubl
         if (fabs(hi - lo) <= 1e-14 * (fabs(lo) + fabs(hi))) break;
         if ((r = fe__ls_f(ls, a, &f, err)) != fe_ok) return r;
         used++;
+        if (fe__ls_done(ls, f)) return fe__ls_stop(ls, lo < hi ? lo : hi, a, f, xbest, fbest, abest, ok, err);
         if (f > f0 + c1 * a * g0 || f >= flo) {
             if (ls->have_g && (r = fe__ls_g(ls, &g, err)) != fe_ok) return r;
             hi = a;
@@ -5996,11 +6041,13 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
     ls.user = user;
     ls.evals = &evals;
     ls.grads = &grads;
+    ls.f_stop = o->f_stop;
+    ls.stop = o->stop;
     info->status = 2;
     for (k = 0; k < max_iters; k++) {
         int bound = fe__ncg_proj_grad(x, g, ge, n, R), restart;
         double gnorm = sqrt(fe__dot(ge, ge, n));
-        if (f < o->f_stop) { info->status = 0; break; }
+        if (f < o->f_stop || (k == 0 && o->stop && o->stop(user))) { info->status = 0; break; }
         if (gnorm <= gtol) { info->status = 1; break; }
         if (evals >= max_evals) break;
         restart = k == 0 || since >= restart_every || bound != on_bound;
@@ -6032,6 +6079,14 @@ FACTEDIT__PRIV fe_result fe__ncg(int n, double *x, fe__fg_fn fg, void *user, con
             if (restart) { info->status = 1; break; }   /* steepest descent found no decrease: converged to precision */
             since = restart_every;  /* retry with steepest descent */
             continue;
+        }
+        if (ok == 3) {   /* a trial fell below f_stop: done there (its gradient was not computed) */
+            memcpy(x, xn, sizeof(double) * n);
+            f = fnew;
+            info->iters = k + 1;
+            info->status = 0;
+            if (o->progress) o->progress(o->progress_user, k + 1, evals, f, x);
+            break;
         }
         memcpy(ge_old, ge, sizeof(double) * n);
         memcpy(x, xn, sizeof(double) * n);
@@ -6362,6 +6417,12 @@ FACTEDIT__PRIV fe_result fe__vsolve_glast(void *user, double *g, fe_error *err) 
     return fe_ok;
 }
 
+/* nll_stop's rule, on the last evaluation */
+FACTEDIT__PRIV int fe__vsolve_stop(void *user) {
+    const fe__vsolve *v = (const fe__vsolve *)user;
+    return v->hp->nll_stop > 0 && v->parts.nll < v->hp->nll_stop;
+}
+
 FACTEDIT__PRIV void fe__vsolve_progress(void *user, int iter, int evals, double f, const double *x) {
     fe__vsolve *v = (fe__vsolve *)user;
     double n2 = fe__dot(x, x, v->o->C);
@@ -6401,6 +6462,7 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
         no.max_iters = hp->max_iters > 0 ? hp->max_iters : 30;
         no.max_evals = hp->max_evals > 0 ? hp->max_evals : 4 * no.max_iters;
         no.f_stop = hp->loss_stop;
+        no.stop = fe__vsolve_stop;
         no.radius = R;
         no.gtol = 1e-8;
         no.ftol = 1e-5;
@@ -6433,7 +6495,7 @@ FACTEDIT_API fe_result fe_vobj_solve(fe_vobj *o, const fe_rome_hparams *hp, floa
             rp.last = v.parts;
             for (i = 0; i < C; i++) n2 += (double)delta[i] * delta[i];
             if (hp->progress) hp->progress(hp->progress_user, it, rp.evals, &v.parts, sqrt(n2));
-            if (v.parts.loss < hp->loss_stop) { rp.status = 0; break; }
+            if (v.parts.loss < hp->loss_stop || fe__vsolve_stop(&v)) { rp.status = 0; break; }
             if (it == steps - 1) break;
             rp.iters++;
             n2 = 0.0;

@@ -676,6 +676,28 @@ static void test_ncg(void) {
         }
         (void)nc;
     }
+    /* f = 1/2 |x - c|^2 along c (|c| = 10) in the ball |x| <= 5 from x = 0: the line search's trials
+       t = 1.25, 3.75 (|x| along c) stay above f_stop = 1/2 6^2 = 18, t = 11.25 is projected onto the sphere
+       (f = 12.5 < f_stop); the path crossed f_stop at t = 4, inside the ball, so the solve must end there
+       (bisected to 1/32 of the step), not on the sphere. With f_stop = 10 < 12.5 the sphere is needed. */
+    TEST("ncg: a trial below f_stop ends the solve; on the clamp it is pulled back to the crossing inside") {
+        quad q;
+        double a[10], c[10], nx = 0, f;
+        int pass;
+        q.n = 10; q.a = a; q.c = c;
+        for (pass = 0; pass < 2; pass++) {
+            for (i = 0; i < 10; i++) { a[i] = 1.0; c[i] = i == 3 ? 10.0 : 0.0; x[i] = 0; }
+            memset(&o, 0, sizeof o);
+            o.max_iters = 100; o.radius = 5.0; o.gtol = 1e-10; o.f_stop = pass ? 10.0 : 18.0;
+            CHECK_CODE(fe__ncg(10, x, quad_fg, &q, &o, &info, NULL, NULL), fe_ok);
+            nx = 0;
+            for (i = 0; i < 10; i++) nx += x[i] * x[i];
+            nx = sqrt(nx);
+            f = 0.5 * (10.0 - nx) * (10.0 - nx);
+            if (!pass) CHECKF(info.status == 0 && f < 18.0 && nx > 4.0 && nx < 4.5 && info.f == f, "status %d, |x| %g, f %g (info %g)", info.status, nx, f, info.f);
+            else CHECKF(info.status != 0 && fabs(nx - 5.0) < 1e-9, "unreachable f_stop: status %d, |x| %g", info.status, nx);
+        }
+    }
 }
 
 /* --------------------------------------------------- ROME solve, keys, update, edits ---- */
@@ -724,6 +746,20 @@ static void test_solve(data *d, rome_case *rc) {
     TEST("solve v* on tiny_a with CG, no clamp: converges below the clamped optimum") {
         CHECK_CODE(fe_vobj_solve(o, &hp, dcg, &rc_free, NULL), fe_ok);
         CHECKF(rc_free.last.loss <= rc_cg.last.loss + 1e-6 && rc_free.status == 1, "loss %g after %d evaluations (status %d)", rc_free.last.loss, rc_free.evals, rc_free.status);
+    }
+    /* nll_stop: the first point whose NLL part alone is below it ends the solve (CG and Adam) */
+    TEST("solve v* with nll_stop: stops at the first point with NLL below it, sooner than without") {
+        fe_rome_report rs;
+        double stop = 0.5 * (rc_free.first.nll + rc_free.last.nll);
+        hp.nll_stop = stop;
+        CHECK_CODE(fe_vobj_solve(o, &hp, dcg, &rs, NULL), fe_ok);
+        CHECKF(rs.status == 0 && rs.last.nll < stop && rs.evals < rc_free.evals && rs.last.nll > rc_free.last.nll,
+               "CG: status %d, NLL %g (stop %g, free %g), %d evaluations (free %d)", rs.status, rs.last.nll, stop, rc_free.last.nll, rs.evals, rc_free.evals);
+        hp.solver = fe_solver_adam; hp.max_iters = 20;
+        CHECK_CODE(fe_vobj_solve(o, &hp, dad, &rs, NULL), fe_ok);
+        CHECKF(rs.status == 0 && rs.last.nll < stop && rs.evals < 20, "Adam: status %d, NLL %g (stop %g), %d evaluations", rs.status, rs.last.nll, stop, rs.evals);
+        hp.nll_stop = 0;
+        hp.solver = fe_solver_cg; hp.max_iters = 30;
     }
     hp.solver = fe_solver_adam; hp.max_iters = 20;
     if (verbose) printf("  tiny_a edit, Adam without the clamp:\n");

@@ -84,7 +84,7 @@ int fe_cmd_layers(int argc, char **argv) {
     int tty = 0, limit = 40, json = 0, quiet = 0, lines = 0, rc = 0, lo, hi, l, i, best = -1, L, *tok = NULL, first, last;
     uint64_t seed = 0, max_tokens = 0, cs;
     size_t ntok = 0;
-    double ridge = 0.0, te = NAN, *aie_mlp = NULL, *aie_hidden = NULL;
+    double ridge = 0.0, nll_stop = 0.0, te = NAN, *aie_mlp = NULL, *aie_hidden = NULL;
     fe_model *m = NULL;
     fe_vocab *v = NULL;
     fe_cf_set *set = NULL;
@@ -109,6 +109,7 @@ int fe_cmd_layers(int argc, char **argv) {
         {"--aie", NULL, ARG_STR, &aie_path, 0, 0, "FILE", "summary.json of 'factedit trace --dataset': adds the MLP's and hidden state's AIE at the last subject token", 0},
         {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of ROME's generated context templates (default 0, as eval)", 0},
         {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--nll-stop", NULL, ARG_FLOAT, &nll_stop, 0, 0, "X", "also stop v*'s solve once its NLL alone is below X (default 0: off)", 0},
         {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the table as JSON", 0},
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
@@ -123,6 +124,7 @@ int fe_cmd_layers(int argc, char **argv) {
     if (!dataset) return cli_usage_error(&s, "no --dataset given");
     if (!text_path && !cache) return cli_usage_error(&s, "the statistics need --text FILE (and/or --cache DIR holding them)");
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    if (!(nll_stop >= 0)) return cli_usage_error(&s, "--nll-stop must be >= 0");
     {   /* every input checked before any work (cli_paths_check: regular files, no FIFO hangs) */
         cli_paths ps;
         cli_paths_init(&ps, "layers");
@@ -242,6 +244,7 @@ int fe_cmd_layers(int argc, char **argv) {
         fe_rome_hparams_for(&hp, m);
         hp.layer = l;
         hp.cov_ridge = ridge;
+        hp.nll_stop = nll_stop;
         t0 = cli_wall();
         post = (fe_cf_scores *)calloc((size_t)limit, sizeof *post);
         if (!post) { rc = fail("layers", "out of memory"); goto done; }

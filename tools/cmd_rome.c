@@ -149,7 +149,7 @@ static int last_layer_error(const char *cmd, int layer, int L) {
 /* What edit and eval share: statistics (or the loud warning), the layer they fix or --layer,
    checked against the model, the solver (Adam with ROME's 20 steps), the ridge and the factor. */
 static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path, int layer, int layer_given, const char *solver_s,
-                      double ridge, int quiet, fe_rome_hparams *hp, fe_cov **cov, fe_stats_info *info) {
+                      double ridge, double nll_stop, int quiet, fe_rome_hparams *hp, fe_cov **cov, fe_stats_info *info) {
     int rc;
     if (stats_path && (rc = load_stats(cmd, stats_path, m, cov, info, &layer, layer_given)) != 0) return rc;
     if (layer >= 0) hp->layer = layer;
@@ -162,6 +162,7 @@ static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path
     hp->solver = solver_s && !strcmp(solver_s, "adam") ? fe_solver_adam : fe_solver_cg;
     if (hp->solver == fe_solver_adam) hp->max_iters = 20;
     hp->cov_ridge = ridge;
+    hp->nll_stop = nll_stop;
     if (*cov) factor_stats(cmd, *cov, ridge, quiet);
     return 0;
 }
@@ -298,7 +299,7 @@ static int cmd_edit_one(int argc, char **argv) {
     const char *out_path = NULL, *patch_path = NULL, *apply_path = NULL, *solver_s = NULL, *templates_path = NULL, *dummy = NULL;
     int layer = -1, json = 0, n_gen = 20, quiet = 0, rc, i, nkept = 0, counts[2] = {0, 0}, nshown = 0, layer_given;
     uint64_t seed = 0, cs0;
-    double ridge = 0.0, p_before = NAN, p_after = NAN, t0;
+    double ridge = 0.0, nll_stop = 0.0, p_before = NAN, p_after = NAN, t0;
     const char **lists[2] = {NULL, NULL};
     char **kept = NULL, *gen_before = NULL, *gen_after = NULL;
     static const char *const repeated[2] = {"--paraphrase", "--neighbor"};
@@ -334,6 +335,7 @@ static int cmd_edit_one(int argc, char **argv) {
         {"--templates", NULL, ARG_STR, &templates_path, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated)", 0},
         {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
         {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--nll-stop", NULL, ARG_FLOAT, &nll_stop, 0, 0, "X", "also stop v*'s solve once its NLL alone is below X (default 0: off, ROME's rule: loss < 5e-2)", 0},
         {"-n", NULL, ARG_INT, &n_gen, 0, 1000, "N", "tokens of the greedy continuation before/after (default 20)", 0},
         {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print everything as one JSON object", 0},
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no notes on stderr (the no-statistics warning stays)", 0},
@@ -356,9 +358,10 @@ static int cmd_edit_one(int argc, char **argv) {
     layer_given = cli_seen(&s, "--layer");
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) { rc = cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s); goto done; }
     if (ridge < 0) { rc = cli_usage_error(&s, "--ridge must be >= 0"); goto done; }
+    if (!(nll_stop >= 0)) { rc = cli_usage_error(&s, "--nll-stop must be >= 0"); goto done; }
     if (apply_path) {
-        if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || cli_seen(&s, "--seed") || cli_seen(&s, "--ridge")) {
-            rc = cli_usage_error(&s, "--apply takes the edit from the patch: --prompt, --subject, --target, --layer, --stats, --solver, --templates, --seed and --ridge do not go with it");
+        if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || cli_seen(&s, "--seed") || cli_seen(&s, "--ridge") || cli_seen(&s, "--nll-stop")) {
+            rc = cli_usage_error(&s, "--apply takes the edit from the patch: --prompt, --subject, --target, --layer, --stats, --solver, --templates, --seed, --ridge and --nll-stop do not go with it");
             goto done;
         }
     } else {
@@ -384,7 +387,7 @@ static int cmd_edit_one(int argc, char **argv) {
         prompt = patch->prompt; subject = patch->subject; target = patch->target;
         hp.layer = patch->edit->layer;
     } else {
-        if ((rc = edit_setup("edit", m, stats_path, layer, layer_given, solver_s, ridge, quiet, &hp, &cov, &info)) != 0) goto done;
+        if ((rc = edit_setup("edit", m, stats_path, layer, layer_given, solver_s, ridge, nll_stop, quiet, &hp, &cov, &info)) != 0) goto done;
     }
     /* the request (for a patch: as far as it was recorded) */
     q.prompt = prompt; q.subject = subject; q.target = target;
@@ -854,7 +857,7 @@ static int cmd_eval_rome(int argc, char **argv) {
     const char *templates_path = NULL, *solver_s = NULL, **pos = NULL;
     int layer = -1, limit = 0, json = 0, quiet = 0, merge = 0, rc, si = 0, sn = 1, i, n_sel = 0, total, layer_given;
     uint64_t seed = 0, cs0;
-    double ridge = 0.0;
+    double ridge = 0.0, nll_stop = 0.0;
     fe_model *m = NULL;
     fe_vocab *v = NULL;
     fe_cov *cov = NULL;
@@ -880,6 +883,7 @@ static int cmd_eval_rome(int argc, char **argv) {
         {"--templates", NULL, ARG_STR, &templates_path, 0, 0, "FILE", "context templates, one per line with \"{}\" (default: ROME's, generated once)", 0},
         {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
         {"--ridge", NULL, ARG_FLOAT, &ridge, 0, 0, "X", "added to the covariance's diagonal (default 0)", 0},
+        {"--nll-stop", NULL, ARG_FLOAT, &nll_stop, 0, 0, "X", "also stop v*'s solve once its NLL alone is below X (default 0: off, ROME's rule: loss < 5e-2)", 0},
         {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the report (every case and the summary) as JSON", 0},
         {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
         {"--merge", NULL, ARG_FLAG, &merge, 0, 0, "", "combine the JSON reports of shards (given as arguments)", 0},
@@ -914,6 +918,7 @@ static int cmd_eval_rome(int argc, char **argv) {
     if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
     if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
     if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
+    if (!(nll_stop >= 0)) return cli_usage_error(&s, "--nll-stop must be >= 0");
     cli_paths_init(&ps, "eval");
     cli_in(&ps, "--model", model_path);
     cli_in_vocab(&ps, vocab_dir, model_path);
@@ -927,7 +932,7 @@ static int cmd_eval_rome(int argc, char **argv) {
     if (fe_cf_load_file(&set, dataset, NULL, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     cs0 = fe_model_checksum(m);
     fe_rome_hparams_for(&hp, m);
-    if ((rc = edit_setup("eval", m, stats_path, layer, layer_given, solver_s, ridge, quiet, &hp, &cov, &info)) != 0) goto done;
+    if ((rc = edit_setup("eval", m, stats_path, layer, layer_given, solver_s, ridge, nll_stop, quiet, &hp, &cov, &info)) != 0) goto done;
     if (!quiet && !templates_path) fprintf(stderr, "factedit eval: generating ROME's context templates (seed %llu)...\n", (unsigned long long)seed);
     if ((rc = make_templates("eval", m, v, templates_path, seed, &tpl)) != 0) goto done;
     total = (int)fe_cf_count(set);
@@ -943,6 +948,7 @@ static int cmd_eval_rome(int argc, char **argv) {
     sb_puts(&cfg, ", \"stats_tokens\": ");
     if (cov) sb_printf(&cfg, "%llu", (unsigned long long)info.count); else sb_puts(&cfg, "null");
     sb_puts(&cfg, ", \"ridge\": "); sb_json_num(&cfg, ridge, 17);
+    if (nll_stop > 0) { sb_puts(&cfg, ", \"nll_stop\": "); sb_json_num(&cfg, nll_stop, 17); }
     sb_puts(&cfg, ", \"templates\": "); sb_json_cstr(&cfg, templates_path);
     sb_printf(&cfg, ", \"seed\": %llu}", (unsigned long long)seed);
     n_sel = 0;
