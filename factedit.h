@@ -2832,6 +2832,14 @@ FACTEDIT__PRIV fe__gemm_args fe__gemm_strided(float *c, size_t ldc, const float 
     g.accumulate = accumulate;
     return g;
 }
+/* b as a panel-layout weight matrix (fp32 or bf16) instead of strided: b_pw 1 reads b(k,n) =
+   W[n][k] (the forward), 2 reads W[k][n] (the backward's dout . W); w_rows as in fe__gemm_args. */
+FACTEDIT__PRIV void fe__gemm_b_panel(fe__gemm_args *g, fe__wref w, int b_pw, int w_rows) {
+    g->b = w.f;
+    g->b16 = w.h;
+    g->b_pw = b_pw;
+    g->pw_rows = w_rows;
+}
 FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
                                  size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
     fe__gemm_args g = fe__gemm_strided(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
@@ -2864,21 +2872,8 @@ FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, 
    goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
 FACTEDIT__PRIV void fe__matmul_w(float *out, size_t ldo, const float *inp, fe__wref w, int w_rows, const float *bias,
                                  int T, int C, int OC) {
-    fe__gemm_args g;
-    memset(&g, 0, sizeof g);
-    g.c = out;
-    g.ldc = ldo;
-    g.a = inp;
-    g.a_rs = (size_t)C;
-    g.a_cs = 1;
-    g.b = w.f;
-    g.b16 = w.h;
-    g.b_pw = 1;
-    g.pw_rows = w_rows;
-    g.bias = bias;
-    g.M = T;
-    g.N = OC;
-    g.K = C;
+    fe__gemm_args g = fe__gemm_strided(out, ldo, inp, (size_t)C, 1, NULL, 0, 0, bias, T, OC, C, 0);
+    fe__gemm_b_panel(&g, w, 1, w_rows);
     fe__gemm_go(&g);
 }
 FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows,
@@ -5228,20 +5223,8 @@ FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, con
     if (dinp) {   /* dout . W */
         if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w.f, (size_t)C, 1, NULL, N, C, OC, 1);
         else {
-            memset(&g, 0, sizeof g);
-            g.c = dinp;
-            g.ldc = (size_t)C;
-            g.a = dout;
-            g.a_rs = (size_t)OC;
-            g.a_cs = 1;
-            g.b = w.f;
-            g.b16 = w.h;
-            g.b_pw = 2;
-            g.pw_rows = w_rows;
-            g.M = N;
-            g.N = C;
-            g.K = OC;
-            g.accumulate = 1;
+            g = fe__gemm_strided(dinp, (size_t)C, dout, (size_t)OC, 1, NULL, 0, 0, NULL, N, C, OC, 1);
+            fe__gemm_b_panel(&g, w, 2, w_rows);
             fe__gemm_go(&g);
         }
     }
@@ -5249,20 +5232,9 @@ FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, con
         /* dout^T . inp */
         if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);
         else {   /* dW^T (C,OC) = inp^T . dout, written into the panel layout */
-            memset(&g, 0, sizeof g);
-            g.c = dw;
+            g = fe__gemm_strided(dw, 0, inp, 1, (size_t)C, dout, (size_t)OC, 1, NULL, C, OC, N, 1);
             g.c_pw = 1;
             g.pw_rows = w_rows;
-            g.a = inp;
-            g.a_rs = 1;
-            g.a_cs = (size_t)C;
-            g.b = dout;
-            g.b_ks = (size_t)OC;
-            g.b_ns = 1;
-            g.M = C;
-            g.N = OC;
-            g.K = N;
-            g.accumulate = 1;
             fe__gemm_go(&g);
         }
     }
@@ -5397,6 +5369,21 @@ typedef struct fe__bspans {
     int B, M, Tmax;           /* rows, their positions in all, the largest end */
 } fe__bspans;
 
+/* The backward of one of a block's linear layers, out (M,OC) = in (M,IC) . W (OC,IC)^T + b, over
+   the compact rows of B spans (row b's positions [first[b], first[b] + n[b]) of a (B,T) state):
+   din (M,IC) = dout . W, overwritten; with gradients (dw and db not NULL) in's rows are gathered
+   into tmp (M,IC), then dw (OC,IC) += dout^T . in and db (OC) += the sum of dout's rows. */
+FACTEDIT__PRIV void fe__linear_backward(float *din, float *dw, float *db, const float *dout, fe__wref w,
+                                        const float *in, float *tmp, int B, int T, const int *first, const int *n,
+                                        int M, int IC, int OC) {
+    memset(din, 0, sizeof(float) * (size_t)M * IC);
+    fe__matmul_backward_w(din, NULL, NULL, dout, NULL, w, M, IC, OC, OC);
+    if (dw) {
+        fe__rows_gather(tmp, in, B, T, first, n, (size_t)IC);
+        fe__matmul_backward(NULL, dw, db, dout, tmp, NULL, M, IC, OC, OC);
+    }
+}
+
 FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, int n_scored, size_t *out) {
     size_t C = (size_t)m->config.channels, M = (size_t)sp->M, T = (size_t)sp->Tmax, per, head;
     /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (n_scored,C); then two
@@ -5462,24 +5449,14 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
 #define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
-        memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_fcprojw, l), M, 4 * C, C, C);
-        if (grads) {
-            fe__rows_gather(tmp, a->key, B, T, first, n, C4);
-            fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M,
-                                4 * C, C, C);
-        }
+        fe__linear_backward(d4, grads ? G.fcprojw + (size_t)l * C * C4 : NULL, grads ? G.fcprojb + (size_t)l * C : NULL,
+                            dres, fe__W(m, fe_tensor_fcprojw, l), a->key, tmp, B, T, first, n, M, 4 * C, C);
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, fe_tensor_fcw, l), M, C, 4 * C, 4 * C);
-        if (grads) {
-            fe__rows_gather(tmp, a->ln2, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C,
-                                4 * C);
-        }
+        fe__linear_backward(dC, grads ? G.fcw + (size_t)l * C4 * C : NULL, grads ? G.fcb + (size_t)l * C4 : NULL, d4,
+                            fe__W(m, fe_tensor_fcw, l), a->ln2, tmp, B, T, first, n, M, C, 4 * C);
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL,
@@ -5489,13 +5466,9 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         if (partial) break;  /* site attn: d attn = d resid_mid */
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_attprojw, l), M, C, C, C);
-        if (grads) {
-            fe__rows_gather(tmp, a->atty, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C,
-                                C, C);
-        }
+        fe__linear_backward(dC, grads ? G.attprojw + (size_t)l * C * C : NULL,
+                            grads ? G.attprojb + (size_t)l * C : NULL, dres, fe__W(m, fe_tensor_attprojw, l), a->atty,
+                            tmp, B, T, first, n, M, C, C);
         /* causal self-attention: atty = attention(qkv); row b's positions < first[b] are constants, so
            their dk, dv (d3row's first first[b] rows) are dropped */
         for (b = 0; b < B; b++) {
@@ -5505,13 +5478,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
             memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)first[b] * C3, sizeof(float) * (size_t)n[b] * C3);
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, fe_tensor_qkvw, l), M, C, 3 * C, 3 * C);
-        if (grads) {
-            fe__rows_gather(tmp, a->ln1, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C,
-                                3 * C);
-        }
+        fe__linear_backward(dC, grads ? G.qkvw + (size_t)l * C3 * C : NULL, grads ? G.qkvb + (size_t)l * C3 : NULL, d3,
+                            fe__W(m, fe_tensor_qkvw, l), a->ln1, tmp, B, T, first, n, M, C, 3 * C);
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL,
