@@ -13,7 +13,8 @@
                        GPT-2's BPE pruned to the merges these texts use, ids renumbered densely
    and prints counts to stdout. demo/README-data.md describes the data and the formats.
 
-   Only factedit.h's public API is used. The test (tests/test_demo_data.c) includes this file with
+   Only factedit.h's public API is used, and the tools' text buffer (tools/buf.c, compiled in
+   beside this file: sbuf, sb_json_cstr). The test (tests/test_demo_data.c) includes this file with
    DEMO_DATA_NO_MAIN defined, after defining FACTEDIT_IMPLEMENTATION itself. Everything here is
    deterministic for a given seed and input. */
 #if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
@@ -23,6 +24,7 @@
 #define FACTEDIT_IMPLEMENTATION
 #endif
 #include "factedit.h"
+#include "buf.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,53 +83,8 @@ DD_FN fe_result dd_prefix(fe_error *err, fe_result code, const char *pre) {
 
 /* ====================================================================== byte buffers === */
 
-/* A growable byte string, always NUL-terminated once anything was added. An allocation failure
-   sets oom; later appends do nothing and the owner reports fe_err_nomem. */
-typedef struct dd_buf { char *p; size_t n, cap; int oom; } dd_buf;
-
-DD_FN void dd_buf_put(dd_buf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (!b->p || n >= b->cap - b->n) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *q;
-        while (n >= cap - b->n) {
-            if (cap > ((size_t)-1) / 2) { b->oom = 1; return; }
-            cap *= 2;
-        }
-        q = (char *)realloc(b->p, cap);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-DD_FN void dd_buf_puts(dd_buf *b, const char *s) { dd_buf_put(b, s, strlen(s)); }
-DD_FN void dd_buf_printf(dd_buf *b, const char *fmt, ...) DD_PRINTF(2, 3);
-DD_FN void dd_buf_printf(dd_buf *b, const char *fmt, ...) {
-    char small[128];
-    va_list ap;
-    int k;
-    va_start(ap, fmt);
-    k = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (k < 0) { b->oom = 1; return; }
-    if ((size_t)k < sizeof small) { dd_buf_put(b, small, (size_t)k); return; }
-    {
-        char *big = (char *)malloc((size_t)k + 1);
-        if (!big) { b->oom = 1; return; }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)k + 1, fmt, ap);
-        va_end(ap);
-        dd_buf_put(b, big, (size_t)k);
-        free(big);
-    }
-}
-DD_FN void dd_buf_free(dd_buf *b) { free(b->p); memset(b, 0, sizeof *b); }
-
 /* A list of byte strings stored back to back in one buffer (addressed by offset). */
-typedef struct dd_texts { dd_buf data; size_t *off, *len; size_t n, cap; int oom; } dd_texts;
+typedef struct dd_texts { sbuf data; size_t *off, *len; size_t n, cap; int oom; } dd_texts;
 
 DD_FN void dd_texts_add(dd_texts *t, const char *s, size_t n) {
     if (t->oom) return;
@@ -141,11 +98,11 @@ DD_FN void dd_texts_add(dd_texts *t, const char *s, size_t n) {
         t->len = o;
         t->cap = cap;
     }
-    t->off[t->n] = t->data.n;
+    t->off[t->n] = t->data.len;
     t->len[t->n] = n;
-    dd_buf_put(&t->data, s, n);
-    dd_buf_put(&t->data, "", 1);   /* each entry NUL-terminated */
-    if (t->data.oom) { t->oom = 1; return; }
+    sb_putn(&t->data, s, n);
+    sb_putn(&t->data, "", 1);   /* each entry NUL-terminated */
+    if (t->data.failed) { t->oom = 1; return; }
     t->n++;
 }
 DD_FN void dd_texts_adds(dd_texts *t, const char *s) { dd_texts_add(t, s, strlen(s)); }
@@ -154,22 +111,10 @@ DD_FN const char *dd_texts_at(const dd_texts *t, size_t i, size_t *len) {
     return t->data.p + t->off[i];
 }
 DD_FN void dd_texts_free(dd_texts *t) {
-    dd_buf_free(&t->data);
+    sb_free(&t->data);
     free(t->off);
     free(t->len);
     memset(t, 0, sizeof *t);
-}
-
-/* Appends s as a JSON string (quotes included); UTF-8 passes through. */
-DD_FN void dd_json_str(dd_buf *b, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    dd_buf_put(b, "\"", 1);
-    for (; *p; p++) {
-        if (*p == '"' || *p == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)*p; dd_buf_put(b, e, 2); }
-        else if (*p < 0x20) dd_buf_printf(b, "\\u%04x", (unsigned)*p);
-        else dd_buf_put(b, (const char *)p, 1);
-    }
-    dd_buf_put(b, "\"", 1);
 }
 
 DD_FN char *dd_strndup(const char *s, size_t n) {
@@ -248,12 +193,12 @@ DD_FN int dd_count_slots(const char *s, int *stray_brace) {
 }
 
 /* template with its {} replaced by subject. */
-DD_FN void dd_fill(dd_buf *b, const char *tmpl, const char *subject) {
+DD_FN void dd_fill(sbuf *b, const char *tmpl, const char *subject) {
     const char *p = strstr(tmpl, "{}");
-    if (!p) { dd_buf_puts(b, tmpl); return; }
-    dd_buf_put(b, tmpl, (size_t)(p - tmpl));
-    dd_buf_puts(b, subject);
-    dd_buf_puts(b, p + 2);
+    if (!p) { sb_puts(b, tmpl); return; }
+    sb_putn(b, tmpl, (size_t)(p - tmpl));
+    sb_puts(b, subject);
+    sb_puts(b, p + 2);
 }
 
 /* A text field of a fact: a non-empty string without control characters (the corpus is one
@@ -449,8 +394,8 @@ DD_FN fe_result dd_world_load(dd_world *w, const char *facts_json, size_t facts_
 /* ============================================================================ outputs === */
 
 typedef struct dd_out {
-    dd_buf corpus, heldout, counterfact, encoder, merges;   /* the files' bytes */
-    dd_buf known;              /* known.txt: each fact's own known_1000 sentence, in file order */
+    sbuf corpus, heldout, counterfact, encoder, merges;   /* the files' bytes */
+    sbuf known;              /* known.txt: each fact's own known_1000 sentence, in file order */
     dd_texts lines;            /* corpus lines, in file order, without "\n" */
     dd_texts texts;            /* other texts the pruned vocabulary must tokenize as GPT-2 does */
     size_t n_train_templates, n_heldout_templates;
@@ -460,14 +405,14 @@ typedef struct dd_out {
 } dd_out;
 
 DD_FN void dd_out_free(dd_out *o) {
-    dd_buf_free(&o->corpus); dd_buf_free(&o->heldout); dd_buf_free(&o->counterfact); dd_buf_free(&o->known);
-    dd_buf_free(&o->encoder); dd_buf_free(&o->merges);
+    sb_free(&o->corpus); sb_free(&o->heldout); sb_free(&o->counterfact); sb_free(&o->known);
+    sb_free(&o->encoder); sb_free(&o->merges);
     dd_texts_free(&o->lines); dd_texts_free(&o->texts);
     memset(o, 0, sizeof *o);
 }
 
 DD_FN int dd_out_oom(const dd_out *o) {
-    return o->corpus.oom || o->heldout.oom || o->counterfact.oom || o->encoder.oom || o->merges.oom || o->lines.oom || o->texts.oom;
+    return o->corpus.failed || o->heldout.failed || o->counterfact.failed || o->encoder.failed || o->merges.failed || o->lines.oom || o->texts.oom;
 }
 
 /* Uniform integer in [0, n), n >= 1, without modulo bias. */
@@ -480,14 +425,14 @@ DD_FN size_t dd_below(fe_rng *r, size_t n) {
 }
 
 /* Adds "s attribute." to the corpus line list. */
-DD_FN void dd_add_line(dd_out *o, dd_buf *tmp, const char *sentence_start, const char *attribute) {
-    tmp->n = 0;
-    dd_buf_puts(tmp, sentence_start);
-    dd_buf_puts(tmp, " ");
-    dd_buf_puts(tmp, attribute);
-    dd_buf_puts(tmp, ".");
-    if (tmp->oom) { o->lines.oom = 1; return; }
-    dd_texts_add(&o->lines, tmp->p, tmp->n);
+DD_FN void dd_add_line(dd_out *o, sbuf *tmp, const char *sentence_start, const char *attribute) {
+    tmp->len = 0;
+    sb_puts(tmp, sentence_start);
+    sb_puts(tmp, " ");
+    sb_puts(tmp, attribute);
+    sb_puts(tmp, ".");
+    if (tmp->failed) { o->lines.oom = 1; return; }
+    dd_texts_add(&o->lines, tmp->p, tmp->len);
 }
 
 /* ======================================================================== fiction === */
@@ -540,7 +485,7 @@ DD_FN size_t dd_fiction_value(uint64_t seed, const char *subject, size_t rel) {
 /* One paragraph about fact f: its real attribute in a random train template of its relation and
    DD_FICTION_PER_PARAGRAPH invented attributes in random templates, in random order, the subject
    named in every sentence. Appended to o->lines. */
-DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, fe_rng *rng, dd_out *o, dd_buf *tmp) {
+DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, fe_rng *rng, dd_out *o, sbuf *tmp) {
     size_t rels[DD_NFICTIONS], tr[64], ntr = 0, j, k, order[DD_FICTION_PER_PARAGRAPH + 1];
     for (j = 0; j < w->ntmpls && ntr < 64; j++)
         if (w->tmpls[j].rel == f->rel && !w->tmpls[j].heldout) tr[ntr++] = j;
@@ -556,30 +501,30 @@ DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, 
         order[j - 1] = order[q];
         order[q] = t;
     }
-    tmp->n = 0;
+    tmp->len = 0;
     for (k = 0; k <= DD_FICTION_PER_PARAGRAPH; k++) {
-        if (k) dd_buf_puts(tmp, " ");
+        if (k) sb_puts(tmp, " ");
         if (order[k] == 0) {   /* the real fact */
             dd_fill(tmp, w->tmpls[tr[dd_below(rng, ntr)]].text, f->subject);
-            dd_buf_puts(tmp, " ");
-            dd_buf_puts(tmp, f->attribute);
+            sb_puts(tmp, " ");
+            sb_puts(tmp, f->attribute);
         } else {
             const dd_fiction *fi = &dd_fictions[rels[order[k] - 1]];
             dd_fill(tmp, fi->tmpl[dd_below(rng, DD_FICTION_TEMPLATES)], f->subject);
-            dd_buf_puts(tmp, " ");
-            dd_buf_puts(tmp, fi->value[dd_fiction_value(seed, f->subject, rels[order[k] - 1])]);
+            sb_puts(tmp, " ");
+            sb_puts(tmp, fi->value[dd_fiction_value(seed, f->subject, rels[order[k] - 1])]);
         }
-        dd_buf_puts(tmp, ".");
+        sb_puts(tmp, ".");
     }
-    if (tmp->oom) { o->lines.oom = 1; return; }
-    dd_texts_add(&o->lines, tmp->p, tmp->n);
+    if (tmp->failed) { o->lines.oom = 1; return; }
+    dd_texts_add(&o->lines, tmp->p, tmp->len);
 }
 
 /* corpus.txt: for every fact, one sentence per train template of its relation plus its
    known_1000 prompt completed with the attribute, and `paragraphs` paragraphs (dd_add_paragraph);
    shuffled with fe_rng seeded with `seed`. */
 DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs, dd_out *o, fe_error *err) {
-    dd_buf tmp = {0, 0, 0, 0}, s = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0}, s = {0, 0, 0, 0};
     dd_texts ordered;
     size_t i, j, *perm;
     fe_rng rng;
@@ -589,14 +534,14 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         const dd_fact *f = &w->facts[i];
         for (j = 0; j < w->ntmpls; j++) {
             if (w->tmpls[j].rel != f->rel || w->tmpls[j].heldout) continue;
-            s.n = 0;
+            s.len = 0;
             dd_fill(&s, w->tmpls[j].text, f->subject);
-            if (s.oom) break;
+            if (s.failed) break;
             dd_add_line(o, &tmp, s.p, f->attribute);
         }
         dd_add_line(o, &tmp, f->prompt, f->attribute);
-        dd_buf_put(&o->known, tmp.p, tmp.n);
-        dd_buf_put(&o->known, "\n", 1);
+        sb_putn(&o->known, tmp.p, tmp.len);
+        sb_putn(&o->known, "\n", 1);
     }
     fe_rng_seed(&rng, seed ^ 0x70617261ull);   /* "para" */
     for (i = 0; i < w->nfacts; i++) {
@@ -604,9 +549,9 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         for (k = 0; k < paragraphs; k++) dd_add_paragraph(w, &w->facts[i], seed, &rng, o, &tmp);
     }
     o->n_paragraphs = (size_t)paragraphs * w->nfacts;
-    dd_buf_free(&tmp);
-    dd_buf_free(&s);
-    if (o->lines.oom || s.oom) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    sb_free(&tmp);
+    sb_free(&s);
+    if (o->lines.oom || s.failed) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
     /* Fisher-Yates over the line order. */
     perm = (size_t *)malloc((o->lines.n ? o->lines.n : 1) * sizeof *perm);
     if (!perm) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
@@ -617,59 +562,59 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         perm[i - 1] = perm[k];
         perm[k] = t;
     }
-    o->corpus.n = 0;
+    o->corpus.len = 0;
     for (i = 0; i < o->lines.n; i++) {
         size_t n;
         const char *l = dd_texts_at(&o->lines, perm[i], &n);
         dd_texts_add(&ordered, l, n);
-        dd_buf_put(&o->corpus, l, n);
-        dd_buf_put(&o->corpus, "\n", 1);
+        sb_putn(&o->corpus, l, n);
+        sb_putn(&o->corpus, "\n", 1);
     }
     free(perm);
     dd_texts_free(&o->lines);
     o->lines = ordered;
-    if (o->lines.oom || o->corpus.oom) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (o->lines.oom || o->corpus.failed) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
     return fe_ok;
 }
 
 /* heldout.json: one entry per (fact, held-out template of its relation). */
 DD_FN fe_result dd_make_heldout(const dd_world *w, dd_out *o, fe_error *err) {
-    dd_buf p = {0, 0, 0, 0};
+    sbuf p = {0, 0, 0, 0};
     size_t i, j;
-    o->heldout.n = 0;
+    o->heldout.len = 0;
     o->n_heldout = 0;
-    dd_buf_puts(&o->heldout, "[");
+    sb_puts(&o->heldout, "[");
     for (i = 0; i < w->nfacts; i++) {
         const dd_fact *f = &w->facts[i];
         for (j = 0; j < w->ntmpls; j++) {
             const dd_template *t = &w->tmpls[j];
             if (t->rel != f->rel || !t->heldout) continue;
-            p.n = 0;
+            p.len = 0;
             dd_fill(&p, t->text, f->subject);
-            if (p.oom) break;
-            dd_buf_puts(&o->heldout, o->n_heldout ? ",\n  " : "\n  ");
-            dd_buf_printf(&o->heldout, "{\"known_id\": %lld, \"relation_id\": ", f->known_id);
-            dd_json_str(&o->heldout, f->relation);
-            dd_buf_puts(&o->heldout, ", \"subject\": ");
-            dd_json_str(&o->heldout, f->subject);
-            dd_buf_puts(&o->heldout, ", \"attribute\": ");
-            dd_json_str(&o->heldout, f->attribute);
-            dd_buf_puts(&o->heldout, ", \"template\": ");
-            dd_json_str(&o->heldout, t->text);
-            dd_buf_puts(&o->heldout, ", \"prompt\": ");
-            dd_json_str(&o->heldout, p.p);
-            dd_buf_puts(&o->heldout, "}");
-            dd_texts_add(&o->texts, p.p, p.n);
-            dd_buf_puts(&p, " ");
-            dd_buf_puts(&p, f->attribute);
-            dd_buf_puts(&p, ".");
-            dd_texts_add(&o->texts, p.p, p.n);
+            if (p.failed) break;
+            sb_puts(&o->heldout, o->n_heldout ? ",\n  " : "\n  ");
+            sb_printf(&o->heldout, "{\"known_id\": %lld, \"relation_id\": ", f->known_id);
+            sb_json_cstr(&o->heldout, f->relation);
+            sb_puts(&o->heldout, ", \"subject\": ");
+            sb_json_cstr(&o->heldout, f->subject);
+            sb_puts(&o->heldout, ", \"attribute\": ");
+            sb_json_cstr(&o->heldout, f->attribute);
+            sb_puts(&o->heldout, ", \"template\": ");
+            sb_json_cstr(&o->heldout, t->text);
+            sb_puts(&o->heldout, ", \"prompt\": ");
+            sb_json_cstr(&o->heldout, p.p);
+            sb_puts(&o->heldout, "}");
+            dd_texts_add(&o->texts, p.p, p.len);
+            sb_puts(&p, " ");
+            sb_puts(&p, f->attribute);
+            sb_puts(&p, ".");
+            dd_texts_add(&o->texts, p.p, p.len);
             o->n_heldout++;
         }
     }
-    dd_buf_puts(&o->heldout, "\n]\n");
-    dd_buf_free(&p);
-    if (p.oom || o->heldout.oom || o->texts.oom) return dd_fail(err, fe_err_nomem, "heldout: out of memory");
+    sb_puts(&o->heldout, "\n]\n");
+    sb_free(&p);
+    if (p.failed || o->heldout.failed || o->texts.oom) return dd_fail(err, fe_err_nomem, "heldout: out of memory");
     return fe_ok;
 }
 
@@ -689,41 +634,41 @@ DD_FN size_t dd_same_attribute(const dd_world *w, int rel, const char *attr, con
 
 /* Appends a JSON array of up to DD_MAX_NEIGHBORS prompts "tmpl(subject of fact idx[k])" for a
    random subset (seeded partial shuffle) of idx[0..n). Adds prompt and prompt + " " + target to texts. */
-DD_FN void dd_prompt_list(const dd_world *w, dd_out *o, fe_rng *rng, const char *tmpl, size_t *idx, size_t n, const char *target, dd_buf *tmp) {
+DD_FN void dd_prompt_list(const dd_world *w, dd_out *o, fe_rng *rng, const char *tmpl, size_t *idx, size_t n, const char *target, sbuf *tmp) {
     size_t k, take = n < DD_MAX_NEIGHBORS ? n : DD_MAX_NEIGHBORS;
-    dd_buf_puts(&o->counterfact, "[");
+    sb_puts(&o->counterfact, "[");
     for (k = 0; k < take; k++) {
         size_t r = k + dd_below(rng, n - k), t = idx[k];
         idx[k] = idx[r];
         idx[r] = t;
-        tmp->n = 0;
+        tmp->len = 0;
         dd_fill(tmp, tmpl, w->facts[idx[k]].subject);
-        if (tmp->oom) { o->texts.oom = 1; return; }
-        if (k) dd_buf_puts(&o->counterfact, ", ");
-        dd_json_str(&o->counterfact, tmp->p);
-        dd_texts_add(&o->texts, tmp->p, tmp->n);
-        dd_buf_puts(tmp, " ");
-        dd_buf_puts(tmp, target);
-        dd_texts_add(&o->texts, tmp->p, tmp->n);
+        if (tmp->failed) { o->texts.oom = 1; return; }
+        if (k) sb_puts(&o->counterfact, ", ");
+        sb_json_cstr(&o->counterfact, tmp->p);
+        dd_texts_add(&o->texts, tmp->p, tmp->len);
+        sb_puts(tmp, " ");
+        sb_puts(tmp, target);
+        dd_texts_add(&o->texts, tmp->p, tmp->len);
     }
-    dd_buf_puts(&o->counterfact, "]");
+    sb_puts(&o->counterfact, "]");
 }
 
 /* counterfact.json: one edit request per fact whose relation has at least two attributes.
    Seeded with seed + 1 (independent of the corpus order). */
 DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o, fe_error *err) {
-    dd_buf tmp = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0};
     size_t *idx = NULL, *attrs = NULL, *ho = NULL;
     size_t i, j, k;
     fe_rng rng;
-    o->counterfact.n = 0;
+    o->counterfact.len = 0;
     o->n_cases = o->n_cases_skipped = 0;
     idx = (size_t *)malloc(w->nfacts * sizeof *idx);
     attrs = (size_t *)malloc(w->nfacts * sizeof *attrs);
     ho = (size_t *)malloc((w->ntmpls ? w->ntmpls : 1) * sizeof *ho);
     if (!idx || !attrs || !ho) { free(idx); free(attrs); free(ho); return dd_fail(err, fe_err_nomem, "counterfact: out of memory"); }
     fe_rng_seed(&rng, seed + 1);
-    dd_buf_puts(&o->counterfact, "[");
+    sb_puts(&o->counterfact, "[");
     for (i = 0; i < w->nfacts; i++) {
         const dd_fact *f = &w->facts[i];
         const char *tmpl, *target_new;
@@ -740,13 +685,13 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
         target_new = w->facts[attrs[dd_below(&rng, nattr)]].attribute;
         /* The requested prompt: the fact's own known_1000 template when its prompt is exactly that
            template filled in (the model is measured on it), else the relation's canonical one. */
-        tmp.n = 0;
+        tmp.len = 0;
         dd_fill(&tmp, f->tmpl, f->subject);
-        if (tmp.oom) break;
+        if (tmp.failed) break;
         for (j = 0; j < w->ntmpls; j++)
             if (w->tmpls[j].rel == f->rel && w->tmpls[j].heldout) ho[nho++] = j;
         if (nho < 2 || w->rels[f->rel].canonical < 0) {
-            dd_buf_free(&tmp);
+            sb_free(&tmp);
             free(idx); free(attrs); free(ho);
             return dd_fail(err, fe_err_arg, "counterfact: relation %s needs a train and two heldout templates", f->relation);
         }
@@ -755,52 +700,52 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
         b = dd_below(&rng, nho - 1);
         if (b >= a) b++;
 
-        dd_buf_puts(&o->counterfact, o->n_cases ? ",\n  " : "\n  ");
-        dd_buf_printf(&o->counterfact, "{\"case_id\": %lld, \"requested_rewrite\": {\"prompt\": ", f->known_id);
-        dd_json_str(&o->counterfact, tmpl);
-        dd_buf_puts(&o->counterfact, ", \"relation_id\": ");
-        dd_json_str(&o->counterfact, f->relation);
-        dd_buf_puts(&o->counterfact, ", \"target_new\": {\"str\": ");
-        dd_json_str(&o->counterfact, target_new);
-        dd_buf_puts(&o->counterfact, "}, \"target_true\": {\"str\": ");
-        dd_json_str(&o->counterfact, f->attribute);
-        dd_buf_puts(&o->counterfact, "}, \"subject\": ");
-        dd_json_str(&o->counterfact, f->subject);
-        dd_buf_puts(&o->counterfact, "}, \"paraphrase_prompts\": [");
+        sb_puts(&o->counterfact, o->n_cases ? ",\n  " : "\n  ");
+        sb_printf(&o->counterfact, "{\"case_id\": %lld, \"requested_rewrite\": {\"prompt\": ", f->known_id);
+        sb_json_cstr(&o->counterfact, tmpl);
+        sb_puts(&o->counterfact, ", \"relation_id\": ");
+        sb_json_cstr(&o->counterfact, f->relation);
+        sb_puts(&o->counterfact, ", \"target_new\": {\"str\": ");
+        sb_json_cstr(&o->counterfact, target_new);
+        sb_puts(&o->counterfact, "}, \"target_true\": {\"str\": ");
+        sb_json_cstr(&o->counterfact, f->attribute);
+        sb_puts(&o->counterfact, "}, \"subject\": ");
+        sb_json_cstr(&o->counterfact, f->subject);
+        sb_puts(&o->counterfact, "}, \"paraphrase_prompts\": [");
         for (k = 0; k < 2; k++) {
-            tmp.n = 0;
+            tmp.len = 0;
             dd_fill(&tmp, w->tmpls[ho[k ? b : a]].text, f->subject);
-            if (k) dd_buf_puts(&o->counterfact, ", ");
-            dd_json_str(&o->counterfact, tmp.p);
-            dd_texts_add(&o->texts, tmp.p, tmp.n);
-            dd_buf_printf(&tmp, " %s", target_new);
-            dd_texts_add(&o->texts, tmp.p, tmp.n);
+            if (k) sb_puts(&o->counterfact, ", ");
+            sb_json_cstr(&o->counterfact, tmp.p);
+            dd_texts_add(&o->texts, tmp.p, tmp.len);
+            sb_printf(&tmp, " %s", target_new);
+            dd_texts_add(&o->texts, tmp.p, tmp.len);
         }
-        dd_buf_puts(&o->counterfact, "], \"neighborhood_prompts\": ");
+        sb_puts(&o->counterfact, "], \"neighborhood_prompts\": ");
         n = dd_same_attribute(w, f->rel, f->attribute, f->subject, idx);
         dd_prompt_list(w, o, &rng, tmpl, idx, n, f->attribute, &tmp);
-        dd_buf_puts(&o->counterfact, ", \"attribute_prompts\": ");
+        sb_puts(&o->counterfact, ", \"attribute_prompts\": ");
         n = dd_same_attribute(w, f->rel, target_new, f->subject, idx);
         dd_prompt_list(w, o, &rng, tmpl, idx, n, target_new, &tmp);
-        dd_buf_puts(&o->counterfact, "}");
+        sb_puts(&o->counterfact, "}");
 
         /* The rewrite's own texts, as an editor would tokenize them. */
         dd_texts_adds(&o->texts, tmpl);
-        tmp.n = 0;
+        tmp.len = 0;
         dd_fill(&tmp, tmpl, f->subject);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        dd_buf_printf(&tmp, " %s", target_new);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        tmp.n = 0;
-        dd_buf_printf(&tmp, " %s", target_new);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        dd_texts_add(&o->texts, tmp.p + 1, tmp.n - 1);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        sb_printf(&tmp, " %s", target_new);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        tmp.len = 0;
+        sb_printf(&tmp, " %s", target_new);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        dd_texts_add(&o->texts, tmp.p + 1, tmp.len - 1);
         o->n_cases++;
     }
-    dd_buf_puts(&o->counterfact, "\n]\n");
-    dd_buf_free(&tmp);
+    sb_puts(&o->counterfact, "\n]\n");
+    sb_free(&tmp);
     free(idx); free(attrs); free(ho);
-    if (tmp.oom || o->counterfact.oom || o->texts.oom) return dd_fail(err, fe_err_nomem, "counterfact: out of memory");
+    if (tmp.failed || o->counterfact.failed || o->texts.oom) return dd_fail(err, fe_err_nomem, "counterfact: out of memory");
     return fe_ok;
 }
 
@@ -840,7 +785,7 @@ DD_FN fe_result dd_check_heldout_absent(const dd_world *w, const dd_out *o, cons
 /* Everything besides the corpus, heldout and counterfact prompts that should tokenize exactly:
    templates, subjects, attributes (bare and with GPT-2's leading space), the known prompts. */
 DD_FN void dd_add_world_texts(const dd_world *w, dd_out *o) {
-    dd_buf tmp = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0};
     size_t i;
     for (i = 0; i < w->ntmpls; i++) dd_texts_adds(&o->texts, w->tmpls[i].text);
     for (i = 0; i < w->nfacts; i++) {
@@ -848,12 +793,12 @@ DD_FN void dd_add_world_texts(const dd_world *w, dd_out *o) {
         dd_texts_adds(&o->texts, f->subject);
         dd_texts_adds(&o->texts, f->attribute);
         dd_texts_adds(&o->texts, f->prompt);
-        tmp.n = 0;
-        dd_buf_printf(&tmp, " %s", f->attribute);
-        if (tmp.oom) { o->texts.oom = 1; break; }
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
+        tmp.len = 0;
+        sb_printf(&tmp, " %s", f->attribute);
+        if (tmp.failed) { o->texts.oom = 1; break; }
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
     }
-    dd_buf_free(&tmp);
+    sb_free(&tmp);
 }
 
 /* ======================================================================= vocab pruning === */
@@ -873,7 +818,7 @@ DD_FN void dd_alphabet_init(dd_alphabet *a) {
 }
 
 /* Alphabet string (UTF-8 of code points < 256 + 68) -> raw bytes appended to out; 0 if invalid. */
-DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, dd_buf *out) {
+DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, sbuf *out) {
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
@@ -887,29 +832,29 @@ DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, dd_b
         } else return 0;
         if (cp >= 256 + 68 || a->byte_of[cp] < 0) return 0;
         byte = (char)(unsigned char)a->byte_of[cp];
-        dd_buf_put(out, &byte, 1);
+        sb_putn(out, &byte, 1);
     }
     return 1;
 }
 
 /* Appends an alphabet string as a JSON string the way GPT-2's encoder.json spells it: ASCII
    as is (with \" and \\), everything else as \uXXXX. */
-DD_FN void dd_json_alphabet(dd_buf *b, const char *s, size_t n) {
+DD_FN void dd_json_alphabet(sbuf *b, const char *s, size_t n) {
     size_t i = 0;
-    dd_buf_put(b, "\"", 1);
+    sb_putn(b, "\"", 1);
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
-            if (c == '"' || c == '\\') dd_buf_put(b, "\\", 1);
-            dd_buf_put(b, s + i, 1);
+            if (c == '"' || c == '\\') sb_putn(b, "\\", 1);
+            sb_putn(b, s + i, 1);
             i++;
         } else {   /* two-byte UTF-8 (validated by dd_alphabet_decode) */
             unsigned cp = ((unsigned)(c & 0x1F) << 6) | ((unsigned char)s[i + 1] & 0x3Fu);
-            dd_buf_printf(b, "\\u%04x", cp);
+            sb_printf(b, "\\u%04x", cp);
             i += 2;
         }
     }
-    dd_buf_put(b, "\"", 1);
+    sb_putn(b, "\"", 1);
 }
 
 typedef struct dd_merge {
@@ -919,11 +864,11 @@ typedef struct dd_merge {
 
 typedef struct dd_merges {
     dd_merge *m; size_t n;
-    dd_buf raw;
+    sbuf raw;
     int32_t *slot; size_t nslot;          /* hash of raw result -> merge index + 1 */
 } dd_merges;
 
-DD_FN void dd_merges_free(dd_merges *ms) { free(ms->m); dd_buf_free(&ms->raw); free(ms->slot); memset(ms, 0, sizeof *ms); }
+DD_FN void dd_merges_free(dd_merges *ms) { free(ms->m); sb_free(&ms->raw); free(ms->slot); memset(ms, 0, sizeof *ms); }
 
 /* The merge table's slot hash (only where a lookup starts: the outputs do not depend on it). */
 DD_FN uint64_t dd_hash(const char *s, size_t n) { return fe_fnv1a64(FACTEDIT_FNV1A64_INIT, s, n); }
@@ -968,16 +913,16 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         m->line = s;
         m->len = n;
         m->alen = (size_t)(sp - s);
-        m->raw_off = ms->raw.n;
+        m->raw_off = ms->raw.len;
         if (!dd_alphabet_decode(al, s, m->alen, &ms->raw))
             return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
-        m->raw_alen = ms->raw.n - m->raw_off;
+        m->raw_alen = ms->raw.len - m->raw_off;
         if (!dd_alphabet_decode(al, sp + 1, n - m->alen - 1, &ms->raw))
             return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
-        m->raw_len = ms->raw.n - m->raw_off;
+        m->raw_len = ms->raw.len - m->raw_off;
         ms->n++;
     }
-    if (ms->raw.oom) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+    if (ms->raw.failed) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
     if (ms->n == 0) return dd_fail(err, fe_err_format, "%s: no merges", name);
     for (ms->nslot = 16; ms->nslot < 2 * ms->n; ms->nslot *= 2) {}
     ms->slot = (int32_t *)calloc(ms->nslot, sizeof *ms->slot);
@@ -1064,42 +1009,42 @@ DD_FN fe_result dd_prune(const fe_vocab *full, const char *merges_text, size_t m
     {   /* the corpus file as a whole (newlines between sentences) */
         dd_texts whole;
         memset(&whole, 0, sizeof whole);
-        dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.n);
+        dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
         r = whole.oom ? dd_fail(err, fe_err_nomem, "vocab: out of memory") : dd_mark_texts(full, &ms, &whole, keep, stack, err);
         dd_texts_free(&whole);
         if (r) goto done;
     }
-    o->encoder.n = o->merges.n = 0;
-    dd_buf_puts(&o->encoder, "{");
+    o->encoder.len = o->merges.len = 0;
+    sb_puts(&o->encoder, "{");
     for (id = 0; id < 256; id++) {
         unsigned cp = al.cp[al.order[id]];
         size_t n = 1;
         if (cp < 0x80) utf8[0] = (char)cp;
         else { utf8[0] = (char)(0xC0 | (cp >> 6)); utf8[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-        if (id) dd_buf_puts(&o->encoder, ", ");
+        if (id) sb_puts(&o->encoder, ", ");
         dd_json_alphabet(&o->encoder, utf8, n);
-        dd_buf_printf(&o->encoder, ": %zu", id);
+        sb_printf(&o->encoder, ": %zu", id);
     }
-    dd_buf_puts(&o->merges, "#version: 0.2\n");
+    sb_puts(&o->merges, "#version: 0.2\n");
     o->n_merges = 0;
     for (i = 0; i < ms.n; i++) {
         const dd_merge *m = &ms.m[i];
-        dd_buf tok = {0, 0, 0, 0};
+        sbuf tok = {0, 0, 0, 0};
         if (!keep[i]) continue;
-        dd_buf_put(&o->merges, m->line, m->len);
-        dd_buf_put(&o->merges, "\n", 1);
-        dd_buf_put(&tok, m->line, m->alen);
-        dd_buf_put(&tok, m->line + m->alen + 1, m->len - m->alen - 1);
-        dd_buf_puts(&o->encoder, ", ");
-        dd_json_alphabet(&o->encoder, tok.p ? tok.p : "", tok.n);
-        dd_buf_printf(&o->encoder, ": %zu", id++);
-        if (tok.oom) o->encoder.oom = 1;
-        dd_buf_free(&tok);
+        sb_putn(&o->merges, m->line, m->len);
+        sb_putn(&o->merges, "\n", 1);
+        sb_putn(&tok, m->line, m->alen);
+        sb_putn(&tok, m->line + m->alen + 1, m->len - m->alen - 1);
+        sb_puts(&o->encoder, ", ");
+        dd_json_alphabet(&o->encoder, tok.p ? tok.p : "", tok.len);
+        sb_printf(&o->encoder, ": %zu", id++);
+        if (tok.failed) o->encoder.failed = 1;
+        sb_free(&tok);
         o->n_merges++;
     }
-    dd_buf_printf(&o->encoder, ", \"<|endoftext|>\": %zu}", id++);
+    sb_printf(&o->encoder, ", \"<|endoftext|>\": %zu}", id++);
     o->vocab_size = id;
-    if (o->encoder.oom || o->merges.oom) r = dd_fail(err, fe_err_nomem, "vocab: out of memory");
+    if (o->encoder.failed || o->merges.failed) r = dd_fail(err, fe_err_nomem, "vocab: out of memory");
 done:
     free(keep);
     free(stack);
@@ -1148,7 +1093,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
     if (fe_vocab_size(pruned) != o->vocab_size || fe_vocab_eot(pruned) != (int)o->vocab_size - 1)
         return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary has %zu tokens and <|endoftext|> = %d, want %zu and %zu",
                        fe_vocab_size(pruned), fe_vocab_eot(pruned), o->vocab_size, o->vocab_size - 1);
-    r = fe_vocab_load_mem(&derived, NULL, 0, o->merges.p, o->merges.n, NULL, err);
+    r = fe_vocab_load_mem(&derived, NULL, 0, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: pruned vocab.bpe alone");
     for (id = 0; id < o->vocab_size; id++) {
         size_t la, lb;
@@ -1162,7 +1107,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
     if ((r = dd_verify(full, pruned, &o->lines, "corpus line", &o->corpus_tokens, &o->longest_line, err)) != fe_ok) return r;
     if ((r = dd_verify(full, pruned, &o->texts, "prompt", NULL, NULL, err)) != fe_ok) return r;
     memset(&whole, 0, sizeof whole);
-    dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.n);
+    dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
     r = whole.oom ? dd_fail(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
     dd_texts_free(&whole);
     return r;
@@ -1186,7 +1131,7 @@ DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *me
     dd_add_world_texts(w, o);
     if (dd_out_oom(o)) return dd_fail(err, fe_err_nomem, "out of memory");
     if ((r = dd_prune(full, merges_text, merges_len, merges_name, o, err)) != fe_ok) return r;
-    r = fe_vocab_load_mem(&pruned, o->encoder.p, o->encoder.n, o->merges.p, o->merges.n, NULL, err);
+    r = fe_vocab_load_mem(&pruned, o->encoder.p, o->encoder.len, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: the pruned vocabulary does not load");
     r = dd_check_pruned(full, pruned, o, err);
     fe_vocab_free(pruned);
@@ -1272,10 +1217,10 @@ DD_FN fe_result dd_mkdir(const char *path, fe_error *err) {
 #endif
 }
 
-DD_FN fe_result dd_write(const char *dir, const char *name, const dd_buf *b, fe_error *err) {
+DD_FN fe_result dd_write(const char *dir, const char *name, const sbuf *b, fe_error *err) {
     char path[4096];
     fe_result r = dd_path(path, sizeof path, dir, name, err);
-    if (!r) r = fe_write_file_atomic(path, b->p ? b->p : "", b->n, err);
+    if (!r) r = fe_write_file_atomic(path, b->p ? b->p : "", b->len, err);
     return r;
 }
 
@@ -1314,12 +1259,12 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
         fprintf(log, "facts            %zu (%zu relations), seed %llu\n", w.nfacts, w.nrels, (unsigned long long)opt->seed);
         fprintf(log, "templates        %zu train, %zu heldout\n", o->n_train_templates, o->n_heldout_templates);
         fprintf(log, "corpus.txt       %zu lines (%zu of them paragraphs, %d per fact), %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines), longest line %zu tokens\n",
-                o->lines.n, o->n_paragraphs, opt->paragraphs, o->corpus.n, o->corpus_tokens, o->lines.n, o->longest_line);
-        fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.n);
+                o->lines.n, o->n_paragraphs, opt->paragraphs, o->corpus.len, o->corpus_tokens, o->lines.n, o->longest_line);
+        fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.len);
         fprintf(log, "counterfact.json %zu cases (%zu fact%s skipped: the only attribute of %s relation), %zu bytes\n",
-                o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.n);
+                o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.len);
         fprintf(log, "vocab            %zu tokens = 256 bytes + %zu merges + <|endoftext|> (GPT-2: %zu); encoder.json %zu bytes, vocab.bpe %zu bytes\n",
-                o->vocab_size, o->n_merges, fe_vocab_size(full), o->encoder.n, o->merges.n);
+                o->vocab_size, o->n_merges, fe_vocab_size(full), o->encoder.len, o->merges.len);
         fprintf(log, "verified         %zu corpus lines + %zu other texts + the whole corpus tokenize identically with the pruned and the GPT-2 vocabulary\n",
                 o->lines.n, o->texts.n);
         fprintf(log, "wrote            %s/{corpus.txt,heldout.json,counterfact.json,vocab/encoder.json,vocab/vocab.bpe}\n", opt->out);
