@@ -81,6 +81,7 @@
        save, load, apply a patch      fe_patch_save_file, fe_patch_load_file, _apply       >>api-rome-glue
        context templates              fe_templates_rome, fe_templates_from_list            >>api-rome-glue
        CounterFact metrics            fe_cf_load_file, fe_cf_eval_case, fe_cf_summarize    >>api-rome-glue
+       dataset means, 95% intervals   fe_running_add, fe_sample_sd, fe_ci95                >>api-rome-glue
        many edits: MEMIT, AlphaEdit   fe_many_new, fe_many_edit, fe_memit_request_from_rows >>api-many-edits
        undo a suffix of edits, patches fe_many_undo, fe_many_patches                       >>api-many-edits
        model health (collapse)        fe_many_health, fe_health_warn, fe_gen_entropy       >>api-many-edits
@@ -1034,8 +1035,8 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
      out of those means.
    - fe_cf_eval_case: scores before, ROME edit (target_new, leading space added as in the edit),
      scores after, undo (bit-exact: the layer's saved matrix is copied back).
-   - fe_cf_summarize: the mean over cases of each metric, 95% CI = 1.96 sd / sqrt(n) (sample sd,
-     normal approximation; NaN when n < 2); Score = harmonic mean of the ES, PS, NS means, its CI
+   - fe_cf_summarize: the mean over cases of each metric, 95% CI = fe_ci95 = 1.96 sd / sqrt(n)
+     (sample sd, normal approximation; NaN when n < 2); Score = harmonic mean of the ES, PS, NS means, its CI
      by the delta method over the cases that have all three.
 
    All functions: no global state, no printing; thread-safe on distinct objects. */
@@ -1205,6 +1206,20 @@ FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_
                                        const fe_rome_hparams *hp, const fe_cov *cov, fe_cf_result *out, fe_error *err);
 FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out);
 FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score" */
+
+/* ---- means and 95% intervals over a dataset ----
+   The one interval the library and the tools report: mean +- fe_ci95(n, sd) = 1.96 sd / sqrt(n),
+   sd the sample standard deviation (n - 1 in the denominator), normal approximation; NaN when
+   n < 2. fe_cf_summarize has every case at hand and takes two passes (mean, then squared
+   deviations); fe_running takes values one at a time (Welford's update), for averages over data
+   computed as it goes: `factedit trace --dataset`'s effects per token bucket and layer, fact by
+   fact (tools/trace_dataset.c). */
+typedef struct fe_running {
+    double n, mean, m2;   /* count, mean, sum of squared deviations from the mean; all 0 to start */
+} fe_running;
+FACTEDIT_API void fe_running_add(fe_running *r, double x);
+FACTEDIT_API double fe_sample_sd(double n, double ss);   /* sqrt(ss / (n - 1)), ss < 0 as 0; NaN when n < 2 */
+FACTEDIT_API double fe_ci95(double n, double sd);        /* 1.96 sd / sqrt(n), the half-width; NaN when n < 2 */
 
 /* ======================================================== >>api-many-edits ==================== */
 /* Many edits: MEMIT batches (Meng et al., ICLR 2023), AlphaEdit's null-space guard (Fang et al.,
@@ -8637,6 +8652,18 @@ FACTEDIT__PRIV double fe__cf_metric(const fe_cf_scores *s, int k) {
     }
 }
 
+/* z of a two-sided 95% normal interval. */
+#define FACTEDIT__Z95 1.96
+FACTEDIT_API void fe_running_add(fe_running *r, double x) {
+    double d;
+    r->n += 1.0;
+    d = x - r->mean;
+    r->mean += d / r->n;
+    r->m2 += d * (x - r->mean);
+}
+FACTEDIT_API double fe_sample_sd(double n, double ss) { return n >= 2 ? sqrt((ss > 0 ? ss : 0.0) / (n - 1.0)) : NAN; }
+FACTEDIT_API double fe_ci95(double n, double sd) { return n >= 2 ? FACTEDIT__Z95 * sd / sqrt(n) : NAN; }
+
 FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out) {
     int k, a, b;
     size_t i;
@@ -8652,7 +8679,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         mu = sum / cnt;
         out->mean[k] = mu;
         for (i = 0; i < n; i++) { double x = fe__cf_metric(&s[i], k); if (!isnan(x)) ss += (x - mu) * (x - mu); }
-        if (cnt >= 2) out->ci95[k] = 1.96 * sqrt(ss / (cnt - 1)) / sqrt((double)cnt);
+        out->ci95[k] = fe_ci95(cnt, fe_sample_sd(cnt, ss));
     }
     /* Score: harmonic mean of the ES, PS, NS means; CI by the delta method (gradient
        dS/dm_i = S^2 / (3 m_i^2)) with the covariance of the three over the cases that have all */
@@ -8687,7 +8714,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         }
         for (a = 0; a < 3; a++) g[a] = S * S / (3.0 * mu[a] * mu[a]);
         for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) var += g[a] * g[b] * cov[a][b] / ((double)(cnt - 1) * cnt);
-        out->ci95[fe_cf_metric_score] = 1.96 * sqrt(var > 0 ? var : 0.0);
+        out->ci95[fe_cf_metric_score] = FACTEDIT__Z95 * sqrt(var > 0 ? var : 0.0);
     }
 }
 
