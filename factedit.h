@@ -88,7 +88,7 @@
        symmetric eigendecomposition   fe_eigh                                              >>api-many-edits
        gradients, training            fe_backward, fe_lm_grad, fe_adamw_update             >>api-backward
        JSON, safetensors              fe_json_parse, fe_safetensors_parse                  >>api-json, -safetensors
-       errors                         fe_result, fe_error, fe_result_string                >>api-errors
+       errors                         fe_result, fe_error, fe_result_string, fe_error_set  >>api-errors
 
    WHAT IT DOES
        - Loads GPT-2 checkpoints in karpathy/llm.c's format (fp32 or bf16) from a file (mmap,
@@ -222,6 +222,16 @@ typedef enum fe_result {
 typedef struct fe_error { fe_result code; char msg[256]; } fe_error;
 
 FACTEDIT_API const char *fe_result_string(fe_result r);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FACTEDIT__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FACTEDIT__PRINTF(a, b)
+#endif
+/* Fills err (when not NULL) with code and a printf-style message, and returns code: how the
+   library fails, for code built on it that reports through fe_error too (tools/fe_convert.c,
+   tools/demo_data.c). */
+FACTEDIT_API fe_result fe_error_set(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
 
 /* ======================================================== >>api-json ========================== */
 /* JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
@@ -1463,20 +1473,27 @@ FACTEDIT__PRIV int fe__mul3(size_t a, size_t b, size_t c, size_t *out) {
     return fe__mul(a, b, &t) && fe__mul(t, c, out);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define FACTEDIT__PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define FACTEDIT__PRINTF(a, b)
-#endif
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) {
+/* The message of fe_error_set and fe__fail (the library's own name for it: every error path). */
+FACTEDIT__PRIV fe_result fe__vfail(fe_error *err, fe_result code, const char *fmt, va_list ap) {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
         err->code = code;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
     }
+    return code;
+}
+FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
+FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fe__vfail(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+FACTEDIT_API fe_result fe_error_set(fe_error *err, fe_result code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fe__vfail(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 FACTEDIT__PRIV void fe__ok(fe_error *err) { if (err) { err->code = fe_ok; err->msg[0] = 0; } }

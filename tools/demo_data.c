@@ -26,7 +26,6 @@
 #include "factedit.h"
 #include "buf.h"
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +37,8 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DD_FN static __attribute__((unused))
-#define DD_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DD_FN static
-#define DD_PRINTF(a, b)
 #endif
 
 #define DD_MAX_NEIGHBORS 10     /* neighborhood_prompts and attribute_prompts per case */
@@ -50,18 +47,6 @@
 #define DD_DEFAULT_PARAGRAPHS 8 /* paragraphs per fact in corpus.txt (--paragraphs) */
 
 /* ============================================================================ errors === */
-
-DD_FN fe_result dd_fail(fe_error *err, fe_result code, const char *fmt, ...) DD_PRINTF(3, 4);
-DD_FN fe_result dd_fail(fe_error *err, fe_result code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* Puts "pre: " in front of a message the library (or a callee) wrote. */
 DD_FN fe_result dd_prefix(fe_error *err, fe_result code, const char *pre) {
@@ -208,17 +193,17 @@ DD_FN fe_result dd_fact_str(const fe_json_value *o, const char *key, size_t idx,
     size_t i;
     *out = NULL;
     if (!v || v->type != fe_json_string)
-        return dd_fail(err, fe_err_format, "%s: fact %zu: missing string field \"%s\"", name, idx, key);
-    if (v->len == 0) return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" is empty", name, idx, key);
+        return fe_error_set(err, fe_err_format, "%s: fact %zu: missing string field \"%s\"", name, idx, key);
+    if (v->len == 0) return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" is empty", name, idx, key);
     for (i = 0; i < v->len; i++) {
         unsigned char c = (unsigned char)v->str[i];
         if (c < 0x20 || c == 0x7f)
-            return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" contains control character 0x%02x", name, idx, key, c);
+            return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" contains control character 0x%02x", name, idx, key, c);
     }
     if (v->str[0] == ' ' || v->str[v->len - 1] == ' ')
-        return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" has leading or trailing spaces: \"%.80s\"", name, idx, key, v->str);
+        return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" has leading or trailing spaces: \"%.80s\"", name, idx, key, v->str);
     *out = dd_strndup(v->str, v->len);
-    if (!*out) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+    if (!*out) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
     return fe_ok;
 }
 
@@ -232,20 +217,20 @@ DD_FN fe_result dd_load_facts(dd_world *w, const char *json, size_t len, const c
     r = fe_json_parse(&doc, json, len, NULL, err);
     if (r) return dd_prefix(err, r, name);
     root = fe_json_root(doc);
-    if (root->type != fe_json_array) { fe_json_free(doc); return dd_fail(err, fe_err_format, "%s: the top level is not an array", name); }
-    if (root->count == 0) { fe_json_free(doc); return dd_fail(err, fe_err_format, "%s: no facts", name); }
+    if (root->type != fe_json_array) { fe_json_free(doc); return fe_error_set(err, fe_err_format, "%s: the top level is not an array", name); }
+    if (root->count == 0) { fe_json_free(doc); return fe_error_set(err, fe_err_format, "%s: no facts", name); }
     w->facts = (dd_fact *)calloc(root->count, sizeof *w->facts);
     w->rels = (dd_relation *)calloc(root->count, sizeof *w->rels);
-    if (!w->facts || !w->rels) { fe_json_free(doc); return dd_fail(err, fe_err_nomem, "%s: out of memory", name); }
+    if (!w->facts || !w->rels) { fe_json_free(doc); return fe_error_set(err, fe_err_nomem, "%s: out of memory", name); }
     for (i = 0; i < root->count; i++) {
         const fe_json_value *o = fe_json_at(root, i), *id;
         dd_fact *f = &w->facts[i];
         int slots, stray;
         w->nfacts = i + 1;   /* so dd_world_free releases what this fact got */
-        if (o->type != fe_json_object) { r = dd_fail(err, fe_err_format, "%s: fact %zu is not an object", name, i); goto fail; }
+        if (o->type != fe_json_object) { r = fe_error_set(err, fe_err_format, "%s: fact %zu is not an object", name, i); goto fail; }
         id = fe_json_get(o, "known_id");
         if (!id || id->type != fe_json_number || id->number < 0 || id->number > 1e15 || id->number != (double)(long long)id->number) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: \"known_id\" is not a non-negative integer", name, i);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: \"known_id\" is not a non-negative integer", name, i);
             goto fail;
         }
         f->known_id = (long long)id->number;
@@ -255,28 +240,28 @@ DD_FN fe_result dd_load_facts(dd_world *w, const char *json, size_t len, const c
         if ((r = dd_fact_str(o, "prompt", i, name, &f->prompt, err)) != fe_ok) goto fail;
         if ((r = dd_fact_str(o, "relation_id", i, name, &f->relation, err)) != fe_ok) goto fail;
         if (!dd_valid_rel_id(f->relation, strlen(f->relation))) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: bad relation_id \"%.40s\" (want P and digits)", name, i, f->relation);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: bad relation_id \"%.40s\" (want P and digits)", name, i, f->relation);
             goto fail;
         }
         slots = dd_count_slots(f->tmpl, &stray);
         if (slots != 1 || stray) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: template \"%.80s\" must hold exactly one {} and no other brace", name, i, f->tmpl);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: template \"%.80s\" must hold exactly one {} and no other brace", name, i, f->tmpl);
             goto fail;
         }
         if (!strstr(f->prompt, f->subject)) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: subject \"%.60s\" is not in its prompt \"%.80s\"", name, i, f->subject, f->prompt);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: subject \"%.60s\" is not in its prompt \"%.80s\"", name, i, f->subject, f->prompt);
             goto fail;
         }
         for (j = 0; j < i; j++)
             if (w->facts[j].known_id == f->known_id) {
-                r = dd_fail(err, fe_err_format, "%s: facts %zu and %zu have the same known_id %lld", name, j, i, f->known_id);
+                r = fe_error_set(err, fe_err_format, "%s: facts %zu and %zu have the same known_id %lld", name, j, i, f->known_id);
                 goto fail;
             }
         f->rel = dd_find_rel(w, f->relation, strlen(f->relation));
         if (f->rel < 0) {
             dd_relation *rel = &w->rels[w->nrels];
             rel->id = dd_strndup(f->relation, strlen(f->relation));
-            if (!rel->id) { r = dd_fail(err, fe_err_nomem, "%s: out of memory", name); goto fail; }
+            if (!rel->id) { r = fe_error_set(err, fe_err_nomem, "%s: out of memory", name); goto fail; }
             rel->canonical = -1;
             f->rel = (int)w->nrels++;
         }
@@ -293,7 +278,7 @@ fail:
 DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, const char *name, fe_error *err) {
     size_t pos = 0, cap = 0, i, j;
     int line = 0;
-    if (memchr(text, 0, len)) return dd_fail(err, fe_err_format, "%s: contains a NUL byte", name);
+    if (memchr(text, 0, len)) return fe_error_set(err, fe_err_format, "%s: contains a NUL byte", name);
     while (pos < len) {
         const char *s = text + pos, *nl = (const char *)memchr(s, '\n', len - pos), *sp1, *sp2, *t;
         size_t n = nl ? (size_t)(nl - s) : len - pos, tn;
@@ -305,48 +290,48 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
         if (n == 0 || s[0] == '#') continue;
         for (i = 0; i < n; i++)
             if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                return dd_fail(err, fe_err_format, "%s:%d: control character 0x%02x (fields are separated by single spaces)", name, line, (unsigned)(unsigned char)s[i]);
+                return fe_error_set(err, fe_err_format, "%s:%d: control character 0x%02x (fields are separated by single spaces)", name, line, (unsigned)(unsigned char)s[i]);
         sp1 = (const char *)memchr(s, ' ', n);
         sp2 = sp1 ? (const char *)memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - s)) : NULL;
         if (!sp1 || !sp2 || sp1 == s || sp2 == sp1 + 1 || sp2 + 1 == s + n)
-            return dd_fail(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.*s\"", name, line, (int)(n < 80 ? n : 80), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.*s\"", name, line, (int)(n < 80 ? n : 80), s);
         if (!dd_valid_rel_id(s, (size_t)(sp1 - s)))
-            return dd_fail(err, fe_err_format, "%s:%d: bad relation id \"%.*s\" (want P and digits, e.g. P30)", name, line, (int)((sp1 - s) > 40 ? 40 : (sp1 - s)), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: bad relation id \"%.*s\" (want P and digits, e.g. P30)", name, line, (int)((sp1 - s) > 40 ? 40 : (sp1 - s)), s);
         rel = dd_find_rel(w, s, (size_t)(sp1 - s));
         if (rel < 0)
-            return dd_fail(err, fe_err_format, "%s:%d: unknown relation %.*s (no fact has it)", name, line, (int)(sp1 - s), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: unknown relation %.*s (no fact has it)", name, line, (int)(sp1 - s), s);
         if ((size_t)(sp2 - sp1 - 1) == 5 && memcmp(sp1 + 1, "train", 5) == 0) heldout = 0;
         else if ((size_t)(sp2 - sp1 - 1) == 7 && memcmp(sp1 + 1, "heldout", 7) == 0) heldout = 1;
-        else return dd_fail(err, fe_err_format, "%s:%d: bad kind \"%.*s\" (want train or heldout)", name, line, (int)((sp2 - sp1 - 1) > 40 ? 40 : (sp2 - sp1 - 1)), sp1 + 1);
+        else return fe_error_set(err, fe_err_format, "%s:%d: bad kind \"%.*s\" (want train or heldout)", name, line, (int)((sp2 - sp1 - 1) > 40 ? 40 : (sp2 - sp1 - 1)), sp1 + 1);
         t = sp2 + 1;
         tn = (size_t)(s + n - t);
         if (t[0] == ' ' || t[tn - 1] == ' ')
-            return dd_fail(err, fe_err_format, "%s:%d: template has leading or trailing spaces (the attribute follows after exactly one space)", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: template has leading or trailing spaces (the attribute follows after exactly one space)", name, line);
         if (w->ntmpls == cap) {
             size_t nc = cap ? 2 * cap : 64;
             dd_template *q = (dd_template *)realloc(w->tmpls, nc * sizeof *q);
-            if (!q) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+            if (!q) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
             w->tmpls = q;
             cap = nc;
         }
         tp = &w->tmpls[w->ntmpls];
         tp->text = dd_strndup(t, tn);
-        if (!tp->text) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+        if (!tp->text) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
         tp->rel = rel;
         tp->heldout = heldout;
         tp->line = line;
         w->ntmpls++;
         slots = dd_count_slots(tp->text, &stray);
-        if (slots == 0) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has no {} for the subject", name, line, tp->text);
-        if (slots > 1) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has %d {} (want exactly one)", name, line, tp->text, slots);
-        if (stray) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has a brace outside {}", name, line, tp->text);
-        if (tn == 2) return dd_fail(err, fe_err_format, "%s:%d: template is only {}", name, line);
+        if (slots == 0) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has no {} for the subject", name, line, tp->text);
+        if (slots > 1) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has %d {} (want exactly one)", name, line, tp->text, slots);
+        if (stray) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has a brace outside {}", name, line, tp->text);
+        if (tn == 2) return fe_error_set(err, fe_err_format, "%s:%d: template is only {}", name, line);
         for (i = 0; i + 1 < w->ntmpls; i++) {
             const dd_template *o = &w->tmpls[i];
             if (strcmp(o->text, tp->text) != 0) continue;
-            if (o->rel == rel) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" of %s repeats line %d", name, line, tp->text, w->rels[rel].id, o->line);
+            if (o->rel == rel) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" of %s repeats line %d", name, line, tp->text, w->rels[rel].id, o->line);
             if (o->heldout != heldout)
-                return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" is %s here but %s for %s on line %d (a held-out template must never be trained on)",
+                return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" is %s here but %s for %s on line %d (a held-out template must never be trained on)",
                                name, line, tp->text, heldout ? "heldout" : "train", heldout ? "train" : "heldout", w->rels[o->rel].id, o->line);
         }
         if (heldout) w->rels[rel].nheldout++;
@@ -357,9 +342,9 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
     }
     for (i = 0; i < w->nrels; i++) {
         const dd_relation *r = &w->rels[i];
-        if (r->ntrain == 0) return dd_fail(err, fe_err_format, "%s: relation %s has no train template", name, r->id);
+        if (r->ntrain == 0) return fe_error_set(err, fe_err_format, "%s: relation %s has no train template", name, r->id);
         if (r->nheldout < DD_MIN_HELDOUT)
-            return dd_fail(err, fe_err_format, "%s: relation %s has %zu heldout template%s (need at least %d)", name, r->id, r->nheldout, r->nheldout == 1 ? "" : "s", DD_MIN_HELDOUT);
+            return fe_error_set(err, fe_err_format, "%s: relation %s has %zu heldout template%s (need at least %d)", name, r->id, r->nheldout, r->nheldout == 1 ? "" : "s", DD_MIN_HELDOUT);
     }
     /* Every template known_1000.json uses must be trained on: its prompts are in the corpus. */
     for (i = 0; i < w->nfacts; i++) {
@@ -369,12 +354,12 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
             const dd_template *tp = &w->tmpls[j];
             if (tp->rel != f->rel || strcmp(tp->text, f->tmpl) != 0) continue;
             if (tp->heldout)
-                return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" of %s is used by known_id %lld, so it cannot be heldout",
+                return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" of %s is used by known_id %lld, so it cannot be heldout",
                                name, tp->line, tp->text, f->relation, f->known_id);
             found = 1;
         }
         if (!found)
-            return dd_fail(err, fe_err_format, "%s: relation %s lacks the template \"%.80s\" that known_id %lld uses (list it as train)",
+            return fe_error_set(err, fe_err_format, "%s: relation %s lacks the template \"%.80s\" that known_id %lld uses (list it as train)",
                            name, f->relation, f->tmpl, f->known_id);
     }
     return fe_ok;
@@ -551,10 +536,10 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
     o->n_paragraphs = (size_t)paragraphs * w->nfacts;
     sb_free(&tmp);
     sb_free(&s);
-    if (o->lines.oom || s.failed) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (o->lines.oom || s.failed) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     /* Fisher-Yates over the line order. */
     perm = (size_t *)malloc((o->lines.n ? o->lines.n : 1) * sizeof *perm);
-    if (!perm) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (!perm) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     for (i = 0; i < o->lines.n; i++) perm[i] = i;
     fe_rng_seed(&rng, seed);
     for (i = o->lines.n; i > 1; i--) {
@@ -573,7 +558,7 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
     free(perm);
     dd_texts_free(&o->lines);
     o->lines = ordered;
-    if (o->lines.oom || o->corpus.failed) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (o->lines.oom || o->corpus.failed) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     return fe_ok;
 }
 
@@ -614,7 +599,7 @@ DD_FN fe_result dd_make_heldout(const dd_world *w, dd_out *o, fe_error *err) {
     }
     sb_puts(&o->heldout, "\n]\n");
     sb_free(&p);
-    if (p.failed || o->heldout.failed || o->texts.oom) return dd_fail(err, fe_err_nomem, "heldout: out of memory");
+    if (p.failed || o->heldout.failed || o->texts.oom) return fe_error_set(err, fe_err_nomem, "heldout: out of memory");
     return fe_ok;
 }
 
@@ -666,7 +651,7 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
     idx = (size_t *)malloc(w->nfacts * sizeof *idx);
     attrs = (size_t *)malloc(w->nfacts * sizeof *attrs);
     ho = (size_t *)malloc((w->ntmpls ? w->ntmpls : 1) * sizeof *ho);
-    if (!idx || !attrs || !ho) { free(idx); free(attrs); free(ho); return dd_fail(err, fe_err_nomem, "counterfact: out of memory"); }
+    if (!idx || !attrs || !ho) { free(idx); free(attrs); free(ho); return fe_error_set(err, fe_err_nomem, "counterfact: out of memory"); }
     fe_rng_seed(&rng, seed + 1);
     sb_puts(&o->counterfact, "[");
     for (i = 0; i < w->nfacts; i++) {
@@ -693,7 +678,7 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
         if (nho < 2 || w->rels[f->rel].canonical < 0) {
             sb_free(&tmp);
             free(idx); free(attrs); free(ho);
-            return dd_fail(err, fe_err_arg, "counterfact: relation %s needs a train and two heldout templates", f->relation);
+            return fe_error_set(err, fe_err_arg, "counterfact: relation %s needs a train and two heldout templates", f->relation);
         }
         tmpl = strcmp(tmp.p, f->prompt) == 0 ? f->tmpl : w->tmpls[w->rels[f->rel].canonical].text;
         a = dd_below(&rng, nho);
@@ -745,7 +730,7 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
     sb_puts(&o->counterfact, "\n]\n");
     sb_free(&tmp);
     free(idx); free(attrs); free(ho);
-    if (tmp.failed || o->counterfact.failed || o->texts.oom) return dd_fail(err, fe_err_nomem, "counterfact: out of memory");
+    if (tmp.failed || o->counterfact.failed || o->texts.oom) return fe_error_set(err, fe_err_nomem, "counterfact: out of memory");
     return fe_ok;
 }
 
@@ -775,7 +760,7 @@ DD_FN fe_result dd_check_heldout_absent(const dd_world *w, const dd_out *o, cons
             const char *l = dd_texts_at(&o->lines, i, NULL), *sen;
             for (sen = l; sen; sen = strstr(sen, ". ") ? strstr(sen, ". ") + 2 : NULL)
                 if (dd_line_matches(sen, t->text))
-                    return dd_fail(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
+                    return fe_error_set(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
                                    templates_name, t->line, t->text, w->rels[t->rel].id, sen);
         }
     }
@@ -898,14 +883,14 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         if (n && s[n - 1] == '\r') n--;
         if (line == 1 && n >= 8 && memcmp(s, "#version", 8) == 0) continue;
         if (n == 0) { blank_seen = 1; continue; }
-        if (blank_seen) return dd_fail(err, fe_err_format, "%s:%d: merge after a blank line", name, line);
+        if (blank_seen) return fe_error_set(err, fe_err_format, "%s:%d: merge after a blank line", name, line);
         sp = (const char *)memchr(s, ' ', n);
         if (!sp || sp == s || sp + 1 == s + n || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
-            return dd_fail(err, fe_err_format, "%s:%d: expected \"A B\"", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: expected \"A B\"", name, line);
         if (ms->n == cap) {
             size_t nc = cap ? 2 * cap : 1024;
             dd_merge *q = (dd_merge *)realloc(ms->m, nc * sizeof *q);
-            if (!q) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+            if (!q) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
             ms->m = q;
             cap = nc;
         }
@@ -915,18 +900,18 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         m->alen = (size_t)(sp - s);
         m->raw_off = ms->raw.len;
         if (!dd_alphabet_decode(al, s, m->alen, &ms->raw))
-            return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
         m->raw_alen = ms->raw.len - m->raw_off;
         if (!dd_alphabet_decode(al, sp + 1, n - m->alen - 1, &ms->raw))
-            return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
         m->raw_len = ms->raw.len - m->raw_off;
         ms->n++;
     }
-    if (ms->raw.failed) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
-    if (ms->n == 0) return dd_fail(err, fe_err_format, "%s: no merges", name);
+    if (ms->raw.failed) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
+    if (ms->n == 0) return fe_error_set(err, fe_err_format, "%s: no merges", name);
     for (ms->nslot = 16; ms->nslot < 2 * ms->n; ms->nslot *= 2) {}
     ms->slot = (int32_t *)calloc(ms->nslot, sizeof *ms->slot);
-    if (!ms->slot) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+    if (!ms->slot) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
     for (i = 0; i < ms->n; i++) {
         const dd_merge *m = &ms->m[i];
         const char *r = ms->raw.p + m->raw_off;
@@ -934,7 +919,7 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         while (ms->slot[h]) {
             const dd_merge *o = &ms->m[ms->slot[h] - 1];
             if (o->raw_len == m->raw_len && memcmp(ms->raw.p + o->raw_off, r, m->raw_len) == 0)
-                return dd_fail(err, fe_err_format, "%s: merges %d and %zu produce the same token \"%.*s\"",
+                return fe_error_set(err, fe_err_format, "%s: merges %d and %zu produce the same token \"%.*s\"",
                                name, ms->slot[h], i + 1, (int)(m->len > 60 ? 60 : m->len), m->line);
             h = (h + 1) & (ms->nslot - 1);
         }
@@ -960,7 +945,7 @@ DD_FN fe_result dd_mark_texts(const fe_vocab *full, const dd_merges *ms, const d
             long m;
             if (tl <= 1) continue;   /* a byte token (always kept) */
             m = dd_merge_find(ms, tb, tl);
-            if (m < 0) { fe_ids_free(full, ids); return dd_fail(err, fe_err_format, "token %d of the GPT-2 vocabulary is no merge's result", ids[k]); }
+            if (m < 0) { fe_ids_free(full, ids); return fe_error_set(err, fe_err_format, "token %d of the GPT-2 vocabulary is no merge's result", ids[k]); }
             stack[sp++] = m;
             while (sp) {
                 const dd_merge *mm;
@@ -980,7 +965,7 @@ DD_FN fe_result dd_mark_texts(const fe_vocab *full, const dd_merges *ms, const d
                 continue;
             noparts:
                 fe_ids_free(full, ids);
-                return dd_fail(err, fe_err_format, "merge \"%.*s\" has a part that no merge produces", (int)(mm->len > 60 ? 60 : mm->len), mm->line);
+                return fe_error_set(err, fe_err_format, "merge \"%.*s\" has a part that no merge produces", (int)(mm->len > 60 ? 60 : mm->len), mm->line);
             }
         }
         fe_ids_free(full, ids);
@@ -1003,14 +988,14 @@ DD_FN fe_result dd_prune(const fe_vocab *full, const char *merges_text, size_t m
     if (r) { dd_merges_free(&ms); return r; }
     keep = (unsigned char *)calloc(ms.n, 1);
     stack = (long *)malloc(2 * ms.n * sizeof *stack + sizeof *stack);   /* each merge is pushed at most twice */
-    if (!keep || !stack) { r = dd_fail(err, fe_err_nomem, "vocab: out of memory"); goto done; }
+    if (!keep || !stack) { r = fe_error_set(err, fe_err_nomem, "vocab: out of memory"); goto done; }
     if ((r = dd_mark_texts(full, &ms, &o->lines, keep, stack, err)) != fe_ok) goto done;
     if ((r = dd_mark_texts(full, &ms, &o->texts, keep, stack, err)) != fe_ok) goto done;
     {   /* the corpus file as a whole (newlines between sentences) */
         dd_texts whole;
         memset(&whole, 0, sizeof whole);
         dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
-        r = whole.oom ? dd_fail(err, fe_err_nomem, "vocab: out of memory") : dd_mark_texts(full, &ms, &whole, keep, stack, err);
+        r = whole.oom ? fe_error_set(err, fe_err_nomem, "vocab: out of memory") : dd_mark_texts(full, &ms, &whole, keep, stack, err);
         dd_texts_free(&whole);
         if (r) goto done;
     }
@@ -1044,7 +1029,7 @@ DD_FN fe_result dd_prune(const fe_vocab *full, const char *merges_text, size_t m
     }
     sb_printf(&o->encoder, ", \"<|endoftext|>\": %zu}", id++);
     o->vocab_size = id;
-    if (o->encoder.failed || o->merges.failed) r = dd_fail(err, fe_err_nomem, "vocab: out of memory");
+    if (o->encoder.failed || o->merges.failed) r = fe_error_set(err, fe_err_nomem, "vocab: out of memory");
 done:
     free(keep);
     free(stack);
@@ -1072,7 +1057,7 @@ DD_FN fe_result dd_verify(const fe_vocab *full, const fe_vocab *pruned, const dd
         fe_ids_free(full, a);
         fe_ids_free(pruned, b);
         if (k < na || k < nb || na != nb)
-            return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary tokenizes %s text %zu \"%.80s\" differently from GPT-2 (token %zu; %zu vs %zu tokens)",
+            return fe_error_set(err, fe_err_mismatch, "verify: the pruned vocabulary tokenizes %s text %zu \"%.80s\" differently from GPT-2 (token %zu; %zu vs %zu tokens)",
                            what, i, s, k, nb, na);
         total += na;
         if (na > most) most = na;
@@ -1091,7 +1076,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
     fe_result r;
     size_t id;
     if (fe_vocab_size(pruned) != o->vocab_size || fe_vocab_eot(pruned) != (int)o->vocab_size - 1)
-        return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary has %zu tokens and <|endoftext|> = %d, want %zu and %zu",
+        return fe_error_set(err, fe_err_mismatch, "verify: the pruned vocabulary has %zu tokens and <|endoftext|> = %d, want %zu and %zu",
                        fe_vocab_size(pruned), fe_vocab_eot(pruned), o->vocab_size, o->vocab_size - 1);
     r = fe_vocab_load_mem(&derived, NULL, 0, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: pruned vocab.bpe alone");
@@ -1100,7 +1085,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
         const char *a = fe_token_bytes(pruned, (int)id, &la), *b = fe_token_bytes(derived, (int)id, &lb);
         if (fe_vocab_size(derived) != o->vocab_size || la != lb || (la && memcmp(a, b, la) != 0)) {
             fe_vocab_free(derived);
-            return dd_fail(err, fe_err_mismatch, "verify: pruned encoder.json disagrees with GPT-2's id layout at id %zu", id);
+            return fe_error_set(err, fe_err_mismatch, "verify: pruned encoder.json disagrees with GPT-2's id layout at id %zu", id);
         }
     }
     fe_vocab_free(derived);
@@ -1108,7 +1093,7 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
     if ((r = dd_verify(full, pruned, &o->texts, "prompt", NULL, NULL, err)) != fe_ok) return r;
     memset(&whole, 0, sizeof whole);
     dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
-    r = whole.oom ? dd_fail(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
+    r = whole.oom ? fe_error_set(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
     dd_texts_free(&whole);
     return r;
 }
@@ -1129,7 +1114,7 @@ DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *me
     if ((r = dd_make_heldout(w, o, err)) != fe_ok) return r;
     if ((r = dd_make_counterfact(w, seed, o, err)) != fe_ok) return r;
     dd_add_world_texts(w, o);
-    if (dd_out_oom(o)) return dd_fail(err, fe_err_nomem, "out of memory");
+    if (dd_out_oom(o)) return fe_error_set(err, fe_err_nomem, "out of memory");
     if ((r = dd_prune(full, merges_text, merges_len, merges_name, o, err)) != fe_ok) return r;
     r = fe_vocab_load_mem(&pruned, o->encoder.p, o->encoder.len, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: the pruned vocabulary does not load");
@@ -1165,41 +1150,41 @@ DD_FN int dd_parse_args(int argc, char **argv, dd_opts *o, fe_error *err) {
         else if (strcmp(a, "--templates") == 0) dst = &o->templates;
         else if (strcmp(a, "--gpt2-vocab") == 0) dst = &o->gpt2_vocab;
         else if (strcmp(a, "--out") == 0) dst = &o->out;
-        else if (strcmp(a, "--seed") != 0 && strcmp(a, "--paragraphs") != 0) return dd_fail(err, fe_err_arg, "unknown argument \"%.60s\"", a);
-        if (i + 1 >= argc || argv[i + 1][0] == 0) return dd_fail(err, fe_err_arg, "%s needs a value", a);
+        else if (strcmp(a, "--seed") != 0 && strcmp(a, "--paragraphs") != 0) return fe_error_set(err, fe_err_arg, "unknown argument \"%.60s\"", a);
+        if (i + 1 >= argc || argv[i + 1][0] == 0) return fe_error_set(err, fe_err_arg, "%s needs a value", a);
         if (dst) *dst = argv[++i];
         else if (strcmp(a, "--paragraphs") == 0) {
             const char *s = argv[++i];
             int v = 0;
             for (; *s; s++) {
-                if (*s < '0' || *s > '9' || v > 999) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+                if (*s < '0' || *s > '9' || v > 999) return fe_error_set(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
                 v = v * 10 + (*s - '0');
             }
-            if (v > 1000) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+            if (v > 1000) return fe_error_set(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
             o->paragraphs = v;
         }
         else {
             const char *s = argv[++i];
             uint64_t v = 0;
-            if (!*s) return dd_fail(err, fe_err_arg, "--seed: empty");
+            if (!*s) return fe_error_set(err, fe_err_arg, "--seed: empty");
             for (; *s; s++) {
                 if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-                    return dd_fail(err, fe_err_arg, "--seed: \"%.40s\" is not an unsigned 64-bit integer", argv[i]);
+                    return fe_error_set(err, fe_err_arg, "--seed: \"%.40s\" is not an unsigned 64-bit integer", argv[i]);
                 v = v * 10 + (uint64_t)(*s - '0');
             }
             o->seed = v;
         }
     }
-    if (!o->facts) return dd_fail(err, fe_err_arg, "missing --facts");
-    if (!o->templates) return dd_fail(err, fe_err_arg, "missing --templates");
-    if (!o->gpt2_vocab) return dd_fail(err, fe_err_arg, "missing --gpt2-vocab");
-    if (!o->out) return dd_fail(err, fe_err_arg, "missing --out");
+    if (!o->facts) return fe_error_set(err, fe_err_arg, "missing --facts");
+    if (!o->templates) return fe_error_set(err, fe_err_arg, "missing --templates");
+    if (!o->gpt2_vocab) return fe_error_set(err, fe_err_arg, "missing --gpt2-vocab");
+    if (!o->out) return fe_error_set(err, fe_err_arg, "missing --out");
     return fe_ok;
 }
 
 DD_FN fe_result dd_path(char *buf, size_t cap, const char *dir, const char *name, fe_error *err) {
     int k = snprintf(buf, cap, "%s/%s", dir, name);
-    if (k < 0 || (size_t)k >= cap) return dd_fail(err, fe_err_arg, "path too long: %.60s/%s", dir, name);
+    if (k < 0 || (size_t)k >= cap) return fe_error_set(err, fe_err_arg, "path too long: %.60s/%s", dir, name);
     return fe_ok;
 }
 
@@ -1208,8 +1193,8 @@ DD_FN fe_result dd_mkdir(const char *path, fe_error *err) {
 #ifdef DD_POSIX
     struct stat st;
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return dd_fail(err, fe_err_io, "cannot create directory %.200s: %s", path, strerror(errno));
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return dd_fail(err, fe_err_io, "%.200s is not a directory", path);
+        return fe_error_set(err, fe_err_io, "cannot create directory %.200s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return fe_error_set(err, fe_err_io, "%.200s is not a directory", path);
     return fe_ok;
 #else
     (void)path; (void)err;
