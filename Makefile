@@ -72,9 +72,10 @@ clean:
 
 # The demo world's data (demo/README-data.md): corpus, held-out prompts, CounterFact requests and
 # a pruned GPT-2 vocabulary, built from demo/known_1000.json + demo/templates.txt.
-$(B)/demo_data: tools/demo_data.c factedit.h | $(B)
-	$(CC) $(CFLAGS_ALL) -Itools -I. $< -o $@ $(LDLIBS)
-$(B)/test_demo_data: tools/demo_data.c
+$(B)/demo_data: tools/demo_data.c tools/buf.c tools/buf.h factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. $< tools/buf.c -o $@ $(LDLIBS)
+$(B)/test_demo_data: tests/test_demo_data.c tools/demo_data.c tools/buf.c tools/buf.h factedit.h tests/test.h | $(B)
+	$(CC) $(CFLAGS_ALL) -Itools -I. $< tools/fe_convert.c tools/buf.c -o $@ $(LDLIBS)
 all: $(B)/demo_data $(B)/test_demo_data
 TEST_CMDS += "$(B)/test_demo_data demo/known_1000.json demo/templates.txt tools/gpt2 $(B)/test_demo_data_out"
 
@@ -114,12 +115,12 @@ FUZZ_NICE    ?= nice -n 10
 FUZZ_ARGS    ?=
 FUZZ_CFLAGS  ?=
 FUZZ_FLAGS    = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN) $(FUZZ_CFLAGS) -Itools -I.
-FUZZ_DEPS    := tests/fuzz/fuzz.h tests/fuzz/fuzz_bpe.h factedit.h tools/fe_convert.c tools/fe_convert.h tools/demo_data.c
+FUZZ_DEPS    := tests/fuzz/fuzz.h tests/fuzz/fuzz_bpe.h factedit.h tools/fe_convert.c tools/fe_convert.h tools/demo_data.c tools/buf.c tools/buf.h
 .PHONY: fuzz fuzz-build fuzz-replay $(FUZZ_TARGETS:%=fuzz-run-%)
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(B)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< tools/fe_convert.c -o $@ -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< tools/fe_convert.c tools/buf.c -o $@ -lm
 fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(B)/fuzz/fuzz_%
 	@rm -rf $(B)/fuzz/corpus/$* && mkdir -p $(B)/fuzz/corpus/$* $(B)/fuzz/crashes/$* && cp tests/fuzz/corpus/$*/* $(B)/fuzz/corpus/$*/
@@ -133,7 +134,7 @@ $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(B)/fuzz/fuzz_%
 
 FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(B)/fuzz_replay_%)
 $(B)/fuzz_replay_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) | $(B)
-	$(CC) $(CFLAGS_ALL) -DFUZZ_REPLAY -Itools -I. $< tools/fe_convert.c -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS_ALL) -DFUZZ_REPLAY -Itools -I. $< tools/fe_convert.c tools/buf.c -o $@ $(LDLIBS)
 all: $(FUZZ_REPLAY)
 FUZZ_REPLAY_CMDS := $(foreach t,$(FUZZ_TARGETS),"$(B)/fuzz_replay_$(t) tests/fuzz/corpus/$(t) tests/fuzz/regress/$(t)")
 TEST_CMDS += $(FUZZ_REPLAY_CMDS)

@@ -81,13 +81,14 @@
        save, load, apply a patch      fe_patch_save_file, fe_patch_load_file, _apply       >>api-rome-glue
        context templates              fe_templates_rome, fe_templates_from_list            >>api-rome-glue
        CounterFact metrics            fe_cf_load_file, fe_cf_eval_case, fe_cf_summarize    >>api-rome-glue
+       dataset means, 95% intervals   fe_running_add, fe_sample_sd, fe_ci95                >>api-rome-glue
        many edits: MEMIT, AlphaEdit   fe_many_new, fe_many_edit, fe_memit_request_from_rows >>api-many-edits
        undo a suffix of edits, patches fe_many_undo, fe_many_patches                       >>api-many-edits
        model health (collapse)        fe_many_health, fe_health_warn, fe_gen_entropy       >>api-many-edits
        symmetric eigendecomposition   fe_eigh                                              >>api-many-edits
        gradients, training            fe_backward, fe_lm_grad, fe_adamw_update             >>api-backward
        JSON, safetensors              fe_json_parse, fe_safetensors_parse                  >>api-json, -safetensors
-       errors                         fe_result, fe_error, fe_result_string                >>api-errors
+       errors                         fe_result, fe_error, fe_result_string, fe_error_set  >>api-errors
 
    WHAT IT DOES
        - Loads GPT-2 checkpoints in karpathy/llm.c's format (fp32 or bf16) from a file (mmap,
@@ -221,6 +222,16 @@ typedef enum fe_result {
 typedef struct fe_error { fe_result code; char msg[256]; } fe_error;
 
 FACTEDIT_API const char *fe_result_string(fe_result r);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FACTEDIT__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FACTEDIT__PRINTF(a, b)
+#endif
+/* Fills err (when not NULL) with code and a printf-style message, and returns code: how the
+   library fails, for code built on it that reports through fe_error too (tools/fe_convert.c,
+   tools/demo_data.c). */
+FACTEDIT_API fe_result fe_error_set(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
 
 /* ======================================================== >>api-json ========================== */
 /* JSON DOM parser (RFC 8259), used for safetensors headers, config.json and the
@@ -1038,8 +1049,8 @@ FACTEDIT_API fe_result fe_embedding_std(const fe_model *m, const int *tokens, si
      out of those means.
    - fe_cf_eval_case: scores before, ROME edit (target_new, leading space added as in the edit),
      scores after, undo (bit-exact: the layer's saved matrix is copied back).
-   - fe_cf_summarize: the mean over cases of each metric, 95% CI = 1.96 sd / sqrt(n) (sample sd,
-     normal approximation; NaN when n < 2); Score = harmonic mean of the ES, PS, NS means, its CI
+   - fe_cf_summarize: the mean over cases of each metric, 95% CI = fe_ci95 = 1.96 sd / sqrt(n)
+     (sample sd, normal approximation; NaN when n < 2); Score = harmonic mean of the ES, PS, NS means, its CI
      by the delta method over the cases that have all three.
 
    All functions: no global state, no printing; thread-safe on distinct objects. */
@@ -1209,6 +1220,20 @@ FACTEDIT_API fe_result fe_cf_eval_case(fe_model *m, const fe_vocab *v, const fe_
                                        const fe_rome_hparams *hp, const fe_cov *cov, fe_cf_result *out, fe_error *err);
 FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out);
 FACTEDIT_API const char *fe_cf_metric_name(int k);   /* "ES", "EM", ..., "Score" */
+
+/* ---- means and 95% intervals over a dataset ----
+   The one interval the library and the tools report: mean +- fe_ci95(n, sd) = 1.96 sd / sqrt(n),
+   sd the sample standard deviation (n - 1 in the denominator), normal approximation; NaN when
+   n < 2. fe_cf_summarize has every case at hand and takes two passes (mean, then squared
+   deviations); fe_running takes values one at a time (Welford's update), for averages over data
+   computed as it goes: `factedit trace --dataset`'s effects per token bucket and layer, fact by
+   fact (tools/trace_dataset.c). */
+typedef struct fe_running {
+    double n, mean, m2;   /* count, mean, sum of squared deviations from the mean; all 0 to start */
+} fe_running;
+FACTEDIT_API void fe_running_add(fe_running *r, double x);
+FACTEDIT_API double fe_sample_sd(double n, double ss);   /* sqrt(ss / (n - 1)), ss < 0 as 0; NaN when n < 2 */
+FACTEDIT_API double fe_ci95(double n, double sd);        /* 1.96 sd / sqrt(n), the half-width; NaN when n < 2 */
 
 /* ======================================================== >>api-many-edits ==================== */
 /* Many edits: MEMIT batches (Meng et al., ICLR 2023), AlphaEdit's null-space guard (Fang et al.,
@@ -1452,20 +1477,27 @@ FACTEDIT__PRIV int fe__mul3(size_t a, size_t b, size_t c, size_t *out) {
     return fe__mul(a, b, &t) && fe__mul(t, c, out);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define FACTEDIT__PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define FACTEDIT__PRINTF(a, b)
-#endif
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) {
+/* The message of fe_error_set and fe__fail (the library's own name for it: every error path). */
+FACTEDIT__PRIV fe_result fe__vfail(fe_error *err, fe_result code, const char *fmt, va_list ap) {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
         err->code = code;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
     }
+    return code;
+}
+FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
+FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fe__vfail(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+FACTEDIT_API fe_result fe_error_set(fe_error *err, fe_result code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fe__vfail(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 FACTEDIT__PRIV void fe__ok(fe_error *err) { if (err) { err->code = fe_ok; err->msg[0] = 0; } }
@@ -2836,6 +2868,14 @@ FACTEDIT__PRIV fe__gemm_args fe__gemm_strided(float *c, size_t ldc, const float 
     g.accumulate = accumulate;
     return g;
 }
+/* b as a panel-layout weight matrix (fp32 or bf16) instead of strided: b_pw 1 reads b(k,n) =
+   W[n][k] (the forward), 2 reads W[k][n] (the backward's dout . W); w_rows as in fe__gemm_args. */
+FACTEDIT__PRIV void fe__gemm_b_panel(fe__gemm_args *g, fe__wref w, int b_pw, int w_rows) {
+    g->b = w.f;
+    g->b16 = w.h;
+    g->b_pw = b_pw;
+    g->pw_rows = w_rows;
+}
 FACTEDIT__PRIV void fe__gemm_ref(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs, const float *b,
                                  size_t b_ks, size_t b_ns, const float *bias, int M, int N, int K, int accumulate) {
     fe__gemm_args g = fe__gemm_strided(c, ldc, a, a_rs, a_cs, b, b_ks, b_ns, bias, M, N, K, accumulate);
@@ -2868,21 +2908,8 @@ FACTEDIT__PRIV void fe__gemm(float *c, size_t ldc, const float *a, size_t a_rs, 
    goes through the GEMM: a panel streams front to back, which also suits decoding (T = 1). */
 FACTEDIT__PRIV void fe__matmul_w(float *out, size_t ldo, const float *inp, fe__wref w, int w_rows, const float *bias,
                                  int T, int C, int OC) {
-    fe__gemm_args g;
-    memset(&g, 0, sizeof g);
-    g.c = out;
-    g.ldc = ldo;
-    g.a = inp;
-    g.a_rs = (size_t)C;
-    g.a_cs = 1;
-    g.b = w.f;
-    g.b16 = w.h;
-    g.b_pw = 1;
-    g.pw_rows = w_rows;
-    g.bias = bias;
-    g.M = T;
-    g.N = OC;
-    g.K = C;
+    fe__gemm_args g = fe__gemm_strided(out, ldo, inp, (size_t)C, 1, NULL, 0, 0, bias, T, OC, C, 0);
+    fe__gemm_b_panel(&g, w, 1, w_rows);
     fe__gemm_go(&g);
 }
 FACTEDIT_API void fe_matmul_panel(float *out, size_t ldo, const float *inp, const float *w, int w_rows,
@@ -5232,20 +5259,8 @@ FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, con
     if (dinp) {   /* dout . W */
         if (!pw) fe__gemm(dinp, (size_t)C, dout, (size_t)OC, 1, w.f, (size_t)C, 1, NULL, N, C, OC, 1);
         else {
-            memset(&g, 0, sizeof g);
-            g.c = dinp;
-            g.ldc = (size_t)C;
-            g.a = dout;
-            g.a_rs = (size_t)OC;
-            g.a_cs = 1;
-            g.b = w.f;
-            g.b16 = w.h;
-            g.b_pw = 2;
-            g.pw_rows = w_rows;
-            g.M = N;
-            g.N = C;
-            g.K = OC;
-            g.accumulate = 1;
+            g = fe__gemm_strided(dinp, (size_t)C, dout, (size_t)OC, 1, NULL, 0, 0, NULL, N, C, OC, 1);
+            fe__gemm_b_panel(&g, w, 2, w_rows);
             fe__gemm_go(&g);
         }
     }
@@ -5253,20 +5268,9 @@ FACTEDIT__PRIV void fe__matmul_backward_w(float *dinp, float *dw, float *db, con
         /* dout^T . inp */
         if (!pw) fe__gemm(dw, (size_t)C, dout, 1, (size_t)OC, inp, (size_t)C, 1, NULL, OC, C, N, 1);
         else {   /* dW^T (C,OC) = inp^T . dout, written into the panel layout */
-            memset(&g, 0, sizeof g);
-            g.c = dw;
+            g = fe__gemm_strided(dw, 0, inp, 1, (size_t)C, dout, (size_t)OC, 1, NULL, C, OC, N, 1);
             g.c_pw = 1;
             g.pw_rows = w_rows;
-            g.a = inp;
-            g.a_rs = 1;
-            g.a_cs = (size_t)C;
-            g.b = dout;
-            g.b_ks = (size_t)OC;
-            g.b_ns = 1;
-            g.M = C;
-            g.N = OC;
-            g.K = N;
-            g.accumulate = 1;
             fe__gemm_go(&g);
         }
     }
@@ -5401,6 +5405,21 @@ typedef struct fe__bspans {
     int B, M, Tmax;           /* rows, their positions in all, the largest end */
 } fe__bspans;
 
+/* The backward of one of a block's linear layers, out (M,OC) = in (M,IC) . W (OC,IC)^T + b, over
+   the compact rows of B spans (row b's positions [first[b], first[b] + n[b]) of a (B,T) state):
+   din (M,IC) = dout . W, overwritten; with gradients (dw and db not NULL) in's rows are gathered
+   into tmp (M,IC), then dw (OC,IC) += dout^T . in and db (OC) += the sum of dout's rows. */
+FACTEDIT__PRIV void fe__linear_backward(float *din, float *dw, float *db, const float *dout, fe__wref w,
+                                        const float *in, float *tmp, int B, int T, const int *first, const int *n,
+                                        int M, int IC, int OC) {
+    memset(din, 0, sizeof(float) * (size_t)M * IC);
+    fe__matmul_backward_w(din, NULL, NULL, dout, NULL, w, M, IC, OC, OC);
+    if (dw) {
+        fe__rows_gather(tmp, in, B, T, first, n, (size_t)IC);
+        fe__matmul_backward(NULL, dw, db, dout, tmp, NULL, M, IC, OC, OC);
+    }
+}
+
 FACTEDIT__PRIV int fe__backward_floats(const fe_model *m, const fe__bspans *sp, int n_scored, size_t *out) {
     size_t C = (size_t)m->config.channels, M = (size_t)sp->M, T = (size_t)sp->Tmax, per, head;
     /* dres, dC (M,C); d3 (M,3C); d4, tmp (M,4C); datt (NH,T); d3row (T,3C); zx (n_scored,C); then two
@@ -5466,24 +5485,14 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
 #define FACTEDIT__WR(buf, w) ((buf) + (size_t)off[b] * (w))
         /* resid = resid_mid + mlp: d mlp = d resid, and d resid_mid accumulates in the same buffer */
         /* mlp.c_proj: mlp (M,C) = key (M,4C) . Wproj (C,4C)^T + b */
-        memset(d4, 0, sizeof(float) * (size_t)M * C4);
-        fe__matmul_backward_w(d4, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_fcprojw, l), M, 4 * C, C, C);
-        if (grads) {
-            fe__rows_gather(tmp, a->key, B, T, first, n, C4);
-            fe__matmul_backward(NULL, G.fcprojw + (size_t)l * C * C4, G.fcprojb + (size_t)l * C, dres, tmp, NULL, M,
-                                4 * C, C, C);
-        }
+        fe__linear_backward(d4, grads ? G.fcprojw + (size_t)l * C * C4 : NULL, grads ? G.fcprojb + (size_t)l * C : NULL,
+                            dres, fe__W(m, fe_tensor_fcprojw, l), a->key, tmp, B, T, first, n, M, 4 * C, C);
         if (partial && site == fe_site_key) break;
         /* GELU: key = gelu(fch) */
         for (b = 0; b < B; b++) fe__gelu_backward(FACTEDIT__WR(d4, C4), FACTEDIT__SR(a->fch, C4), (size_t)n[b] * C4);
         /* mlp.c_fc: fch (M,4C) = ln2 (M,C) . Wfc (4C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d4, NULL, fe__W(m, fe_tensor_fcw, l), M, C, 4 * C, 4 * C);
-        if (grads) {
-            fe__rows_gather(tmp, a->ln2, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.fcw + (size_t)l * C4 * C, G.fcb + (size_t)l * C4, d4, tmp, NULL, M, C, 4 * C,
-                                4 * C);
-        }
+        fe__linear_backward(dC, grads ? G.fcw + (size_t)l * C4 * C : NULL, grads ? G.fcb + (size_t)l * C4 : NULL, d4,
+                            fe__W(m, fe_tensor_fcw, l), a->ln2, tmp, B, T, first, n, M, C, 4 * C);
         /* ln_2: ln2 = LN(resid_mid) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln2w + (size_t)l * C : NULL,
@@ -5493,13 +5502,9 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
         if (partial) break;  /* site attn: d attn = d resid_mid */
         /* resid_mid = x + attn: d attn = d resid_mid, and d x accumulates in the same buffer */
         /* attn.c_proj: attn (M,C) = atty (M,C) . Wap (C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, dres, NULL, fe__W(m, fe_tensor_attprojw, l), M, C, C, C);
-        if (grads) {
-            fe__rows_gather(tmp, a->atty, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.attprojw + (size_t)l * C * C, G.attprojb + (size_t)l * C, dres, tmp, NULL, M, C,
-                                C, C);
-        }
+        fe__linear_backward(dC, grads ? G.attprojw + (size_t)l * C * C : NULL,
+                            grads ? G.attprojb + (size_t)l * C : NULL, dres, fe__W(m, fe_tensor_attprojw, l), a->atty,
+                            tmp, B, T, first, n, M, C, C);
         /* causal self-attention: atty = attention(qkv); row b's positions < first[b] are constants, so
            their dk, dv (d3row's first first[b] rows) are dropped */
         for (b = 0; b < B; b++) {
@@ -5509,13 +5514,8 @@ FACTEDIT__PRIV void fe__backward_core(const fe_model *m, const fe_state *s, cons
             memcpy(FACTEDIT__WR(d3, C3), d3row + (size_t)first[b] * C3, sizeof(float) * (size_t)n[b] * C3);
         }
         /* attn.c_attn: qkv (M,3C) = ln1 (M,C) . Wqkv (3C,C)^T + b */
-        memset(dC, 0, sizeof(float) * (size_t)M * C);
-        fe__matmul_backward_w(dC, NULL, NULL, d3, NULL, fe__W(m, fe_tensor_qkvw, l), M, C, 3 * C, 3 * C);
-        if (grads) {
-            fe__rows_gather(tmp, a->ln1, B, T, first, n, (size_t)C);
-            fe__matmul_backward(NULL, G.qkvw + (size_t)l * C3 * C, G.qkvb + (size_t)l * C3, d3, tmp, NULL, M, C, 3 * C,
-                                3 * C);
-        }
+        fe__linear_backward(dC, grads ? G.qkvw + (size_t)l * C3 * C : NULL, grads ? G.qkvb + (size_t)l * C3 : NULL, d3,
+                            fe__W(m, fe_tensor_qkvw, l), a->ln1, tmp, B, T, first, n, M, C, 3 * C);
         /* ln_1: ln1 = LN(x) */
         for (b = 0; b < B; b++)
             fe__layernorm_backward(FACTEDIT__WR(dres, C), grads ? G.ln1w + (size_t)l * C : NULL,
@@ -8731,6 +8731,18 @@ FACTEDIT__PRIV double fe__cf_metric(const fe_cf_scores *s, int k) {
     }
 }
 
+/* z of a two-sided 95% normal interval. */
+#define FACTEDIT__Z95 1.96
+FACTEDIT_API void fe_running_add(fe_running *r, double x) {
+    double d;
+    r->n += 1.0;
+    d = x - r->mean;
+    r->mean += d / r->n;
+    r->m2 += d * (x - r->mean);
+}
+FACTEDIT_API double fe_sample_sd(double n, double ss) { return n >= 2 ? sqrt((ss > 0 ? ss : 0.0) / (n - 1.0)) : NAN; }
+FACTEDIT_API double fe_ci95(double n, double sd) { return n >= 2 ? FACTEDIT__Z95 * sd / sqrt(n) : NAN; }
+
 FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary *out) {
     int k, a, b;
     size_t i;
@@ -8746,7 +8758,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         mu = sum / cnt;
         out->mean[k] = mu;
         for (i = 0; i < n; i++) { double x = fe__cf_metric(&s[i], k); if (!isnan(x)) ss += (x - mu) * (x - mu); }
-        if (cnt >= 2) out->ci95[k] = 1.96 * sqrt(ss / (cnt - 1)) / sqrt((double)cnt);
+        out->ci95[k] = fe_ci95(cnt, fe_sample_sd(cnt, ss));
     }
     /* Score: harmonic mean of the ES, PS, NS means; CI by the delta method (gradient
        dS/dm_i = S^2 / (3 m_i^2)) with the covariance of the three over the cases that have all */
@@ -8781,7 +8793,7 @@ FACTEDIT_API void fe_cf_summarize(const fe_cf_scores *s, size_t n, fe_cf_summary
         }
         for (a = 0; a < 3; a++) g[a] = S * S / (3.0 * mu[a] * mu[a]);
         for (a = 0; a < 3; a++) for (b = 0; b < 3; b++) var += g[a] * g[b] * cov[a][b] / ((double)(cnt - 1) * cnt);
-        out->ci95[fe_cf_metric_score] = 1.96 * sqrt(var > 0 ? var : 0.0);
+        out->ci95[fe_cf_metric_score] = FACTEDIT__Z95 * sqrt(var > 0 ? var : 0.0);
     }
 }
 

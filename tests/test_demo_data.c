@@ -16,7 +16,7 @@ static const char *g_facts = "demo/known_1000.json", *g_templates = "demo/templa
 /* ------------------------------------------------------------------------- helpers -- */
 
 static char *fill(const char *tmpl, const char *subject) {
-    dd_buf b = {0, 0, 0, 0};
+    sbuf b = {0, 0, 0, 0};
     dd_fill(&b, tmpl, subject);
     return b.p;
 }
@@ -93,9 +93,9 @@ static int same_tokens(const fe_vocab *a, const fe_vocab *b, const char *text) {
     return ok;
 }
 
-static fe_json *parse_buf(const dd_buf *b) {
+static fe_json *parse_buf(const sbuf *b) {
     fe_json *doc = NULL;
-    if (fe_json_parse(&doc, b->p, b->n, NULL, NULL) != fe_ok) return NULL;
+    if (fe_json_parse(&doc, b->p, b->len, NULL, NULL) != fe_ok) return NULL;
     return doc;
 }
 static const char *jstr(const fe_json_value *o, const char *key) {
@@ -137,11 +137,11 @@ static fe_result load_mini(const char *facts, const char *templates, fe_error *e
 /* mini_templates with line `from` replaced by `to` (from must occur). */
 static char *replace(const char *text, const char *from, const char *to) {
     const char *p = strstr(text, from);
-    dd_buf b = {0, 0, 0, 0};
+    sbuf b = {0, 0, 0, 0};
     if (!p) return NULL;
-    dd_buf_put(&b, text, (size_t)(p - text));
-    dd_buf_puts(&b, to);
-    dd_buf_puts(&b, p + strlen(from));
+    sb_putn(&b, text, (size_t)(p - text));
+    sb_puts(&b, to);
+    sb_puts(&b, p + strlen(from));
     return b.p;
 }
 
@@ -289,7 +289,7 @@ static void test_real(void) {
     CHECKF(r == fe_ok, "dd_run: %s", err.msg);
     if (r) return;
     printf("demo data: %zu corpus lines (%zu bytes, %zu tokens), %zu heldout prompts, %zu cases, vocab %zu\n",
-           out.lines.n, out.corpus.n, out.corpus_tokens, out.n_heldout, out.n_cases, out.vocab_size);
+           out.lines.n, out.corpus.len, out.corpus_tokens, out.n_heldout, out.n_cases, out.vocab_size);
     CHECK(fe_read_file(g_facts, &facts, &facts_len, NULL, &err) == fe_ok);
     CHECK(fe_read_file(g_templates, &tmpls, &tmpls_len, NULL, &err) == fe_ok);
     r = dd_world_load(&w, (const char *)facts, facts_len, g_facts, (const char *)tmpls, tmpls_len, g_templates, &err);
@@ -314,19 +314,19 @@ static void test_real(void) {
         if (!sorted) goto done;
         for (i = 0; i < w.nfacts; i++) {
             const dd_fact *f = &w.facts[i];
-            dd_buf b = {0, 0, 0, 0};
-            dd_buf_printf(&b, "%s %s.", f->prompt, f->attribute);
+            sbuf b = {0, 0, 0, 0};
+            sb_printf(&b, "%s %s.", f->prompt, f->attribute);
             if (!has_line(sorted, out.lines.n, b.p)) { missing++; CHECKF(0, "known prompt line missing: %s", b.p); }
             expect++;
             for (j = 0; j < w.ntmpls; j++) {
                 if (w.tmpls[j].rel != f->rel || w.tmpls[j].heldout) continue;
-                b.n = 0;
+                b.len = 0;
                 dd_fill(&b, w.tmpls[j].text, f->subject);
-                dd_buf_printf(&b, " %s.", f->attribute);
+                sb_printf(&b, " %s.", f->attribute);
                 if (!has_line(sorted, out.lines.n, b.p) && missing++ < 5) CHECKF(0, "line missing: %s", b.p);
                 expect++;
             }
-            dd_buf_free(&b);
+            sb_free(&b);
         }
         CHECKF(missing == 0, "%zu lines missing", missing);
         CHECKF(out.n_paragraphs == (size_t)DD_DEFAULT_PARAGRAPHS * w.nfacts, "%zu paragraphs", out.n_paragraphs);
@@ -363,21 +363,21 @@ static void test_real(void) {
                 for (k = 0; k < w.nfacts && !used; k++) {
                     if (strcmp(w.facts[k].subject, subj) != 0) continue;
                     for (t2 = 0; t2 < w.ntmpls && !used; t2++) {
-                        dd_buf b = {0, 0, 0, 0};
+                        sbuf b = {0, 0, 0, 0};
                         if (w.tmpls[t2].rel != w.facts[k].rel || w.tmpls[t2].heldout) continue;
                         dd_fill(&b, w.tmpls[t2].text, subj);
-                        dd_buf_printf(&b, " %s.", w.facts[k].attribute);
-                        if (b.p && strncmp(p, b.p, b.n) == 0 && (p[b.n] == 0 || p[b.n] == ' ')) { used = b.n; real++; }
-                        dd_buf_free(&b);
+                        sb_printf(&b, " %s.", w.facts[k].attribute);
+                        if (b.p && strncmp(p, b.p, b.len) == 0 && (p[b.len] == 0 || p[b.len] == ' ')) { used = b.len; real++; }
+                        sb_free(&b);
                     }
                 }
                 for (t2 = 0; t2 < DD_NFICTIONS && !used; t2++)
                     for (v2 = 0; v2 < DD_FICTION_TEMPLATES && !used; v2++) {
-                        dd_buf b = {0, 0, 0, 0};
+                        sbuf b = {0, 0, 0, 0};
                         dd_fill(&b, dd_fictions[t2].tmpl[v2], subj);
-                        dd_buf_printf(&b, " %s.", dd_fictions[t2].value[dd_fiction_value(DD_DEFAULT_SEED, subj, t2)]);
-                        if (b.p && strncmp(p, b.p, b.n) == 0 && (p[b.n] == 0 || p[b.n] == ' ')) { used = b.n; invented++; }
-                        dd_buf_free(&b);
+                        sb_printf(&b, " %s.", dd_fictions[t2].value[dd_fiction_value(DD_DEFAULT_SEED, subj, t2)]);
+                        if (b.p && strncmp(p, b.p, b.len) == 0 && (p[b.len] == 0 || p[b.len] == ' ')) { used = b.len; invented++; }
+                        sb_free(&b);
                     }
                 if (!used) { if (bad++ < 3) CHECKF(0, "no sentence of \"%s\" at: %s", subj, p); break; }
                 p += used;
@@ -393,8 +393,8 @@ static void test_real(void) {
     TEST("corpus.txt: one sentence per line, small") {
         size_t k = 0, n, bad = 0;
         const char *p = out.corpus.p;
-        CHECK(out.corpus.n > 0 && out.corpus.p[out.corpus.n - 1] == '\n');
-        CHECKF(out.corpus.n < 2500000, "corpus is %zu bytes", out.corpus.n);
+        CHECK(out.corpus.len > 0 && out.corpus.p[out.corpus.len - 1] == '\n');
+        CHECKF(out.corpus.len < 2500000, "corpus is %zu bytes", out.corpus.len);
         for (i = 0; i < out.lines.n && p; i++) {
             const char *l = dd_texts_at(&out.lines, i, &n);
             if (n == 0 || l[n - 1] != '.' || memchr(l, '\n', n) || strncmp(p, l, n) != 0 || p[n] != '\n') bad++;
@@ -402,7 +402,7 @@ static void test_real(void) {
             k += n + 1;
         }
         CHECK(bad == 0);
-        CHECK(k == out.corpus.n);
+        CHECK(k == out.corpus.len);
         /* the file on disk is the same */
         {
             unsigned char *disk = NULL;
@@ -410,7 +410,7 @@ static void test_real(void) {
             char path[4096];
             snprintf(path, sizeof path, "%s/corpus.txt", g_out);
             CHECK(fe_read_file(path, &disk, &dlen, NULL, &err) == fe_ok);
-            CHECK(disk && dlen == out.corpus.n && memcmp(disk, out.corpus.p, dlen) == 0);
+            CHECK(disk && dlen == out.corpus.len && memcmp(disk, out.corpus.p, dlen) == 0);
             fe_free(disk, NULL);
         }
     }
@@ -421,14 +421,14 @@ static void test_real(void) {
         CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, DD_DEFAULT_PARAGRAPHS, &a, &err) == fe_ok);
         CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, DD_DEFAULT_PARAGRAPHS, &b, &err) == fe_ok);
         CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED + 7, DD_DEFAULT_PARAGRAPHS, &c, &err) == fe_ok);
-        CHECK(a.corpus.n == out.corpus.n && memcmp(a.corpus.p, out.corpus.p, a.corpus.n) == 0);
-        CHECK(a.corpus.n == b.corpus.n && memcmp(a.corpus.p, b.corpus.p, a.corpus.n) == 0);
-        CHECK(c.lines.n == a.lines.n && (c.corpus.n != a.corpus.n || memcmp(a.corpus.p, c.corpus.p, a.corpus.n) != 0));
+        CHECK(a.corpus.len == out.corpus.len && memcmp(a.corpus.p, out.corpus.p, a.corpus.len) == 0);
+        CHECK(a.corpus.len == b.corpus.len && memcmp(a.corpus.p, b.corpus.p, a.corpus.len) == 0);
+        CHECK(c.lines.n == a.lines.n && (c.corpus.len != a.corpus.len || memcmp(a.corpus.p, c.corpus.p, a.corpus.len) != 0));
         /* without paragraphs, another seed gives the same lines in another order */
         CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED, 0, &a0, &err) == fe_ok);
         CHECK(dd_make_corpus(&w, DD_DEFAULT_SEED + 7, 0, &c0, &err) == fe_ok);
         CHECK(a0.n_paragraphs == 0 && a0.lines.n + (size_t)DD_DEFAULT_PARAGRAPHS * w.nfacts == a.lines.n);
-        CHECK(c0.corpus.n == a0.corpus.n && memcmp(a0.corpus.p, c0.corpus.p, a0.corpus.n) != 0);
+        CHECK(c0.corpus.len == a0.corpus.len && memcmp(a0.corpus.p, c0.corpus.p, a0.corpus.len) != 0);
         {
             const char **sa = sorted_lines(&a0), **sc = sorted_lines(&c0);
             int same = sa != NULL && sc != NULL && c0.lines.n == a0.lines.n;
@@ -533,10 +533,10 @@ static void test_real(void) {
                 size_t l, k;
                 if (!p || !same_tokens(full, pruned, p)) { if (bad++ < 5) CHECKF(0, "counterfact %zu prompt", i); }
                 if (p && tn && jstr(tn, "str")) {
-                    dd_buf b = {0, 0, 0, 0};
-                    dd_buf_printf(&b, "%s %s", p, jstr(tn, "str"));
+                    sbuf b = {0, 0, 0, 0};
+                    sb_printf(&b, "%s %s", p, jstr(tn, "str"));
                     if (!same_tokens(full, pruned, b.p) && bad++ < 5) CHECKF(0, "counterfact %zu prompt + target_new", i);
-                    dd_buf_free(&b);
+                    sb_free(&b);
                 }
                 free(p);
                 n_checked++;

@@ -399,23 +399,6 @@ int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, cons
     return 0;
 }
 
-/* JSON values on a stream: a string with escapes (NULL: null), a number (non-finite: null). */
-void print_json_string(FILE *f, const char *s) {
-    if (!s) { fputs("null", f); return; }
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-void print_json_number(FILE *f, double x) {
-    if (!isfinite(x)) fputs("null", f);
-    else fprintf(f, "%.17g", x == 0 ? 0.0 : x);
-}
-
 /* ================================================================== paths, checked up front == */
 
 void cli_paths_init(cli_paths *ps, const char *cmd) { memset(ps, 0, sizeof *ps); ps->cmd = cmd; }

@@ -111,8 +111,6 @@ void cli_shards_free(cli_shards *s);
 /* Record index belongs to shard i of n (records i, i+n, i+2n, ... of the run). */
 int cli_shard_owns(long index, int i, int n);
 int read_text_tokens(const char *cmd, const fe_model *m, const fe_vocab *v, const char *path, int lines, uint64_t max_tokens, int **tok, size_t *n);
-void print_json_string(FILE *f, const char *s);   /* NULL: null */
-void print_json_number(FILE *f, double x);        /* non-finite: null */
 /* A token or text for the terminal: "..." with C escapes for control bytes and invalid UTF-8. */
 void print_quoted(FILE *f, const char *s, size_t n);
 

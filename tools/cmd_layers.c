@@ -7,6 +7,7 @@
    average indirect effect of the MLP at the last subject token (the figure ROME chose layer 17 of
    GPT-2 XL's 48 by). Prints the table and the layer it picks: the best Score (ties: the earlier
    layer), and why. */
+#include "buf.h"
 #include "cli.h"
 #include <limits.h>
 #include <math.h>
@@ -268,27 +269,32 @@ int fe_cmd_layers(int argc, char **argv) {
         if (best < 0 || r->sum.mean[fe_cf_metric_score] > rows[best].sum.mean[fe_cf_metric_score] + 1e-12) best = l - lo;
     }
     if (json) {
-        printf("{\"model_checksum\": \"%016llx\", \"dataset\": ", (unsigned long long)cs);
-        print_json_string(stdout, dataset);
-        printf(", \"cases\": %d, \"total_effect\": ", limit);
-        print_json_number(stdout, te);
-        printf(", \"picked\": %d, \"layers\": [", rows[best].layer);
+        sbuf jb;
+        sb_init(&jb);
+        sb_printf(&jb, "{\"model_checksum\": \"%016llx\", \"dataset\": ", (unsigned long long)cs);
+        sb_json_cstr(&jb, dataset);
+        sb_printf(&jb, ", \"cases\": %d, \"total_effect\": ", limit);
+        sb_json_num(&jb, te, 17);
+        sb_printf(&jb, ", \"picked\": %d, \"layers\": [", rows[best].layer);
         for (l = 0; l <= hi - lo; l++) {
             const layer_row *r = &rows[l];
             int k;
-            printf("%s\n  {\"layer\": %d, \"stats_cached\": %s", l ? "," : "", r->layer, r->from_cache ? "true" : "false");
+            sb_printf(&jb, "%s\n  {\"layer\": %d, \"stats_cached\": %s", l ? "," : "", r->layer, r->from_cache ? "true" : "false");
             for (k = 0; k < fe_cf_metric_count; k++) {
-                printf(", \"%s\": ", fe_cf_metric_name(k));
-                print_json_number(stdout, r->sum.mean[k]);
+                sb_printf(&jb, ", \"%s\": ", fe_cf_metric_name(k));
+                sb_json_num(&jb, r->sum.mean[k], 17);
             }
-            printf(", \"v_nll\": "); print_json_number(stdout, r->mean_nll);
-            printf(", \"clamped\": %d, \"aie_mlp\": ", r->n_clamped);
-            print_json_number(stdout, r->have_aie ? r->aie_mlp : NAN);
-            printf(", \"aie_hidden\": ");
-            print_json_number(stdout, r->have_aie ? r->aie_hidden : NAN);
-            printf(", \"seconds\": %.3f}", r->stats_s + r->eval_s);
+            sb_puts(&jb, ", \"v_nll\": "); sb_json_num(&jb, r->mean_nll, 17);
+            sb_printf(&jb, ", \"clamped\": %d, \"aie_mlp\": ", r->n_clamped);
+            sb_json_num(&jb, r->have_aie ? r->aie_mlp : NAN, 17);
+            sb_puts(&jb, ", \"aie_hidden\": ");
+            sb_json_num(&jb, r->have_aie ? r->aie_hidden : NAN, 17);
+            sb_printf(&jb, ", \"seconds\": %.3f}", r->stats_s + r->eval_s);
         }
-        printf("\n]}\n");
+        sb_puts(&jb, "\n]}\n");
+        if (jb.failed) { sb_free(&jb); rc = fail("layers", "out of memory"); goto done; }
+        fwrite(jb.p, 1, jb.len, stdout);
+        sb_free(&jb);
     } else {
         printf("ROME at each layer, first %d cases of %s (covariance %s):\n\n", limit, dataset, cache ? cache : "computed over --text");
         printf("layer |   ES    PS    NS  Score | v* NLL  on clamp |%s time\n", aie_path ? " AIE mlp  AIE hidden (last subject token, / TE) |" : "");

@@ -17,12 +17,12 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "factedit.h"
+#include "buf.h"
 #include "cli.h"
 #include "cmd_rome.h"
 
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,27 +37,6 @@ int fe_many_wanted(int argc, char **argv) {
 enum { M_ROME, M_RROME, M_MEMIT, M_ALPHA };
 static const char *const method_names[] = {"rome", "r-rome", "memit", "alphaedit"};
 
-typedef struct sbuf { char *p; size_t len, cap; int failed; } sbuf;
-static void sb_printf(sbuf *b, const char *fmt, ...) CLI_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || b->failed) { b->failed = 1; return; }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        char *q;
-        while (nc < b->len + (size_t)n + 1) nc *= 2;
-        if (!(q = (char *)realloc(b->p, nc))) { b->failed = 1; return; }
-        b->p = q; b->cap = nc;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 static void sb_num(sbuf *b, double x) { if (isfinite(x)) sb_printf(b, "%.6g", x); else sb_printf(b, "null"); }
 
 /* the requests: CounterFact cases, or a list of {prompt, subject, target} */
@@ -472,7 +451,9 @@ int fe_cmd_many_eval(int argc, char **argv) {
     sb_num(&out, r.hp.lambda); sb_printf(&out, ", \"ridge\": "); sb_num(&out, ridge);
     sb_printf(&out, ", \"threshold\": "); sb_num(&out, r.method == M_ALPHA ? r.hp.null_threshold : NAN);
     sb_printf(&out, ", \"l2\": "); sb_num(&out, r.method == M_ALPHA ? r.hp.l2 : NAN);
-    sb_printf(&out, ", \"dataset\": \"%s\", \"model_checksum\": \"%016llx\"}, \"summary_before\": {", dataset, (unsigned long long)0);
+    sb_puts(&out, ", \"dataset\": ");
+    sb_json_cstr(&out, dataset);
+    sb_printf(&out, ", \"model_checksum\": \"%016llx\"}, \"summary_before\": {", (unsigned long long)0);
     for (k = 0; k < fe_cf_metric_count; k++) { sb_printf(&out, "%s\"%s\": ", k ? ", " : "", fe_cf_metric_name(k)); sb_num(&out, sp.mean[k]); }
     sb_printf(&out, "}, \"summary_after\": {");
     for (k = 0; k < fe_cf_metric_count; k++) { sb_printf(&out, "%s\"%s\": ", k ? ", " : "", fe_cf_metric_name(k)); sb_num(&out, sq.mean[k]); }

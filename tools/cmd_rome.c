@@ -167,6 +167,14 @@ static int edit_setup(const char *cmd, const fe_model *m, const char *stats_path
     return 0;
 }
 
+/* --solver, --ridge and --nll-stop, checked before anything is loaded: 0, or the usage error's status. */
+static int check_solver_ridge(const cli_spec *s, const char *solver_s, double ridge, double nll_stop) {
+    if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(s, "--solver: '%s' (want cg or adam)", solver_s);
+    if (ridge < 0) return cli_usage_error(s, "--ridge must be >= 0");
+    if (!(nll_stop >= 0)) return cli_usage_error(s, "--nll-stop must be >= 0");
+    return 0;
+}
+
 static const char *solver_name(fe_solver s) { return s == fe_solver_adam ? "adam" : "cg"; }
 static const char *status_text(int status) {
     return status == 0 ? "loss below the stop value" : status == 1 ? "converged" : "iteration cap reached";
@@ -356,9 +364,7 @@ static int cmd_edit_one(int argc, char **argv) {
     if ((rc = cli_exit(cli_parse(&s, nkept, kept))) >= 0) goto done;
     rc = 0;
     layer_given = cli_seen(&s, "--layer");
-    if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) { rc = cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s); goto done; }
-    if (ridge < 0) { rc = cli_usage_error(&s, "--ridge must be >= 0"); goto done; }
-    if (!(nll_stop >= 0)) { rc = cli_usage_error(&s, "--nll-stop must be >= 0"); goto done; }
+    if ((rc = check_solver_ridge(&s, solver_s, ridge, nll_stop)) != 0) goto done;
     if (apply_path) {
         if (prompt || subject || target || stats_path || layer_given || solver_s || templates_path || cli_seen(&s, "--seed") || cli_seen(&s, "--ridge") || cli_seen(&s, "--nll-stop")) {
             rc = cli_usage_error(&s, "--apply takes the edit from the patch: --prompt, --subject, --target, --layer, --stats, --solver, --templates, --seed, --ridge and --nll-stop do not go with it");
@@ -916,9 +922,7 @@ static int cmd_eval_rome(int argc, char **argv) {
     free((void *)pos);
     if (!dataset) return cli_usage_error(&s, "no --dataset given");
     if (shard && parse_shard(shard, &si, &sn)) return cli_usage_error(&s, "--shard: '%s' is not i/n with 0 <= i < n", shard);
-    if (solver_s && strcmp(solver_s, "cg") && strcmp(solver_s, "adam")) return cli_usage_error(&s, "--solver: '%s' (want cg or adam)", solver_s);
-    if (ridge < 0) return cli_usage_error(&s, "--ridge must be >= 0");
-    if (!(nll_stop >= 0)) return cli_usage_error(&s, "--nll-stop must be >= 0");
+    if ((rc = check_solver_ridge(&s, solver_s, ridge, nll_stop)) != 0) return rc;
     cli_paths_init(&ps, "eval");
     cli_in(&ps, "--model", model_path);
     cli_in_vocab(&ps, vocab_dir, model_path);

@@ -46,8 +46,8 @@ typedef struct trace_fact {
 typedef struct trace_agg {
     int L;
     long kept;
-    double *cnt, *mean, *m2;          /* [3][TRACE_BUCKETS][L] */
-    double *scnt, *smean, *sm2;       /* [3][L] */
+    fe_running *cell;                 /* [3][TRACE_BUCKETS][L]: effect per kind, bucket, layer */
+    fe_running *sever;                /* [3][L]: the severed traces' effects */
     double sum_low, sum_high;
 } trace_agg;
 
@@ -56,7 +56,8 @@ typedef struct trace_stat { long n; double mean, sd, ci_lo, ci_hi; } trace_stat;
 int trace_agg_init(trace_agg *a, int L);   /* 0 = ok (else out of memory) */
 void trace_agg_free(trace_agg *a);
 void trace_agg_add(trace_agg *a, const trace_fact *f);
-/* mean, sample standard deviation (n - 1) and the 95% interval mean +- 1.96 sd / sqrt(n). */
+/* mean, sample standard deviation (n - 1) and the 95% interval mean +- 1.96 sd / sqrt(n): the
+   library's fe_sample_sd and fe_ci95, as fe_cf_summarize's. */
 trace_stat trace_agg_cell(const trace_agg *a, int kind, int bucket, int layer);
 trace_stat trace_agg_sever(const trace_agg *a, int sever, int layer);
 

@@ -13,7 +13,8 @@
                        GPT-2's BPE pruned to the merges these texts use, ids renumbered densely
    and prints counts to stdout. demo/README-data.md describes the data and the formats.
 
-   Only factedit.h's public API is used. The test (tests/test_demo_data.c) includes this file with
+   Only factedit.h's public API is used, and the tools' text buffer (tools/buf.c, compiled in
+   beside this file: sbuf, sb_json_cstr). The test (tests/test_demo_data.c) includes this file with
    DEMO_DATA_NO_MAIN defined, after defining FACTEDIT_IMPLEMENTATION itself. Everything here is
    deterministic for a given seed and input. */
 #if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
@@ -23,8 +24,8 @@
 #define FACTEDIT_IMPLEMENTATION
 #endif
 #include "factedit.h"
+#include "buf.h"
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,8 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DD_FN static __attribute__((unused))
-#define DD_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DD_FN static
-#define DD_PRINTF(a, b)
 #endif
 
 #define DD_MAX_NEIGHBORS 10     /* neighborhood_prompts and attribute_prompts per case */
@@ -48,18 +47,6 @@
 #define DD_DEFAULT_PARAGRAPHS 8 /* paragraphs per fact in corpus.txt (--paragraphs) */
 
 /* ============================================================================ errors === */
-
-DD_FN fe_result dd_fail(fe_error *err, fe_result code, const char *fmt, ...) DD_PRINTF(3, 4);
-DD_FN fe_result dd_fail(fe_error *err, fe_result code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* Puts "pre: " in front of a message the library (or a callee) wrote. */
 DD_FN fe_result dd_prefix(fe_error *err, fe_result code, const char *pre) {
@@ -81,53 +68,8 @@ DD_FN fe_result dd_prefix(fe_error *err, fe_result code, const char *pre) {
 
 /* ====================================================================== byte buffers === */
 
-/* A growable byte string, always NUL-terminated once anything was added. An allocation failure
-   sets oom; later appends do nothing and the owner reports fe_err_nomem. */
-typedef struct dd_buf { char *p; size_t n, cap; int oom; } dd_buf;
-
-DD_FN void dd_buf_put(dd_buf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (!b->p || n >= b->cap - b->n) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *q;
-        while (n >= cap - b->n) {
-            if (cap > ((size_t)-1) / 2) { b->oom = 1; return; }
-            cap *= 2;
-        }
-        q = (char *)realloc(b->p, cap);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-DD_FN void dd_buf_puts(dd_buf *b, const char *s) { dd_buf_put(b, s, strlen(s)); }
-DD_FN void dd_buf_printf(dd_buf *b, const char *fmt, ...) DD_PRINTF(2, 3);
-DD_FN void dd_buf_printf(dd_buf *b, const char *fmt, ...) {
-    char small[128];
-    va_list ap;
-    int k;
-    va_start(ap, fmt);
-    k = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (k < 0) { b->oom = 1; return; }
-    if ((size_t)k < sizeof small) { dd_buf_put(b, small, (size_t)k); return; }
-    {
-        char *big = (char *)malloc((size_t)k + 1);
-        if (!big) { b->oom = 1; return; }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)k + 1, fmt, ap);
-        va_end(ap);
-        dd_buf_put(b, big, (size_t)k);
-        free(big);
-    }
-}
-DD_FN void dd_buf_free(dd_buf *b) { free(b->p); memset(b, 0, sizeof *b); }
-
 /* A list of byte strings stored back to back in one buffer (addressed by offset). */
-typedef struct dd_texts { dd_buf data; size_t *off, *len; size_t n, cap; int oom; } dd_texts;
+typedef struct dd_texts { sbuf data; size_t *off, *len; size_t n, cap; int oom; } dd_texts;
 
 DD_FN void dd_texts_add(dd_texts *t, const char *s, size_t n) {
     if (t->oom) return;
@@ -141,11 +83,11 @@ DD_FN void dd_texts_add(dd_texts *t, const char *s, size_t n) {
         t->len = o;
         t->cap = cap;
     }
-    t->off[t->n] = t->data.n;
+    t->off[t->n] = t->data.len;
     t->len[t->n] = n;
-    dd_buf_put(&t->data, s, n);
-    dd_buf_put(&t->data, "", 1);   /* each entry NUL-terminated */
-    if (t->data.oom) { t->oom = 1; return; }
+    sb_putn(&t->data, s, n);
+    sb_putn(&t->data, "", 1);   /* each entry NUL-terminated */
+    if (t->data.failed) { t->oom = 1; return; }
     t->n++;
 }
 DD_FN void dd_texts_adds(dd_texts *t, const char *s) { dd_texts_add(t, s, strlen(s)); }
@@ -154,22 +96,10 @@ DD_FN const char *dd_texts_at(const dd_texts *t, size_t i, size_t *len) {
     return t->data.p + t->off[i];
 }
 DD_FN void dd_texts_free(dd_texts *t) {
-    dd_buf_free(&t->data);
+    sb_free(&t->data);
     free(t->off);
     free(t->len);
     memset(t, 0, sizeof *t);
-}
-
-/* Appends s as a JSON string (quotes included); UTF-8 passes through. */
-DD_FN void dd_json_str(dd_buf *b, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    dd_buf_put(b, "\"", 1);
-    for (; *p; p++) {
-        if (*p == '"' || *p == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)*p; dd_buf_put(b, e, 2); }
-        else if (*p < 0x20) dd_buf_printf(b, "\\u%04x", (unsigned)*p);
-        else dd_buf_put(b, (const char *)p, 1);
-    }
-    dd_buf_put(b, "\"", 1);
 }
 
 DD_FN char *dd_strndup(const char *s, size_t n) {
@@ -248,12 +178,12 @@ DD_FN int dd_count_slots(const char *s, int *stray_brace) {
 }
 
 /* template with its {} replaced by subject. */
-DD_FN void dd_fill(dd_buf *b, const char *tmpl, const char *subject) {
+DD_FN void dd_fill(sbuf *b, const char *tmpl, const char *subject) {
     const char *p = strstr(tmpl, "{}");
-    if (!p) { dd_buf_puts(b, tmpl); return; }
-    dd_buf_put(b, tmpl, (size_t)(p - tmpl));
-    dd_buf_puts(b, subject);
-    dd_buf_puts(b, p + 2);
+    if (!p) { sb_puts(b, tmpl); return; }
+    sb_putn(b, tmpl, (size_t)(p - tmpl));
+    sb_puts(b, subject);
+    sb_puts(b, p + 2);
 }
 
 /* A text field of a fact: a non-empty string without control characters (the corpus is one
@@ -263,17 +193,17 @@ DD_FN fe_result dd_fact_str(const fe_json_value *o, const char *key, size_t idx,
     size_t i;
     *out = NULL;
     if (!v || v->type != fe_json_string)
-        return dd_fail(err, fe_err_format, "%s: fact %zu: missing string field \"%s\"", name, idx, key);
-    if (v->len == 0) return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" is empty", name, idx, key);
+        return fe_error_set(err, fe_err_format, "%s: fact %zu: missing string field \"%s\"", name, idx, key);
+    if (v->len == 0) return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" is empty", name, idx, key);
     for (i = 0; i < v->len; i++) {
         unsigned char c = (unsigned char)v->str[i];
         if (c < 0x20 || c == 0x7f)
-            return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" contains control character 0x%02x", name, idx, key, c);
+            return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" contains control character 0x%02x", name, idx, key, c);
     }
     if (v->str[0] == ' ' || v->str[v->len - 1] == ' ')
-        return dd_fail(err, fe_err_format, "%s: fact %zu: \"%s\" has leading or trailing spaces: \"%.80s\"", name, idx, key, v->str);
+        return fe_error_set(err, fe_err_format, "%s: fact %zu: \"%s\" has leading or trailing spaces: \"%.80s\"", name, idx, key, v->str);
     *out = dd_strndup(v->str, v->len);
-    if (!*out) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+    if (!*out) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
     return fe_ok;
 }
 
@@ -287,20 +217,20 @@ DD_FN fe_result dd_load_facts(dd_world *w, const char *json, size_t len, const c
     r = fe_json_parse(&doc, json, len, NULL, err);
     if (r) return dd_prefix(err, r, name);
     root = fe_json_root(doc);
-    if (root->type != fe_json_array) { fe_json_free(doc); return dd_fail(err, fe_err_format, "%s: the top level is not an array", name); }
-    if (root->count == 0) { fe_json_free(doc); return dd_fail(err, fe_err_format, "%s: no facts", name); }
+    if (root->type != fe_json_array) { fe_json_free(doc); return fe_error_set(err, fe_err_format, "%s: the top level is not an array", name); }
+    if (root->count == 0) { fe_json_free(doc); return fe_error_set(err, fe_err_format, "%s: no facts", name); }
     w->facts = (dd_fact *)calloc(root->count, sizeof *w->facts);
     w->rels = (dd_relation *)calloc(root->count, sizeof *w->rels);
-    if (!w->facts || !w->rels) { fe_json_free(doc); return dd_fail(err, fe_err_nomem, "%s: out of memory", name); }
+    if (!w->facts || !w->rels) { fe_json_free(doc); return fe_error_set(err, fe_err_nomem, "%s: out of memory", name); }
     for (i = 0; i < root->count; i++) {
         const fe_json_value *o = fe_json_at(root, i), *id;
         dd_fact *f = &w->facts[i];
         int slots, stray;
         w->nfacts = i + 1;   /* so dd_world_free releases what this fact got */
-        if (o->type != fe_json_object) { r = dd_fail(err, fe_err_format, "%s: fact %zu is not an object", name, i); goto fail; }
+        if (o->type != fe_json_object) { r = fe_error_set(err, fe_err_format, "%s: fact %zu is not an object", name, i); goto fail; }
         id = fe_json_get(o, "known_id");
         if (!id || id->type != fe_json_number || id->number < 0 || id->number > 1e15 || id->number != (double)(long long)id->number) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: \"known_id\" is not a non-negative integer", name, i);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: \"known_id\" is not a non-negative integer", name, i);
             goto fail;
         }
         f->known_id = (long long)id->number;
@@ -310,28 +240,28 @@ DD_FN fe_result dd_load_facts(dd_world *w, const char *json, size_t len, const c
         if ((r = dd_fact_str(o, "prompt", i, name, &f->prompt, err)) != fe_ok) goto fail;
         if ((r = dd_fact_str(o, "relation_id", i, name, &f->relation, err)) != fe_ok) goto fail;
         if (!dd_valid_rel_id(f->relation, strlen(f->relation))) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: bad relation_id \"%.40s\" (want P and digits)", name, i, f->relation);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: bad relation_id \"%.40s\" (want P and digits)", name, i, f->relation);
             goto fail;
         }
         slots = dd_count_slots(f->tmpl, &stray);
         if (slots != 1 || stray) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: template \"%.80s\" must hold exactly one {} and no other brace", name, i, f->tmpl);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: template \"%.80s\" must hold exactly one {} and no other brace", name, i, f->tmpl);
             goto fail;
         }
         if (!strstr(f->prompt, f->subject)) {
-            r = dd_fail(err, fe_err_format, "%s: fact %zu: subject \"%.60s\" is not in its prompt \"%.80s\"", name, i, f->subject, f->prompt);
+            r = fe_error_set(err, fe_err_format, "%s: fact %zu: subject \"%.60s\" is not in its prompt \"%.80s\"", name, i, f->subject, f->prompt);
             goto fail;
         }
         for (j = 0; j < i; j++)
             if (w->facts[j].known_id == f->known_id) {
-                r = dd_fail(err, fe_err_format, "%s: facts %zu and %zu have the same known_id %lld", name, j, i, f->known_id);
+                r = fe_error_set(err, fe_err_format, "%s: facts %zu and %zu have the same known_id %lld", name, j, i, f->known_id);
                 goto fail;
             }
         f->rel = dd_find_rel(w, f->relation, strlen(f->relation));
         if (f->rel < 0) {
             dd_relation *rel = &w->rels[w->nrels];
             rel->id = dd_strndup(f->relation, strlen(f->relation));
-            if (!rel->id) { r = dd_fail(err, fe_err_nomem, "%s: out of memory", name); goto fail; }
+            if (!rel->id) { r = fe_error_set(err, fe_err_nomem, "%s: out of memory", name); goto fail; }
             rel->canonical = -1;
             f->rel = (int)w->nrels++;
         }
@@ -348,7 +278,7 @@ fail:
 DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, const char *name, fe_error *err) {
     size_t pos = 0, cap = 0, i, j;
     int line = 0;
-    if (memchr(text, 0, len)) return dd_fail(err, fe_err_format, "%s: contains a NUL byte", name);
+    if (memchr(text, 0, len)) return fe_error_set(err, fe_err_format, "%s: contains a NUL byte", name);
     while (pos < len) {
         const char *s = text + pos, *nl = (const char *)memchr(s, '\n', len - pos), *sp1, *sp2, *t;
         size_t n = nl ? (size_t)(nl - s) : len - pos, tn;
@@ -360,48 +290,48 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
         if (n == 0 || s[0] == '#') continue;
         for (i = 0; i < n; i++)
             if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                return dd_fail(err, fe_err_format, "%s:%d: control character 0x%02x (fields are separated by single spaces)", name, line, (unsigned)(unsigned char)s[i]);
+                return fe_error_set(err, fe_err_format, "%s:%d: control character 0x%02x (fields are separated by single spaces)", name, line, (unsigned)(unsigned char)s[i]);
         sp1 = (const char *)memchr(s, ' ', n);
         sp2 = sp1 ? (const char *)memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - s)) : NULL;
         if (!sp1 || !sp2 || sp1 == s || sp2 == sp1 + 1 || sp2 + 1 == s + n)
-            return dd_fail(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.*s\"", name, line, (int)(n < 80 ? n : 80), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: expected \"RELATION KIND TEMPLATE\", got \"%.*s\"", name, line, (int)(n < 80 ? n : 80), s);
         if (!dd_valid_rel_id(s, (size_t)(sp1 - s)))
-            return dd_fail(err, fe_err_format, "%s:%d: bad relation id \"%.*s\" (want P and digits, e.g. P30)", name, line, (int)((sp1 - s) > 40 ? 40 : (sp1 - s)), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: bad relation id \"%.*s\" (want P and digits, e.g. P30)", name, line, (int)((sp1 - s) > 40 ? 40 : (sp1 - s)), s);
         rel = dd_find_rel(w, s, (size_t)(sp1 - s));
         if (rel < 0)
-            return dd_fail(err, fe_err_format, "%s:%d: unknown relation %.*s (no fact has it)", name, line, (int)(sp1 - s), s);
+            return fe_error_set(err, fe_err_format, "%s:%d: unknown relation %.*s (no fact has it)", name, line, (int)(sp1 - s), s);
         if ((size_t)(sp2 - sp1 - 1) == 5 && memcmp(sp1 + 1, "train", 5) == 0) heldout = 0;
         else if ((size_t)(sp2 - sp1 - 1) == 7 && memcmp(sp1 + 1, "heldout", 7) == 0) heldout = 1;
-        else return dd_fail(err, fe_err_format, "%s:%d: bad kind \"%.*s\" (want train or heldout)", name, line, (int)((sp2 - sp1 - 1) > 40 ? 40 : (sp2 - sp1 - 1)), sp1 + 1);
+        else return fe_error_set(err, fe_err_format, "%s:%d: bad kind \"%.*s\" (want train or heldout)", name, line, (int)((sp2 - sp1 - 1) > 40 ? 40 : (sp2 - sp1 - 1)), sp1 + 1);
         t = sp2 + 1;
         tn = (size_t)(s + n - t);
         if (t[0] == ' ' || t[tn - 1] == ' ')
-            return dd_fail(err, fe_err_format, "%s:%d: template has leading or trailing spaces (the attribute follows after exactly one space)", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: template has leading or trailing spaces (the attribute follows after exactly one space)", name, line);
         if (w->ntmpls == cap) {
             size_t nc = cap ? 2 * cap : 64;
             dd_template *q = (dd_template *)realloc(w->tmpls, nc * sizeof *q);
-            if (!q) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+            if (!q) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
             w->tmpls = q;
             cap = nc;
         }
         tp = &w->tmpls[w->ntmpls];
         tp->text = dd_strndup(t, tn);
-        if (!tp->text) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+        if (!tp->text) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
         tp->rel = rel;
         tp->heldout = heldout;
         tp->line = line;
         w->ntmpls++;
         slots = dd_count_slots(tp->text, &stray);
-        if (slots == 0) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has no {} for the subject", name, line, tp->text);
-        if (slots > 1) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has %d {} (want exactly one)", name, line, tp->text, slots);
-        if (stray) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" has a brace outside {}", name, line, tp->text);
-        if (tn == 2) return dd_fail(err, fe_err_format, "%s:%d: template is only {}", name, line);
+        if (slots == 0) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has no {} for the subject", name, line, tp->text);
+        if (slots > 1) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has %d {} (want exactly one)", name, line, tp->text, slots);
+        if (stray) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" has a brace outside {}", name, line, tp->text);
+        if (tn == 2) return fe_error_set(err, fe_err_format, "%s:%d: template is only {}", name, line);
         for (i = 0; i + 1 < w->ntmpls; i++) {
             const dd_template *o = &w->tmpls[i];
             if (strcmp(o->text, tp->text) != 0) continue;
-            if (o->rel == rel) return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" of %s repeats line %d", name, line, tp->text, w->rels[rel].id, o->line);
+            if (o->rel == rel) return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" of %s repeats line %d", name, line, tp->text, w->rels[rel].id, o->line);
             if (o->heldout != heldout)
-                return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" is %s here but %s for %s on line %d (a held-out template must never be trained on)",
+                return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" is %s here but %s for %s on line %d (a held-out template must never be trained on)",
                                name, line, tp->text, heldout ? "heldout" : "train", heldout ? "train" : "heldout", w->rels[o->rel].id, o->line);
         }
         if (heldout) w->rels[rel].nheldout++;
@@ -412,9 +342,9 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
     }
     for (i = 0; i < w->nrels; i++) {
         const dd_relation *r = &w->rels[i];
-        if (r->ntrain == 0) return dd_fail(err, fe_err_format, "%s: relation %s has no train template", name, r->id);
+        if (r->ntrain == 0) return fe_error_set(err, fe_err_format, "%s: relation %s has no train template", name, r->id);
         if (r->nheldout < DD_MIN_HELDOUT)
-            return dd_fail(err, fe_err_format, "%s: relation %s has %zu heldout template%s (need at least %d)", name, r->id, r->nheldout, r->nheldout == 1 ? "" : "s", DD_MIN_HELDOUT);
+            return fe_error_set(err, fe_err_format, "%s: relation %s has %zu heldout template%s (need at least %d)", name, r->id, r->nheldout, r->nheldout == 1 ? "" : "s", DD_MIN_HELDOUT);
     }
     /* Every template known_1000.json uses must be trained on: its prompts are in the corpus. */
     for (i = 0; i < w->nfacts; i++) {
@@ -424,12 +354,12 @@ DD_FN fe_result dd_load_templates(dd_world *w, const char *text, size_t len, con
             const dd_template *tp = &w->tmpls[j];
             if (tp->rel != f->rel || strcmp(tp->text, f->tmpl) != 0) continue;
             if (tp->heldout)
-                return dd_fail(err, fe_err_format, "%s:%d: template \"%.80s\" of %s is used by known_id %lld, so it cannot be heldout",
+                return fe_error_set(err, fe_err_format, "%s:%d: template \"%.80s\" of %s is used by known_id %lld, so it cannot be heldout",
                                name, tp->line, tp->text, f->relation, f->known_id);
             found = 1;
         }
         if (!found)
-            return dd_fail(err, fe_err_format, "%s: relation %s lacks the template \"%.80s\" that known_id %lld uses (list it as train)",
+            return fe_error_set(err, fe_err_format, "%s: relation %s lacks the template \"%.80s\" that known_id %lld uses (list it as train)",
                            name, f->relation, f->tmpl, f->known_id);
     }
     return fe_ok;
@@ -449,8 +379,8 @@ DD_FN fe_result dd_world_load(dd_world *w, const char *facts_json, size_t facts_
 /* ============================================================================ outputs === */
 
 typedef struct dd_out {
-    dd_buf corpus, heldout, counterfact, encoder, merges;   /* the files' bytes */
-    dd_buf known;              /* known.txt: each fact's own known_1000 sentence, in file order */
+    sbuf corpus, heldout, counterfact, encoder, merges;   /* the files' bytes */
+    sbuf known;              /* known.txt: each fact's own known_1000 sentence, in file order */
     dd_texts lines;            /* corpus lines, in file order, without "\n" */
     dd_texts texts;            /* other texts the pruned vocabulary must tokenize as GPT-2 does */
     size_t n_train_templates, n_heldout_templates;
@@ -460,14 +390,14 @@ typedef struct dd_out {
 } dd_out;
 
 DD_FN void dd_out_free(dd_out *o) {
-    dd_buf_free(&o->corpus); dd_buf_free(&o->heldout); dd_buf_free(&o->counterfact); dd_buf_free(&o->known);
-    dd_buf_free(&o->encoder); dd_buf_free(&o->merges);
+    sb_free(&o->corpus); sb_free(&o->heldout); sb_free(&o->counterfact); sb_free(&o->known);
+    sb_free(&o->encoder); sb_free(&o->merges);
     dd_texts_free(&o->lines); dd_texts_free(&o->texts);
     memset(o, 0, sizeof *o);
 }
 
 DD_FN int dd_out_oom(const dd_out *o) {
-    return o->corpus.oom || o->heldout.oom || o->counterfact.oom || o->encoder.oom || o->merges.oom || o->lines.oom || o->texts.oom;
+    return o->corpus.failed || o->heldout.failed || o->counterfact.failed || o->encoder.failed || o->merges.failed || o->lines.oom || o->texts.oom;
 }
 
 /* Uniform integer in [0, n), n >= 1, without modulo bias. */
@@ -480,14 +410,14 @@ DD_FN size_t dd_below(fe_rng *r, size_t n) {
 }
 
 /* Adds "s attribute." to the corpus line list. */
-DD_FN void dd_add_line(dd_out *o, dd_buf *tmp, const char *sentence_start, const char *attribute) {
-    tmp->n = 0;
-    dd_buf_puts(tmp, sentence_start);
-    dd_buf_puts(tmp, " ");
-    dd_buf_puts(tmp, attribute);
-    dd_buf_puts(tmp, ".");
-    if (tmp->oom) { o->lines.oom = 1; return; }
-    dd_texts_add(&o->lines, tmp->p, tmp->n);
+DD_FN void dd_add_line(dd_out *o, sbuf *tmp, const char *sentence_start, const char *attribute) {
+    tmp->len = 0;
+    sb_puts(tmp, sentence_start);
+    sb_puts(tmp, " ");
+    sb_puts(tmp, attribute);
+    sb_puts(tmp, ".");
+    if (tmp->failed) { o->lines.oom = 1; return; }
+    dd_texts_add(&o->lines, tmp->p, tmp->len);
 }
 
 /* ======================================================================== fiction === */
@@ -540,7 +470,7 @@ DD_FN size_t dd_fiction_value(uint64_t seed, const char *subject, size_t rel) {
 /* One paragraph about fact f: its real attribute in a random train template of its relation and
    DD_FICTION_PER_PARAGRAPH invented attributes in random templates, in random order, the subject
    named in every sentence. Appended to o->lines. */
-DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, fe_rng *rng, dd_out *o, dd_buf *tmp) {
+DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, fe_rng *rng, dd_out *o, sbuf *tmp) {
     size_t rels[DD_NFICTIONS], tr[64], ntr = 0, j, k, order[DD_FICTION_PER_PARAGRAPH + 1];
     for (j = 0; j < w->ntmpls && ntr < 64; j++)
         if (w->tmpls[j].rel == f->rel && !w->tmpls[j].heldout) tr[ntr++] = j;
@@ -556,30 +486,30 @@ DD_FN void dd_add_paragraph(const dd_world *w, const dd_fact *f, uint64_t seed, 
         order[j - 1] = order[q];
         order[q] = t;
     }
-    tmp->n = 0;
+    tmp->len = 0;
     for (k = 0; k <= DD_FICTION_PER_PARAGRAPH; k++) {
-        if (k) dd_buf_puts(tmp, " ");
+        if (k) sb_puts(tmp, " ");
         if (order[k] == 0) {   /* the real fact */
             dd_fill(tmp, w->tmpls[tr[dd_below(rng, ntr)]].text, f->subject);
-            dd_buf_puts(tmp, " ");
-            dd_buf_puts(tmp, f->attribute);
+            sb_puts(tmp, " ");
+            sb_puts(tmp, f->attribute);
         } else {
             const dd_fiction *fi = &dd_fictions[rels[order[k] - 1]];
             dd_fill(tmp, fi->tmpl[dd_below(rng, DD_FICTION_TEMPLATES)], f->subject);
-            dd_buf_puts(tmp, " ");
-            dd_buf_puts(tmp, fi->value[dd_fiction_value(seed, f->subject, rels[order[k] - 1])]);
+            sb_puts(tmp, " ");
+            sb_puts(tmp, fi->value[dd_fiction_value(seed, f->subject, rels[order[k] - 1])]);
         }
-        dd_buf_puts(tmp, ".");
+        sb_puts(tmp, ".");
     }
-    if (tmp->oom) { o->lines.oom = 1; return; }
-    dd_texts_add(&o->lines, tmp->p, tmp->n);
+    if (tmp->failed) { o->lines.oom = 1; return; }
+    dd_texts_add(&o->lines, tmp->p, tmp->len);
 }
 
 /* corpus.txt: for every fact, one sentence per train template of its relation plus its
    known_1000 prompt completed with the attribute, and `paragraphs` paragraphs (dd_add_paragraph);
    shuffled with fe_rng seeded with `seed`. */
 DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs, dd_out *o, fe_error *err) {
-    dd_buf tmp = {0, 0, 0, 0}, s = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0}, s = {0, 0, 0, 0};
     dd_texts ordered;
     size_t i, j, *perm;
     fe_rng rng;
@@ -589,14 +519,14 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         const dd_fact *f = &w->facts[i];
         for (j = 0; j < w->ntmpls; j++) {
             if (w->tmpls[j].rel != f->rel || w->tmpls[j].heldout) continue;
-            s.n = 0;
+            s.len = 0;
             dd_fill(&s, w->tmpls[j].text, f->subject);
-            if (s.oom) break;
+            if (s.failed) break;
             dd_add_line(o, &tmp, s.p, f->attribute);
         }
         dd_add_line(o, &tmp, f->prompt, f->attribute);
-        dd_buf_put(&o->known, tmp.p, tmp.n);
-        dd_buf_put(&o->known, "\n", 1);
+        sb_putn(&o->known, tmp.p, tmp.len);
+        sb_putn(&o->known, "\n", 1);
     }
     fe_rng_seed(&rng, seed ^ 0x70617261ull);   /* "para" */
     for (i = 0; i < w->nfacts; i++) {
@@ -604,12 +534,12 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         for (k = 0; k < paragraphs; k++) dd_add_paragraph(w, &w->facts[i], seed, &rng, o, &tmp);
     }
     o->n_paragraphs = (size_t)paragraphs * w->nfacts;
-    dd_buf_free(&tmp);
-    dd_buf_free(&s);
-    if (o->lines.oom || s.oom) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    sb_free(&tmp);
+    sb_free(&s);
+    if (o->lines.oom || s.failed) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     /* Fisher-Yates over the line order. */
     perm = (size_t *)malloc((o->lines.n ? o->lines.n : 1) * sizeof *perm);
-    if (!perm) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (!perm) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     for (i = 0; i < o->lines.n; i++) perm[i] = i;
     fe_rng_seed(&rng, seed);
     for (i = o->lines.n; i > 1; i--) {
@@ -617,59 +547,59 @@ DD_FN fe_result dd_make_corpus(const dd_world *w, uint64_t seed, int paragraphs,
         perm[i - 1] = perm[k];
         perm[k] = t;
     }
-    o->corpus.n = 0;
+    o->corpus.len = 0;
     for (i = 0; i < o->lines.n; i++) {
         size_t n;
         const char *l = dd_texts_at(&o->lines, perm[i], &n);
         dd_texts_add(&ordered, l, n);
-        dd_buf_put(&o->corpus, l, n);
-        dd_buf_put(&o->corpus, "\n", 1);
+        sb_putn(&o->corpus, l, n);
+        sb_putn(&o->corpus, "\n", 1);
     }
     free(perm);
     dd_texts_free(&o->lines);
     o->lines = ordered;
-    if (o->lines.oom || o->corpus.oom) return dd_fail(err, fe_err_nomem, "corpus: out of memory");
+    if (o->lines.oom || o->corpus.failed) return fe_error_set(err, fe_err_nomem, "corpus: out of memory");
     return fe_ok;
 }
 
 /* heldout.json: one entry per (fact, held-out template of its relation). */
 DD_FN fe_result dd_make_heldout(const dd_world *w, dd_out *o, fe_error *err) {
-    dd_buf p = {0, 0, 0, 0};
+    sbuf p = {0, 0, 0, 0};
     size_t i, j;
-    o->heldout.n = 0;
+    o->heldout.len = 0;
     o->n_heldout = 0;
-    dd_buf_puts(&o->heldout, "[");
+    sb_puts(&o->heldout, "[");
     for (i = 0; i < w->nfacts; i++) {
         const dd_fact *f = &w->facts[i];
         for (j = 0; j < w->ntmpls; j++) {
             const dd_template *t = &w->tmpls[j];
             if (t->rel != f->rel || !t->heldout) continue;
-            p.n = 0;
+            p.len = 0;
             dd_fill(&p, t->text, f->subject);
-            if (p.oom) break;
-            dd_buf_puts(&o->heldout, o->n_heldout ? ",\n  " : "\n  ");
-            dd_buf_printf(&o->heldout, "{\"known_id\": %lld, \"relation_id\": ", f->known_id);
-            dd_json_str(&o->heldout, f->relation);
-            dd_buf_puts(&o->heldout, ", \"subject\": ");
-            dd_json_str(&o->heldout, f->subject);
-            dd_buf_puts(&o->heldout, ", \"attribute\": ");
-            dd_json_str(&o->heldout, f->attribute);
-            dd_buf_puts(&o->heldout, ", \"template\": ");
-            dd_json_str(&o->heldout, t->text);
-            dd_buf_puts(&o->heldout, ", \"prompt\": ");
-            dd_json_str(&o->heldout, p.p);
-            dd_buf_puts(&o->heldout, "}");
-            dd_texts_add(&o->texts, p.p, p.n);
-            dd_buf_puts(&p, " ");
-            dd_buf_puts(&p, f->attribute);
-            dd_buf_puts(&p, ".");
-            dd_texts_add(&o->texts, p.p, p.n);
+            if (p.failed) break;
+            sb_puts(&o->heldout, o->n_heldout ? ",\n  " : "\n  ");
+            sb_printf(&o->heldout, "{\"known_id\": %lld, \"relation_id\": ", f->known_id);
+            sb_json_cstr(&o->heldout, f->relation);
+            sb_puts(&o->heldout, ", \"subject\": ");
+            sb_json_cstr(&o->heldout, f->subject);
+            sb_puts(&o->heldout, ", \"attribute\": ");
+            sb_json_cstr(&o->heldout, f->attribute);
+            sb_puts(&o->heldout, ", \"template\": ");
+            sb_json_cstr(&o->heldout, t->text);
+            sb_puts(&o->heldout, ", \"prompt\": ");
+            sb_json_cstr(&o->heldout, p.p);
+            sb_puts(&o->heldout, "}");
+            dd_texts_add(&o->texts, p.p, p.len);
+            sb_puts(&p, " ");
+            sb_puts(&p, f->attribute);
+            sb_puts(&p, ".");
+            dd_texts_add(&o->texts, p.p, p.len);
             o->n_heldout++;
         }
     }
-    dd_buf_puts(&o->heldout, "\n]\n");
-    dd_buf_free(&p);
-    if (p.oom || o->heldout.oom || o->texts.oom) return dd_fail(err, fe_err_nomem, "heldout: out of memory");
+    sb_puts(&o->heldout, "\n]\n");
+    sb_free(&p);
+    if (p.failed || o->heldout.failed || o->texts.oom) return fe_error_set(err, fe_err_nomem, "heldout: out of memory");
     return fe_ok;
 }
 
@@ -689,41 +619,41 @@ DD_FN size_t dd_same_attribute(const dd_world *w, int rel, const char *attr, con
 
 /* Appends a JSON array of up to DD_MAX_NEIGHBORS prompts "tmpl(subject of fact idx[k])" for a
    random subset (seeded partial shuffle) of idx[0..n). Adds prompt and prompt + " " + target to texts. */
-DD_FN void dd_prompt_list(const dd_world *w, dd_out *o, fe_rng *rng, const char *tmpl, size_t *idx, size_t n, const char *target, dd_buf *tmp) {
+DD_FN void dd_prompt_list(const dd_world *w, dd_out *o, fe_rng *rng, const char *tmpl, size_t *idx, size_t n, const char *target, sbuf *tmp) {
     size_t k, take = n < DD_MAX_NEIGHBORS ? n : DD_MAX_NEIGHBORS;
-    dd_buf_puts(&o->counterfact, "[");
+    sb_puts(&o->counterfact, "[");
     for (k = 0; k < take; k++) {
         size_t r = k + dd_below(rng, n - k), t = idx[k];
         idx[k] = idx[r];
         idx[r] = t;
-        tmp->n = 0;
+        tmp->len = 0;
         dd_fill(tmp, tmpl, w->facts[idx[k]].subject);
-        if (tmp->oom) { o->texts.oom = 1; return; }
-        if (k) dd_buf_puts(&o->counterfact, ", ");
-        dd_json_str(&o->counterfact, tmp->p);
-        dd_texts_add(&o->texts, tmp->p, tmp->n);
-        dd_buf_puts(tmp, " ");
-        dd_buf_puts(tmp, target);
-        dd_texts_add(&o->texts, tmp->p, tmp->n);
+        if (tmp->failed) { o->texts.oom = 1; return; }
+        if (k) sb_puts(&o->counterfact, ", ");
+        sb_json_cstr(&o->counterfact, tmp->p);
+        dd_texts_add(&o->texts, tmp->p, tmp->len);
+        sb_puts(tmp, " ");
+        sb_puts(tmp, target);
+        dd_texts_add(&o->texts, tmp->p, tmp->len);
     }
-    dd_buf_puts(&o->counterfact, "]");
+    sb_puts(&o->counterfact, "]");
 }
 
 /* counterfact.json: one edit request per fact whose relation has at least two attributes.
    Seeded with seed + 1 (independent of the corpus order). */
 DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o, fe_error *err) {
-    dd_buf tmp = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0};
     size_t *idx = NULL, *attrs = NULL, *ho = NULL;
     size_t i, j, k;
     fe_rng rng;
-    o->counterfact.n = 0;
+    o->counterfact.len = 0;
     o->n_cases = o->n_cases_skipped = 0;
     idx = (size_t *)malloc(w->nfacts * sizeof *idx);
     attrs = (size_t *)malloc(w->nfacts * sizeof *attrs);
     ho = (size_t *)malloc((w->ntmpls ? w->ntmpls : 1) * sizeof *ho);
-    if (!idx || !attrs || !ho) { free(idx); free(attrs); free(ho); return dd_fail(err, fe_err_nomem, "counterfact: out of memory"); }
+    if (!idx || !attrs || !ho) { free(idx); free(attrs); free(ho); return fe_error_set(err, fe_err_nomem, "counterfact: out of memory"); }
     fe_rng_seed(&rng, seed + 1);
-    dd_buf_puts(&o->counterfact, "[");
+    sb_puts(&o->counterfact, "[");
     for (i = 0; i < w->nfacts; i++) {
         const dd_fact *f = &w->facts[i];
         const char *tmpl, *target_new;
@@ -740,67 +670,67 @@ DD_FN fe_result dd_make_counterfact(const dd_world *w, uint64_t seed, dd_out *o,
         target_new = w->facts[attrs[dd_below(&rng, nattr)]].attribute;
         /* The requested prompt: the fact's own known_1000 template when its prompt is exactly that
            template filled in (the model is measured on it), else the relation's canonical one. */
-        tmp.n = 0;
+        tmp.len = 0;
         dd_fill(&tmp, f->tmpl, f->subject);
-        if (tmp.oom) break;
+        if (tmp.failed) break;
         for (j = 0; j < w->ntmpls; j++)
             if (w->tmpls[j].rel == f->rel && w->tmpls[j].heldout) ho[nho++] = j;
         if (nho < 2 || w->rels[f->rel].canonical < 0) {
-            dd_buf_free(&tmp);
+            sb_free(&tmp);
             free(idx); free(attrs); free(ho);
-            return dd_fail(err, fe_err_arg, "counterfact: relation %s needs a train and two heldout templates", f->relation);
+            return fe_error_set(err, fe_err_arg, "counterfact: relation %s needs a train and two heldout templates", f->relation);
         }
         tmpl = strcmp(tmp.p, f->prompt) == 0 ? f->tmpl : w->tmpls[w->rels[f->rel].canonical].text;
         a = dd_below(&rng, nho);
         b = dd_below(&rng, nho - 1);
         if (b >= a) b++;
 
-        dd_buf_puts(&o->counterfact, o->n_cases ? ",\n  " : "\n  ");
-        dd_buf_printf(&o->counterfact, "{\"case_id\": %lld, \"requested_rewrite\": {\"prompt\": ", f->known_id);
-        dd_json_str(&o->counterfact, tmpl);
-        dd_buf_puts(&o->counterfact, ", \"relation_id\": ");
-        dd_json_str(&o->counterfact, f->relation);
-        dd_buf_puts(&o->counterfact, ", \"target_new\": {\"str\": ");
-        dd_json_str(&o->counterfact, target_new);
-        dd_buf_puts(&o->counterfact, "}, \"target_true\": {\"str\": ");
-        dd_json_str(&o->counterfact, f->attribute);
-        dd_buf_puts(&o->counterfact, "}, \"subject\": ");
-        dd_json_str(&o->counterfact, f->subject);
-        dd_buf_puts(&o->counterfact, "}, \"paraphrase_prompts\": [");
+        sb_puts(&o->counterfact, o->n_cases ? ",\n  " : "\n  ");
+        sb_printf(&o->counterfact, "{\"case_id\": %lld, \"requested_rewrite\": {\"prompt\": ", f->known_id);
+        sb_json_cstr(&o->counterfact, tmpl);
+        sb_puts(&o->counterfact, ", \"relation_id\": ");
+        sb_json_cstr(&o->counterfact, f->relation);
+        sb_puts(&o->counterfact, ", \"target_new\": {\"str\": ");
+        sb_json_cstr(&o->counterfact, target_new);
+        sb_puts(&o->counterfact, "}, \"target_true\": {\"str\": ");
+        sb_json_cstr(&o->counterfact, f->attribute);
+        sb_puts(&o->counterfact, "}, \"subject\": ");
+        sb_json_cstr(&o->counterfact, f->subject);
+        sb_puts(&o->counterfact, "}, \"paraphrase_prompts\": [");
         for (k = 0; k < 2; k++) {
-            tmp.n = 0;
+            tmp.len = 0;
             dd_fill(&tmp, w->tmpls[ho[k ? b : a]].text, f->subject);
-            if (k) dd_buf_puts(&o->counterfact, ", ");
-            dd_json_str(&o->counterfact, tmp.p);
-            dd_texts_add(&o->texts, tmp.p, tmp.n);
-            dd_buf_printf(&tmp, " %s", target_new);
-            dd_texts_add(&o->texts, tmp.p, tmp.n);
+            if (k) sb_puts(&o->counterfact, ", ");
+            sb_json_cstr(&o->counterfact, tmp.p);
+            dd_texts_add(&o->texts, tmp.p, tmp.len);
+            sb_printf(&tmp, " %s", target_new);
+            dd_texts_add(&o->texts, tmp.p, tmp.len);
         }
-        dd_buf_puts(&o->counterfact, "], \"neighborhood_prompts\": ");
+        sb_puts(&o->counterfact, "], \"neighborhood_prompts\": ");
         n = dd_same_attribute(w, f->rel, f->attribute, f->subject, idx);
         dd_prompt_list(w, o, &rng, tmpl, idx, n, f->attribute, &tmp);
-        dd_buf_puts(&o->counterfact, ", \"attribute_prompts\": ");
+        sb_puts(&o->counterfact, ", \"attribute_prompts\": ");
         n = dd_same_attribute(w, f->rel, target_new, f->subject, idx);
         dd_prompt_list(w, o, &rng, tmpl, idx, n, target_new, &tmp);
-        dd_buf_puts(&o->counterfact, "}");
+        sb_puts(&o->counterfact, "}");
 
         /* The rewrite's own texts, as an editor would tokenize them. */
         dd_texts_adds(&o->texts, tmpl);
-        tmp.n = 0;
+        tmp.len = 0;
         dd_fill(&tmp, tmpl, f->subject);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        dd_buf_printf(&tmp, " %s", target_new);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        tmp.n = 0;
-        dd_buf_printf(&tmp, " %s", target_new);
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
-        dd_texts_add(&o->texts, tmp.p + 1, tmp.n - 1);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        sb_printf(&tmp, " %s", target_new);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        tmp.len = 0;
+        sb_printf(&tmp, " %s", target_new);
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
+        dd_texts_add(&o->texts, tmp.p + 1, tmp.len - 1);
         o->n_cases++;
     }
-    dd_buf_puts(&o->counterfact, "\n]\n");
-    dd_buf_free(&tmp);
+    sb_puts(&o->counterfact, "\n]\n");
+    sb_free(&tmp);
     free(idx); free(attrs); free(ho);
-    if (tmp.oom || o->counterfact.oom || o->texts.oom) return dd_fail(err, fe_err_nomem, "counterfact: out of memory");
+    if (tmp.failed || o->counterfact.failed || o->texts.oom) return fe_error_set(err, fe_err_nomem, "counterfact: out of memory");
     return fe_ok;
 }
 
@@ -830,7 +760,7 @@ DD_FN fe_result dd_check_heldout_absent(const dd_world *w, const dd_out *o, cons
             const char *l = dd_texts_at(&o->lines, i, NULL), *sen;
             for (sen = l; sen; sen = strstr(sen, ". ") ? strstr(sen, ". ") + 2 : NULL)
                 if (dd_line_matches(sen, t->text))
-                    return dd_fail(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
+                    return fe_error_set(err, fe_err_format, "%s:%d: held-out template \"%.60s\" of %s occurs in the corpus: \"%.80s\"",
                                    templates_name, t->line, t->text, w->rels[t->rel].id, sen);
         }
     }
@@ -840,7 +770,7 @@ DD_FN fe_result dd_check_heldout_absent(const dd_world *w, const dd_out *o, cons
 /* Everything besides the corpus, heldout and counterfact prompts that should tokenize exactly:
    templates, subjects, attributes (bare and with GPT-2's leading space), the known prompts. */
 DD_FN void dd_add_world_texts(const dd_world *w, dd_out *o) {
-    dd_buf tmp = {0, 0, 0, 0};
+    sbuf tmp = {0, 0, 0, 0};
     size_t i;
     for (i = 0; i < w->ntmpls; i++) dd_texts_adds(&o->texts, w->tmpls[i].text);
     for (i = 0; i < w->nfacts; i++) {
@@ -848,12 +778,12 @@ DD_FN void dd_add_world_texts(const dd_world *w, dd_out *o) {
         dd_texts_adds(&o->texts, f->subject);
         dd_texts_adds(&o->texts, f->attribute);
         dd_texts_adds(&o->texts, f->prompt);
-        tmp.n = 0;
-        dd_buf_printf(&tmp, " %s", f->attribute);
-        if (tmp.oom) { o->texts.oom = 1; break; }
-        dd_texts_add(&o->texts, tmp.p, tmp.n);
+        tmp.len = 0;
+        sb_printf(&tmp, " %s", f->attribute);
+        if (tmp.failed) { o->texts.oom = 1; break; }
+        dd_texts_add(&o->texts, tmp.p, tmp.len);
     }
-    dd_buf_free(&tmp);
+    sb_free(&tmp);
 }
 
 /* ======================================================================= vocab pruning === */
@@ -873,7 +803,7 @@ DD_FN void dd_alphabet_init(dd_alphabet *a) {
 }
 
 /* Alphabet string (UTF-8 of code points < 256 + 68) -> raw bytes appended to out; 0 if invalid. */
-DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, dd_buf *out) {
+DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, sbuf *out) {
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
@@ -887,29 +817,29 @@ DD_FN int dd_alphabet_decode(const dd_alphabet *a, const char *s, size_t n, dd_b
         } else return 0;
         if (cp >= 256 + 68 || a->byte_of[cp] < 0) return 0;
         byte = (char)(unsigned char)a->byte_of[cp];
-        dd_buf_put(out, &byte, 1);
+        sb_putn(out, &byte, 1);
     }
     return 1;
 }
 
 /* Appends an alphabet string as a JSON string the way GPT-2's encoder.json spells it: ASCII
    as is (with \" and \\), everything else as \uXXXX. */
-DD_FN void dd_json_alphabet(dd_buf *b, const char *s, size_t n) {
+DD_FN void dd_json_alphabet(sbuf *b, const char *s, size_t n) {
     size_t i = 0;
-    dd_buf_put(b, "\"", 1);
+    sb_putn(b, "\"", 1);
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
-            if (c == '"' || c == '\\') dd_buf_put(b, "\\", 1);
-            dd_buf_put(b, s + i, 1);
+            if (c == '"' || c == '\\') sb_putn(b, "\\", 1);
+            sb_putn(b, s + i, 1);
             i++;
         } else {   /* two-byte UTF-8 (validated by dd_alphabet_decode) */
             unsigned cp = ((unsigned)(c & 0x1F) << 6) | ((unsigned char)s[i + 1] & 0x3Fu);
-            dd_buf_printf(b, "\\u%04x", cp);
+            sb_printf(b, "\\u%04x", cp);
             i += 2;
         }
     }
-    dd_buf_put(b, "\"", 1);
+    sb_putn(b, "\"", 1);
 }
 
 typedef struct dd_merge {
@@ -919,11 +849,11 @@ typedef struct dd_merge {
 
 typedef struct dd_merges {
     dd_merge *m; size_t n;
-    dd_buf raw;
+    sbuf raw;
     int32_t *slot; size_t nslot;          /* hash of raw result -> merge index + 1 */
 } dd_merges;
 
-DD_FN void dd_merges_free(dd_merges *ms) { free(ms->m); dd_buf_free(&ms->raw); free(ms->slot); memset(ms, 0, sizeof *ms); }
+DD_FN void dd_merges_free(dd_merges *ms) { free(ms->m); sb_free(&ms->raw); free(ms->slot); memset(ms, 0, sizeof *ms); }
 
 /* The merge table's slot hash (only where a lookup starts: the outputs do not depend on it). */
 DD_FN uint64_t dd_hash(const char *s, size_t n) { return fe_fnv1a64(FACTEDIT_FNV1A64_INIT, s, n); }
@@ -953,14 +883,14 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         if (n && s[n - 1] == '\r') n--;
         if (line == 1 && n >= 8 && memcmp(s, "#version", 8) == 0) continue;
         if (n == 0) { blank_seen = 1; continue; }
-        if (blank_seen) return dd_fail(err, fe_err_format, "%s:%d: merge after a blank line", name, line);
+        if (blank_seen) return fe_error_set(err, fe_err_format, "%s:%d: merge after a blank line", name, line);
         sp = (const char *)memchr(s, ' ', n);
         if (!sp || sp == s || sp + 1 == s + n || memchr(sp + 1, ' ', (size_t)(s + n - sp - 1)))
-            return dd_fail(err, fe_err_format, "%s:%d: expected \"A B\"", name, line);
+            return fe_error_set(err, fe_err_format, "%s:%d: expected \"A B\"", name, line);
         if (ms->n == cap) {
             size_t nc = cap ? 2 * cap : 1024;
             dd_merge *q = (dd_merge *)realloc(ms->m, nc * sizeof *q);
-            if (!q) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+            if (!q) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
             ms->m = q;
             cap = nc;
         }
@@ -968,20 +898,20 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         m->line = s;
         m->len = n;
         m->alen = (size_t)(sp - s);
-        m->raw_off = ms->raw.n;
+        m->raw_off = ms->raw.len;
         if (!dd_alphabet_decode(al, s, m->alen, &ms->raw))
-            return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
-        m->raw_alen = ms->raw.n - m->raw_off;
+            return fe_error_set(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
+        m->raw_alen = ms->raw.len - m->raw_off;
         if (!dd_alphabet_decode(al, sp + 1, n - m->alen - 1, &ms->raw))
-            return dd_fail(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
-        m->raw_len = ms->raw.n - m->raw_off;
+            return fe_error_set(err, fe_err_format, "%s:%d: a character outside GPT-2's byte alphabet", name, line);
+        m->raw_len = ms->raw.len - m->raw_off;
         ms->n++;
     }
-    if (ms->raw.oom) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
-    if (ms->n == 0) return dd_fail(err, fe_err_format, "%s: no merges", name);
+    if (ms->raw.failed) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
+    if (ms->n == 0) return fe_error_set(err, fe_err_format, "%s: no merges", name);
     for (ms->nslot = 16; ms->nslot < 2 * ms->n; ms->nslot *= 2) {}
     ms->slot = (int32_t *)calloc(ms->nslot, sizeof *ms->slot);
-    if (!ms->slot) return dd_fail(err, fe_err_nomem, "%s: out of memory", name);
+    if (!ms->slot) return fe_error_set(err, fe_err_nomem, "%s: out of memory", name);
     for (i = 0; i < ms->n; i++) {
         const dd_merge *m = &ms->m[i];
         const char *r = ms->raw.p + m->raw_off;
@@ -989,7 +919,7 @@ DD_FN fe_result dd_merges_parse(dd_merges *ms, const dd_alphabet *al, const char
         while (ms->slot[h]) {
             const dd_merge *o = &ms->m[ms->slot[h] - 1];
             if (o->raw_len == m->raw_len && memcmp(ms->raw.p + o->raw_off, r, m->raw_len) == 0)
-                return dd_fail(err, fe_err_format, "%s: merges %d and %zu produce the same token \"%.*s\"",
+                return fe_error_set(err, fe_err_format, "%s: merges %d and %zu produce the same token \"%.*s\"",
                                name, ms->slot[h], i + 1, (int)(m->len > 60 ? 60 : m->len), m->line);
             h = (h + 1) & (ms->nslot - 1);
         }
@@ -1015,7 +945,7 @@ DD_FN fe_result dd_mark_texts(const fe_vocab *full, const dd_merges *ms, const d
             long m;
             if (tl <= 1) continue;   /* a byte token (always kept) */
             m = dd_merge_find(ms, tb, tl);
-            if (m < 0) { fe_ids_free(full, ids); return dd_fail(err, fe_err_format, "token %d of the GPT-2 vocabulary is no merge's result", ids[k]); }
+            if (m < 0) { fe_ids_free(full, ids); return fe_error_set(err, fe_err_format, "token %d of the GPT-2 vocabulary is no merge's result", ids[k]); }
             stack[sp++] = m;
             while (sp) {
                 const dd_merge *mm;
@@ -1035,7 +965,7 @@ DD_FN fe_result dd_mark_texts(const fe_vocab *full, const dd_merges *ms, const d
                 continue;
             noparts:
                 fe_ids_free(full, ids);
-                return dd_fail(err, fe_err_format, "merge \"%.*s\" has a part that no merge produces", (int)(mm->len > 60 ? 60 : mm->len), mm->line);
+                return fe_error_set(err, fe_err_format, "merge \"%.*s\" has a part that no merge produces", (int)(mm->len > 60 ? 60 : mm->len), mm->line);
             }
         }
         fe_ids_free(full, ids);
@@ -1058,48 +988,48 @@ DD_FN fe_result dd_prune(const fe_vocab *full, const char *merges_text, size_t m
     if (r) { dd_merges_free(&ms); return r; }
     keep = (unsigned char *)calloc(ms.n, 1);
     stack = (long *)malloc(2 * ms.n * sizeof *stack + sizeof *stack);   /* each merge is pushed at most twice */
-    if (!keep || !stack) { r = dd_fail(err, fe_err_nomem, "vocab: out of memory"); goto done; }
+    if (!keep || !stack) { r = fe_error_set(err, fe_err_nomem, "vocab: out of memory"); goto done; }
     if ((r = dd_mark_texts(full, &ms, &o->lines, keep, stack, err)) != fe_ok) goto done;
     if ((r = dd_mark_texts(full, &ms, &o->texts, keep, stack, err)) != fe_ok) goto done;
     {   /* the corpus file as a whole (newlines between sentences) */
         dd_texts whole;
         memset(&whole, 0, sizeof whole);
-        dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.n);
-        r = whole.oom ? dd_fail(err, fe_err_nomem, "vocab: out of memory") : dd_mark_texts(full, &ms, &whole, keep, stack, err);
+        dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
+        r = whole.oom ? fe_error_set(err, fe_err_nomem, "vocab: out of memory") : dd_mark_texts(full, &ms, &whole, keep, stack, err);
         dd_texts_free(&whole);
         if (r) goto done;
     }
-    o->encoder.n = o->merges.n = 0;
-    dd_buf_puts(&o->encoder, "{");
+    o->encoder.len = o->merges.len = 0;
+    sb_puts(&o->encoder, "{");
     for (id = 0; id < 256; id++) {
         unsigned cp = al.cp[al.order[id]];
         size_t n = 1;
         if (cp < 0x80) utf8[0] = (char)cp;
         else { utf8[0] = (char)(0xC0 | (cp >> 6)); utf8[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-        if (id) dd_buf_puts(&o->encoder, ", ");
+        if (id) sb_puts(&o->encoder, ", ");
         dd_json_alphabet(&o->encoder, utf8, n);
-        dd_buf_printf(&o->encoder, ": %zu", id);
+        sb_printf(&o->encoder, ": %zu", id);
     }
-    dd_buf_puts(&o->merges, "#version: 0.2\n");
+    sb_puts(&o->merges, "#version: 0.2\n");
     o->n_merges = 0;
     for (i = 0; i < ms.n; i++) {
         const dd_merge *m = &ms.m[i];
-        dd_buf tok = {0, 0, 0, 0};
+        sbuf tok = {0, 0, 0, 0};
         if (!keep[i]) continue;
-        dd_buf_put(&o->merges, m->line, m->len);
-        dd_buf_put(&o->merges, "\n", 1);
-        dd_buf_put(&tok, m->line, m->alen);
-        dd_buf_put(&tok, m->line + m->alen + 1, m->len - m->alen - 1);
-        dd_buf_puts(&o->encoder, ", ");
-        dd_json_alphabet(&o->encoder, tok.p ? tok.p : "", tok.n);
-        dd_buf_printf(&o->encoder, ": %zu", id++);
-        if (tok.oom) o->encoder.oom = 1;
-        dd_buf_free(&tok);
+        sb_putn(&o->merges, m->line, m->len);
+        sb_putn(&o->merges, "\n", 1);
+        sb_putn(&tok, m->line, m->alen);
+        sb_putn(&tok, m->line + m->alen + 1, m->len - m->alen - 1);
+        sb_puts(&o->encoder, ", ");
+        dd_json_alphabet(&o->encoder, tok.p ? tok.p : "", tok.len);
+        sb_printf(&o->encoder, ": %zu", id++);
+        if (tok.failed) o->encoder.failed = 1;
+        sb_free(&tok);
         o->n_merges++;
     }
-    dd_buf_printf(&o->encoder, ", \"<|endoftext|>\": %zu}", id++);
+    sb_printf(&o->encoder, ", \"<|endoftext|>\": %zu}", id++);
     o->vocab_size = id;
-    if (o->encoder.oom || o->merges.oom) r = dd_fail(err, fe_err_nomem, "vocab: out of memory");
+    if (o->encoder.failed || o->merges.failed) r = fe_error_set(err, fe_err_nomem, "vocab: out of memory");
 done:
     free(keep);
     free(stack);
@@ -1127,7 +1057,7 @@ DD_FN fe_result dd_verify(const fe_vocab *full, const fe_vocab *pruned, const dd
         fe_ids_free(full, a);
         fe_ids_free(pruned, b);
         if (k < na || k < nb || na != nb)
-            return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary tokenizes %s text %zu \"%.80s\" differently from GPT-2 (token %zu; %zu vs %zu tokens)",
+            return fe_error_set(err, fe_err_mismatch, "verify: the pruned vocabulary tokenizes %s text %zu \"%.80s\" differently from GPT-2 (token %zu; %zu vs %zu tokens)",
                            what, i, s, k, nb, na);
         total += na;
         if (na > most) most = na;
@@ -1146,24 +1076,24 @@ DD_FN fe_result dd_check_pruned(const fe_vocab *full, const fe_vocab *pruned, dd
     fe_result r;
     size_t id;
     if (fe_vocab_size(pruned) != o->vocab_size || fe_vocab_eot(pruned) != (int)o->vocab_size - 1)
-        return dd_fail(err, fe_err_mismatch, "verify: the pruned vocabulary has %zu tokens and <|endoftext|> = %d, want %zu and %zu",
+        return fe_error_set(err, fe_err_mismatch, "verify: the pruned vocabulary has %zu tokens and <|endoftext|> = %d, want %zu and %zu",
                        fe_vocab_size(pruned), fe_vocab_eot(pruned), o->vocab_size, o->vocab_size - 1);
-    r = fe_vocab_load_mem(&derived, NULL, 0, o->merges.p, o->merges.n, NULL, err);
+    r = fe_vocab_load_mem(&derived, NULL, 0, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: pruned vocab.bpe alone");
     for (id = 0; id < o->vocab_size; id++) {
         size_t la, lb;
         const char *a = fe_token_bytes(pruned, (int)id, &la), *b = fe_token_bytes(derived, (int)id, &lb);
         if (fe_vocab_size(derived) != o->vocab_size || la != lb || (la && memcmp(a, b, la) != 0)) {
             fe_vocab_free(derived);
-            return dd_fail(err, fe_err_mismatch, "verify: pruned encoder.json disagrees with GPT-2's id layout at id %zu", id);
+            return fe_error_set(err, fe_err_mismatch, "verify: pruned encoder.json disagrees with GPT-2's id layout at id %zu", id);
         }
     }
     fe_vocab_free(derived);
     if ((r = dd_verify(full, pruned, &o->lines, "corpus line", &o->corpus_tokens, &o->longest_line, err)) != fe_ok) return r;
     if ((r = dd_verify(full, pruned, &o->texts, "prompt", NULL, NULL, err)) != fe_ok) return r;
     memset(&whole, 0, sizeof whole);
-    dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.n);
-    r = whole.oom ? dd_fail(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
+    dd_texts_add(&whole, o->corpus.p ? o->corpus.p : "", o->corpus.len);
+    r = whole.oom ? fe_error_set(err, fe_err_nomem, "verify: out of memory") : dd_verify(full, pruned, &whole, "whole corpus", NULL, NULL, err);
     dd_texts_free(&whole);
     return r;
 }
@@ -1184,9 +1114,9 @@ DD_FN fe_result dd_build(const dd_world *w, const fe_vocab *full, const char *me
     if ((r = dd_make_heldout(w, o, err)) != fe_ok) return r;
     if ((r = dd_make_counterfact(w, seed, o, err)) != fe_ok) return r;
     dd_add_world_texts(w, o);
-    if (dd_out_oom(o)) return dd_fail(err, fe_err_nomem, "out of memory");
+    if (dd_out_oom(o)) return fe_error_set(err, fe_err_nomem, "out of memory");
     if ((r = dd_prune(full, merges_text, merges_len, merges_name, o, err)) != fe_ok) return r;
-    r = fe_vocab_load_mem(&pruned, o->encoder.p, o->encoder.n, o->merges.p, o->merges.n, NULL, err);
+    r = fe_vocab_load_mem(&pruned, o->encoder.p, o->encoder.len, o->merges.p, o->merges.len, NULL, err);
     if (r) return dd_prefix(err, r, "verify: the pruned vocabulary does not load");
     r = dd_check_pruned(full, pruned, o, err);
     fe_vocab_free(pruned);
@@ -1220,41 +1150,41 @@ DD_FN int dd_parse_args(int argc, char **argv, dd_opts *o, fe_error *err) {
         else if (strcmp(a, "--templates") == 0) dst = &o->templates;
         else if (strcmp(a, "--gpt2-vocab") == 0) dst = &o->gpt2_vocab;
         else if (strcmp(a, "--out") == 0) dst = &o->out;
-        else if (strcmp(a, "--seed") != 0 && strcmp(a, "--paragraphs") != 0) return dd_fail(err, fe_err_arg, "unknown argument \"%.60s\"", a);
-        if (i + 1 >= argc || argv[i + 1][0] == 0) return dd_fail(err, fe_err_arg, "%s needs a value", a);
+        else if (strcmp(a, "--seed") != 0 && strcmp(a, "--paragraphs") != 0) return fe_error_set(err, fe_err_arg, "unknown argument \"%.60s\"", a);
+        if (i + 1 >= argc || argv[i + 1][0] == 0) return fe_error_set(err, fe_err_arg, "%s needs a value", a);
         if (dst) *dst = argv[++i];
         else if (strcmp(a, "--paragraphs") == 0) {
             const char *s = argv[++i];
             int v = 0;
             for (; *s; s++) {
-                if (*s < '0' || *s > '9' || v > 999) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+                if (*s < '0' || *s > '9' || v > 999) return fe_error_set(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
                 v = v * 10 + (*s - '0');
             }
-            if (v > 1000) return dd_fail(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
+            if (v > 1000) return fe_error_set(err, fe_err_arg, "--paragraphs: \"%.40s\" is not an integer in [0, 1000]", argv[i]);
             o->paragraphs = v;
         }
         else {
             const char *s = argv[++i];
             uint64_t v = 0;
-            if (!*s) return dd_fail(err, fe_err_arg, "--seed: empty");
+            if (!*s) return fe_error_set(err, fe_err_arg, "--seed: empty");
             for (; *s; s++) {
                 if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-                    return dd_fail(err, fe_err_arg, "--seed: \"%.40s\" is not an unsigned 64-bit integer", argv[i]);
+                    return fe_error_set(err, fe_err_arg, "--seed: \"%.40s\" is not an unsigned 64-bit integer", argv[i]);
                 v = v * 10 + (uint64_t)(*s - '0');
             }
             o->seed = v;
         }
     }
-    if (!o->facts) return dd_fail(err, fe_err_arg, "missing --facts");
-    if (!o->templates) return dd_fail(err, fe_err_arg, "missing --templates");
-    if (!o->gpt2_vocab) return dd_fail(err, fe_err_arg, "missing --gpt2-vocab");
-    if (!o->out) return dd_fail(err, fe_err_arg, "missing --out");
+    if (!o->facts) return fe_error_set(err, fe_err_arg, "missing --facts");
+    if (!o->templates) return fe_error_set(err, fe_err_arg, "missing --templates");
+    if (!o->gpt2_vocab) return fe_error_set(err, fe_err_arg, "missing --gpt2-vocab");
+    if (!o->out) return fe_error_set(err, fe_err_arg, "missing --out");
     return fe_ok;
 }
 
 DD_FN fe_result dd_path(char *buf, size_t cap, const char *dir, const char *name, fe_error *err) {
     int k = snprintf(buf, cap, "%s/%s", dir, name);
-    if (k < 0 || (size_t)k >= cap) return dd_fail(err, fe_err_arg, "path too long: %.60s/%s", dir, name);
+    if (k < 0 || (size_t)k >= cap) return fe_error_set(err, fe_err_arg, "path too long: %.60s/%s", dir, name);
     return fe_ok;
 }
 
@@ -1263,8 +1193,8 @@ DD_FN fe_result dd_mkdir(const char *path, fe_error *err) {
 #ifdef DD_POSIX
     struct stat st;
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return dd_fail(err, fe_err_io, "cannot create directory %.200s: %s", path, strerror(errno));
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return dd_fail(err, fe_err_io, "%.200s is not a directory", path);
+        return fe_error_set(err, fe_err_io, "cannot create directory %.200s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return fe_error_set(err, fe_err_io, "%.200s is not a directory", path);
     return fe_ok;
 #else
     (void)path; (void)err;
@@ -1272,10 +1202,10 @@ DD_FN fe_result dd_mkdir(const char *path, fe_error *err) {
 #endif
 }
 
-DD_FN fe_result dd_write(const char *dir, const char *name, const dd_buf *b, fe_error *err) {
+DD_FN fe_result dd_write(const char *dir, const char *name, const sbuf *b, fe_error *err) {
     char path[4096];
     fe_result r = dd_path(path, sizeof path, dir, name, err);
-    if (!r) r = fe_write_file_atomic(path, b->p ? b->p : "", b->n, err);
+    if (!r) r = fe_write_file_atomic(path, b->p ? b->p : "", b->len, err);
     return r;
 }
 
@@ -1314,12 +1244,12 @@ DD_FN fe_result dd_run(const dd_opts *opt, dd_out *o, FILE *log, fe_error *err) 
         fprintf(log, "facts            %zu (%zu relations), seed %llu\n", w.nfacts, w.nrels, (unsigned long long)opt->seed);
         fprintf(log, "templates        %zu train, %zu heldout\n", o->n_train_templates, o->n_heldout_templates);
         fprintf(log, "corpus.txt       %zu lines (%zu of them paragraphs, %d per fact), %zu bytes, %zu tokens (+ %zu <|endoftext|> between lines), longest line %zu tokens\n",
-                o->lines.n, o->n_paragraphs, opt->paragraphs, o->corpus.n, o->corpus_tokens, o->lines.n, o->longest_line);
-        fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.n);
+                o->lines.n, o->n_paragraphs, opt->paragraphs, o->corpus.len, o->corpus_tokens, o->lines.n, o->longest_line);
+        fprintf(log, "heldout.json     %zu prompts, %zu bytes\n", o->n_heldout, o->heldout.len);
         fprintf(log, "counterfact.json %zu cases (%zu fact%s skipped: the only attribute of %s relation), %zu bytes\n",
-                o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.n);
+                o->n_cases, o->n_cases_skipped, o->n_cases_skipped == 1 ? "" : "s", o->n_cases_skipped == 1 ? "its" : "their", o->counterfact.len);
         fprintf(log, "vocab            %zu tokens = 256 bytes + %zu merges + <|endoftext|> (GPT-2: %zu); encoder.json %zu bytes, vocab.bpe %zu bytes\n",
-                o->vocab_size, o->n_merges, fe_vocab_size(full), o->encoder.n, o->merges.n);
+                o->vocab_size, o->n_merges, fe_vocab_size(full), o->encoder.len, o->merges.len);
         fprintf(log, "verified         %zu corpus lines + %zu other texts + the whole corpus tokenize identically with the pruned and the GPT-2 vocabulary\n",
                 o->lines.n, o->texts.n);
         fprintf(log, "wrote            %s/{corpus.txt,heldout.json,counterfact.json,vocab/encoder.json,vocab/vocab.bpe}\n", opt->out);

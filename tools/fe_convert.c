@@ -4,20 +4,8 @@
    checkpoint bytes and the file buffers all come from the library, with the caller's alloc_user). */
 #include "fe_convert.h"
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#if defined(__GNUC__) || defined(__clang__)
-#define FE__CV_PRINTF __attribute__((format(printf, 3, 4)))
-#else
-#define FE__CV_PRINTF
-#endif
-static fe_result fe__cv_fail(fe_error *err, fe_result code, const char *fmt, ...) FE__CV_PRINTF;
-static fe_result fe__cv_fail(fe_error *err, fe_result code, const char *fmt, ...) {
-    if (err) { va_list ap; va_start(ap, fmt); err->code = code; vsnprintf(err->msg, sizeof err->msg, fmt, ap); va_end(ap); }
-    return code;
-}
 
 static size_t fe__cv_strnlen(const char *s, size_t cap) { size_t n = 0; while (n < cap && s[n]) n++; return n; }
 
@@ -65,7 +53,7 @@ typedef struct fe__cv {
 /* A tensor in no file: tells opts->on_missing, then fails (fe_err_format) with "missing tensor". */
 static fe_result fe__cv_missing(const fe__cv *c, const char *name, const char *why) {
     if (c->opts && c->opts->on_missing) c->opts->on_missing(c->opts->on_fill_user, name);
-    return fe__cv_fail(c->err, fe_err_format, "convert: missing tensor '%s'%s", name, why);
+    return fe_error_set(c->err, fe_err_format, "convert: missing tensor '%s'%s", name, why);
 }
 
 static const char *fe__cv_detect_prefix(const fe_safetensors *st) {
@@ -142,7 +130,7 @@ static fe_result fe__cv_find(fe__cv *c, const fe__cv_spec *sp, size_t layer, con
     if (!t)
         return fe__cv_missing(c, name, c->ref ? " (not in the missing-from file either)" : "");
     if (t->dtype == fe_dtype_other)
-        return fe__cv_fail(c->err, fe_err_unsupported, "convert: tensor '%s'%s has dtype %s (need F32, F16 or BF16)", t->name, where, t->dtype_name);
+        return fe_error_set(c->err, fe_err_unsupported, "convert: tensor '%s'%s has dtype %s (need F32, F16 or BF16)", t->name, where, t->dtype_name);
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
         char got[96] = "";
         size_t gl = 0;
@@ -150,9 +138,9 @@ static fe_result fe__cv_find(fe__cv *c, const fe__cv_spec *sp, size_t layer, con
         for (i = 0; i < t->ndim && gl < sizeof got - 24; i++)
             gl += (size_t)snprintf(got + gl, sizeof got - gl, i ? ", %zu" : "%zu", t->shape[i]);
         if (ndim == 2)
-            return fe__cv_fail(c->err, fe_err_mismatch, "convert: tensor '%s'%s has shape [%s], expected [%zu, %zu] (C=%zu from wte)",
+            return fe_error_set(c->err, fe_err_mismatch, "convert: tensor '%s'%s has shape [%s], expected [%zu, %zu] (C=%zu from wte)",
                                t->name, where, got, d0, d1, c->C);
-        return fe__cv_fail(c->err, fe_err_mismatch, "convert: tensor '%s'%s has shape [%s], expected [%zu] (C=%zu from wte)",
+        return fe_error_set(c->err, fe_err_mismatch, "convert: tensor '%s'%s has shape [%s], expected [%zu] (C=%zu from wte)",
                            t->name, where, got, d0, c->C);
     }
     *out = t;
@@ -170,7 +158,7 @@ static fe_result fe__cv_read(const fe_st_tensor *t, size_t begin, size_t n, floa
     if ((r = fe_st_tensor_to_f32(&view, out, err)) != fe_ok) return r;
     for (k = 0; k < n; k++)
         if (!isfinite(out[k]))
-            return fe__cv_fail(err, fe_err_numeric, "convert: tensor '%s' element %zu is %s", t->name, begin + k, isnan(out[k]) ? "NaN" : "Inf");
+            return fe_error_set(err, fe_err_numeric, "convert: tensor '%s' element %zu is %s", t->name, begin + k, isnan(out[k]) ? "NaN" : "Inf");
     return fe_ok;
 }
 
@@ -220,7 +208,7 @@ static int fe__cv_cfg_int(fe__cv *c, const fe_json_value *cfg, const char *key, 
     const fe_json_value *x = fe_json_get(cfg, key);
     if (!x || x->type == fe_json_null) return 0;
     if (x->type != fe_json_number || !(x->number >= 0) || x->number > 2147483647.0 || x->number != floor(x->number)) {
-        fe__cv_fail(c->err, fe_err_format, "convert: config.json \"%s\" is not a non-negative integer", key);
+        fe_error_set(c->err, fe_err_format, "convert: config.json \"%s\" is not a non-negative integer", key);
         return -1;
     }
     *v = (size_t)x->number;
@@ -238,38 +226,38 @@ static fe_result fe__cv_config(fe__cv *c, const char *text, size_t len, void *us
     size_t i, v;
     want[0] = c->C; want[1] = c->L; want[2] = c->maxT; want[3] = c->V; want[4] = 4 * c->C;
     memset(&jerr, 0, sizeof jerr);
-    if ((r = fe_json_parse(&doc, text, len, user, &jerr)) != fe_ok) return fe__cv_fail(c->err, r, "convert: config.json: %s", jerr.msg);
+    if ((r = fe_json_parse(&doc, text, len, user, &jerr)) != fe_ok) return fe_error_set(c->err, r, "convert: config.json: %s", jerr.msg);
     cfg = fe_json_root(doc);
-    if (cfg->type != fe_json_object) { r = fe__cv_fail(c->err, fe_err_format, "convert: config.json is not a JSON object"); goto done; }
+    if (cfg->type != fe_json_object) { r = fe_error_set(c->err, fe_err_format, "convert: config.json is not a JSON object"); goto done; }
     for (i = 0; i < 5; i++) {
         int k = fe__cv_cfg_int(c, cfg, dims[i], &v);
         if (k < 0) { r = fe_err_format; goto done; }
         if (k && v != want[i]) {
-            r = fe__cv_fail(c->err, fe_err_mismatch, "convert: config.json %s = %zu but the weights give %zu", dims[i], v, want[i]);
+            r = fe_error_set(c->err, fe_err_mismatch, "convert: config.json %s = %zu but the weights give %zu", dims[i], v, want[i]);
             goto done;
         }
     }
     if (fe__cv_cfg_int(c, cfg, "n_head", nh) < 0) { r = fe_err_format; goto done; }
     if ((x = fe_json_get(cfg, "layer_norm_epsilon")) != NULL && x->type != fe_json_null) {
-        if (x->type != fe_json_number) { r = fe__cv_fail(c->err, fe_err_format, "convert: config.json layer_norm_epsilon is not a number"); goto done; }
+        if (x->type != fe_json_number) { r = fe_error_set(c->err, fe_err_format, "convert: config.json layer_norm_epsilon is not a number"); goto done; }
         if (fabs(x->number - 1e-5) > 1e-12) {
-            r = fe__cv_fail(c->err, fe_err_unsupported, "convert: config.json layer_norm_epsilon = %g, but llm.c checkpoints have no eps field and always use 1e-5", x->number);
+            r = fe_error_set(c->err, fe_err_unsupported, "convert: config.json layer_norm_epsilon = %g, but llm.c checkpoints have no eps field and always use 1e-5", x->number);
             goto done;
         }
     }
     if ((x = fe_json_get(cfg, "activation_function")) != NULL && x->type != fe_json_null &&
         (x->type != fe_json_string || strlen(x->str) != x->len ||   /* no "gelu_new\u0000relu" */
          (strcmp(x->str, "gelu_new") && strcmp(x->str, "gelu_pytorch_tanh") && strcmp(x->str, "gelu_fast")))) {
-        r = fe__cv_fail(c->err, fe_err_unsupported, "convert: config.json activation_function '%.40s' is not the tanh GELU llm.c uses", x->type == fe_json_string ? x->str : "?");
+        r = fe_error_set(c->err, fe_err_unsupported, "convert: config.json activation_function '%.40s' is not the tanh GELU llm.c uses", x->type == fe_json_string ? x->str : "?");
         goto done;
     }
     if (((x = fe_json_get(cfg, "scale_attn_weights")) != NULL && x->type == fe_json_bool && !x->boolean) ||
         ((x = fe_json_get(cfg, "scale_attn_by_inverse_layer_idx")) != NULL && x->type == fe_json_bool && x->boolean)) {
-        r = fe__cv_fail(c->err, fe_err_unsupported, "convert: config.json %s = %s changes attention scaling, which llm.c does not support", x->key, x->boolean ? "true" : "false");
+        r = fe_error_set(c->err, fe_err_unsupported, "convert: config.json %s = %s changes attention scaling, which llm.c does not support", x->key, x->boolean ? "true" : "false");
         goto done;
     }
     if ((x = fe_json_get(cfg, "tie_word_embeddings")) != NULL && x->type == fe_json_bool && !x->boolean) {
-        r = fe__cv_fail(c->err, fe_err_unsupported, "convert: config.json tie_word_embeddings = false: untied output heads are not supported");
+        r = fe_error_set(c->err, fe_err_unsupported, "convert: config.json tie_word_embeddings = false: untied output heads are not supported");
         goto done;
     }
 done:
@@ -288,13 +276,13 @@ static fe_result fe__cv_leftovers(fe__cv *c, const fe_st_tensor *wte) {
             size_t where = 0;
             fe_result r;
             if (same && (r = fe__cv_compare(wte, t, 0, &same, &where, c->err)) != fe_ok) return r;
-            if (!same) return fe__cv_fail(c->err, fe_err_unsupported, "convert: lm_head.weight differs from wte.weight: untied output heads are not supported");
+            if (!same) return fe_error_set(c->err, fe_err_unsupported, "convert: lm_head.weight differs from wte.weight: untied output heads are not supported");
             continue;
         }
         if (!strncmp(nm, c->prefix, pl) &&
             (fe__cv_is_global_spec(nm + pl) || (fe__cv_layer_name(nm + pl, &l, &rest) && (fe__cv_is_layer_spec(rest) || fe__cv_is_mask(rest)))))
             continue;
-        return fe__cv_fail(c->err, fe_err_unsupported, "convert: unexpected tensor '%.96s' (not part of a GPT-2 LM)", t->name);
+        return fe_error_set(c->err, fe_err_unsupported, "convert: unexpected tensor '%.96s' (not part of a GPT-2 LM)", t->name);
     }
     return fe_ok;
 }
@@ -313,9 +301,9 @@ static fe_result fe__cv_check_ref(fe__cv *c) {
             fe__cv_name(c->prefix, &fe__cv_specs[i], l, name, sizeof name);
             if (!(a = fe_safetensors_find(c->st, name)) || !(b = fe__cv_ref_find(c->ref, &fe__cv_specs[i], l))) continue;
             if (b->dtype == fe_dtype_other || b->ndim != a->ndim || memcmp(b->shape, a->shape, sizeof a->shape))
-                return fe__cv_fail(c->err, fe_err_mismatch, "convert: tensor '%s' of the missing-from file has another dtype or shape than the input's: not the same model", b->name);
+                return fe_error_set(c->err, fe_err_mismatch, "convert: tensor '%s' of the missing-from file has another dtype or shape than the input's: not the same model", b->name);
             if ((r = fe__cv_compare(a, b, 1, &same, &where, c->err)) != fe_ok) return r;
-            if (!same) return fe__cv_fail(c->err, fe_err_mismatch, "convert: tensor '%s' differs between the input and the missing-from file (element %zu): not the same model", name, where);
+            if (!same) return fe_error_set(c->err, fe_err_mismatch, "convert: tensor '%s' differs between the input and the missing-from file (element %zu): not the same model", name, where);
         }
     return fe_ok;
 }
@@ -335,9 +323,9 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
     int n_head = opts ? opts->n_head : 0;
     size_t i, l, cfg_nh = 0;
     fe_result r;
-    if (!out) return fe__cv_fail(err, fe_err_arg, "convert: out is NULL");
+    if (!out) return fe_error_set(err, fe_err_arg, "convert: out is NULL");
     *out = NULL;
-    if (n_head < 0) return fe__cv_fail(err, fe_err_arg, "convert: n_head %d is negative", n_head);
+    if (n_head < 0) return fe_error_set(err, fe_err_arg, "convert: n_head %d is negative", n_head);
     if ((r = fe_safetensors_parse(&st, st_bytes, st_len, user, err)) != fe_ok) return r;
     if (missing_from && (r = fe_safetensors_parse(&ref, missing_from, missing_from_len, user, err)) != fe_ok) {
         fe__cv_prefix(err, r, "convert: missing-from file: ");
@@ -357,8 +345,8 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
         if (!(wpe = fe_safetensors_find(st, name)) && ref) wpe = fe__cv_ref_find(ref, &fe__cv_specs[1], 0);
         if (!wpe) { r = fe__cv_missing(&c, name, ""); goto done; }
     }
-    if (wte->ndim != 2 || wte->shape[0] == 0 || wte->shape[1] == 0) { r = fe__cv_fail(err, fe_err_mismatch, "convert: wte.weight must be a non-empty [V, C] matrix"); goto done; }
-    if (wpe->ndim != 2 || wpe->shape[0] == 0) { r = fe__cv_fail(err, fe_err_mismatch, "convert: wpe.weight must be a non-empty [maxT, C] matrix"); goto done; }
+    if (wte->ndim != 2 || wte->shape[0] == 0 || wte->shape[1] == 0) { r = fe_error_set(err, fe_err_mismatch, "convert: wte.weight must be a non-empty [V, C] matrix"); goto done; }
+    if (wpe->ndim != 2 || wpe->shape[0] == 0) { r = fe_error_set(err, fe_err_mismatch, "convert: wpe.weight must be a non-empty [maxT, C] matrix"); goto done; }
     c.V = wte->shape[0]; c.C = wte->shape[1]; c.maxT = wpe->shape[0];
     c.L = fe__cv_count_layers(st, c.prefix);
     if (c.L == 0) {
@@ -369,10 +357,10 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
     }
     if (ref) {
         size_t refL = fe__cv_count_layers(ref, fe__cv_detect_prefix(ref));
-        if (refL != c.L) { r = fe__cv_fail(err, fe_err_mismatch, "convert: the input has %zu layers, the missing-from file %zu: not the same model", c.L, refL); goto done; }
+        if (refL != c.L) { r = fe_error_set(err, fe_err_mismatch, "convert: the input has %zu layers, the missing-from file %zu: not the same model", c.L, refL); goto done; }
     }
     if (c.V > 0x7fffff00u || c.C > 0x7fffffffu / 4 || c.maxT > 0x7fffffffu || c.L > 0x7fffffffu) {
-        r = fe__cv_fail(err, fe_err_limit, "convert: dimensions do not fit the int32 checkpoint header"); goto done;
+        r = fe_error_set(err, fe_err_limit, "convert: dimensions do not fit the int32 checkpoint header"); goto done;
     }
     c.Vp = (c.V + 127) / 128 * 128;
 
@@ -384,12 +372,12 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
     /* n_head: config.json and/or the option */
     if (config_json && (r = fe__cv_config(&c, config_json, config_len, user, &cfg_nh)) != fe_ok) goto done;
     if (n_head && cfg_nh && (size_t)n_head != cfg_nh) {
-        r = fe__cv_fail(err, fe_err_mismatch, "convert: n_head argument %d disagrees with config.json n_head %zu", n_head, cfg_nh);
+        r = fe_error_set(err, fe_err_mismatch, "convert: n_head argument %d disagrees with config.json n_head %zu", n_head, cfg_nh);
         goto done;
     }
     c.NH = n_head ? (size_t)n_head : cfg_nh;
-    if (!c.NH) { r = fe__cv_fail(err, fe_err_arg, "convert: n_head unknown: pass config.json with \"n_head\" or give n_head explicitly"); goto done; }
-    if (c.C % c.NH) { r = fe__cv_fail(err, fe_err_mismatch, "convert: n_embd %zu is not divisible by n_head %zu", c.C, c.NH); goto done; }
+    if (!c.NH) { r = fe_error_set(err, fe_err_arg, "convert: n_head unknown: pass config.json with \"n_head\" or give n_head explicitly"); goto done; }
+    if (c.C % c.NH) { r = fe_error_set(err, fe_err_mismatch, "convert: n_embd %zu is not divisible by n_head %zu", c.C, c.NH); goto done; }
 
     if ((r = fe__cv_leftovers(&c, wte)) != fe_ok) goto done;
     if (ref && (r = fe__cv_check_ref(&c)) != fe_ok) goto done;
@@ -409,7 +397,7 @@ fe_result fe_convert_hf_model(fe_model **out, const void *st_bytes, size_t st_le
         size_t per = fe__cv_specs[i].per_layer ? m->param_sizes[i] / c.L : 0;
         if (i == 0) {   /* wte [V, C] -> the model's panel-layout (Vp, C) matrix, through a plain copy */
             float *tmp = (float *)fe_malloc(sizeof(float) * m->param_sizes[0], user);
-            if (!tmp) { r = fe__cv_fail(err, fe_err_nomem, "convert: cannot allocate %zu floats for wte", m->param_sizes[0]); goto done; }
+            if (!tmp) { r = fe_error_set(err, fe_err_nomem, "convert: cannot allocate %zu floats for wte", m->param_sizes[0]); goto done; }
             memset(tmp, 0, sizeof(float) * m->param_sizes[0]);   /* padding rows V..Vp stay zero */
             if ((r = fe__cv_emit(&c, &fe__cv_specs[0], 0, tmp)) != fe_ok) { fe_free(tmp, user); goto done; }
             fe_weight_pack(base[0], tmp, c.Vp, c.C);
@@ -445,9 +433,9 @@ fe_result fe_convert_hf(const void *st_bytes, size_t st_len, const char *config_
     fe_convert_opts o;
     fe_model *m;
     fe_result r;
-    if (!out_bytes || !out_len) return fe__cv_fail(err, fe_err_arg, "convert: out_bytes / out_len is NULL");
+    if (!out_bytes || !out_len) return fe_error_set(err, fe_err_arg, "convert: out_bytes / out_len is NULL");
     *out_bytes = NULL; *out_len = 0;
-    if (out_version != 3 && out_version != 5) return fe__cv_fail(err, fe_err_arg, "convert: version %d (need 3 = fp32 or 5 = bf16)", out_version);
+    if (out_version != 3 && out_version != 5) return fe_error_set(err, fe_err_arg, "convert: version %d (need 3 = fp32 or 5 = bf16)", out_version);
     memset(&o, 0, sizeof o);
     o.n_head = n_head_override; o.alloc_user = alloc_user;
     if ((r = fe_convert_hf_model(&m, st_bytes, st_len, config_json, config_len, NULL, 0, &o, err)) != fe_ok) return r;
@@ -465,9 +453,9 @@ fe_result fe_convert_hf_model_files(fe_model **out, const char *st_path, const c
     size_t st_len = 0, cfg_len = 0, ref_len = 0;
     void *user = opts ? opts->alloc_user : NULL;
     fe_result r;
-    if (!out) return fe__cv_fail(err, fe_err_arg, "convert: out is NULL");
+    if (!out) return fe_error_set(err, fe_err_arg, "convert: out is NULL");
     *out = NULL;
-    if (!st_path) return fe__cv_fail(err, fe_err_arg, "convert: model path is NULL");
+    if (!st_path) return fe_error_set(err, fe_err_arg, "convert: model path is NULL");
     if ((r = fe_read_file(st_path, &st, &st_len, user, err)) != fe_ok) { fe__cv_prefix(err, r, "convert: "); goto done; }
     if (config_path && (r = fe_read_file(config_path, &cfg, &cfg_len, user, err)) != fe_ok) { fe__cv_prefix(err, r, "convert: config: "); goto done; }
     if (missing_from_path && (r = fe_read_file(missing_from_path, &ref, &ref_len, user, err)) != fe_ok) { fe__cv_prefix(err, r, "convert: missing-from: "); goto done; }
@@ -489,8 +477,8 @@ fe_result fe_convert_hf_file(const char *st_path, const char *config_path, int n
     fe_convert_opts o;
     fe_model *m;
     fe_result r;
-    if (!st_path || !out_path) return fe__cv_fail(err, fe_err_arg, "convert: model path / output path is NULL");
-    if (version != 3 && version != 5) return fe__cv_fail(err, fe_err_arg, "convert: version %d (need 3 = fp32 or 5 = bf16)", version);
+    if (!st_path || !out_path) return fe_error_set(err, fe_err_arg, "convert: model path / output path is NULL");
+    if (version != 3 && version != 5) return fe_error_set(err, fe_err_arg, "convert: version %d (need 3 = fp32 or 5 = bf16)", version);
     memset(&o, 0, sizeof o);
     o.n_head = n_head;
     if ((r = fe_convert_hf_model_files(&m, st_path, config_path, NULL, &o, err)) != fe_ok) return r;

@@ -267,21 +267,40 @@ static void trace_cmp_num(oc *c, const char *what, const char *name, double ours
     else { c->failed++; printf("FAIL trace %s %s: ours %.9g, ref %.9g\n", name, what, ours, ref->number); }
 }
 
+/* The directory's model (hf/model.safetensors, converted to an llm.c checkpoint in memory: *ck,
+   freed by the caller) loaded into *m; and its expected_extra.safetensors. 1, or 0 after counting
+   a failure of check `what` and saying why. */
+static int load_hf_model(oc *c, const char *cfgpath, const char *refpath, const char *what, unsigned char **ck, fe_model **m) {
+    char path[4096];
+    size_t cklen;
+    fe_error e;
+    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
+    if (convert_file(path, cfgpath, refpath, 3, ck, &cklen, &e) == fe_ok && fe_model_load_mem(m, *ck, cklen, NULL, &e) == fe_ok) return 1;
+    c->failed++; printf("FAIL %s: model: %s\n", what, e.msg);
+    return 0;
+}
+static int load_expected_extra(oc *c, const char *what, unsigned char **bytes, fe_safetensors **ex) {
+    char path[4096];
+    size_t len;
+    fe_error e;
+    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
+    if (fe_read_file(path, bytes, &len, NULL, &e) == fe_ok && fe_safetensors_parse(ex, *bytes, len, NULL, &e) == fe_ok) return 1;
+    c->failed++; printf("FAIL %s: %s\n", what, e.msg);
+    return 0;
+}
+
 static void check_trace_oracle(oc *c, const char *cfgpath, const char *refpath, const fe_json_value *root) {
     const fe_json_value *traces = fe_json_get(root, "trace"), *sevs;
     char path[4096];
     unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
-    size_t cklen, k, j, elen;
+    size_t k, j;
     fe_model *m = NULL;
     fe_json *extra = NULL;
     fe_safetensors *ex = NULL;
     fe_error e;
     int C;
     if (!traces || traces->type != fe_json_array || !traces->count) return;
-    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
-    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) {
-        c->failed++; printf("FAIL trace: model: %s\n", e.msg); free(ck); return;
-    }
+    if (!load_hf_model(c, cfgpath, refpath, "trace", &ck, &m)) { free(ck); return; }
     C = m->config.channels;
     for (k = 0; k < traces->count; k++) {
         const fe_json_value *cs = fe_json_at(traces, k), *res = fe_json_get(cs, "results");
@@ -311,8 +330,7 @@ static void check_trace_oracle(oc *c, const char *cfgpath, const char *refpath, 
     if (!read_json(path, &xbytes, &extra, 0, c)) goto done;
     sevs = fe_json_get(fe_json_root(extra), "sever");
     if (!sevs || sevs->type != fe_json_array || !sevs->count) goto done;
-    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
-    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL sever: %s\n", e.msg); goto done; }
+    if (!load_expected_extra(c, "sever", &ebytes, &ex)) goto done;
     for (k = 0; k < sevs->count; k++) {
         const fe_json_value *sv = fe_json_at(sevs, k), *tr = fe_json_get(sv, "trace"), *tok = fe_json_get(sv, "token"), *res = fe_json_get(sv, "results"), *cs = NULL;
         static const char *const sever_names[3] = {"none", "mlp", "attn"};
@@ -417,7 +435,6 @@ static void check_train_oracle(oc *c, const char *cfgpath, const char *refpath) 
                                         "mlp.c_proj.bias", NULL, NULL};
     char path[4096], name[160];
     unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
-    size_t cklen, elen;
     fe_model *m = NULL;
     fe_json *extra = NULL;
     fe_safetensors *ex = NULL;
@@ -435,10 +452,7 @@ static void check_train_oracle(oc *c, const char *cfgpath, const char *refpath) 
     lossv = tr ? fe_json_get(tr, "loss") : NULL;
     if (!tr) goto done;
     if (!batch || batch->type != fe_json_array || !batch->count || !lossv || lossv->type != fe_json_number) { c->failed++; printf("FAIL cases_extra.json train malformed\n"); goto done; }
-    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
-    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL train: %s\n", e.msg); goto done; }
-    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
-    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL train: model: %s\n", e.msg); goto done; }
+    if (!load_expected_extra(c, "train", &ebytes, &ex) || !load_hf_model(c, cfgpath, refpath, "train", &ck, &m)) goto done;
     L = m->config.num_layers; C = m->config.channels; B = (int)batch->count;
     for (b = 0; b < B; b++) {
         int *row = NULL, rn = 0;
@@ -496,9 +510,9 @@ done:
 static void check_rome_oracle(oc *c, const char *cfgpath, const char *refpath, const fe_json_value *root) {
     enum { MAXP = 64 };
     const fe_json_value *r = fe_json_get(root, "rome"), *pf, *pr, *lk, *ev, *cs, *x;
-    char path[4096], name[192];
+    char name[192];
     unsigned char *ck = NULL;
-    size_t cklen, k;
+    size_t k;
     fe_model *m = NULL;
     fe_error e;
     int C, C4, L, V, layer = 0, np = 0, ns = 0, nr = 0, nt = 0, nkl = 0, kl_lookup = 0, i, j, ok = 1;
@@ -514,10 +528,7 @@ static void check_rome_oracle(oc *c, const char *cfgpath, const char *refpath, c
     uint64_t h0;
     if (!r) return;   /* a directory without a rome section */
     memset(prompts, 0, sizeof prompts); memset(pre, 0, sizeof pre); memset(keyp, 0, sizeof keyp);
-    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
-    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) {
-        c->failed++; printf("FAIL rome: model: %s\n", e.msg); free(ck); return;
-    }
+    if (!load_hf_model(c, cfgpath, refpath, "rome", &ck, &m)) { free(ck); return; }
     C = m->config.channels; C4 = 4 * C; L = m->config.num_layers; V = m->config.vocab_size;
     h0 = fe_model_checksum(m);
     /* the case, checked field by field */
@@ -671,7 +682,7 @@ static void check_many_oracle(oc *c, const char *cfgpath, const char *refpath) {
     enum { MAXR = 16, MAXK = 8 };
     char path[4096], name[160];
     unsigned char *ck = NULL, *xbytes = NULL, *ebytes = NULL;
-    size_t cklen, xlen, elen, k;
+    size_t xlen, k;
     fe_json *extra = NULL;
     fe_safetensors *ex = NULL;
     fe_model *m = NULL;
@@ -692,10 +703,7 @@ static void check_many_oracle(oc *c, const char *cfgpath, const char *refpath) {
     mm = fe_json_get(fe_json_root(extra), "memit");
     ae = fe_json_get(fe_json_root(extra), "alphaedit");
     if (!mm) goto done;
-    path_join(path, sizeof path, c->dir, "expected_extra.safetensors");
-    if (fe_read_file(path, &ebytes, &elen, NULL, &e) != fe_ok || fe_safetensors_parse(&ex, ebytes, elen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL memit: %s\n", e.msg); goto done; }
-    path_join(path, sizeof path, c->dir, "hf/model.safetensors");
-    if (convert_file(path, cfgpath, refpath, 3, &ck, &cklen, &e) != fe_ok || fe_model_load_mem(&m, ck, cklen, NULL, &e) != fe_ok) { c->failed++; printf("FAIL memit: model: %s\n", e.msg); goto done; }
+    if (!load_expected_extra(c, "memit", &ebytes, &ex) || !load_hf_model(c, cfgpath, refpath, "memit", &ck, &m)) goto done;
     C = m->config.channels; C4 = 4 * C; V = m->config.vocab_size;
     h0 = fe_model_checksum(m);
     rq = fe_json_get(mm, "requests"); ct = fe_json_get(mm, "context_types"); cs = fe_json_get(mm, "cov_seqs"); ly = fe_json_get(mm, "layers");

@@ -40,22 +40,13 @@ int trace_agg_init(trace_agg *a, int L) {
     size_t n = 3 * TRACE_BUCKETS * (size_t)L, ns = 3 * (size_t)L;
     memset(a, 0, sizeof *a);
     a->L = L;
-    a->cnt = (double *)calloc(3 * n + 3 * ns + 1, sizeof(double));
-    if (!a->cnt) return 1;
-    a->mean = a->cnt + n; a->m2 = a->mean + n;
-    a->scnt = a->m2 + n; a->smean = a->scnt + ns; a->sm2 = a->smean + ns;
+    a->cell = (fe_running *)calloc(n + ns + 1, sizeof *a->cell);
+    if (!a->cell) return 1;
+    a->sever = a->cell + n;
     return 0;
 }
 
-void trace_agg_free(trace_agg *a) { free(a->cnt); memset(a, 0, sizeof *a); }
-
-static void welford(double *cnt, double *mean, double *m2, double x) {
-    double d;
-    *cnt += 1.0;
-    d = x - *mean;
-    *mean += d / *cnt;
-    *m2 += d * (x - *mean);
-}
+void trace_agg_free(trace_agg *a) { free(a->cell); memset(a, 0, sizeof *a); }
 
 void trace_agg_add(trace_agg *a, const trace_fact *f) {
     int k, t, l, b, L = a->L;
@@ -67,43 +58,39 @@ void trace_agg_add(trace_agg *a, const trace_fact *f) {
         for (t = 0; t < f->T; t++) {
             unsigned mask = trace_token_buckets(f->T, f->sb, f->se, t);
             for (b = 0; b < TRACE_BUCKETS; b++) {
-                size_t base = ((size_t)k * TRACE_BUCKETS + (size_t)b) * (size_t)L;
+                fe_running *cell = a->cell + ((size_t)k * TRACE_BUCKETS + (size_t)b) * (size_t)L;
                 if (!(mask & (1u << b))) continue;
-                for (l = 0; l < L; l++)
-                    welford(a->cnt + base + l, a->mean + base + l, a->m2 + base + l, (double)f->scores[k][(size_t)t * L + l] - f->low);
+                for (l = 0; l < L; l++) fe_running_add(&cell[l], (double)f->scores[k][(size_t)t * L + l] - f->low);
             }
         }
     }
     for (k = 0; k < 3; k++) {
-        size_t base = (size_t)k * (size_t)L;
+        fe_running *sever = a->sever + (size_t)k * (size_t)L;
         if (!f->sever[k]) continue;
-        for (l = 0; l < L; l++) welford(a->scnt + base + l, a->smean + base + l, a->sm2 + base + l, (double)f->sever[k][l] - f->low);
+        for (l = 0; l < L; l++) fe_running_add(&sever[l], (double)f->sever[k][l] - f->low);
     }
 }
 
-static trace_stat stat_of(double cnt, double mean, double m2) {
+static trace_stat stat_of(const fe_running *r) {
     trace_stat s;
-    s.n = (long)cnt;
-    s.mean = cnt > 0 ? mean : NAN;
-    s.sd = s.ci_lo = s.ci_hi = NAN;
-    if (cnt >= 2) {
-        double h;
-        s.sd = sqrt((m2 > 0 ? m2 : 0.0) / (cnt - 1.0));
-        h = 1.96 * s.sd / sqrt(cnt);
-        s.ci_lo = mean - h;
-        s.ci_hi = mean + h;
+    s.n = (long)r->n;
+    s.mean = r->n > 0 ? r->mean : NAN;
+    s.sd = fe_sample_sd(r->n, r->m2);
+    s.ci_lo = s.ci_hi = NAN;
+    if (r->n >= 2) {
+        double h = fe_ci95(r->n, s.sd);
+        s.ci_lo = r->mean - h;
+        s.ci_hi = r->mean + h;
     }
     return s;
 }
 
 trace_stat trace_agg_cell(const trace_agg *a, int kind, int bucket, int layer) {
-    size_t i = ((size_t)kind * TRACE_BUCKETS + (size_t)bucket) * (size_t)a->L + (size_t)layer;
-    return stat_of(a->cnt[i], a->mean[i], a->m2[i]);
+    return stat_of(&a->cell[((size_t)kind * TRACE_BUCKETS + (size_t)bucket) * (size_t)a->L + (size_t)layer]);
 }
 
 trace_stat trace_agg_sever(const trace_agg *a, int sever, int layer) {
-    size_t i = (size_t)sever * (size_t)a->L + (size_t)layer;
-    return stat_of(a->scnt[i], a->smean[i], a->sm2[i]);
+    return stat_of(&a->sever[(size_t)sever * (size_t)a->L + (size_t)layer]);
 }
 
 /* ================================================================== dataset ============= */

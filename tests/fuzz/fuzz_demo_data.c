@@ -56,9 +56,9 @@ static void check_outputs(const dd_world *w, const dd_out *o) {
     size_t i, nl = 0;
     fe_result r;
     /* corpus: the lines, each followed by a newline */
-    for (i = 0; i < o->corpus.n; i++) nl += o->corpus.p[i] == '\n';
-    FZ_CHECK(nl == o->lines.n && (o->corpus.n == 0 || o->corpus.p[o->corpus.n - 1] == '\n'));
-    r = fe_json_parse(&doc, o->heldout.p, o->heldout.n, NULL, NULL);
+    for (i = 0; i < o->corpus.len; i++) nl += o->corpus.p[i] == '\n';
+    FZ_CHECK(nl == o->lines.n && (o->corpus.len == 0 || o->corpus.p[o->corpus.len - 1] == '\n'));
+    r = fe_json_parse(&doc, o->heldout.p, o->heldout.len, NULL, NULL);
     FZ_CHECK(r == fe_ok || fz_oom_hit);
     if (r == fe_ok) {
         root = fe_json_root(doc);
@@ -69,7 +69,7 @@ static void check_outputs(const dd_world *w, const dd_out *o) {
         }
         fe_json_free(doc); doc = NULL;
     }
-    r = fe_json_parse(&doc, o->counterfact.p, o->counterfact.n, NULL, NULL);
+    r = fe_json_parse(&doc, o->counterfact.p, o->counterfact.len, NULL, NULL);
     FZ_CHECK(r == fe_ok || fz_oom_hit);
     if (r == fe_ok) {
         root = fe_json_root(doc);
