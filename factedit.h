@@ -9063,10 +9063,70 @@ FACTEDIT__PRIV void fe__dgemm_rows(int lower, int rb, int m, int n, int k, doubl
     }
 }
 
+/* Triangular solves with many right-hand sides, one per row of X (nrows x nb, row stride ldx), against
+   L (nb x nb lower, row stride ldl), recursively: halve the columns, solve one half, remove its part
+   from the other by a GEMM, solve that. All but the FACTEDIT__DLEAF-wide diagonal leaves runs in the
+   GEMM (a block-by-block loop would leave O(nrows nb NB) flops in short dot products). One thread;
+   callers split rows. */
+#define FACTEDIT__DLEAF 32
+FACTEDIT__PRIV int fe__dsplit(int nb) {   /* a multiple of the leaf width near the middle */
+    int h = (nb / 2 + FACTEDIT__DLEAF - 1) / FACTEDIT__DLEAF * FACTEDIT__DLEAF;
+    return h < nb ? h : nb - FACTEDIT__DLEAF;
+}
+/* Y L^T = X, X <- Y: y_j = (x_j - sum_{m<j} y_m L[j][m]) / L[j][j]. */
+FACTEDIT__PRIV void fe__dtrsm_fwd(const double *L, size_t ldl, int nb, double *X, size_t ldx, int nrows, double *ws) {
+    int r, j, h;
+    if (nb <= FACTEDIT__DLEAF) {
+        for (r = 0; r < nrows; r++) {
+            double *x = X + (size_t)r * ldx;
+            for (j = 0; j < nb; j++) x[j] = (x[j] - fe__dot8(x, L + (size_t)j * ldl, j)) / L[(size_t)j * ldl + j];
+        }
+        return;
+    }
+    h = fe__dsplit(nb);
+    fe__dtrsm_fwd(L, ldl, h, X, ldx, nrows, ws);
+    fe__dgemm(nrows, nb - h, h, -1.0, X, ldx, 1, L + (size_t)h * ldl, 1, ldl, X + h, ldx, ws);
+    fe__dtrsm_fwd(L + (size_t)h * ldl + h, ldl, nb - h, X + h, ldx, nrows, ws);
+}
+/* X L = Y, Y <- X: x_j = (y_j - sum_{m>j} x_m L[m][j]) / L[j][j]. */
+FACTEDIT__PRIV void fe__dtrsm_bwd(const double *L, size_t ldl, int nb, double *X, size_t ldx, int nrows, double *ws) {
+    int r, j, m, h;
+    if (nb <= FACTEDIT__DLEAF) {
+        for (r = 0; r < nrows; r++) {
+            double *x = X + (size_t)r * ldx;
+            for (j = nb - 1; j >= 0; j--) {   /* x_j final: its terms leave x_m, m < j, by row j of L */
+                const double *lj = L + (size_t)j * ldl;
+                double xj = x[j] /= lj[j];
+                for (m = 0; m < j; m++) x[m] -= xj * lj[m];
+            }
+        }
+        return;
+    }
+    h = fe__dsplit(nb);
+    fe__dtrsm_bwd(L + (size_t)h * ldl + h, ldl, nb - h, X + h, ldx, nrows, ws);
+    fe__dgemm(nrows, h, nb - h, -1.0, X + h, ldx, 1, L + (size_t)h * ldl, ldl, 1, X, ldx, ws);
+    fe__dtrsm_bwd(L, ldl, h, X, ldx, nrows, ws);
+}
+
 /* Rows per thread for an n-row job: ceil(n / threads) rounded up to MR (equal shares). */
 FACTEDIT__PRIV int fe__rows_per_thread(int n) {
     int nt = fe__omp_threads(), r = (n + nt - 1) / nt;
     return (r + FACTEDIT__DMR - 1) / FACTEDIT__DMR * FACTEDIT__DMR;
+}
+
+/* fe__dtrsm_fwd (bwd = 0) or fe__dtrsm_bwd (bwd = 1) with the rows split over threads (one share each). */
+FACTEDIT__PRIV void fe__dtrsm_rows(int bwd, const double *L, size_t ldl, int nb, double *X, size_t ldx, int nrows,
+                                   double *ws) {
+    int rb = fe__rows_per_thread(nrows), nblk = (nrows + rb - 1) / rb, b;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static, 1) if (nblk > 1 && (double)nb * nb * nrows > 4e6)
+#endif
+    for (b = 0; b < nblk; b++) {
+        int r0 = b * rb, nr = r0 + rb < nrows ? rb : nrows - r0;
+        double *w = ws + (size_t)fe__omp_id() * FACTEDIT__DWS;
+        if (bwd) fe__dtrsm_bwd(L, ldl, nb, X + (size_t)r0 * ldx, ldx, nr, w);
+        else fe__dtrsm_fwd(L, ldl, nb, X + (size_t)r0 * ldx, ldx, nr, w);
+    }
 }
 
 /* A (lower, d x d) += Kd^T Kd for Kd n x d (rows = keys): the Gram of the keys. */
@@ -9075,9 +9135,9 @@ FACTEDIT__PRIV void fe__dgram(double *A, int d, const double *Kd, int n, double 
 }
 
 /* L L^T = A in place (A's lower triangle in, L out; row-major d x d; the upper triangle is scratch),
-   right-looking in blocks of NB: the diagonal block row by row, the rows below it against it (in
-   parallel, one thread per row), then the trailing lower triangle -= the block column times its
-   transpose (a GEMM over row blocks). Returns -1, or the first row whose pivot is not positive. */
+   right-looking in blocks of NB: the diagonal block row by row, the rows below it against it (a
+   triangular solve, rows over threads), then the trailing lower triangle -= the block column times
+   its transpose (a GEMM over row blocks). Returns -1, or the first row whose pivot is not positive. */
 FACTEDIT__PRIV int fe__dchol(double *A, int d, double *ws) {
     int j0, i;
     for (j0 = 0; j0 < d; j0 += FACTEDIT__DNB) {
@@ -9092,54 +9152,20 @@ FACTEDIT__PRIV int fe__dchol(double *A, int d, double *ws) {
                 else return i;
             }
         }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if ((double)(d - j1) * nb * nb > 2e6)
-#endif
-        for (i = j1; i < d; i++) {
-            double *ai = A + (size_t)i * d;
-            int j;
-            for (j = j0; j < j1; j++) ai[j] = (ai[j] - fe__dot8(ai + j0, A + (size_t)j * d + j0, j - j0)) / A[(size_t)j * d + j];
-        }
-        if (j1 < d)
+        if (j1 < d) {
+            fe__dtrsm_rows(0, A + (size_t)j0 * d + j0, (size_t)d, nb, A + (size_t)j1 * d + j0, (size_t)d, d - j1, ws);
             fe__dgemm_rows(1, FACTEDIT__DRB, d - j1, d - j1, nb, -1.0, A + (size_t)j1 * d + j0, (size_t)d, 1,
                            A + (size_t)j1 * d + j0, 1, (size_t)d, A + (size_t)j1 * d + j1, (size_t)d, ws);
+        }
     }
     return -1;
 }
 
-/* X (n x d, row-major: one right-hand side per row) <- X (L L^T)^-1, L from fe__dchol: Y L^T = X
-   (forward over column blocks), then X L = Y (backward), each block a GEMM against the columns
-   already solved plus a small triangle. Rows are split over threads (one block each). */
+/* X (n x d, row-major: one right-hand side per row) <- X (L L^T)^-1, L from fe__dchol: Y L^T = X,
+   then X L = Y. */
 FACTEDIT__PRIV void fe__dchol_solve_rows(const double *L, int d, double *X, int n, double *ws) {
-    int rb = fe__rows_per_thread(n), nb = (n + rb - 1) / rb, b;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static, 1) if (nb > 1 && (double)d * d * n > 4e6)
-#endif
-    for (b = 0; b < nb; b++) {
-        int r0 = b * rb, r1 = r0 + rb < n ? r0 + rb : n, j0, j1, j, r, mm;
-        double *w = ws + (size_t)fe__omp_id() * FACTEDIT__DWS, *x0 = X + (size_t)r0 * d;
-        for (j0 = 0; j0 < d; j0 += FACTEDIT__DNB) {   /* Y L^T = X: y_j = (x_j - sum_{m<j} y_m L[j][m]) / L[j][j] */
-            j1 = j0 + FACTEDIT__DNB < d ? j0 + FACTEDIT__DNB : d;
-            fe__dgemm(r1 - r0, j1 - j0, j0, -1.0, x0, (size_t)d, 1, L + (size_t)j0 * d, 1, (size_t)d, x0 + j0, (size_t)d, w);
-            for (r = r0; r < r1; r++) {
-                double *x = X + (size_t)r * d;
-                for (j = j0; j < j1; j++) x[j] = (x[j] - fe__dot8(x + j0, L + (size_t)j * d + j0, j - j0)) / L[(size_t)j * d + j];
-            }
-        }
-        for (j0 = (d - 1) / FACTEDIT__DNB * FACTEDIT__DNB; j0 >= 0; j0 -= FACTEDIT__DNB) {   /* X L = Y, last block first */
-            j1 = j0 + FACTEDIT__DNB < d ? j0 + FACTEDIT__DNB : d;
-            fe__dgemm(r1 - r0, j1 - j0, d - j1, -1.0, x0 + j1, (size_t)d, 1, L + (size_t)j1 * d + j0, (size_t)d, 1, x0 + j0,
-                      (size_t)d, w);
-            for (r = r0; r < r1; r++) {
-                double *x = X + (size_t)r * d;
-                for (j = j1 - 1; j >= j0; j--) {   /* x_j final: its terms leave x_m, m < j, by row j of L */
-                    const double *lj = L + (size_t)j * d;
-                    double xj = x[j] /= lj[j];
-                    for (mm = j0; mm < j; mm++) x[mm] -= xj * lj[mm];
-                }
-            }
-        }
-    }
+    fe__dtrsm_rows(0, L, (size_t)d, d, X, (size_t)d, n, ws);
+    fe__dtrsm_rows(1, L, (size_t)d, d, X, (size_t)d, n, ws);
 }
 
 /* Workspace of fe__dgemm for every thread (NULL on overflow or out of memory). */
