@@ -31,6 +31,14 @@ static fe_cov *make_cov(const fe_model *m, int l, int seqs, uint64_t seed) {
     return c;
 }
 
+/* The end of a test: its state (may be NULL), statistics and model. */
+static void teardown(fe_many *s, fe_model *m, fe_cov **covs, int n) {
+    int i;
+    fe_many_free(s);
+    for (i = 0; i < n; i++) fe_cov_free(covs[i]);
+    fe_model_free(m);
+}
+
 /* NR requests: prompt = [subject (2 ids)] + 3 ids, lookup 1; two key prompts (bare, prefix + bare) */
 typedef struct reqs {
     int ids[NR][8], pre[NR][12], tgt[NR][2];
@@ -275,8 +283,7 @@ static void test_rrome(void) {
         CHECKF(err_r <= 1e-4 * nv && err_o > 10 * err_r, "r-ROME |W'k* + b - v*| %g (|v*| %g), ROME %g", err_r, nv, err_o);
         fe_edit_free(a); fe_edit_free(b);
     }
-    fe_cov_free(cov);
-    fe_model_free(m);
+    teardown(NULL, m, &cov, 1);
 }
 
 static void test_memit(void) {
@@ -448,8 +455,7 @@ static void test_memit(void) {
         fe_many_free(s); s = NULL;
         fe_cov_free(tiny);
     }
-    for (l = 0; l < 3; l++) fe_cov_free(covs[l]);
-    fe_model_free(m);
+    teardown(NULL, m, covs, 3);
 }
 
 static void test_alphaedit(void) {
@@ -567,9 +573,8 @@ static void test_alphaedit(void) {
         CHECKF(sqrt(with) < sqrt(without), "with the cache %g, without %g", sqrt(with), sqrt(without));
         CHECK(fe_many_undo(s2, m, 1, &e) == fe_ok && fe_model_checksum(m) == h0);
     }
-    fe_many_free(s); fe_many_free(s2);
-    for (l = 0; l < 2; l++) fe_cov_free(covs[l]);
-    fe_model_free(m);
+    fe_many_free(s2);
+    teardown(s, m, covs, 2);
 }
 
 static void test_targets_health(void) {
@@ -618,9 +623,7 @@ static void test_targets_health(void) {
             CHECK(fe_many_undo(s, m, 1, &e) == fe_ok);
         }
     }
-    fe_many_free(s);
-    for (i = 0; i < 2; i++) fe_cov_free(covs[i]);
-    fe_model_free(m);
+    teardown(s, m, covs, 2);
 }
 
 int main(void) {
