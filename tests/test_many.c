@@ -221,6 +221,44 @@ static void test_dkernels(void) {
     }
 }
 
+/* fe_memit_keys over more than one forward's 64 prompts (one state for the full chunks, another for
+   the last; each chunk only as long as its longest prompt) = each prompt's key alone (fe_rome_keys). */
+static void test_keys_chunks(void) {
+    enum { NQ = 70 };
+    fe_model *m = rand_model(51);
+    static int ids[NQ][12];
+    fe_rome_prompt kp[NQ];
+    fe_memit_request q[NQ];
+    float *K = (float *)malloc(sizeof(float) * NQ * C4), one[C4];
+    fe_rng g;
+    fe_error e;
+    int i, j;
+    double worst = 0, mx = 0;
+    fe_rng_seed(&g, 61);
+    memset(q, 0, sizeof q);
+    for (i = 0; i < NQ; i++) {
+        int n = i < 64 ? 4 + i % 3 : 9 + i % 3;   /* the first chunk short, the last long */
+        for (j = 0; j < n; j++) ids[i][j] = (int)(fe_rng_u64(&g) % V);
+        ids[i][0] = i % V; ids[i][1] = i / V;   /* distinct subjects */
+        kp[i].ids = ids[i]; kp[i].n = n; kp[i].lookup = 1 + i % (n - 1);
+        q[i].rows = &kp[i]; q[i].n_rows = 1; q[i].target = ids[i]; q[i].n_target = 1;
+        q[i].keys = &kp[i]; q[i].n_keys = 1; q[i].bare = kp[i];
+    }
+    TEST("fe_memit_keys, 70 prompts of 4-6 then 9-11 tokens (two chunks) = fe_rome_keys per prompt") {
+        CHECK(fe_memit_keys(m, 1, q, NQ, K, &e) == fe_ok);
+        for (i = 0; i < NQ; i++) {
+            CHECK(fe_rome_keys(m, 1, &kp[i], 1, one, NULL, &e) == fe_ok);
+            for (j = 0; j < C4; j++) {
+                if (fabs(one[j]) > mx) mx = fabs(one[j]);
+                if (fabs(one[j] - K[i * C4 + j]) > worst) worst = fabs(one[j] - K[i * C4 + j]);
+            }
+        }
+        CHECKF(worst <= 1e-5 * mx, "max difference %g (max |k| %g)", worst, mx);
+    }
+    free(K);
+    teardown(NULL, m, NULL, 0);
+}
+
 static void test_rrome(void) {
     fe_model *m = rand_model(11);
     fe_cov *cov = make_cov(m, 1, 8, 5);
@@ -629,6 +667,7 @@ static void test_targets_health(void) {
 int main(void) {
     test_eigh();
     test_dkernels();
+    test_keys_chunks();
     test_rrome();
     test_memit();
     test_alphaedit();
