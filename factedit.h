@@ -9135,8 +9135,10 @@ FACTEDIT__PRIV void fe__dtrsm_rows(int bwd, const double *L, size_t ldl, int nb,
     }
 }
 
-/* A (lower, d x d) += Kd^T Kd for Kd n x d (rows = keys): the Gram of the keys. */
-FACTEDIT__PRIV void fe__dgram(double *A, int d, const double *Kd, int n, double *ws) {
+/* A (lower, d x d) += Kd^T Kd for Kd n x d (rows = keys): the Gram of the keys. (Kd is only read;
+   not const: gcc 12 -O2 without OpenMP warns that freshly filled malloc'd memory passed as const
+   "may be used uninitialized".) */
+FACTEDIT__PRIV void fe__dgram(double *A, int d, double *Kd, int n, double *ws) {
     fe__dgemm_rows(1, FACTEDIT__DRB, d, d, n, 1.0, Kd, 1, (size_t)d, Kd, (size_t)d, 1, A, (size_t)d, ws);
 }
 
