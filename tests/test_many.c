@@ -31,6 +31,14 @@ static fe_cov *make_cov(const fe_model *m, int l, int seqs, uint64_t seed) {
     return c;
 }
 
+/* The end of a test: its state (may be NULL), statistics and model. */
+static void teardown(fe_many *s, fe_model *m, fe_cov **covs, int n) {
+    int i;
+    fe_many_free(s);
+    for (i = 0; i < n; i++) fe_cov_free(covs[i]);
+    fe_model_free(m);
+}
+
 /* NR requests: prompt = [subject (2 ids)] + 3 ids, lookup 1; two key prompts (bare, prefix + bare) */
 typedef struct reqs {
     int ids[NR][8], pre[NR][12], tgt[NR][2];
@@ -113,6 +121,144 @@ static void test_eigh(void) {
     }
 }
 
+/* MEMIT's closed form by the scalar double reference: X (n x d) = K (lambda (m2/count + ridge I) + K^T K)^-1 */
+static void memit_ref(const fe_cov *c, double ridge, double lambda, const float *K, int n, double *X) {
+    int d = c->dim, i, j, k;
+    double *A = (double *)malloc(sizeof(double) * d * d), *B = (double *)malloc(sizeof(double) * d * n);
+    for (i = 0; i < d; i++) for (j = 0; j < d; j++) {
+        double a = lambda * (c->m2[(size_t)i * d + j] / c->count + (i == j ? ridge : 0));
+        for (k = 0; k < n; k++) a += (double)K[(size_t)k * d + i] * K[(size_t)k * d + j];
+        A[(size_t)i * d + j] = a;
+    }
+    for (i = 0; i < d; i++) for (k = 0; k < n; k++) B[(size_t)i * n + k] = K[(size_t)k * d + i];
+    gauss(A, B, d, n);
+    for (k = 0; k < n; k++) for (i = 0; i < d; i++) X[(size_t)k * d + i] = B[(size_t)i * n + k];
+    free(A); free(B);
+}
+
+/* The blocked double kernels of the closed forms (fe__dgemm, fe__dchol, fe__dchol_solve_rows through
+   fe_memit_solve) against scalar references on sizes that are not multiples of their blocks (MR 6,
+   NR 8, KC 256, NB 128, row blocks 192, NC 1024), including sizes below one block. */
+static void test_dkernels(void) {
+    fe_rng g;
+    fe_rng_seed(&g, 101);
+    TEST("fe__dgemm: C += alpha op(A) op(B) by strides (plain and transposed operands) = the triple loop, odd sizes") {
+        static const int mnk[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 1030, 300}, {100, 17, 513}, {6, 8, 256}};
+        int t, tr;
+        double *ws = (double *)malloc(sizeof(double) * FACTEDIT__DWS);
+        for (t = 0; t < 5; t++) for (tr = 0; tr < 4; tr++) {
+            int m = mnk[t][0], n = mnk[t][1], k = mnk[t][2], i, j, p;
+            double *A = (double *)malloc(sizeof(double) * m * k), *B = (double *)malloc(sizeof(double) * k * n);
+            double *Cm = (double *)malloc(sizeof(double) * m * (n + 3)), *R = (double *)malloc(sizeof(double) * m * n), worst = 0;
+            size_t ars = tr & 1 ? 1 : (size_t)k, acs = tr & 1 ? (size_t)m : 1, brs = tr & 2 ? 1 : (size_t)n, bcs = tr & 2 ? (size_t)k : 1;
+            double alpha = tr == 1 ? -1.0 : 0.5;
+            for (i = 0; i < m * k; i++) A[i] = fe_rng_normal(&g);
+            for (i = 0; i < k * n; i++) B[i] = fe_rng_normal(&g);
+            for (i = 0; i < m * (n + 3); i++) Cm[i] = fe_rng_normal(&g);
+            for (i = 0; i < m; i++) for (j = 0; j < n; j++) {
+                double x = 0;
+                for (p = 0; p < k; p++) x += A[i * ars + p * acs] * B[p * brs + j * bcs];
+                R[i * n + j] = Cm[i * (n + 3) + j] + alpha * x;
+            }
+            fe__dgemm(m, n, k, alpha, A, ars, acs, B, brs, bcs, Cm, (size_t)(n + 3), ws);
+            for (i = 0; i < m; i++) for (j = 0; j < n; j++) if (fabs(Cm[i * (n + 3) + j] - R[i * n + j]) > worst) worst = fabs(Cm[i * (n + 3) + j] - R[i * n + j]);
+            CHECKF(worst < 1e-10 * (k + 1), "%d x %d x %d, transposes %d: error %g", m, n, k, tr, worst);
+            free(A); free(B); free(Cm); free(R);
+        }
+        free(ws);
+    }
+    TEST("fe__rank1_add_many (tiled, threads) = n fe__rank1_add calls bit for bit (C 40: panels 32 + 8; 4C 160: tiles 128 + 32; n 37); fe_memit_apply") {
+        int c = 40, n = 37, i;
+        size_t sz = (size_t)c * 4 * c;
+        float *W1 = (float *)malloc(sizeof(float) * sz), *W2 = (float *)malloc(sizeof(float) * sz);
+        float *R = (float *)malloc(sizeof(float) * n * c), *X = (float *)malloc(sizeof(float) * n * 4 * c);
+        fe_model *m = rand_model(3);
+        fe_error e;
+        for (i = 0; i < (int)sz; i++) W1[i] = W2[i] = (float)fe_rng_normal(&g);
+        for (i = 0; i < n * c; i++) R[i] = (float)fe_rng_normal(&g);
+        for (i = 0; i < n * 4 * c; i++) X[i] = (float)fe_rng_normal(&g);
+        for (i = 0; i < n; i++) fe__rank1_add(W1, c, R + (size_t)i * c, X + (size_t)i * 4 * c);
+        fe__rank1_add_many(W2, c, R, X, n);
+        CHECK(!memcmp(W1, W2, sizeof(float) * sz));
+        memcpy(W1, fcproj(m, 1), sizeof(float) * C * C4);
+        for (i = 0; i < 5; i++) fe__rank1_add(W1, C, R + (size_t)i * C, X + (size_t)i * C4);
+        CHECK(fe_memit_apply(m, 1, R, X, 5, &e) == fe_ok && !memcmp(W1, fcproj(m, 1), sizeof(float) * C * C4));
+        CHECK_CODE(fe_memit_apply(m, L, R, X, 5, &e), fe_err_range);
+        CHECK_CODE(fe_memit_apply(m, 1, R, X, 0, &e), fe_err_arg);
+        fe_model_free(m);
+        free(W1); free(W2); free(R); free(X);
+    }
+    TEST("fe_memit_solve (Gram, blocked Cholesky, blocked solves) = the scalar double reference, d and n odd, below and above the blocks") {
+        static const int dn[][2] = {{5, 1}, {5, 9}, {131, 7}, {203, 263}, {301, 40}};
+        int t;
+        for (t = 0; t < 5; t++) {
+            int d = dn[t][0], n = dn[t][1], i;
+            fe_cov *c = NULL;
+            float *keys = (float *)malloc(sizeof(float) * d * (d + 8)), *K = (float *)malloc(sizeof(float) * n * d), *X = (float *)malloc(sizeof(float) * n * d);
+            double *ref = (double *)malloc(sizeof(double) * n * d), w = 0, mx = 0;
+            fe_error e;
+            for (i = 0; i < d * (d + 8); i++) keys[i] = (float)fe_rng_normal(&g);
+            for (i = 0; i < n * d; i++) K[i] = (float)(fe_rng_normal(&g) * 3);
+            CHECK(fe_cov_new(&c, d, NULL, &e) == fe_ok && fe_cov_add(c, keys, (size_t)d + 8, &e) == fe_ok);
+            CHECK(fe_memit_solve(c, 1e-2, 3.0, K, n, X, &e) == fe_ok);
+            memit_ref(c, 1e-2, 3.0, K, n, ref);
+            for (i = 0; i < n * d; i++) { if (fabs(ref[i]) > mx) mx = fabs(ref[i]); if (fabs(X[i] - ref[i]) > w) w = fabs(X[i] - ref[i]); }
+            CHECKF(w / mx < 1e-5, "d %d, n %d: relative error %g", d, n, w / mx);
+#ifdef _OPENMP
+            {   /* threads split rows and blocks, never a sum: the same bits on one thread */
+                float *X1 = (float *)malloc(sizeof(float) * n * d);
+                int nt = omp_get_max_threads();
+                omp_set_num_threads(1);
+                CHECK(fe_memit_solve(c, 1e-2, 3.0, K, n, X1, &e) == fe_ok);
+                omp_set_num_threads(nt);
+                CHECKF(!memcmp(X, X1, sizeof(float) * n * d), "d %d, n %d: X differs on one thread", d, n);
+                free(X1);
+            }
+#endif
+            fe_cov_free(c);
+            free(keys); free(K); free(X); free(ref);
+        }
+    }
+}
+
+/* fe_memit_keys over more than one forward's 64 prompts (one state for the full chunks, another for
+   the last; each chunk only as long as its longest prompt) = each prompt's key alone (fe_rome_keys). */
+static void test_keys_chunks(void) {
+    enum { NQ = 70 };
+    fe_model *m = rand_model(51);
+    static int ids[NQ][12];
+    fe_rome_prompt kp[NQ];
+    fe_memit_request q[NQ];
+    float *K = (float *)malloc(sizeof(float) * NQ * C4), one[C4];
+    fe_rng g;
+    fe_error e;
+    int i, j;
+    double worst = 0, mx = 0;
+    fe_rng_seed(&g, 61);
+    memset(q, 0, sizeof q);
+    for (i = 0; i < NQ; i++) {
+        int n = i < 64 ? 4 + i % 3 : 9 + i % 3;   /* the first chunk short, the last long */
+        for (j = 0; j < n; j++) ids[i][j] = (int)(fe_rng_u64(&g) % V);
+        ids[i][0] = i % V; ids[i][1] = i / V;   /* distinct subjects */
+        kp[i].ids = ids[i]; kp[i].n = n; kp[i].lookup = 1 + i % (n - 1);
+        q[i].rows = &kp[i]; q[i].n_rows = 1; q[i].target = ids[i]; q[i].n_target = 1;
+        q[i].keys = &kp[i]; q[i].n_keys = 1; q[i].bare = kp[i];
+    }
+    TEST("fe_memit_keys, 70 prompts of 4-6 then 9-11 tokens (two chunks) = fe_rome_keys per prompt") {
+        CHECK(fe_memit_keys(m, 1, q, NQ, K, &e) == fe_ok);
+        for (i = 0; i < NQ; i++) {
+            CHECK(fe_rome_keys(m, 1, &kp[i], 1, one, NULL, &e) == fe_ok);
+            for (j = 0; j < C4; j++) {
+                if (fabs(one[j]) > mx) mx = fabs(one[j]);
+                if (fabs(one[j] - K[i * C4 + j]) > worst) worst = fabs(one[j] - K[i * C4 + j]);
+            }
+        }
+        CHECKF(worst <= 1e-5 * mx, "max difference %g (max |k| %g)", worst, mx);
+    }
+    free(K);
+    teardown(NULL, m, NULL, 0);
+}
+
 static void test_rrome(void) {
     fe_model *m = rand_model(11);
     fe_cov *cov = make_cov(m, 1, 8, 5);
@@ -175,8 +321,7 @@ static void test_rrome(void) {
         CHECKF(err_r <= 1e-4 * nv && err_o > 10 * err_r, "r-ROME |W'k* + b - v*| %g (|v*| %g), ROME %g", err_r, nv, err_o);
         fe_edit_free(a); fe_edit_free(b);
     }
-    fe_cov_free(cov);
-    fe_model_free(m);
+    teardown(NULL, m, &cov, 1);
 }
 
 static void test_memit(void) {
@@ -348,8 +493,7 @@ static void test_memit(void) {
         fe_many_free(s); s = NULL;
         fe_cov_free(tiny);
     }
-    for (l = 0; l < 3; l++) fe_cov_free(covs[l]);
-    fe_model_free(m);
+    teardown(NULL, m, covs, 3);
 }
 
 static void test_alphaedit(void) {
@@ -467,9 +611,8 @@ static void test_alphaedit(void) {
         CHECKF(sqrt(with) < sqrt(without), "with the cache %g, without %g", sqrt(with), sqrt(without));
         CHECK(fe_many_undo(s2, m, 1, &e) == fe_ok && fe_model_checksum(m) == h0);
     }
-    fe_many_free(s); fe_many_free(s2);
-    for (l = 0; l < 2; l++) fe_cov_free(covs[l]);
-    fe_model_free(m);
+    fe_many_free(s2);
+    teardown(s, m, covs, 2);
 }
 
 static void test_targets_health(void) {
@@ -518,13 +661,13 @@ static void test_targets_health(void) {
             CHECK(fe_many_undo(s, m, 1, &e) == fe_ok);
         }
     }
-    fe_many_free(s);
-    for (i = 0; i < 2; i++) fe_cov_free(covs[i]);
-    fe_model_free(m);
+    teardown(s, m, covs, 2);
 }
 
 int main(void) {
     test_eigh();
+    test_dkernels();
+    test_keys_chunks();
     test_rrome();
     test_memit();
     test_alphaedit();
