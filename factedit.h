@@ -1485,26 +1485,14 @@ FACTEDIT__PRIV int fe__mul3(size_t a, size_t b, size_t c, size_t *out) {
     return fe__mul(a, b, &t) && fe__mul(t, c, out);
 }
 
-/* The message of fe_error_set and fe__fail (the library's own name for it: every error path). */
-FACTEDIT__PRIV fe_result fe__vfail(fe_error *err, fe_result code, const char *fmt, va_list ap) {
-    if (err) {
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    }
-    return code;
-}
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) FACTEDIT__PRINTF(3, 4);
-FACTEDIT__PRIV fe_result fe__fail(fe_error *err, fe_result code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fe__vfail(err, code, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Every error path: fe__fail is the library's own name for fe_error_set. */
+#define fe__fail fe_error_set
 FACTEDIT_API fe_result fe_error_set(fe_error *err, fe_result code, const char *fmt, ...) {
     va_list ap;
+    if (!err) return code;
+    err->code = code;
     va_start(ap, fmt);
-    fe__vfail(err, code, fmt, ap);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -5883,8 +5871,8 @@ FACTEDIT__PRIV int fe__ls_done(const fe__ls *ls, double f) {
    overshoot far below the threshold). If the trial was projected onto the clamp's sphere, the path
    may have crossed f_stop before reaching the sphere: bisect [lo, a] (lo: a step whose f is not
    below f_stop) with up to 5 more evaluations, keeping the smallest step below f_stop, so that v*
-   sits on the clamp only when the clamp is what limits it. Only f is computed: the caller stops on
-   f < f_stop and never needs the gradient there (*ok = 3; gbest is left as it was). */
+   sits on the clamp only when the clamp is what limits it. The caller stops there and never needs
+   the gradient (*ok = 3; gbest is left as it was), so with lazy gradients only f is computed. */
 FACTEDIT__PRIV fe_result fe__ls_stop(fe__ls *ls, double lo, double a, double f, double *xbest, double *fbest,
                                      double *abest, int *ok, fe_error *err) {
     int i;
