@@ -1359,7 +1359,9 @@ FACTEDIT_API fe_result fe_many_undo(fe_many *s, fe_model *m, int k, fe_error *er
 FACTEDIT_API const float *fe_many_record(const fe_many *s, int b, int layer, int *n, const float **R, const float **X);
 /* dW (C x 4C, plain row-major [out][in]) of batch b at `layer`, summed in double. */
 FACTEDIT_API fe_result fe_many_delta(const fe_many *s, int b, int layer, float *dW, fe_error *err);
-/* AlphaEdit's projector P = U U^T of `layer` (4C x 4C) and its rank; fe_err_arg without AlphaEdit. */
+/* AlphaEdit's projector P = U U^T of `layer` (4C x 4C; P may be NULL for the rank alone) and its
+   rank, the null space's dimension: at most that many new keys can be kept apart; fe_err_arg
+   without AlphaEdit. */
 FACTEDIT_API fe_result fe_many_projector(const fe_many *s, int layer, float *P, int *rank, fe_error *err);
 /* The log as patch files' objects: batch b's rank-one components in order (n of them per edited
    layer, layer by layer), each an fe_patch whose checksum is the model's just before it. Needs the
@@ -9829,7 +9831,7 @@ FACTEDIT_API fe_result fe_many_projector(const fe_many *s, int layer, float *P, 
     li = layer - s->hp.layer_first;
     rk = s->rank[li];
     Ut = s->Ut + (size_t)li * d * d;
-    for (i = 0; i < d; i++)
+    for (i = 0; P && i < d; i++)
         for (j = 0; j < d; j++) {
             double x = 0.0;
             for (a = 0; a < rk; a++) x += Ut[(size_t)a * d + i] * Ut[(size_t)a * d + j];

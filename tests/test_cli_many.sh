@@ -42,6 +42,59 @@ if command -v python3 >/dev/null 2>&1; then
   if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" 2>/dev/null; then ok; else bad "eval rome --json is not valid JSON: $(head -c 300 "$T/out")"; fi
 fi
 run "eval --clamp" 0 '"summary_after"' "$FE" eval --model "$R" --dataset "$T/cf.json" --method memit --sequential 2 --layers 1-2 --stats "$S" --ridge 0.01 --clamp 4 --json -q
+# --patches: the edit log as patch files; applying them in order with edit --apply rebuilds --out
+checksum() { "$FE" info --model "$1" 2>/dev/null | sed -n 's/^checksum: *//p'; }
+chain() {   # chain NAME DIR WANT_FILES OUT: apply DIR's patches in order to $R, compare with OUT
+  nf=$(ls "$2" 2>/dev/null | grep -c '\.fep$')
+  same "$1: patch files" "$nf" "$3"
+  cur="$R"; k=0
+  for f in "$2"/*.fep; do
+    [ -f "$f" ] || continue
+    k=$((k + 1))
+    if ! "$FE" edit --model "$cur" --apply "$f" --out "$T/chain$k.bin" >/dev/null 2>"$T/err"; then bad "$1: edit --apply $f: $(head -c 300 "$T/err")"; return; fi
+    cur="$T/chain$k.bin"
+  done
+  c4=$(checksum "$4")
+  if [ -z "$c4" ]; then bad "$1: no checksum for $4"; fi
+  same "$1: the patches applied in order give --out's weights" "$(checksum "$cur")" "$c4"
+  rm -f "$T"/chain*.bin
+}
+run "memit --patches" 0 "patch files in" "$FE" edit --model "$R" --requests "$T/req.json" --layers 0-2 --stats "$S" --lambda 10 --ridge 0.01 --patches "$T/pm" --out "$T/pm.bin" -q
+chain "memit --patches" "$T/pm" 6 "$T/pm.bin"
+run "alphaedit --patches, batches of 1" 0 "patch files in" "$FE" edit --model "$R" --requests "$T/req.json" --method alphaedit --layers 1-2 --stats "$S" --sequential --threshold 1e9 --l2 1 --patches "$T/pa" --out "$T/pa.bin" -q
+chain "alphaedit --patches" "$T/pa" 4 "$T/pa.bin"
+run "r-rome --patches" 0 "patch files in" "$FE" edit --model "$R" --requests "$T/req.json" --method r-rome --layers 1 --stats "$S" --ridge 0.01 --sequential --patches "$T/pr" --out "$T/pr.bin" -q
+chain "r-rome --patches" "$T/pr" 2 "$T/pr.bin"
+differ "the patches change the model" "$(checksum "$T/pr.bin")" "$(checksum "$R")"
+mkdir "$T/full"; echo keep > "$T/full/note.txt"
+run "--patches into a non-empty directory" 2 "not empty" "$FE" edit --model "$R" --requests "$T/req.json" --layers 0-2 --stats "$S" --patches "$T/full" --out "$T/x.bin" -q
+same "non-empty --patches: its file kept" "$(cat "$T/full/note.txt")" "keep"
+absent "non-empty --patches: no output" "$T/x.bin"
+run "--patches under a missing directory" 2 "--patches" "$FE" edit --model "$R" --requests "$T/req.json" --layers 0-2 --stats "$S" --patches "$T/nodir/p" -q
+absent "missing parent: nothing made" "$T/nodir"
+echo "[]" > "$T/empty.json"
+run "failed edit: no --patches directory" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --patches "$T/pe" -q
+absent "failed edit: no --patches directory made" "$T/pe"
+# eval: fewer cases edited than the dataset holds (ROME keeps one edit per case edited)
+run "eval rome, 1 of 2 cases" 0 '"cases": 1' "$FE" eval --model "$R" --dataset "$T/cf.json" --method rome --sequential 1 --layers 1 --stats "$S" --ridge 0.01 --json -q
+same "eval: the report's model checksum is the unedited model's" "$(sed -n 's/.*"model_checksum": "\([0-9a-f]*\)".*/\1/p' "$T/out")" "$(checksum "$R")"
+# eval --distinct-subjects: one batch with a repeated subject is refused; the flag skips the repeat
+cat > "$T/cf3.json" <<'TXT'
+[{"case_id": 0, "requested_rewrite": {"prompt": "{} is located in the city of", "subject": "The Space Needle",
+  "target_new": {"str": "Paris"}, "target_true": {"str": "Seattle"}},
+  "paraphrase_prompts": ["The Space Needle is in"], "neighborhood_prompts": ["The Eiffel Tower is in"]},
+ {"case_id": 1, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
+  "target_new": {"str": "English"}, "target_true": {"str": "French"}},
+  "paraphrase_prompts": ["Danielle Darrieux speaks"], "neighborhood_prompts": ["The mother tongue of Jean Gabin is"]},
+ {"case_id": 2, "requested_rewrite": {"prompt": "{} is located in the city of", "subject": "The Space Needle",
+  "target_new": {"str": "Rome"}, "target_true": {"str": "Seattle"}},
+  "paraphrase_prompts": ["The Space Needle is in"], "neighborhood_prompts": ["The Eiffel Tower is in"]}]
+TXT
+run "eval: one batch with a repeated subject" 1 "same subject" "$FE" eval --model "$R" --dataset "$T/cf3.json" --method memit --sequential 3 --batch 3 --layers 1-2 --stats "$S" --lambda 10 --ridge 0.01 -q
+run "eval --distinct-subjects" 0 '"skipped": 1' "$FE" eval --model "$R" --dataset "$T/cf3.json" --method memit --sequential 3 --batch 3 --layers 1-2 --stats "$S" --lambda 10 --ridge 0.01 --distinct-subjects --json -q
+if grep -q '"case_id": 2' "$T/out"; then bad "--distinct-subjects: case 2 (a repeated subject) was edited"; else ok; fi
+if grep -q '"case_id": 1' "$T/out"; then ok; else bad "--distinct-subjects: case 1 missing: $(head -c 300 "$T/out")"; fi
+run "eval alphaedit: the null space's size" 0 '"null_dims": [' "$FE" eval --model "$R" --dataset "$T/cf.json" --method alphaedit --sequential 2 --layers 1-2 --stats "$S" --threshold 1e9 --l2 1 --json -q
 # bad input: nothing written
 echo '[]' > "$T/empty.json"
 run "empty request list" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --out "$T/x.bin" -q

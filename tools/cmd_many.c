@@ -21,11 +21,14 @@
 #include "cli.h"
 #include "cmd_rome.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int fe_many_wanted(int argc, char **argv) {
     int i;
@@ -118,6 +121,8 @@ typedef struct run {
     sbuf log;   /* JSON: health per batch */
     int nfailed_rome;
     int nlog;   /* health entries written to log */
+    uint64_t *cs_before;   /* ROME / r-ROME with --patches: the model's checksum before each edit */
+    int null_dim[FACTEDIT_MAX_LAYERS];   /* AlphaEdit: each edited layer's null-space dimension */
 } run;
 
 /* probes: the first (up to) 20 requests' prompts filled with their subject */
@@ -152,6 +157,23 @@ static void print_health(run *r, int batch, int done, const fe_health *h) {
     sb_printf(&r->log, ", \"nll\": "); sb_num(&r->log, h->nll);
     sb_printf(&r->log, ", \"ge\": "); sb_num(&r->log, h->ge);
     sb_printf(&r->log, ", \"warn\": %d}", w);
+}
+
+/* The editing state from r->hp (again after a change of hyperparameters); AlphaEdit: says each
+   layer's null-space dimension, the most new keys the projection can keep apart. */
+static int remake_state(run *r) {
+    int l;
+    fe_error e;
+    fe_many_free(r->s);
+    r->s = NULL;
+    if (fe_many_new(&r->s, r->m, &r->hp, (const fe_cov *const *)r->covs, &e) != fe_ok) return fail(r->cmd, e.msg);
+    for (l = r->hp.layer_first; r->hp.alphaedit && l <= r->hp.layer_last; l++) {
+        if (fe_many_projector(r->s, l, NULL, &r->null_dim[l - r->hp.layer_first], &e) != fe_ok) return fail(r->cmd, e.msg);
+        if (!r->quiet)
+            fprintf(stderr, "factedit %s: AlphaEdit: layer %d's null space: %d of %d key directions (eigenvalues of C below %g)\n", r->cmd, l,
+                    r->null_dim[l - r->hp.layer_first], 4 * r->m->config.channels, r->hp.null_threshold);
+    }
+    return 0;
 }
 
 static int setup(run *r, const char *stats_pat, const char *layers_s, double lambda, double ridge, double thr, double l2, uint64_t seed) {
@@ -201,7 +223,7 @@ static int setup(run *r, const char *stats_pat, const char *layers_s, double lam
     if (r->method == M_ROME || r->method == M_RROME) {
         if (fe_cov_factor(r->covs[0], ridge, &e) != fe_ok && !r->quiet) fprintf(stderr, "factedit %s: note: %s\n", r->cmd, e.msg);
     }
-    if (fe_many_new(&r->s, r->m, &r->hp, (const fe_cov *const *)r->covs, &e) != fe_ok) return fail(r->cmd, e.msg);
+    if ((i = remake_state(r)) != 0) return i;
     fe_rng_seed(&rng, seed);
     if (!r->quiet) fprintf(stderr, "factedit %s: generating the context templates (seed %llu)...\n", r->cmd, (unsigned long long)seed);
     if (fe_templates_rome(&r->tpl, r->m, r->v, &rng, &e) != fe_ok) return fail(r->cmd, e.msg);
@@ -215,6 +237,7 @@ static void teardown(run *r) {
     for (i = 0; i < 64; i++) free(r->pbuf[i]);
     fe_templates_free(r->tpl);
     free(r->log.p);
+    free(r->cs_before);
 }
 
 /* Edits requests t[0..n) in batches; ROME / r-ROME edits stay applied (their fe_edit objects are
@@ -247,13 +270,15 @@ static int edit_all(run *r, const fe_text_request *t, int n, fe_edit ***rome_edi
         if (!rc) {
             if (r->method == M_ROME || r->method == M_RROME) {
                 fe_edit *ed = NULL;
+                if (r->cs_before) r->cs_before[b0] = fe_model_checksum(r->m);
                 if (fe_rome_compute_rows(r->m, rows[0], &r->rhp, r->covs[0], &ed, &e) != fe_ok || fe_edit_apply(r->m, ed, &e) != fe_ok) {
                     fprintf(stderr, "factedit %s: request %d: %s\n", r->cmd, b0, e.msg);
                     fe_edit_free(ed);
                     rc = EXIT_FAIL;
                 } else (*rome_edits)[b0] = ed;
             } else if (fe_many_edit(r->s, r->m, q, bn, NULL, NULL, &e) != fe_ok) {
-                fprintf(stderr, "factedit %s: batch %d (requests %d-%d): %s\n", r->cmd, nb, b0, b0 + bn - 1, e.msg);
+                fprintf(stderr, "factedit %s: batch %d (requests %d-%d): %s%s\n", r->cmd, nb, b0, b0 + bn - 1, e.msg,
+                        strstr(e.msg, "same subject") && !strcmp(r->cmd, "eval") ? " (--distinct-subjects skips such cases)" : "");
                 rc = EXIT_FAIL;
             }
         }
@@ -285,8 +310,66 @@ static int common_opts(run *r, const char *method_s, int seq_n, int batch) {
     return 0;
 }
 
+/* --patches DIR: missing (made when the patches are written, after the edits) or empty, so no file
+   in it is an input and none is overwritten. 0 or an exit status. */
+static int new_empty_dir(const char *cmd, const char *dir) {
+    DIR *d;
+    struct dirent *de;
+    struct stat st;
+    if (stat(dir, &st) != 0) return 0;   /* cli_paths_check saw its parent there and writable */
+    if (!(d = opendir(dir))) { fprintf(stderr, "factedit %s: --patches '%s': %s\n", cmd, dir, strerror(errno)); return EXIT_USAGE; }
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            fprintf(stderr, "factedit %s: --patches '%s' is not empty (it holds '%s'): give a new or empty directory\n", cmd, dir, de->d_name);
+            closedir(d);
+            return EXIT_USAGE;
+        }
+    closedir(d);
+    return 0;
+}
+
+/* --patches DIR: the edits as numbered patch files (000000.fep, ...) in the order they were applied,
+   each with the checksum of the model just before it, so `edit --apply` of each in turn rebuilds
+   the edited model: ROME / r-ROME one per request; MEMIT / AlphaEdit one per request and edited
+   layer (fe_many_patches: batch by batch, layer by layer). */
+static int write_patches(run *r, const char *dir, const fe_text_request *t, int n, fe_edit **redits) {
+    char path[4200];
+    int b, k, file = 0, b0 = 0;
+    fe_error e;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "factedit %s: --patches '%s': cannot create the directory: %s\n", r->cmd, dir, strerror(errno)); return EXIT_FAIL; }
+    for (b = 0; b < (redits ? n : fe_many_count(r->s)); b++) {
+        fe_patch **arr = NULL, one;
+        int cnt = 0, nb;
+        if (redits) {
+            memset(&one, 0, sizeof one);
+            one.edit = redits[b]; one.model_checksum = r->cs_before[b]; one.num_layers = r->m->config.num_layers;
+            cnt = 1; nb = 1;
+        } else {
+            if (fe_many_patches(r->s, r->m, b, &arr, &cnt, &e) != fe_ok) return fail(r->cmd, e.msg);
+            nb = cnt / (r->hp.layer_last - r->hp.layer_first + 1);
+        }
+        for (k = 0; k < cnt; k++) {
+            fe_patch pw = redits ? one : *arr[k];
+            const fe_text_request *q = &t[b0 + k % nb];
+            pw.prompt = (char *)q->prompt; pw.subject = (char *)q->subject; pw.target = (char *)q->target;
+            snprintf(path, sizeof path, "%s/%06d.fep", dir, file++);
+            if (fe_patch_save_file(path, &pw, &e) != fe_ok) { b = -1; break; }
+        }
+        for (k = 0; arr && k < cnt; k++) fe_patch_free(arr[k]);
+        fe_free(arr, r->m->alloc_user);
+        if (b < 0) {   /* no half-written set: remove what was written */
+            fprintf(stderr, "factedit %s: %s; removing the %d patch files written\n", r->cmd, e.msg, file - 1);
+            while (--file >= 0) { snprintf(path, sizeof path, "%s/%06d.fep", dir, file); remove(path); }
+            return EXIT_FAIL;
+        }
+        b0 += nb;
+    }
+    return 0;
+}
+
 int fe_cmd_many_edit(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *req_path = NULL, *method_s = NULL, *layers_s = NULL, *stats_pat = NULL, *out_path = NULL;
+    const char *patch_dir = NULL;
     int batch = 0, seq = 0, json = 0, quiet = 0, rc, i, n;
     double lambda = -1, ridge = 0, thr = 0, l2 = 0;
     uint64_t seed = 0;
@@ -310,6 +393,7 @@ int fe_cmd_many_edit(int argc, char **argv) {
         {"--l2", NULL, ARG_FLOAT, &l2, 0, 0, "X", "AlphaEdit's L2 (default 10)", 0},
         {"--seed", NULL, ARG_U64, &seed, 0, 0, "S", "seed of the generated context templates (default 0)", 0},
         {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the edited model", 0},
+        {"--patches", NULL, ARG_STR, &patch_dir, 0, 0, "DIR", "write the edits as patch files DIR/000000.fep ... (apply in order with edit --apply)", 0},
         {"--json", NULL, ARG_FLAG, &json, 0, 0, "", "print the health per batch as JSON", 0},
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
     };
@@ -332,9 +416,12 @@ int fe_cmd_many_edit(int argc, char **argv) {
     cli_in_vocab(&ps, vocab_dir, model_path);
     cli_in(&ps, "--requests", req_path);
     cli_out(&ps, "--out", out_path);
-    if ((rc = cli_paths_check(&ps)) != 0) return rc;
+    cli_out_dir(&ps, "--patches", patch_dir, NULL, 0);
+    if ((rc = cli_paths_check(&ps)) != 0) goto done;
+    if (patch_dir && (rc = new_empty_dir("edit", patch_dir)) != 0) goto done;
     if ((rc = load_requests("edit", req_path, &rs)) != 0) goto done;
     n = rs.n;
+    if (patch_dir && (r.method == M_ROME || r.method == M_RROME) && !(r.cs_before = (uint64_t *)calloc((size_t)n, sizeof *r.cs_before))) { rc = fail("edit", "out of memory"); goto done; }
     if ((r.method == M_ROME || r.method == M_RROME) && n > 1 && !seq) {
         fprintf(stderr, "factedit edit: %s edits one request at a time: give --sequential for %d requests\n", method_names[r.method], n);
         rc = EXIT_USAGE; goto done;
@@ -345,13 +432,17 @@ int fe_cmd_many_edit(int argc, char **argv) {
     if ((rc = make_probes(&r, rs.t, n)) != 0) goto done;
     sb_printf(&r.log, "{\"method\": \"%s\", \"layers\": [%d, %d], \"requests\": %d, \"health\": [", method_names[r.method], r.hp.layer_first, r.hp.layer_last, n);
     if ((rc = edit_all(&r, rs.t, n, &redits)) != 0) goto done;
-    sb_printf(&r.log, "], \"health_before\": {\"nll\": ");
+    sb_printf(&r.log, "], \"patches\": ");
+    if (patch_dir) sb_json_cstr(&r.log, patch_dir); else sb_puts(&r.log, "null");
+    sb_printf(&r.log, ", \"health_before\": {\"nll\": ");
     sb_num(&r.log, r.h0.nll); sb_printf(&r.log, ", \"ge\": "); sb_num(&r.log, r.h0.ge); sb_printf(&r.log, "}}\n");
     if (r.log.failed) { rc = fail("edit", "out of memory"); goto done; }
+    if (patch_dir && (rc = write_patches(&r, patch_dir, rs.t, n, redits)) != 0) goto done;
     if (out_path && fe_model_save_file(r.m, out_path, 3, &e) != fe_ok) { rc = fail("edit", e.msg); goto done; }
     if (json) fwrite(r.log.p, 1, r.log.len, stdout);
     else {
         printf("%d requests edited with %s, layers %d-%d\n", n, method_names[r.method], r.hp.layer_first, r.hp.layer_last);
+        if (patch_dir) printf("wrote the edits as patch files in %s (apply them in order with edit --apply)\n", patch_dir);
         if (out_path) printf("wrote %s\n", out_path);
     }
     rc = finish_stdout("edit");
@@ -367,7 +458,10 @@ done:
 
 int fe_cmd_many_eval(int argc, char **argv) {
     const char *model_path = NULL, *vocab_dir = NULL, *dataset = NULL, *method_s = NULL, *layers_s = NULL, *stats_pat = NULL, *out_path = NULL;
-    int batch = 0, seqn = 0, json = 0, quiet = 0, rc, i, n, k;
+    int batch = 0, seqn = 0, json = 0, quiet = 0, rc, i, n = 0, k, distinct = 0, skipped = 0;
+    uint64_t cs0 = 0;   /* the unedited model's checksum */
+    int *idx = NULL;            /* the edited cases' indices in the dataset */
+    fe_text_request *tt = NULL;   /* their requests */
     double lambda = -1, ridge = 0, thr = 0, l2 = 0, clamp = 0;
     uint64_t seed = 0;
     run r;
@@ -397,6 +491,7 @@ int fe_cmd_many_eval(int argc, char **argv) {
         {"--out", NULL, ARG_STR, &out_path, 0, 0, "FILE", "write the JSON report to FILE (atomically)", 0},
         {"--quiet", "-q", ARG_FLAG, &quiet, 0, 0, "", "no progress on stderr", 0},
         {"--clamp", NULL, ARG_FLOAT, &clamp, 0, 0, "X", "z objective: |delta| <= X |z_init| (default MEMIT's 0.75; <= 0: none)", 0},
+        {"--distinct-subjects", NULL, ARG_FLAG, &distinct, 0, 0, "", "skip a case whose subject an earlier case has (one batch cannot ask one key for two values); N counts the cases kept", 0},
     };
     cli_spec s;
     memset(&s, 0, sizeof s);
@@ -422,27 +517,33 @@ int fe_cmd_many_eval(int argc, char **argv) {
     if ((rc = cli_paths_check(&ps)) != 0) return rc;
     if ((rc = load_requests("eval", dataset, &rs)) != 0) goto done;
     if (!rs.cf) { fprintf(stderr, "factedit eval: %s is not in CounterFact's format (eval needs paraphrases and neighbours)\n", dataset); rc = EXIT_FAIL; goto done; }
-    n = seqn < rs.n ? seqn : rs.n;
+    idx = (int *)malloc(sizeof(int) * (size_t)rs.n);
+    tt = (fe_text_request *)malloc(sizeof *tt * (size_t)rs.n);
+    if (!idx || !tt) { rc = fail("eval", "out of memory"); goto done; }
+    for (i = 0, n = 0; i < rs.n && n < seqn; i++) {
+        int j, dup = 0;
+        for (j = 0; distinct && j < n && !dup; j++) dup = !strcmp(rs.t[idx[j]].subject, rs.t[i].subject);
+        if (dup) { skipped++; continue; }
+        idx[n] = i; tt[n++] = rs.t[i];
+    }
+    if (distinct && !quiet) fprintf(stderr, "factedit eval: --distinct-subjects: %d case%s skipped (a subject already edited), %d kept\n", skipped, skipped == 1 ? "" : "s", n);
     if ((rc = load_model("eval", model_path, 0, &r.m)) != 0) goto done;
     if ((rc = load_vocab("eval", vocab_dir, model_path, &r.v)) != 0) goto done;
+    cs0 = fe_model_checksum(r.m);
     if ((rc = setup(&r, stats_pat, layers_s, lambda, ridge, thr, l2, seed)) != 0) goto done;
     if (cli_seen(&s, "--clamp")) r.hp.v.clamp_norm_factor = (float)clamp;
-    if (cli_seen(&s, "--clamp")) {   /* the state keeps a copy of the hyperparameters: remake it */
-        fe_many_free(r.s);
-        r.s = NULL;
-        if (fe_many_new(&r.s, r.m, &r.hp, (const fe_cov *const *)r.covs, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
-    }
-    if ((rc = make_probes(&r, rs.t, n)) != 0) goto done;
+    if (cli_seen(&s, "--clamp") && (rc = remake_state(&r)) != 0) goto done;   /* the state keeps a copy of the hyperparameters */
+    if ((rc = make_probes(&r, tt, n)) != 0) goto done;
     pre = (fe_cf_scores *)calloc((size_t)n, sizeof *pre);
     post = (fe_cf_scores *)calloc((size_t)n, sizeof *post);
     if (!pre || !post) { rc = fail("eval", "out of memory"); goto done; }
     for (i = 0; i < n; i++)
-        if (fe_cf_score(r.m, r.v, fe_cf_at(rs.cf, (size_t)i), &pre[i], &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+        if (fe_cf_score(r.m, r.v, fe_cf_at(rs.cf, (size_t)idx[i]), &pre[i], &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     sb_printf(&r.log, "[");
-    if ((rc = edit_all(&r, rs.t, n, &redits)) != 0) goto done;
+    if ((rc = edit_all(&r, tt, n, &redits)) != 0) goto done;
     sb_printf(&r.log, "]");
     for (i = 0; i < n; i++)
-        if (fe_cf_score(r.m, r.v, fe_cf_at(rs.cf, (size_t)i), &post[i], &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
+        if (fe_cf_score(r.m, r.v, fe_cf_at(rs.cf, (size_t)idx[i]), &post[i], &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     if (fe_many_health(r.s, r.m, &r.pr, &h1, &e) != fe_ok) { rc = fail("eval", e.msg); goto done; }
     fe_cf_summarize(pre, (size_t)n, &sp);
     fe_cf_summarize(post, (size_t)n, &sq);
@@ -453,7 +554,10 @@ int fe_cmd_many_eval(int argc, char **argv) {
     sb_printf(&out, ", \"l2\": "); sb_num(&out, r.method == M_ALPHA ? r.hp.l2 : NAN);
     sb_puts(&out, ", \"dataset\": ");
     sb_json_cstr(&out, dataset);
-    sb_printf(&out, ", \"model_checksum\": \"%016llx\"}, \"summary_before\": {", (unsigned long long)0);
+    sb_printf(&out, ", \"distinct_subjects\": %s, \"skipped\": %d, \"null_dims\": ", distinct ? "true" : "false", skipped);
+    if (r.method != M_ALPHA) sb_puts(&out, "null");
+    else for (k = r.hp.layer_first; k <= r.hp.layer_last; k++) sb_printf(&out, "%s%d%s", k == r.hp.layer_first ? "[" : ", ", r.null_dim[k - r.hp.layer_first], k == r.hp.layer_last ? "]" : "");
+    sb_printf(&out, ", \"model_checksum\": \"%016llx\"}, \"summary_before\": {", (unsigned long long)cs0);
     for (k = 0; k < fe_cf_metric_count; k++) { sb_printf(&out, "%s\"%s\": ", k ? ", " : "", fe_cf_metric_name(k)); sb_num(&out, sp.mean[k]); }
     sb_printf(&out, "}, \"summary_after\": {");
     for (k = 0; k < fe_cf_metric_count; k++) { sb_printf(&out, "%s\"%s\": ", k ? ", " : "", fe_cf_metric_name(k)); sb_num(&out, sq.mean[k]); }
@@ -465,7 +569,7 @@ int fe_cmd_many_eval(int argc, char **argv) {
     sb_printf(&out, ", \"nll_after\": "); sb_num(&out, h1.nll);
     sb_printf(&out, ", \"health\": %s, \"cases\": [", r.log.p ? r.log.p : "[]");
     for (i = 0; i < n; i++) {
-        sb_printf(&out, "%s{\"case_id\": %d, \"es\": ", i ? ", " : "", fe_cf_at(rs.cf, (size_t)i)->case_id);
+        sb_printf(&out, "%s{\"case_id\": %d, \"es\": ", i ? ", " : "", fe_cf_at(rs.cf, (size_t)idx[i])->case_id);
         sb_num(&out, post[i].es); sb_printf(&out, ", \"ps\": "); sb_num(&out, post[i].ps);
         sb_printf(&out, ", \"ns\": "); sb_num(&out, post[i].ns);
         sb_printf(&out, ", \"es_before\": "); sb_num(&out, pre[i].es); sb_printf(&out, ", \"ps_before\": "); sb_num(&out, pre[i].ps);
@@ -492,9 +596,9 @@ int fe_cmd_many_eval(int argc, char **argv) {
     }
     rc = finish_stdout("eval");
 done:
-    for (i = 0; redits && i < rs.n; i++) fe_edit_free(redits[i]);
+    for (i = 0; redits && i < n; i++) fe_edit_free(redits[i]);
     free(redits);
-    free(pre); free(post); free(out.p);
+    free(pre); free(post); free(out.p); free(idx); free(tt);
     teardown(&r);
     fe_vocab_free(r.v);
     fe_model_free(r.m);
