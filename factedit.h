@@ -8906,11 +8906,12 @@ FACTEDIT_API fe_result fe_memit_check(const fe_model *m, const fe_memit_request 
    (n x C) / resid (n x C), any may be NULL. The prompts go in chunks of ROWS, each run as long as
    its longest prompt (shorter ones padded with token 0, which their lookups do not see), FWD rows
    per forward, through one lean state (fe__state_alloc) reshaped for each forward: one set of
-   layer buffers, no logits, nothing zeroed: ~24 MB at 32 x 12 tokens on the 124M shape. A full
-   state (~0.7 GB at 64 x 12) cost more in page faults than its forwards did (PERFORMANCE NOTES).
-   The values are the full state's bit for bit (tested): a row's GEMM output does not depend on the
-   other rows, and every prompt still runs at its chunk of 64's length, which decides the rounding
-   of its attention (fe__attention's path for >= 8 queries differs from the one for fewer). */
+   layer buffers, no logits, nothing zeroed; ~24 MB (size formula) at 32 x 12 tokens on the 124M
+   shape. A full state (~0.7 GB at 64 x 12) cost more in page faults than its forwards did
+   (PERFORMANCE NOTES). The values are the full state's bit for bit (tested): a row's GEMM output
+   does not depend on the other rows, and every prompt still runs at its chunk of 64's length,
+   which decides the rounding of its attention (fe__attention's path for >= 8 queries differs
+   from the one for fewer). */
 FACTEDIT__PRIV fe_result fe__lookup_acts(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys,
                                          float *mlp, float *resid, fe_error *err) {
     enum { ROWS = 64, FWD = 32 };
@@ -10074,8 +10075,11 @@ FACTEDIT_API int fe_health_warn(const fe_health *h, const fe_health *h0) {
    - fe_memit_apply, 1,000 rank-one updates of a 768 x 3072 matrix: 0.05 s (tiles of 32 x 128 in
      L1; bench's former loop of 1,000 passes over the matrix: 2.0 s, at load 4-6).
    - fe_state_new for 64 rows of 12 tokens on the 124M shape: ~0.7 GB (its size formula) zeroed,
-     3.4 s measured at load 5:
-     fe_memit_keys keeps one state across its chunks.
+     2-3 s at load ~1 (3.4 s at load 5), nearly all page faults (touching 700 MB of fresh memory:
+     2.5 s here, ~14 us per 4 KB page): as long as those rows' forward to layer 8. MEMIT's keys
+     (fe__lookup_acts) ran in one such state (44-61% of fe_forward's tokens/s on the same prompts,
+     bench --memit); in a lean state (~24 MB at 32 x 12 tokens) 102% in each of 3 runs at
+     load 0.9-1.6, 1,798-2,014 tokens/s. 64 rows per forward instead of 32: no faster.
    - fe_cov_factor at dim 3072: about 0.5 s. fe_cov_solve without the factor (Jacobi) on
      ill-conditioned statistics: thousands of iterations, about 5 s at dim 3072.
 */

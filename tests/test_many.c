@@ -221,8 +221,8 @@ static void test_dkernels(void) {
     }
 }
 
-/* fe_memit_keys over more than one forward's 64 prompts (one state for the full chunks, another for
-   the last; each chunk only as long as its longest prompt) = each prompt's key alone (fe_rome_keys). */
+/* fe_memit_keys over more than one chunk of 64 prompts (each chunk only as long as its longest
+   prompt) = each prompt's key alone (fe_rome_keys). */
 static void test_keys_chunks(void) {
     enum { NQ = 70 };
     fe_model *m = rand_model(51);
