@@ -4771,6 +4771,8 @@ struct fe_state {
     float *blob;
     size_t blob_floats;
     void *alloc_user;
+    int lean;                /* fe__state_alloc's lean state: one set of layer buffers, no ln_f or logits */
+    int B0, T0;              /* the shape allocated; a lean state computes any (B, T) within it */
 };
 
 FACTEDIT_API int fe_state_batch(const fe_state *s) { return s->B; }
@@ -4787,15 +4789,22 @@ FACTEDIT_API void fe_state_free(fe_state *s) {
     fe__free(s->alloc_user, s);
 }
 
-FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags,
-                                    fe_error *err) {
+/* A state of `batch` rows of max_tokens positions. lean = 0: fe_state_new's, every layer's
+   activations, ln_f and the logits, zeroed. lean = 1 (private: fe__lookup_acts): one set of layer
+   buffers that every layer aliases (layer l overwrites layer l - 1's: fe__forward_rows reads a
+   layer's input before it writes its output), no ln_f or logits (fe_forward refuses to compute
+   them), not zeroed (a forward writes every value it reads), and reshaped by fe__state_lean_shape.
+   A forward then touches about 18C floats per position, not 18C per layer plus the logits: fresh
+   pages cost a fault each, which can take longer than the forward (PERFORMANCE NOTES). */
+FACTEDIT__PRIV fe_result fe__state_alloc(fe_state **out, const fe_model *m, int batch, int max_tokens, int lean,
+                                         fe_error *err) {
     const fe_config *c = &m->config;
     size_t C = (size_t)c->channels, NH = (size_t)c->num_heads, BT, per_layer, total, bytes, tt;
+    size_t sets = lean ? 1 : (size_t)c->num_layers;
     fe_state *s;
     float *p;
     int l;
     *out = NULL;
-    if (flags != 0) return fe__fail(err, fe_err_arg, "state: flags 0x%x: reserved, pass 0", flags);
     if (batch < 1 || max_tokens < 1)
         return fe__fail(err, fe_err_arg, "state: batch %d and max_tokens %d must be >= 1", batch, max_tokens);
     if (max_tokens > c->max_seq_len)
@@ -4803,19 +4812,21 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
                         c->max_seq_len);
     BT = (size_t)batch * (size_t)max_tokens;
     /* per layer: ln1 C, 2 stats, qkv 3C, att NH*T, atty C, attn C, resid_mid C, ln2 C, 2 stats,
-       fch 4C, key 4C, mlp C, resid C  => 18C + 4 + NH*T floats per (row, position) */
+       fch 4C, key 4C, mlp C, resid C  => 18C + 4 + NH*T floats per (row, position); then embed and
+       encoded 2C, ln_f C + 2 stats and the logits V (not lean), the scratch 8C */
     if (!fe__mul3(NH, (size_t)max_tokens, 1, &tt) || !fe__add(18 * C + 4, tt, &per_layer) ||
-        !fe__mul(per_layer, BT, &per_layer) || !fe__mul(per_layer, (size_t)c->num_layers, &total) ||
-        !fe__add(total, BT * (3 * C + 2), &total) ||
-        !fe__add(total, (size_t)batch * (size_t)max_tokens * (size_t)c->vocab_size, &total) ||
+        !fe__mul(per_layer, BT, &per_layer) || !fe__mul(per_layer, sets, &total) ||
+        !fe__add(total, BT * (lean ? 2 * C : 3 * C + 2), &total) ||
+        !fe__add(total, lean ? 0 : (size_t)batch * (size_t)max_tokens * (size_t)c->vocab_size, &total) ||
         !fe__add(total, BT * 8 * C, &total) || !fe__mul(total, sizeof(float), &bytes))
         return fe__fail(err, fe_err_limit, "state: size overflow");
     s = (fe_state *)fe__calloc(m->alloc_user, sizeof *s);
     if (!s) return fe__fail(err, fe_err_nomem, "state: out of memory");
     s->alloc_user = m->alloc_user;
     s->model = m;
-    s->B = batch;
-    s->T = max_tokens;
+    s->B = s->B0 = batch;
+    s->T = s->T0 = max_tokens;
+    s->lean = lean;
     s->last_pos = -1;
     s->layers = (fe__layer_acts *)fe__calloc(m->alloc_user, sizeof(fe__layer_acts) * (size_t)c->num_layers);
     s->blob = (float *)fe__malloc(m->alloc_user, bytes);
@@ -4825,13 +4836,13 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
         fe_state_free(s);
         return fe__fail(err, fe_err_nomem, "state: cannot allocate %zu bytes of activations", bytes);
     }
-    memset(s->blob, 0, bytes);
+    if (!lean) memset(s->blob, 0, bytes);
     s->blob_floats = total;
     p = s->blob;
 #define FACTEDIT__TAKE(dst, n) do { (dst) = p; p += (n); } while (0)
     FACTEDIT__TAKE(s->embed, BT * C);
     FACTEDIT__TAKE(s->encoded, BT * C);
-    for (l = 0; l < c->num_layers; l++) {
+    for (l = 0; l < (int)sets; l++) {
         fe__layer_acts *a = &s->layers[l];
         FACTEDIT__TAKE(a->ln1, BT * C); FACTEDIT__TAKE(a->ln1_mean, BT); FACTEDIT__TAKE(a->ln1_rstd, BT);
         FACTEDIT__TAKE(a->qkv, BT * 3 * C); FACTEDIT__TAKE(a->att, BT * NH * (size_t)max_tokens);
@@ -4840,13 +4851,32 @@ FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch
         FACTEDIT__TAKE(a->fch, BT * 4 * C); FACTEDIT__TAKE(a->key, BT * 4 * C);
         FACTEDIT__TAKE(a->mlp, BT * C); FACTEDIT__TAKE(a->resid, BT * C);
     }
-    FACTEDIT__TAKE(s->lnf, BT * C); FACTEDIT__TAKE(s->lnf_mean, BT); FACTEDIT__TAKE(s->lnf_rstd, BT);
-    FACTEDIT__TAKE(s->logits, BT * (size_t)c->vocab_size);
+    for (; l < c->num_layers; l++) s->layers[l] = s->layers[0];
+    if (!lean) {
+        FACTEDIT__TAKE(s->lnf, BT * C); FACTEDIT__TAKE(s->lnf_mean, BT); FACTEDIT__TAKE(s->lnf_rstd, BT);
+        FACTEDIT__TAKE(s->logits, BT * (size_t)c->vocab_size);
+    }
     FACTEDIT__TAKE(s->scratch, BT * 8 * C);
 #undef FACTEDIT__TAKE
     *out = s;
     fe__ok(err);
     return fe_ok;
+}
+
+FACTEDIT_API fe_result fe_state_new(fe_state **out, const fe_model *m, int batch, int max_tokens, unsigned flags,
+                                    fe_error *err) {
+    *out = NULL;
+    if (flags != 0) return fe__fail(err, fe_err_arg, "state: flags 0x%x: reserved, pass 0", flags);
+    return fe__state_alloc(out, m, batch, max_tokens, 0, err);
+}
+
+/* A lean state's next forwards run B rows of T positions (within the shape it was made for): the
+   same buffers with (B, T) strides, so every row's positions [0, T) are contiguous. */
+FACTEDIT__PRIV void fe__state_lean_shape(fe_state *s, int B, int T) {
+    FACTEDIT_ASSERT(s->lean && B >= 1 && B <= s->B0 && T >= 1 && T <= s->T0);
+    s->B = B;
+    s->T = T;
+    s->last_pos = -1;
 }
 
 FACTEDIT_API float *fe_state_act(fe_state *s, fe_site site, int layer, int b, int pos) {
@@ -5059,7 +5089,8 @@ FACTEDIT__PRIV void fe__forward_rows(const fe_model *m, fe_state *s, const int *
         }
     for (l = l0; l < lend; l++) {
         fe__layer_acts *a = &s->layers[l];
-        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;   /* (B, T, C) */
+        /* (B, T, C); read only before a->resid is written (a lean state's layers share buffers) */
+        const float *x = l == 0 ? s->encoded : s->layers[l - 1].resid;
         for (b = 0; b < B; b++) {
             size_t row0 = (size_t)b * T + (size_t)p0[b];
             fe__layernorm(a->ln1 + row0 * C, a->ln1_mean + row0, a->ln1_rstd + row0, x + row0 * C,
@@ -5125,6 +5156,7 @@ FACTEDIT_API fe_result fe_forward(const fe_model *m, fe_state *s, const int *tok
                                     tokens[(size_t)b * n + i], b, p0 + i, V);
     }
     if (!o) { memset(&d, 0, sizeof d); o = &d; }
+    if (s->lean && lend == L && !o->no_logits) return fe__fail(err, fe_err_arg, "forward: a lean state has no logits");
     fe__forward_rows(m, s, tokens, n, o, 0, NULL, NULL, s->scratch);
     if (lend < L || o->no_logits) { fe__ok(err); return fe_ok; }
     s->last_pos = p0 + n - 1;
@@ -8872,39 +8904,47 @@ FACTEDIT_API fe_result fe_memit_check(const fe_model *m, const fe_memit_request 
     return fe_ok;
 }
 
-/* Activations at the lookups of n prompts, ROWS prompts per forward (stops after `layer`):
-   keys (n x 4C) / mlp (n x C) / resid (n x C), any may be NULL. One state serves every full chunk
-   (and one more the last, shorter one): a state holds every layer's activations and the logits
-   (about 0.7 GB at 64 rows of 12 tokens on the 124M shape), and making one per chunk took longer
-   than the chunk's forward (PERFORMANCE NOTES). Each chunk runs only its own longest prompt's
-   positions. */
+/* Activations at the lookups of n prompts (forwards that stop after `layer`): keys (n x 4C) / mlp
+   (n x C) / resid (n x C), any may be NULL. The prompts go in chunks of ROWS, each run as long as
+   its longest prompt (shorter ones padded with token 0, which their lookups do not see), FWD rows
+   per forward, through one lean state (fe__state_alloc) reshaped for each forward: one set of
+   layer buffers, no logits, nothing zeroed; ~24 MB (size formula) at 32 x 12 tokens on the 124M
+   shape. A full state (~0.7 GB at 64 x 12) cost more in page faults than its forwards did
+   (PERFORMANCE NOTES). The values are the full state's bit for bit (tested): a row's GEMM output
+   does not depend on the other rows, and every prompt still runs at its chunk of 64's length,
+   which decides the rounding of its attention (fe__attention's path for >= 8 queries differs
+   from the one for fewer). */
 FACTEDIT__PRIV fe_result fe__lookup_acts(const fe_model *m, int layer, const fe_rome_prompt *p, int n, float *keys,
                                          float *mlp, float *resid, fe_error *err) {
-    enum { ROWS = 64 };
-    int C = m->config.channels, i0, i, T, nb, Tmax = 0;
+    enum { ROWS = 64, FWD = 32 };
+    int C = m->config.channels, i0, j0, i, T, nb, fb, Tmax = 0;
     int *tok = NULL;
     fe_state *s = NULL;
     fe_forward_opts fo;
-    fe_result r = fe_ok;
+    fe_result r;
     for (i = 0; i < n; i++) if (p[i].n > Tmax) Tmax = p[i].n;
-    if (!(tok = (int *)fe__calloc(m->alloc_user, sizeof(int) * (size_t)(n < ROWS ? n : ROWS) * Tmax)))
+    fb = n < FWD ? n : FWD;
+    if (!(tok = (int *)fe__malloc(m->alloc_user, sizeof(int) * (size_t)fb * Tmax)))
         return fe__fail(err, fe_err_nomem, "memit: out of memory");
+    if ((r = fe__state_alloc(&s, m, fb, Tmax, 1, err)) != fe_ok) { fe__free(m->alloc_user, tok); return r; }
+    memset(&fo, 0, sizeof fo);
+    fo.last_layer = layer + 1; fo.no_logits = 1;
     for (i0 = 0; i0 < n && r == fe_ok; i0 += ROWS) {
         nb = n - i0 < ROWS ? n - i0 : ROWS;
         for (T = 0, i = 0; i < nb; i++) if (p[i0 + i].n > T) T = p[i0 + i].n;
-        if (s && fe_state_batch(s) != nb) { fe_state_free(s); s = NULL; }
-        if (!s && (r = fe_state_new(&s, m, nb, Tmax, 0, err)) != fe_ok) break;
-        memset(tok, 0, sizeof(int) * (size_t)nb * T);
-        for (i = 0; i < nb; i++) memcpy(tok + (size_t)i * T, p[i0 + i].ids, sizeof(int) * (size_t)p[i0 + i].n);
-        memset(&fo, 0, sizeof fo);
-        fo.last_layer = layer + 1; fo.no_logits = 1;
-        if ((r = fe_forward(m, s, tok, T, &fo, err)) != fe_ok) break;
-        for (i = 0; i < nb; i++) {
-            int lk = p[i0 + i].lookup;
-            size_t o = (size_t)(i0 + i);
-            if (keys) memcpy(keys + o * 4 * C, fe_state_act(s, fe_site_key, layer, i, lk), sizeof(float) * 4 * (size_t)C);
-            if (mlp) memcpy(mlp + o * C, fe_state_act(s, fe_site_mlp, layer, i, lk), sizeof(float) * (size_t)C);
-            if (resid) memcpy(resid + o * C, fe_state_act(s, fe_site_resid, layer, i, lk), sizeof(float) * (size_t)C);
+        for (j0 = i0; j0 < i0 + nb && r == fe_ok; j0 += fb) {
+            int k = i0 + nb - j0 < fb ? i0 + nb - j0 : fb;
+            fe__state_lean_shape(s, k, T);
+            memset(tok, 0, sizeof(int) * (size_t)k * T);
+            for (i = 0; i < k; i++) memcpy(tok + (size_t)i * T, p[j0 + i].ids, sizeof(int) * (size_t)p[j0 + i].n);
+            if ((r = fe_forward(m, s, tok, T, &fo, err)) != fe_ok) break;
+            for (i = 0; i < k; i++) {
+                int lk = p[j0 + i].lookup;
+                size_t o = (size_t)(j0 + i);
+                if (keys) memcpy(keys + o * 4 * C, fe_state_act(s, fe_site_key, layer, i, lk), sizeof(float) * 4 * (size_t)C);
+                if (mlp) memcpy(mlp + o * C, fe_state_act(s, fe_site_mlp, layer, i, lk), sizeof(float) * (size_t)C);
+                if (resid) memcpy(resid + o * C, fe_state_act(s, fe_site_resid, layer, i, lk), sizeof(float) * (size_t)C);
+            }
         }
     }
     fe_state_free(s);
@@ -10037,8 +10077,11 @@ FACTEDIT_API int fe_health_warn(const fe_health *h, const fe_health *h0) {
    - fe_memit_apply, 1,000 rank-one updates of a 768 x 3072 matrix: 0.05 s (tiles of 32 x 128 in
      L1; bench's former loop of 1,000 passes over the matrix: 2.0 s, at load 4-6).
    - fe_state_new for 64 rows of 12 tokens on the 124M shape: ~0.7 GB (its size formula) zeroed,
-     3.4 s measured at load 5:
-     fe_memit_keys keeps one state across its chunks.
+     2-3 s at load ~1 (3.4 s at load 5), nearly all page faults (touching 700 MB of fresh memory:
+     2.5 s here, ~14 us per 4 KB page): as long as those rows' forward to layer 8. MEMIT's keys
+     (fe__lookup_acts) ran in one such state (44-61% of fe_forward's tokens/s on the same prompts,
+     bench --memit); in a lean state (~24 MB at 32 x 12 tokens) 102% in each of 3 runs at
+     load 0.9-1.6, 1,798-2,014 tokens/s. 64 rows per forward instead of 32: no faster.
    - fe_cov_factor at dim 3072: about 0.5 s. fe_cov_solve without the factor (Jacobi) on
      ill-conditioned statistics: thousands of iterations, about 5 s at dim 3072.
 */

@@ -221,8 +221,8 @@ static void test_dkernels(void) {
     }
 }
 
-/* fe_memit_keys over more than one forward's 64 prompts (one state for the full chunks, another for
-   the last; each chunk only as long as its longest prompt) = each prompt's key alone (fe_rome_keys). */
+/* fe_memit_keys over more than one chunk of 64 prompts (each chunk only as long as its longest
+   prompt) = each prompt's key alone (fe_rome_keys). */
 static void test_keys_chunks(void) {
     enum { NQ = 70 };
     fe_model *m = rand_model(51);
@@ -256,6 +256,86 @@ static void test_keys_chunks(void) {
         CHECKF(worst <= 1e-5 * mx, "max difference %g (max |k| %g)", worst, mx);
     }
     free(K);
+    teardown(NULL, m, NULL, 0);
+}
+
+/* The lookups' activations (fe__lookup_acts: a lean state, 32 rows per forward) = the plain way,
+   bit for bit: fe_forward with a full fe_state_new state per chunk of 64 prompts, padded with
+   token 0 to the chunk's longest prompt, read by fe_state_act; and a prompt of >= 8 tokens alone
+   (attention takes the same path for it as in its chunk). Layers 0, 1 and L - 1 (no layer after
+   it to stop before). The first chunk: 32 prompts of 1-20 tokens, then 32 of 2-7 (a forward's
+   worth that is run at the chunk's length, 20); the second chunk 36 prompts of 2-7. One head of
+   16: attention's dot products over a head then differ in rounding between its two paths (a
+   head's keys transposed for >= 8 queries, else one dot product per score), so a forward run
+   at the wrong length shows. */
+static void test_lookup_bits(void) {
+    enum { NP = 100, TMAX = 20 };
+    fe_config c;
+    fe_model *m = NULL;
+    static int ids[NP][TMAX], pad[64 * TMAX];
+    static float K[NP][C4], M[NP][C], Rs[NP][C], K2[NP][C4];
+    fe_rome_prompt kp[NP];
+    fe_memit_request q[NP];
+    fe_rng g;
+    fe_error e;
+    int i, j, l, layers[3] = {0, 1, L - 1};
+    c.num_layers = L; c.num_heads = 1; c.channels = C; c.vocab_size = V; c.padded_vocab_size = 64; c.max_seq_len = 32;
+    if (fe_model_new(&m, &c, NULL, &e) != fe_ok) { printf("model: %s\n", e.msg); exit(1); }
+    fe_model_randomize(m, 71);
+    fe_rng_seed(&g, 73);
+    memset(q, 0, sizeof q);
+    for (i = 0; i < NP; i++) {
+        int n = i < 32 ? (i == 5 ? 1 : i == 9 ? TMAX : 2 + (int)(fe_rng_u64(&g) % (TMAX - 1))) : 2 + i % 6;
+        for (j = 0; j < n; j++) ids[i][j] = (int)(fe_rng_u64(&g) % V);
+        ids[i][0] = i % V;
+        if (n > 1) ids[i][1] = i / V;   /* distinct subjects */
+        kp[i].ids = ids[i]; kp[i].n = n; kp[i].lookup = n == 1 ? 0 : 1 + (int)(fe_rng_u64(&g) % (n - 1));
+        q[i].rows = &kp[i]; q[i].n_rows = 1; q[i].target = ids[i]; q[i].n_target = 1;
+        q[i].keys = &kp[i]; q[i].n_keys = 1; q[i].bare = kp[i];
+    }
+    for (l = 0; l < 3; l++) {
+        int lay = layers[l], bad = 0, bad_one = 0, alone = 0, i0;
+        TEST("fe__lookup_acts (lean state) = fe_forward with a full state per chunk of 64, bitwise") {
+            CHECK(fe__lookup_acts(m, lay, kp, NP, &K[0][0], &M[0][0], &Rs[0][0], &e) == fe_ok);
+            for (i0 = 0; i0 < NP; i0 += 64) {
+                int nb = NP - i0 < 64 ? NP - i0 : 64, T = 0;
+                fe_state *s = NULL;
+                fe_forward_opts fo;
+                for (i = 0; i < nb; i++) if (kp[i0 + i].n > T) T = kp[i0 + i].n;
+                memset(pad, 0, sizeof pad);
+                for (i = 0; i < nb; i++) memcpy(pad + i * T, ids[i0 + i], sizeof(int) * kp[i0 + i].n);
+                memset(&fo, 0, sizeof fo);
+                fo.last_layer = lay + 1; fo.no_logits = 1;
+                CHECK(fe_state_new(&s, m, nb, T, 0, &e) == fe_ok && fe_forward(m, s, pad, T, &fo, &e) == fe_ok);
+                for (i = 0; s && i < nb; i++) {
+                    int lk = kp[i0 + i].lookup;
+                    bad += memcmp(K[i0 + i], fe_state_act(s, fe_site_key, lay, i, lk), sizeof(float) * C4) != 0;
+                    bad += memcmp(M[i0 + i], fe_state_act(s, fe_site_mlp, lay, i, lk), sizeof(float) * C) != 0;
+                    bad += memcmp(Rs[i0 + i], fe_state_act(s, fe_site_resid, lay, i, lk), sizeof(float) * C) != 0;
+                }
+                fe_state_free(s);
+                for (i = 0; T >= 8 && i < nb; i++) {   /* alone */
+                    if (kp[i0 + i].n < 8) continue;
+                    CHECK(fe_state_new(&s, m, 1, kp[i0 + i].n, 0, &e) == fe_ok &&
+                          fe_forward(m, s, ids[i0 + i], kp[i0 + i].n, &fo, &e) == fe_ok);
+                    if (s) bad_one += memcmp(K[i0 + i], fe_state_act(s, fe_site_key, lay, 0, kp[i0 + i].lookup),
+                                             sizeof(float) * C4) != 0;
+                    alone++;
+                    fe_state_free(s);
+                }
+            }
+            CHECKF(bad == 0, "layer %d: %d of %d activations differ", lay, bad, 3 * NP);
+            CHECKF(bad_one == 0 && alone >= 10, "layer %d: %d of %d keys differ from the prompt's own forward", lay,
+                   bad_one, alone);
+        }
+        TEST("fe_memit_keys (one key prompt per request) and fe_memit_zs = those activations, bitwise") {
+            CHECK(fe_memit_keys(m, lay, q + 64, NP - 64, &K2[64][0], &e) == fe_ok);   /* the short ones only */
+            CHECK(fe_memit_keys(m, lay, q, NP, &K2[0][0], &e) == fe_ok);
+            CHECK(memcmp(K2, K, sizeof K) == 0);
+            CHECK(fe_memit_zs(m, lay, q, NP, &K2[0][0], &e) == fe_ok);
+            CHECK(memcmp(K2, Rs, sizeof Rs) == 0);
+        }
+    }
     teardown(NULL, m, NULL, 0);
 }
 
@@ -668,6 +748,7 @@ int main(void) {
     test_eigh();
     test_dkernels();
     test_keys_chunks();
+    test_lookup_bits();
     test_rrome();
     test_memit();
     test_alphaedit();
