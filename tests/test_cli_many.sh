@@ -79,13 +79,7 @@ absent "failed edit: no --patches directory made" "$T/pe"
 run "eval rome, 1 of 2 cases" 0 '"cases": 1' "$FE" eval --model "$R" --dataset "$T/cf.json" --method rome --sequential 1 --layers 1 --stats "$S" --ridge 0.01 --json -q
 same "eval: the report's model checksum is the unedited model's" "$(sed -n 's/.*"model_checksum": "\([0-9a-f]*\)".*/\1/p' "$T/out")" "$(checksum "$R")"
 # eval --distinct-subjects: one batch with a repeated subject is refused; the flag skips the repeat
-cat > "$T/cf3.json" <<'TXT'
-[{"case_id": 0, "requested_rewrite": {"prompt": "{} is located in the city of", "subject": "The Space Needle",
-  "target_new": {"str": "Paris"}, "target_true": {"str": "Seattle"}},
-  "paraphrase_prompts": ["The Space Needle is in"], "neighborhood_prompts": ["The Eiffel Tower is in"]},
- {"case_id": 1, "requested_rewrite": {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
-  "target_new": {"str": "English"}, "target_true": {"str": "French"}},
-  "paraphrase_prompts": ["Danielle Darrieux speaks"], "neighborhood_prompts": ["The mother tongue of Jean Gabin is"]},
+{ sed '$ s/}]$/},/' "$T/cf.json"; cat <<'TXT'; } > "$T/cf3.json"
  {"case_id": 2, "requested_rewrite": {"prompt": "{} is located in the city of", "subject": "The Space Needle",
   "target_new": {"str": "Rome"}, "target_true": {"str": "Seattle"}},
   "paraphrase_prompts": ["The Space Needle is in"], "neighborhood_prompts": ["The Eiffel Tower is in"]}]
