@@ -72,9 +72,6 @@ same "non-empty --patches: its file kept" "$(cat "$T/full/note.txt")" "keep"
 absent "non-empty --patches: no output" "$T/x.bin"
 run "--patches under a missing directory" 2 "--patches" "$FE" edit --model "$R" --requests "$T/req.json" --layers 0-2 --stats "$S" --patches "$T/nodir/p" -q
 absent "missing parent: nothing made" "$T/nodir"
-echo "[]" > "$T/empty.json"
-run "failed edit: no --patches directory" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --patches "$T/pe" -q
-absent "failed edit: no --patches directory made" "$T/pe"
 # eval: fewer cases edited than the dataset holds (ROME keeps one edit per case edited)
 run "eval rome, 1 of 2 cases" 0 '"cases": 1' "$FE" eval --model "$R" --dataset "$T/cf.json" --method rome --sequential 1 --layers 1 --stats "$S" --ridge 0.01 --json -q
 same "eval: the report's model checksum is the unedited model's" "$(sed -n 's/.*"model_checksum": "\([0-9a-f]*\)".*/\1/p' "$T/out")" "$(checksum "$R")"
@@ -93,6 +90,8 @@ run "eval alphaedit: the null space's size" 0 '"null_dims": [' "$FE" eval --mode
 echo '[]' > "$T/empty.json"
 run "empty request list" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --out "$T/x.bin" -q
 absent "empty: no output" "$T/x.bin"
+run "failed edit: no --patches directory" 1 "empty" "$FE" edit --model "$R" --requests "$T/empty.json" --layers 0-2 --stats "$S" --patches "$T/pe" -q
+absent "failed edit: no --patches directory made" "$T/pe"
 cat > "$T/dup.json" <<'TXT'
 [{"prompt": "{} is located in", "subject": "The Space Needle", "target": "Paris"},
  {"prompt": "{} is located in", "subject": "The Space Needle", "target": "Rome"}]

@@ -338,19 +338,19 @@ static int write_patches(run *r, const char *dir, const fe_text_request *t, int 
     fe_error e;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "factedit %s: --patches '%s': cannot create the directory: %s\n", r->cmd, dir, strerror(errno)); return EXIT_FAIL; }
     for (b = 0; b < (redits ? n : fe_many_count(r->s)); b++) {
-        fe_patch **arr = NULL, one;
-        int cnt = 0, nb;
-        if (redits) {
-            memset(&one, 0, sizeof one);
-            one.edit = redits[b]; one.model_checksum = r->cs_before[b]; one.num_layers = r->m->config.num_layers;
-            cnt = 1; nb = 1;
-        } else {
+        fe_patch **arr = NULL;
+        int cnt = 1, nb = 1;   /* patches of batch b, requests in it */
+        if (!redits) {
             if (fe_many_patches(r->s, r->m, b, &arr, &cnt, &e) != fe_ok) return fail(r->cmd, e.msg);
             nb = cnt / (r->hp.layer_last - r->hp.layer_first + 1);
         }
         for (k = 0; k < cnt; k++) {
-            fe_patch pw = redits ? one : *arr[k];
+            fe_patch pw;
             const fe_text_request *q = &t[b0 + k % nb];
+            if (redits) {
+                memset(&pw, 0, sizeof pw);
+                pw.edit = redits[b]; pw.model_checksum = r->cs_before[b]; pw.num_layers = r->m->config.num_layers;
+            } else pw = *arr[k];
             pw.prompt = (char *)q->prompt; pw.subject = (char *)q->subject; pw.target = (char *)q->target;
             snprintf(path, sizeof path, "%s/%06d.fep", dir, file++);
             if (fe_patch_save_file(path, &pw, &e) != fe_ok) { b = -1; break; }
