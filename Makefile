@@ -52,6 +52,9 @@ $(B)/oracle_check: tools/oracle_check.c tools/fe_convert.c tools/fe_convert.h fa
 $(B)/solver_path: tools/experiments/solver_path.c factedit.h | $(B)
 	$(CC) $(CFLAGS_ALL) -I. $< -o $@ $(LDLIBS)
 all: $(B)/solver_path
+$(B)/key_spectrum: tools/experiments/key_spectrum.c factedit.h | $(B)
+	$(CC) $(CFLAGS_ALL) -I. $< -o $@ $(LDLIBS)
+all: $(B)/key_spectrum
 
 $(B)/test_%: tests/test_%.c factedit.h tests/test.h | $(B)
 	$(CC) $(CFLAGS_ALL) -Itools -I. $< $(wildcard tools/fe_convert.c) -o $@ $(LDLIBS)

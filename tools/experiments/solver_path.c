@@ -23,9 +23,9 @@ static void on_iter(void *user, int iter, int evals, const fe_vparts *p, double 
 int main(int argc, char **argv) {
     fe_model *m = NULL; fe_vocab *v = NULL; fe_cf_set *set = NULL; fe_cov *cov = NULL; fe_templates *tpl = NULL;
     fe_stats_info info; fe_rng rng; fe_error e;
-    int layer, first, end, i, rc = 1;
+    int layer, first, end, i, rc = 1, verbose = argc == 10;
     float clamp_factor;
-    if (argc < 8 || (argc > 9 && strcmp(argv[9], "-v") != 0)) {
+    if (argc < 8 || argc > 10 || (verbose && strcmp(argv[9], "-v") != 0)) {
         fprintf(stderr, "usage: solver_path MODEL VOCAB_DIR COUNTERFACT.json STATS LAYER FIRST END [CLAMP_FACTOR [-v]]\n");
         return 2;
     }
@@ -42,11 +42,11 @@ int main(int argc, char **argv) {
         fe_rome_hparams hp;
         fe_cf_result r;
         first_below f = {-1, 0, 0, 0};
+        f.verbose = verbose;
         fe_rome_hparams_default(&hp, m);
         hp.layer = layer;
         hp.clamp_norm_factor = clamp_factor;
         hp.progress = on_iter;
-        f.verbose = argc > 9;
         hp.progress_user = &f;
         if (fe_cf_eval_case(m, v, fe_cf_at(set, (size_t)i), tpl, &hp, cov, &r, &e) != fe_ok) {
             fprintf(stderr, "solver_path: case %d: %s\n", i, e.msg); goto done;
